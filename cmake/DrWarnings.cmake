@@ -1,0 +1,31 @@
+# Compiler warnings, warnings-as-errors and sanitizer flags applied to every target of the project.
+add_compile_options(-Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes
+                    -Wformat=2 -Wno-unused-parameter)
+if(DR_WERROR)
+  add_compile_options(-Werror)
+endif()
+if(DR_SANITIZE)
+  add_compile_options(-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined)
+  add_link_options(-fsanitize=address,undefined)
+endif()
+add_compile_definitions(_GNU_SOURCE)
+
+# dr_plugin(<type> SOURCES ... [LIBS ...]): a resource plugin module that
+# exports nothing but dr_plugin_entry.
+function(dr_plugin type)
+  cmake_parse_arguments(P "" "" "SOURCES;LIBS" ${ARGN})
+  add_library(plugin_${type} MODULE ${P_SOURCES})
+  set_target_properties(plugin_${type} PROPERTIES
+    OUTPUT_NAME ${type} PREFIX ""
+    LIBRARY_OUTPUT_DIRECTORY "${DR_PLUGIN_OUTPUT_DIR}"
+    C_VISIBILITY_PRESET hidden
+    BUILD_RPATH "$ORIGIN/../.."
+    INSTALL_RPATH "$ORIGIN/../..")
+  target_link_libraries(plugin_${type} PRIVATE dr_sdk ${P_LIBS})
+  target_link_options(plugin_${type} PRIVATE
+    "-Wl,--version-script=${PROJECT_SOURCE_DIR}/cmake/plugin.map")
+  if(NOT DR_SANITIZE)
+    target_link_options(plugin_${type} PRIVATE -Wl,--no-undefined)
+  endif()
+  install(TARGETS plugin_${type} LIBRARY DESTINATION "${DR_PLUGIN_SUBDIR}")
+endfunction()

@@ -1,0 +1,169 @@
+/* dr/aws.h: the SDK's AWS client: SigV4, credentials chain, endpoints, standard retries, protocols. */
+#ifndef DR_AWS_H
+#define DR_AWS_H
+
+/*
+ * Ownership: whoever creates a dr_aws frees it with dr_aws_free() (for
+ * plugins that is the host: a client from host->aws() is borrowed). A
+ * dr_aws is thread-safe; calls from many threads share its connections,
+ * credentials and retry quota. A dr_doc or dr_aws_response returned through
+ * an out-parameter belongs to the caller (dr_doc_free /
+ * dr_aws_response_free). Request structs and strings passed in are borrowed
+ * for the duration of the call.
+ *
+ * Errors: a call returns 0, or a negative code with err filled:
+ *   DR_ENOTFOUND  AWS said the thing does not exist (ResourceNotFoundException,
+ *                 TableNotFoundException, DBClusterNotFoundFault, NoSuchBucket,
+ *                 NoSuchHealthCheck, NoSuchEntity, ..., or a 404)
+ *   DR_EDENIED    AccessDenied / AccessDeniedException / 403 without code
+ *   DR_EAWS       any other AWS error (err->aws_code, http_status, request_id)
+ *   DR_ENETWORK, DR_ETIMEDOUT, DR_ECANCELED, DR_ECREDENTIALS, DR_EPARSE
+ * err->message is one line naming service, operation, region and the cause;
+ * it never holds a secret.
+ */
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "dr/doc.h"
+#include "dr/error.h"
+#include "dr/util.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct dr_aws dr_aws;
+typedef struct dr_aws_response dr_aws_response;
+
+/* --- process set-up (the host calls these; plugins never do) --- */
+
+/* curl and OpenSSL global initialisation; once, from main, before any thread. */
+int dr_sdk_global_init(dr_error *err);
+void dr_sdk_global_cleanup(void);
+
+/* Where SDK log lines go (default: nowhere). level: dr_log_level values (0 error .. 3 debug). */
+typedef void (*dr_sdk_log_fn)(int level, const char *message, void *arg);
+void dr_sdk_set_log(dr_sdk_log_fn fn, void *arg, int max_level);
+
+/*
+ * Limits of the calls this thread makes from now on (the host sets them
+ * around each hook): an absolute deadline on dr_mono_ms() (0 = none) and a
+ * stop query (NULL = none). A call that would wait past the deadline fails
+ * with DR_ETIMEDOUT; a stop request aborts transfers and retry sleeps with
+ * DR_ECANCELED.
+ */
+void dr_aws_set_thread_limits(int64_t deadline_mono_ms, int (*stop)(void *arg), void *arg);
+
+/* --- clients --- */
+
+typedef struct dr_aws_config {
+    uint32_t struct_size;        /* sizeof(dr_aws_config) */
+    const char *region;          /* required */
+    const char *profile;         /* NULL: AWS_PROFILE, then "default" */
+    const char *role_arn;        /* role assumed on top of the base credentials; NULL: none */
+    const char *external_id;     /* for role_arn; may be NULL */
+    const char *role_session_name; /* for role_arn; NULL: "dr-agent-<pid>" */
+    const char *endpoint_url;    /* overrides every service's endpoint (wins over the environment); NULL: none */
+    const char *ca_bundle;       /* PEM bundle; NULL: system default */
+    int insecure_tls;            /* non-zero disables TLS verification; logged as an error at creation */
+    int max_attempts;            /* 0: AWS_MAX_ATTEMPTS, then profile max_attempts, then 3 */
+    int64_t connect_timeout_ms;  /* 0: 3000 */
+    int64_t attempt_timeout_ms;  /* one attempt, 0: 20000 */
+    int s3_path_style;           /* non-zero: path-style S3 addressing always */
+} dr_aws_config;
+
+int dr_aws_new(const dr_aws_config *cfg, dr_aws **out, dr_error *err);
+void dr_aws_free(dr_aws *c);
+const char *dr_aws_region(const dr_aws *c);
+/* The resolved endpoint base URL for a service in this client's region, e.g. "https://dynamodb.us-west-2.amazonaws.com". */
+int dr_aws_endpoint(dr_aws *c, const char *service, dr_buf *out, dr_error *err);
+/* Account id of the credentials (STS GetCallerIdentity, cached). */
+int dr_aws_account_id(dr_aws *c, char *out, size_t outlen, dr_error *err);
+
+/* Process-wide counters since start: logical calls and HTTP attempts (for reports and benchmarks). */
+void dr_aws_counters(uint64_t *calls, uint64_t *attempts);
+
+/* --- generic request --- */
+
+typedef enum dr_aws_protocol {
+    DR_AWS_JSON = 0,     /* awsJson 1.0: DynamoDB, CloudWatch */
+    DR_AWS_QUERY = 1,    /* form POST, XML response: RDS, STS, IAM */
+    DR_AWS_REST_XML = 2, /* S3, Route 53 */
+    DR_AWS_REST_JSON = 3 /* Backup */
+} dr_aws_protocol;
+
+typedef struct dr_aws_request {
+    uint32_t struct_size;     /* sizeof(dr_aws_request) */
+    const char *service;      /* "dynamodb" "rds" "s3" "route53" "backup" "monitoring" "sts" "iam" */
+    const char *operation;    /* "DescribeTable": for logs, errors and test fixtures */
+    dr_aws_protocol protocol;
+    const char *method;       /* NULL: "POST" */
+    const char *path;         /* URI-encoded path (after the bucket for S3); NULL: "/" */
+    const char *query;        /* URI-encoded query without '?': "versioning", "a=1&b=x%20y"; NULL: none */
+    const char *bucket;       /* S3 only: the bucket; the client picks virtual-hosted or path style */
+    const char *target;       /* awsJson: X-Amz-Target */
+    const char *body;         /* NULL: empty */
+    size_t body_len;          /* 0 with a body: strlen(body) */
+    const char *content_type; /* NULL: the protocol's default (none for GET and for Route 53) */
+    const char *const *headers; /* extra "Name: value" strings, NULL-terminated; may be NULL */
+    int checksum;             /* send x-amz-checksum-sha256 (S3 operations that require a checksum) */
+} dr_aws_request;
+
+/*
+ * Sign and send with retries. On 2xx: 0 and *out (caller frees). On an AWS
+ * error or after the last failed attempt: negative, *out NULL, err filled.
+ */
+int dr_aws_send(dr_aws *c, const dr_aws_request *req, dr_aws_response **out, dr_error *err);
+
+int dr_aws_response_status(const dr_aws_response *r);
+/* Case-insensitive header lookup; NULL when absent. */
+const char *dr_aws_response_header(const dr_aws_response *r, const char *name);
+const char *dr_aws_response_body(const dr_aws_response *r, size_t *len);
+/* The body parsed per protocol (JSON or XML); NULL for an empty body. Owned by the response. */
+const dr_node *dr_aws_response_doc(const dr_aws_response *r);
+void dr_aws_response_free(dr_aws_response *r);
+
+/* --- protocol helpers: each returns the parsed response body in *out (caller frees; may be NULL when empty) --- */
+
+/* awsJson 1.0: POST / with X-Amz-Target "<target_prefix>.<op>" and the JSON body ("{}" when NULL). */
+int dr_aws_json(dr_aws *c, const char *service, const char *target_prefix, const char *op,
+                const char *json_body, dr_doc **out, dr_error *err);
+
+/* Query: builds "Action=<op>&Version=<version>" + form (from dr_aws_form_add; may be NULL). */
+int dr_aws_query(dr_aws *c, const char *service, const char *op, const char *version,
+                 const char *form, dr_doc **out, dr_error *err);
+/* Append "&name=value" percent-encoded to a form. */
+int dr_aws_form_add(dr_buf *form, const char *name, const char *value);
+int dr_aws_form_addf(dr_buf *form, const char *value, const char *name_fmt, ...) DR_PRINTF(3, 4);
+
+/* REST (XML or JSON per req->protocol). */
+int dr_aws_rest(dr_aws *c, const dr_aws_request *req, dr_doc **out, dr_error *err);
+
+/* --- CloudWatch --- */
+
+typedef struct dr_aws_dim {
+    const char *name;
+    const char *value;
+} dr_aws_dim;
+
+typedef struct dr_aws_metric {
+    size_t datapoints;  /* 0: no data in the window */
+    double max;         /* largest value of the statistic over the window */
+    double latest;      /* value of the newest datapoint */
+    double latest_time; /* its timestamp, epoch seconds */
+} dr_aws_metric;
+
+/*
+ * GetMetricStatistics over [now - window_s, now] with `period_s` and one
+ * statistic ("Average", "Maximum", "Sum", ...), summarised in *out.
+ */
+int dr_aws_metric_get(dr_aws *c, const char *ns, const char *metric, const dr_aws_dim *dims,
+                      size_t n_dims, const char *stat, double window_s, int period_s,
+                      dr_aws_metric *out, dr_error *err);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* DR_AWS_H */
