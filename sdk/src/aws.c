@@ -595,11 +595,9 @@ int drs_send(dr_aws *c, const dr_aws_request *rq_in, drs_auth auth, const drs_cr
                     delay * 1000.0);
             dr_error_clear(&wait_err);
             if (drs_limits_sleep_ms((int64_t)(delay * 1000.0), &wait_err) != 0) {
-                char prev[sizeof(last.message)];
-                snprintf(prev, sizeof(prev), "%s", last.message);
                 last.code = wait_err.code;
                 rc = wait_err.code;
-                snprintf(last.message, sizeof(last.message), "%s; last attempt: %s", wait_err.message, prev);
+                dr_error_prefix(&last, "%.200s; last attempt: ", wait_err.message);
                 break;
             }
         }

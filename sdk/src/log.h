@@ -2,6 +2,7 @@
 #ifndef DRS_LOG_H
 #define DRS_LOG_H
 
+#include "dr/plugin.h"
 #include "dr/util.h"
 
 /* Levels are dr_log_level values: 0 error .. 3 debug. Messages must never carry a secret. */
