@@ -57,6 +57,11 @@ void drs_aws_set_backoff_base(dr_aws *c, double seconds)
     c->backoff_base_s = seconds;
 }
 
+void drs_aws_set_backoff_jitter(dr_aws *c, double fixed_rnd)
+{
+    c->backoff_rnd = fixed_rnd;
+}
+
 int drs_aws_quota_tokens(dr_aws *c)
 {
     return drs_quota_tokens(&c->quota);
@@ -89,6 +94,7 @@ int dr_aws_new(const dr_aws_config *cfg_in, dr_aws **out, dr_error *err)
     pthread_mutex_init(&c->account_mu, NULL);
     drs_quota_init(&c->quota);
     c->backoff_base_s = 1.0;
+    c->backoff_rnd = -1;
     c->s3_path_style = cfg.s3_path_style;
     c->connect_timeout_ms = cfg.connect_timeout_ms > 0 ? cfg.connect_timeout_ms : 3000;
     c->attempt_timeout_ms = cfg.attempt_timeout_ms > 0 ? cfg.attempt_timeout_ms : 20000;
@@ -589,7 +595,7 @@ int drs_send(dr_aws *c, const dr_aws_request *rq_in, drs_auth auth, const drs_cr
             break;
         }
         {
-            double delay = drs_backoff_s(attempt, c->backoff_base_s, drs_random01());
+            double delay = drs_backoff_s(attempt, c->backoff_base_s, c->backoff_rnd >= 0 ? c->backoff_rnd : drs_random01());
             dr_error wait_err;
             drs_log(DR_LOG_DEBUG, "aws: %s: attempt %d failed (%s); retrying in %.0f ms", where, attempt, last.message,
                     delay * 1000.0);
