@@ -258,6 +258,14 @@ dr_doc *drs_response_take_doc(dr_aws_response *r)
 
 /* --- the send loop --- */
 
+static double elapsed_ms(const struct timespec *t0)
+{
+    struct timespec t1;
+
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    return (double)(t1.tv_sec - t0->tv_sec) * 1000.0 + (double)(t1.tv_nsec - t0->tv_nsec) / 1e6;
+}
+
 typedef struct prepared {
     const drs_service *svc;
     drs_endpoint ep;
@@ -463,7 +471,7 @@ int drs_send(dr_aws *c, const dr_aws_request *rq_in, drs_auth auth, const drs_cr
     char invocation[37], where[160];
     const char *op;
     int attempt = 0, rc = 0, last_cost = 0, status = 0, net_kind;
-    int64_t t0 = dr_mono_ms();
+    struct timespec t0;
     drs_aws_err ae;
 
     *out = NULL;
@@ -481,6 +489,7 @@ int drs_send(dr_aws *c, const dr_aws_request *rq_in, drs_auth auth, const drs_cr
         return rc;
     }
     dr_uuid4(invocation);
+    clock_gettime(CLOCK_MONOTONIC, &t0);
 
     for (;;) {
         drs_sigv4_params sp;
@@ -610,7 +619,12 @@ int drs_send(dr_aws *c, const dr_aws_request *rq_in, drs_auth auth, const drs_cr
     }
 
     {
-        double ms = (double)(dr_mono_ms() - t0);
+        double ms = elapsed_ms(&t0);
+        char status_text[24];
+        if (status)
+            snprintf(status_text, sizeof(status_text), "HTTP %d", status);
+        else
+            snprintf(status_text, sizeof(status_text), "no HTTP answer");
         if (rc == 0) {
             dr_aws_response *r = calloc(1, sizeof(*r));
             dr_error perr;
@@ -629,14 +643,14 @@ int drs_send(dr_aws *c, const dr_aws_request *rq_in, drs_auth auth, const drs_cr
                     *out = r;
                 }
             }
-            drs_log(DR_LOG_DEBUG, "aws: %s: HTTP %d, %d attempt%s, %.1f ms", where, status, attempt,
+            drs_log(DR_LOG_DEBUG, "aws: %s: %s, %d attempt%s, %.1f ms", where, status_text, attempt,
                     attempt == 1 ? "" : "s", ms);
         } else {
             last.attempts = attempt;
+            drs_log(DR_LOG_DEBUG, "aws: %s: %s, %d attempt%s, %.1f ms: %s", where, status_text, attempt,
+                    attempt == 1 ? "" : "s", ms, last.message);
             *err = last;
             dr_error_prefix(err, "%s: ", where);
-            drs_log(DR_LOG_DEBUG, "aws: %s: failed after %d attempt%s, %.1f ms: %s", where, attempt,
-                    attempt == 1 ? "" : "s", ms, err->message);
         }
     }
     drs_http_resp_free(&rs);
