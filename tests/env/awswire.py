@@ -84,9 +84,20 @@ def _rest_routes(service):
             model = botocore.session.get_session().get_service_model(service)
             table = []
             for op in model.operation_names:
-                http = model.operation_model(op).http
+                om = model.operation_model(op)
+                http = om.http
                 path, _, qs = http["requestUri"].partition("?")
                 required = dict(p.partition("=")[::2] for p in qs.split("&") if p)
+                # Required query and header members tell apart operations on one route
+                # (PutObject / CopyObject / UploadPart all are PUT /{Bucket}/{Key+}).
+                headers = []
+                if om.input_shape is not None:
+                    for name in om.input_shape.required_members:
+                        m = om.input_shape.members[name].serialization
+                        if m.get("location") == "querystring":
+                            required.setdefault(m["name"], "")
+                        elif m.get("location") == "header":
+                            headers.append(m["name"])
                 regex, names = "", []
                 for tok in re.split(r"(\{[^}]+\})", path.rstrip("/")):
                     if tok.startswith("{"):
@@ -95,7 +106,8 @@ def _rest_routes(service):
                     else:
                         regex += re.escape(tok)
                 literal = len(re.sub(r"\{[^}]+\}", "", path))
-                table.append((http["method"], re.compile("^" + regex + "/?$"), required, literal, names, op))
+                table.append((http["method"], re.compile("^" + regex + "/?$"), required, headers,
+                              literal, names, op))
             _routes[service] = table
         return _routes[service]
 
@@ -113,22 +125,18 @@ def operation_of(req):
     if req.service not in REST_SERVICES:
         return None, {}
     best = None
-    for method, regex, required, literal, names, op in _rest_routes(req.service):
+    for method, regex, required, headers, literal, names, op in _rest_routes(req.service):
         if method != req.method:
             continue
         m = regex.match(req.path_only)
-        if not m or any(k not in req.query or (v and req.q(k) != v) for k, v in required.items()):
+        if (not m or any(k not in req.query or (v and req.q(k) != v) for k, v in required.items())
+                or any(h not in req.headers for h in headers)):
             continue
-        rank = (len(required), literal)
+        rank = (len(required) + len(headers), literal)
         if best is None or rank > best[0]:
             labels = {n: urllib.parse.unquote(v) for n, v in zip(names, m.groups())}
             best = (rank, op, labels)
-    if best is None:
-        return None, {}
-    op, labels = best[1], best[2]
-    if req.service == "s3" and "x-amz-copy-source" in req.headers:  # same route, told apart by a header
-        op = {"PutObject": "CopyObject", "UploadPart": "UploadPartCopy"}.get(op, op)
-    return op, labels
+    return (best[1], best[2]) if best else (None, {})
 
 
 # ---- responses -----------------------------------------------------------------------------------
@@ -206,6 +214,13 @@ THROTTLE = {  # protocol -> (status, code, message), as each service sends it
     "route53": (400, "Throttling", "Rate exceeded"),
     "rest-json": (400, "ThrottlingException", "Rate exceeded"),
 }
+
+
+def throttle_error(req):
+    """(status, code, message) of the throttling error the request's service sends."""
+    if req.service == "monitoring":  # query-compatible JSON: the Query code, not ThrottlingException
+        return 400, "Throttling", "Rate exceeded"
+    return THROTTLE[req.protocol]
 
 
 def default_error_code(protocol, status):
