@@ -176,6 +176,23 @@ class Env:
         return self.run([psql, "-X", "-A", "-t", "-q", "-v", "ON_ERROR_STOP=1", dsn, "-c", sql], timeout=60)
 
 
+class RawLog:
+    """Keeps the raw response bodies a boto3 client receives, to check them against the model."""
+
+    def __init__(self, client):
+        self.bodies = []
+        client.meta.events.register("after-call", self._keep)
+
+    def _keep(self, http_response, model, **kwargs):
+        self.bodies.append((model.name, http_response.status_code, http_response.content))
+
+    def last(self, operation):
+        for name, status, body in reversed(self.bodies):
+            if name == operation:
+                return body
+        raise AssertionError(f"no {operation} response was received")
+
+
 _started = None
 
 

@@ -64,29 +64,48 @@ class Fixture:
         return float(self.durations.get(operation, 0))
 
     def forward(self, req, body=None):
-        """Send a request to moto. With a new body, re-sign it with the proxy's credentials."""
-        headers = [(k, v) for k, v in req.headers.items()]
+        """Send a request to moto as received; with a new body, re-signed with the proxy's credentials."""
         if body is not None:
-            headers = self._resign(req, body)
+            keep = ("content-type", "x-amz-target")
+            return self.call(req.service, req.region, req.method, req.path,
+                             {k: v for k, v in req.headers.items() if k.lower() in keep}, body)
+        return self._send(req.method, req.path, list(req.headers.items()), req.body, skip_host=True)
+
+    def call(self, service, region, method="POST", path="/", headers=None, body=b""):
+        """A request to moto signed with the proxy's own credentials; returns the raw Response."""
+        from botocore.auth import SigV4Auth
+        from botocore.awsrequest import AWSRequest
+        areq = AWSRequest(method=method, url=self.moto_url + path, data=body, headers=dict(headers or {}))
+        SigV4Auth(self.session.get_credentials(), service, region).add_auth(areq)
+        return self._send(method, path, list(areq.headers.items()), body, skip_host=False)
+
+    def json_call(self, region, operation, params):
+        """A DynamoDB call to moto; returns (status, decoded JSON) without botocore's parsing."""
+        r = self.call("dynamodb", region, headers={"X-Amz-Target": f"DynamoDB_20120810.{operation}",
+                                                   "Content-Type": "application/x-amz-json-1.0"},
+                      body=json.dumps(params).encode())
+        return r.status, json.loads(r.body or b"{}")
+
+    def query_call(self, service, region, action, params, version):
+        """A Query-protocol call to moto; returns the raw Response (XML)."""
+        body = urllib.parse.urlencode(dict({"Action": action, "Version": version}, **params)).encode()
+        return self.call(service, region, headers={
+            "Content-Type": "application/x-www-form-urlencoded; charset=utf-8"}, body=body)
+
+    def _send(self, method, path, headers, body, skip_host):
+        """skip_host=True: the headers are the client's own, Host and Content-Length included."""
         conn = http.client.HTTPConnection(self.moto_host, self.moto_port, timeout=300)
         try:
-            conn.putrequest(req.method, req.path, skip_host=True, skip_accept_encoding=True)
+            conn.putrequest(method, path, skip_host=skip_host, skip_accept_encoding=True)
             for k, v in headers:
                 conn.putheader(k, v)
-            conn.endheaders(req.body if body is None else body)
+            if not skip_host and body:
+                conn.putheader("Content-Length", str(len(body)))
+            conn.endheaders(body or None)
             r = conn.getresponse()
             return Response(r.status, r.getheaders(), r.read())
         finally:
             conn.close()
-
-    def _resign(self, req, body):
-        from botocore.auth import SigV4Auth
-        from botocore.awsrequest import AWSRequest
-        keep = {"content-type", "x-amz-target", "host"}
-        headers = {k: v for k, v in req.headers.items() if k.lower() in keep}
-        areq = AWSRequest(method=req.method, url=self.moto_url + req.path, data=body, headers=headers)
-        SigV4Auth(self.session.get_credentials(), req.service, req.region).add_auth(areq)
-        return list(areq.headers.items()) + [("Content-Length", str(len(body)))]
 
     def moto_api(self, path, body=b"", content_type="application/json"):
         conn = http.client.HTTPConnection(self.moto_host, self.moto_port, timeout=60)
@@ -274,8 +293,9 @@ class Proxy:
             if resp is None:
                 resp = self.fx.forward(req)
                 if key in self.after and resp.status < 300:
-                    resp = self.after[key](req, resp) or resp
-                    emulated = True
+                    changed = self.after[key](req, resp)  # None: moto's answer stands
+                    if changed is not None:
+                        resp, emulated = changed, True
         except Exception as e:  # an emulation bug must show up as an error, not a hung client
             import traceback
             traceback.print_exc()
@@ -387,7 +407,7 @@ class Server(http.server.ThreadingHTTPServer):
             super().shutdown_request(request)
 
 
-EMULATORS = ()  # (module, class) pairs, one per service whose gaps the proxy fills
+EMULATORS = (("emu_dynamodb", "DynamoDB"),)  # (module, class): one per service whose gaps the proxy fills
 
 
 def build_emulators(fx):
