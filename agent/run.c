@@ -979,7 +979,17 @@ void agent_free(agent *a)
     }
     a->clients = NULL;
     if (atomic_load(&g_live_jobs) > 0) {
-        /* an abandoned hook may still touch its resource: leave it all to the end of the process */
+        /* an abandoned hook may still touch its resource: keep it all, reachable, to the end of the process */
+        static agent *kept[16];
+        static size_t n_kept;
+        agent *copy = malloc(sizeof(*copy));
+        if (copy && n_kept < sizeof(kept) / sizeof(kept[0])) {
+            *copy = *a;
+            kept[n_kept++] = copy;
+        } else {
+            free(copy);
+        }
+        memset(a, 0, sizeof(*a));
         return;
     }
     if (a->results && a->cfg)
