@@ -257,15 +257,15 @@ static void load_objectives(const config_setting_t *root, dr_config *c, errlist 
         return;
     }
     check_keys(g, "objectives", keys, 2, c->path, errs);
-    if (get_duration(g, "rto", "objectives", &c->rto, c->path, errs) == 0)
-        errlist_add(errs, c->path, line_of(g), "objectives.rto: required (e.g. rto = \"1h\";)");
-    if (get_duration(g, "rpo", "objectives", &c->rpo, c->path, errs) == 0)
-        errlist_add(errs, c->path, line_of(g), "objectives.rpo: required (e.g. rpo = \"15m\";)");
-    if (c->rto == 0 || c->rpo == 0) {
-        const config_setting_t *s = config_setting_get_member(g, c->rto == 0 ? "rto" : "rpo");
-        if (s)
-            errlist_add(errs, c->path, line_of(s), "objectives.%s: must be greater than zero",
-                        config_setting_name(s));
+    for (int i = 0; i < 2; i++) {
+        double *dst = i == 0 ? &c->rto : &c->rpo;
+        int got = get_duration(g, keys[i], "objectives", dst, c->path, errs);
+        if (got == 0)
+            errlist_add(errs, c->path, line_of(g), "objectives.%s: required (e.g. %s = \"%s\";)", keys[i], keys[i],
+                        i == 0 ? "1h" : "15m");
+        else if (got > 0 && *dst <= 0)
+            errlist_add(errs, c->path, line_of(config_setting_get_member(g, keys[i])),
+                        "objectives.%s: must be greater than zero", keys[i]);
     }
 }
 

@@ -149,7 +149,9 @@ class Cli(unittest.TestCase):
         prom = os.path.join(self.dir, "dr.prom")
         r = self.run_agent("-c", c, "verify", "--format", "prometheus", "--prometheus-file", prom)
         self.assertEqual(r.returncode, 2)
-        for text in (r.stdout, open(prom).read()):
+        with open(prom) as f:
+            written = f.read()
+        for text in (r.stdout, written):
             self.assertIn('dr_verify_status{resource="fixture_dep.a",plugin="fixture_dep"} 0', text)
             self.assertIn('dr_verify_status{resource="fixture_dep.b",plugin="fixture_dep"} 2', text)
             self.assertIn('dr_rpo_observed_seconds{resource="fixture_dep.a",plugin="fixture_dep"} 2.5', text)
