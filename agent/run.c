@@ -552,6 +552,9 @@ int run_worst_rpo(const agent *a, double *rpo)
 
 /* ---- host API ---- */
 
+static void h_log(dr_resource *res, dr_log_level level, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void h_progress(dr_resource *res, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
 static void h_log(dr_resource *res, dr_log_level level, const char *fmt, ...)
 {
     va_list ap;
@@ -998,7 +1001,7 @@ void agent_free(agent *a)
     free(a->results);
     free(a->res);
     graph_free(&a->g);
+    config_free(a->cfg); /* before the plugins: its values point at their key tables */
     plugin_set_free(&a->plugins);
-    config_free(a->cfg);
     memset(a, 0, sizeof(*a));
 }
