@@ -37,6 +37,7 @@ struct dr_aws {
     int64_t connect_timeout_ms;
     int64_t attempt_timeout_ms;
     double backoff_base_s;  /* 1 s in the standard mode; tests shorten it */
+    double backoff_rnd;     /* < 0: full jitter; tests fix it */
     drs_profiles profiles;
     drs_http *http;
     drs_retry_quota quota;
@@ -81,6 +82,7 @@ int drs_imds_endpoint(const drs_profiles *p, const char *profile, const char *en
 
 /* Test hooks. */
 void drs_aws_set_backoff_base(dr_aws *c, double seconds);
+void drs_aws_set_backoff_jitter(dr_aws *c, double fixed_rnd); /* < 0: random */
 int drs_aws_quota_tokens(dr_aws *c);
 double drs_aws_skew_s(dr_aws *c);
 
