@@ -192,7 +192,7 @@ resources = (
 
     def test_configure_waits_for_the_replica_with_progress(self):
         self.env.set_duration("UpdateTable", 1.5)
-        res = self.agent("configure", "-r", "dynamodb.users", "-vv", "--format", "json", expect=0)
+        res = self.agent("configure", "-r", "dynamodb.users", expect=0)  # text output: progress lines on stderr
         self.assertGreaterEqual(res.seconds, 1.5)
         self.assertRegex(res.stderr, r"waiting for the replica of roadcall-users-prod in us-west-2: replica CREATING")
         self.assertEqual(self.table(P, TABLES["dynamodb.users"])["Replicas"][0]["ReplicaStatus"], "ACTIVE")
