@@ -73,8 +73,9 @@ class DynamoDBPlugin(drtest.EnvTestCase):
         self.env.clear_requests()
 
     # ---- helpers ------------------------------------------------------------------------------
-    def write_conf(self, extra='poll_interval = "200ms"; canary_key = "pk=dr-agent-canary";', hook_timeout="2m"):
-        res = ",\n".join("  " + line.rstrip("}").rstrip().rstrip(";") + "; " + extra + " }" for line in RESOURCE_LINES)
+    def write_conf(self, extra='poll_interval = "200ms"; canary_key = "pk=dr-agent-canary";', hook_timeout="2m",
+                   lines=RESOURCE_LINES):
+        res = ",\n".join("  " + line.rstrip("}").rstrip().rstrip(";") + "; " + extra + " }" for line in lines)
         path = os.path.join(self.tmp, "dr-agent.conf")
         with open(path, "w") as f:
             f.write(f"""# dynamodb integration test
@@ -234,6 +235,23 @@ resources = (
         rep = self.report("configure", expect=1)
         self.assertIn("does not exist in us-east-1", resource(rep, "dynamodb.vendors")["error"])
         self.assertEqual(resource(rep, "dynamodb.vendors")["status"], "failed")
+
+    def test_config_validation(self):
+        for extra, message in (('latency_period = "90s";', "latency_period must be a multiple of 60 seconds"),
+                               ('latency_window = "30s";', "latency_window must be at least latency_period"),
+                               ('canary_key = "pk";', "'pk' is not attribute=value"),
+                               ('canary_key = "a=1,b=2,c=3";', "at most a hash key and a range key"),
+                               ('pitr_recovery_days = 40;', "pitr_recovery_days must be between 1 and 35"),
+                               ('latency_warning_fraction = 1.5;', "latency_warning_fraction must be above 0"),
+                               ('latency_statistic = "p99";', "'p99' is not one of Maximum|Average"),
+                               ('pitr_max_age = "soon";', "pitr_max_age")):
+            self.conf = self.write_conf(extra=extra)
+            res = self.agent("verify", expect=78)
+            self.assertIn(message, res.stderr)
+            self.assertEqual(res.stderr.count(message), 5, res.stderr)  # every resource is named
+        self.conf = self.write_conf(lines=['{ type = "dynamodb"; name = "bad"; table = "no spaces allowed"; }'], extra="")
+        self.assertIn("is not a DynamoDB table name", self.agent("verify", expect=78).stderr)
+        self.assertEqual(self.env.requests(), [])  # nothing ran
 
     # ---- verify -------------------------------------------------------------------------------
     def test_verify_healthy(self):
@@ -513,6 +531,29 @@ resources = (
         self.env.remove_replica(TABLES["dynamodb.vendors"], D, keep_table=True)
         rep = self.report("failover", "--yes", "-r", "dynamodb.vendors", expect=1)
         self.assertIn("not a replica", resource(rep, "dynamodb.vendors")["error"])
+
+    def test_failover_canary_with_a_range_key(self):
+        t = "roadcall-events-prod"
+        self.ddb[P].create_table(TableName=t, KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"},
+                                                         {"AttributeName": "seq", "KeyType": "RANGE"}],
+                                 AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"},
+                                                       {"AttributeName": "seq", "AttributeType": "N"}],
+                                 BillingMode="PAY_PER_REQUEST")
+        line = f'{{ type = "dynamodb"; name = "events"; table = "{t}"; }}'
+        self.conf = self.write_conf(lines=[line], extra='poll_interval = "200ms"; canary_key = "seq=0,pk=dr-agent-canary";')
+        self.report("configure", expect=0)
+        self.put_latency(850, table=t)
+        rep = self.report("failover", "--yes", expect=0)
+        self.assertTrue(resource(rep, "dynamodb.events")["changes"][0]["done"])
+        item = self.ddb[D].get_item(TableName=t, Key={"pk": {"S": CANARY}, "seq": {"N": "0"}})["Item"]
+        self.assertEqual(item["dr_agent_run"]["S"], rep["run_id"])
+
+        # a key that does not match the table's key schema is refused before anything is written
+        self.conf = self.write_conf(lines=[line], extra='canary_key = "pk=dr-agent-canary";')
+        rep = self.report("failover", "--yes", expect=1)
+        r = resource(rep, "dynamodb.events")
+        self.assertIn("has attribute seq, which is not given", r["error"])
+        self.assertEqual([(c["action"], c["done"]) for c in r["changes"]], [("write canary item", False)])
 
     # ---- failback -----------------------------------------------------------------------------
     def test_failback_twice(self):
