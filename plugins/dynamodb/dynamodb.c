@@ -558,10 +558,16 @@ static int ensure_replica(const ctx *x, dr_aws *cfrom, dr_aws *cto, const char *
     *planned = 0;
     target_of(x, to, target, sizeof(target));
     if (rep) {
-        if (strcmp(replica_status(rep), "ACTIVE") == 0 || x->args->dry_run)
+        const char *st = replica_status(rep);
+        if (strcmp(st, "ACTIVE") == 0)
+            return 0;
+        if (strcmp(st, "CREATING") != 0 && strcmp(st, "UPDATING") != 0)
+            return dr_error_set(err, DR_ESTATE, "the replica of %s in %s is %s: it needs an operator (see "
+                                "ReplicaStatusDescription)", x->table, to, st);
+        if (x->args->dry_run)
             return 0;
         /* a replica requested earlier (a crashed or timed-out run) is still being built: wait for it */
-        H->log(x->res, DR_LOG_INFO, "the replica in %s is %s; waiting for it", to, replica_status(rep));
+        H->log(x->res, DR_LOG_INFO, "the replica in %s is %s; waiting for it", to, st);
         return wait_table(x, cfrom, to, doc, table, err);
     }
 
@@ -915,6 +921,46 @@ static int switch_latency(const ctx *x, const char *from, const char *to, int mu
 }
 
 /*
+ * The table in `region` (already described) can serve: a member of the global table (it lists `peer` as a replica
+ * or has a GlobalTableVersion) that is ACTIVE, or UPDATING, which still takes writes. A table still CREATING is
+ * waited for. Reported as check `name`; anything else fails the hook.
+ */
+static int check_member(const ctx *x, const char *name, dr_aws *c, const char *region, const char *peer,
+                        dr_doc **doc, const dr_node **table, dr_error *err)
+{
+    const char *st = table_status(*table);
+    int rc;
+
+    if (!find_replica(*table, peer) && !dr_node_str(*table, "GlobalTableVersion")) {
+        dr_report_state(H, x->res, name, DR_STATUS_CRITICAL, st, "ACTIVE", "%s in %s is not a replica of the "
+                        "global table: it does not have the changes made in %s", x->table, region, peer);
+        return dr_error_set(err, DR_ESTATE, "%s in %s is not a replica of the global table: it does not have the "
+                            "changes made in %s; save what it holds and delete it, then configure (or failback, "
+                            "for the primary) re-creates the replica", x->table, region, peer);
+    }
+    if (strcmp(st, "CREATING") == 0 && x->args->dry_run) {
+        dr_report_state(H, x->res, name, DR_STATUS_WARNING, st, "ACTIVE", "the replica of %s in %s is being "
+                        "created; the hook would wait for it", x->table, region);
+        return 0;
+    }
+    if (strcmp(st, "CREATING") == 0) {
+        if ((rc = wait_table(x, c, NULL, doc, table, err)) != 0) {
+            dr_report_state(H, x->res, name, DR_STATUS_CRITICAL, st, "ACTIVE", "%s", err->message);
+            return rc;
+        }
+        st = table_status(*table);
+    }
+    if (strcmp(st, "ACTIVE") != 0 && strcmp(st, "UPDATING") != 0) {
+        dr_report_state(H, x->res, name, DR_STATUS_CRITICAL, st, "ACTIVE", "the replica of %s in %s is %s",
+                        x->table, region, st);
+        return dr_error_set(err, DR_ESTATE, "the replica of %s in %s is %s", x->table, region, st);
+    }
+    dr_report_state(H, x->res, name, strcmp(st, "ACTIVE") == 0 ? DR_STATUS_OK : DR_STATUS_WARNING, st, "ACTIVE",
+                    "the replica of %s in %s is %s and takes writes (multi-active)", x->table, region, st);
+    return 0;
+}
+
+/*
  * Global tables are multi-active: nothing is promoted. The DR replica must be ACTIVE and part of the global table,
  * the replication latency towards it is the RPO estimate, and a canary write and read prove it takes writes.
  */
@@ -930,7 +976,7 @@ static int dynamodb_failover(dr_resource *res, const dr_hook_args *args, dr_erro
     if (!(cd = client(&x, x.dr, err)))
         return err->code;
 
-    /* 1. the replica in the DR region: ACTIVE, and a replica (it lists the primary), not a lone table */
+    /* 1. the replica in the DR region: a member of the global table that takes writes */
     rc = describe_table(&x, cd, &doc, &table, err);
     if (rc == DR_ENOTFOUND) {
         dr_report_state(H, res, "replica_dr", DR_STATUS_CRITICAL, "MISSING", "ACTIVE", "table %s does not exist "
@@ -942,27 +988,8 @@ static int dynamodb_failover(dr_resource *res, const dr_hook_args *args, dr_erro
         dr_report_unknown(H, res, "replica_dr", "ACTIVE", err);
         goto out;
     }
-    if (strcmp(table_status(table), "ACTIVE") != 0 && !args->dry_run &&
-        (rc = wait_table(&x, cd, NULL, &doc, &table, err)) != 0) {
-        dr_report_state(H, res, "replica_dr", DR_STATUS_CRITICAL, table_status(table), "ACTIVE", "%s",
-                        err->message);
+    if ((rc = check_member(&x, "replica_dr", cd, x.dr, x.primary, &doc, &table, err)) != 0)
         goto out;
-    }
-    if (!find_replica(table, x.primary) && !dr_node_str(table, "GlobalTableVersion")) {
-        dr_report_state(H, res, "replica_dr", DR_STATUS_CRITICAL, table_status(table), "ACTIVE",
-                        "%s in %s is not a replica of a global table: it does not hold the primary's data", x.table,
-                        x.dr);
-        rc = dr_error_set(err, DR_ESTATE, "%s in %s is not a replica of a global table", x.table, x.dr);
-        goto out;
-    }
-    dr_report_state(H, res, "replica_dr", strcmp(table_status(table), "ACTIVE") == 0 ? DR_STATUS_OK
-                                                                                       : DR_STATUS_CRITICAL,
-                    table_status(table), "ACTIVE", "replica of %s in %s is %s and takes writes (multi-active)",
-                    x.table, x.dr, table_status(table));
-    if (strcmp(table_status(table), "ACTIVE") != 0 && !args->dry_run) {
-        rc = dr_error_set(err, DR_ESTATE, "the replica of %s in %s is %s", x.table, x.dr, table_status(table));
-        goto out;
-    }
 
     /* 2. replication latency from the primary: the data a failover now may leave behind */
     if ((rc = switch_latency(&x, x.primary, x.dr, 0, err)) != 0)
@@ -1016,28 +1043,8 @@ static int dynamodb_failback(dr_resource *res, const dr_hook_args *args, dr_erro
         dr_report_unknown(H, res, "replica_primary", "ACTIVE", err);
         goto out;
     }
-    if (strcmp(table_status(tp), "ACTIVE") != 0 && !args->dry_run &&
-        (rc = wait_table(&x, cp, NULL, &dp, &tp, err)) != 0) {
-        dr_report_state(H, res, "replica_primary", DR_STATUS_CRITICAL, table_status(tp), "ACTIVE", "%s",
-                        err->message);
+    if ((rc = check_member(&x, "replica_primary", cp, x.primary, x.dr, &dp, &tp, err)) != 0)
         goto out;
-    }
-    if (!find_replica(tp, x.dr) && !dr_node_str(tp, "GlobalTableVersion")) {
-        dr_report_state(H, res, "replica_primary", DR_STATUS_CRITICAL, table_status(tp), "ACTIVE",
-                        "%s in %s is not part of the global table: it missed every change made in %s", x.table,
-                        x.primary, x.dr);
-        rc = dr_error_set(err, DR_ESTATE, "%s in %s is not a replica of the global table: save what it holds, "
-                          "delete it and run failback again to re-create the replica from %s", x.table, x.primary,
-                          x.dr);
-        goto out;
-    }
-    dr_report_state(H, res, "replica_primary", strcmp(table_status(tp), "ACTIVE") == 0 ? DR_STATUS_OK
-                                                                                         : DR_STATUS_CRITICAL,
-                    table_status(tp), "ACTIVE", "replica of %s in %s is %s", x.table, x.primary, table_status(tp));
-    if (strcmp(table_status(tp), "ACTIVE") != 0 && !args->dry_run) {
-        rc = dr_error_set(err, DR_ESTATE, "the replica of %s in %s is %s", x.table, x.primary, table_status(tp));
-        goto out;
-    }
 
 latency:
     /* 2. the changes made while the DR region served have reached the primary */

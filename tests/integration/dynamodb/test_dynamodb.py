@@ -351,6 +351,33 @@ resources = (
         self.assertChanged(before, statuses(rep), {("dynamodb.users", "replica_dr"): "WARNING",
                                                    ("dynamodb.vendors", "replica_dr"): "CRITICAL"})
         self.assertIn("the replication role was denied", checks(rep, "dynamodb.vendors")["replica_dr"]["detail"])
+        # configure cannot repair a failed replica, and its plan says so
+        plan = self.report("configure", "--plan", expect=1)
+        self.assertIn("REPLICATION_NOT_AUTHORIZED: it needs an operator", resource(plan, "dynamodb.vendors")["error"])
+        self.assertEqual(resource(plan, "dynamodb.users")["status"], "unchanged")  # UPDATING: nothing to do
+
+    def test_failover_waits_for_a_replica_being_created(self):
+        self.configured()
+        t = TABLES["dynamodb.users"]
+        self.env.remove_replica(t, D)
+        self.env.set_duration("UpdateTable", 1.5)
+        self.ddb[P].update_table(TableName=t, ReplicaUpdates=[{"Create": {"RegionName": D}}])
+        self.assertEqual(self.table(D, t)["TableStatus"], "CREATING")
+        res = self.agent("failover", "--yes", "-r", "dynamodb.users", expect=0)
+        self.assertRegex(res.stderr, r"waiting for roadcall-users-prod in us-west-2 to be ACTIVE: table CREATING")
+        self.assertEqual(self.table(D, t)["TableStatus"], "ACTIVE")
+
+    def test_failover_to_an_updating_replica_warns(self):
+        self.configured()
+        # the DR table is UPDATING while a third replica is being added: it still takes writes
+        t = TABLES["dynamodb.users"]
+        self.env.set_duration("UpdateTable", 30)
+        self.ddb[P].update_table(TableName=t, ReplicaUpdates=[{"Create": {"RegionName": "eu-west-1"}}])
+        self.assertEqual(self.table(D, t)["TableStatus"], "UPDATING")
+        rep = self.report("failover", "--yes", "-r", "dynamodb.users", expect=0)
+        c = checks(rep, "dynamodb.users")["replica_dr"]
+        self.assertEqual((c["status"], c["observed"]), ("WARNING", "UPDATING"))
+        self.assertEqual(resource(rep, "dynamodb.users")["status"], "done")
 
     def test_broken_latency_above_rpo(self):
         before = statuses(self.configured())
