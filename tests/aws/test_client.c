@@ -651,6 +651,20 @@ static void test_no_credentials(void **state)
     assert_int_equal(describe_table(c, &d, &err), DR_ECREDENTIALS);
     assert_non_null(strstr(err.message, "no AWS credentials"));
     dr_aws_free(c);
+    /* instance metadata that does not answer (a hang, then nothing) still ends in "no credentials" */
+    fx_response hang[] = {{200, NULL, "T", 5000, 0}};
+    fx_server *s = fx_start(hang, 1, 1);
+    unsetenv("AWS_EC2_METADATA_DISABLED");
+    setenv("AWS_EC2_METADATA_SERVICE_ENDPOINT", fx_url(s), 1);
+    c = client_at("http://127.0.0.1:9", 1, 1000);
+    assert_int_equal(describe_table(c, &d, &err), DR_ECREDENTIALS);
+    assert_non_null(strstr(err.message, "no AWS credentials"));
+    dr_aws_free(c);
+    fx_stop(s);
+    setenv("AWS_EC2_METADATA_SERVICE_ENDPOINT", "http://127.0.0.1:9", 1);
+    c = client_at("http://127.0.0.1:9", 1, 1000);
+    assert_int_equal(describe_table(c, &d, &err), DR_ECREDENTIALS);
+    dr_aws_free(c);
 }
 
 static void test_bad_inputs(void **state)
