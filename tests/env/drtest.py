@@ -166,8 +166,11 @@ class Env:
         return Result(p.returncode, p.stdout, p.stderr, time.monotonic() - t0)
 
     def aws(self, *args, region=PRIMARY, timeout=120):
-        """Run the aws CLI with JSON output in this environment."""
-        return self.run(["aws", "--output", "json", "--region", region] + list(args), timeout=timeout)
+        """Run the aws CLI with JSON output in this environment.
+
+        --endpoint-url is explicit: CLI v1 ignores AWS_ENDPOINT_URL for `aws rds` commands."""
+        return self.run(["aws", "--output", "json", "--region", region, "--endpoint-url", self.proxy_url]
+                        + list(args), timeout=timeout)
 
     def psql(self, node, sql):
         """Run SQL as the `dr` user on node "primary" (a, us-east-1) or "standby" (b, us-west-2)."""

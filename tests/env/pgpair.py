@@ -110,6 +110,9 @@ class Pair:
             f.write(json.dumps(entry) + "\n")
         return entry
 
+    def clear_log(self):
+        open(os.path.join(self.root, "bridge.log"), "w").close()
+
     def log_entries(self):
         try:
             with open(os.path.join(self.root, "bridge.log")) as f:
@@ -264,6 +267,17 @@ class Pair:
             self.start(node)
             self.wait_streaming(node, upstream)
             return self._log("make_standby", node, t0, f"rewound, streaming from {upstream}")
+
+    def restore(self, recreate_db=False):
+        """Back to the start: a primary, b its streaming standby; optionally an empty database."""
+        with self.lock:
+            t0 = time.monotonic()
+            self.promote("a")
+            self.make_standby("b", "a")
+            if recreate_db:
+                self.sql("a", f"DROP DATABASE IF EXISTS {DB_NAME} WITH (FORCE);\n"
+                              f"CREATE DATABASE {DB_NAME} OWNER {DB_USER};\n")
+            return self._log("restore", "a", t0, "a primary, b standby" + (", empty database" if recreate_db else ""))
 
     def status(self):
         out = {}

@@ -198,6 +198,9 @@ class Proxy:
         self.reset_event = threading.Event()
         for emu in self.emulators:
             emu.reset()
+        if self.fx.pg is not None:
+            self.fx.pg.clear_log()
+            self.fx.pg.restore(recreate_db=moto)
         if moto:
             if os.environ.get("DRENV_AUTH") == "1":
                 raise ValueError("with --auth a moto reset would delete the IAM users; start a fresh environment")
@@ -214,7 +217,7 @@ class Proxy:
         try:
             if route == "/health":
                 return 200, {"ok": True, "moto": self.fx.moto_url, "pg": self.fx.pg is not None}
-            if route == "/reset" and method == "POST":
+            if route == "/reset" and method == "POST":  # ?moto=1: moto and the PG database too
                 self.reset(moto=query.get("moto", ["0"])[0] in ("1", "true"))
                 return 200, {"reset": True}
             if route == "/faults":
@@ -256,6 +259,10 @@ class Proxy:
             return 404, {"error": f"no control route {method} {route}"}
         except (ValueError, KeyError, TypeError) as e:
             return 400, {"error": f"{type(e).__name__}: {e}"}
+        except Exception as e:  # e.g. a PostgreSQL step of the bridge
+            import traceback
+            traceback.print_exc()
+            return 500, {"error": f"{type(e).__name__}: {e}"}
 
     # ---- the AWS path ------------------------------------------------------------------------
     def serve(self, handler, req):
@@ -407,7 +414,8 @@ class Server(http.server.ThreadingHTTPServer):
             super().shutdown_request(request)
 
 
-EMULATORS = (("emu_dynamodb", "DynamoDB"),)  # (module, class): one per service whose gaps the proxy fills
+EMULATORS = (("emu_dynamodb", "DynamoDB"), ("emu_rds", "RDS"), ("emu_route53", "Route53"),
+             ("emu_backup", "Backup"), ("emu_s3", "S3"))  # (module, class): one per service whose gaps the proxy fills
 
 
 def build_emulators(fx):
