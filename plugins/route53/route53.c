@@ -550,18 +550,20 @@ static int majority_healthy(const r53_state *s)
     return s->st_healthy * 2 > s->st_total;
 }
 
-/* Read what Route 53 holds: zone, records, health check, its status. Errors are kept per part. */
-static void read_state(dr_resource *res, dr_aws *aws, const r53_conf *c, r53_state *s)
+/* Read what Route 53 holds: zone, records, health check and (with_status) its status. Errors are kept per part. */
+static void read_state(dr_resource *res, dr_aws *aws, const r53_conf *c, r53_state *s, int with_status)
 {
     memset(s, 0, sizeof(*s));
     s->zone_rc = aws ? find_zone(aws, c, s->zone_id, sizeof(s->zone_id), &s->zone_err) : DR_ENETWORK;
     if (s->zone_rc == 0)
         s->zone_rc = read_records(aws, c, s, &s->zone_err);
     s->hc_rc = aws ? find_hc(res, aws, c, s, &s->hc, &s->hc_err) : DR_ENETWORK;
-    if (s->hc_rc == 0 && s->hc.found)
+    if (s->hc_rc == 0 && s->hc.found && with_status)
         s->st_rc = read_status(aws, s->hc.id, &s->st_healthy, &s->st_total, &s->st_err);
-    else
+    else if (s->hc_rc != 0 || !s->hc.found)
         s->st_rc = s->hc_rc ? s->hc_rc : DR_ENOTFOUND;
+    else
+        s->st_rc = DR_EUNSUPPORTED; /* not asked for */
 }
 
 /* ---- the desired state ---- */
@@ -1041,7 +1043,7 @@ static int r53_configure(dr_resource *res, const dr_hook_args *args, dr_error *e
     aws = client(res, &c, err);
     if (!aws)
         return err->code ? err->code : DR_ENETWORK;
-    read_state(res, aws, &c, &s);
+    read_state(res, aws, &c, &s, 0);
     rc = converge(res, args, aws, &c, &s, args->serving, &uninverted, err);
     state_free(&s);
     return rc;
@@ -1222,7 +1224,7 @@ static int r53_verify(dr_resource *res, const dr_hook_args *args, dr_error *err)
         return rc;
     dr_error_clear(&cerr);
     aws = client(res, &c, &cerr);
-    read_state(res, aws, &c, &s);
+    read_state(res, aws, &c, &s, 1);
     if (!aws) {
         s.zone_err = s.hc_err = s.st_err = cerr;
     }
@@ -1251,7 +1253,7 @@ static int r53_failover(dr_resource *res, const dr_hook_args *args, dr_error *er
     if (!aws)
         return err->code ? err->code : DR_ENETWORK;
     memset(&bt, 0, sizeof(bt));
-    read_state(res, aws, &c, &s);
+    read_state(res, aws, &c, &s, 1);
     if (s.zone_rc != 0) {
         *err = s.zone_err;
         rc = s.zone_rc;
@@ -1351,7 +1353,7 @@ static int r53_failback(dr_resource *res, const dr_hook_args *args, dr_error *er
     aws = client(res, &c, err);
     if (!aws)
         return err->code ? err->code : DR_ENETWORK;
-    read_state(res, aws, &c, &s);
+    read_state(res, aws, &c, &s, 1);
 
     /*
      * Is the primary endpoint healthy? The status Route 53 reports is after
