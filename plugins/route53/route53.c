@@ -1102,6 +1102,8 @@ static void verify_health_check(dr_resource *res, const dr_hook_args *args, cons
             dr_report_state(H, res, "health_check_status", healthy ? DR_STATUS_OK : DR_STATUS_CRITICAL, obs, "healthy",
                             "%d of %d checkers report the primary endpoint healthy%s", s->st_healthy, s->st_total,
                             healthy ? "" : ": Route 53 answers with the SECONDARY");
+        else if (healthy && s->zone_rc != 0)
+            dr_report_unknown(H, res, "health_check_status", "unhealthy", &s->zone_err); /* switched records? */
         else if (switched)
             dr_report_state(H, res, "health_check_status", DR_STATUS_OK, obs, obs,
                             "%d of %d checkers healthy; the PRIMARY record points at the DR endpoint either way",

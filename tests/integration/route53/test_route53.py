@@ -436,6 +436,19 @@ resources = (
         self.assertEqual(self.changes(self.agent("failback", "--yes", rc=0)), [])
         self.verify(rc=0)
 
+    def test_inversion_survives_a_concurrent_health_check_update(self):
+        # HealthCheckVersion is an optimistic lock: a stale version is refused with 409, read again and retry
+        self.configure()
+        self.env.add_fault(service="route53", operation="UpdateHealthCheck", action="error", status=409,
+                           code="HealthCheckVersionMismatch", message="stale version", count=1)
+        self.env.clear_requests()
+        res = self.agent("failover", "--yes", rc=0)
+        self.assertEqual(self.changes(res), [("invert_health_check", self.health_check()["Id"], True)])
+        self.assertTrue(self.health_check()["HealthCheckConfig"]["Inverted"])
+        ops = [e["operation"] for e in self.env.requests(service="route53")
+               if e["operation"] in ("UpdateHealthCheck", "GetHealthCheck")]
+        self.assertEqual(ops[:3], ["UpdateHealthCheck", "GetHealthCheck", "UpdateHealthCheck"])
+
     def test_failover_never_inverts_a_failing_check(self):
         # the primary endpoint is down: inverting would make its check healthy and pull traffic back to it
         self.configure()
