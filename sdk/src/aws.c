@@ -87,6 +87,8 @@ int dr_aws_new(const dr_aws_config *cfg_in, dr_aws **out, dr_error *err)
     memcpy(&cfg, cfg_in, cfg_in->struct_size < sizeof(cfg) ? cfg_in->struct_size : sizeof(cfg));
     if (!cfg.region || !*cfg.region)
         return dr_error_set(err, DR_ECONFIG, "dr_aws_new: a region is required");
+    if (strspn(cfg.region, "abcdefghijklmnopqrstuvwxyz0123456789-") != strlen(cfg.region))
+        return dr_error_set(err, DR_ECONFIG, "dr_aws_new: invalid region '%.60s'", cfg.region);
     c = calloc(1, sizeof(*c));
     if (!c)
         return dr_error_set(err, DR_ENOMEM, "out of memory");
@@ -258,6 +260,14 @@ dr_doc *drs_response_take_doc(dr_aws_response *r)
 
 /* --- the send loop --- */
 
+static double elapsed_ms(const struct timespec *t0)
+{
+    struct timespec t1;
+
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    return (double)(t1.tv_sec - t0->tv_sec) * 1000.0 + (double)(t1.tv_nsec - t0->tv_nsec) / 1e6;
+}
+
 typedef struct prepared {
     const drs_service *svc;
     drs_endpoint ep;
@@ -367,7 +377,7 @@ static int prepare(dr_aws *c, const dr_aws_request *rq, prepared *p, dr_error *e
     for (const char *const *h = rq->headers; h && *h; h++) {
         const char *colon = strchr(*h, ':');
         const char *v;
-        if (!colon || colon == *h)
+        if (!colon || colon == *h || strpbrk(*h, "\r\n"))
             return dr_error_set(err, DR_EINVAL, "bad request header '%.40s'", *h);
         v = colon + 1;
         while (*v == ' ' || *v == '\t')
@@ -418,18 +428,39 @@ static int build_lines(const prepared *p, const drs_creds *cr, const drs_sigv4_r
     return 0;
 }
 
+/* "Wed, 25 Nov 2026 16:53:18 GMT" (RFC 7231 IMF-fixdate) without the locale strptime would use. */
+static int parse_http_date(const char *s, double *epoch)
+{
+    static const char months[] = "JanFebMarAprMayJunJulAugSepOctNovDec";
+    char mon[4];
+    int d, y, h, mi, sec;
+    const char *m;
+    struct tm tm;
+
+    if (sscanf(s, "%*3s, %2d %3s %4d %2d:%2d:%2d GMT", &d, mon, &y, &h, &mi, &sec) != 6)
+        return -1;
+    m = strstr(months, mon);
+    if (!m || strlen(mon) != 3 || (m - months) % 3 != 0)
+        return -1;
+    memset(&tm, 0, sizeof(tm));
+    tm.tm_year = y - 1900;
+    tm.tm_mon = (int)(m - months) / 3;
+    tm.tm_mday = d;
+    tm.tm_hour = h;
+    tm.tm_min = mi;
+    tm.tm_sec = sec;
+    *epoch = (double)timegm(&tm);
+    return 0;
+}
+
+/* Clock skew from the Date header (smithy-rs rule): skip cached answers and slow ones. */
 static void update_skew(dr_aws *c, const drs_http_resp *rs)
 {
     const char *date = drs_http_header(rs, "Date");
-    struct tm tm;
     double server, mid;
 
-    if (!date || drs_http_header(rs, "Age") || rs->t_recv - rs->t_sent > 900)
+    if (!date || drs_http_header(rs, "Age") || rs->t_recv - rs->t_sent > 900 || parse_http_date(date, &server) != 0)
         return;
-    memset(&tm, 0, sizeof(tm));
-    if (!strptime(date, "%a, %d %b %Y %H:%M:%S GMT", &tm))
-        return;
-    server = (double)timegm(&tm);
     mid = rs->t_sent + (rs->t_recv - rs->t_sent) / 2;
     c->skew_ms = (long long)((server - mid) * 1000.0);
 }
@@ -463,7 +494,7 @@ int drs_send(dr_aws *c, const dr_aws_request *rq_in, drs_auth auth, const drs_cr
     char invocation[37], where[160];
     const char *op;
     int attempt = 0, rc = 0, last_cost = 0, status = 0, net_kind;
-    int64_t t0 = dr_mono_ms();
+    struct timespec t0;
     drs_aws_err ae;
 
     *out = NULL;
@@ -481,6 +512,7 @@ int drs_send(dr_aws *c, const dr_aws_request *rq_in, drs_auth auth, const drs_cr
         return rc;
     }
     dr_uuid4(invocation);
+    clock_gettime(CLOCK_MONOTONIC, &t0);
 
     for (;;) {
         drs_sigv4_params sp;
@@ -610,7 +642,12 @@ int drs_send(dr_aws *c, const dr_aws_request *rq_in, drs_auth auth, const drs_cr
     }
 
     {
-        double ms = (double)(dr_mono_ms() - t0);
+        double ms = elapsed_ms(&t0);
+        char status_text[24];
+        if (status)
+            snprintf(status_text, sizeof(status_text), "HTTP %d", status);
+        else
+            snprintf(status_text, sizeof(status_text), "no HTTP answer");
         if (rc == 0) {
             dr_aws_response *r = calloc(1, sizeof(*r));
             dr_error perr;
@@ -629,14 +666,14 @@ int drs_send(dr_aws *c, const dr_aws_request *rq_in, drs_auth auth, const drs_cr
                     *out = r;
                 }
             }
-            drs_log(DR_LOG_DEBUG, "aws: %s: HTTP %d, %d attempt%s, %.1f ms", where, status, attempt,
+            drs_log(DR_LOG_DEBUG, "aws: %s: %s, %d attempt%s, %.1f ms", where, status_text, attempt,
                     attempt == 1 ? "" : "s", ms);
         } else {
             last.attempts = attempt;
+            drs_log(DR_LOG_DEBUG, "aws: %s: %s, %d attempt%s, %.1f ms: %s", where, status_text, attempt,
+                    attempt == 1 ? "" : "s", ms, last.message);
             *err = last;
             dr_error_prefix(err, "%s: ", where);
-            drs_log(DR_LOG_DEBUG, "aws: %s: failed after %d attempt%s, %.1f ms: %s", where, attempt,
-                    attempt == 1 ? "" : "s", ms, err->message);
         }
     }
     drs_http_resp_free(&rs);

@@ -372,8 +372,8 @@ int drs_http_perform(drs_http *h, const drs_http_req *rq, drs_http_resp *rs, int
     } else if (cc == CURLE_OPERATION_TIMEDOUT) {
         int deadline = left >= 0 && left <= (rq->timeout_ms > 0 ? rq->timeout_ms : 20000);
         *net_kind = deadline ? DRS_NET_FATAL : DRS_NET_TIMEOUT;
-        rc = dr_error_set(err, DR_ETIMEDOUT, "%s after %lld ms%s", errbuf[0] ? errbuf : curl_easy_strerror(cc),
-                          (long long)timeout, deadline ? " (the call's deadline)" : "");
+        rc = dr_error_set(err, DR_ETIMEDOUT, "no answer within %lld ms (%s)", (long long)timeout,
+                          deadline ? "the call's deadline" : "attempt timeout");
     } else {
         *net_kind = classify(cc);
         rc = dr_error_set(err, DR_ENETWORK, "%s", errbuf[0] ? errbuf : curl_easy_strerror(cc));
