@@ -367,8 +367,29 @@ resources = (
         # configure and failover fail instead of guessing
         self.env.clear_faults()
         self.env.add_fault(service="route53", region="us-east-1", action="unreachable")
-        res = self.agent("failover", "--yes", rc=1)
-        self.assertEqual(self.resource(res)["status"], "failed")
+        for hook in (["configure"], ["failover", "--yes"]):
+            res = self.agent(*hook, rc=1)
+            self.assertEqual(self.resource(res)["status"], "failed")
+
+    def test_wait_respects_the_hook_deadline_and_resumes(self):
+        self.write_config(failover_method="records")
+        self.configure()
+        self.env.set_duration("ChangeResourceRecordSets", 60)
+        t0 = time.monotonic()
+        res = self.agent("failover", "--yes", "--timeout", "4s", rc=1)
+        self.assertLess(time.monotonic() - t0, 20)
+        r = self.resource(res)
+        self.assertEqual(r["status"], "failed")
+        (change,) = r["changes"]
+        self.assertEqual((change["action"], change["done"]), ("switch_primary_record", True))
+        self.assertIn("not yet INSYNC", change["detail"])
+        self.assertEqual(self.records()["PRIMARY"]["ResourceRecords"], [{"Value": DR_EP}])
+        # run again, as after a crash: the records are already switched, nothing is changed twice
+        self.env.set_duration("ChangeResourceRecordSets", 0)
+        self.env.clear_requests()
+        again = self.agent("failover", "--yes", rc=0)
+        self.assertEqual(self.changes(again), [])
+        self.assertEqual(self.mutations(), [])
 
     # ---- failover / failback --------------------------------------------------------------------
     def test_failover_and_failback_by_inverting(self):
