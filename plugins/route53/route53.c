@@ -1245,7 +1245,7 @@ static int r53_failover(dr_resource *res, const dr_hook_args *args, dr_error *er
     r53_batch bt;
     dr_aws *aws;
     double secs;
-    int rc, by_records, switched;
+    int rc, by_records, switched, inverted_ok, on_dr;
     const char *reason = NULL;
 
     rc = load_conf(res, &c, err);
@@ -1267,22 +1267,34 @@ static int r53_failover(dr_resource *res, const dr_hook_args *args, dr_error *er
         goto out;
     }
 
-    /* Where does traffic go now? Already on DR means nothing to do (a second run, or a run after a crash). */
+    /*
+     * Where does traffic go now? Already on DR (a second run, or a run after a
+     * crash) means nothing to move. An inverted check that reports healthy does
+     * not count: its endpoint fails, so Route 53 answers the failing PRIMARY.
+     */
     switched = s.rr[ROLE_PRIMARY].present && value_eq(c.type, s.rr[ROLE_PRIMARY].value, c.secondary_value);
+    inverted_ok = s.hc.found && s.hc.inverted && !(s.st_rc == 0 && s.st_total > 0 && majority_healthy(&s));
+    on_dr = switched || inverted_ok;
     by_records = c.by_records;
-    if (!by_records && !s.hc.found)
-        by_records = 1, reason = "there is no health check to invert";
-    else if (!by_records && !s.hc.inverted && s.st_rc != 0)
-        by_records = 1, reason = "the health check's status cannot be read";
-    else if (!by_records && !s.hc.inverted && s.st_total > 0 && !majority_healthy(&s))
-        /* Inverting a failing check would make it healthy and send traffic back to the failing endpoint. */
-        by_records = 1, reason = "the primary endpoint already fails its health check, so inverting would mark it healthy";
-    if (reason)
+    if (!on_dr && !by_records) {
+        if (!s.hc.found)
+            reason = "there is no health check to invert";
+        else if (s.hc.inverted)
+            reason = "the health check is inverted but reports healthy: the primary endpoint fails";
+        else if (s.st_rc != 0)
+            reason = "the health check's status cannot be read";
+        else if (s.st_total > 0 && !majority_healthy(&s))
+            /* Inverting a failing check would make it healthy and send traffic back to the failing endpoint. */
+            reason = "the primary endpoint already fails its health check, so inverting would mark it healthy";
+    }
+    if (reason) {
+        by_records = 1;
         H->log(res, DR_LOG_WARN, "failing over by changing the records: %s", reason);
+    }
 
     /* The SECONDARY must be there to take the traffic. */
     plan_record(&c, &s.rr[ROLE_SECONDARY], ROLE_SECONDARY, c.secondary_value, NULL, NULL, &bt);
-    if (by_records && !switched) {
+    if (by_records && !on_dr) {
         const r53_rrset *p = &s.rr[ROLE_PRIMARY];
         char target[160], detail[512];
         snprintf(target, sizeof(target), "%s %s PRIMARY", c.record, c.type);
@@ -1294,7 +1306,7 @@ static int r53_failover(dr_resource *res, const dr_hook_args *args, dr_error *er
     }
     if (args->dry_run) {
         report_batch(res, &bt, DR_CHANGE_PLANNED, NULL);
-        if (!by_records && !s.hc.inverted)
+        if (!by_records && !on_dr)
             H->change(res, DR_CHANGE_PLANNED, "invert_health_check", s.hc.id,
                       "inverted: Route 53 then sees the primary endpoint as unhealthy and answers the SECONDARY");
         goto out;
@@ -1311,7 +1323,7 @@ static int r53_failover(dr_resource *res, const dr_hook_args *args, dr_error *er
             goto out;
         }
     }
-    if (!by_records && !s.hc.inverted) {
+    if (!by_records && !on_dr) {
         char detail[256];
         rc = update_hc(res, aws, &c, &s.hc, 0, 1, err);
         if (rc != 0) {
@@ -1327,10 +1339,6 @@ static int r53_failover(dr_resource *res, const dr_hook_args *args, dr_error *er
         H->change(res, DR_CHANGE_DONE, "invert_health_check", s.hc.id, detail);
         if (rc != 0)
             goto out;
-    } else if (!by_records && s.hc.inverted && s.st_rc == 0 && majority_healthy(&s) && !switched) {
-        /* Inverted already, yet healthy: the primary endpoint is failing, so traffic went back to it. */
-        H->log(res, DR_LOG_WARN, "health check %s is inverted but reports healthy: the primary endpoint fails; "
-               "consider failover_method = \"records\"", s.hc.id);
     }
     confirm_dns(res, &c, c.secondary_value);
 out:

@@ -487,6 +487,28 @@ resources = (
         self.agent("failback", "--yes", "--mode", "forced", rc=0)
         self.assertEqual(self.records()["PRIMARY"]["ResourceRecords"], [{"Value": PRIMARY_EP}])
 
+    def test_failover_when_traffic_is_already_or_falsely_on_dr(self):
+        self.configure()
+        hc_id = self.health_check()["Id"]
+        # switched by records earlier (say by another run with failover_method = "records"): nothing to invert
+        p = self.records()["PRIMARY"]
+        p["ResourceRecords"] = [{"Value": DR_EP}]
+        self.upsert(p)
+        self.env.clear_requests()
+        self.assertEqual(self.changes(self.agent("failover", "--yes", rc=0)), [])
+        self.assertEqual(self.mutations(), [])
+        self.assertFalse(self.health_check()["HealthCheckConfig"]["Inverted"])
+        self.agent("failback", "--yes", rc=0)
+        # inverted, and then the primary endpoint fails: the inverted check turns healthy and pulls
+        # traffic back to the failing endpoint; another failover pins the records to DR
+        self.agent("failover", "--yes", rc=0)
+        self.env.set_health(hc_id, False)
+        _, checks = self.verify(rc=2)
+        self.assertEqual({n for n, c in checks.items() if c["status"] != "OK"}, {"health_check_status"})
+        res = self.agent("failover", "--yes", rc=0)
+        self.assertEqual([a for a, _, _ in self.changes(res)], ["switch_primary_record"])
+        self.verify(rc=0)
+
     def test_failover_recreates_missing_secondary_and_verify_dr_side(self):
         self.configure()
         # serving dr without a failover: Route 53 still answers the primary endpoint
