@@ -127,7 +127,11 @@ class Route53Plugin(drtest.EnvTestCase):
 
     def write_config(self, **extra):
         block = reference_block()
-        lines = "".join(f"    {k} = {json.dumps(v) if isinstance(v, str) else v};\n" for k, v in extra.items())
+        lines = ""
+        for k, v in extra.items():
+            setting = f"{k} = {json.dumps(v) if isinstance(v, str) else v};"
+            block, n = re.subn(rf"\b{k} = [^;]*;", lambda m: setting, block)
+            lines += "" if n else f"    {setting}\n"
         block = block[:-1].rstrip() + "\n" + lines + "  }"
         self.conf = os.path.join(self.dir, "dr-agent.conf")
         with open(self.conf, "w") as f:
@@ -545,6 +549,20 @@ resources = (
         dns = self.checks(res)["dns_answer"]
         self.assertEqual((dns["status"], dns["observed"], dns["threshold"]), ("WARNING", PRIMARY_EP, DR_EP))
         self.assertTrue(self.health_check()["HealthCheckConfig"]["Inverted"])  # the failover itself happened
+
+    def test_config_is_validated_before_any_call(self):
+        cases = [({"health_check_interval": 20}, "health_check_interval must be 10 or 30"),
+                 ({"record": "api.other.example.com"}, "is not inside zone"),
+                 ({"secondary_value": PRIMARY_EP.upper()}, "must differ"),
+                 ({"resolver": "dns.example.com:53"}, "numeric address"),
+                 ({"record_type": "A"}, "need addresses")]
+        for extra, message in cases:
+            with self.subTest(extra=extra):
+                self.write_config(**extra)
+                res = self.env.run([AGENT, "-c", self.conf, "--plugin-dir", PLUGINS, "verify"])
+                self.assertEqual(res.rc, 78, res)
+                self.assertIn(message, res.stderr)
+        self.assertEqual(self.env.requests(service="route53"), [])
 
     def test_plugin_declares_its_keys(self):
         res = self.env.run([AGENT, "plugins", "--plugin-dir", PLUGINS, "--format", "json"])
