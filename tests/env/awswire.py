@@ -90,8 +90,10 @@ def _rest_routes(service):
                 required = dict(p.partition("=")[::2] for p in qs.split("&") if p)
                 # Required query and header members tell apart operations on one route
                 # (PutObject / CopyObject / UploadPart all are PUT /{Bucket}/{Key+}).
-                headers = []
+                headers, uri_member = [], {}
                 if om.input_shape is not None:
+                    uri_member = {m.serialization.get("name", n): n for n, m in om.input_shape.members.items()
+                                  if m.serialization.get("location") == "uri"}
                     for name in om.input_shape.required_members:
                         m = om.input_shape.members[name].serialization
                         if m.get("location") == "querystring":
@@ -100,8 +102,8 @@ def _rest_routes(service):
                             headers.append(m["name"])
                 regex, names = "", []
                 for tok in re.split(r"(\{[^}]+\})", path.rstrip("/")):
-                    if tok.startswith("{"):
-                        names.append(tok.strip("{}+"))
+                    if tok.startswith("{"):  # labels are reported under the member names
+                        names.append(uri_member.get(tok.strip("{}+"), tok.strip("{}+")))
                         regex += "(.+)" if tok.endswith("+}") else "([^/]+)"
                     else:
                         regex += re.escape(tok)

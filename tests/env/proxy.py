@@ -414,7 +414,8 @@ class Server(http.server.ThreadingHTTPServer):
             super().shutdown_request(request)
 
 
-EMULATORS = (("emu_dynamodb", "DynamoDB"), ("emu_rds", "RDS"), ("emu_route53", "Route53"))  # (module, class): one per service whose gaps the proxy fills
+EMULATORS = (("emu_dynamodb", "DynamoDB"), ("emu_rds", "RDS"), ("emu_route53", "Route53"),
+             ("emu_backup", "Backup"), ("emu_s3", "S3"))  # (module, class): one per service whose gaps the proxy fills
 
 
 def build_emulators(fx):
