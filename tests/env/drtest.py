@@ -187,6 +187,8 @@ class RawLog:
         client.meta.events.register("after-call", self._keep)
 
     def _keep(self, http_response, model, **kwargs):
+        if model.has_streaming_output:  # reading it here would leave the caller an empty stream
+            return
         self.bodies.append((model.name, http_response.status_code, http_response.content))
 
     def last(self, operation):
