@@ -70,6 +70,11 @@ class Coverage(drtest.EnvTestCase):
         plan = aws("backup", "create-backup-plan", "--backup-plan",
                    f'{{"BackupPlanName":"p","Rules":[{{"RuleName":"d","TargetBackupVaultName":"{VAULT}",'
                    '"ScheduleExpression":"cron(0 2 * * ? *)"}]}')["BackupPlanId"]
+        aws("backup", "update-backup-plan", "--backup-plan-id", plan, "--backup-plan",
+            f'{{"BackupPlanName":"p","Rules":[{{"RuleName":"d","TargetBackupVaultName":"{VAULT}",'
+            '"ScheduleExpression":"cron(0 3 * * ? *)"}]}')
+        self.assertEqual(aws("backup", "get-backup-plan", "--backup-plan-id", plan)
+                         ["BackupPlan"]["Rules"][0]["ScheduleExpression"], "cron(0 3 * * ? *)")
         sel = aws("backup", "create-backup-selection", "--backup-plan-id", plan, "--backup-selection",
                   f'{{"SelectionName":"s","IamRoleArn":"arn:aws:iam::{ACCT}:role/b","Resources":["{CLUSTER_ARN}"]}}')
         aws("backup", "get-backup-selection", "--backup-plan-id", plan, "--selection-id", sel["SelectionId"])
@@ -147,6 +152,9 @@ class Coverage(drtest.EnvTestCase):
         c("backup", DR).create_backup_vault(BackupVaultName=VAULT)
         plan = bk.create_backup_plan(BackupPlan={"BackupPlanName": "p", "Rules": [{
             "RuleName": "d", "TargetBackupVaultName": VAULT, "ScheduleExpression": "cron(0 2 * * ? *)"}]})["BackupPlanId"]
+        bk.update_backup_plan(BackupPlanId=plan, BackupPlan={"BackupPlanName": "p", "Rules": [{
+            "RuleName": "d", "TargetBackupVaultName": VAULT, "ScheduleExpression": "cron(0 3 * * ? *)"}]})
+        bk.get_backup_plan(BackupPlanId=plan)
         sel = bk.create_backup_selection(BackupPlanId=plan, BackupSelection={
             "SelectionName": "s", "IamRoleArn": f"arn:aws:iam::{ACCT}:role/b", "Resources": [CLUSTER_ARN]})["SelectionId"]
         bk.get_backup_selection(BackupPlanId=plan, SelectionId=sel)
