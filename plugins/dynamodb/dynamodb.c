@@ -573,8 +573,8 @@ static int ensure_replica(const ctx *x, dr_aws *cfrom, dr_aws *cto, const char *
 
     /* a table of the same name that is not a replica blocks the replica and must not be overwritten */
     rc = describe_table(x, cto, &other, &other_t, err);
+    dr_doc_free(other);
     if (rc == 0) {
-        dr_doc_free(other);
         snprintf(detail, sizeof(detail), "a table %s already exists in %s and is not a replica", x->table, to);
         H->change(x->res, DR_CHANGE_FAILED, "add replica", target, detail);
         return dr_error_set(err, DR_ESTATE, "%s; its data would be lost: move it away, delete it and run the "
@@ -879,7 +879,7 @@ static int switch_latency(const ctx *x, const char *from, const char *to, int mu
     int wait = graceful && H->cfg_bool(x->res, "graceful_wait") && !x->args->dry_run;
     double rpo = H->rpo_objective(x->res), frac = H->cfg_float(x->res, "latency_warning_fraction");
     lag_wait w;
-    char what[200], detail[512];
+    char what[200], detail[512], when[40];
     int rc = 0;
 
     memset(&w, 0, sizeof(w));
@@ -909,9 +909,10 @@ static int switch_latency(const ctx *x, const char *from, const char *to, int mu
         report_number_none(x, "replication_latency", DR_STATUS_UNKNOWN, rpo, "seconds", detail);
         return rc;
     }
+    dr_time_format(w.last.latest_at, 0, when, sizeof(when));
     dr_report_number(H, x->res, "replication_latency", dr_lag_status(w.last.latest, rpo, frac), w.last.latest, rpo,
-                     "seconds", "latest ReplicationLatency of %s from %s to %s: the data written in %s during the "
-                     "last %.6g s may not be in %s yet", x->table, from, to, from, w.last.latest, to);
+                     "seconds", "latest ReplicationLatency of %s from %s to %s (%s): the data written in %s during "
+                     "the last %.6g s may not be in %s yet", x->table, from, to, when, from, w.last.latest, to);
     H->rpo_observed(x->res, w.last.latest);
     if (rc == 0 && must_confirm && graceful && !x->args->dry_run && w.last.latest > w.max)
         rc = dr_error_set(err, DR_ESTATE, "replication latency of %s from %s to %s is %.6g s, above "
