@@ -304,7 +304,8 @@ static int qparams_parse(qparam **v, size_t *n, size_t *cap, const char *query)
 
 static int qparams_join(dr_buf *out, qparam *v, size_t n)
 {
-    qsort(v, n, sizeof(*v), qparam_cmp);
+    if (n > 1)
+        qsort(v, n, sizeof(*v), qparam_cmp);
     for (size_t i = 0; i < n; i++) {
         if (i)
             dr_buf_puts(out, "&");

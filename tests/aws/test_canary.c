@@ -245,7 +245,7 @@ int main(void)
 
     canary = getenv("DR_TEST_CANARY");
     if (!canary || strlen(canary) < 16) {
-        fprintf(stderr, "DR_TEST_CANARY (16+ characters) must be set; run through canary.sh\n");
+        fprintf(stderr, "DR_TEST_CANARY (16+ characters) must be set; run it through canary.sh\n");
         return 1;
     }
     if (!t)
