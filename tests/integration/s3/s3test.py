@@ -43,6 +43,11 @@ def now():
     return datetime.datetime.now(datetime.timezone.utc)
 
 
+def ago(seconds):
+    """A whole second in the past: the agent asks CloudWatch up to the current whole second."""
+    return now().replace(microsecond=0) - datetime.timedelta(seconds=seconds)
+
+
 class S3Case(drtest.EnvTestCase):
     """Each test starts from an empty moto with the primary buckets of the reference estate."""
 
@@ -150,12 +155,12 @@ class S3Case(drtest.EnvTestCase):
                                   ("BytesPendingReplication", nbytes, "Bytes")):
             if value is not None:
                 data.append({"MetricName": name, "Dimensions": dims, "Value": float(value), "Unit": unit,
-                             "Timestamp": at or now()})
+                             "Timestamp": at or ago(1)})
         self.env.client("cloudwatch", region).put_metric_data(Namespace="AWS/S3", MetricData=data)
 
-    def healthy_metrics(self, latency=12.0):
+    def healthy_metrics(self, latency=12.0, at=None):
         for _, bucket, dr_bucket in RESOURCES:
-            self.put_metrics(bucket, dr_bucket, latency=latency, ops=0, nbytes=0)
+            self.put_metrics(bucket, dr_bucket, latency=latency, ops=0, nbytes=0, at=at)
 
     # ---- S3 state -------------------------------------------------------------------------------
     def replication(self, bucket, region=PRIMARY):

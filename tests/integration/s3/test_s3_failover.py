@@ -1,6 +1,5 @@
 #!/usr/bin/env python3
 """s3 plugin integration tests: failover and failback in both modes, twice, with drains, deadlines and lost regions."""
-import datetime
 import threading
 import time
 import unittest
@@ -13,7 +12,8 @@ class Failover(s3test.S3Case):
     def setUp(self):
         super().setUp()
         self.configure()
-        self.healthy_metrics()
+        # Old enough that a test's own datapoints (a minute later or more) are the latest.
+        self.healthy_metrics(at=s3test.ago(300))
 
     def assert_reverse_rule(self, bucket, dr_bucket):
         cfg = self.replication(dr_bucket, DR)
@@ -103,10 +103,9 @@ class Failover(s3test.S3Case):
 
     def test_graceful_failover_waits_for_pending_replication(self):
         name, bucket, dr_bucket = RESOURCES[0]
-        # Maximum per minute: this minute's zero from setUp is outvoted; the drain lands a minute later.
-        self.put_metrics(bucket, dr_bucket, ops=4)
-        drained = threading.Timer(4.0, lambda: self.put_metrics(
-            bucket, dr_bucket, ops=0, at=s3test.now() + datetime.timedelta(seconds=90)))
+        # Metrics are Maximum per minute: the pending datapoint and the drained one are minutes apart.
+        self.put_metrics(bucket, dr_bucket, ops=4, at=s3test.ago(100))
+        drained = threading.Timer(4.0, lambda: self.put_metrics(bucket, dr_bucket, ops=0))
         drained.start()
         t0 = time.monotonic()
         fo = self.agent("failover", "-r", "s3." + name)
@@ -118,7 +117,7 @@ class Failover(s3test.S3Case):
 
     def test_graceful_failover_stops_at_the_deadline(self):
         name, bucket, dr_bucket = RESOURCES[2]
-        self.put_metrics(bucket, dr_bucket, ops=9, at=s3test.now() + datetime.timedelta(seconds=90))
+        self.put_metrics(bucket, dr_bucket, ops=9)
         t0 = time.monotonic()
         fo = self.agent("failover", "-r", "s3." + name, "--timeout", "6s")
         waited = time.monotonic() - t0
@@ -153,10 +152,9 @@ class Failover(s3test.S3Case):
     def test_failback_waits_for_reverse_replication(self):
         self.agent("failover")
         name, bucket, dr_bucket = RESOURCES[1]
-        self.put_metrics(dr_bucket, bucket, rule=REVERSE_RULE, region=DR, ops=3)
-        drained = threading.Timer(4.0, lambda: self.put_metrics(
-            dr_bucket, bucket, rule=REVERSE_RULE, region=DR, ops=0,
-            at=s3test.now() + datetime.timedelta(seconds=90)))
+        self.put_metrics(dr_bucket, bucket, rule=REVERSE_RULE, region=DR, ops=3, at=s3test.ago(100))
+        drained = threading.Timer(4.0, lambda: self.put_metrics(dr_bucket, bucket, rule=REVERSE_RULE, region=DR,
+                                                                ops=0))
         drained.start()
         t0 = time.monotonic()
         fb = self.agent("failback", "-r", "s3." + name)
