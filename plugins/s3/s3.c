@@ -1853,6 +1853,10 @@ static int s3_failback(dr_resource *res, const dr_hook_args *args, dr_error *err
         *err = e;
         return dr_error_prefix(err, "cannot read the reverse replication: ");
     }
+    if (rc != 0)
+        H->log(res, DR_LOG_WARN,
+               "reverse rule %s on s3://%s not checked (%s); run failback again once %s is back to remove it",
+               rev.rule_id, rev.src, e.message, rev.src_region);
     if (reverse_on) {
         if (forced) {
             report_loss(&x, &rev);

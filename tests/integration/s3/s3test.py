@@ -71,7 +71,7 @@ class S3Case(drtest.EnvTestCase):
             self.s3.head_bucket(Bucket=bucket)
 
     # ---- config and agent runs ----------------------------------------------------------------
-    def conf(self, extra="", per_resource=None, resources=None):
+    def conf(self, extra="", per_resource=None, resources=None, rpo="15m"):
         """A config with the reference estate's s3 resources; extra keys for all, or per resource name."""
         lines = []
         for name, bucket, dr_bucket in resources or RESOURCES:
@@ -79,7 +79,7 @@ class S3Case(drtest.EnvTestCase):
             lines.append(f'  {{ type = "s3"; name = "{name}"; bucket = "{bucket}"; dr_bucket = "{dr_bucket}"; {more} }}')
         text = (
             "# s3 plugin integration test\n"
-            'objectives = { rto = "1h"; rpo = "15m"; };\n'
+            f'objectives = {{ rto = "1h"; rpo = "{rpo}"; }};\n'
             'regions = { primary = "us-east-1"; dr = "us-west-2"; };\n'
             "aws = { max_attempts = 2; connect_timeout = \"2s\"; attempt_timeout = \"10s\"; };\n"
             f'agent = {{ state_dir = "{self.dir}"; concurrency = 4; hook_timeout = "2m"; }};\n'
@@ -90,8 +90,8 @@ class S3Case(drtest.EnvTestCase):
         os.chmod(path, 0o600)
         return path
 
-    def agent(self, command, *opts, extra="", per_resource=None, resources=None, timeout=180):
-        cmd = [os.environ["DR_AGENT_BIN"], "-c", self.conf(extra, per_resource, resources), command, *opts]
+    def agent(self, command, *opts, extra="", per_resource=None, resources=None, rpo="15m", timeout=180):
+        cmd = [os.environ["DR_AGENT_BIN"], "-c", self.conf(extra, per_resource, resources, rpo), command, *opts]
         if "--format" not in opts:
             cmd += ["--format", "json"]
         if command in ("failover", "failback"):
@@ -183,6 +183,12 @@ class S3Case(drtest.EnvTestCase):
     def versioning(self, bucket, region=PRIMARY):
         client = self.s3 if region == PRIMARY else self.s3dr
         return client.get_bucket_versioning(Bucket=bucket).get("Status", "Off")
+
+    def keys_under(self, bucket, prefix, region=PRIMARY):
+        """Every version and delete marker under prefix: what a canary could have left behind."""
+        client = self.s3 if region == PRIMARY else self.s3dr
+        got = client.list_object_versions(Bucket=bucket, Prefix=prefix)
+        return [v["Key"] for v in got.get("Versions", []) + got.get("DeleteMarkers", [])]
 
     def bucket_exists(self, bucket):
         try:

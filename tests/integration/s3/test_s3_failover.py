@@ -1,5 +1,8 @@
 #!/usr/bin/env python3
 """s3 plugin integration tests: failover and failback in both modes, twice, with drains, deadlines and lost regions."""
+import os
+import signal
+import subprocess
 import threading
 import time
 import unittest
@@ -127,6 +130,44 @@ class Failover(s3test.S3Case):
         self.assertIn("9 operations pending", r["error"])
         self.assertLess(waited, 20)
         self.assertIsNone(self.replication(dr_bucket, DR), "nothing switched")
+
+    def test_failed_failover_is_safe_to_run_again(self):
+        self.env.add_fault(service="s3", operation="PutBucketReplication", action="error", status=500)
+        fo = self.agent("failover")
+        self.assertNotEqual(fo.rc, 0)
+        for rid, (_, _, dr_bucket) in zip(IDS, RESOURCES):
+            r = self.resource(fo, rid)
+            self.assertEqual(r["status"], "failed")
+            self.assertEqual([(c["action"], c["target"], c["done"], c.get("failed")) for c in r["changes"]],
+                             [("put replication rule", f"s3://{dr_bucket}", False, True)])
+            self.assertIsNone(self.replication(dr_bucket, DR))
+        self.env.clear_faults()
+        fo = self.agent("failover")
+        self.assertEqual((fo.rc, fo.json["status"]), (0, "done"), fo)
+        for _, bucket, dr_bucket in RESOURCES:
+            self.assert_reverse_rule(bucket, dr_bucket)
+
+    def test_killed_failover_resumes(self):
+        name, bucket, dr_bucket = RESOURCES[0]
+        self.put_metrics(bucket, dr_bucket, ops=5, at=s3test.ago(100))
+        cmd = [os.environ["DR_AGENT_BIN"], "-c", self.conf(), "failover", "--yes", "--format", "json"]
+        p = subprocess.Popen(cmd, env=self.env.environ, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                             text=True, start_new_session=True)
+        try:
+            time.sleep(3.0)
+            self.assertIsNone(p.poll(), "failover should still wait for the drain")
+        finally:
+            os.killpg(p.pid, signal.SIGKILL)
+            p.communicate()
+        self.assertIsNone(self.replication(dr_bucket, DR), "killed before switching")
+        self.put_metrics(bucket, dr_bucket, ops=0)
+        res = self.env.run([os.environ["DR_AGENT_BIN"], "-c", self.conf(), "resume", "--yes", "--format", "json"],
+                           timeout=120)
+        self.assertEqual(res.rc, 0, res)
+        self.assertEqual(res.json["command"], "failover")
+        for _, b, d in RESOURCES:
+            self.assert_reverse_rule(b, d)
+        self.assertEqual(self.agent("verify").json["serving"], "dr")
 
     def test_forced_failover_with_primary_region_gone(self):
         self.env.add_fault(action="unreachable", region=PRIMARY)
