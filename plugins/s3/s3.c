@@ -837,7 +837,16 @@ typedef struct canary {
     int64_t t0;             /* dr_mono_ms() before the PUT */
     double seconds;         /* replication time, once replicated */
     const char *seen;       /* how the replica was seen */
+    int probe_error;        /* the probe itself failed (not the replication) */
+    int status_failed;      /* S3 said FAILED */
 } canary;
+
+typedef enum canary_outcome {
+    CANARY_REPLICATED = 0,
+    CANARY_LATE,   /* not seen within the wait */
+    CANARY_FAILED, /* S3 gave up replicating it */
+    CANARY_ERROR   /* could not be written or watched */
+} canary_outcome;
 
 static int head_object(s3ctx *x, const char *region, const char *bucket, const char *path, const char *version,
                        dr_aws_response **out, dr_error *err)
@@ -893,18 +902,23 @@ static int canary_probe(void *arg, char *status, size_t status_len, dr_error *er
         dr_aws_response_free(r);
         return 1;
     }
-    if (rc != DR_ENOTFOUND)
+    if (rc != DR_ENOTFOUND) {
+        k->probe_error = 1;
         return dr_error_prefix(err, "canary: destination s3://%s: ", d->dst);
+    }
     dr_error_clear(err);
     rc = head_object(k->x, d->src_region, d->src, dr_buf_str(&k->path), k->src_version, &r, err);
-    if (rc != 0)
+    if (rc != 0) {
+        k->probe_error = 1;
         return dr_error_prefix(err, "canary: source s3://%s: ", d->src);
+    }
     rs = header(r, "x-amz-replication-status");
     if (rs && (strcmp(rs, "COMPLETED") == 0 || strcmp(rs, "COMPLETE") == 0)) {
         k->seconds = (double)(dr_mono_ms() - k->t0) / 1000.0;
         k->seen = "source object reports replication COMPLETED";
         rc = 1;
     } else if (rs && strcmp(rs, "FAILED") == 0) {
+        k->status_failed = 1;
         rc = dr_error_set(err, DR_ESTATE, "S3 reports replication status FAILED for s3://%s/%s", d->src, k->key);
     } else {
         snprintf(status, status_len, "replication status %s", rs ? rs : "not reported");
@@ -939,13 +953,14 @@ static void canary_cleanup(canary *k)
 
 /*
  * Writes a small uniquely named object to the source bucket and waits
- * until it has reached the destination, at most `max_ms`. 0 with *seconds
- * the measured replication time; DR_ETIMEDOUT with *seconds the time waited;
- * another code when the probe could not be made.
+ * until it has reached the destination, at most `max_ms`. *seconds: the
+ * measured replication time, or the time waited. err is filled unless the
+ * canary replicated.
  */
-static int run_canary(s3ctx *x, const direction *d, int64_t max_ms, double *seconds, char *how, size_t how_len,
-                      dr_error *err)
+static canary_outcome run_canary(s3ctx *x, const direction *d, int64_t max_ms, double *seconds, char *how,
+                                 size_t how_len, dr_error *err)
 {
+    canary_outcome out = CANARY_ERROR;
     canary k;
     dr_aws_request rq;
     dr_aws_response *r = NULL;
@@ -964,8 +979,9 @@ static int run_canary(s3ctx *x, const direction *d, int64_t max_ms, double *seco
     dr_buf_uri_encode(&k.path, k.key, 1);
     snprintf(body, sizeof(body), "dr-agent replication canary\nresource %s\nrun %s\nwritten %s\n",
              H->resource_id(x->res), x->args && x->args->run_id ? x->args->run_id : "", when);
+    *seconds = 0;
     if (k.path.failed) {
-        rc = dr_error_set(err, DR_ENOMEM, "out of memory");
+        dr_error_set(err, DR_ENOMEM, "out of memory");
         goto out;
     }
 
@@ -974,7 +990,7 @@ static int run_canary(s3ctx *x, const direction *d, int64_t max_ms, double *seco
     rq.body = body;
     rq.content_type = "text/plain";
     k.t0 = dr_mono_ms();
-    if ((rc = s3_send(x, d->src_region, &rq, &r, err)) != 0) {
+    if (s3_send(x, d->src_region, &rq, &r, err) != 0) {
         dr_error_prefix(err, "canary: could not write s3://%s/%s: ", d->src, k.key);
         goto out;
     }
@@ -987,13 +1003,15 @@ static int run_canary(s3ctx *x, const direction *d, int64_t max_ms, double *seco
     if (rc == 0) {
         *seconds = k.seconds;
         snprintf(how, how_len, "%s", k.seen);
+        out = CANARY_REPLICATED;
     } else {
         *seconds = (double)(dr_mono_ms() - k.t0) / 1000.0;
+        out = k.status_failed ? CANARY_FAILED : k.probe_error || rc != DR_ETIMEDOUT ? CANARY_ERROR : CANARY_LATE;
     }
     canary_cleanup(&k);
 out:
     dr_buf_free(&k.path);
-    return rc;
+    return out;
 }
 
 /* How long a canary may wait: its deadline, but leave the hook time to clean up. */
@@ -1049,7 +1067,7 @@ static int ensure_dr_bucket(s3ctx *x, int *planned_new, dr_error *err)
                                 region, x->dr);
         return 0;
     }
-    if (rc != DR_ENOTFOUND || dr_error_is(err, "AccessDenied"))
+    if (rc != DR_ENOTFOUND)
         return rc;
     if (!H->cfg_bool(x->res, "create_dr_bucket"))
         return dr_error_set(err, DR_ENOTFOUND,
@@ -1372,7 +1390,7 @@ static int check_dr_bucket(s3ctx *x)
 
     dr_error_clear(&e);
     rc = get_location(x, x->dr, x->dr_bucket, region, sizeof(region), &e);
-    if (rc == DR_ENOTFOUND && !dr_error_is(&e, "AccessDenied")) {
+    if (rc == DR_ENOTFOUND) {
         dr_report_state(H, x->res, "dr_bucket", DR_STATUS_CRITICAL, "missing", x->dr,
                         "bucket s3://%s does not exist: replication has nowhere to go", x->dr_bucket);
         return 0;
@@ -1593,24 +1611,30 @@ static void check_canary(s3ctx *x, const direction *d)
 {
     char how[128] = "";
     double secs = 0;
-    dr_status st;
     dr_error e;
-    int rc;
 
     dr_error_clear(&e);
-    rc = run_canary(x, d, canary_budget(x, x->canary_deadline), &secs, how, sizeof(how), &e);
-    if (rc == 0) {
+    switch (run_canary(x, d, canary_budget(x, x->canary_deadline), &secs, how, sizeof(how), &e)) {
+    case CANARY_REPLICATED:
         dr_report_number(H, x->res, "canary_replication", dr_lag_status(secs, x->rpo, x->warn_fraction), secs, x->rpo,
                          "seconds", "%s: canary replicated to s3://%s in %.1f s (%s)", d->label, d->dst, secs, how);
         H->rpo_observed(x->res, secs);
-    } else if (rc == DR_ETIMEDOUT || rc == DR_ESTATE) {
-        /* Not seen within the wait: the replication time is at least what was waited. */
-        st = rc == DR_ESTATE || secs >= x->rpo ? DR_STATUS_CRITICAL : DR_STATUS_WARNING;
-        dr_report_number(H, x->res, "canary_replication", st, secs, x->rpo, "seconds", "%s: %s", d->label,
-                         rc == DR_ESTATE ? e.message : "canary not replicated within the wait");
+        break;
+    case CANARY_LATE:
+        /* The replication time is at least what was waited: bad, and worse once that reached the RPO. */
+        dr_report_number(H, x->res, "canary_replication", secs >= x->rpo ? DR_STATUS_CRITICAL : DR_STATUS_WARNING,
+                         secs, x->rpo, "seconds", "%s: canary not replicated within the wait (%.1f s)", d->label,
+                         secs);
         H->rpo_observed(x->res, secs);
-    } else {
+        break;
+    case CANARY_FAILED:
+        dr_report_number(H, x->res, "canary_replication", DR_STATUS_CRITICAL, secs, x->rpo, "seconds", "%s: %s",
+                         d->label, e.message);
+        H->rpo_observed(x->res, secs);
+        break;
+    case CANARY_ERROR:
         dr_report_unknown(H, x->res, "canary_replication", NULL, &e);
+        break;
     }
 }
 
@@ -1736,10 +1760,10 @@ static int wait_drained(s3ctx *x, const direction *d, dr_error *err)
     int rc;
 
     if (x->canary_prefix) {
-        rc = run_canary(x, d, canary_budget(x, 0), &secs, how, sizeof(how), err);
-        if (rc == 0)
-            H->log(x->res, DR_LOG_INFO, "%s drained: a canary made the trip in %.1f s", d->label, secs);
-        return rc;
+        if (run_canary(x, d, canary_budget(x, 0), &secs, how, sizeof(how), err) != CANARY_REPLICATED)
+            return err->code ? err->code : dr_error_set(err, DR_ESTATE, "the canary did not make the trip");
+        H->log(x->res, DR_LOG_INFO, "%s drained: a canary made the trip in %.1f s", d->label, secs);
+        return 0;
     }
     rc = dr_wait_for(H, x->res, "pending replication to drain", 5000, 0, drain_probe, &k, err);
     if (rc == 0)
@@ -1782,7 +1806,7 @@ static int s3_failover(dr_resource *res, const dr_hook_args *args, dr_error *err
 
     /* 1. The DR bucket takes the writes from now on: it must exist and keep versions. */
     rc = get_location(&x, x.dr, x.dr_bucket, region, sizeof(region), err);
-    if (rc == DR_ENOTFOUND && !dr_error_is(err, "AccessDenied"))
+    if (rc == DR_ENOTFOUND)
         return dr_error_set(err, DR_ESTATE, "cannot fail over: DR bucket s3://%s does not exist", x.dr_bucket);
     if (rc != 0)
         return rc;
