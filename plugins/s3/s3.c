@@ -1,18 +1,12 @@
 /* s3.c: the s3 plugin: versioning, cross-region replication with RTC, a canary probe, failover to the DR bucket and back. */
-#include <fnmatch.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "dr/sdk.h"
+#include "s3.h"
 
-#define S3NS "http://s3.amazonaws.com/doc/2006-03-01/"
-#define IAM_VERSION "2010-05-08"
-#define RTC_MINUTES 15 /* the only value S3 Replication Time Control accepts */
-#define MAX_STMTS 12
-
-static const dr_host_api *H;
+const dr_host_api *s3_host;
 
 static const dr_config_key keys[] = {
     {"bucket", DR_KEY_STRING, DR_KEY_REQUIRED, NULL, NULL,
@@ -55,37 +49,6 @@ static const dr_config_key keys[] = {
 /* Context of one hook call                                                                     */
 /* ------------------------------------------------------------------------------------------ */
 
-typedef struct s3ctx {
-    dr_resource *res;
-    const dr_hook_args *args;
-    int plan; /* dry run: report what would change, change nothing */
-    const char *primary, *dr;
-    const char *partition;
-    const char *bucket, *dr_bucket;
-    const char *rule_id;
-    char reverse_rule_id[300];
-    const char *role, *reverse_role;
-    char policy[160];
-    const char *storage_class, *kms_key, *dr_kms_key;
-    int64_t glacier_days;
-    char lifecycle_id[300];
-    const char *canary_prefix;
-    double canary_deadline, warn_fraction, rpo, window;
-    int64_t max_ops, max_bytes;
-    int reverse;
-    /* endpoints found unreachable in this hook: later calls there fail at once with the same error */
-    const char *down[3];
-    dr_error down_err[3];
-} s3ctx;
-
-/* One replication direction: primary to DR normally, DR to primary while the DR side serves. */
-typedef struct direction {
-    const char *label;
-    const char *src, *src_region, *dst, *dst_region;
-    const char *rule_id;
-    const char *role;
-    const char *src_kms, *dst_kms;
-} direction;
 
 static const char *partition_of(const char *region)
 {
@@ -163,6 +126,21 @@ static void reverse_dir(const s3ctx *x, direction *d)
     d->dst_kms = x->kms_key;
 }
 
+/* The statements this resource keeps in the inline policy of `role`: every direction that uses it. */
+static size_t role_stmts(const s3ctx *x, const char *role, stmt *s)
+{
+    direction f, r;
+    size_t n = 0;
+
+    forward_dir(x, &f);
+    reverse_dir(x, &r);
+    if (strcmp(f.role, role) == 0)
+        n = s3_direction_stmts(x, &f, s, n);
+    if (x->reverse && strcmp(r.role, role) == 0)
+        n = s3_direction_stmts(x, &r, s, n);
+    return n;
+}
+
 /* Reports a change: planned in a dry run, else done or failed. */
 static void change(s3ctx *x, int rc, const char *action, const char *target, const char *fmt, ...) DR_PRINTF(5, 6);
 static void change(s3ctx *x, int rc, const char *action, const char *target, const char *fmt, ...)
@@ -175,854 +153,6 @@ static void change(s3ctx *x, int rc, const char *action, const char *target, con
     va_end(ap);
     H->change(x->res, x->plan ? DR_CHANGE_PLANNED : rc == 0 ? DR_CHANGE_DONE : DR_CHANGE_FAILED, action, target,
               detail);
-}
-
-/* ------------------------------------------------------------------------------------------ */
-/* AWS calls                                                                                    */
-/* ------------------------------------------------------------------------------------------ */
-
-static int endpoint_down(s3ctx *x, const char *where, dr_error *err)
-{
-    for (size_t i = 0; i < 3; i++)
-        if (x->down[i] && strcmp(x->down[i], where) == 0) {
-            *err = x->down_err[i];
-            return err->code;
-        }
-    return 0;
-}
-
-static void note_down(s3ctx *x, const char *where, int rc, const dr_error *err)
-{
-    if (rc != DR_ENETWORK && rc != DR_ETIMEDOUT)
-        return;
-    for (size_t i = 0; i < 3; i++)
-        if (!x->down[i]) {
-            x->down[i] = where;
-            x->down_err[i] = *err;
-            return;
-        }
-}
-
-static dr_aws *client(s3ctx *x, const char *region, dr_error *err)
-{
-    dr_aws *c = H->aws(x->res, region, err);
-
-    if (!c && err->code == 0)
-        dr_error_set(err, DR_EINVAL, "no AWS client for %s", region);
-    return c;
-}
-
-static dr_aws_request s3_request(const char *op, const char *method, const char *bucket, const char *query)
-{
-    dr_aws_request rq;
-
-    memset(&rq, 0, sizeof(rq));
-    rq.struct_size = sizeof(rq);
-    rq.service = "s3";
-    rq.operation = op;
-    rq.protocol = DR_AWS_REST_XML;
-    rq.method = method;
-    rq.bucket = bucket;
-    rq.path = "/";
-    rq.query = query;
-    return rq;
-}
-
-/* One S3 request in `region`; *out (may be NULL) gets the response, which the caller frees. */
-static int s3_send(s3ctx *x, const char *region, const dr_aws_request *rq, dr_aws_response **out, dr_error *err)
-{
-    dr_aws_response *r = NULL;
-    dr_aws *c;
-    int rc;
-
-    if (out)
-        *out = NULL;
-    if ((rc = endpoint_down(x, region, err)) != 0)
-        return rc;
-    if (!(c = client(x, region, err)))
-        return err->code;
-    rc = dr_aws_send(c, rq, &r, err);
-    if (rc != 0) {
-        note_down(x, region, rc, err);
-        return rc;
-    }
-    if (out)
-        *out = r;
-    else
-        dr_aws_response_free(r);
-    return 0;
-}
-
-/* IAM is global: its endpoint is reached through the primary region's client. */
-static int iam_call(s3ctx *x, const char *op, const dr_buf *form, dr_doc **out, dr_error *err)
-{
-    dr_aws *c;
-    int rc;
-
-    *out = NULL;
-    if ((rc = endpoint_down(x, "iam", err)) != 0)
-        return rc;
-    if (!(c = client(x, x->primary, err)))
-        return err->code;
-    rc = dr_aws_query(c, "iam", op, IAM_VERSION, dr_buf_str(form), out, err);
-    note_down(x, "iam", rc, err);
-    return rc;
-}
-
-/* ---- buckets ---- */
-
-/* Versioning status: "Enabled", "Suspended" or "Off" (never enabled). DR_ENOTFOUND: no such bucket. */
-static int get_versioning(s3ctx *x, const char *region, const char *bucket, char *out, size_t n, dr_error *err)
-{
-    dr_aws_request rq = s3_request("GetBucketVersioning", "GET", bucket, "versioning");
-    dr_aws_response *r;
-    const char *st;
-    int rc;
-
-    if ((rc = s3_send(x, region, &rq, &r, err)) != 0)
-        return rc;
-    st = dr_node_str(dr_aws_response_doc(r), "Status");
-    snprintf(out, n, "%s", st && *st ? st : "Off");
-    dr_aws_response_free(r);
-    return 0;
-}
-
-static int put_versioning(s3ctx *x, const char *region, const char *bucket, dr_error *err)
-{
-    dr_aws_request rq = s3_request("PutBucketVersioning", "PUT", bucket, "versioning");
-
-    rq.body = "<VersioningConfiguration xmlns=\"" S3NS "\"><Status>Enabled</Status></VersioningConfiguration>";
-    rq.checksum = 1;
-    return s3_send(x, region, &rq, NULL, err);
-}
-
-/* The region a bucket lives in. DR_ENOTFOUND: no such bucket. */
-static int get_location(s3ctx *x, const char *region, const char *bucket, char *out, size_t n, dr_error *err)
-{
-    dr_aws_request rq = s3_request("GetBucketLocation", "GET", bucket, "location");
-    dr_aws_response *r;
-    const char *loc;
-    int rc;
-
-    if ((rc = s3_send(x, region, &rq, &r, err)) != 0)
-        return rc;
-    loc = dr_node_text(dr_aws_response_doc(r));
-    /* S3 answers an empty constraint for us-east-1 and the legacy "EU" for eu-west-1. */
-    if (!loc || !*loc)
-        loc = "us-east-1";
-    else if (strcmp(loc, "EU") == 0)
-        loc = "eu-west-1";
-    snprintf(out, n, "%s", loc);
-    dr_aws_response_free(r);
-    return 0;
-}
-
-static int create_bucket(s3ctx *x, const char *region, const char *bucket, dr_error *err)
-{
-    dr_aws_request rq = s3_request("CreateBucket", "PUT", bucket, NULL);
-    dr_buf body = DR_BUF_INIT;
-    int rc;
-
-    if (strcmp(region, "us-east-1") != 0) {
-        dr_buf_puts(&body, "<CreateBucketConfiguration xmlns=\"" S3NS "\">");
-        dr_buf_xml_elem(&body, "LocationConstraint", region);
-        dr_buf_puts(&body, "</CreateBucketConfiguration>");
-        if (body.failed) {
-            dr_buf_free(&body);
-            return dr_error_set(err, DR_ENOMEM, "out of memory");
-        }
-        rq.body = dr_buf_str(&body);
-    }
-    rc = s3_send(x, region, &rq, NULL, err);
-    dr_buf_free(&body);
-    return rc;
-}
-
-/* ---- replication configuration ---- */
-
-/* The bucket's replication configuration in *out (NULL when it has none). DR_ENOTFOUND: no such bucket. */
-static int get_replication(s3ctx *x, const char *region, const char *bucket, dr_aws_response **out, dr_error *err)
-{
-    dr_aws_request rq = s3_request("GetBucketReplication", "GET", bucket, "replication");
-    int rc = s3_send(x, region, &rq, out, err);
-
-    if (rc == DR_ENOTFOUND && dr_error_is(err, "ReplicationConfigurationNotFoundError")) {
-        dr_error_clear(err);
-        *out = NULL;
-        return 0;
-    }
-    return rc;
-}
-
-static const dr_node *find_rule(const dr_node *root, const char *id)
-{
-    for (const dr_node *r = dr_node_get(root, "Rule"); r; r = dr_node_next_named(r)) {
-        const char *rid = dr_node_str(r, "ID");
-        if (rid && strcmp(rid, id) == 0)
-            return r;
-    }
-    return NULL;
-}
-
-/* True when a rule's filter selects every object of the bucket. */
-static int filter_selects_all(const dr_node *rule)
-{
-    const dr_node *f = dr_node_get(rule, "Filter");
-    const char *prefix;
-
-    if (f) {
-        if (dr_node_kind_of(f) != DR_NODE_OBJECT)
-            return 1;
-        prefix = dr_node_str(f, "Prefix");
-        return (!prefix || !*prefix) && !dr_node_get(f, "Tag") && !dr_node_get(f, "And");
-    }
-    prefix = dr_node_str(rule, "Prefix"); /* a V1 rule */
-    return !prefix || !*prefix;
-}
-
-static int streq(const char *a, const char *b)
-{
-    return a && b && strcmp(a, b) == 0;
-}
-
-/* Role names and ARNs: "name" matches "arn:aws:iam::1:role/name" and "arn:aws:iam::1:role/path/name". */
-static int role_matches(const char *configured, const char *arn)
-{
-    const char *slash;
-
-    if (!configured || !arn)
-        return 0;
-    if (strncmp(configured, "arn:", 4) == 0)
-        return strcmp(configured, arn) == 0;
-    if (!strstr(arn, ":role/") || !(slash = strrchr(arn, '/')))
-        return 0;
-    return strcmp(slash + 1, configured) == 0;
-}
-
-static const char *role_name(const char *role)
-{
-    const char *slash = strncmp(role, "arn:", 4) == 0 ? strrchr(role, '/') : NULL;
-    return slash ? slash + 1 : role;
-}
-
-static int role_managed(const char *role)
-{
-    return strncmp(role, "arn:", 4) != 0;
-}
-
-/* What is wrong with `rule` for direction d, appended to why ("" when it is as configured). */
-static void rule_differences(const s3ctx *x, const direction *d, const dr_node *rule, dr_buf *why)
-{
-    char want[320];
-    const char *v, *sc;
-
-#define WHY(...)                                                                                                      \
-    do {                                                                                                              \
-        if (why->len)                                                                                                 \
-            dr_buf_puts(why, "; ");                                                                                   \
-        dr_buf_printf(why, __VA_ARGS__);                                                                              \
-    } while (0)
-    snprintf(want, sizeof(want), "arn:%s:s3:::%s", x->partition, d->dst);
-    if (!streq(v = dr_node_str(rule, "Status"), "Enabled"))
-        WHY("status %s", v ? v : "unset");
-    if (!filter_selects_all(rule))
-        WHY("filter does not select every object");
-    if (!streq(v = dr_node_str(rule, "Destination.Bucket"), want))
-        WHY("destination %s", v ? v : "unset");
-    sc = dr_node_str(rule, "Destination.StorageClass");
-    if (!streq(sc ? sc : "STANDARD", x->storage_class))
-        WHY("storage class %s", sc ? sc : "STANDARD");
-    if (!streq(dr_node_str(rule, "Destination.ReplicationTime.Status"), "Enabled") ||
-        dr_node_num(rule, "Destination.ReplicationTime.Time.Minutes", 0) != RTC_MINUTES)
-        WHY("Replication Time Control off");
-    if (!streq(dr_node_str(rule, "Destination.Metrics.Status"), "Enabled"))
-        WHY("replication metrics off");
-    if (!streq(v = dr_node_str(rule, "DeleteMarkerReplication.Status"), "Enabled"))
-        WHY("delete marker replication %s", v ? v : "unset");
-    v = dr_node_str(rule, "Destination.EncryptionConfiguration.ReplicaKmsKeyID");
-    if (d->dst_kms ? !streq(v, d->dst_kms) : v != NULL)
-        WHY("replica KMS key %s", v ? v : "unset");
-    v = dr_node_str(rule, "SourceSelectionCriteria.SseKmsEncryptedObjects.Status");
-    if (d->dst_kms && !streq(v, "Enabled"))
-        WHY("SSE-KMS objects not selected");
-#undef WHY
-}
-
-static void xml_copy_node(dr_buf *b, const dr_node *n)
-{
-    const char *name = dr_node_name(n);
-
-    dr_buf_printf(b, "<%s>", name);
-    if (dr_node_kind_of(n) == DR_NODE_OBJECT)
-        for (const dr_node *c = dr_node_first(n); c; c = dr_node_next(c))
-            xml_copy_node(b, c);
-    else if (dr_node_text(n))
-        dr_buf_xml_text(b, dr_node_text(n));
-    dr_buf_printf(b, "</%s>", name);
-}
-
-static void xml_rule(const s3ctx *x, dr_buf *b, const direction *d, long priority)
-{
-    dr_buf_puts(b, "<Rule>");
-    dr_buf_xml_elem(b, "ID", d->rule_id);
-    dr_buf_printf(b, "<Priority>%ld</Priority>", priority);
-    dr_buf_puts(b, "<Filter><Prefix></Prefix></Filter><Status>Enabled</Status>");
-    if (d->dst_kms)
-        dr_buf_puts(b, "<SourceSelectionCriteria><SseKmsEncryptedObjects><Status>Enabled</Status>"
-                       "</SseKmsEncryptedObjects></SourceSelectionCriteria>");
-    dr_buf_printf(b, "<Destination><Bucket>arn:%s:s3:::", x->partition);
-    dr_buf_xml_text(b, d->dst);
-    dr_buf_puts(b, "</Bucket>");
-    dr_buf_xml_elem(b, "StorageClass", x->storage_class);
-    if (d->dst_kms) {
-        dr_buf_puts(b, "<EncryptionConfiguration>");
-        dr_buf_xml_elem(b, "ReplicaKmsKeyID", d->dst_kms);
-        dr_buf_puts(b, "</EncryptionConfiguration>");
-    }
-    dr_buf_printf(b,
-                  "<ReplicationTime><Status>Enabled</Status><Time><Minutes>%d</Minutes></Time></ReplicationTime>"
-                  "<Metrics><Status>Enabled</Status><EventThreshold><Minutes>%d</Minutes></EventThreshold></Metrics>"
-                  "</Destination>",
-                  RTC_MINUTES, RTC_MINUTES);
-    dr_buf_puts(b, "<DeleteMarkerReplication><Status>Enabled</Status></DeleteMarkerReplication></Rule>");
-}
-
-/*
- * The configuration to write: the current one (may be NULL) with our rule
- * replaced or added, or removed when `remove`. Other rules are kept as they
- * are, because PutBucketReplication replaces the whole configuration.
- * *rules_left counts the rules of the result.
- */
-static void build_replication(const s3ctx *x, const direction *d, const dr_node *cur, const char *role_arn,
-                              int remove, dr_buf *b, size_t *rules_left)
-{
-    const dr_node *mine = find_rule(cur, d->rule_id);
-    long priority = 0;
-
-    *rules_left = 0;
-    if (mine && dr_node_get(mine, "Priority")) {
-        priority = (long)dr_node_num(mine, "Priority", 1);
-    } else {
-        for (const dr_node *r = dr_node_get(cur, "Rule"); r; r = dr_node_next_named(r)) {
-            long p = (long)dr_node_num(r, "Priority", 0);
-            if (p > priority)
-                priority = p;
-        }
-        priority++;
-    }
-    dr_buf_puts(b, "<ReplicationConfiguration xmlns=\"" S3NS "\">");
-    dr_buf_xml_elem(b, "Role", role_arn);
-    for (const dr_node *r = dr_node_get(cur, "Rule"); r; r = dr_node_next_named(r)) {
-        if (r != mine) {
-            xml_copy_node(b, r);
-            (*rules_left)++;
-        } else if (!remove) {
-            xml_rule(x, b, d, priority);
-            (*rules_left)++;
-        }
-    }
-    if (!mine && !remove) {
-        xml_rule(x, b, d, priority);
-        (*rules_left)++;
-    }
-    dr_buf_puts(b, "</ReplicationConfiguration>");
-}
-
-static int put_replication(s3ctx *x, const char *region, const char *bucket, const char *xml, dr_error *err)
-{
-    dr_aws_request rq = s3_request("PutBucketReplication", "PUT", bucket, "replication");
-
-    rq.body = xml;
-    rq.checksum = 1;
-    return s3_send(x, region, &rq, NULL, err);
-}
-
-static int delete_replication(s3ctx *x, const char *region, const char *bucket, dr_error *err)
-{
-    dr_aws_request rq = s3_request("DeleteBucketReplication", "DELETE", bucket, "replication");
-    return s3_send(x, region, &rq, NULL, err);
-}
-
-/* ---- lifecycle ---- */
-
-/* The bucket's lifecycle configuration in *out (NULL when it has none). DR_ENOTFOUND: no such bucket. */
-static int get_lifecycle(s3ctx *x, const char *region, const char *bucket, dr_aws_response **out, dr_error *err)
-{
-    dr_aws_request rq = s3_request("GetBucketLifecycleConfiguration", "GET", bucket, "lifecycle");
-    int rc = s3_send(x, region, &rq, out, err);
-
-    if (rc == DR_ENOTFOUND && dr_error_is(err, "NoSuchLifecycleConfiguration")) {
-        dr_error_clear(err);
-        *out = NULL;
-        return 0;
-    }
-    return rc;
-}
-
-/* True when `rule` moves every noncurrent version to GLACIER after exactly `days`. */
-static int lifecycle_rule_ok(const dr_node *rule, int64_t days)
-{
-    const dr_node *t = dr_node_get(rule, "NoncurrentVersionTransition");
-
-    return rule && streq(dr_node_str(rule, "Status"), "Enabled") && filter_selects_all(rule) && t &&
-           !dr_node_next_named(t) && streq(dr_node_str(t, "StorageClass"), "GLACIER") &&
-           dr_node_num(t, "NoncurrentDays", -1) == (double)days;
-}
-
-/* ---- IAM ---- */
-
-/* Decodes a policy document: IAM returns them URL-encoded (RFC 3986). Caller frees. */
-static char *policy_text(const char *s)
-{
-    size_t n = strlen(s), j = 0;
-    char *out = malloc(n + 1);
-
-    if (!out)
-        return NULL;
-    while (*s == ' ' || *s == '\n' || *s == '\r' || *s == '\t')
-        s++;
-    if (*s == '{') {
-        memcpy(out, s, strlen(s) + 1);
-        return out;
-    }
-    for (size_t i = 0; s[i]; i++) {
-        unsigned v;
-        if (s[i] == '%' && s[i + 1] && s[i + 2] && sscanf(s + i + 1, "%2x", &v) == 1) {
-            out[j++] = (char)v;
-            i += 2;
-        } else {
-            out[j++] = s[i];
-        }
-    }
-    out[j] = '\0';
-    return out;
-}
-
-/* GetRole: DR_ENOTFOUND when the role does not exist; arn and whether s3 may assume it, when it does. */
-static int get_role(s3ctx *x, const char *role, char *arn, size_t arn_len, int *trusts_s3, dr_error *err)
-{
-    dr_buf form = DR_BUF_INIT;
-    dr_doc *doc = NULL;
-    const char *a, *trust;
-    char *text;
-    int rc;
-
-    dr_aws_form_add(&form, "RoleName", role_name(role));
-    rc = iam_call(x, "GetRole", &form, &doc, err);
-    dr_buf_free(&form);
-    if (rc != 0)
-        return rc;
-    a = dr_node_str(dr_doc_root(doc), "GetRoleResult.Role.Arn");
-    trust = dr_node_str(dr_doc_root(doc), "GetRoleResult.Role.AssumeRolePolicyDocument");
-    snprintf(arn, arn_len, "%s", a ? a : "");
-    text = trust ? policy_text(trust) : NULL;
-    *trusts_s3 = text && strstr(text, "s3.amazonaws.com") != NULL;
-    free(text);
-    dr_doc_free(doc);
-    return 0;
-}
-
-/* The role's ARN without IAM (whose control plane may be in the failed region): account id from STS. */
-static int role_arn_via_sts(s3ctx *x, const char *role, const char *region, char *arn, size_t n, dr_error *err)
-{
-    char account[64];
-    dr_aws *c;
-    int rc;
-
-    if (!role_managed(role)) {
-        snprintf(arn, n, "%s", role);
-        return 0;
-    }
-    if ((rc = endpoint_down(x, region, err)) != 0)
-        return rc;
-    if (!(c = client(x, region, err)))
-        return err->code;
-    if ((rc = dr_aws_account_id(c, account, sizeof(account), err)) != 0) {
-        note_down(x, region, rc, err);
-        return rc;
-    }
-    snprintf(arn, n, "arn:%s:iam::%s:role/%s", x->partition, account, role);
-    return 0;
-}
-
-/* One statement of the replication role's policy: a few actions on one resource. */
-typedef struct stmt {
-    const char *actions[3];
-    char resource[320];
-} stmt;
-
-static size_t add_stmt(stmt *s, size_t n, const char *a0, const char *a1, const char *a2, const char *fmt, ...)
-    DR_PRINTF(6, 7);
-static size_t add_stmt(stmt *s, size_t n, const char *a0, const char *a1, const char *a2, const char *fmt, ...)
-{
-    va_list ap;
-
-    if (n >= MAX_STMTS)
-        return n;
-    s[n].actions[0] = a0;
-    s[n].actions[1] = a1;
-    s[n].actions[2] = a2;
-    va_start(ap, fmt);
-    vsnprintf(s[n].resource, sizeof(s[n].resource), fmt, ap);
-    va_end(ap);
-    return n + 1;
-}
-
-/* What S3 needs to replicate in direction d (AWS's documented minimum for a replication role). */
-static size_t direction_stmts(const s3ctx *x, const direction *d, stmt *s, size_t n)
-{
-    const char *p = x->partition;
-
-    n = add_stmt(s, n, "s3:GetReplicationConfiguration", "s3:ListBucket", NULL, "arn:%s:s3:::%s", p, d->src);
-    n = add_stmt(s, n, "s3:GetObjectVersionForReplication", "s3:GetObjectVersionAcl", "s3:GetObjectVersionTagging",
-                 "arn:%s:s3:::%s/*", p, d->src);
-    n = add_stmt(s, n, "s3:ReplicateObject", "s3:ReplicateDelete", "s3:ReplicateTags", "arn:%s:s3:::%s/*", p,
-                 d->dst);
-    if (d->src_kms)
-        n = add_stmt(s, n, "kms:Decrypt", NULL, NULL, "%s", d->src_kms);
-    if (d->dst_kms)
-        n = add_stmt(s, n, "kms:Encrypt", NULL, NULL, "%s", d->dst_kms);
-    return n;
-}
-
-/* The statements this resource keeps in the inline policy of `role`: every direction that uses it. */
-static size_t role_stmts(const s3ctx *x, const char *role, stmt *s)
-{
-    direction f, r;
-    size_t n = 0;
-
-    forward_dir(x, &f);
-    reverse_dir(x, &r);
-    if (strcmp(f.role, role) == 0)
-        n = direction_stmts(x, &f, s, n);
-    if (x->reverse && strcmp(r.role, role) == 0)
-        n = direction_stmts(x, &r, s, n);
-    return n;
-}
-
-static void json_string(dr_buf *b, const char *s)
-{
-    dr_buf_puts(b, "\"");
-    for (; *s; s++) {
-        if (*s == '"' || *s == '\\')
-            dr_buf_printf(b, "\\%c", *s);
-        else if ((unsigned char)*s < 0x20)
-            dr_buf_printf(b, "\\u%04x", (unsigned)(unsigned char)*s);
-        else
-            dr_buf_append(b, s, 1);
-    }
-    dr_buf_puts(b, "\"");
-}
-
-static void policy_json(const stmt *s, size_t n, dr_buf *b)
-{
-    dr_buf_puts(b, "{\"Version\":\"2012-10-17\",\"Statement\":[");
-    for (size_t i = 0; i < n; i++) {
-        dr_buf_puts(b, i ? ",{\"Effect\":\"Allow\",\"Action\":[" : "{\"Effect\":\"Allow\",\"Action\":[");
-        for (size_t k = 0; k < 3 && s[i].actions[k]; k++) {
-            if (k)
-                dr_buf_puts(b, ",");
-            json_string(b, s[i].actions[k]);
-        }
-        dr_buf_puts(b, "],\"Resource\":");
-        json_string(b, s[i].resource);
-        dr_buf_puts(b, "}");
-    }
-    dr_buf_puts(b, "]}");
-}
-
-/* True when the JSON value v (a string or an array of strings) matches `want` as an IAM pattern. */
-static int iam_value_matches(const dr_node *v, const char *want, int casefold)
-{
-    const dr_node *items = dr_node_kind_of(v) == DR_NODE_ARRAY ? dr_node_first(v) : v;
-
-    for (const dr_node *i = items; i; i = dr_node_kind_of(v) == DR_NODE_ARRAY ? dr_node_next(i) : NULL) {
-        const char *pat = dr_node_text(i);
-        if (pat && fnmatch(pat, want, casefold ? FNM_CASEFOLD : 0) == 0)
-            return 1;
-    }
-    return 0;
-}
-
-/* True when an Allow statement of `doc` grants `action` on `resource` (conditions are not evaluated). */
-static int policy_allows(const dr_node *doc, const char *action, const char *resource)
-{
-    const dr_node *st = dr_node_get(doc, "Statement");
-    const dr_node *first = dr_node_kind_of(st) == DR_NODE_ARRAY ? dr_node_first(st) : st;
-
-    for (const dr_node *s = first; s; s = dr_node_kind_of(st) == DR_NODE_ARRAY ? dr_node_next(s) : NULL) {
-        const dr_node *a = dr_node_get(s, "Action"), *r = dr_node_get(s, "Resource");
-        if (streq(dr_node_str(s, "Effect"), "Allow") && a && r && iam_value_matches(a, action, 1) &&
-            iam_value_matches(r, resource, 0))
-            return 1;
-    }
-    return 0;
-}
-
-/* What the policy text lacks of the statements, into why ("" when it grants them all). */
-static void policy_missing(const char *text, const stmt *s, size_t n, dr_buf *why)
-{
-    dr_doc *doc = NULL;
-    dr_error e;
-
-    if (!text || dr_doc_parse_json(text, strlen(text), &doc, &e) != 0) {
-        dr_buf_puts(why, "the policy is not valid JSON");
-        return;
-    }
-    for (size_t i = 0; i < n; i++)
-        for (size_t k = 0; k < 3 && s[i].actions[k]; k++)
-            if (!policy_allows(dr_doc_root(doc), s[i].actions[k], s[i].resource)) {
-                if (why->len)
-                    dr_buf_puts(why, ", ");
-                dr_buf_printf(why, "%s on %s", s[i].actions[k], s[i].resource);
-            }
-    dr_doc_free(doc);
-}
-
-/* The role's inline policy, decoded, in *text (caller frees). DR_ENOTFOUND: no such policy (or role). */
-static int get_role_policy(s3ctx *x, const char *role, char **text, dr_error *err)
-{
-    dr_buf form = DR_BUF_INIT;
-    dr_doc *doc = NULL;
-    const char *p;
-    int rc;
-
-    *text = NULL;
-    dr_aws_form_add(&form, "RoleName", role_name(role));
-    dr_aws_form_add(&form, "PolicyName", x->policy);
-    rc = iam_call(x, "GetRolePolicy", &form, &doc, err);
-    dr_buf_free(&form);
-    if (rc != 0)
-        return rc;
-    p = dr_node_str(dr_doc_root(doc), "GetRolePolicyResult.PolicyDocument");
-    *text = policy_text(p ? p : "");
-    dr_doc_free(doc);
-    return *text ? 0 : dr_error_set(err, DR_ENOMEM, "out of memory");
-}
-
-/* ---- CloudWatch ---- */
-
-/* One AWS/S3 replication metric of direction d (published in the source region), Maximum per minute. */
-static int replication_metric(s3ctx *x, const direction *d, const char *name, dr_aws_metric *m, dr_error *err)
-{
-    dr_aws_dim dims[3] = {{"SourceBucket", d->src}, {"DestinationBucket", d->dst}, {"RuleId", d->rule_id}};
-    dr_aws *c;
-    int rc;
-
-    memset(m, 0, sizeof(*m));
-    if ((rc = endpoint_down(x, d->src_region, err)) != 0)
-        return rc;
-    if (!(c = client(x, d->src_region, err)))
-        return err->code;
-    rc = dr_aws_metric_get(c, "AWS/S3", name, dims, 3, "Maximum", x->window, 60, m, err);
-    note_down(x, d->src_region, rc, err);
-    return rc;
-}
-
-/* ---- objects (the canary) ---- */
-
-static const char *header(const dr_aws_response *r, const char *name)
-{
-    const char *v = dr_aws_response_header(r, name);
-    return v && *v ? v : NULL;
-}
-
-typedef struct canary {
-    s3ctx *x;
-    const direction *d;
-    char key[600];
-    dr_buf path;            /* "/" + the key, URI-encoded */
-    char src_version[256];  /* version the PUT created */
-    char dst_version[256];  /* version of the replica, once seen */
-    int64_t t0;             /* dr_mono_ms() before the PUT */
-    double seconds;         /* replication time, once replicated */
-    const char *seen;       /* how the replica was seen */
-    int probe_error;        /* the probe itself failed (not the replication) */
-    int status_failed;      /* S3 said FAILED */
-} canary;
-
-typedef enum canary_outcome {
-    CANARY_REPLICATED = 0,
-    CANARY_LATE,   /* not seen within the wait */
-    CANARY_FAILED, /* S3 gave up replicating it */
-    CANARY_ERROR   /* could not be written or watched */
-} canary_outcome;
-
-static int head_object(s3ctx *x, const char *region, const char *bucket, const char *path, const char *version,
-                       dr_aws_response **out, dr_error *err)
-{
-    dr_aws_request rq = s3_request("HeadObject", "HEAD", bucket, NULL);
-    dr_buf q = DR_BUF_INIT;
-    int rc;
-
-    rq.path = path;
-    if (version && *version) {
-        dr_buf_puts(&q, "versionId=");
-        dr_buf_uri_encode(&q, version, 0);
-        rq.query = dr_buf_str(&q);
-    }
-    rc = s3_send(x, region, &rq, out, err);
-    dr_buf_free(&q);
-    return rc;
-}
-
-static int delete_version(s3ctx *x, const char *region, const char *bucket, const char *path, const char *version,
-                          dr_error *err)
-{
-    dr_aws_request rq = s3_request("DeleteObject", "DELETE", bucket, NULL);
-    dr_buf q = DR_BUF_INIT;
-    int rc;
-
-    rq.path = path;
-    if (version && *version) {
-        dr_buf_puts(&q, "versionId=");
-        dr_buf_uri_encode(&q, version, 0);
-        rq.query = dr_buf_str(&q);
-    }
-    rc = s3_send(x, region, &rq, NULL, err);
-    dr_buf_free(&q);
-    return rc;
-}
-
-/* dr_wait_for probe: 1 once the replica is in the destination or the source says COMPLETED. */
-static int canary_probe(void *arg, char *status, size_t status_len, dr_error *err)
-{
-    canary *k = arg;
-    const direction *d = k->d;
-    dr_aws_response *r = NULL;
-    const char *rs;
-    int rc;
-
-    rc = head_object(k->x, d->dst_region, d->dst, dr_buf_str(&k->path), NULL, &r, err);
-    if (rc == 0) {
-        const char *v = header(r, "x-amz-version-id");
-        snprintf(k->dst_version, sizeof(k->dst_version), "%s", v ? v : "");
-        k->seconds = (double)(dr_mono_ms() - k->t0) / 1000.0;
-        k->seen = "replica found in the destination bucket";
-        dr_aws_response_free(r);
-        return 1;
-    }
-    if (rc != DR_ENOTFOUND) {
-        k->probe_error = 1;
-        return dr_error_prefix(err, "canary: destination s3://%s: ", d->dst);
-    }
-    dr_error_clear(err);
-    rc = head_object(k->x, d->src_region, d->src, dr_buf_str(&k->path), k->src_version, &r, err);
-    if (rc != 0) {
-        k->probe_error = 1;
-        return dr_error_prefix(err, "canary: source s3://%s: ", d->src);
-    }
-    rs = header(r, "x-amz-replication-status");
-    if (rs && (strcmp(rs, "COMPLETED") == 0 || strcmp(rs, "COMPLETE") == 0)) {
-        k->seconds = (double)(dr_mono_ms() - k->t0) / 1000.0;
-        k->seen = "source object reports replication COMPLETED";
-        rc = 1;
-    } else if (rs && strcmp(rs, "FAILED") == 0) {
-        k->status_failed = 1;
-        rc = dr_error_set(err, DR_ESTATE, "S3 reports replication status FAILED for s3://%s/%s", d->src, k->key);
-    } else {
-        snprintf(status, status_len, "replication status %s", rs ? rs : "not reported");
-        rc = 0;
-    }
-    dr_aws_response_free(r);
-    return rc;
-}
-
-/* Removes the canary from both buckets, by version, so that neither keeps a trace nor a delete marker. */
-static void canary_cleanup(canary *k)
-{
-    const direction *d = k->d;
-    dr_aws_response *r = NULL;
-    dr_error e;
-
-    dr_error_clear(&e);
-    if (!k->dst_version[0] && k->seconds > 0 &&
-        head_object(k->x, d->dst_region, d->dst, dr_buf_str(&k->path), NULL, &r, &e) == 0) {
-        const char *v = header(r, "x-amz-version-id");
-        snprintf(k->dst_version, sizeof(k->dst_version), "%s", v ? v : "");
-        dr_aws_response_free(r);
-    }
-    if (k->seconds > 0 &&
-        delete_version(k->x, d->dst_region, d->dst, dr_buf_str(&k->path), k->dst_version, &e) != 0 &&
-        e.code != DR_ENOTFOUND)
-        H->log(k->x->res, DR_LOG_WARN, "canary s3://%s/%s left behind: %s", d->dst, k->key, e.message);
-    if (delete_version(k->x, d->src_region, d->src, dr_buf_str(&k->path), k->src_version, &e) != 0 &&
-        e.code != DR_ENOTFOUND)
-        H->log(k->x->res, DR_LOG_WARN, "canary s3://%s/%s left behind: %s", d->src, k->key, e.message);
-}
-
-/*
- * Writes a small uniquely named object to the source bucket and waits
- * until it has reached the destination, at most `max_ms`. *seconds: the
- * measured replication time, or the time waited. err is filled unless the
- * canary replicated.
- */
-static canary_outcome run_canary(s3ctx *x, const direction *d, int64_t max_ms, double *seconds, char *how,
-                                 size_t how_len, dr_error *err)
-{
-    canary_outcome out = CANARY_ERROR;
-    canary k;
-    dr_aws_request rq;
-    dr_aws_response *r = NULL;
-    char uuid[40], when[40], body[512];
-    const char *v;
-    int rc;
-
-    memset(&k, 0, sizeof(k));
-    k.x = x;
-    k.d = d;
-    dr_buf_init(&k.path);
-    dr_uuid4(uuid);
-    dr_time_format(dr_now(), 0, when, sizeof(when));
-    snprintf(k.key, sizeof(k.key), "%sdr-agent-canary-%.10s-%s", x->canary_prefix, when, uuid);
-    dr_buf_puts(&k.path, "/");
-    dr_buf_uri_encode(&k.path, k.key, 1);
-    snprintf(body, sizeof(body), "dr-agent replication canary\nresource %s\nrun %s\nwritten %s\n",
-             H->resource_id(x->res), x->args && x->args->run_id ? x->args->run_id : "", when);
-    *seconds = 0;
-    if (k.path.failed) {
-        dr_error_set(err, DR_ENOMEM, "out of memory");
-        goto out;
-    }
-
-    rq = s3_request("PutObject", "PUT", d->src, NULL);
-    rq.path = dr_buf_str(&k.path);
-    rq.body = body;
-    rq.content_type = "text/plain";
-    k.t0 = dr_mono_ms();
-    if (s3_send(x, d->src_region, &rq, &r, err) != 0) {
-        dr_error_prefix(err, "canary: could not write s3://%s/%s: ", d->src, k.key);
-        goto out;
-    }
-    v = header(r, "x-amz-version-id");
-    snprintf(k.src_version, sizeof(k.src_version), "%s", v ? v : "");
-    dr_aws_response_free(r);
-    H->log(x->res, DR_LOG_INFO, "canary s3://%s/%s written, waiting for it in s3://%s", d->src, k.key, d->dst);
-
-    rc = dr_wait_for(H, x->res, "the canary to replicate", 1000, max_ms, canary_probe, &k, err);
-    if (rc == 0) {
-        *seconds = k.seconds;
-        snprintf(how, how_len, "%s", k.seen);
-        out = CANARY_REPLICATED;
-    } else {
-        *seconds = (double)(dr_mono_ms() - k.t0) / 1000.0;
-        out = k.status_failed ? CANARY_FAILED : k.probe_error || rc != DR_ETIMEDOUT ? CANARY_ERROR : CANARY_LATE;
-    }
-    canary_cleanup(&k);
-out:
-    dr_buf_free(&k.path);
-    return out;
-}
-
-/* How long a canary may wait: its deadline, but leave the hook time to clean up. */
-static int64_t canary_budget(s3ctx *x, double want_s)
-{
-    int64_t left = H->remaining_ms(x->res) - 15000;
-    int64_t want = (int64_t)(want_s * 1000.0);
-
-    if (want <= 0 || want > left)
-        want = left;
-    return want < 1000 ? 1000 : want;
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -1040,14 +170,14 @@ static int ensure_versioning(s3ctx *x, const char *region, const char *bucket, i
         change(x, 0, "enable versioning", target, "on the new bucket in %s", region);
         return 0;
     }
-    rc = get_versioning(x, region, bucket, status, sizeof(status), err);
+    rc = s3_get_versioning(x, region, bucket, status, sizeof(status), err);
     if (rc == DR_ENOTFOUND)
         return dr_error_set(err, DR_ENOTFOUND, "bucket s3://%s does not exist (region %s)", bucket, region);
     if (rc != 0)
         return rc;
     if (strcmp(status, "Enabled") == 0)
         return 0;
-    rc = x->plan ? 0 : put_versioning(x, region, bucket, err);
+    rc = x->plan ? 0 : s3_put_versioning(x, region, bucket, err);
     change(x, rc, "enable versioning", target, "versioning is %s; replication needs it on both buckets", status);
     return rc;
 }
@@ -1060,7 +190,7 @@ static int ensure_dr_bucket(s3ctx *x, int *planned_new, dr_error *err)
 
     *planned_new = 0;
     snprintf(target, sizeof(target), "s3://%s", x->dr_bucket);
-    rc = get_location(x, x->dr, x->dr_bucket, region, sizeof(region), err);
+    rc = s3_get_location(x, x->dr, x->dr_bucket, region, sizeof(region), err);
     if (rc == 0) {
         if (strcmp(region, x->dr) != 0)
             return dr_error_set(err, DR_ECONFIG, "dr_bucket s3://%s is in %s, not in the DR region %s", x->dr_bucket,
@@ -1074,7 +204,7 @@ static int ensure_dr_bucket(s3ctx *x, int *planned_new, dr_error *err)
                             "DR bucket s3://%s does not exist in %s and create_dr_bucket is false", x->dr_bucket,
                             x->dr);
     dr_error_clear(err);
-    rc = x->plan ? 0 : create_bucket(x, x->dr, x->dr_bucket, err);
+    rc = x->plan ? 0 : s3_create_bucket(x, x->dr, x->dr_bucket, err);
     change(x, rc, "create bucket", target, "in %s, the replication destination", x->dr);
     *planned_new = x->plan;
     return rc;
@@ -1093,12 +223,12 @@ static int ensure_role(s3ctx *x, const char *role, char *arn, size_t arn_len, dr
     int rc, trusts_s3 = 0, exists;
 
     arn[0] = '\0';
-    if (!role_managed(role)) {
+    if (!s3_role_managed(role)) {
         snprintf(arn, arn_len, "%s", role);
         return 0;
     }
     snprintf(target, sizeof(target), "iam role %s", role);
-    rc = get_role(x, role, arn, arn_len, &trusts_s3, err);
+    rc = s3_get_role(x, role, arn, arn_len, &trusts_s3, err);
     if (rc != 0 && rc != DR_ENOTFOUND)
         goto out;
     exists = rc == 0;
@@ -1109,14 +239,14 @@ static int ensure_role(s3ctx *x, const char *role, char *arn, size_t arn_len, dr
             dr_aws_form_add(&form, "RoleName", role);
             dr_aws_form_add(&form, "AssumeRolePolicyDocument", trust);
             dr_aws_form_add(&form, "Description", "S3 cross-region replication (dr-agent)");
-            rc = iam_call(x, "CreateRole", &form, &resp, err);
+            rc = s3_iam_call(x, "CreateRole", &form, &resp, err);
             if (rc == 0) {
                 const char *a = dr_node_str(dr_doc_root(resp), "CreateRoleResult.Role.Arn");
                 snprintf(arn, arn_len, "%s", a ? a : "");
             } else if (dr_error_is(err, "EntityAlreadyExists")) {
                 /* another resource of this run shares the role and created it first */
                 dr_error_clear(err);
-                rc = get_role(x, role, arn, arn_len, &trusts_s3, err);
+                rc = s3_get_role(x, role, arn, arn_len, &trusts_s3, err);
                 if (rc == 0) {
                     exists = 1;
                     goto policy;
@@ -1131,13 +261,13 @@ static int ensure_role(s3ctx *x, const char *role, char *arn, size_t arn_len, dr
     }
 policy:
     if (exists) {
-        rc = get_role_policy(x, role, &text, err);
+        rc = s3_get_role_policy(x, role, &text, err);
         if (rc != 0 && rc != DR_ENOTFOUND)
             goto out;
         if (rc == DR_ENOTFOUND)
             dr_buf_puts(&why, "no such policy");
         else
-            policy_missing(text, s, n, &why);
+            s3_policy_missing(text, s, n, &why);
         dr_error_clear(err);
         rc = 0;
         if (why.len == 0)
@@ -1145,7 +275,7 @@ policy:
     } else {
         dr_buf_puts(&why, "new role");
     }
-    policy_json(s, n, &doc);
+    s3_policy_json(s, n, &doc);
     if (doc.failed || why.failed) {
         rc = dr_error_set(err, DR_ENOMEM, "out of memory");
         goto out;
@@ -1157,7 +287,7 @@ policy:
         dr_aws_form_add(&form, "PolicyDocument", dr_buf_str(&doc));
         dr_doc_free(resp);
         resp = NULL;
-        rc = iam_call(x, "PutRolePolicy", &form, &resp, err);
+        rc = s3_iam_call(x, "PutRolePolicy", &form, &resp, err);
     }
     change(x, rc, "put role policy", target, "%s: %s", x->policy, dr_buf_str(&why));
 out:
@@ -1184,7 +314,7 @@ static int ensure_rule(s3ctx *x, const direction *d, const char *role_arn, dr_er
     int rc;
 
     snprintf(target, sizeof(target), "s3://%s", d->src);
-    rc = get_replication(x, d->src_region, d->src, &cur, err);
+    rc = s3_get_replication(x, d->src_region, d->src, &cur, err);
     if (rc == DR_ENOTFOUND) {
         rc = dr_error_set(err, DR_ENOTFOUND, "bucket s3://%s does not exist (region %s)", d->src, d->src_region);
         goto out;
@@ -1192,28 +322,28 @@ static int ensure_rule(s3ctx *x, const direction *d, const char *role_arn, dr_er
     if (rc != 0)
         goto out;
     root = cur ? dr_aws_response_doc(cur) : NULL;
-    rule = find_rule(root, d->rule_id);
+    rule = s3_find_rule(root, d->rule_id);
     cur_role = dr_node_str(root, "Role");
     if (!root)
         dr_buf_puts(&why, "no replication configuration");
     else if (!rule)
         dr_buf_printf(&why, "no rule %s", d->rule_id);
     else
-        rule_differences(x, d, rule, &why);
-    if (root && !role_matches(d->role, cur_role))
+        s3_rule_differences(x, d, rule, &why);
+    if (root && !s3_role_matches(d->role, cur_role))
         dr_buf_printf(&why, "%srole %s", why.len ? "; " : "", cur_role ? cur_role : "unset");
     if (why.len == 0)
         goto out;
-    if (root && cur_role && !role_matches(d->role, cur_role) && dr_node_count(root) > 2)
+    if (root && cur_role && !s3_role_matches(d->role, cur_role) && dr_node_count(root) > 2)
         H->log(x->res, DR_LOG_WARN, "s3://%s: the other replication rules will use role %s too", d->src,
-               role_arn ? role_arn : role_name(d->role));
+               role_arn ? role_arn : s3_role_name(d->role));
     if (!x->plan) {
         if (!role_arn || !*role_arn) {
             rc = dr_error_set(err, DR_ESTATE, "the ARN of role %s is not known", d->role);
         } else {
-            build_replication(x, d, root, role_arn, 0, &xml, &left);
+            s3_build_replication(x, d, root, role_arn, 0, &xml, &left);
             rc = xml.failed ? dr_error_set(err, DR_ENOMEM, "out of memory")
-                            : put_replication(x, d->src_region, d->src, dr_buf_str(&xml), err);
+                            : s3_put_replication(x, d->src_region, d->src, dr_buf_str(&xml), err);
         }
     }
     change(x, rc, "put replication rule", target, "rule %s to s3://%s in %s, RTC %d min, metrics, delete markers: %s",
@@ -1236,17 +366,17 @@ static int remove_rule(s3ctx *x, const direction *d, dr_error *err)
     int rc;
 
     snprintf(target, sizeof(target), "s3://%s", d->src);
-    rc = get_replication(x, d->src_region, d->src, &cur, err);
+    rc = s3_get_replication(x, d->src_region, d->src, &cur, err);
     if (rc != 0)
         goto out;
     root = cur ? dr_aws_response_doc(cur) : NULL;
-    if (!find_rule(root, d->rule_id))
+    if (!s3_find_rule(root, d->rule_id))
         goto out;
-    build_replication(x, d, root, dr_node_str(root, "Role"), 1, &xml, &left);
+    s3_build_replication(x, d, root, dr_node_str(root, "Role"), 1, &xml, &left);
     if (!x->plan)
         rc = xml.failed ? dr_error_set(err, DR_ENOMEM, "out of memory")
-             : left == 0 ? delete_replication(x, d->src_region, d->src, err)
-                         : put_replication(x, d->src_region, d->src, dr_buf_str(&xml), err);
+             : left == 0 ? s3_delete_replication(x, d->src_region, d->src, err)
+                         : s3_put_replication(x, d->src_region, d->src, dr_buf_str(&xml), err);
     change(x, rc, "remove replication rule", target, "rule %s (%s), no longer needed", d->rule_id, d->label);
 out:
     dr_aws_response_free(cur);
@@ -1272,19 +402,19 @@ static int ensure_lifecycle(s3ctx *x, const char *region, const char *bucket, in
                    x->lifecycle_id, (long long)x->glacier_days);
         return 0;
     }
-    if ((rc = get_lifecycle(x, region, bucket, &cur, err)) != 0)
+    if ((rc = s3_get_lifecycle(x, region, bucket, &cur, err)) != 0)
         goto out;
     root = cur ? dr_aws_response_doc(cur) : NULL;
     for (mine = dr_node_get(root, "Rule"); mine; mine = dr_node_next_named(mine))
-        if (streq(dr_node_str(mine, "ID"), x->lifecycle_id))
+        if (s3_streq(dr_node_str(mine, "ID"), x->lifecycle_id))
             break;
-    if (x->glacier_days > 0 ? lifecycle_rule_ok(mine, x->glacier_days) : mine == NULL)
+    if (x->glacier_days > 0 ? s3_lifecycle_rule_ok(mine, x->glacier_days) : mine == NULL)
         goto out;
 
     dr_buf_puts(&xml, "<LifecycleConfiguration xmlns=\"" S3NS "\">");
     for (const dr_node *r = dr_node_get(root, "Rule"); r; r = dr_node_next_named(r))
         if (r != mine) {
-            xml_copy_node(&xml, r);
+            s3_xml_copy_node(&xml, r);
             left++;
         }
     if (x->glacier_days > 0) {
@@ -1369,7 +499,7 @@ static void check_versioning(s3ctx *x, const char *name, const char *region, con
     int rc;
 
     dr_error_clear(&e);
-    rc = get_versioning(x, region, bucket, status, sizeof(status), &e);
+    rc = s3_get_versioning(x, region, bucket, status, sizeof(status), &e);
     if (rc == DR_ENOTFOUND)
         dr_report_state(H, x->res, name, DR_STATUS_CRITICAL, "missing", "Enabled", "bucket s3://%s does not exist",
                         bucket);
@@ -1389,7 +519,7 @@ static int check_dr_bucket(s3ctx *x)
     int rc;
 
     dr_error_clear(&e);
-    rc = get_location(x, x->dr, x->dr_bucket, region, sizeof(region), &e);
+    rc = s3_get_location(x, x->dr, x->dr_bucket, region, sizeof(region), &e);
     if (rc == DR_ENOTFOUND) {
         dr_report_state(H, x->res, "dr_bucket", DR_STATUS_CRITICAL, "missing", x->dr,
                         "bucket s3://%s does not exist: replication has nowhere to go", x->dr_bucket);
@@ -1436,13 +566,13 @@ static dr_status check_rule(s3ctx *x, const direction *d, int rc, const dr_node 
                         d->src);
         return DR_STATUS_CRITICAL;
     }
-    if (!(rule = find_rule(root, d->rule_id))) {
+    if (!(rule = s3_find_rule(root, d->rule_id))) {
         dr_report_state(H, x->res, "replication_configuration", DR_STATUS_CRITICAL, "missing", "Enabled",
                         "s3://%s has a replication configuration without rule %s", d->src, d->rule_id);
         return DR_STATUS_CRITICAL;
     }
     v = dr_node_str(rule, "Status");
-    s = !streq(v, "Enabled") ? DR_STATUS_CRITICAL : filter_selects_all(rule) ? DR_STATUS_OK : DR_STATUS_WARNING;
+    s = !s3_streq(v, "Enabled") ? DR_STATUS_CRITICAL : s3_filter_selects_all(rule) ? DR_STATUS_OK : DR_STATUS_WARNING;
     WORST(s);
     dr_report_state(H, x->res, "replication_configuration", s, v ? v : "unset", "Enabled", "rule %s on s3://%s%s",
                     d->rule_id, d->src,
@@ -1451,12 +581,12 @@ static dr_status check_rule(s3ctx *x, const direction *d, int rc, const dr_node 
                                            : " is not enabled: nothing is replicated");
 
     v = dr_node_str(rule, "Destination.Bucket");
-    WORST(s = streq(v, want) ? DR_STATUS_OK : DR_STATUS_CRITICAL);
+    WORST(s = s3_streq(v, want) ? DR_STATUS_OK : DR_STATUS_CRITICAL);
     dr_report_state(H, x->res, "replication_destination", s, v ? v : "unset", want, "replicas go to %s (%s)",
                     v ? v : "nowhere", d->dst_region);
 
     v = dr_node_str(rule, "Destination.ReplicationTime.Status");
-    if (streq(v, "Enabled"))
+    if (s3_streq(v, "Enabled"))
         snprintf(rtc, sizeof(rtc), "Enabled, %g minutes",
                  dr_node_num(rule, "Destination.ReplicationTime.Time.Minutes", 0));
     else
@@ -1468,13 +598,13 @@ static dr_status check_rule(s3ctx *x, const direction *d, int rc, const dr_node 
                                       : "without RTC, S3 promises no replication time: the RPO cannot be held");
 
     v = dr_node_str(rule, "Destination.Metrics.Status");
-    WORST(s = streq(v, "Enabled") ? DR_STATUS_OK : DR_STATUS_CRITICAL);
+    WORST(s = s3_streq(v, "Enabled") ? DR_STATUS_OK : DR_STATUS_CRITICAL);
     dr_report_state(H, x->res, "replication_metrics", s, v ? v : "off", "Enabled", "%s",
                     s == DR_STATUS_OK ? "ReplicationLatency and pending operations/bytes are published"
                                       : "no replication metrics: replication lag cannot be watched");
 
     v = dr_node_str(rule, "DeleteMarkerReplication.Status");
-    WORST(s = streq(v, "Enabled") ? DR_STATUS_OK : DR_STATUS_WARNING);
+    WORST(s = s3_streq(v, "Enabled") ? DR_STATUS_OK : DR_STATUS_WARNING);
     dr_report_state(H, x->res, "delete_marker_replication", s, v ? v : "off", "Enabled", "%s",
                     s == DR_STATUS_OK ? "deletes reach the other bucket"
                                       : "deletes do not reach the other bucket: it serves deleted objects after a failover");
@@ -1482,10 +612,10 @@ static dr_status check_rule(s3ctx *x, const direction *d, int rc, const dr_node 
     if (d->dst_kms) {
         const char *key = dr_node_str(rule, "Destination.EncryptionConfiguration.ReplicaKmsKeyID");
         const char *sel = dr_node_str(rule, "SourceSelectionCriteria.SseKmsEncryptedObjects.Status");
-        WORST(s = streq(key, d->dst_kms) && streq(sel, "Enabled") ? DR_STATUS_OK : DR_STATUS_CRITICAL);
+        WORST(s = s3_streq(key, d->dst_kms) && s3_streq(sel, "Enabled") ? DR_STATUS_OK : DR_STATUS_CRITICAL);
         dr_report_state(H, x->res, "replication_encryption", s, key ? key : "unset", d->dst_kms,
                         "SSE-KMS objects %s; replicas encrypted with %s",
-                        streq(sel, "Enabled") ? "replicated" : "NOT replicated", key ? key : "no KMS key");
+                        s3_streq(sel, "Enabled") ? "replicated" : "NOT replicated", key ? key : "no KMS key");
     }
 #undef WORST
     return worst;
@@ -1498,17 +628,17 @@ static void check_role(s3ctx *x, const direction *d, int have_cfg, const char *c
     stmt s[MAX_STMTS];
     size_t n = role_stmts(x, d->role, s);
     dr_buf why = DR_BUF_INIT;
-    const char *name = role_name(d->role);
+    const char *name = s3_role_name(d->role);
     int trusts = 0, rc;
     dr_error e;
 
     dr_error_clear(&e);
-    if (have_cfg && !role_matches(d->role, cfg_role)) {
+    if (have_cfg && !s3_role_matches(d->role, cfg_role)) {
         dr_report_state(H, x->res, "replication_role", DR_STATUS_CRITICAL, cfg_role ? cfg_role : "unset", name,
                         "the replication configuration of s3://%s uses another role", d->src);
         goto out;
     }
-    rc = get_role(x, d->role, arn, sizeof(arn), &trusts, &e);
+    rc = s3_get_role(x, d->role, arn, sizeof(arn), &trusts, &e);
     if (rc == DR_ENOTFOUND) {
         dr_report_state(H, x->res, "replication_role", DR_STATUS_CRITICAL, "missing", name,
                         "role %s does not exist: S3 cannot replicate", name);
@@ -1523,15 +653,15 @@ static void check_role(s3ctx *x, const direction *d, int have_cfg, const char *c
                         "role %s does not let s3.amazonaws.com assume it", name);
         goto out;
     }
-    if (role_managed(d->role)) {
-        rc = get_role_policy(x, d->role, &text, &e);
+    if (s3_role_managed(d->role)) {
+        rc = s3_get_role_policy(x, d->role, &text, &e);
         if (rc == DR_ENOTFOUND) {
             dr_buf_printf(&why, "inline policy %s is missing", x->policy);
         } else if (rc != 0) {
             dr_report_unknown(H, x->res, "replication_role", name, &e);
             goto out;
         } else {
-            policy_missing(text, s, n, &why);
+            s3_policy_missing(text, s, n, &why);
             if (why.len)
                 dr_buf_printf(&why, " not granted by %s", x->policy);
         }
@@ -1582,7 +712,7 @@ static int check_metrics(s3ctx *x, const direction *d, double *lag)
 
     dr_duration_format(x->window, win, sizeof(win));
     dr_error_clear(&e);
-    if (replication_metric(x, d, "ReplicationLatency", &m, &e) != 0) {
+    if (s3_replication_metric(x, d, "ReplicationLatency", &m, &e) != 0) {
         dr_report_unknown(H, x->res, "replication_latency", NULL, &e);
     } else if (m.datapoints == 0) {
         dr_report_number(H, x->res, "replication_latency", DR_STATUS_OK, 0, x->rpo, "seconds",
@@ -1598,7 +728,7 @@ static int check_metrics(s3ctx *x, const direction *d, double *lag)
     for (size_t i = 0; i < 2; i++) {
         int64_t limit = i == 0 ? x->max_ops : x->max_bytes;
         dr_error_clear(&e);
-        if (replication_metric(x, d, pend[i].metric, &m, &e) != 0)
+        if (s3_replication_metric(x, d, pend[i].metric, &m, &e) != 0)
             dr_report_unknown(H, x->res, pend[i].check, NULL, &e);
         else
             report_pending(x, pend[i].check, pend[i].unit, &m, limit, i == 0 ? "operations pending" : "bytes pending");
@@ -1614,7 +744,7 @@ static void check_canary(s3ctx *x, const direction *d)
     dr_error e;
 
     dr_error_clear(&e);
-    switch (run_canary(x, d, canary_budget(x, x->canary_deadline), &secs, how, sizeof(how), &e)) {
+    switch (s3_run_canary(x, d, s3_canary_budget(x, x->canary_deadline), &secs, how, sizeof(how), &e)) {
     case CANARY_REPLICATED:
         dr_report_number(H, x->res, "canary_replication", dr_lag_status(secs, x->rpo, x->warn_fraction), secs, x->rpo,
                          "seconds", "%s: canary replicated to s3://%s in %.1f s (%s)", d->label, d->dst, secs, how);
@@ -1651,15 +781,15 @@ static void check_lifecycle(s3ctx *x)
         dr_aws_response *cur = NULL;
         const dr_node *r = NULL;
         dr_error_clear(&e);
-        if (get_lifecycle(x, regions[i], buckets[i], &cur, &e) != 0 && e.code != DR_ENOTFOUND) {
+        if (s3_get_lifecycle(x, regions[i], buckets[i], &cur, &e) != 0 && e.code != DR_ENOTFOUND) {
             dr_report_unknown(H, x->res, "lifecycle_rule", want, &e);
             dr_buf_free(&bad);
             return;
         }
         for (r = dr_node_get(cur ? dr_aws_response_doc(cur) : NULL, "Rule"); r; r = dr_node_next_named(r))
-            if (streq(dr_node_str(r, "ID"), x->lifecycle_id))
+            if (s3_streq(dr_node_str(r, "ID"), x->lifecycle_id))
                 break;
-        if (!lifecycle_rule_ok(r, x->glacier_days))
+        if (!s3_lifecycle_rule_ok(r, x->glacier_days))
             dr_buf_printf(&bad, "%ss3://%s", bad.len ? ", " : "", buckets[i]);
         dr_aws_response_free(cur);
     }
@@ -1696,7 +826,7 @@ static int s3_verify(dr_resource *res, const dr_hook_args *args, dr_error *err)
 
     /* 2. The replication rule: enabled, right destination, RTC 15 minutes, metrics, delete markers. */
     dr_error_clear(&e);
-    rc = get_replication(&x, d.src_region, d.src, &cur, &e);
+    rc = s3_get_replication(&x, d.src_region, d.src, &cur, &e);
     root = rc == 0 && cur ? dr_aws_response_doc(cur) : NULL;
     check_rule(&x, &d, rc, root, &e);
 
@@ -1734,7 +864,7 @@ static int drain_probe(void *arg, char *status, size_t status_len, dr_error *err
 {
     drain *k = arg;
     dr_aws_metric m;
-    int rc = replication_metric(k->x, k->d, "OperationsPendingReplication", &m, err);
+    int rc = s3_replication_metric(k->x, k->d, "OperationsPendingReplication", &m, err);
 
     if (rc != 0)
         return rc;
@@ -1760,7 +890,7 @@ static int wait_drained(s3ctx *x, const direction *d, dr_error *err)
     int rc;
 
     if (x->canary_prefix) {
-        if (run_canary(x, d, canary_budget(x, 0), &secs, how, sizeof(how), err) != CANARY_REPLICATED)
+        if (s3_run_canary(x, d, s3_canary_budget(x, 0), &secs, how, sizeof(how), err) != CANARY_REPLICATED)
             return err->code ? err->code : dr_error_set(err, DR_ESTATE, "the canary did not make the trip");
         H->log(x->res, DR_LOG_INFO, "%s drained: a canary made the trip in %.1f s", d->label, secs);
         return 0;
@@ -1780,7 +910,7 @@ static void report_loss(s3ctx *x, const direction *d)
     dr_error e;
 
     dr_error_clear(&e);
-    if (replication_metric(x, d, "ReplicationLatency", &m, &e) != 0) {
+    if (s3_replication_metric(x, d, "ReplicationLatency", &m, &e) != 0) {
         H->log(x->res, DR_LOG_WARN, "%s: data at risk unknown: %s", d->label, e.message);
         return;
     }
@@ -1805,7 +935,7 @@ static int s3_failover(dr_resource *res, const dr_hook_args *args, dr_error *err
     snprintf(target, sizeof(target), "s3://%s", x.dr_bucket);
 
     /* 1. The DR bucket takes the writes from now on: it must exist and keep versions. */
-    rc = get_location(&x, x.dr, x.dr_bucket, region, sizeof(region), err);
+    rc = s3_get_location(&x, x.dr, x.dr_bucket, region, sizeof(region), err);
     if (rc == DR_ENOTFOUND)
         return dr_error_set(err, DR_ESTATE, "cannot fail over: DR bucket s3://%s does not exist", x.dr_bucket);
     if (rc != 0)
@@ -1825,7 +955,7 @@ static int s3_failover(dr_resource *res, const dr_hook_args *args, dr_error *err
 
     /* 3. Writes made during the outage flow back to the primary bucket once it is reachable. */
     if (x.reverse) {
-        rc = role_arn_via_sts(&x, rev.role, x.dr, arn, sizeof(arn), err);
+        rc = s3_role_arn_via_sts(&x, rev.role, x.dr, arn, sizeof(arn), err);
         if (rc == 0)
             rc = ensure_rule(&x, &rev, arn, err);
         else if (!x.plan)
@@ -1869,8 +999,8 @@ static int s3_failback(dr_resource *res, const dr_hook_args *args, dr_error *err
 
     /* 2. Graceful: the writes made in the DR region have flowed back before the primary takes over. */
     dr_error_clear(&e);
-    rc = get_replication(&x, rev.src_region, rev.src, &cur, &e);
-    reverse_on = rc == 0 && cur && find_rule(dr_aws_response_doc(cur), rev.rule_id);
+    rc = s3_get_replication(&x, rev.src_region, rev.src, &cur, &e);
+    reverse_on = rc == 0 && cur && s3_find_rule(dr_aws_response_doc(cur), rev.rule_id);
     dr_aws_response_free(cur);
     cur = NULL;
     if (rc != 0 && !forced) {
@@ -1893,7 +1023,7 @@ static int s3_failback(dr_resource *res, const dr_hook_args *args, dr_error *err
     }
 
     /* 3. Primary to DR again. */
-    if ((rc = role_arn_via_sts(&x, fwd.role, x.primary, arn, sizeof(arn), err)) != 0)
+    if ((rc = s3_role_arn_via_sts(&x, fwd.role, x.primary, arn, sizeof(arn), err)) != 0)
         return rc;
     if ((rc = ensure_rule(&x, &fwd, arn, err)) != 0)
         return rc;
@@ -1910,7 +1040,7 @@ static int s3_failback(dr_resource *res, const dr_hook_args *args, dr_error *err
     if (x.plan)
         return 0;
     dr_error_clear(&e);
-    rc = get_replication(&x, fwd.src_region, fwd.src, &cur, &e);
+    rc = s3_get_replication(&x, fwd.src_region, fwd.src, &cur, &e);
     root = rc == 0 && cur ? dr_aws_response_doc(cur) : NULL;
     /* A WARNING (deletes not replicated) does not put data at risk; the rest must be right. */
     rc = check_rule(&x, &fwd, rc, root, &e) <= DR_STATUS_WARNING
@@ -1993,7 +1123,7 @@ static int s3_validate(dr_resource *res, dr_error *err)
 static int s3_init(const dr_host_api *host, dr_error *err)
 {
     (void)err;
-    H = host;
+    s3_host = host;
     return 0;
 }
 
