@@ -79,6 +79,17 @@ class Canary(s3test.S3Case):
         self.assertIn("FAILED", self.checks(res, rid)["canary_replication"]["detail"])
         self.assert_no_canary_left_in_sources()
 
+    def test_unreachable_dr_region_makes_the_canary_unknown(self):
+        base = self.agent("verify", extra=CANARY)
+        self.env.add_fault(action="unreachable", region=DR)
+        res = self.agent("verify", extra=CANARY)
+        self.assert_only(base, res, {(rid, c): "UNKNOWN" for rid in IDS
+                                     for c in ("dr_bucket", "dr_bucket_versioning", "canary_replication")})
+        for rid in IDS:
+            self.assertIsNone(self.checks(res, rid)["canary_replication"]["observed"])
+        self.assertEqual(res.rc, 3)
+        self.assert_no_canary_left_in_sources()
+
     def assert_no_canary_left_in_sources(self):
         for _, bucket, _ in RESOURCES:
             self.assertEqual(self.keys_under(bucket, PREFIX), [], bucket)
