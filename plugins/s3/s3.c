@@ -18,7 +18,7 @@ static const dr_config_key keys[] = {
      "(used as it is, not managed)"},
     {"replication_policy", DR_KEY_STRING, 0, NULL, NULL,
      "name of the inline policy this resource keeps on the role; default dr-agent-s3-<bucket>"},
-    {"rule_id", DR_KEY_STRING, 0, "dr-agent-crr", NULL,
+    {"rule_id", DR_KEY_STRING, 0, "dr-replication", NULL,
      "ID of the replication rule; the reverse rule of a failover is <rule_id>-reverse"},
     {"storage_class", DR_KEY_ENUM, 0, "STANDARD",
      "STANDARD|STANDARD_IA|ONEZONE_IA|INTELLIGENT_TIERING|GLACIER_IR|GLACIER|DEEP_ARCHIVE|REDUCED_REDUNDANCY",

@@ -8,7 +8,7 @@ import drtest
 from drtest import DR, PRIMARY
 
 ROLE = "dr-agent-s3-replication"
-RULE = "dr-agent-crr"
+RULE = "dr-replication"
 REVERSE_RULE = RULE + "-reverse"
 RPO = 900.0
 
