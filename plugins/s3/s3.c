@@ -238,7 +238,7 @@ static int ensure_role(s3ctx *x, const char *role, char *arn, size_t arn_len, dr
         if (!x->plan) {
             dr_aws_form_add(&form, "RoleName", role);
             dr_aws_form_add(&form, "AssumeRolePolicyDocument", trust);
-            dr_aws_form_add(&form, "Description", "S3 cross-region replication (dr-agent)");
+            dr_aws_form_add(&form, "Description", "S3-cross-region-replication-role-of-dr-agent");
             rc = s3_iam_call(x, "CreateRole", &form, &resp, err);
             if (rc == 0) {
                 const char *a = dr_node_str(dr_doc_root(resp), "CreateRoleResult.Role.Arn");
