@@ -963,8 +963,9 @@ static int s3_failover(dr_resource *res, const dr_hook_args *args, dr_error *err
         if (rc != 0) {
             if (!forced)
                 return rc;
-            H->log(res, DR_LOG_WARN, "reverse replication not set up (%s); failback will set it up again",
-                   err->message);
+            H->log(res, DR_LOG_WARN,
+                   "reverse replication not set up (%s): writes to s3://%s stay there until failover runs again",
+                   err->message, x.dr_bucket);
             dr_error_clear(err);
         }
     }
@@ -994,8 +995,14 @@ static int s3_failback(dr_resource *res, const dr_hook_args *args, dr_error *err
     reverse_dir(&x, &rev);
 
     /* 1. The primary bucket is back and keeps versions. */
-    if ((rc = ensure_versioning(&x, x.primary, x.bucket, 0, err)) != 0)
-        return rc == DR_ENOTFOUND ? dr_error_set(err, DR_ESTATE, "cannot fail back: %s", err->message) : rc;
+    if ((rc = ensure_versioning(&x, x.primary, x.bucket, 0, err)) != 0) {
+        if (rc == DR_ENOTFOUND) {
+            err->code = DR_ESTATE; /* nothing to fail back to */
+            dr_error_prefix(err, "cannot fail back: ");
+            return DR_ESTATE;
+        }
+        return rc;
+    }
 
     /* 2. Graceful: the writes made in the DR region have flowed back before the primary takes over. */
     dr_error_clear(&e);
