@@ -250,6 +250,10 @@ class Proxy:
                 elif method == "DELETE":
                     self.fx.durations.clear()
                 return 200, dict(self.fx.durations)
+            if route == "/emulations":  # what the proxy answers itself, and what it amends
+                return 200, sorted([{"service": k[0], "operation": k[1], "kind": "answers"} for k in self.before]
+                                   + [{"service": k[0], "operation": k[1], "kind": "amends"} for k in self.after],
+                                   key=lambda e: (e["service"], e["operation"], e["kind"]))
             if route == "/state":
                 return 200, {type(e).__name__: e.dump() for e in self.emulators}
             for verb, regex, fn in self.control:
@@ -439,10 +443,7 @@ def main():
     srv = Server(("127.0.0.1", 0), Handler)
 
     def stop(signum, frame):
-        # Also reached when the launcher dies (parent-death signal): take the PG pair down with us.
-        if pg is not None:
-            pg.stop_all()
-        os._exit(0)
+        os._exit(0)  # the PG pair is the launcher's (or its reaper's) to stop
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
 
