@@ -61,12 +61,7 @@ class S3Case(drtest.EnvTestCase):
 
     def seed_primary(self):
         """The source buckets as the application has them before `dr-agent configure`."""
-        try:
-            import seed_estate  # noqa: F401  (tests/env, once merged)
-            self.env.seed("primary")
-        except ImportError:
-            for _, bucket, _ in RESOURCES:
-                self.s3.create_bucket(Bucket=bucket)
+        self.env.seed("primary")
         for _, bucket, _ in RESOURCES:
             self.s3.head_bucket(Bucket=bucket)
 
