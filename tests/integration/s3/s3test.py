@@ -153,9 +153,14 @@ class S3Case(drtest.EnvTestCase):
                              "Timestamp": at or ago(1)})
         self.env.client("cloudwatch", region).put_metric_data(Namespace="AWS/S3", MetricData=data)
 
-    def healthy_metrics(self, latency=12.0, at=None):
-        for _, bucket, dr_bucket in RESOURCES:
-            self.put_metrics(bucket, dr_bucket, latency=latency, ops=0, nbytes=0, at=at)
+    def healthy_metrics(self, latency=12.0, age_minutes=1):
+        """The test environment's seeding (one datapoint a minute, dimensions as S3 publishes them); a minute
+        old by default, so that a test's own datapoint (put_metrics) is the newest."""
+        written = self.env.put_lag_metrics(s3_latency_s=latency, s3_pending_ops=0, s3_pending_bytes=0,
+                                           buckets=tuple(b for _, b, _ in RESOURCES), age_minutes=age_minutes)
+        self.assertEqual({w[3]["RuleId"] for w in written}, {RULE}, "the plugin's default rule id")
+        self.assertEqual({(w[3]["SourceBucket"], w[3]["DestinationBucket"]) for w in written},
+                         {(b, d) for _, b, d in RESOURCES})
 
     # ---- S3 state -------------------------------------------------------------------------------
     def replication(self, bucket, region=PRIMARY):

@@ -16,7 +16,7 @@ class Failover(s3test.S3Case):
         super().setUp()
         self.configure()
         # Old enough that a test's own datapoints (a minute later or more) are the latest.
-        self.healthy_metrics(at=s3test.ago(300))
+        self.healthy_metrics(age_minutes=5)
 
     def assert_reverse_rule(self, bucket, dr_bucket):
         cfg = self.replication(dr_bucket, DR)
