@@ -1,0 +1,122 @@
+/* s3.h: types and calls shared by the s3 plugin's hooks (s3.c) and its AWS layer (s3_aws.c); private to the plugin. */
+#ifndef DR_PLUGIN_S3_H
+#define DR_PLUGIN_S3_H
+
+/*
+ * Ownership: a dr_aws_response or text returned through an out-parameter
+ * belongs to the caller (dr_aws_response_free / free). Everything else is
+ * borrowed for the call. Functions return 0 or a negative DR_E* code and
+ * fill err, as everywhere in dr-agent.
+ */
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "dr/sdk.h"
+
+#define S3NS "http://s3.amazonaws.com/doc/2006-03-01/"
+#define IAM_VERSION "2010-05-08"
+#define RTC_MINUTES 15 /* the only value S3 Replication Time Control accepts */
+#define MAX_STMTS 12
+
+/* The host API, set once by the plugin's init before any hook runs. */
+extern const dr_host_api *s3_host;
+#define H s3_host
+
+/* The context of one hook call. */
+typedef struct s3ctx {
+    dr_resource *res;
+    const dr_hook_args *args;
+    int plan; /* dry run: report what would change, change nothing */
+    const char *primary, *dr;
+    const char *partition;
+    const char *bucket, *dr_bucket;
+    const char *rule_id;
+    char reverse_rule_id[300];
+    const char *role, *reverse_role;
+    char policy[160];
+    const char *storage_class, *kms_key, *dr_kms_key;
+    int64_t glacier_days;
+    char lifecycle_id[300];
+    const char *canary_prefix;
+    double canary_deadline, warn_fraction, rpo, window;
+    int64_t max_ops, max_bytes;
+    int reverse;
+    /* endpoints found unreachable in this hook: later calls there fail at once with the same error */
+    const char *down[3];
+    dr_error down_err[3];
+} s3ctx;
+
+/* One replication direction: primary to DR normally, DR to primary while the DR side serves. */
+typedef struct direction {
+    const char *label;
+    const char *src, *src_region, *dst, *dst_region;
+    const char *rule_id;
+    const char *role;
+    const char *src_kms, *dst_kms;
+} direction;
+
+/* One statement of the replication role's policy: a few actions on one resource. */
+typedef struct stmt {
+    const char *actions[3];
+    char resource[320];
+} stmt;
+
+typedef enum canary_outcome {
+    CANARY_REPLICATED = 0,
+    CANARY_LATE,   /* not seen within the wait */
+    CANARY_FAILED, /* S3 gave up replicating it */
+    CANARY_ERROR   /* could not be written or watched */
+} canary_outcome;
+
+/* ---- requests (endpoints that failed with a network error or a timeout fail at once afterwards) ---- */
+dr_aws_request s3_request(const char *op, const char *method, const char *bucket, const char *query);
+int s3_send(s3ctx *x, const char *region, const dr_aws_request *rq, dr_aws_response **out, dr_error *err);
+int s3_iam_call(s3ctx *x, const char *op, const dr_buf *form, dr_doc **out, dr_error *err);
+
+/* ---- buckets ---- */
+/* "Enabled", "Suspended" or "Off"; DR_ENOTFOUND: no such bucket. */
+int s3_get_versioning(s3ctx *x, const char *region, const char *bucket, char *out, size_t n, dr_error *err);
+int s3_put_versioning(s3ctx *x, const char *region, const char *bucket, dr_error *err);
+/* The bucket's region; DR_ENOTFOUND: no such bucket. */
+int s3_get_location(s3ctx *x, const char *region, const char *bucket, char *out, size_t n, dr_error *err);
+int s3_create_bucket(s3ctx *x, const char *region, const char *bucket, dr_error *err);
+
+/* ---- replication configuration ---- */
+/* *out NULL when the bucket has none; DR_ENOTFOUND: no such bucket. */
+int s3_get_replication(s3ctx *x, const char *region, const char *bucket, dr_aws_response **out, dr_error *err);
+const dr_node *s3_find_rule(const dr_node *root, const char *id);
+int s3_filter_selects_all(const dr_node *rule);
+/* What differs between `rule` and direction d as configured, appended to why. */
+void s3_rule_differences(const s3ctx *x, const direction *d, const dr_node *rule, dr_buf *why);
+/* The configuration `cur` with d's rule replaced, added, or (remove) taken out; other rules kept. */
+void s3_build_replication(const s3ctx *x, const direction *d, const dr_node *cur, const char *role_arn, int remove,
+                          dr_buf *b, size_t *rules_left);
+int s3_put_replication(s3ctx *x, const char *region, const char *bucket, const char *xml, dr_error *err);
+int s3_delete_replication(s3ctx *x, const char *region, const char *bucket, dr_error *err);
+void s3_xml_copy_node(dr_buf *b, const dr_node *n);
+
+/* ---- lifecycle ---- */
+int s3_get_lifecycle(s3ctx *x, const char *region, const char *bucket, dr_aws_response **out, dr_error *err);
+int s3_lifecycle_rule_ok(const dr_node *rule, int64_t days);
+
+/* ---- IAM ---- */
+int s3_streq(const char *a, const char *b);
+int s3_role_matches(const char *configured, const char *arn);
+const char *s3_role_name(const char *role);
+int s3_role_managed(const char *role);
+int s3_get_role(s3ctx *x, const char *role, char *arn, size_t arn_len, int *trusts_s3, dr_error *err);
+int s3_role_arn_via_sts(s3ctx *x, const char *role, const char *region, char *arn, size_t n, dr_error *err);
+size_t s3_direction_stmts(const s3ctx *x, const direction *d, stmt *s, size_t n);
+void s3_policy_json(const stmt *s, size_t n, dr_buf *b);
+/* What the policy text does not grant of the statements, appended to why. */
+void s3_policy_missing(const char *text, const stmt *s, size_t n, dr_buf *why);
+int s3_get_role_policy(s3ctx *x, const char *role, char **text, dr_error *err);
+
+/* ---- metrics and the canary ---- */
+int s3_replication_metric(s3ctx *x, const direction *d, const char *name, dr_aws_metric *m, dr_error *err);
+canary_outcome s3_run_canary(s3ctx *x, const direction *d, int64_t max_ms, double *seconds, char *how, size_t how_len,
+                             dr_error *err);
+int64_t s3_canary_budget(s3ctx *x, double want_s);
+
+#endif /* DR_PLUGIN_S3_H */
