@@ -229,6 +229,9 @@ typedef struct dr_plugin_descriptor {
 /* The type of the entry point a plugin exports as DR_PLUGIN_ENTRY_SYMBOL. */
 typedef const dr_plugin_descriptor *(*dr_plugin_entry_fn)(void);
 
+/* The entry point each plugin defines (with DR_PLUGIN_DECLARE_ENTRY); the host finds it with dlsym. */
+DR_PLUGIN_EXPORT const dr_plugin_descriptor *dr_plugin_entry(void);
+
 /* Declare the entry point in the plugin: `DR_PLUGIN_DECLARE_ENTRY { return &descriptor; }`. */
 #ifdef __cplusplus
 #define DR_PLUGIN_DECLARE_ENTRY extern "C" DR_PLUGIN_EXPORT const dr_plugin_descriptor *dr_plugin_entry(void)

@@ -7,5 +7,6 @@
 #include "dr/util.h"
 #include "dr/doc.h"
 #include "dr/aws.h"
+#include "dr/check.h"
 
 #endif /* DR_SDK_H */

@@ -1,0 +1,35 @@
+/* report.h: the results of a run as a text table, one JSON document, Prometheus textfile and a Nagios line. */
+#ifndef DR_AGENT_REPORT_H
+#define DR_AGENT_REPORT_H
+
+/* Ownership: report_json_doc() returns a new jansson reference the caller json_decref()s. */
+
+#include <stdio.h>
+
+#include <jansson.h>
+
+#include "run.h"
+
+typedef struct report_info {
+    const char *command; /* "verify", "configure", ... */
+    const char *run_id;
+    int dry_run;
+} report_info;
+
+json_t *report_json_doc(const agent *a, const report_info *ri);
+int report_json(const agent *a, const report_info *ri, FILE *out);
+int report_text(const agent *a, const report_info *ri, FILE *out, int verbose);
+int report_prometheus(const agent *a, const report_info *ri, FILE *out);
+/* Write the Prometheus text to path atomically (temp file in the same directory, fsync, rename). */
+int report_prometheus_file(const agent *a, const report_info *ri, const char *path, dr_error *err);
+/* "DR OK - 10 resources, worst RPO 1.2s | rpo=1.2s;...;900 ..." */
+int report_nagios(const agent *a, const report_info *ri, FILE *out);
+
+/* The overall status word of the last run: OK/WARNING/... for verify, done/failed/... for actions. */
+const char *report_overall_status(const agent *a, int dry_run);
+
+/* Extra metrics other modules add to the Prometheus output (drill freshness). May be NULL. */
+typedef int (*report_metrics_fn)(FILE *out, void *arg);
+void report_set_extra_metrics(report_metrics_fn fn, void *arg);
+
+#endif

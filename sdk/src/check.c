@@ -1,0 +1,107 @@
+/* check.c: helpers for plugin hooks: report checks and numbers, judge lag against the RPO, wait with progress. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "dr/check.h"
+
+static void report(const dr_host_api *h, dr_resource *res, const char *name, dr_status status, const char *observed,
+                   const char *threshold, const char *unit, const char *detail_fmt, va_list ap) DR_PRINTF(8, 0);
+
+static void report(const dr_host_api *h, dr_resource *res, const char *name, dr_status status, const char *observed,
+                   const char *threshold, const char *unit, const char *detail_fmt, va_list ap)
+{
+    char detail[512];
+    dr_check c;
+
+    memset(&c, 0, sizeof(c));
+    c.struct_size = sizeof(c);
+    c.name = name;
+    c.status = status;
+    c.observed = observed;
+    c.threshold = threshold;
+    c.unit = unit;
+    if (detail_fmt) {
+        vsnprintf(detail, sizeof(detail), detail_fmt, ap);
+        c.detail = detail;
+    }
+    h->check(res, &c);
+}
+
+void dr_report_state(const dr_host_api *h, dr_resource *res, const char *name, dr_status status,
+                     const char *observed, const char *expected, const char *detail_fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, detail_fmt);
+    report(h, res, name, status, observed, expected, NULL, detail_fmt, ap);
+    va_end(ap);
+}
+
+void dr_report_number(const dr_host_api *h, dr_resource *res, const char *name, dr_status status, double observed,
+                      double threshold, const char *unit, const char *detail_fmt, ...)
+{
+    char ob[40], th[40];
+    va_list ap;
+
+    snprintf(ob, sizeof(ob), "%.6g", observed);
+    snprintf(th, sizeof(th), "%.6g", threshold);
+    va_start(ap, detail_fmt);
+    report(h, res, name, status, ob, th, unit, detail_fmt, ap);
+    va_end(ap);
+}
+
+void dr_report_unknown(const dr_host_api *h, dr_resource *res, const char *name, const char *expected,
+                       const dr_error *err)
+{
+    dr_check c;
+
+    memset(&c, 0, sizeof(c));
+    c.struct_size = sizeof(c);
+    c.name = name;
+    c.status = DR_STATUS_UNKNOWN;
+    c.threshold = expected;
+    c.detail = err && err->message[0] ? err->message : "could not be checked";
+    h->check(res, &c);
+}
+
+dr_status dr_lag_status(double lag_seconds, double rpo_seconds, double warn_fraction)
+{
+    if (lag_seconds > rpo_seconds)
+        return DR_STATUS_CRITICAL;
+    if (lag_seconds > rpo_seconds * warn_fraction)
+        return DR_STATUS_WARNING;
+    return DR_STATUS_OK;
+}
+
+int dr_wait_for(const dr_host_api *h, dr_resource *res, const char *what, int64_t interval_ms, int64_t max_ms,
+                dr_probe_fn probe, void *arg, dr_error *err)
+{
+    int64_t start = dr_mono_ms();
+    char status[128];
+    char elapsed[32];
+
+    if (interval_ms <= 0)
+        interval_ms = 1000;
+    for (;;) {
+        int rc;
+
+        status[0] = '\0';
+        rc = probe(arg, status, sizeof(status), err);
+        if (rc < 0)
+            return rc;
+        if (rc == 1)
+            return 0;
+        dr_duration_format((double)(dr_mono_ms() - start) / 1000.0, elapsed, sizeof(elapsed));
+        h->progress(res, "waiting for %s%s%s (%s)", what, status[0] ? ": " : "", status, elapsed);
+        if (max_ms > 0 && dr_mono_ms() - start >= max_ms)
+            return dr_error_set(err, DR_ETIMEDOUT, "gave up waiting for %s after %s%s%s", what, elapsed,
+                                status[0] ? "; last seen: " : "", status);
+        rc = h->sleep_ms(res, interval_ms);
+        if (rc == DR_ETIMEDOUT)
+            return dr_error_set(err, DR_ETIMEDOUT, "the hook deadline passed while waiting for %s (%s%s%s)", what,
+                                elapsed, status[0] ? "; last seen: " : "", status);
+        if (rc == DR_ECANCELED)
+            return dr_error_set(err, DR_ECANCELED, "cancelled while waiting for %s", what);
+    }
+}

@@ -1,0 +1,352 @@
+/* test_runner.c: the runner with real fixture plugins: order, parallelism, failure propagation, timeouts, cancel. */
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "dr/aws.h"
+#include "dr/util.h"
+#include "run.h"
+#include "testutil.h"
+
+static const char *fixture_dir;
+static char *g_dir;
+static char g_trace[1024];
+
+#define HEAD                                                                                                          \
+    "objectives = { rto = \"1h\"; rpo = \"15m\"; };\n"                                                                \
+    "regions = { primary = \"us-east-1\"; dr = \"us-west-2\"; };\n"
+
+static int setup(void **state)
+{
+    (void)state;
+    g_dir = tu_mkdtemp();
+    snprintf(g_trace, sizeof(g_trace), "%s/trace", g_dir);
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    tu_rmtree(g_dir);
+    free(g_dir);
+    return 0;
+}
+
+static void open_agent(agent *a, const char *resources, int concurrency)
+{
+    char text[16384];
+    char *path;
+    errlist e = {0};
+    dr_error err;
+    int rc;
+
+    snprintf(text, sizeof(text), HEAD "agent = { concurrency = %d; hook_timeout = \"30s\"; };\nresources = (\n%s\n);\n",
+             concurrency, resources);
+    path = tu_write(g_dir, "runner.conf", text, 0600);
+    memset(a, 0, sizeof(*a));
+    dr_error_clear(&err);
+    unlink(g_trace);
+    rc = agent_open(a, path, fixture_dir, NULL, &e, &err);
+    for (size_t i = 0; i < e.n; i++)
+        print_message("  config: %s\n", e.msgs[i]);
+    if (rc != 0)
+        fail_msg("agent_open: %d %s", rc, err.message);
+    errlist_free(&e);
+    free(path);
+}
+
+static size_t idx(const agent *a, const char *id)
+{
+    for (size_t i = 0; i < a->cfg->n_res; i++)
+        if (strcmp(a->cfg->res[i].id, id) == 0)
+            return i;
+    fail_msg("no resource %s", id);
+    return 0;
+}
+
+/* Times from the trace file: start/end of a resource's hook, monotonic ms; -1 when absent. */
+static long long trace_time(const char *what, const char *id)
+{
+    FILE *f = fopen(g_trace, "r");
+    char w[16], rid[128], hook[32];
+    long long t, found = -1;
+
+    if (!f)
+        return -1;
+    while (fscanf(f, "%15s %127s %31s %lld", w, rid, hook, &t) == 4)
+        if (strcmp(w, what) == 0 && strcmp(rid, id) == 0)
+            found = t;
+    fclose(f);
+    return found;
+}
+
+static void run(agent *a, hook_kind h, int ordered)
+{
+    run_opts o;
+
+    memset(&o, 0, sizeof(o));
+    o.hook = h;
+    o.ordered = ordered;
+    o.run_id = "test-run";
+    o.grace_ms = 500;
+    assert_int_equal(run_execute(a, &o), 0);
+}
+
+static void test_parallel_overlap(void **state)
+{
+    agent a;
+    char res[8192];
+    long long sa, ea, sb, eb;
+
+    (void)state;
+    snprintf(res, sizeof(res),
+             "{ type = \"fixture\"; name = \"a\"; sleep = \"400ms\"; trace = \"%s\"; },\n"
+             "{ type = \"fixture\"; name = \"b\"; sleep = \"400ms\"; trace = \"%s\"; }",
+             g_trace, g_trace);
+    open_agent(&a, res, 4);
+    run(&a, HOOK_FAILOVER, 1);
+    sa = trace_time("start", "fixture.a");
+    ea = trace_time("end", "fixture.a");
+    sb = trace_time("start", "fixture.b");
+    eb = trace_time("end", "fixture.b");
+    assert_true(sa >= 0 && ea >= 0 && sb >= 0 && eb >= 0);
+    /* independent resources overlap in time */
+    assert_true(sa < eb && sb < ea);
+    assert_int_equal(a.results[idx(&a, "fixture.a")].status, ACT_UNCHANGED);
+    assert_true(run_all_succeeded(&a));
+    agent_free(&a);
+
+    /* with concurrency 1 they do not */
+    open_agent(&a, res, 1);
+    run(&a, HOOK_FAILOVER, 1);
+    sa = trace_time("start", "fixture.a");
+    ea = trace_time("end", "fixture.a");
+    sb = trace_time("start", "fixture.b");
+    eb = trace_time("end", "fixture.b");
+    assert_true(ea <= sb || eb <= sa);
+    agent_free(&a);
+}
+
+static void test_dependency_order_and_skip(void **state)
+{
+    agent a;
+    char res[8192];
+
+    (void)state;
+    /* fixture resources depend on every fixture_dep resource by the plugin's default */
+    snprintf(res, sizeof(res),
+             "{ type = \"fixture_dep\"; name = \"data\"; sleep = \"200ms\"; trace = \"%s\"; change = \"promote\"; },\n"
+             "{ type = \"fixture\"; name = \"dns\"; trace = \"%s\"; change = \"switch\"; },\n"
+             "{ type = \"fixture\"; name = \"dns2\"; trace = \"%s\"; depends_on = [\"fixture.dns\"]; }",
+             g_trace, g_trace, g_trace);
+    open_agent(&a, res, 4);
+    run(&a, HOOK_FAILOVER, 1);
+    assert_true(trace_time("end", "fixture_dep.data") <= trace_time("start", "fixture.dns"));
+    assert_true(trace_time("end", "fixture.dns") <= trace_time("start", "fixture.dns2"));
+    assert_int_equal(a.results[idx(&a, "fixture_dep.data")].status, ACT_DONE);
+    assert_int_equal(a.results[idx(&a, "fixture.dns")].status, ACT_DONE);
+    agent_free(&a);
+
+    /* a failed dependency skips its dependants, transitively, and says so */
+    snprintf(res, sizeof(res),
+             "{ type = \"fixture_dep\"; name = \"data\"; fail = [\"failover\"]; trace = \"%s\"; },\n"
+             "{ type = \"fixture_dep\"; name = \"other\"; trace = \"%s\"; },\n"
+             "{ type = \"fixture\"; name = \"dns\"; trace = \"%s\"; },\n"
+             "{ type = \"fixture\"; name = \"dns2\"; trace = \"%s\"; depends_on = [\"fixture.dns\"]; }",
+             g_trace, g_trace, g_trace, g_trace);
+    open_agent(&a, res, 4);
+    run(&a, HOOK_FAILOVER, 1);
+    assert_int_equal(a.results[idx(&a, "fixture_dep.data")].status, ACT_FAILED);
+    assert_true(tu_contains(a.results[idx(&a, "fixture_dep.data")].error, "failover failed as configured"));
+    assert_int_equal(a.results[idx(&a, "fixture_dep.other")].status, ACT_UNCHANGED);
+    assert_int_equal(a.results[idx(&a, "fixture.dns")].status, ACT_SKIPPED);
+    assert_true(tu_contains(a.results[idx(&a, "fixture.dns")].error, "dependency fixture_dep.data did not succeed"));
+    assert_int_equal(a.results[idx(&a, "fixture.dns2")].status, ACT_SKIPPED);
+    assert_true(tu_contains(a.results[idx(&a, "fixture.dns2")].error, "dependency fixture.dns did not succeed"));
+    assert_int_equal(trace_time("start", "fixture.dns"), -1);
+    assert_false(run_all_succeeded(&a));
+    agent_free(&a);
+}
+
+static void test_verify_statuses(void **state)
+{
+    agent a;
+
+    (void)state;
+    open_agent(&a,
+               "{ type = \"fixture_dep\"; name = \"ok\"; rpo = 3.5; },\n"
+               "{ type = \"fixture_dep\"; name = \"warn\"; status = \"WARNING\"; },\n"
+               "{ type = \"fixture_dep\"; name = \"broken\"; fail = [\"verify\"]; },\n"
+               "{ type = \"fixture_dep\"; name = \"silent\"; checks = 0; },\n"
+               "{ type = \"fixture\"; name = \"crit\"; status = \"CRITICAL\"; }",
+               4);
+    run(&a, HOOK_VERIFY, 0);
+    assert_int_equal(a.results[idx(&a, "fixture_dep.ok")].status, DR_STATUS_OK);
+    assert_true(a.results[idx(&a, "fixture_dep.ok")].has_rpo);
+    assert_true(a.results[idx(&a, "fixture_dep.ok")].rpo == 3.5);
+    assert_int_equal(a.results[idx(&a, "fixture_dep.warn")].status, DR_STATUS_WARNING);
+    /* a hook that fails is UNKNOWN, never OK */
+    assert_int_equal(a.results[idx(&a, "fixture_dep.broken")].status, DR_STATUS_UNKNOWN);
+    /* a hook that reports nothing is UNKNOWN too */
+    assert_int_equal(a.results[idx(&a, "fixture_dep.silent")].status, DR_STATUS_UNKNOWN);
+    /* verify does not skip dependants of a failed resource */
+    assert_int_equal(a.results[idx(&a, "fixture.crit")].status, DR_STATUS_CRITICAL);
+    assert_int_equal(run_worst_status(&a), DR_STATUS_CRITICAL);
+    agent_free(&a);
+}
+
+static void test_timeout(void **state)
+{
+    agent a;
+    run_opts o;
+    int64_t t0;
+    size_t i;
+
+    (void)state;
+    /* a hook that honours its deadline stops at it */
+    open_agent(&a,
+               "{ type = \"fixture_dep\"; name = \"slow\"; sleep = \"30s\"; timeout = \"300ms\"; },\n"
+               "{ type = \"fixture\"; name = \"after\"; }",
+               4);
+    t0 = dr_mono_ms();
+    run(&a, HOOK_FAILOVER, 1);
+    assert_true(dr_mono_ms() - t0 < 3000);
+    i = idx(&a, "fixture_dep.slow");
+    assert_int_equal(a.results[i].status, ACT_FAILED);
+    assert_true(a.results[i].timed_out);
+    assert_int_equal(a.results[idx(&a, "fixture.after")].status, ACT_SKIPPED);
+    agent_free(&a);
+
+    /* a hook that ignores its deadline is abandoned after the grace period */
+    open_agent(&a, "{ type = \"fixture_dep\"; name = \"stubborn\"; sleep = \"4s\"; ignore_deadline = true; }", 4);
+    memset(&o, 0, sizeof(o));
+    o.hook = HOOK_VERIFY;
+    o.hook_timeout = 0.2;
+    o.grace_ms = 300;
+    t0 = dr_mono_ms();
+    assert_int_equal(run_execute(&a, &o), 0);
+    assert_true(dr_mono_ms() - t0 < 2000);
+    assert_int_equal(a.results[0].status, DR_STATUS_UNKNOWN);
+    assert_true(a.results[0].timed_out);
+    assert_true(tu_contains(a.results[0].error, "abandoned"));
+    agent_free(&a); /* must not free what the abandoned hook still uses */
+}
+
+static void *cancel_later(void *arg)
+{
+    (void)arg;
+    usleep(300 * 1000);
+    run_request_cancel();
+    return NULL;
+}
+
+static void test_cancel(void **state)
+{
+    agent a;
+    pthread_t t;
+    int64_t t0;
+    char res[8192];
+
+    (void)state;
+    snprintf(res, sizeof(res),
+             "{ type = \"fixture_dep\"; name = \"a\"; sleep = \"20s\"; trace = \"%s\"; },\n"
+             "{ type = \"fixture_dep\"; name = \"quick\"; },\n"
+             "{ type = \"fixture\"; name = \"later\"; }",
+             g_trace);
+    open_agent(&a, res, 4);
+    run_reset_cancel();
+    pthread_create(&t, NULL, cancel_later, NULL);
+    t0 = dr_mono_ms();
+    run(&a, HOOK_FAILOVER, 1);
+    pthread_join(t, NULL);
+    assert_true(dr_mono_ms() - t0 < 3000);
+    /* the running hook observed the cancel and stopped */
+    assert_true(trace_time("end", "fixture_dep.a") >= 0);
+    assert_int_equal(a.results[idx(&a, "fixture_dep.a")].status, ACT_FAILED);
+    assert_true(a.results[idx(&a, "fixture_dep.a")].cancelled);
+    /* what finished is reported as such */
+    assert_int_equal(a.results[idx(&a, "fixture_dep.quick")].status, ACT_UNCHANGED);
+    /* what had not started never starts */
+    assert_int_equal(a.results[idx(&a, "fixture.later")].status, ACT_SKIPPED);
+    assert_false(run_all_succeeded(&a));
+    run_reset_cancel();
+    agent_free(&a);
+}
+
+static void test_dry_run_plan(void **state)
+{
+    agent a;
+    run_opts o;
+
+    (void)state;
+    open_agent(&a, "{ type = \"fixture_dep\"; name = \"a\"; change = \"enable-streams\"; },\n"
+                   "{ type = \"fixture_dep\"; name = \"b\"; }",
+               4);
+    memset(&o, 0, sizeof(o));
+    o.hook = HOOK_CONFIGURE;
+    o.dry_run = 1;
+    o.ordered = 1;
+    assert_int_equal(run_execute(&a, &o), 0);
+    assert_int_equal(a.results[0].status, ACT_PLANNED);
+    assert_int_equal(a.results[0].changes[0].state, DR_CHANGE_PLANNED);
+    assert_int_equal(a.results[1].status, ACT_UNCHANGED);
+    assert_true(run_changes_pending(&a));
+    agent_free(&a);
+}
+
+static void test_selection(void **state)
+{
+    agent a;
+    run_opts o;
+    unsigned char sel[3] = {0, 1, 0};
+
+    (void)state;
+    open_agent(&a, "{ type = \"fixture_dep\"; name = \"a\"; fail = [\"failover\"]; },\n"
+                   "{ type = \"fixture\"; name = \"b\"; },\n"
+                   "{ type = \"fixture_dep\"; name = \"c\"; }",
+               4);
+    memset(&o, 0, sizeof(o));
+    o.hook = HOOK_FAILOVER;
+    o.ordered = 1;
+    o.selected = sel;
+    assert_int_equal(run_execute(&a, &o), 0);
+    /* only the selected resource ran; its unselected dependency is not part of the run */
+    assert_int_equal(a.results[1].status, ACT_UNCHANGED);
+    assert_int_equal(a.results[0].ran, 0);
+    assert_true(run_all_succeeded(&a));
+    agent_free(&a);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_parallel_overlap),
+        cmocka_unit_test(test_dependency_order_and_skip),
+        cmocka_unit_test(test_verify_statuses),
+        cmocka_unit_test(test_timeout),
+        cmocka_unit_test(test_cancel),
+        cmocka_unit_test(test_dry_run_plan),
+        cmocka_unit_test(test_selection),
+    };
+    dr_error err;
+
+    fixture_dir = getenv("DR_FIXTURE_DIR");
+    if (!fixture_dir) {
+        fprintf(stderr, "DR_FIXTURE_DIR must be set (ctest does)\n");
+        return 1;
+    }
+    dr_error_clear(&err);
+    if (dr_sdk_global_init(&err) != 0) {
+        fprintf(stderr, "%s\n", err.message);
+        return 1;
+    }
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
