@@ -3,7 +3,6 @@
 import datetime
 import os
 import sys
-import time
 import unittest
 
 import botocore.exceptions
