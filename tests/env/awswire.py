@@ -77,7 +77,8 @@ _routes_lock = threading.Lock()
 
 
 def _rest_routes(service):
-    """(method, path regex, required query, literal length, operation) for each operation of a REST service."""
+    """(method, path regex, required query, required headers, literal length, label names, operation)
+    for each operation of a REST service, from the botocore model."""
     with _routes_lock:
         if service not in _routes:
             import botocore.session
@@ -304,3 +305,9 @@ def to_xml(elem, ns=None):
     inner = escape(elem.text or "") + "".join(to_xml(c) for c in elem)
     out = f"<{local(elem.tag)}{attrs}>{inner}</{local(elem.tag)}>"
     return out + escape(elem.tail or "") if not ns else out
+
+
+def with_xml(resp, root, ns):
+    """moto's response with its XML body rewritten (its headers kept, the length recomputed)."""
+    body = '<?xml version="1.0" encoding="UTF-8"?>\n' + to_xml(root, ns)
+    return Response(resp.status, [(k, v) for k, v in resp.headers if k.lower() != "content-length"], body)

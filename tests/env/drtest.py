@@ -179,6 +179,16 @@ class Env:
         return self.run([psql, "-X", "-A", "-t", "-q", "-v", "ON_ERROR_STOP=1", dsn, "-c", sql], timeout=60)
 
 
+def wait_for(predicate, timeout=30, interval=0.1, what="the condition"):
+    """Poll until predicate() is true; returns the seconds it took (AssertionError after timeout)."""
+    t0 = time.monotonic()
+    while not predicate():
+        if time.monotonic() - t0 > timeout:
+            raise AssertionError(f"{what} did not happen within {timeout} s")
+        time.sleep(interval)
+    return time.monotonic() - t0
+
+
 class RawLog:
     """Keeps the raw response bodies a boto3 client receives, to check them against the model."""
 

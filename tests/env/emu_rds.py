@@ -23,7 +23,7 @@ import urllib.parse
 import xml.etree.ElementTree as ET
 
 import awswire
-from awswire import Response, error_response, find, findall, query_response, to_xml
+from awswire import error_response, find, findall, query_response, to_xml, with_xml
 
 VERSION = "2014-10-31"
 NODE_OF = {"us-east-1": "a", "us-west-2": "b"}
@@ -151,7 +151,7 @@ class RDS:
             with self.lock:
                 self.busy[find(cluster, "DBClusterArn").text] = ("promoting", time.time() + seconds)
             find(cluster, "Status").text = "promoting"
-        return replace_xml(resp, root)
+        return with_xml(resp, root, awswire.NS["rds"])
 
     # ---- FailoverGlobalCluster / SwitchoverGlobalCluster --------------------------------------
     def failover(self, req):
@@ -242,7 +242,7 @@ class RDS:
                     self._patch_global(gc)
             if wanted and not len(holder):
                 return error_response(req, 404, "GlobalClusterNotFoundFault", f"Global cluster {wanted} not found.")
-        return replace_xml(resp, root)
+        return with_xml(resp, root, awswire.NS["rds"])
 
     def patch_clusters(self, req, resp):
         root = ET.fromstring(resp.body)
@@ -257,10 +257,5 @@ class RDS:
                     changed = True
                 elif status:
                     del self.busy[arn]
-        return replace_xml(resp, root) if changed else None
+        return with_xml(resp, root, awswire.NS["rds"]) if changed else None
 
-
-def replace_xml(resp, root):
-    """moto's response with a rewritten XML body (its headers kept, the length recomputed)."""
-    body = '<?xml version="1.0" encoding="UTF-8"?>\n' + to_xml(root, awswire.NS["rds"])
-    return Response(resp.status, [(k, v) for k, v in resp.headers if k.lower() != "content-length"], body)

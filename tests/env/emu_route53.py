@@ -14,7 +14,7 @@ import time
 import xml.etree.ElementTree as ET
 
 import awswire
-from awswire import Response, el, error_response, find, findall, iso, to_xml, xml_response
+from awswire import el, error_response, find, findall, iso, with_xml, xml_response
 
 DEFAULT_CHECKERS = {  # region -> checker address (documentation ranges, not Route 53's)
     "us-east-1": "198.51.100.11", "us-west-1": "198.51.100.12", "us-west-2": "198.51.100.13",
@@ -111,7 +111,7 @@ class Route53:
         with self.lock:
             self.pending[find(info, "Id").text.rsplit("/", 1)[-1]] = time.time() + seconds
         find(info, "Status").text = "PENDING"
-        return _with_body(resp, root)
+        return with_xml(resp, root, awswire.NS["route53"])
 
     def get_change(self, req, resp):
         root = ET.fromstring(resp.body)
@@ -121,7 +121,7 @@ class Route53:
         with self.lock:
             if self.pending.get(change_id, 0) > time.time():
                 find(info, "Status").text = "PENDING"
-        return _with_body(resp, root)
+        return with_xml(resp, root, awswire.NS["route53"])
 
     def c_set_health(self, m, spec, query):
         """PUT /route53/healthchecks/<id>/status {"healthy": bool, "message"?: "Failure: ..."}"""
@@ -134,7 +134,3 @@ class Route53:
             self.health[hc_id] = {"healthy": spec["healthy"], "message": spec.get("message")}
             return 200, dict(self.health[hc_id])
 
-
-def _with_body(resp, root):
-    body = '<?xml version="1.0" encoding="UTF-8"?>\n' + to_xml(root, awswire.NS["route53"])
-    return Response(resp.status, [(k, v) for k, v in resp.headers if k.lower() != "content-length"], body)

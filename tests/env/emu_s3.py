@@ -11,7 +11,6 @@
 Rules are matched by prefix only (not tags); CopyObject and multipart uploads do not replicate.
 """
 import threading
-import time
 import xml.etree.ElementTree as ET
 
 import awswire

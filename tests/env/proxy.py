@@ -20,6 +20,7 @@ import struct
 import sys
 import threading
 import time
+import traceback
 import urllib.parse
 import uuid
 
@@ -190,6 +191,8 @@ class Proxy:
             self.log.append(entry)
 
     def reset(self, moto=False):
+        if moto and os.environ.get("DRENV_AUTH") == "1":
+            raise ValueError("with --auth a moto reset would delete the IAM users; start a fresh environment")
         self.faults.remove()
         self.fx.durations.clear()
         with self.log_lock:
@@ -202,8 +205,6 @@ class Proxy:
             self.fx.pg.clear_log()
             self.fx.pg.restore(recreate_db=moto)
         if moto:
-            if os.environ.get("DRENV_AUTH") == "1":
-                raise ValueError("with --auth a moto reset would delete the IAM users; start a fresh environment")
             self.fx.moto_api("/moto-api/reset")
 
     # ---- the control API ---------------------------------------------------------------------
@@ -264,7 +265,6 @@ class Proxy:
         except (ValueError, KeyError, TypeError) as e:
             return 400, {"error": f"{type(e).__name__}: {e}"}
         except Exception as e:  # e.g. a PostgreSQL step of the bridge
-            import traceback
             traceback.print_exc()
             return 500, {"error": f"{type(e).__name__}: {e}"}
 
@@ -307,11 +307,10 @@ class Proxy:
                     changed = self.after[key](req, resp)  # None: moto's answer stands
                     if changed is not None:
                         resp, emulated = changed, True
-        except Exception as e:  # an emulation bug must show up as an error, not a hung client
-            import traceback
+        except Exception as e:  # a bug, moto gone, a failed bridge step: an error, never a hung client
             traceback.print_exc()
             resp = error_response(req, 500, awswire.default_error_code(req.protocol, 500),
-                                  f"test proxy emulation failed: {type(e).__name__}: {e}")
+                                  f"test proxy: {type(e).__name__}: {e}")
         handler.respond(resp)
         self.record(req, resp.status, action, started, emulated)
 
@@ -399,6 +398,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
                         break  # the client closed its end
                 except OSError:
                     break
+                time.sleep(0.2)  # it sent more: still no answer, and no busy loop
         self.abort(reset=False)
 
 

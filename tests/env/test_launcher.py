@@ -150,7 +150,7 @@ class Launcher(unittest.TestCase):
         p = subprocess.run([sys.executable, "-S", DRENV, "run", "--", "true"], capture_output=True, text=True)
         self.assertEqual(p.returncode, 2)
         self.assertIn("python module 'moto'", p.stderr)
-        self.assertIn("drenv setup", p.stderr)
+        self.assertIn("scripts/setup", p.stderr)
 
     def test_missing_postgresql(self):
         env = dict(os.environ, DR_PG_BINDIR="/nonexistent/pg/bin")
