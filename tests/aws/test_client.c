@@ -653,6 +653,45 @@ static void test_no_credentials(void **state)
     dr_aws_free(c);
 }
 
+static void test_bad_inputs(void **state)
+{
+    dr_aws_config cfg;
+    dr_aws *c = NULL;
+    dr_aws_request rq;
+    dr_aws_response *r = NULL;
+    dr_error err;
+    const char *hdrs[] = {"X-Evil: a\r\nX-Injected: b", NULL};
+    (void)state;
+
+    base_env();
+    memset(&cfg, 0, sizeof(cfg));
+    cfg.struct_size = sizeof(cfg);
+    cfg.region = "us east 1";
+    assert_int_equal(dr_aws_new(&cfg, &c, &err), DR_ECONFIG);
+    cfg.region = NULL;
+    assert_int_equal(dr_aws_new(&cfg, &c, &err), DR_ECONFIG);
+    cfg.region = "us-east-1";
+    cfg.endpoint_url = "localhost:4566";
+    assert_int_equal(dr_aws_new(&cfg, &c, &err), DR_ECONFIG);
+    c = client_at("http://127.0.0.1:9", 1, 1000);
+    memset(&rq, 0, sizeof(rq));
+    rq.struct_size = sizeof(rq);
+    rq.service = "dynamodb";
+    rq.operation = "DescribeTable";
+    rq.headers = hdrs;
+    assert_int_equal(dr_aws_send(c, &rq, &r, &err), DR_EINVAL);
+    rq.headers = NULL;
+    rq.service = "lambda";
+    assert_int_equal(dr_aws_send(c, &rq, &r, &err), DR_EINVAL);
+    assert_non_null(strstr(err.message, "unknown AWS service"));
+    /* nothing listens on port 9: a connection error, retryable but out of attempts */
+    rq.service = "dynamodb";
+    assert_int_equal(dr_aws_send(c, &rq, &r, &err), DR_ENETWORK);
+    assert_int_equal(err.retryable, 1);
+    assert_null(r);
+    dr_aws_free(c);
+}
+
 static void test_backoff(void **state)
 {
     (void)state;
@@ -676,6 +715,7 @@ int main(void)
     const char *t = tu_tmpdir();
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_backoff),
+        cmocka_unit_test(test_bad_inputs),
         cmocka_unit_test(test_throttle_then_success),
         cmocka_unit_test(test_persistent_503_stops),
         cmocka_unit_test(test_hang_hits_timeout),
