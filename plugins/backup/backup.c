@@ -26,7 +26,7 @@ static const dr_host_api *H;
 
 #define DAY 86400.0
 #define MAX_PAGES 50        /* list calls: pages of 100 items at most */
-#define RULE_MAX 32         /* AWS Backup's own limit on rules per plan is lower */
+#define RULE_MAX 32         /* rules per plan: more than a plan needs */
 #define DEFAULT_ROLE "service-role/AWSBackupDefaultServiceRole"
 
 static const dr_config_key keys[] = {
@@ -360,6 +360,14 @@ static void item(dr_buf *b, const char *fmt, ...)
     if (b->len)
         dr_buf_puts(b, "; ");
     dr_buf_puts(b, line);
+}
+
+/* Append a name to a ", "-separated list of names. */
+static void name_add(dr_buf *b, const char *name)
+{
+    if (b->len)
+        dr_buf_puts(b, ", ");
+    dr_buf_puts(b, name);
 }
 
 static const char *partition_of(const char *region)
@@ -1575,9 +1583,9 @@ static void verify_plan(bk_ctx *x, char *plan_id, size_t idlen)
     dr_error_clear(&aerr);
     plan_id[0] = '\0';
     for (size_t i = 0; i < k->n_rules; i++) {
-        item(&names_want, "%s", k->rules[i].name);
+        name_add(&names_want, k->rules[i].name);
         if (k->rules[i].copy)
-            item(&copy_want, "%s", k->rules[i].name);
+            name_add(&copy_want, k->rules[i].name);
     }
     rc = x->p ? find_plan(x->p, k->plan, plan_id, idlen, &err) : (err = x->perr, err.code ? err.code : DR_ENETWORK);
     if (rc == 0)
@@ -1614,7 +1622,7 @@ static void verify_plan(bk_ctx *x, char *plan_id, size_t idlen)
             rules_st = DR_STATUS_CRITICAL;
             continue;
         }
-        item(&names_have, "%s", r->name);
+        name_add(&names_have, r->name);
         diff_rule(k, r, have, x->dr_vault_arn, &d);
         if (d.rule.len) {
             item(&rules, "rule %s: %s", r->name, dr_buf_str(&d.rule));
@@ -1625,7 +1633,7 @@ static void verify_plan(bk_ctx *x, char *plan_id, size_t idlen)
             copy_st = worse(copy_st, d.copy_missing ? DR_STATUS_CRITICAL : DR_STATUS_WARNING);
         }
         if (r->copy && !d.copy_missing)
-            item(&copy_have, "%s", r->name);
+            name_add(&copy_have, r->name);
         dr_buf_free(&d.rule);
         dr_buf_free(&d.copy);
     }
