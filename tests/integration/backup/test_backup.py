@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """test_backup.py: the backup plugin's hooks against moto and the test proxy, healthy and broken, with the reference estate."""
 import datetime
+import json
 import os
 import re
 import shutil
@@ -292,12 +293,12 @@ class BackupPlugin(drtest.EnvTestCase):
     def test_invalid_rule_is_refused_by_name(self):
         block = reference_block().replace('"weekly: cron(0 3 ? * SUN *) keep 90d"', '"weekly: cron(0 3 ? * FUN *) keep 90d"')
         res = self.agent("verify", conf=self.write_conf(block, "bad.conf"), fmt=False)
-        self.assertNotEqual(res.rc, 0, res)
+        self.assertEqual(res.rc, 78, res)
         self.assertIn('rules[1] "weekly: cron(0 3 ? * FUN *) keep 90d"', res.stderr)
         self.assertIn("'FUN' is not a day of the week", res.stderr)
         block = reference_block().replace('keep 365d copy keep 365d', 'keep 1y copy')
         res = self.agent("verify", conf=self.write_conf(block, "bad2.conf"), fmt=False)
-        self.assertNotEqual(res.rc, 0, res)
+        self.assertEqual(res.rc, 78, res)
         self.assertIn('rules[2] "monthly: cron(0 4 1 * ? *) keep 1y copy"', res.stderr)
         self.assertEqual(self.backup_requests(), [])
 
@@ -430,6 +431,63 @@ class BackupPlugin(drtest.EnvTestCase):
         res = self.verify()
         self.assert_only(before, statuses(res), {"copy_jobs": "UNKNOWN"})
         self.assertIn("not allowed", checks(res)["copy_jobs"]["detail"])
+
+    # ---- IAM -----------------------------------------------------------------------------------
+    def test_iam_policy_allows_every_call(self):
+        """Each hook's policy in docs/iam/backup.json names every AWS Backup action the hook used."""
+        import botocore.session
+        with open(os.path.join(SOURCE, "docs", "iam", "backup.json")) as f:
+            policies = json.load(f)
+        self.assertEqual(sorted(policies), ["configure", "failback", "failover", "verify"])
+        ops = set(botocore.session.get_session().get_service_model("backup").operation_names)
+
+        def allowed(hook):
+            acts = set()
+            for st in policies[hook]["Statement"]:
+                acts |= set(st["Action"] if isinstance(st["Action"], list) else [st["Action"]])
+            return acts
+
+        for hook in policies:
+            for a in allowed(hook):
+                if a.startswith("backup:"):
+                    self.assertIn(a[len("backup:"):], ops, f"{hook}: {a} is not an AWS Backup action")
+
+        def run(hook, *args, conf):
+            self.env.clear_requests()
+            res = self.agent(hook, *args, conf=conf)
+            self.assertIn(res.rc, (0, 2), res)
+            used = {"backup:" + r["operation"] for r in self.backup_requests()}
+            self.assertTrue(used)
+            self.assertEqual(used - allowed(hook), set(), f"{hook} {args}")
+            return used
+
+        key = f"arn:aws:kms:us-east-1:{ACCOUNT}:key/11111111-2222-3333-4444-555555555555"
+        conf = self.write_conf(reference_block().replace(
+            f'resources = [ "{CLUSTER}" ];',
+            f'resources = [ "{CLUSTER}" ]; selection_tags = [ "dr=true" ]; kms_key = "{key}"; vault_lock = "compliance";'),
+            "iam.conf")
+        used = run("configure", "--plan", conf=conf) | run("configure", conf=conf)
+        # drift, so that configure updates the plan and replaces the selection
+        pid = self.plan_id()
+        rules = self.bk.get_backup_plan(BackupPlanId=pid)["BackupPlan"]["Rules"]
+        for r in rules:
+            r.pop("RuleId", None)
+        rules.pop()
+        self.bk.update_backup_plan(BackupPlanId=pid, BackupPlan={"BackupPlanName": PLAN, "Rules": rules})
+        sid = self.bk.list_backup_selections(BackupPlanId=pid)["BackupSelectionsList"][0]["SelectionId"]
+        self.bk.delete_backup_selection(BackupPlanId=pid, SelectionId=sid)
+        self.bk.create_backup_selection(BackupPlanId=pid, BackupSelection={
+            "SelectionName": "dr-agent", "IamRoleArn": ROLE, "Resources": [CLUSTER]})
+        used |= run("configure", conf=conf)
+        self.assertEqual(used - allowed("configure"), set())
+        for op in ("CreateBackupVault", "PutBackupVaultLockConfiguration", "CreateBackupPlan", "UpdateBackupPlan",
+                   "CreateBackupSelection", "DeleteBackupSelection"):
+            self.assertIn("backup:" + op, used)
+        self.env.add_recovery_point(vault=VAULT, resource_arn=CLUSTER, age_hours=3)
+        self.env.add_recovery_point(vault=VAULT, region=DR, resource_arn=CLUSTER, age_hours=30)
+        run("verify", conf=conf)
+        run("failover", "--yes", conf=conf)
+        run("failback", "--yes", conf=conf)
 
     # ---- failover and failback -----------------------------------------------------------------
     def test_failover_reports_restore_option_and_is_repeatable(self):
