@@ -1172,9 +1172,14 @@ static int protected_targets(bk_ctx *x, dr_aws *c, const char *vault, const char
     if (x->k.n_tags > 0) {
         struct discover_arg a = {t, plan_id};
         char *path = path_of("/backup-vaults/", vault, "/recovery-points/", NULL, NULL);
-        rc = path ? list_all(c, "ListRecoveryPointsByBackupVault", path, "maxResults=100", discover_page, &a, err)
-                  : dr_error_set(err, DR_ENOMEM, "out of memory");
+        dr_buf q = DR_BUF_INIT;
+        dr_buf_puts(&q, "maxResults=100");
+        query_add(&q, "backupPlanId", plan_id);
+        rc = path && !q.failed
+                 ? list_all(c, "ListRecoveryPointsByBackupVault", path, dr_buf_str(&q), discover_page, &a, err)
+                 : dr_error_set(err, DR_ENOMEM, "out of memory");
         free(path);
+        dr_buf_free(&q);
     }
     targets_label(t);
     return rc;
@@ -1694,9 +1699,11 @@ static double verify_ages(bk_ctx *x, int dr, const bk_targets *t, const char *ch
     char name[200], want[40];
 
     snprintf(want, sizeof(want), "%.0f", max_age);
-    if (list_err) { /* the targets themselves could not be listed */
+    if (list_err) { /* the tagged resources could not be listed: the configured ones are still judged */
         dr_report_unknown(H, x->res, check, want, list_err);
-        return -1;
+        worst = -1;
+        if (t->n == 0)
+            return -1;
     }
     if (t->n == 0) {
         dr_report_state(H, x->res, check, DR_STATUS_CRITICAL, "none", "a recovery point",
