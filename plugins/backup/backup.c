@@ -295,10 +295,11 @@ static int conf_load(dr_resource *res, bk_conf *k, dr_error *err)
                     continue;
                 if (keeps[j] < k->lock_min || (k->lock_max && keeps[j] > k->lock_max))
                     return dr_error_set(err, DR_ECONFIG,
-                                        "rule '%s': %skeep %dd is outside the Vault Lock retention of %lld to %s days: "
+                                        "rule '%s': %skeep %dd is outside the Vault Lock retention "
+                                        "(vault_lock_min_days %lld, vault_lock_max_days %lld): "
                                         "AWS Backup would refuse its recovery points",
                                         r->name, j ? "copy " : "", keeps[j], (long long)k->lock_min,
-                                        k->lock_max ? "vault_lock_max_days" : "any");
+                                        (long long)k->lock_max);
             }
         }
     }
@@ -1322,11 +1323,10 @@ static int configure_vault(bk_ctx *x, const dr_hook_args *a, int dr, dr_error *e
         goto out;
     }
     if (strcmp(k->lock, "none") != 0 && (!exists || !lock_matches(k, dr_doc_root(doc)))) {
-        snprintf(detail, sizeof(detail), "%s mode, retention %lld to %s days", k->lock, (long long)k->lock_min,
-                 k->lock_max ? "vault_lock_max_days" : "any");
+        char max[32] = "any";
         if (k->lock_max)
-            snprintf(detail, sizeof(detail), "%s mode, retention %lld to %lld days", k->lock, (long long)k->lock_min,
-                     (long long)k->lock_max);
+            snprintf(max, sizeof(max), "%lld", (long long)k->lock_max);
+        snprintf(detail, sizeof(detail), "%s mode, retention %lld to %s days", k->lock, (long long)k->lock_min, max);
         rc = a->dry_run ? 0 : put_vault_lock(c, k, vault, err);
         if ((rc = changed(x->res, a, rc, "lock backup vault", target, detail, err)) != 0)
             goto out;
@@ -1337,15 +1337,23 @@ out:
     return rc;
 }
 
+/* One rule an update of the plan changes. */
+typedef struct rule_change {
+    const char *action; /* "add backup rule", "update backup rule", "remove backup rule" */
+    char target[200];   /* "<plan>/<rule>" */
+    char detail[1200];
+} rule_change;
+
 /* The plan: create it, or update the rules that differ (each reported on its own). */
 static int configure_plan(bk_ctx *x, const dr_hook_args *a, char *plan_id, size_t idlen, int *created,
                           dr_error *err)
 {
     const bk_conf *k = &x->k;
     dr_doc *doc = NULL;
-    char target[200], detail[1200];
     dr_buf what = DR_BUF_INIT;
-    int n_changes = 0, rc;
+    rule_change *ch = NULL;
+    size_t n = 0;
+    int rc;
 
     *created = 0;
     H->progress(x->res, "reading backup plan %s", k->plan);
@@ -1368,62 +1376,58 @@ static int configure_plan(bk_ctx *x, const dr_hook_args *a, char *plan_id, size_
     if (rc != 0)
         goto out;
 
-    /* rule by rule: what an update would change */
-    for (int pass = 0; pass < 2; pass++) {
-        for (size_t i = 0; i < k->n_rules; i++) {
-            const bk_rule *r = &k->rules[i];
-            const dr_node *have = plan_rule(dr_doc_root(doc), r->name);
-            rule_diff d = {DR_BUF_INIT, DR_BUF_INIT, 0};
-            snprintf(target, sizeof(target), "%s/%s", k->plan, r->name);
-            if (!have) {
-                rule_text(k, r, detail, sizeof(detail));
-                if (pass == 1)
-                    H->change(x->res, a->dry_run ? DR_CHANGE_PLANNED : DR_CHANGE_DONE, "add backup rule", target,
-                              detail);
-                n_changes++;
-                continue;
-            }
+    /* rule by rule: what the update changes */
+    ch = calloc(k->n_rules + dr_node_count(dr_node_get(dr_doc_root(doc), "BackupPlan.Rules")) + 1, sizeof(*ch));
+    if (!ch) {
+        rc = dr_error_set(err, DR_ENOMEM, "out of memory");
+        goto out;
+    }
+    for (size_t i = 0; i < k->n_rules; i++) {
+        const bk_rule *r = &k->rules[i];
+        const dr_node *have = plan_rule(dr_doc_root(doc), r->name);
+        rule_diff d = {DR_BUF_INIT, DR_BUF_INIT, 0};
+
+        if (!have) {
+            ch[n].action = "add backup rule";
+            rule_text(k, r, ch[n].detail, sizeof(ch[n].detail));
+        } else {
             diff_rule(k, r, have, x->dr_vault_arn, &d);
-            if (d.rule.len || d.copy.len) {
-                snprintf(detail, sizeof(detail), "%s%s%s", dr_buf_str(&d.rule), d.rule.len && d.copy.len ? "; " : "",
-                         dr_buf_str(&d.copy));
-                if (pass == 1)
-                    H->change(x->res, a->dry_run ? DR_CHANGE_PLANNED : DR_CHANGE_DONE, "update backup rule", target,
-                              detail);
-                n_changes++;
-            }
+            ch[n].action = d.rule.len || d.copy.len ? "update backup rule" : NULL;
+            snprintf(ch[n].detail, sizeof(ch[n].detail), "%s%s%s", dr_buf_str(&d.rule),
+                     d.rule.len && d.copy.len ? "; " : "", dr_buf_str(&d.copy));
             dr_buf_free(&d.rule);
             dr_buf_free(&d.copy);
         }
-        for (const dr_node *r = dr_node_first(dr_node_get(dr_doc_root(doc), "BackupPlan.Rules")); r;
-             r = dr_node_next(r)) {
-            const char *name = dr_node_str(r, "RuleName");
-            if (name && conf_rule(k, name))
-                continue;
-            snprintf(target, sizeof(target), "%s/%s", k->plan, name ? name : "?");
-            snprintf(detail, sizeof(detail), "not in the configuration (%s)",
-                     dr_node_str(r, "ScheduleExpression") ? dr_node_str(r, "ScheduleExpression") : "no schedule");
-            if (pass == 1)
-                H->change(x->res, a->dry_run ? DR_CHANGE_PLANNED : DR_CHANGE_DONE, "remove backup rule", target,
-                          detail);
-            n_changes++;
-        }
-        if (pass == 1 || n_changes == 0)
-            break;
-        /* pass 0 only counted: make the one update before reporting the rules it changed */
-        if (!a->dry_run) {
-            H->progress(x->res, "updating backup plan %s", k->plan);
-            rc = update_plan(x->p, k, plan_id, x->dr_vault_arn, err);
-            if (rc != 0) {
-                snprintf(detail, sizeof(detail), "%d rule change(s): %s", n_changes, err->message);
-                H->change(x->res, DR_CHANGE_FAILED, "update backup plan", k->plan, detail);
-                goto out;
-            }
-        }
-        n_changes = 0;
+        if (ch[n].action)
+            snprintf(ch[n++].target, sizeof(ch[0].target), "%s/%s", k->plan, r->name);
     }
-    rc = 0;
+    for (const dr_node *r = dr_node_first(dr_node_get(dr_doc_root(doc), "BackupPlan.Rules")); r; r = dr_node_next(r)) {
+        const char *name = dr_node_str(r, "RuleName");
+        const char *sched = dr_node_str(r, "ScheduleExpression");
+        if (name && conf_rule(k, name))
+            continue;
+        ch[n].action = "remove backup rule";
+        snprintf(ch[n].target, sizeof(ch[n].target), "%s/%s", k->plan, name ? name : "?");
+        snprintf(ch[n++].detail, sizeof(ch[0].detail), "not in the configuration (%s)", sched ? sched : "no schedule");
+    }
+    if (n == 0)
+        goto out;
+
+    /* one update carries them all */
+    if (!a->dry_run) {
+        H->progress(x->res, "updating backup plan %s", k->plan);
+        rc = update_plan(x->p, k, plan_id, x->dr_vault_arn, err);
+        if (rc != 0) {
+            char d[700];
+            snprintf(d, sizeof(d), "%zu rule change(s): %s", n, err->message);
+            H->change(x->res, DR_CHANGE_FAILED, "update backup plan", k->plan, d);
+            goto out;
+        }
+    }
+    for (size_t i = 0; i < n; i++)
+        H->change(x->res, a->dry_run ? DR_CHANGE_PLANNED : DR_CHANGE_DONE, ch[i].action, ch[i].target, ch[i].detail);
 out:
+    free(ch);
     dr_buf_free(&what);
     dr_doc_free(doc);
     return rc;

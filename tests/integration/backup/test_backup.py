@@ -300,6 +300,10 @@ class BackupPlugin(drtest.EnvTestCase):
         res = self.agent("verify", conf=self.write_conf(block, "bad2.conf"), fmt=False)
         self.assertEqual(res.rc, 78, res)
         self.assertIn('rules[2] "monthly: cron(0 4 1 * ? *) keep 1y copy"', res.stderr)
+        block = reference_block().replace('resources = [', 'vault_lock = "governance"; vault_lock_max_days = 100; resources = [')
+        res = self.agent("verify", conf=self.write_conf(block, "bad3.conf"), fmt=False)
+        self.assertEqual(res.rc, 78, res)
+        self.assertIn("rule 'monthly': keep 365d is outside the Vault Lock retention", res.stderr)
         self.assertEqual(self.backup_requests(), [])
 
     # ---- verify --------------------------------------------------------------------------------
