@@ -139,16 +139,15 @@ class Backup(drtest.EnvTestCase):
     def test_start_copy_job(self):
         src = self.env.add_recovery_point(vault=VAULT, resource_arn=CLUSTER, age_hours=1)
         dest = f"arn:aws:backup:{DR}:123456789012:backup-vault:{VAULT}-dr"
-        self.env.set_duration("StartCopyJob", 1)
+        self.env.set_duration("StartCopyJob", 3)
         out = self.bk.start_copy_job(RecoveryPointArn=src["RecoveryPointArn"], SourceBackupVaultName=VAULT,
                                      DestinationBackupVaultArn=dest, IamRoleArn="arn:aws:iam::123456789012:role/b")
         self.assertShape("StartCopyJob")
         job = self.bk.describe_copy_job(CopyJobId=out["CopyJobId"])["CopyJob"]
         self.assertShape("DescribeCopyJob")
         self.assertEqual(job["State"], "RUNNING")
-        time.sleep(1.1)
+        drtest.wait_for(lambda: self.bk.describe_copy_job(CopyJobId=out["CopyJobId"])["CopyJob"]["State"] == "COMPLETED")
         job = self.bk.describe_copy_job(CopyJobId=out["CopyJobId"])["CopyJob"]
-        self.assertEqual(job["State"], "COMPLETED")
         dr_points = self.env.client("backup", DR).list_recovery_points_by_backup_vault(
             BackupVaultName=VAULT + "-dr")["RecoveryPoints"]
         self.assertEqual([p["RecoveryPointArn"] for p in dr_points], [job["DestinationRecoveryPointArn"]])
