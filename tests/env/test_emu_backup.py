@@ -11,6 +11,9 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import drtest  # noqa: E402
 import modelcheck  # noqa: E402
 
+# long enough that a slow aws CLI start on a loaded machine still lands inside the emulated wait
+DURATION = 10
+
 P, DR = drtest.PRIMARY, drtest.DR
 VAULT = "roadcall-backup-vault-prod"
 CLUSTER = "arn:aws:rds:us-east-1:123456789012:cluster:roadcall-aurora-prod"
@@ -138,7 +141,7 @@ class Backup(drtest.EnvTestCase):
     def test_start_copy_job(self):
         src = self.env.add_recovery_point(vault=VAULT, resource_arn=CLUSTER, age_hours=1)
         dest = f"arn:aws:backup:{DR}:123456789012:backup-vault:{VAULT}-dr"
-        self.env.set_duration("StartCopyJob", 3)
+        self.env.set_duration("StartCopyJob", DURATION)
         out = self.bk.start_copy_job(RecoveryPointArn=src["RecoveryPointArn"], SourceBackupVaultName=VAULT,
                                      DestinationBackupVaultArn=dest, IamRoleArn="arn:aws:iam::123456789012:role/b")
         self.assertShape("StartCopyJob")

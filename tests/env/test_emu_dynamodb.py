@@ -11,6 +11,9 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import drtest  # noqa: E402
 import modelcheck  # noqa: E402
 
+# long enough that a slow aws CLI start on a loaded machine still lands inside the emulated wait
+DURATION = 10
+
 P, DR = drtest.PRIMARY, drtest.DR
 
 
@@ -60,7 +63,7 @@ class GlobalTables(drtest.EnvTestCase):
 
     def test_creating_for_the_set_duration(self):
         create_table(self.ddb, "slow")
-        self.env.set_duration("UpdateTable", 4)
+        self.env.set_duration("UpdateTable", DURATION)
         t0 = time.monotonic()
         out = self.ddb.update_table(TableName="slow", ReplicaUpdates=[{"Create": {"RegionName": DR}}])
         self.assertEqual(out["TableDescription"]["TableStatus"], "UPDATING")
@@ -73,7 +76,7 @@ class GlobalTables(drtest.EnvTestCase):
         self.assertEqual(res.json["Table"]["Replicas"][0]["ReplicaStatus"], "CREATING")
         self.assertEqual(res.json["Table"]["Replicas"][0]["ReplicaStatusPercentProgress"], "0")
         drtest.wait_for(lambda: self.ddb.describe_table(TableName="slow")["Table"]["TableStatus"] == "ACTIVE")
-        self.assertGreaterEqual(time.monotonic() - t0, 4)
+        self.assertGreaterEqual(time.monotonic() - t0, DURATION)
         t = self.ddb.describe_table(TableName="slow")["Table"]
         self.assertEqual((t["TableStatus"], t["Replicas"][0]["ReplicaStatus"]), ("ACTIVE", "ACTIVE"))
 

@@ -11,6 +11,9 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import drtest  # noqa: E402
 import modelcheck  # noqa: E402
 
+# long enough that a slow aws CLI start on a loaded machine still lands inside the emulated wait
+DURATION = 10
+
 P, DR = drtest.PRIMARY, drtest.DR
 
 
@@ -64,7 +67,7 @@ class Aurora(drtest.EnvTestCase):
 
     def test_failover_with_duration(self):
         primary, secondary = self.make_global()
-        self.env.set_duration("FailoverGlobalCluster", 4)
+        self.env.set_duration("FailoverGlobalCluster", DURATION)
         t0 = time.monotonic()
         out = self.rds.failover_global_cluster(GlobalClusterIdentifier="gdb", TargetDbClusterIdentifier=secondary,
                                                AllowDataLoss=True)["GlobalCluster"]
@@ -79,7 +82,7 @@ class Aurora(drtest.EnvTestCase):
         self.assertEqual(res.rc, 0, res.stderr)
         self.assertEqual(res.json["GlobalClusters"][0]["FailoverState"]["Status"], "failing-over")
         drtest.wait_for(lambda: "FailoverState" not in self.members()[0])
-        self.assertGreaterEqual(time.monotonic() - t0, 4)
+        self.assertGreaterEqual(time.monotonic() - t0, DURATION)
         gc, members = self.members()
         self.assertNotIn("FailoverState", gc)
         self.assertEqual(gc["Status"], "available")
@@ -126,7 +129,7 @@ class Aurora(drtest.EnvTestCase):
         self.assertShape(self.raw_dr, "CreateDBCluster")
         self.assertEqual((c["ReplicationSourceIdentifier"], c["EngineVersion"], c["MasterUsername"]),
                          (primary, "15.4", "postgres"))
-        self.env.set_duration("PromoteReadReplicaDBCluster", 4)
+        self.env.set_duration("PromoteReadReplicaDBCluster", DURATION)
         t0 = time.monotonic()
         out = self.rds_dr.promote_read_replica_db_cluster(DBClusterIdentifier="app-replica")["DBCluster"]
         self.assertShape(self.raw_dr, "PromoteReadReplicaDBCluster")
@@ -139,12 +142,12 @@ class Aurora(drtest.EnvTestCase):
         self.assertEqual(res.json["DBClusters"][0]["Status"], "promoting")
         self.rds_dr.get_waiter("db_cluster_available").wait(DBClusterIdentifier="app-replica",
                                                            WaiterConfig={"Delay": 0.25, "MaxAttempts": 120})
-        self.assertGreaterEqual(time.monotonic() - t0, 4)
+        self.assertGreaterEqual(time.monotonic() - t0, DURATION)
         d = self.rds_dr.describe_db_clusters(DBClusterIdentifier="app-replica")["DBClusters"][0]
         self.assertNotIn("ReplicationSourceIdentifier", d)
 
     def test_creating_duration(self):
-        self.env.set_duration("CreateDBCluster", 3)
+        self.env.set_duration("CreateDBCluster", DURATION)
         t0 = time.monotonic()
         make_primary(self.rds, "slow")
 
@@ -152,7 +155,7 @@ class Aurora(drtest.EnvTestCase):
             return self.rds.describe_db_clusters(DBClusterIdentifier="slow")["DBClusters"][0]["Status"]
         self.assertEqual(status(), "creating")
         drtest.wait_for(lambda: status() == "available")
-        self.assertGreaterEqual(time.monotonic() - t0, 3)
+        self.assertGreaterEqual(time.monotonic() - t0, DURATION)
 
 
 if __name__ == "__main__":

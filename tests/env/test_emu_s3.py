@@ -11,6 +11,9 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import drtest  # noqa: E402
 import modelcheck  # noqa: E402
 
+# long enough that a slow aws CLI start on a loaded machine still lands inside the emulated wait
+DURATION = 10
+
 SRC, DST = "roadcall-call-recordings-prod", "roadcall-call-recordings-prod-us-west-2"
 CONFIG = {"Role": "arn:aws:iam::123456789012:role/roadcall-s3-replication-role-prod", "Rules": [{
     "ID": "dr-replication", "Priority": 1, "Status": "Enabled", "Filter": {"Prefix": "calls/"},
@@ -68,14 +71,14 @@ class Replication(drtest.EnvTestCase):
     def test_delay_then_completed(self):
         """What a canary probe sees: PENDING, then COMPLETED and the copy in the DR bucket."""
         self.s3.put_bucket_replication(Bucket=SRC, ReplicationConfiguration=CONFIG)
-        self.env.set_duration("ReplicateObject", 3)
+        self.env.set_duration("ReplicateObject", DURATION)
         t0 = time.monotonic()
         self.s3.put_object(Bucket=SRC, Key="calls/canary", Body=b"probe")
         self.assertEqual(self.s3.head_object(Bucket=SRC, Key="calls/canary")["ReplicationStatus"], "PENDING")
         with self.assertRaises(botocore.exceptions.ClientError):
             self.s3_dr.head_object(Bucket=DST, Key="calls/canary")
         drtest.wait_for(lambda: self.s3.head_object(Bucket=SRC, Key="calls/canary")["ReplicationStatus"] != "PENDING")
-        self.assertGreaterEqual(time.monotonic() - t0, 3)
+        self.assertGreaterEqual(time.monotonic() - t0, DURATION)
         self.assertEqual(self.s3.head_object(Bucket=SRC, Key="calls/canary")["ReplicationStatus"], "COMPLETED")
         self.assertEqual(self.s3_dr.head_object(Bucket=DST, Key="calls/canary")["ReplicationStatus"], "REPLICA")
 
