@@ -210,6 +210,28 @@ static void test_network_max_attempts(void **state)
     fx_stop(s);
 }
 
+/* A kept-alive connection closed without an answer: one request on the wire per attempt, never a hidden re-send. */
+static void test_no_hidden_resend(void **state)
+{
+    fx_response script[] = {OK_TABLE, {0, NULL, NULL, 0, 1}, {0, NULL, NULL, 0, 1}, {0, NULL, NULL, 0, 1}, OK_TABLE};
+    fx_server *s = fx_start(script, 5, 0);
+    dr_aws *c;
+    dr_doc *d = NULL;
+    dr_error err;
+    (void)state;
+
+    base_env();
+    c = client_at(fx_url(s), 2, 2000);
+    assert_int_equal(describe_table(c, &d, &err), 0); /* opens the connection that is then reused */
+    dr_doc_free(d);
+    d = NULL;
+    assert_int_equal(describe_table(c, &d, &err), DR_ENETWORK);
+    assert_int_equal(err.attempts, 2);
+    assert_int_equal(fx_count(s), 3); /* 1 + exactly max_attempts */
+    dr_aws_free(c);
+    fx_stop(s);
+}
+
 static void test_quota_stops_storm(void **state)
 {
     fx_response script[] = {{500, "Content-Type: application/x-amz-json-1.0\r\n",
@@ -810,6 +832,7 @@ int main(void)
         cmocka_unit_test(test_persistent_503_stops),
         cmocka_unit_test(test_hang_hits_timeout),
         cmocka_unit_test(test_network_max_attempts),
+        cmocka_unit_test(test_no_hidden_resend),
         cmocka_unit_test(test_quota_stops_storm),
         cmocka_unit_test(test_error_model),
         cmocka_unit_test(test_clock_skew),
