@@ -257,15 +257,15 @@ static void load_objectives(const config_setting_t *root, dr_config *c, errlist 
         return;
     }
     check_keys(g, "objectives", keys, 2, c->path, errs);
-    if (get_duration(g, "rto", "objectives", &c->rto, c->path, errs) == 0)
-        errlist_add(errs, c->path, line_of(g), "objectives.rto: required (e.g. rto = \"1h\";)");
-    if (get_duration(g, "rpo", "objectives", &c->rpo, c->path, errs) == 0)
-        errlist_add(errs, c->path, line_of(g), "objectives.rpo: required (e.g. rpo = \"15m\";)");
-    if (c->rto == 0 || c->rpo == 0) {
-        const config_setting_t *s = config_setting_get_member(g, c->rto == 0 ? "rto" : "rpo");
-        if (s)
-            errlist_add(errs, c->path, line_of(s), "objectives.%s: must be greater than zero",
-                        config_setting_name(s));
+    for (int i = 0; i < 2; i++) {
+        double *dst = i == 0 ? &c->rto : &c->rpo;
+        int got = get_duration(g, keys[i], "objectives", dst, c->path, errs);
+        if (got == 0)
+            errlist_add(errs, c->path, line_of(g), "objectives.%s: required (e.g. %s = \"%s\";)", keys[i], keys[i],
+                        i == 0 ? "1h" : "15m");
+        else if (got > 0 && *dst <= 0)
+            errlist_add(errs, c->path, line_of(config_setting_get_member(g, keys[i])),
+                        "objectives.%s: must be greater than zero", keys[i]);
     }
 }
 
@@ -348,14 +348,16 @@ static void load_aws(const config_setting_t *root, dr_config *c, errlist *errs)
 
 static void load_agent(const config_setting_t *root, dr_config *c, errlist *errs)
 {
-    static const char *const keys[] = {"plugin_dir",   "state_dir",    "concurrency",
-                                       "hook_timeout", "drill_period", "retention"};
+    static const char *const keys[] = {"plugin_dir",   "state_dir",  "concurrency", "hook_timeout",
+                                       "drill_period", "retention",  "lock_table",  "lock_region",
+                                       "lock_name",    "lock_lease"};
     const config_setting_t *g = config_setting_get_member(root, "agent");
 
     c->agent.concurrency = DR_DEFAULT_CONCURRENCY;
     c->agent.hook_timeout = DR_DEFAULT_HOOK_TIMEOUT;
     c->agent.drill_period = DR_DEFAULT_DRILL_PERIOD;
     c->agent.retention = DR_DEFAULT_RETENTION;
+    c->agent.lock_lease = 60;
     if (!g)
         return;
     if (config_setting_type(g) != CONFIG_TYPE_GROUP) {
@@ -372,6 +374,12 @@ static void load_agent(const config_setting_t *root, dr_config *c, errlist *errs
                     "agent.hook_timeout: must be greater than zero");
     get_duration(g, "drill_period", "agent", &c->agent.drill_period, c->path, errs);
     get_duration(g, "retention", "agent", &c->agent.retention, c->path, errs);
+    get_string(g, "lock_table", "agent", &c->agent.lock_table, c->path, errs);
+    get_string(g, "lock_region", "agent", &c->agent.lock_region, c->path, errs);
+    get_string(g, "lock_name", "agent", &c->agent.lock_name, c->path, errs);
+    if (get_duration(g, "lock_lease", "agent", &c->agent.lock_lease, c->path, errs) > 0 && c->agent.lock_lease < 5)
+        errlist_add(errs, c->path, line_of(config_setting_get_member(g, "lock_lease")),
+                    "agent.lock_lease: at least 5 seconds");
 }
 
 /* A plugin key as written, kept for validation once the plugin is known. */
@@ -862,6 +870,9 @@ void config_free(dr_config *cfg)
     free(cfg->aws.ca_bundle);
     free(cfg->agent.plugin_dir);
     free(cfg->agent.state_dir);
+    free(cfg->agent.lock_table);
+    free(cfg->agent.lock_region);
+    free(cfg->agent.lock_name);
     free(cfg->primary_region);
     free(cfg->dr_region);
     free(cfg->path);

@@ -100,6 +100,10 @@ typedef struct dr_config {
         double hook_timeout;
         double drill_period;
         double retention;
+        char *lock_table;   /* a DynamoDB lease table shared by hosts; NULL: a local lock file */
+        char *lock_region;  /* default: the DR region */
+        char *lock_name;    /* the lease item, default "dr-agent" */
+        double lock_lease;  /* seconds, default 60 */
     } agent;
     cfg_resource *res;
     size_t n_res;

@@ -25,8 +25,12 @@ static int add_edge(graph *g, size_t from, size_t to)
     return 0;
 }
 
-/* Match a pattern ("type.*" or an exact id) against resources; returns the number of matches added. */
-static int resolve(const dr_config *cfg, graph *g, size_t self, const char *pat, int *oom)
+/*
+ * Match a pattern ("type.*" or an exact id) against resources; returns the
+ * number of matches added. Plugin defaults never match resources of the
+ * plugin's own type, which would tie them into cycles.
+ */
+static int resolve(const dr_config *cfg, graph *g, size_t self, const char *pat, int is_default, int *oom)
 {
     size_t pl = strlen(pat);
     int matches = 0;
@@ -42,7 +46,7 @@ static int resolve(const dr_config *cfg, graph *g, size_t self, const char *pat,
             hit = 1;
         else
             hit = strcmp(o->id, pat) == 0;
-        if (!hit || j == self)
+        if (!hit || j == self || (is_default && strcmp(o->type, cfg->res[self].type) == 0))
             continue;
         matches++;
         if (add_edge(g, self, j) != 0)
@@ -119,7 +123,7 @@ int graph_build(const dr_config *cfg, graph *g, errlist *errs)
                     errlist_add(errs, cfg->path, r->depends_lines[k], "%s: depends on itself", r->id);
                     continue;
                 }
-                if (resolve(cfg, g, i, pat, &oom) == 0) {
+                if (resolve(cfg, g, i, pat, 0, &oom) == 0) {
                     size_t pl = strlen(pat);
                     if (pl >= 2 && strcmp(pat + pl - 2, ".*") == 0)
                         errlist_add(errs, cfg->path, r->depends_lines[k],
@@ -131,7 +135,7 @@ int graph_build(const dr_config *cfg, graph *g, errlist *errs)
             }
         } else if (r->plugin && r->plugin->default_depends_on) {
             for (const char *const *p = r->plugin->default_depends_on; *p; p++)
-                resolve(cfg, g, i, *p, &oom); /* a default that matches nothing is fine */
+                resolve(cfg, g, i, *p, 1, &oom); /* a default that matches nothing is fine */
         }
     }
     if (oom) {

@@ -195,7 +195,8 @@ int plugins_load_dir(const char *dir, const dr_host_api *host, plugin_set *set, 
         n_names++;
     }
     /* sorted, so that which of two same-type plugins wins does not depend on the file system */
-    qsort(names, n_names, sizeof(*names), cmp_names);
+    if (n_names > 1)
+        qsort(names, n_names, sizeof(*names), cmp_names);
     for (size_t i = 0; i < n_names; i++) {
         plugin p;
         plugin *items;

@@ -13,6 +13,28 @@ static dr_log_level g_max = DR_LOG_INFO;
 static log_format g_format = LOG_FORMAT_TEXT;
 static int g_journald; /* stderr is connected to the journal: prefix lines with <priority> */
 static pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER;
+static void (*g_clear)(void);
+static void (*g_redraw)(void);
+
+void log_set_tty_hooks(void (*clear)(void), void (*redraw)(void))
+{
+    pthread_mutex_lock(&g_lock);
+    if (g_clear)
+        g_clear();
+    g_clear = clear;
+    g_redraw = redraw;
+    pthread_mutex_unlock(&g_lock);
+}
+
+void log_redraw(void)
+{
+    pthread_mutex_lock(&g_lock);
+    if (g_clear)
+        g_clear();
+    if (g_redraw)
+        g_redraw();
+    pthread_mutex_unlock(&g_lock);
+}
 
 static const char *const level_names[] = {"error", "warn", "info", "debug"};
 /* sd-daemon priorities: err(3), warning(4), info(6), debug(7) */
@@ -47,6 +69,8 @@ void log_vmsg(dr_log_level level, const char *source, const char *fmt, va_list a
     dr_time_format(dr_now(), 1, ts, sizeof(ts));
 
     pthread_mutex_lock(&g_lock);
+    if (g_clear)
+        g_clear();
     if (g_format == LOG_FORMAT_JSON) {
         json_t *o = json_pack("{s:s, s:s, s:s}", "time", ts, "level", level_names[level], "message", msg);
         char *line;
@@ -69,6 +93,8 @@ void log_vmsg(dr_log_level level, const char *source, const char *fmt, va_list a
         fprintf(stderr, "%s %-5s %s%s%s%s\n", ts, level_names[level], source ? "[" : "",
                 source ? source : "", source ? "] " : "", msg);
     }
+    if (g_redraw)
+        g_redraw();
     fflush(stderr);
     pthread_mutex_unlock(&g_lock);
 }

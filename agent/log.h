@@ -14,7 +14,13 @@ dr_log_level log_max_level(void);
 
 /* One line: "2026-11-25T16:53:18Z warn  [dynamodb.users] message". `source` may be NULL. */
 void log_msg(dr_log_level level, const char *source, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-void log_vmsg(dr_log_level level, const char *source, const char *fmt, va_list ap);
+void log_vmsg(dr_log_level level, const char *source, const char *fmt, va_list ap)
+    __attribute__((format(printf, 3, 0)));
+
+/* A live display on stderr: cleared before each log line and redrawn after it (NULL, NULL to stop). */
+void log_set_tty_hooks(void (*clear)(void), void (*redraw)(void));
+/* Redraw the live display now, under the logger's lock. */
+void log_redraw(void);
 
 #define log_error(...) log_msg(DR_LOG_ERROR, NULL, __VA_ARGS__)
 #define log_warn(...) log_msg(DR_LOG_WARN, NULL, __VA_ARGS__)

@@ -11,11 +11,14 @@
 
 #include "config.h"
 #include "dr/aws.h"
+#include "drill.h"
+#include "journal.h"
 #include "graph.h"
 #include "loader.h"
 #include "log.h"
 #include "report.h"
 #include "run.h"
+#include "session.h"
 #include "state.h"
 #include "version.h"
 
@@ -32,6 +35,8 @@ typedef enum fmt { FMT_TEXT, FMT_JSON, FMT_PROMETHEUS, FMT_DOT, FMT_NAGIOS } fmt
 
 typedef struct opts {
     const char *command;
+    const char *arg;       /* the one positional argument after the command (resume RUN_ID) */
+    double wait;           /* --wait: how long to wait for the run lock */
     const char *config;
     const char *plugin_dir;
     const char *state_dir;
@@ -54,7 +59,8 @@ typedef struct opts {
     int log_level;
 } opts;
 
-static const char *const commands[] = {"plugins", "plan", "configure", "verify", "failover", "failback", NULL};
+static const char *const commands[] = {"plugins", "plan",  "configure", "verify",  "failover",
+                                       "failback", "drill", "resume",    "history", NULL};
 
 static void usage_main(FILE *out)
 {
@@ -70,6 +76,9 @@ static void usage_main(FILE *out)
             "  verify      check every prerequisite and the replication lag (read-only; Nagios exit codes)\n"
             "  failover    make the DR region serve, data before traffic\n"
             "  failback    make the primary region serve again\n"
+            "  drill       verify, failover, verify in the DR region, failback, verify; measure RTO and RPO\n"
+            "  resume      continue an interrupted configure, failover or failback (the newest, or RUN_ID)\n"
+            "  history     list past runs with their outcome, RTO and RPO\n"
             "\n"
             "Common options:\n"
             "  -c, --config FILE        configuration (default: $DR_AGENT_CONFIG or %s)\n"
@@ -80,6 +89,7 @@ static void usage_main(FILE *out)
             "      --prometheus-file P  also write the Prometheus textfile P (atomically)\n"
             "      --concurrency N      hooks run at once (default: the config, 8)\n"
             "      --timeout DURATION   deadline of each hook (default: the config, 30m)\n"
+            "      --wait DURATION      wait that long for the run lock instead of refusing at once\n"
             "  -q, --quiet              errors only on stderr\n"
             "  -v, --verbose            more detail (all checks; debug log with -vv)\n"
             "      --log-format FMT     text (default) or json log lines on stderr\n"
@@ -119,6 +129,24 @@ static void usage_command(const char *cmd, FILE *out)
                 "data-loss window. Asks for confirmation on a terminal; without a terminal --yes is\n"
                 "required. --dry-run shows the steps without making them.\n",
                 cmd, strcmp(cmd, "failover") == 0 ? "Makes the DR region serve" : "Makes the primary region serve again");
+    else if (strcmp(cmd, "drill") == 0)
+        fprintf(out, "Usage: dr-agent [-c FILE] drill [--mode graceful|forced] [--yes] [--format text|json]\n\n"
+                     "The quarterly DR drill as one command: verify, failover, verify with the DR region\n"
+                     "serving (repeated until every resource is OK; this ends the RTO), failback, verify.\n"
+                     "Measures the RTO (failover start until every resource verifies OK in the DR region)\n"
+                     "and the RPO (worst observed per resource) against the objectives, writes a JSON\n"
+                     "and a self-contained HTML report with a timeline to <state_dir>/reports/, and exits\n"
+                     "1 when a phase failed or an objective was missed.\n");
+    else if (strcmp(cmd, "resume") == 0)
+        fprintf(out, "Usage: dr-agent [-c FILE] resume [RUN_ID] [--yes]\n\n"
+                     "Continues an interrupted configure, failover or failback with the same run id,\n"
+                     "mode and resources. Every step runs again and checks the state first, so steps\n"
+                     "that had finished are re-checked, not redone. Without RUN_ID: the newest\n"
+                     "interrupted run.\n");
+    else if (strcmp(cmd, "history") == 0)
+        fprintf(out, "Usage: dr-agent [-c FILE] history [--format text|json]\n\n"
+                     "Lists the runs recorded in the state directory: command, mode, start, duration,\n"
+                     "outcome (done, failed, interrupted), RTO and RPO.\n");
 }
 
 static int parse_format(const char *s, fmt *out)
@@ -140,7 +168,7 @@ static int parse_format(const char *s, fmt *out)
 static int parse_args(int argc, char **argv, opts *o)
 {
     enum { O_PLUGIN_DIR = 1000, O_STATE_DIR, O_PROM_FILE, O_PLAN, O_YES, O_MODE, O_SERVING, O_CONC, O_TIMEOUT,
-           O_LOG_FORMAT, O_DRY_RUN };
+           O_LOG_FORMAT, O_DRY_RUN, O_WAIT };
     static const struct option longopts[] = {
         {"config", required_argument, NULL, 'c'},
         {"plugin-dir", required_argument, NULL, O_PLUGIN_DIR},
@@ -155,6 +183,7 @@ static int parse_args(int argc, char **argv, opts *o)
         {"serving", required_argument, NULL, O_SERVING},
         {"concurrency", required_argument, NULL, O_CONC},
         {"timeout", required_argument, NULL, O_TIMEOUT},
+        {"wait", required_argument, NULL, O_WAIT},
         {"log-format", required_argument, NULL, O_LOG_FORMAT},
         {"quiet", no_argument, NULL, 'q'},
         {"verbose", no_argument, NULL, 'v'},
@@ -227,6 +256,12 @@ static int parse_args(int argc, char **argv, opts *o)
                 return -1;
             }
             break;
+        case O_WAIT:
+            if (dr_duration_parse(optarg, &o->wait) != 0) {
+                fprintf(stderr, "dr-agent: --wait: bad duration '%s' (e.g. 30s, 10m)\n", optarg);
+                return -1;
+            }
+            break;
         case O_LOG_FORMAT:
             if (strcmp(optarg, "text") == 0)
                 o->log_fmt = LOG_FORMAT_TEXT;
@@ -253,6 +288,8 @@ static int parse_args(int argc, char **argv, opts *o)
     }
     if (optind < argc)
         o->command = argv[optind++];
+    if (optind < argc && o->command && strcmp(o->command, "resume") == 0)
+        o->arg = argv[optind++];
     if (optind < argc) {
         fprintf(stderr, "dr-agent: unexpected argument '%s'\n", argv[optind]);
         return -1;
@@ -492,55 +529,94 @@ static int output_report(const opts *o, agent *a, const report_info *ri)
     return 0;
 }
 
-static int cmd_run(const opts *o, agent *a, const unsigned char *sel, hook_kind hook)
+static void fill_session_opts(const opts *o, agent *a, const unsigned char *sel, const char *command,
+                              const char *config_path, session_opts *so)
 {
-    char run_id[64];
-    run_opts ro;
-    report_info ri;
-    const char *state_dir = pick_state_dir(o, a->cfg);
+    memset(so, 0, sizeof(*so));
+    so->command = command;
+    so->state_dir = pick_state_dir(o, a->cfg);
+    so->config_path = config_path;
+    so->mode = o->mode;
+    so->selected = sel;
+    so->wait_seconds = o->wait;
+    so->concurrency = o->concurrency;
+    so->hook_timeout = o->timeout;
+    so->quiet = o->quiet || o->format != FMT_TEXT;
+}
+
+static dr_serving current_serving(const opts *o, const char *state_dir)
+{
     dr_serving serving = DR_SERVING_PRIMARY;
     dr_error err;
-    int mutating = hook != HOOK_VERIFY && !o->plan;
-    int rc;
 
+    if (o->serving_set)
+        return o->serving;
     dr_error_clear(&err);
+    if (state_read_serving(state_dir, &serving, &err) != 0)
+        log_warn("%s; assuming the primary region serves", err.message);
+    return serving;
+}
+
+static int begin_failed(const dr_error *err)
+{
+    log_error("%s", err->message);
+    return EXIT_FAIL;
+}
+
+static int cmd_run(const opts *o, agent *a, const unsigned char *sel, hook_kind hook, const char *config_path,
+                   const char *resume_id)
+{
+    session_opts so;
+    session s;
+    report_info ri;
+    dr_error err;
+    int rc, ok;
+
     if (o->format == FMT_DOT || (o->format == FMT_NAGIOS && hook != HOOK_VERIFY)) {
         fprintf(stderr, "dr-agent: --format %s is not available for %s\n", o->format == FMT_DOT ? "dot" : "nagios",
                 hook_name(hook));
         return EXIT_USAGE;
     }
-    if (mutating && state_dir_prepare(state_dir, &err) != 0) {
-        log_error("%s", err.message);
-        return EXIT_FAIL;
-    }
-    if (o->serving_set)
-        serving = o->serving;
-    else if (state_read_serving(state_dir, &serving, &err) != 0)
-        log_warn("%s; assuming the primary region serves", err.message);
-    if ((hook == HOOK_FAILOVER || hook == HOOK_FAILBACK) && confirm(o, a, hook_name(hook)) != 0)
+    fill_session_opts(o, a, sel, hook_name(hook), config_path, &so);
+    so.mutating = hook != HOOK_VERIFY && !o->plan;
+    so.dry_run = o->plan;
+    so.resume_run_id = resume_id;
+    if ((hook == HOOK_FAILOVER || hook == HOOK_FAILBACK) && !resume_id && confirm(o, a, hook_name(hook)) != 0)
         return EXIT_USAGE;
-
-    state_new_run_id(run_id, sizeof(run_id));
-    memset(&ro, 0, sizeof(ro));
-    ro.hook = hook;
-    ro.dry_run = o->plan;
-    ro.mode = o->mode;
-    ro.serving = serving;
-    ro.ordered = hook != HOOK_VERIFY;
-    ro.concurrency = o->concurrency;
-    ro.hook_timeout = o->timeout;
-    ro.run_id = run_id;
-    ro.selected = sel;
-    log_info("%s%s: run %s, %zu resources, %s serving", hook_name(hook), o->plan ? " (dry run)" : "", run_id,
-             a->cfg->n_res, serving == DR_SERVING_DR ? a->cfg->dr_region : a->cfg->primary_region);
-    rc = run_execute(a, &ro);
+    dr_error_clear(&err);
+    if (session_begin(&s, a, &so, &err) != 0)
+        return begin_failed(&err);
+    /* read which region serves under the lock: another run may just have changed it */
+    so.serving = current_serving(o, so.state_dir);
+    s.o.serving = so.serving;
+    log_msg(hook == HOOK_VERIFY ? DR_LOG_DEBUG : DR_LOG_INFO, NULL, "%s%s: %zu resources, %s serving", hook_name(hook),
+            o->plan ? " (dry run)" : "", a->cfg->n_res,
+             so.serving == DR_SERVING_DR ? a->cfg->dr_region : a->cfg->primary_region);
+    rc = session_run(&s, hook, hook_name(hook), o->plan, so.serving);
     if (rc != 0) {
         log_error("the run could not start: %s", dr_strerror(rc));
+        session_end(&s, "failed", -1, -1);
         return EXIT_FAIL;
+    }
+    ok = hook == HOOK_VERIFY ? 1 : run_all_succeeded(a);
+    if (ok && !o->plan && !sel && (hook == HOOK_FAILOVER || hook == HOOK_FAILBACK)) {
+        dr_error_clear(&err);
+        if (state_write_serving(so.state_dir, hook == HOOK_FAILOVER ? DR_SERVING_DR : DR_SERVING_PRIMARY, s.run_id,
+                                &err) != 0) {
+            log_error("%s", err.message);
+            ok = 0;
+        }
+    }
+    {
+        double rpo = -1, rto = -1;
+        run_worst_rpo(a, &rpo);
+        if (hook == HOOK_FAILOVER && ok)
+            rto = a->run_finished - a->run_started;
+        session_end(&s, report_overall_status(a, o->plan), rto, rpo);
     }
     memset(&ri, 0, sizeof(ri));
     ri.command = hook_name(hook);
-    ri.run_id = run_id;
+    ri.run_id = s.run_id;
     ri.dry_run = o->plan;
     if (output_report(o, a, &ri) != 0 && hook != HOOK_VERIFY)
         return EXIT_FAIL;
@@ -549,15 +625,326 @@ static int cmd_run(const opts *o, agent *a, const unsigned char *sel, hook_kind 
         return (int)run_worst_status(a);
     if (hook == HOOK_CONFIGURE && o->plan)
         return !run_all_succeeded(a) ? EXIT_FAIL : run_changes_pending(a) ? EXIT_PLAN_CHANGES : EXIT_OK;
-    if (!run_all_succeeded(a))
+    return ok ? EXIT_OK : EXIT_FAIL;
+}
+
+/* Verify with the DR region serving until every resource is OK or the RTO objective since `since` passes. */
+static int verify_until_ok(session *s, agent *a, dr_serving serving, const char *phase, double since, double budget,
+                           drill *d, int *rounds)
+{
+    double interval = a->cfg->rto / 60.0;
+
+    if (interval < 2)
+        interval = 2;
+    if (interval > 15)
+        interval = 15;
+    for (;;) {
+        int rc = session_run(s, HOOK_VERIFY, phase, 0, serving);
+        if (rc != 0)
+            return rc;
+        (*rounds)++;
+        if (run_worst_status(a) == DR_STATUS_OK) {
+            drill_record_phase(d, a, phase);
+            return 0;
+        }
+        if (run_cancel_requested() || dr_now() - since + interval > budget) {
+            drill_record_phase(d, a, phase);
+            return 1;
+        }
+        log_info("%s: not every resource is OK yet (%s); again in %.0fs", phase, dr_status_name(run_worst_status(a)),
+                 interval);
+        for (double slept = 0; slept < interval && !run_cancel_requested(); slept += 0.2)
+            usleep(200 * 1000);
+    }
+}
+
+static int cmd_drill(const opts *o, agent *a, const unsigned char *sel, const char *config_path)
+{
+    session_opts so;
+    session s;
+    drill d;
+    dr_error err;
+    char json_path[PATH_MAX], html_path[PATH_MAX];
+    int rounds_after = 0, rc;
+    dr_status pre;
+
+    if (confirm(o, a, "drill") != 0)
+        return EXIT_USAGE;
+    fill_session_opts(o, a, sel, "drill", config_path, &so);
+    so.mutating = 1;
+    dr_error_clear(&err);
+    if (session_begin(&s, a, &so, &err) != 0)
+        return begin_failed(&err);
+    drill_init(&d, a, s.run_id, o->mode == DR_MODE_FORCED ? "forced" : "graceful");
+    if (current_serving(o, so.state_dir) != DR_SERVING_PRIMARY) {
+        snprintf(d.failure, sizeof(d.failure), "the DR region serves already: fail back before a drill");
+        d.failed_phase = 1;
+        goto report;
+    }
+
+    /* 1. the estate is healthy before we start */
+    log_info("drill 1/5: verify with %s serving", a->cfg->primary_region);
+    if (session_run(&s, HOOK_VERIFY, "verify", 0, DR_SERVING_PRIMARY) != 0)
+        goto aborted;
+    drill_record_phase(&d, a, "verify");
+    pre = run_worst_status(a);
+    if (pre == DR_STATUS_CRITICAL || pre == DR_STATUS_UNKNOWN) {
+        snprintf(d.failure, sizeof(d.failure), "the estate is %s before the drill: no failover attempted",
+                 dr_status_name(pre));
+        d.failed_phase = 1;
+        goto report;
+    }
+
+    /* 2. failover, data before traffic */
+    log_info("drill 2/5: failover to %s (%s)", a->cfg->dr_region, d.mode);
+    d.failover_started = dr_now();
+    if (session_run(&s, HOOK_FAILOVER, "failover", 0, DR_SERVING_PRIMARY) != 0)
+        goto aborted;
+    drill_record_phase(&d, a, "failover");
+    if (!run_all_succeeded(a)) {
+        snprintf(d.failure, sizeof(d.failure), "the failover failed: the DR region does not serve; see the steps");
+        d.failed_phase = 1;
+        goto report;
+    }
+    if (state_write_serving(so.state_dir, DR_SERVING_DR, s.run_id, &err) != 0)
+        log_error("%s", err.message);
+
+    /* 3. the DR region serves: every resource verifies OK there (this ends the RTO) */
+    log_info("drill 3/5: verify with %s serving", a->cfg->dr_region);
+    rc = verify_until_ok(&s, a, DR_SERVING_DR, "verify-dr", d.failover_started, d.rto_objective, &d, &d.verify_dr_rounds);
+    if (rc < 0)
+        goto aborted;
+    if (rc == 0) {
+        d.rto_reached = 1;
+        d.rto = a->run_finished - d.failover_started;
+    }
+
+    /* 4. failback */
+    log_info("drill 4/5: failback to %s", a->cfg->primary_region);
+    s.o.mode = DR_MODE_GRACEFUL;
+    if (session_run(&s, HOOK_FAILBACK, "failback", 0, DR_SERVING_DR) != 0)
+        goto aborted;
+    drill_record_phase(&d, a, "failback");
+    if (!run_all_succeeded(a)) {
+        snprintf(d.failure, sizeof(d.failure), "the failback failed: the DR region still serves; see the steps");
+        d.failed_phase = 1;
+        goto report;
+    }
+    if (state_write_serving(so.state_dir, DR_SERVING_PRIMARY, s.run_id, &err) != 0)
+        log_error("%s", err.message);
+
+    /* 5. the original topology verifies OK again */
+    log_info("drill 5/5: verify with %s serving", a->cfg->primary_region);
+    rc = verify_until_ok(&s, a, DR_SERVING_PRIMARY, "verify-after", dr_now(), d.rto_objective, &d, &rounds_after);
+    if (rc < 0)
+        goto aborted;
+    if (rc != 0) {
+        snprintf(d.failure, sizeof(d.failure), "after the failback the estate is %s",
+                 dr_status_name(run_worst_status(a)));
+        d.failed_phase = 1;
+    }
+    goto report;
+
+aborted:
+    snprintf(d.failure, sizeof(d.failure), "the drill was interrupted%s",
+             run_cancel_requested() ? " (cancelled)" : "");
+    d.failed_phase = 1;
+report:
+    if (run_cancel_requested() && !d.failed_phase) {
+        snprintf(d.failure, sizeof(d.failure), "the drill was cancelled");
+        d.failed_phase = 1;
+    }
+    drill_finish(&d);
+    dr_error_clear(&err);
+    if (drill_write_reports(&d, so.state_dir, json_path, sizeof(json_path), html_path, sizeof(html_path), &err) != 0)
+        log_error("%s", err.message);
+    else
+        log_info("drill report: %s and %s", html_path, json_path);
+    if (drill_write_last(&d, so.state_dir, &err) != 0)
+        log_error("%s", err.message);
+    session_end(&s, d.success ? "done" : "failed", d.rto_reached ? d.rto : -1, d.has_rpo ? d.rpo : -1);
+
+    if (o->format == FMT_JSON) {
+        FILE *f = fopen(json_path, "r");
+        int c;
+        while (f && (c = fgetc(f)) != EOF)
+            putchar(c);
+        if (f)
+            fclose(f);
+        putchar('\n');
+    } else {
+        char rto[32], rpo[32], orto[32], orpo[32];
+        if (d.rto_reached)
+            dr_duration_format(d.rto, rto, sizeof(rto));
+        else
+            snprintf(rto, sizeof(rto), "not reached");
+        if (d.has_rpo)
+            dr_duration_format(d.rpo, rpo, sizeof(rpo));
+        else
+            snprintf(rpo, sizeof(rpo), "none reported");
+        dr_duration_format(d.rto_objective, orto, sizeof(orto));
+        dr_duration_format(d.rpo_objective, orpo, sizeof(orpo));
+        printf("drill %s: %s\n  RTO %s (objective %s)\n  RPO %s%s%s%s (objective %s)\n  report %s\n", d.run_id,
+               d.success ? "objectives met" : "FAILED", rto, orto, rpo, d.has_rpo ? " (" : "",
+               d.has_rpo ? d.rpo_resource : "", d.has_rpo ? ")" : "", orpo, html_path);
+        if (d.failure[0])
+            printf("  %s\n", d.failure);
+    }
+    rc = d.success ? EXIT_OK : EXIT_FAIL;
+    drill_free(&d);
+    return rc;
+}
+
+static int cmd_resume(const opts *o, agent *a, const char *config_path)
+{
+    const char *state_dir = pick_state_dir(o, a->cfg);
+    journal_run *runs = NULL, *r = NULL;
+    size_t n = 0;
+    dr_error err;
+    unsigned char *sel = NULL;
+    opts ro = *o;
+    hook_kind hook;
+    int rc;
+
+    dr_error_clear(&err);
+    if (journal_list(state_dir, &runs, &n, &err) != 0) {
+        log_error("%s", err.message);
         return EXIT_FAIL;
-    if (!o->plan && !sel && (hook == HOOK_FAILOVER || hook == HOOK_FAILBACK)) {
-        if (state_write_serving(state_dir, hook == HOOK_FAILOVER ? DR_SERVING_DR : DR_SERVING_PRIMARY, run_id,
-                                &err) != 0) {
-            log_error("%s", err.message);
-            return EXIT_FAIL;
+    }
+    for (size_t i = n; i-- > 0;) {
+        if (o->arg ? strcmp(runs[i].run_id, o->arg) == 0 : !runs[i].ended && !runs[i].dry_run) {
+            r = &runs[i];
+            break;
         }
     }
+    if (!r) {
+        fprintf(stderr, "dr-agent: %s%s\n", o->arg ? "no run " : "no interrupted run to resume in ",
+                o->arg ? o->arg : state_dir);
+        journal_runs_free(runs, n);
+        return o->arg ? EXIT_USAGE : EXIT_OK;
+    }
+    if (r->ended) {
+        fprintf(stderr, "dr-agent: run %s ended (%s): nothing to resume\n", r->run_id, r->status);
+        journal_runs_free(runs, n);
+        return EXIT_OK;
+    }
+    if (strcmp(r->command, "configure") == 0)
+        hook = HOOK_CONFIGURE;
+    else if (strcmp(r->command, "failover") == 0)
+        hook = HOOK_FAILOVER;
+    else if (strcmp(r->command, "failback") == 0)
+        hook = HOOK_FAILBACK;
+    else {
+        fprintf(stderr, "dr-agent: run %s is a %s: it cannot be resumed; %s\n", r->run_id, r->command,
+                strcmp(r->command, "drill") == 0 ? "run 'dr-agent failback' if the DR region still serves, then drill again"
+                                                 : "run it again");
+        journal_runs_free(runs, n);
+        return EXIT_FAIL;
+    }
+    if (r->config[0] && config_path && strcmp(r->config, config_path) != 0)
+        log_warn("run %s used the configuration %s; resuming with %s", r->run_id, r->config, config_path);
+    /* the same selection as the interrupted run */
+    sel = calloc(a->cfg->n_res + 1, 1);
+    if (!sel) {
+        journal_runs_free(runs, n);
+        return EXIT_FAIL;
+    }
+    for (size_t k = 0; k < r->n_resources; k++) {
+        size_t i;
+        for (i = 0; i < a->cfg->n_res; i++)
+            if (strcmp(a->cfg->res[i].id, r->resources[k]) == 0)
+                break;
+        if (i == a->cfg->n_res) {
+            fprintf(stderr, "dr-agent: run %s handled %s, which the configuration no longer has\n", r->run_id,
+                    r->resources[k]);
+            free(sel);
+            journal_runs_free(runs, n);
+            return EXIT_CONFIG;
+        }
+        sel[i] = 1;
+    }
+    ro.mode = strcmp(r->mode, "forced") == 0 ? DR_MODE_FORCED : DR_MODE_GRACEFUL;
+    ro.plan = 0;
+    {
+        size_t done = 0, total = 0;
+        for (size_t k = 0; k < r->n_steps; k++) {
+            total++;
+            done += strcmp(r->steps[k].status, "done") == 0 || strcmp(r->steps[k].status, "unchanged") == 0;
+        }
+        log_info("resuming %s run %s (%s): %zu of %zu started steps had finished; each step checks the state again "
+                 "before acting",
+                 r->command, r->run_id, r->mode, done, total);
+    }
+    {
+        char id[64];
+        snprintf(id, sizeof(id), "%s", r->run_id);
+        journal_runs_free(runs, n);
+        /* a resumed run of everything changes the serving state like the original would have */
+        rc = cmd_run(&ro, a, a->cfg->n_res == 0 ? NULL : sel, hook, config_path, id);
+        {
+            size_t all = 1;
+            for (size_t i = 0; i < a->cfg->n_res; i++)
+                all &= sel[i];
+            if (rc == EXIT_OK && all && (hook == HOOK_FAILOVER || hook == HOOK_FAILBACK)) {
+                dr_error_clear(&err);
+                if (state_write_serving(state_dir, hook == HOOK_FAILOVER ? DR_SERVING_DR : DR_SERVING_PRIMARY, id, &err) != 0)
+                    log_error("%s", err.message);
+            }
+        }
+    }
+    free(sel);
+    return rc;
+}
+
+static int cmd_history(const opts *o, const char *state_dir)
+{
+    journal_run *runs = NULL;
+    size_t n = 0;
+    dr_error err;
+
+    dr_error_clear(&err);
+    if (journal_list(state_dir, &runs, &n, &err) != 0) {
+        log_error("%s", err.message);
+        return EXIT_FAIL;
+    }
+    if (o->format == FMT_JSON) {
+        json_t *arr = json_array();
+        for (size_t i = 0; i < n; i++) {
+            const journal_run *r = &runs[i];
+            char a[40], b[40];
+            json_t *x;
+            dr_time_format(r->started_at, 0, a, sizeof(a));
+            dr_time_format(r->finished_at, 0, b, sizeof(b));
+            x = json_pack("{s:s, s:s, s:s, s:b, s:s, s:s, s:o, s:o, s:o, s:i}", "run_id", r->run_id, "command",
+                          r->command, "mode", r->mode, "dry_run", r->dry_run, "status", r->status, "started_at", a,
+                          "finished_at", r->ended ? json_string(b) : json_null(), "rto_seconds",
+                          r->has_rto ? json_real(r->rto_seconds) : json_null(), "rpo_seconds",
+                          r->has_rpo ? json_real(r->rpo_seconds) : json_null(), "resumes", r->resumes);
+            json_array_append_new(arr, x);
+        }
+        json_dumpf(arr, stdout, JSON_INDENT(2));
+        putchar('\n');
+        json_decref(arr);
+    } else {
+        printf("%-24s  %-9s  %-8s  %-20s  %-9s  %-11s  %-9s  %s\n", "RUN", "COMMAND", "MODE", "STARTED", "DURATION",
+               "STATUS", "RTO", "RPO");
+        for (size_t i = 0; i < n; i++) {
+            const journal_run *r = &runs[i];
+            char st[40], dur[32] = "-", rto[32] = "-", rpo[32] = "-";
+            dr_time_format(r->started_at, 0, st, sizeof(st));
+            if (r->ended)
+                dr_duration_format(r->finished_at - r->started_at, dur, sizeof(dur));
+            if (r->has_rto)
+                dr_duration_format(r->rto_seconds, rto, sizeof(rto));
+            if (r->has_rpo)
+                dr_duration_format(r->rpo_seconds, rpo, sizeof(rpo));
+            printf("%-24s  %-9s  %-8s  %-20s  %-9s  %-11s  %-9s  %s%s\n", r->run_id, r->command,
+                   r->dry_run ? "dry-run" : r->mode, st, dur, r->status, rto, rpo, r->resumes ? " (resumed)" : "");
+        }
+        if (n == 0)
+            printf("no runs recorded in %s\n", state_dir);
+    }
+    journal_runs_free(runs, n);
     return EXIT_OK;
 }
 
@@ -605,6 +992,7 @@ int main(int argc, char **argv)
     const char *config_path, *plugin_dir;
     unsigned char *sel = NULL;
     struct sigaction sa;
+    drill_metrics_arg drill_metrics;
     int rc = EXIT_FAIL, known = 0;
 
     memset(&o, 0, sizeof(o));
@@ -649,6 +1037,16 @@ int main(int argc, char **argv)
     dr_sdk_set_log(sdk_log, NULL, o.log_level);
 
     config_path = o.config ? o.config : getenv("DR_AGENT_CONFIG") ? getenv("DR_AGENT_CONFIG") : DR_DEFAULT_CONFIG;
+    if (strcmp(o.command, "history") == 0) {
+        /* the config only tells where the state is; plugins are not needed */
+        if (!o.state_dir && !getenv("DR_AGENT_STATE_DIR") && config_load(config_path, &a.cfg, &errs) != 0) {
+            print_errs(&errs);
+            rc = EXIT_CONFIG;
+            goto out;
+        }
+        rc = cmd_history(&o, pick_state_dir(&o, a.cfg));
+        goto out;
+    }
     if (strcmp(o.command, "plugins") == 0) {
         /* the config is optional here: it only tells where the plugins are */
         if (access(config_path, F_OK) == 0 && config_load(config_path, &a.cfg, &errs) != 0) {
@@ -689,16 +1087,24 @@ int main(int argc, char **argv)
         goto out;
     }
 
+    drill_metrics.state_dir = pick_state_dir(&o, a.cfg);
+    drill_metrics.period = a.cfg->agent.drill_period;
+    report_set_extra_metrics(drill_prometheus, &drill_metrics);
+
     if (strcmp(o.command, "plan") == 0)
         rc = cmd_plan(&o, &a, sel);
     else if (strcmp(o.command, "configure") == 0)
-        rc = cmd_run(&o, &a, sel, HOOK_CONFIGURE);
+        rc = cmd_run(&o, &a, sel, HOOK_CONFIGURE, config_path, NULL);
     else if (strcmp(o.command, "verify") == 0)
-        rc = cmd_run(&o, &a, sel, HOOK_VERIFY);
+        rc = cmd_run(&o, &a, sel, HOOK_VERIFY, config_path, NULL);
     else if (strcmp(o.command, "failover") == 0)
-        rc = cmd_run(&o, &a, sel, HOOK_FAILOVER);
+        rc = cmd_run(&o, &a, sel, HOOK_FAILOVER, config_path, NULL);
     else if (strcmp(o.command, "failback") == 0)
-        rc = cmd_run(&o, &a, sel, HOOK_FAILBACK);
+        rc = cmd_run(&o, &a, sel, HOOK_FAILBACK, config_path, NULL);
+    else if (strcmp(o.command, "drill") == 0)
+        rc = cmd_drill(&o, &a, sel, config_path);
+    else if (strcmp(o.command, "resume") == 0)
+        rc = cmd_resume(&o, &a, config_path);
     if (strcmp(o.command, "verify") != 0 && strcmp(o.command, "plan") != 0 && run_cancel_requested() && rc == EXIT_OK)
         rc = EXIT_FAIL;
 out:

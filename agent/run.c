@@ -552,6 +552,9 @@ int run_worst_rpo(const agent *a, double *rpo)
 
 /* ---- host API ---- */
 
+static void h_log(dr_resource *res, dr_log_level level, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void h_progress(dr_resource *res, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
 static void h_log(dr_resource *res, dr_log_level level, const char *fmt, ...)
 {
     va_list ap;
@@ -979,7 +982,17 @@ void agent_free(agent *a)
     }
     a->clients = NULL;
     if (atomic_load(&g_live_jobs) > 0) {
-        /* an abandoned hook may still touch its resource: leave it all to the end of the process */
+        /* an abandoned hook may still touch its resource: keep it all, reachable, to the end of the process */
+        static agent *kept[16];
+        static size_t n_kept;
+        agent *copy = malloc(sizeof(*copy));
+        if (copy && n_kept < sizeof(kept) / sizeof(kept[0])) {
+            *copy = *a;
+            kept[n_kept++] = copy;
+        } else {
+            free(copy);
+        }
+        memset(a, 0, sizeof(*a));
         return;
     }
     if (a->results && a->cfg)
@@ -988,7 +1001,7 @@ void agent_free(agent *a)
     free(a->results);
     free(a->res);
     graph_free(&a->g);
+    config_free(a->cfg); /* before the plugins: its values point at their key tables */
     plugin_set_free(&a->plugins);
-    config_free(a->cfg);
     memset(a, 0, sizeof(*a));
 }

@@ -6,6 +6,9 @@
 #include "dr/check.h"
 
 static void report(const dr_host_api *h, dr_resource *res, const char *name, dr_status status, const char *observed,
+                   const char *threshold, const char *unit, const char *detail_fmt, va_list ap) DR_PRINTF(8, 0);
+
+static void report(const dr_host_api *h, dr_resource *res, const char *name, dr_status status, const char *observed,
                    const char *threshold, const char *unit, const char *detail_fmt, va_list ap)
 {
     char detail[512];

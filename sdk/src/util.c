@@ -338,8 +338,14 @@ void dr_duration_format(double seconds, char *out, size_t outlen)
 {
     long s;
 
+    if (seconds < 0)
+        seconds = 0;
+    if (seconds < 1.0) {
+        snprintf(out, outlen, "%.0fms", seconds * 1000.0);
+        return;
+    }
     if (seconds < 60.0 && seconds != floor(seconds)) {
-        snprintf(out, outlen, "%.3gs", seconds);
+        snprintf(out, outlen, "%.1fs", seconds);
         return;
     }
     s = (long)llround(seconds);

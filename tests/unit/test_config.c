@@ -146,7 +146,7 @@ static void test_valid(void **state)
 static void test_syntax_error(void **state)
 {
     (void)state;
-    expect_error(HEAD "resources = (\n  { type = \"db\" name = \"x\"; }\n);\n", ":4:", "syntax error");
+    expect_error(HEAD "resources = (\n  { type = \"db\"; name = ; }\n);\n", ":4:", "syntax error");
 }
 
 static void test_unknown_key(void **state)

@@ -1,0 +1,433 @@
+/* drill.c: the DR drill's record (phases, RTO, RPO) and its reports: JSON, self-contained HTML with an SVG timeline, metrics. */
+#include <errno.h>
+#include <limits.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <jansson.h>
+
+#include "dr/util.h"
+#include "drill.h"
+#include "state.h"
+#include "version.h"
+
+void drill_init(drill *d, const agent *a, const char *run_id, const char *mode)
+{
+    memset(d, 0, sizeof(*d));
+    snprintf(d->run_id, sizeof(d->run_id), "%s", run_id);
+    snprintf(d->mode, sizeof(d->mode), "%s", mode);
+    d->started = dr_now();
+    d->rto_objective = a->cfg->rto;
+    d->rpo_objective = a->cfg->rpo;
+}
+
+static char *dup_or_null(const char *s)
+{
+    return s && *s ? strdup(s) : NULL;
+}
+
+void drill_record_phase(drill *d, const agent *a, const char *phase)
+{
+    for (size_t i = 0; i < a->cfg->n_res; i++) {
+        const res_result *r = &a->results[i];
+        drill_step *n;
+
+        if (a->last_opts.selected && !a->last_opts.selected[i])
+            continue;
+        n = realloc(d->steps, (d->n_steps + 1) * sizeof(*n));
+        if (!n)
+            return;
+        d->steps = n;
+        n = &d->steps[d->n_steps++];
+        memset(n, 0, sizeof(*n));
+        n->resource = strdup(a->cfg->res[i].id);
+        n->plugin = strdup(a->cfg->res[i].type);
+        n->phase = strdup(phase);
+        n->hook = a->last_hook;
+        n->status = r->status;
+        n->started = r->started_at;
+        n->finished = r->finished_at > r->started_at ? r->finished_at : r->started_at;
+        n->error = dup_or_null(r->error);
+        n->has_rpo = r->has_rpo;
+        n->rpo = r->rpo;
+    }
+}
+
+void drill_finish(drill *d)
+{
+    d->finished = dr_now();
+    /* RPO: what the failover observed per resource; where it observed nothing, the lag seen just before */
+    for (size_t i = 0; i < d->n_steps; i++) {
+        const drill_step *s = &d->steps[i];
+        int from_failover = strcmp(s->phase, "failover") == 0;
+        int before = strcmp(s->phase, "verify") == 0;
+        int have_failover = 0;
+
+        if (!s->has_rpo || (!from_failover && !before))
+            continue;
+        if (before) {
+            for (size_t k = 0; k < d->n_steps; k++)
+                if (strcmp(d->steps[k].phase, "failover") == 0 && d->steps[k].has_rpo &&
+                    strcmp(d->steps[k].resource, s->resource) == 0)
+                    have_failover = 1;
+            if (have_failover)
+                continue;
+        }
+        if (!d->has_rpo || s->rpo > d->rpo) {
+            d->has_rpo = 1;
+            d->rpo = s->rpo;
+            snprintf(d->rpo_resource, sizeof(d->rpo_resource), "%s", s->resource);
+        }
+    }
+    d->success = !d->failed_phase && d->rto_reached && d->rto <= d->rto_objective &&
+                 (!d->has_rpo || d->rpo <= d->rpo_objective);
+    if (!d->failure[0]) {
+        if (!d->rto_reached)
+            snprintf(d->failure, sizeof(d->failure), "the DR region never verified OK: RTO not reached");
+        else if (d->rto > d->rto_objective)
+            snprintf(d->failure, sizeof(d->failure), "RTO %.1fs missed the objective %.0fs", d->rto, d->rto_objective);
+        else if (d->has_rpo && d->rpo > d->rpo_objective)
+            snprintf(d->failure, sizeof(d->failure), "RPO %.1fs (%s) missed the objective %.0fs", d->rpo,
+                     d->rpo_resource, d->rpo_objective);
+    }
+}
+
+void drill_free(drill *d)
+{
+    for (size_t i = 0; i < d->n_steps; i++) {
+        free(d->steps[i].resource);
+        free(d->steps[i].plugin);
+        free(d->steps[i].phase);
+        free(d->steps[i].error);
+    }
+    free(d->steps);
+    memset(d, 0, sizeof(*d));
+}
+
+static const char *step_status_name(const drill_step *s)
+{
+    return s->hook == HOOK_VERIFY ? dr_status_name((dr_status)s->status) : action_status_name((action_status)s->status);
+}
+
+static json_t *drill_json(const drill *d)
+{
+    char started[40], finished[40];
+    json_t *steps = json_array(), *doc;
+
+    dr_time_format(d->started, 0, started, sizeof(started));
+    dr_time_format(d->finished, 0, finished, sizeof(finished));
+    for (size_t i = 0; i < d->n_steps; i++) {
+        const drill_step *s = &d->steps[i];
+        char a[40], b[40];
+        json_t *o;
+
+        dr_time_format(s->started, 1, a, sizeof(a));
+        dr_time_format(s->finished, 1, b, sizeof(b));
+        o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:f, s:f}", "resource", s->resource, "plugin", s->plugin, "phase",
+                      s->phase, "status", step_status_name(s), "started_at", a, "finished_at", b, "start_offset_seconds",
+                      s->started - d->started, "duration_seconds", s->finished - s->started);
+        if (o && s->error)
+            json_object_set_new(o, "error", json_string(s->error));
+        if (o)
+            json_object_set_new(o, "rpo_observed_seconds", s->has_rpo ? json_real(s->rpo) : json_null());
+        json_array_append_new(steps, o);
+    }
+    doc = json_pack("{s:s, s:s, s:s, s:s, s:s, s:b, s:{s:f, s:f}, s:o, s:o, s:o, s:i, s:o}", "command", "drill",
+                    "run_id", d->run_id, "mode", d->mode, "started_at", started, "finished_at", finished, "success",
+                    d->success, "objectives", "rto_seconds", d->rto_objective, "rpo_seconds", d->rpo_objective,
+                    "rto_seconds", d->rto_reached ? json_real(d->rto) : json_null(), "rpo_seconds",
+                    d->has_rpo ? json_real(d->rpo) : json_null(), "rpo_resource",
+                    d->has_rpo ? json_string(d->rpo_resource) : json_null(), "verify_dr_rounds", d->verify_dr_rounds,
+                    "steps", steps);
+    if (doc) {
+        json_object_set_new(doc, "rto_met", json_boolean(d->rto_reached && d->rto <= d->rto_objective));
+        json_object_set_new(doc, "rpo_met", json_boolean(!d->has_rpo || d->rpo <= d->rpo_objective));
+        json_object_set_new(doc, "agent_version", json_string(DR_AGENT_VERSION));
+        if (d->failure[0])
+            json_object_set_new(doc, "failure", json_string(d->failure));
+    }
+    return doc;
+}
+
+/* ---- HTML ---- */
+
+static void html_text(FILE *f, const char *s)
+{
+    for (; s && *s; s++) {
+        switch (*s) {
+        case '&': fputs("&amp;", f); break;
+        case '<': fputs("&lt;", f); break;
+        case '>': fputs("&gt;", f); break;
+        case '"': fputs("&quot;", f); break;
+        case '\'': fputs("&#39;", f); break;
+        default: fputc(*s, f);
+        }
+    }
+}
+
+static const char *colour(const drill_step *s)
+{
+    if (s->hook == HOOK_VERIFY) {
+        switch ((dr_status)s->status) {
+        case DR_STATUS_OK: return "#2e9d4a";
+        case DR_STATUS_WARNING: return "#e0a100";
+        case DR_STATUS_CRITICAL: return "#c9302c";
+        default: return "#7a6fb0";
+        }
+    }
+    switch ((action_status)s->status) {
+    case ACT_DONE: return "#2e7dd1";
+    case ACT_UNCHANGED: return "#5aa9e6";
+    case ACT_PLANNED: return "#9cc3e6";
+    case ACT_FAILED: return "#c9302c";
+    default: return "#b8b8b8";
+    }
+}
+
+static void write_html(FILE *f, const drill *d)
+{
+    const int left = 230, width = 760, row = 26, top = 40;
+    char **rows = NULL;
+    size_t n_rows = 0;
+    double span = d->finished - d->started, scale_end, rto_line = -1, objective_line;
+    int broken_axis = 0, height;
+    char buf[64], buf2[64];
+
+    if (span <= 0)
+        span = 1;
+    objective_line = d->failover_started > 0 ? d->failover_started - d->started + d->rto_objective : -1;
+    if (d->rto_reached)
+        rto_line = d->failover_started - d->started + d->rto;
+    scale_end = span * 1.05;
+    if (objective_line > 0 && objective_line <= span * 1.5)
+        scale_end = objective_line * 1.05 > scale_end ? objective_line * 1.05 : scale_end;
+    else if (objective_line > 0)
+        broken_axis = 1; /* the objective is far beyond the drill: drawn after a break at the right edge */
+
+    for (size_t i = 0; i < d->n_steps; i++) {
+        size_t k;
+        for (k = 0; k < n_rows; k++)
+            if (strcmp(rows[k], d->steps[i].resource) == 0)
+                break;
+        if (k == n_rows) {
+            char **nr = realloc(rows, (n_rows + 1) * sizeof(*nr));
+            if (!nr)
+                break;
+            rows = nr;
+            rows[n_rows++] = d->steps[i].resource;
+        }
+    }
+    height = top + (int)n_rows * row + 50;
+
+    fputs("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n<title>dr-agent drill ", f);
+    html_text(f, d->run_id);
+    fputs("</title>\n<style>\n"
+          "body{font-family:system-ui,-apple-system,Segoe UI,Helvetica,Arial,sans-serif;margin:24px;color:#222}\n"
+          "h1{font-size:20px;margin:0 0 4px}.ok{color:#2e9d4a}.bad{color:#c9302c}\n"
+          "table{border-collapse:collapse;margin:12px 0}td,th{padding:4px 10px;border-bottom:1px solid #ddd;text-align:left;font-size:13px}\n"
+          "svg text{font-size:12px;font-family:inherit}.legend span{display:inline-block;margin-right:14px;font-size:12px}\n"
+          ".legend i{display:inline-block;width:12px;height:12px;margin-right:4px;vertical-align:-2px}\n"
+          "</style></head><body>\n", f);
+    fprintf(f, "<h1>DR drill %s: <span class=\"%s\">%s</span></h1>\n", d->run_id, d->success ? "ok" : "bad",
+            d->success ? "objectives met" : "objectives missed");
+    if (d->failure[0]) {
+        fputs("<p class=\"bad\">", f);
+        html_text(f, d->failure);
+        fputs("</p>\n", f);
+    }
+    fputs("<table><tr><th></th><th>achieved</th><th>objective</th></tr>\n", f);
+    dr_duration_format(d->rto_objective, buf2, sizeof(buf2));
+    if (d->rto_reached)
+        dr_duration_format(d->rto, buf, sizeof(buf));
+    else
+        snprintf(buf, sizeof(buf), "not reached");
+    fprintf(f, "<tr><td>RTO (failover start until every resource verifies OK in the DR region)</td><td class=\"%s\">%s</td><td>%s</td></tr>\n",
+            d->rto_reached && d->rto <= d->rto_objective ? "ok" : "bad", buf, buf2);
+    dr_duration_format(d->rpo_objective, buf2, sizeof(buf2));
+    if (d->has_rpo)
+        dr_duration_format(d->rpo, buf, sizeof(buf));
+    else
+        snprintf(buf, sizeof(buf), "none reported");
+    fputs("<tr><td>RPO (worst observed", f);
+    if (d->has_rpo) {
+        fputs(": ", f);
+        html_text(f, d->rpo_resource);
+    }
+    fprintf(f, ")</td><td class=\"%s\">%s</td><td>%s</td></tr>\n", !d->has_rpo || d->rpo <= d->rpo_objective ? "ok" : "bad",
+            buf, buf2);
+    dr_duration_format(d->finished - d->started, buf, sizeof(buf));
+    fprintf(f, "<tr><td>Drill duration (mode %s, %d verify rounds in the DR region)</td><td>%s</td><td></td></tr></table>\n",
+            d->mode, d->verify_dr_rounds, buf);
+
+    fprintf(f, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" role=\"img\" aria-label=\"drill timeline\">\n",
+            left + width + 20, height);
+    /* time axis */
+    for (int t = 0; t <= 4; t++) {
+        double secs = scale_end * t / 4.0;
+        int x = left + (int)(width * t / 4.0);
+        dr_duration_format(secs, buf, sizeof(buf));
+        fprintf(f, "<line x1=\"%d\" y1=\"%d\" x2=\"%d\" y2=\"%d\" stroke=\"#eee\"/>", x, top - 6, x, top + (int)n_rows * row);
+        fprintf(f, "<text x=\"%d\" y=\"%d\" text-anchor=\"middle\" fill=\"#666\">+%s</text>\n", x, top - 12, buf);
+    }
+    for (size_t r = 0; r < n_rows; r++) {
+        int y = top + (int)r * row;
+        fprintf(f, "<text x=\"%d\" y=\"%d\" text-anchor=\"end\">", left - 8, y + 17);
+        html_text(f, rows[r]);
+        fputs("</text>\n", f);
+        for (size_t i = 0; i < d->n_steps; i++) {
+            const drill_step *s = &d->steps[i];
+            double x0, w;
+            if (strcmp(s->resource, rows[r]) != 0)
+                continue;
+            x0 = left + (s->started - d->started) / scale_end * width;
+            w = (s->finished - s->started) / scale_end * width;
+            if (w < 2)
+                w = 2;
+            fprintf(f, "<rect x=\"%.1f\" y=\"%d\" width=\"%.1f\" height=\"%d\" rx=\"2\" fill=\"%s\"><title>", x0, y + 4, w,
+                    row - 8, colour(s));
+            html_text(f, s->phase);
+            fprintf(f, ": %s, %.2fs", step_status_name(s), s->finished - s->started);
+            if (s->error) {
+                fputs(" - ", f);
+                html_text(f, s->error);
+            }
+            fputs("</title></rect>\n", f);
+        }
+    }
+    if (rto_line >= 0 && rto_line <= scale_end) {
+        int x = left + (int)(rto_line / scale_end * width);
+        dr_duration_format(d->rto, buf, sizeof(buf));
+        fprintf(f, "<line x1=\"%d\" y1=\"%d\" x2=\"%d\" y2=\"%d\" stroke=\"#2e9d4a\" stroke-width=\"2\"/>"
+                   "<text x=\"%d\" y=\"%d\" fill=\"#2e9d4a\">RTO achieved %s</text>\n",
+                x, top - 4, x, top + (int)n_rows * row + 4, x + 4, top + (int)n_rows * row + 18, buf);
+    }
+    if (objective_line > 0) {
+        int x = broken_axis ? left + width + 10 : left + (int)(objective_line / scale_end * width);
+        dr_duration_format(d->rto_objective, buf, sizeof(buf));
+        dr_duration_format(objective_line, buf2, sizeof(buf2));
+        if (broken_axis)
+            fprintf(f, "<path d=\"M%d %d l4 -6 l4 12 l4 -6\" stroke=\"#999\" fill=\"none\"/>", left + width, top - 6);
+        fprintf(f, "<line x1=\"%d\" y1=\"%d\" x2=\"%d\" y2=\"%d\" stroke=\"#c9302c\" stroke-width=\"2\" stroke-dasharray=\"6 4\"/>"
+                   "<text x=\"%d\" y=\"%d\" text-anchor=\"end\" fill=\"#c9302c\">RTO objective %s (at +%s%s)</text>\n",
+                x, top - 4, x, top + (int)n_rows * row + 4, x, top + (int)n_rows * row + 36, buf, buf2,
+                broken_axis ? ", beyond the drill" : "");
+    }
+    fputs("</svg>\n<div class=\"legend\">"
+          "<span><i style=\"background:#2e9d4a\"></i>verify OK</span><span><i style=\"background:#e0a100\"></i>WARNING</span>"
+          "<span><i style=\"background:#c9302c\"></i>CRITICAL / failed</span><span><i style=\"background:#7a6fb0\"></i>UNKNOWN</span>"
+          "<span><i style=\"background:#2e7dd1\"></i>changed</span><span><i style=\"background:#5aa9e6\"></i>unchanged</span>"
+          "<span><i style=\"background:#b8b8b8\"></i>skipped</span></div>\n", f);
+
+    fputs("<table><tr><th>resource</th><th>phase</th><th>status</th><th>start</th><th>duration</th><th>RPO</th><th>detail</th></tr>\n", f);
+    for (size_t i = 0; i < d->n_steps; i++) {
+        const drill_step *s = &d->steps[i];
+        fputs("<tr><td>", f);
+        html_text(f, s->resource);
+        fputs("</td><td>", f);
+        html_text(f, s->phase);
+        fprintf(f, "</td><td>%s</td><td>+%.2fs</td><td>%.2fs</td><td>", step_status_name(s), s->started - d->started,
+                s->finished - s->started);
+        if (s->has_rpo)
+            fprintf(f, "%.2fs", s->rpo);
+        fputs("</td><td>", f);
+        html_text(f, s->error ? s->error : "");
+        fputs("</td></tr>\n", f);
+    }
+    fprintf(f, "</table>\n<p style=\"color:#888;font-size:12px\">dr-agent %s</p>\n</body></html>\n", DR_AGENT_VERSION);
+    free(rows);
+}
+
+int drill_write_reports(const drill *d, const char *state_dir, char *json_path, size_t jlen, char *html_path,
+                        size_t hlen, dr_error *err)
+{
+    char dir[PATH_MAX];
+    json_t *doc;
+    FILE *f;
+
+    snprintf(dir, sizeof(dir), "%s/reports", state_dir);
+    if (mkdir(dir, 0700) != 0 && errno != EEXIST)
+        return dr_error_set(err, DR_EIO, "%s: %s", dir, strerror(errno));
+    snprintf(json_path, jlen, "%s/drill-%s.json", dir, d->run_id);
+    snprintf(html_path, hlen, "%s/drill-%s.html", dir, d->run_id);
+    doc = drill_json(d);
+    if (!doc || json_dump_file(doc, json_path, JSON_INDENT(2)) != 0) {
+        json_decref(doc);
+        return dr_error_set(err, DR_EIO, "%s: cannot write", json_path);
+    }
+    json_decref(doc);
+    f = fopen(html_path, "w");
+    if (!f)
+        return dr_error_set(err, DR_EIO, "%s: %s", html_path, strerror(errno));
+    write_html(f, d);
+    if (fclose(f) != 0)
+        return dr_error_set(err, DR_EIO, "%s: write failed", html_path);
+    return 0;
+}
+
+int drill_write_last(const drill *d, const char *state_dir, dr_error *err)
+{
+    char path[PATH_MAX];
+    json_t *prev = NULL, *doc;
+    char *text;
+    int rc;
+
+    snprintf(path, sizeof(path), "%s/drill-last.json", state_dir);
+    prev = json_load_file(path, 0, NULL);
+    doc = json_pack("{s:s, s:f, s:b, s:o, s:o}", "run_id", d->run_id, "finished_at", d->finished, "success",
+                    d->success, "rto_seconds", d->rto_reached ? json_real(d->rto) : json_null(), "rpo_seconds",
+                    d->has_rpo ? json_real(d->rpo) : json_null());
+    if (!doc) {
+        json_decref(prev);
+        return dr_error_set(err, DR_ENOMEM, "out of memory");
+    }
+    if (d->success)
+        json_object_set_new(doc, "last_success_at", json_real(d->finished));
+    else if (prev && json_is_number(json_object_get(prev, "last_success_at")))
+        json_object_set(doc, "last_success_at", json_object_get(prev, "last_success_at"));
+    json_decref(prev);
+    text = json_dumps(doc, JSON_INDENT(2));
+    json_decref(doc);
+    if (!text)
+        return dr_error_set(err, DR_ENOMEM, "out of memory");
+    rc = state_write_file(state_dir, "drill-last.json", text, strlen(text), err);
+    free(text);
+    return rc;
+}
+
+int drill_prometheus(FILE *out, void *arg)
+{
+    const drill_metrics_arg *m = arg;
+    char path[PATH_MAX];
+    json_t *doc;
+    json_t *v;
+    double last_success = 0;
+
+    snprintf(path, sizeof(path), "%s/drill-last.json", m->state_dir);
+    doc = json_load_file(path, 0, NULL);
+    v = doc ? json_object_get(doc, "last_success_at") : NULL;
+    if (json_is_number(v))
+        last_success = json_number_value(v);
+    fputs("# HELP dr_drill_last_timestamp_seconds When the last successful DR drill finished (0: never).\n"
+          "# TYPE dr_drill_last_timestamp_seconds gauge\n", out);
+    fprintf(out, "dr_drill_last_timestamp_seconds %.3f\n", last_success);
+    if (doc && json_is_number(json_object_get(doc, "rto_seconds"))) {
+        fputs("# HELP dr_drill_rto_seconds RTO achieved by the last drill.\n# TYPE dr_drill_rto_seconds gauge\n", out);
+        fprintf(out, "dr_drill_rto_seconds %.3f\n", json_number_value(json_object_get(doc, "rto_seconds")));
+    }
+    if (doc && json_is_number(json_object_get(doc, "rpo_seconds"))) {
+        fputs("# HELP dr_drill_rpo_seconds Worst RPO observed by the last drill.\n# TYPE dr_drill_rpo_seconds gauge\n", out);
+        fprintf(out, "dr_drill_rpo_seconds %.3f\n", json_number_value(json_object_get(doc, "rpo_seconds")));
+    }
+    if (doc) {
+        fputs("# HELP dr_drill_last_success 1 when the last drill met its objectives.\n# TYPE dr_drill_last_success gauge\n", out);
+        fprintf(out, "dr_drill_last_success %d\n", json_is_true(json_object_get(doc, "success")));
+    }
+    fputs("# HELP dr_drill_overdue 1 when no drill succeeded within the configured period.\n"
+          "# TYPE dr_drill_overdue gauge\n", out);
+    fprintf(out, "dr_drill_overdue %d\n", last_success <= 0 || dr_now() - last_success > m->period);
+    json_decref(doc);
+    return 0;
+}

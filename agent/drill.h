@@ -1,0 +1,68 @@
+/* drill.h: the DR drill's record (phases, RTO, RPO) and its reports: JSON, self-contained HTML with an SVG timeline, metrics. */
+#ifndef DR_AGENT_DRILL_H
+#define DR_AGENT_DRILL_H
+
+/*
+ * Ownership: a drill owns its steps and strings (drill_free). The
+ * Prometheus callback reads the state directory each time it is called.
+ */
+
+#include <stdio.h>
+
+#include "run.h"
+
+typedef struct drill_step {
+    char *resource;
+    char *plugin;
+    char *phase;     /* "verify", "failover", "verify-dr", "failback", "verify-after" */
+    hook_kind hook;
+    int status;      /* dr_status for verify phases, action_status otherwise */
+    double started;  /* epoch seconds */
+    double finished;
+    char *error;
+    int has_rpo;
+    double rpo;
+} drill_step;
+
+typedef struct drill {
+    char run_id[64];
+    char mode[16];
+    double started;
+    double finished;
+    double rto_objective;
+    double rpo_objective;
+    double failover_started;
+    int rto_reached;      /* every resource verified OK in the DR region */
+    double rto;           /* seconds from failover start to that verify */
+    int has_rpo;
+    double rpo;           /* worst observed */
+    char rpo_resource[128];
+    int verify_dr_rounds;
+    int failed_phase;     /* a phase failed (or the pre-check was not healthy) */
+    char failure[256];
+    int success;          /* every phase ok and both objectives met */
+    drill_step *steps;
+    size_t n_steps;
+} drill;
+
+void drill_init(drill *d, const agent *a, const char *run_id, const char *mode);
+/* Append the last run's results of `a` as the steps of `phase`. */
+void drill_record_phase(drill *d, const agent *a, const char *phase);
+/* After the run: compute success from the phases and the objectives. */
+void drill_finish(drill *d);
+void drill_free(drill *d);
+
+/* <state_dir>/reports/drill-<run_id>.json and .html; paths returned in json_path/html_path. */
+int drill_write_reports(const drill *d, const char *state_dir, char *json_path, size_t jlen, char *html_path,
+                        size_t hlen, dr_error *err);
+/* <state_dir>/drill-last.json: the freshness record the Prometheus metrics read. */
+int drill_write_last(const drill *d, const char *state_dir, dr_error *err);
+
+/* Prometheus metrics of the last drill (report_metrics_fn); arg: drill_metrics_arg. */
+typedef struct drill_metrics_arg {
+    const char *state_dir;
+    double period; /* a successful drill older than this is overdue */
+} drill_metrics_arg;
+int drill_prometheus(FILE *out, void *arg);
+
+#endif

@@ -1,0 +1,145 @@
+/* progress.c: what a run is doing now: one live line per running resource on a terminal, timestamped lines otherwise. */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "dr/util.h"
+#include "log.h"
+#include "progress.h"
+
+static struct {
+    agent *a;
+    int live;       /* redrawn block on a terminal */
+    int quiet;
+    int drawn;      /* lines of the block currently on screen */
+    int stop;
+    pthread_t ticker;
+    int ticking;
+    pthread_mutex_t mu; /* guards `running` */
+    unsigned char *running;
+    int64_t *since;
+} P = {.mu = PTHREAD_MUTEX_INITIALIZER};
+
+/* Called by the logger, under its lock, before and after it writes a line. */
+static void clear_block(void)
+{
+    for (int i = 0; i < P.drawn; i++)
+        fputs("\033[1A\033[2K", stderr);
+    P.drawn = 0;
+}
+
+static void draw_block(void)
+{
+    agent *a = P.a;
+    int64_t now = dr_mono_ms();
+
+    if (!a || !P.running)
+        return;
+    pthread_mutex_lock(&P.mu);
+    for (size_t i = 0; i < a->cfg->n_res; i++) {
+        char el[32], prog[256];
+        if (!P.running[i])
+            continue;
+        dr_duration_format((double)(now - P.since[i]) / 1000.0, el, sizeof(el));
+        pthread_mutex_lock(&a->res[i].mu);
+        snprintf(prog, sizeof(prog), "%s", a->results[i].progress);
+        pthread_mutex_unlock(&a->res[i].mu);
+        fprintf(stderr, "\033[2K  %-32s %8s  %s\n", a->cfg->res[i].id, el, prog[0] ? prog : "running");
+        P.drawn++;
+    }
+    pthread_mutex_unlock(&P.mu);
+    fflush(stderr);
+}
+
+static void *ticker_main(void *arg)
+{
+    (void)arg;
+    while (!P.stop) {
+        struct timespec ts = {0, 500 * 1000000L};
+        nanosleep(&ts, NULL);
+        log_redraw();
+    }
+    return NULL;
+}
+
+void progress_start(agent *a, int quiet, int plain)
+{
+    P.a = a;
+    P.quiet = quiet;
+    P.live = !quiet && !plain && isatty(STDERR_FILENO) && getenv("TERM") && strcmp(getenv("TERM"), "dumb") != 0;
+    P.running = calloc(a->cfg->n_res + 1, 1);
+    P.since = calloc(a->cfg->n_res + 1, sizeof(int64_t));
+    P.stop = 0;
+    if (P.live && P.running && P.since) {
+        log_set_tty_hooks(clear_block, draw_block);
+        if (pthread_create(&P.ticker, NULL, ticker_main, NULL) == 0)
+            P.ticking = 1;
+    }
+}
+
+void progress_stop(void)
+{
+    if (P.ticking) {
+        P.stop = 1;
+        pthread_join(P.ticker, NULL);
+        P.ticking = 0;
+    }
+    log_set_tty_hooks(NULL, NULL);
+    free(P.running);
+    free(P.since);
+    P.running = NULL;
+    P.since = NULL;
+    P.a = NULL;
+}
+
+void progress_step_start(agent *a, size_t idx, hook_kind hook)
+{
+    if (P.running) {
+        pthread_mutex_lock(&P.mu);
+        P.running[idx] = 1;
+        P.since[idx] = dr_mono_ms();
+        pthread_mutex_unlock(&P.mu);
+    }
+    /* verify runs from cron: its steps are news only with --verbose */
+    if (!P.quiet)
+        log_msg(hook == HOOK_VERIFY ? DR_LOG_DEBUG : DR_LOG_INFO, a->cfg->res[idx].id, "%s started", hook_name(hook));
+}
+
+void progress_step_end(agent *a, size_t idx, hook_kind hook)
+{
+    const res_result *r = &a->results[idx];
+    char dur[32];
+
+    if (P.running) {
+        pthread_mutex_lock(&P.mu);
+        P.running[idx] = 0;
+        pthread_mutex_unlock(&P.mu);
+    }
+    if (P.quiet)
+        return;
+    dr_duration_format((double)r->duration_ms / 1000.0, dur, sizeof(dur));
+    log_msg(hook == HOOK_VERIFY ? DR_LOG_DEBUG : r->status == ACT_FAILED ? DR_LOG_ERROR : DR_LOG_INFO, a->cfg->res[idx].id,
+            "%s %s in %s%s%s", hook_name(hook),
+            hook == HOOK_VERIFY ? dr_status_name((dr_status)r->status) : action_status_name((action_status)r->status),
+            dur, r->error[0] ? ": " : "", r->error);
+}
+
+void progress_update(agent *a, size_t idx)
+{
+    if (P.quiet)
+        return;
+    if (P.live) {
+        log_redraw();
+        return;
+    }
+    {
+        char text[256];
+        pthread_mutex_lock(&a->res[idx].mu);
+        snprintf(text, sizeof(text), "%s", a->results[idx].progress);
+        pthread_mutex_unlock(&a->res[idx].mu);
+        log_msg(a->last_hook == HOOK_VERIFY ? DR_LOG_DEBUG : DR_LOG_INFO, a->cfg->res[idx].id, "%s", text);
+    }
+}

@@ -1,0 +1,210 @@
+/* session.c: one command's run around the runner: run lock, journal, progress display, and the serving state. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "dr/util.h"
+#include "log.h"
+#include "progress.h"
+#include "session.h"
+#include "state.h"
+#include "version.h"
+
+static int obs_step_start(void *arg, size_t idx)
+{
+    session *s = arg;
+    dr_error err;
+    json_t *ev;
+    char step[256];
+
+    progress_step_start(s->a, idx, s->hook);
+    if (!s->journaling)
+        return 0;
+    snprintf(step, sizeof(step), "%s/%s/%s", s->run_id, s->a->cfg->res[idx].id, s->phase);
+    ev = json_pack("{s:s, s:s, s:s, s:s}", "step", step, "resource", s->a->cfg->res[idx].id, "hook",
+                   hook_name(s->hook), "phase", s->phase);
+    dr_error_clear(&err);
+    if (!ev || journal_write(&s->j, "step_start", ev, &err) != 0) {
+        log_error("%s", err.message[0] ? err.message : "journal: out of memory");
+        json_decref(ev);
+        return -1;
+    }
+    json_decref(ev);
+    return 0;
+}
+
+static void obs_step_end(void *arg, size_t idx)
+{
+    session *s = arg;
+    const res_result *r = &s->a->results[idx];
+    json_t *ev, *changes;
+    dr_error err;
+    char step[256];
+
+    progress_step_end(s->a, idx, s->hook);
+    if (!s->journaling)
+        return;
+    snprintf(step, sizeof(step), "%s/%s/%s", s->run_id, s->a->cfg->res[idx].id, s->phase);
+    changes = json_array();
+    for (size_t k = 0; k < r->n_changes; k++)
+        json_array_append_new(changes, json_pack("{s:s, s:s?, s:b}", "action", r->changes[k].action, "target",
+                                                 r->changes[k].target, "done",
+                                                 r->changes[k].state == DR_CHANGE_DONE));
+    ev = json_pack("{s:s, s:s, s:s, s:s, s:s, s:I, s:o}", "step", step, "resource", s->a->cfg->res[idx].id, "hook",
+                   hook_name(s->hook), "phase", s->phase, "status",
+                   s->hook == HOOK_VERIFY ? dr_status_name((dr_status)r->status)
+                                          : action_status_name((action_status)r->status),
+                   "duration_ms", (json_int_t)r->duration_ms, "changes", changes);
+    if (ev && r->error[0])
+        json_object_set_new(ev, "error", json_string(r->error));
+    if (ev && r->has_rpo)
+        json_object_set_new(ev, "rpo_seconds", json_real(r->rpo));
+    dr_error_clear(&err);
+    if (!ev || journal_write(&s->j, "step_end", ev, &err) != 0)
+        log_error("%s", err.message[0] ? err.message : "journal: out of memory");
+    json_decref(ev);
+}
+
+static void obs_progress(void *arg, size_t idx)
+{
+    session *s = arg;
+    progress_update(s->a, idx);
+}
+
+int session_begin(session *s, agent *a, const session_opts *o, dr_error *err)
+{
+    lock_holder holder;
+    lock_config lc;
+    int rc;
+
+    memset(s, 0, sizeof(*s));
+    s->a = a;
+    s->o = *o;
+    s->started = dr_now();
+    s->obs.step_start = obs_step_start;
+    s->obs.step_end = obs_step_end;
+    s->obs.progress = obs_progress;
+    s->obs.arg = s;
+    if (o->resume_run_id)
+        snprintf(s->run_id, sizeof(s->run_id), "%s", o->resume_run_id);
+    else
+        state_new_run_id(s->run_id, sizeof(s->run_id));
+    progress_start(a, o->quiet, 0);
+    if (!o->mutating)
+        return 0;
+
+    rc = state_dir_prepare(o->state_dir, err);
+    if (rc != 0)
+        goto fail;
+    memset(&lc, 0, sizeof(lc));
+    lc.state_dir = o->state_dir;
+    lc.wait_seconds = o->wait_seconds;
+    if (a->cfg->agent.lock_table) {
+        dr_resource *any = a->cfg->n_res ? &a->res[0] : NULL;
+        const char *region = a->cfg->agent.lock_region ? a->cfg->agent.lock_region : a->cfg->dr_region;
+        lc.ddb = any ? host_api()->aws(any, region, err) : NULL;
+        if (!lc.ddb) {
+            rc = err->code ? err->code : DR_ECONFIG;
+            goto fail;
+        }
+        lc.table = a->cfg->agent.lock_table;
+        lc.name = a->cfg->agent.lock_name ? a->cfg->agent.lock_name : "dr-agent";
+        lc.lease_seconds = a->cfg->agent.lock_lease;
+    }
+    rc = lock_acquire(&lc, s->run_id, o->command, &s->lock, &holder, err);
+    if (rc != 0)
+        goto fail;
+    s->locked = 1;
+
+    rc = journal_open(&s->j, o->state_dir, s->run_id, err);
+    if (rc != 0)
+        goto fail;
+    s->journaling = 1;
+    {
+        char host[256] = "";
+        json_t *ev, *res = json_array();
+        gethostname(host, sizeof(host) - 1);
+        if (o->resume_run_id) {
+            ev = json_pack("{s:s, s:I}", "host", host, "pid", (json_int_t)getpid());
+            json_decref(res);
+            rc = ev ? journal_write(&s->j, "resume", ev, err) : DR_ENOMEM;
+        } else {
+            for (size_t i = 0; i < a->cfg->n_res; i++)
+                if (!o->selected || o->selected[i])
+                    json_array_append_new(res, json_string(a->cfg->res[i].id));
+            ev = json_pack("{s:s, s:s, s:s, s:b, s:s, s:s, s:s, s:I, s:o, s:b, s:s}", "run_id", s->run_id, "command",
+                           o->command, "mode", o->mode == DR_MODE_FORCED ? "forced" : "graceful", "dry_run", o->dry_run,
+                           "serving", o->serving == DR_SERVING_DR ? "dr" : "primary", "config",
+                           o->config_path ? o->config_path : "", "host", host, "pid", (json_int_t)getpid(), "resources",
+                           res, "selected", o->selected != NULL, "agent_version", DR_AGENT_VERSION);
+            rc = ev ? journal_write(&s->j, "run_start", ev, err) : DR_ENOMEM;
+        }
+        json_decref(ev);
+        if (rc != 0)
+            goto fail;
+    }
+    log_info("%s: run %s%s, journal %s", o->command, s->run_id, o->resume_run_id ? " (resumed)" : "", s->j.path);
+    return 0;
+fail:
+    if (s->journaling)
+        journal_close(&s->j);
+    s->journaling = 0;
+    if (s->locked)
+        lock_release(&s->lock);
+    s->locked = 0;
+    progress_stop();
+    return rc;
+}
+
+int session_run(session *s, hook_kind hook, const char *phase, int dry_run, dr_serving serving)
+{
+    run_opts ro;
+
+    s->hook = hook;
+    s->phase = phase;
+    memset(&ro, 0, sizeof(ro));
+    ro.hook = hook;
+    ro.dry_run = dry_run;
+    ro.mode = s->o.mode;
+    ro.serving = serving;
+    ro.ordered = hook != HOOK_VERIFY;
+    ro.run_id = s->run_id;
+    ro.selected = s->o.selected;
+    ro.observer = &s->obs;
+    ro.concurrency = s->o.concurrency;
+    ro.hook_timeout = s->o.hook_timeout;
+    if (s->locked && lock_lost(&s->lock)) {
+        log_error("the run lease was lost: %s not started", phase);
+        return DR_EBUSY;
+    }
+    return run_execute(s->a, &ro);
+}
+
+void session_end(session *s, const char *status, double rto, double rpo)
+{
+    if (s->journaling) {
+        dr_error err;
+        json_t *ev = json_pack("{s:s, s:f}", "status", status, "duration_seconds", dr_now() - s->started);
+        if (ev && rto >= 0)
+            json_object_set_new(ev, "rto_seconds", json_real(rto));
+        if (ev && rpo >= 0)
+            json_object_set_new(ev, "rpo_seconds", json_real(rpo));
+        dr_error_clear(&err);
+        if (!ev || journal_write(&s->j, "run_end", ev, &err) != 0)
+            log_error("%s", err.message[0] ? err.message : "journal: out of memory");
+        json_decref(ev);
+        journal_close(&s->j);
+        s->journaling = 0;
+    }
+    if (s->locked) {
+        size_t removed = 0;
+        dr_error err;
+        lock_release(&s->lock);
+        s->locked = 0;
+        dr_error_clear(&err);
+        if (journal_prune(s->o.state_dir, s->a->cfg->agent.retention, &removed, &err) == 0 && removed)
+            log_info("pruned %zu journals and reports older than the retention period", removed);
+    }
+    progress_stop();
+}

@@ -1,0 +1,225 @@
+#!/usr/bin/env python3
+"""test_runs.py: run lock, journal, resume, history and drill with the fixture plugins (real processes, real signals)."""
+import json
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+import unittest
+
+AGENT = os.environ["DR_AGENT_BIN"]
+FIXTURES = os.environ["DR_FIXTURE_DIR"]
+
+HEAD = """objectives = { rto = "%s"; rpo = "15m"; };
+regions = { primary = "us-east-1"; dr = "us-west-2"; };
+"""
+
+
+class Runs(unittest.TestCase):
+    def setUp(self):
+        self.dir = tempfile.mkdtemp(prefix="drruns.")
+        self.state = os.path.join(self.dir, "state")
+
+    def tearDown(self):
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def conf(self, resources, rto="1h"):
+        path = os.path.join(self.dir, "dr-agent.conf")
+        with open(path, "w") as f:
+            f.write(HEAD % rto)
+            f.write('agent = { state_dir = "%s"; plugin_dir = "%s"; };\n' % (self.state, FIXTURES))
+            f.write("resources = (\n%s\n);\n" % resources)
+        os.chmod(path, 0o600)
+        return path
+
+    def agent(self, *args, timeout=60):
+        return subprocess.run([AGENT, *args], capture_output=True, text=True, timeout=timeout,
+                              stdin=subprocess.DEVNULL)
+
+    def start(self, *args):
+        return subprocess.Popen([AGENT, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                stdin=subprocess.DEVNULL)
+
+    def journal(self, run_id):
+        with open(os.path.join(self.state, "runs", run_id + ".jsonl")) as f:
+            return [json.loads(l) for l in f]
+
+    def wait_for(self, pred, timeout=10):
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            if pred():
+                return True
+            time.sleep(0.05)
+        return False
+
+    def history(self, c):
+        r = self.agent("-c", c, "history", "--format", "json")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        return json.loads(r.stdout)
+
+    # --- lock ---
+
+    def test_second_mutating_run_refused_with_holder(self):
+        c = self.conf('{ type = "fixture_dep"; name = "db"; sleep = "3s"; change = "promote"; }')
+        first = self.start("-c", c, "failover", "--yes")
+        self.assertTrue(self.wait_for(lambda: os.path.exists(os.path.join(self.state, "lock")) and
+                                      os.path.getsize(os.path.join(self.state, "lock")) > 0))
+        second = self.agent("-c", c, "failover", "--yes")
+        self.assertEqual(second.returncode, 1)
+        self.assertIn("another run holds the lock", second.stderr)
+        self.assertIn("pid %d" % first.pid, second.stderr)
+        self.assertIn("(failover)", second.stderr)
+        # verify takes no lock
+        v = self.agent("-c", c, "verify")
+        self.assertEqual(v.returncode, 0, v.stderr)
+        # --wait waits for the holder, then runs
+        t0 = time.monotonic()
+        third = self.agent("-c", c, "failback", "--yes", "--wait", "30s")
+        self.assertEqual(third.returncode, 0, third.stderr)
+        self.assertGreater(time.monotonic() - t0, 1.0)
+        first.communicate(timeout=30)
+        self.assertEqual(first.returncode, 0)
+
+    def test_lock_released_when_holder_is_killed(self):
+        c = self.conf('{ type = "fixture_dep"; name = "db"; sleep = "30s"; }')
+        first = self.start("-c", c, "configure")
+        self.assertTrue(self.wait_for(lambda: os.path.exists(os.path.join(self.state, "lock")) and
+                                      os.path.getsize(os.path.join(self.state, "lock")) > 0))
+        first.send_signal(signal.SIGKILL)
+        first.communicate()
+        c2 = self.conf('{ type = "fixture_dep"; name = "db"; }')
+        r = self.agent("-c", c2, "configure")
+        self.assertEqual(r.returncode, 0, r.stderr)
+
+    # --- journal, kill -9, resume, history ---
+
+    def test_journal_kill_resume_history(self):
+        c = self.conf('{ type = "fixture_dep"; name = "db"; change = "promote"; },\n'
+                      '{ type = "fixture"; name = "dns"; sleep = "20s"; change = "switch"; }')
+        p = self.start("-c", c, "failover", "--yes", "--mode", "forced")
+        runs_dir = os.path.join(self.state, "runs")
+
+        def dns_started():
+            if not os.path.isdir(runs_dir) or not os.listdir(runs_dir):
+                return False
+            with open(os.path.join(runs_dir, os.listdir(runs_dir)[0])) as f:
+                return any('"step_start"' in l and "fixture.dns" in l for l in f)
+
+        self.assertTrue(self.wait_for(dns_started))
+        p.send_signal(signal.SIGKILL)  # at a step boundary: db ended, dns started
+        p.communicate()
+        run_id = os.listdir(runs_dir)[0][:-len(".jsonl")]
+        events = self.journal(run_id)
+        self.assertEqual([e["event"] for e in events],
+                         ["run_start", "step_start", "step_end", "step_start"])
+        self.assertEqual(events[0]["mode"], "forced")
+        self.assertEqual(events[2]["status"], "done")
+        self.assertEqual(events[2]["changes"], [{"action": "promote", "target": "db", "done": True}])
+        h = self.history(c)
+        self.assertEqual(h[0]["run_id"], run_id)
+        self.assertEqual(h[0]["status"], "interrupted")
+        self.assertFalse(os.path.exists(os.path.join(self.state, "serving.json")))
+
+        # resume continues the same run, same mode, and re-checks the finished step
+        c = self.conf('{ type = "fixture_dep"; name = "db"; change = "promote"; },\n'
+                      '{ type = "fixture"; name = "dns"; change = "switch"; }')
+        r = self.agent("-c", c, "resume", "--format", "json")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        doc = json.loads(r.stdout)
+        self.assertEqual(doc["run_id"], run_id)
+        self.assertEqual(doc["mode"], "forced")
+        events = self.journal(run_id)
+        self.assertEqual(events[4]["event"], "resume")
+        self.assertEqual(events[-1]["event"], "run_end")
+        self.assertEqual(events[-1]["status"], "done")
+        ran = [e["resource"] for e in events[5:] if e["event"] == "step_start"]
+        self.assertEqual(sorted(ran), ["fixture.dns", "fixture_dep.db"])
+        h = self.history(c)
+        self.assertEqual(h[0]["status"], "done")
+        self.assertEqual(h[0]["resumes"], 1)
+        self.assertIsNotNone(h[0]["rto_seconds"])
+        with open(os.path.join(self.state, "serving.json")) as f:
+            self.assertEqual(json.load(f)["serving"], "dr")
+        # nothing left to resume
+        r = self.agent("-c", c, "resume")
+        self.assertEqual(r.returncode, 0)
+        self.assertIn("no interrupted run", r.stderr)
+
+    def test_torn_journal_line_is_ignored(self):
+        c = self.conf('{ type = "fixture_dep"; name = "db"; }')
+        self.assertEqual(self.agent("-c", c, "configure").returncode, 0)
+        run_id = os.listdir(os.path.join(self.state, "runs"))[0][:-6]
+        with open(os.path.join(self.state, "runs", run_id + ".jsonl"), "a") as f:
+            f.write('{"event":"step_start","resou')  # a crash in the middle of a write
+        h = self.history(c)
+        self.assertEqual(h[0]["status"], "unchanged")
+
+    # --- drill ---
+
+    def test_drill_success_report(self):
+        c = self.conf('{ type = "fixture_dep"; name = "db"; rpo = 2.5; change = "promote"; sleep = "200ms"; },\n'
+                      '{ type = "fixture"; name = "dns"; change = "switch"; }')
+        r = self.agent("-c", c, "drill", "--yes", "--format", "json")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        doc = json.loads(r.stdout)
+        self.assertTrue(doc["success"])
+        self.assertTrue(doc["rto_met"])
+        self.assertEqual(doc["rpo_seconds"], 2.5)
+        self.assertEqual(doc["rpo_resource"], "fixture_dep.db")
+        self.assertGreater(doc["rto_seconds"], 0.2)
+        phases = [s["phase"] for s in doc["steps"] if s["resource"] == "fixture.dns"]
+        self.assertEqual(phases, ["verify", "failover", "verify-dr", "failback", "verify-after"])
+        # dependency order inside the failover: data before traffic
+        fo = {s["resource"]: s for s in doc["steps"] if s["phase"] == "failover"}
+        self.assertLessEqual(fo["fixture_dep.db"]["start_offset_seconds"] + fo["fixture_dep.db"]["duration_seconds"],
+                             fo["fixture.dns"]["start_offset_seconds"] + 1e-3)
+        html = os.path.join(self.state, "reports", "drill-%s.html" % doc["run_id"])
+        with open(html) as f:
+            page = f.read()
+        self.assertIn("<svg", page)
+        self.assertIn("RTO objective", page)
+        self.assertIn("fixture_dep.db", page)
+        self.assertNotIn("http://", page.replace('xmlns="http://www.w3.org/2000/svg"', ""))
+        self.assertNotIn("https://", page)
+        with open(os.path.join(self.state, "serving.json")) as f:
+            self.assertEqual(json.load(f)["serving"], "primary")
+        prom = self.agent("-c", c, "verify", "--format", "prometheus").stdout
+        self.assertIn("dr_drill_overdue 0", prom)
+        self.assertRegex(prom, r"dr_drill_rto_seconds \d+\.\d+")
+        self.assertIn("dr_drill_rpo_seconds 2.500", prom)
+        self.assertEqual(self.history(c)[-1]["command"], "drill")
+
+    def test_drill_rto_missed(self):
+        c = self.conf('{ type = "fixture_dep"; name = "db"; change = "promote"; sleep = "1500ms"; }', rto="1s")
+        r = self.agent("-c", c, "drill", "--yes", "--format", "json")
+        self.assertEqual(r.returncode, 1)
+        doc = json.loads(r.stdout)
+        self.assertFalse(doc["success"])
+        self.assertFalse(doc["rto_met"])
+        prom = self.agent("-c", c, "verify", "--format", "prometheus").stdout
+        self.assertIn("dr_drill_overdue 1", prom)
+        self.assertIn("dr_drill_last_success 0", prom)
+
+    def test_drill_refuses_unhealthy_estate(self):
+        c = self.conf('{ type = "fixture_dep"; name = "db"; status = "CRITICAL"; change = "promote"; }')
+        r = self.agent("-c", c, "drill", "--yes", "--format", "json")
+        self.assertEqual(r.returncode, 1)
+        doc = json.loads(r.stdout)
+        self.assertIn("CRITICAL before the drill", doc["failure"])
+        self.assertEqual({s["phase"] for s in doc["steps"]}, {"verify"})
+
+    def test_drill_failover_failure(self):
+        c = self.conf('{ type = "fixture_dep"; name = "db"; fail = ["failover"]; },\n'
+                      '{ type = "fixture"; name = "dns"; change = "switch"; }')
+        r = self.agent("-c", c, "drill", "--yes", "--format", "json")
+        self.assertEqual(r.returncode, 1)
+        doc = json.loads(r.stdout)
+        self.assertIn("failover failed", doc["failure"])
+        dns = [s for s in doc["steps"] if s["resource"] == "fixture.dns" and s["phase"] == "failover"][0]
+        self.assertEqual(dns["status"], "skipped")
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
