@@ -1,0 +1,266 @@
+"""Aurora for the test proxy: global failover/switchover (moto answers 500), operation durations, and the PostgreSQL bridge.
+
+- FailoverGlobalCluster / SwitchoverGlobalCluster move the emulated writer of the global cluster.
+  DescribeGlobalClusters then shows IsWriter/Readers accordingly (moto marks no member as writer),
+  and, for the duration set for the operation, Status failing-over/switching-over and FailoverState.
+- DescribeGlobalClusters honours GlobalClusterIdentifier (moto answers every global cluster).
+- PromoteReadReplicaDBCluster of a cluster that is not a replica: InvalidDBClusterStateFault
+  (moto answers 500).
+- PromoteReadReplicaDBCluster and CreateDBCluster keep moto's behaviour; DescribeDBClusters shows
+  the cluster `promoting` / `creating` for the duration set for the operation.
+- CreateDBCluster with ReplicationSourceIdentifier: moto wrongly requires MasterUsername and
+  MasterUserPassword and defaults EngineVersion; the proxy copies them from the source cluster.
+- The bridge (drenv --pg): every Aurora cluster in us-east-1 is backed by node a, in us-west-2 by
+  node b. Promoting a cluster (PromoteReadReplicaDBCluster, FailoverGlobalCluster,
+  SwitchoverGlobalCluster to a target) promotes its region's node; a switchover also makes the old
+  writer's node a standby of the new one; CreateDBCluster of a replica (ReplicationSourceIdentifier
+  or GlobalClusterIdentifier) in region R of a source in region S makes node R a standby of node S.
+  The bridge runs inside the request, so when the call returns the databases have moved.
+"""
+import threading
+import time
+import urllib.parse
+import xml.etree.ElementTree as ET
+
+import awswire
+from awswire import Response, error_response, find, findall, query_response, to_xml
+
+VERSION = "2014-10-31"
+NODE_OF = {"us-east-1": "a", "us-west-2": "b"}
+
+
+def arn_region(arn):
+    return arn.split(":")[3] if arn.startswith("arn:") else None
+
+
+def arn_id(arn):
+    return arn.rsplit(":", 1)[-1]
+
+
+class RDS:
+    def __init__(self, fx):
+        self.fx = fx
+        self.lock = threading.RLock()
+        self.writer = {}  # global cluster id -> writer cluster ARN, once a failover or switchover moved it
+        self.moves = {}  # global cluster id -> in-progress move {kind, from, to, data_loss, until}
+        self.busy = {}  # cluster ARN -> (status, until): `promoting`, `creating`
+        self.before = {("rds", "CreateDBCluster"): self.create_cluster,
+                       ("rds", "PromoteReadReplicaDBCluster"): self.promote,
+                       ("rds", "FailoverGlobalCluster"): self.failover,
+                       ("rds", "SwitchoverGlobalCluster"): self.switchover}
+        self.after = {("rds", "DescribeGlobalClusters"): self.patch_global_clusters,
+                      ("rds", "DescribeDBClusters"): self.patch_clusters}
+        self.control = [("GET", r"/pg", self.c_pg)]
+
+    def reset(self):
+        with self.lock:
+            self.writer.clear()
+            self.moves.clear()
+            self.busy.clear()
+
+    def dump(self):
+        with self.lock:
+            return {"writer": dict(self.writer), "moves": dict(self.moves), "busy": dict(self.busy)}
+
+    # ---- the bridge --------------------------------------------------------------------------
+    def _bridge(self, op, *args):
+        """Run a PostgreSQL pair operation when there is a pair; the regions name the nodes."""
+        pg = self.fx.pg
+        if pg is None or any(r not in NODE_OF for r in args):
+            return None
+        nodes = [NODE_OF[r] for r in args]
+        if op == "standby" and nodes[0] == nodes[1]:
+            return None
+        return pg.promote(nodes[0]) if op == "promote" else pg.make_standby(nodes[0], nodes[1])
+
+    def c_pg(self, m, spec, query):
+        if self.fx.pg is None:
+            return 404, {"error": "no PostgreSQL pair (drenv run --pg)"}
+        return 200, {"nodes": self.fx.pg.status(), "log": self.fx.pg.log_entries()}
+
+    # ---- helpers -----------------------------------------------------------------------------
+    def _clusters(self, region, ident):
+        r = self.fx.query_call("rds", region, "DescribeDBClusters", {"DBClusterIdentifier": ident}, VERSION)
+        return ET.fromstring(r.body) if r.status == 200 else None
+
+    def _global(self, region, gid):
+        r = self.fx.query_call("rds", region, "DescribeGlobalClusters", {"GlobalClusterIdentifier": gid}, VERSION)
+        if r.status != 200:
+            return None, r
+        gcs = findall(ET.fromstring(r.body), "DescribeGlobalClustersResult/GlobalClusters/GlobalClusterMember")
+        gcs = [g for g in gcs if find(g, "GlobalClusterIdentifier").text == gid]  # moto ignores the filter
+        return (gcs[0] if gcs else None), r
+
+    def _members(self, gc):
+        return [find(m, "DBClusterArn").text for m in findall(gc, "GlobalClusterMembers/GlobalClusterMember")]
+
+    def _writer_of(self, gid, members):
+        w = self.writer.get(gid)
+        return w if w in members else (members[0] if members else None)
+
+    # ---- CreateDBCluster ---------------------------------------------------------------------
+    def create_cluster(self, req):
+        form = dict(req.form)
+        source_arn = form.get("ReplicationSourceIdentifier")
+        source_region = arn_region(source_arn) if source_arn else None
+        body = None
+        if source_arn and source_region and "MasterUsername" not in form:
+            src = self._clusters(source_region, arn_id(source_arn))
+            if src is None:
+                return error_response(req, 404, "DBClusterNotFoundFault", f"DBCluster {source_arn} not found.")
+            c = find(src, "DescribeDBClustersResult/DBClusters/DBCluster")
+            form["MasterUsername"] = find(c, "MasterUsername").text
+            form["MasterUserPassword"] = "replica-inherits-the-source-password"  # moto insists
+            form.setdefault("EngineVersion", find(c, "EngineVersion").text)
+            body = urllib.parse.urlencode(form).encode()
+        elif form.get("GlobalClusterIdentifier"):
+            gc, _ = self._global(req.region, form["GlobalClusterIdentifier"])
+            members = self._members(gc) if gc is not None else []
+            with self.lock:
+                writer = self._writer_of(form["GlobalClusterIdentifier"], members)
+            source_region = arn_region(writer) if writer else None
+        resp = self.fx.forward(req, body)
+        if resp.status != 200:
+            return resp
+        arn = find(ET.fromstring(resp.body), "CreateDBClusterResult/DBCluster/DBClusterArn").text
+        seconds = self.fx.duration("CreateDBCluster")
+        if seconds > 0:
+            with self.lock:
+                self.busy[arn] = ("creating", time.time() + seconds)
+        if source_region and source_region != req.region:
+            self._bridge("standby", req.region, source_region)
+        return resp
+
+    # ---- PromoteReadReplicaDBCluster ----------------------------------------------------------
+    def promote(self, req):
+        ident = req.form.get("DBClusterIdentifier", "")
+        found = self._clusters(req.region, arn_id(ident))
+        cluster = find(found, "DescribeDBClustersResult/DBClusters/DBCluster") if found is not None else None
+        if cluster is not None and find(cluster, "ReplicationSourceIdentifier") is None:
+            # moto answers 500 here; AWS refuses to promote what is not a replica
+            return error_response(req, 400, "InvalidDBClusterStateFault",
+                                  f"DB cluster {ident} is not a read replica.")
+        resp = self.fx.forward(req)
+        if resp.status != 200:
+            return resp
+        self._bridge("promote", req.region)
+        root = ET.fromstring(resp.body)
+        cluster = find(root, "PromoteReadReplicaDBClusterResult/DBCluster")
+        seconds = self.fx.duration("PromoteReadReplicaDBCluster")
+        if seconds > 0:
+            with self.lock:
+                self.busy[find(cluster, "DBClusterArn").text] = ("promoting", time.time() + seconds)
+            find(cluster, "Status").text = "promoting"
+        return replace_xml(resp, root)
+
+    # ---- FailoverGlobalCluster / SwitchoverGlobalCluster --------------------------------------
+    def failover(self, req):
+        loss = req.form.get("AllowDataLoss") == "true"
+        if loss and req.form.get("Switchover") == "true":
+            return error_response(req, 400, "InvalidParameterCombination",
+                                  "AllowDataLoss and Switchover cannot be used together.")
+        return self._move(req, "failover" if loss else "switchover")
+
+    def switchover(self, req):
+        return self._move(req, "switchover")
+
+    def _move(self, req, kind):
+        gid, target = req.form.get("GlobalClusterIdentifier"), req.form.get("TargetDbClusterIdentifier")
+        if not gid or not target:
+            return error_response(req, 400, "MissingParameter",
+                                  "GlobalClusterIdentifier and TargetDbClusterIdentifier are required.")
+        gc, raw = self._global(req.region, gid)
+        if gc is None:
+            return raw if raw.status != 200 else error_response(
+                req, 404, "GlobalClusterNotFoundFault", f"Global cluster {gid} not found.")
+        members = self._members(gc)
+        match = [a for a in members if a == target or arn_id(a) == target]
+        if not match:
+            return error_response(req, 404, "DBClusterNotFoundFault",
+                                  f"DBCluster {target} is not a member of global cluster {gid}.")
+        target = match[0]
+        with self.lock:
+            move = self.moves.get(gid)
+            if move and move["until"] > time.time():
+                return error_response(req, 400, "InvalidGlobalClusterStateFault",
+                                      f"Global cluster {gid} is already failing over.")
+            old = self._writer_of(gid, members)
+            if old == target:
+                return error_response(req, 400, "InvalidGlobalClusterStateFault",
+                                      f"DBCluster {target} is already the primary cluster of global cluster {gid}.")
+        self._bridge("promote", arn_region(target))
+        if kind == "switchover":
+            self._bridge("standby", arn_region(old), arn_region(target))
+        op = "SwitchoverGlobalCluster" if req.operation == "SwitchoverGlobalCluster" else "FailoverGlobalCluster"
+        with self.lock:
+            self.writer[gid] = target
+            self.moves[gid] = {"kind": kind, "from": old, "to": target, "data_loss": kind == "failover",
+                               "until": time.time() + self.fx.duration(op)}
+            self._patch_global(gc, in_call=True)
+        gc.tag = "GlobalCluster"  # the same structure, under the name the Failover/Switchover result uses
+        return query_response("rds", req.operation, to_xml(gc))
+
+    # ---- Describe* answers -------------------------------------------------------------------
+    def _patch_global(self, gc, in_call=False):
+        """Set IsWriter/Readers from the emulated writer; Status and FailoverState while a move runs."""
+        gid = find(gc, "GlobalClusterIdentifier").text
+        members = findall(gc, "GlobalClusterMembers/GlobalClusterMember")
+        arns = [find(m, "DBClusterArn").text for m in members]
+        writer = self._writer_of(gid, arns)
+        for m, arn in zip(members, arns):
+            find(m, "IsWriter").text = "true" if arn == writer else "false"
+            readers = find(m, "Readers")
+            if readers is None:
+                readers = ET.SubElement(m, "Readers")
+            for child in list(readers):
+                readers.remove(child)
+            if arn == writer:
+                for other in arns:
+                    if other != arn:
+                        ET.SubElement(readers, "member").text = other
+        move = self.moves.get(gid)
+        if move and (in_call or move["until"] > time.time()):
+            find(gc, "Status").text = "failing-over" if move["kind"] == "failover" else "switching-over"
+            fs = ET.SubElement(gc, "FailoverState")
+            ET.SubElement(fs, "Status").text = "failing-over"
+            ET.SubElement(fs, "FromDbClusterArn").text = move["from"]
+            ET.SubElement(fs, "ToDbClusterArn").text = move["to"]
+            ET.SubElement(fs, "IsDataLossAllowed").text = "true" if move["data_loss"] else "false"
+        elif move:
+            del self.moves[gid]
+
+    def patch_global_clusters(self, req, resp):
+        root = ET.fromstring(resp.body)
+        wanted = req.form.get("GlobalClusterIdentifier")
+        wanted = wanted.rsplit(":", 1)[-1] if wanted else None
+        with self.lock:
+            holder = find(root, "DescribeGlobalClustersResult/GlobalClusters")
+            for gc in findall(root, "DescribeGlobalClustersResult/GlobalClusters/GlobalClusterMember"):
+                if wanted and find(gc, "GlobalClusterIdentifier").text != wanted:
+                    holder.remove(gc)  # moto answers every global cluster, whatever was asked
+                else:
+                    self._patch_global(gc)
+            if wanted and not len(holder):
+                return error_response(req, 404, "GlobalClusterNotFoundFault", f"Global cluster {wanted} not found.")
+        return replace_xml(resp, root)
+
+    def patch_clusters(self, req, resp):
+        root = ET.fromstring(resp.body)
+        changed = False
+        now = time.time()
+        with self.lock:
+            for c in findall(root, "DescribeDBClustersResult/DBClusters/DBCluster"):
+                arn = find(c, "DBClusterArn").text
+                status, until = self.busy.get(arn, (None, 0))
+                if until > now:
+                    find(c, "Status").text = status
+                    changed = True
+                elif status:
+                    del self.busy[arn]
+        return replace_xml(resp, root) if changed else None
+
+
+def replace_xml(resp, root):
+    """moto's response with a rewritten XML body (its headers kept, the length recomputed)."""
+    body = '<?xml version="1.0" encoding="UTF-8"?>\n' + to_xml(root, awswire.NS["rds"])
+    return Response(resp.status, [(k, v) for k, v in resp.headers if k.lower() != "content-length"], body)

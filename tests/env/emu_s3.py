@@ -1,0 +1,142 @@
+"""S3 replication for the test proxy: the configuration read back as written, and objects that really replicate.
+
+- GetBucketReplication returns the configuration that PutBucketReplication stored (moto always
+  reads back `DeleteMarkerReplication: Disabled` and an empty `Filter`).
+- A PutObject into a bucket with an enabled rule whose prefix matches is copied (body, content
+  type, metadata) into the rule's destination bucket after the duration set for
+  "ReplicateObject" (0 s: before PutObject returns). HeadObject/GetObject then report
+  `x-amz-replication-status`: PENDING, COMPLETED or FAILED on the source, REPLICA on the copy.
+- A DeleteObject without a version id that leaves a delete marker is replicated the same way
+  when the rule has DeleteMarkerReplication Enabled.
+Rules are matched by prefix only (not tags); CopyObject and multipart uploads do not replicate.
+"""
+import threading
+import time
+import xml.etree.ElementTree as ET
+
+import awswire
+from awswire import Response, find, findall, to_xml
+
+
+class S3:
+    def __init__(self, fx):
+        self.fx = fx
+        self.lock = threading.Lock()
+        self.configs = {}  # bucket -> ReplicationConfiguration element, as PUT
+        self.objects = {}  # (bucket, key, version id) -> replication status
+        self.generation = 0  # a reset makes pending copies obsolete
+        self.before = {("s3", "GetBucketReplication"): self.get_replication}
+        self.after = {("s3", "PutBucketReplication"): self.put_replication,
+                      ("s3", "DeleteBucketReplication"): self.forget,
+                      ("s3", "DeleteBucket"): self.forget,
+                      ("s3", "PutObject"): self.object_written,
+                      ("s3", "DeleteObject"): self.object_deleted,
+                      ("s3", "HeadObject"): self.add_status,
+                      ("s3", "GetObject"): self.add_status}
+        self.control = [("GET", r"/s3", lambda m, s, q: (200, self.dump()))]
+
+    def reset(self):
+        with self.lock:
+            self.configs.clear()
+            self.objects.clear()
+            self.generation += 1
+
+    def dump(self):
+        with self.lock:
+            return {"configs": {b: to_xml(c, awswire.NS["s3"]) for b, c in self.configs.items()},
+                    "objects": {f"{b}/{k}?versionId={v}": s for (b, k, v), s in self.objects.items()}}
+
+    # ---- configuration -----------------------------------------------------------------------
+    def put_replication(self, req, resp):
+        root = ET.fromstring(req.body)
+        with self.lock:
+            self.configs[req.labels["Bucket"]] = root
+        return None
+
+    def forget(self, req, resp):
+        with self.lock:
+            self.configs.pop(req.labels["Bucket"], None)
+        return None
+
+    def get_replication(self, req):
+        with self.lock:
+            root = self.configs.get(req.labels["Bucket"])
+        if root is None:
+            return None  # moto answers (ReplicationConfigurationNotFoundError when there is none)
+        return Response(200, [("Content-Type", "application/xml"), ("x-amz-request-id", awswire.request_id())],
+                        '<?xml version="1.0" encoding="UTF-8"?>\n' + to_xml(root, awswire.NS["s3"]))
+
+    def _rule_for(self, bucket, key):
+        """(destination bucket, delete markers replicated?) of the first enabled rule matching the key."""
+        with self.lock:
+            root = self.configs.get(bucket)
+        if root is None:
+            return None
+        for rule in findall(root, "Rule"):
+            if getattr(find(rule, "Status"), "text", "") != "Enabled":
+                continue
+            prefix = next((e.text or "" for e in (find(rule, "Filter/Prefix"), find(rule, "Filter/And/Prefix"),
+                                                   find(rule, "Prefix")) if e is not None), "")
+            if key.startswith(prefix):
+                dest = find(rule, "Destination/Bucket").text.rsplit(":", 1)[-1]
+                dmr = getattr(find(rule, "DeleteMarkerReplication/Status"), "text", "Disabled") == "Enabled"
+                return dest, dmr
+        return None
+
+    # ---- objects -----------------------------------------------------------------------------
+    def object_written(self, req, resp):
+        bucket, key = req.labels["Bucket"], req.labels["Key"]
+        rule = self._rule_for(bucket, key)
+        if rule is None:
+            return None
+        version = resp.header("x-amz-version-id")
+        with self.lock:
+            self.objects[(bucket, key, version)] = "PENDING"
+            gen = self.generation
+        self._later(lambda: self._copy(req.region, bucket, key, version, rule[0], gen))
+        return None
+
+    def object_deleted(self, req, resp):
+        bucket, key = req.labels["Bucket"], req.labels["Key"]
+        rule = self._rule_for(bucket, key)
+        if rule is None or not rule[1] or "versionId" in req.query or resp.header("x-amz-delete-marker") != "true":
+            return None
+        s3 = self.fx.client("s3", req.region)
+        self._later(lambda: s3.delete_object(Bucket=rule[0], Key=key))
+        return None
+
+    def _later(self, fn):
+        delay = self.fx.duration("ReplicateObject")
+        if delay <= 0:
+            fn()
+        else:
+            t = threading.Timer(delay, fn)
+            t.daemon = True
+            t.start()
+
+    def _copy(self, region, bucket, key, version, dest, gen):
+        s3 = self.fx.client("s3", region)
+        try:
+            extra = {"VersionId": version} if version else {}
+            obj = s3.get_object(Bucket=bucket, Key=key, **extra)
+            out = s3.put_object(Bucket=dest, Key=key, Body=obj["Body"].read(),
+                                ContentType=obj.get("ContentType", "binary/octet-stream"),
+                                Metadata=obj.get("Metadata", {}))
+            status = "COMPLETED"
+        except Exception:  # no destination bucket, not versioned, ...: S3 reports FAILED
+            status, out = "FAILED", None
+        with self.lock:
+            if gen != self.generation:
+                return
+            self.objects[(bucket, key, version)] = status
+            if out is not None:
+                self.objects[(dest, key, out.get("VersionId"))] = "REPLICA"
+
+    def add_status(self, req, resp):
+        version = req.q("versionId") or resp.header("x-amz-version-id")
+        with self.lock:
+            status = self.objects.get((req.labels["Bucket"], req.labels["Key"], version))
+        if status is None:
+            return None
+        resp.set_header("x-amz-replication-status", status)
+        return resp
