@@ -519,6 +519,26 @@ static void check_instance(au_ctx *x, dr_aws *c, const au_cluster *cl, const cha
                     in.id, in.klass, cl->id);
 }
 
+/* A byte count, printed exactly (dr_report_number keeps 6 digits). */
+static void report_bytes(au_ctx *x, const char *name, dr_status st, uint64_t observed, uint64_t threshold,
+                         const char *detail)
+{
+    char ob[32], th[32];
+    dr_check c;
+
+    snprintf(ob, sizeof(ob), "%llu", (unsigned long long)observed);
+    snprintf(th, sizeof(th), "%llu", (unsigned long long)threshold);
+    memset(&c, 0, sizeof(c));
+    c.struct_size = sizeof(c);
+    c.name = name;
+    c.status = st;
+    c.observed = ob;
+    c.threshold = th;
+    c.unit = "bytes";
+    c.detail = detail;
+    H->check(x->res, &c);
+}
+
 /* Data-plane view, gathered once per verify. */
 typedef struct dp_view {
     au_pg *pg[2];
@@ -613,7 +633,7 @@ static int dp_measure_lag(au_ctx *x, au_pg *upstream, au_pg *standby, au_side st
  * failed (the DR side accepts writes, the primary is a standby) is left out:
  * the failed premise is the one finding. Returns the lag in seconds, or -1.
  */
-static double dp_checks_normal(au_ctx *x, dp_view *v, int measure_lag)
+static double dp_checks_normal(au_ctx *x, dp_view *v)
 {
     double lag = -1;
     dr_error err;
@@ -645,44 +665,31 @@ static double dp_checks_normal(au_ctx *x, dp_view *v, int measure_lag)
     if (!v->role_ok[AU_PRIMARY] || !v->role_ok[AU_DR]) {
         const dr_error *e = !v->role_ok[AU_PRIMARY] ? &v->err[AU_PRIMARY] : &v->err[AU_DR];
         dr_report_unknown(H, x->res, "dp_streaming", "streaming", e);
-        if (measure_lag) {
-            dr_report_unknown(H, x->res, "dp_replay_lag_bytes", NULL, e);
-            dr_report_unknown(H, x->res, "dp_replay_lag", NULL, e);
-        }
+        dr_report_unknown(H, x->res, "dp_replay_lag_bytes", NULL, e);
+        dr_report_unknown(H, x->res, "dp_replay_lag", NULL, e);
         return -1;
     }
     {
         dp_lag l;
-        char th[32];
         int rc;
 
         dr_error_clear(&err);
-        rc = dp_measure_lag(x, v->pg[AU_PRIMARY], v->pg[AU_DR], AU_DR,
-                            measure_lag ? H->cfg_float(x->res, "lag_probe_time") : 0, &l, &err);
+        rc = dp_measure_lag(x, v->pg[AU_PRIMARY], v->pg[AU_DR], AU_DR, H->cfg_float(x->res, "lag_probe_time"), &l,
+                            &err);
         if (rc != 0) {
             dr_report_unknown(H, x->res, "dp_streaming", "streaming", &err);
-            if (measure_lag) {
-                dr_report_unknown(H, x->res, "dp_replay_lag_bytes", NULL, &err);
-                dr_report_unknown(H, x->res, "dp_replay_lag", NULL, &err);
-            }
+            dr_report_unknown(H, x->res, "dp_replay_lag_bytes", NULL, &err);
+            dr_report_unknown(H, x->res, "dp_replay_lag", NULL, &err);
             return -1;
         }
         dr_report_state(H, x->res, "dp_streaming",
                         l.repl.found && strcmp(l.repl.state, "streaming") == 0 ? DR_STATUS_OK : DR_STATUS_CRITICAL,
                         l.repl.found ? l.repl.state : "absent", "streaming",
                         l.repl.found ? "pg_stat_replication on the primary" : "no standby in the primary's pg_stat_replication");
-        if (!measure_lag) {
-            dr_report_number(H, x->res, "dp_replay_gap_bytes", l.bytes == 0 ? DR_STATUS_OK : DR_STATUS_WARNING,
-                             (double)l.bytes, 0, "bytes", "WAL the DR side has not replayed yet");
-            return l.bytes == 0 ? 0 : -1;
-        }
-        {
-            int64_t maxb = H->cfg_int(x->res, "max_lag_bytes");
-            snprintf(th, sizeof(th), "%lld", (long long)maxb);
-            dr_report_number(H, x->res, "dp_replay_lag_bytes",
-                             (int64_t)l.bytes > maxb ? DR_STATUS_WARNING : DR_STATUS_OK, (double)l.bytes, (double)maxb,
-                             "bytes", "primary WAL position minus the DR side's replayed position");
-        }
+        report_bytes(x, "dp_replay_lag_bytes", (int64_t)l.bytes > H->cfg_int(x->res, "max_lag_bytes") ? DR_STATUS_WARNING
+                                                                                                   : DR_STATUS_OK,
+                     l.bytes, (uint64_t)H->cfg_int(x->res, "max_lag_bytes"),
+                     "primary WAL position minus the DR side's replayed position");
         lag = l.seconds;
         if (l.stalled)
             dr_report_number(H, x->res, "dp_replay_lag", DR_STATUS_CRITICAL, lag, x->rpo, "seconds",
@@ -732,9 +739,9 @@ static double check_metric(au_ctx *x, dr_aws *dc, const dr_error *dc_err)
 }
 
 /*
- * The normal topology: the primary serves, the DR cluster follows it. With
- * with_lag, the lag metric and the data-plane lag too. Returns the worst
- * status reported through *worst.
+ * The normal topology: the primary serves, the DR cluster follows it, with
+ * the data-plane checks when configured. with_lag adds the lag metric (a
+ * cluster failback just created has none yet).
  */
 typedef struct topo {
     au_cluster p, r;
@@ -856,7 +863,7 @@ static void verify_normal(au_ctx *x, int with_lag, double *rpo_seen)
     if (x->has_pg) {
         dp_view v;
         dp_connect(x, &v);
-        lag_dp = dp_checks_normal(x, &v, with_lag);
+        lag_dp = dp_checks_normal(x, &v);
         dp_close(&v);
     }
     if (rpo_seen) {
@@ -1336,7 +1343,7 @@ static int au_failover(dr_resource *res, const dr_hook_args *args, dr_error *err
     au_global g;
     dr_aws *dc;
     double loss = -1, writable_at = -1;
-    int rc;
+    int rc, already;
 
     ctx_init(&x, res, args);
     memset(&g, 0, sizeof(g));
@@ -1359,7 +1366,8 @@ static int au_failover(dr_resource *res, const dr_hook_args *args, dr_error *err
             return dr_error_set(err, DR_ESTATE, "%s is not a member of global cluster %s", x.dr_cluster, x.global_id);
     }
 
-    if (!cluster_serves(&x, &r, &g)) {
+    already = cluster_serves(&x, &r, &g);
+    if (!already) {
         /* 2. Hand the writes over on the data plane: fence and drain (graceful), or one attempt (forced). */
         double metric = x.forced ? last_known_lag(&x) : -1;
         rc = dp_handover(&x, AU_PRIMARY, metric, &loss, err);
@@ -1412,7 +1420,8 @@ static int au_failover(dr_resource *res, const dr_hook_args *args, dr_error *err
     rc = open_for_writes(&x, AU_DR, &writable_at, err);
     if (rc != 0)
         return rc;
-    report_outcome(&x, loss, x.has_pg ? writable_at : elapsed_s(&x), AU_DR, "failover");
+    if (!already)
+        report_outcome(&x, loss, x.has_pg ? writable_at : elapsed_s(&x), AU_DR, "failover");
     return 0;
 }
 
@@ -1461,6 +1470,7 @@ static int wait_in_sync(au_ctx *x, au_side standby_side, dr_error *err)
 {
     au_side up = standby_side == AU_DR ? AU_PRIMARY : AU_DR;
     au_pg *u = NULL, *s = NULL;
+    au_pg_role role;
     uint64_t target;
     wait_stream ws;
     int rc;
@@ -1470,8 +1480,16 @@ static int wait_in_sync(au_ctx *x, au_side standby_side, dr_error *err)
     rc = pg_open(x, up, 0, &u, err);
     if (rc == 0)
         rc = pg_open(x, standby_side, 0, &s, err);
+    if (rc == 0)
+        rc = au_pg_get_role(s, &role, err);
     if (rc != 0)
         goto out;
+    if (!role.in_recovery) {
+        /* Nothing will ever make it stream: say so now rather than at the deadline. */
+        rc = dr_error_set(err, DR_ESTATE, "%s is not a standby (it is %s): it cannot follow the %s side",
+                          au_pg_name(s), role_text(&role), up == AU_PRIMARY ? "primary" : "DR");
+        goto out;
+    }
     ws.upstream = u;
     ws.app = standby_name(x, standby_side);
     rc = dr_wait_for(H, x->res, standby_side == AU_DR ? "the DR side to stream from the primary"
@@ -1492,12 +1510,14 @@ out:
 static void unfence_standby(au_ctx *x, au_side side)
 {
     au_pg *pg = NULL;
+    au_pg_role role;
     dr_error e;
 
     if (!x->has_pg || x->dry || x->fence_method != AU_FENCE_SYSTEM)
         return;
     dr_error_clear(&e);
-    if (pg_open(x, side, 0, &pg, &e) == 0)
+    /* Only a standby: unfencing a server that still takes writes would make two writers. */
+    if (pg_open(x, side, 0, &pg, &e) == 0 && au_pg_get_role(pg, &role, &e) == 0 && role.in_recovery)
         unfence_side(x, pg, side, &e);
     if (e.code)
         H->log(x->res, DR_LOG_WARN, "could not reset the fence on the %s side: %s", side == AU_DR ? "DR" : "primary",
@@ -1522,7 +1542,8 @@ static int verify_topology(au_ctx *x, dr_error *err)
  *   4  no DR cluster: create it as a replica of the primary
  *   5  the original topology
  */
-static int failback_replica(au_ctx *x, dr_aws *pc, dr_aws *dc, double *loss, double *writable_at, dr_error *err)
+static int failback_replica(au_ctx *x, dr_aws *pc, dr_aws *dc, int *switched, double *loss, double *writable_at,
+                            dr_error *err)
 {
     const char *pklass = H->cfg_string(x->res, "primary_instance_class");
     const char *dklass = H->cfg_string(x->res, "dr_instance_class");
@@ -1586,6 +1607,7 @@ static int failback_replica(au_ctx *x, dr_aws *pc, dr_aws *dc, double *loss, dou
             rc = au_promote(pc, x->cluster, err);
             if (changed(x, rc, "promote_primary_cluster", x->cluster, "PromoteReadReplicaDBCluster", err) != 0)
                 return rc;
+            *switched = 1;
         }
         stage = 3;
     }
@@ -1645,7 +1667,8 @@ static int failback_replica(au_ctx *x, dr_aws *pc, dr_aws *dc, double *loss, dou
  * before the switch back; after a forced failover it may have been left
  * behind as a diverged writer, and is then replaced by a new secondary.
  */
-static int failback_global(au_ctx *x, dr_aws *pc, dr_aws *dc, double *loss, double *writable_at, dr_error *err)
+static int failback_global(au_ctx *x, dr_aws *pc, dr_aws *dc, int *switched, double *loss, double *writable_at,
+                           dr_error *err)
 {
     const char *pklass = H->cfg_string(x->res, "primary_instance_class");
     au_cluster p, r;
@@ -1726,6 +1749,7 @@ static int failback_global(au_ctx *x, dr_aws *pc, dr_aws *dc, double *loss, doub
         rc = x->forced ? au_failover_global(pc, x->global_id, p.arn, err) : au_switchover(pc, x->global_id, p.arn, err);
         if (changed(x, rc, op, x->global_id, p.arn, err) != 0)
             return rc;
+        *switched = 1;
     }
     rc = wait_cluster_ready(x, pc, x->cluster, 0, 1, 1, err);
     if (rc != 0)
@@ -1746,7 +1770,7 @@ static int au_failback(dr_resource *res, const dr_hook_args *args, dr_error *err
     au_ctx x;
     dr_aws *pc, *dc;
     double loss = -1, writable_at = -1;
-    int rc;
+    int rc, switched = 0;
 
     ctx_init(&x, res, args);
     pc = client(&x, x.preg, err);
@@ -1755,11 +1779,11 @@ static int au_failback(dr_resource *res, const dr_hook_args *args, dr_error *err
     dc = client(&x, x.dreg, err);
     if (!dc)
         return err->code ? err->code : DR_ENETWORK;
-    rc = x.global ? failback_global(&x, pc, dc, &loss, &writable_at, err)
-                  : failback_replica(&x, pc, dc, &loss, &writable_at, err);
+    rc = x.global ? failback_global(&x, pc, dc, &switched, &loss, &writable_at, err)
+                  : failback_replica(&x, pc, dc, &switched, &loss, &writable_at, err);
     if (rc != 0 || x.dry)
         return rc;
-    if (loss >= 0 || writable_at >= 0)
+    if (switched)
         report_outcome(&x, loss, writable_at, AU_PRIMARY, "failback");
     return verify_topology(&x, err);
 }
