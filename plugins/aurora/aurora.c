@@ -204,10 +204,16 @@ static int arn_for(au_ctx *x, const char *known_arn, const char *region, const c
 
     if (known_arn && au_cluster_arn(known_arn, region, id, out, len) == 0)
         return 0;
-    c = client(x, region, err);
-    if (!c)
-        return err->code ? err->code : DR_ENETWORK;
-    rc = dr_aws_account_id(c, acct, sizeof(acct), err);
+    /* The account, from STS in the DR region first: the primary region may be the one that is down. */
+    c = client(x, x->dreg, err);
+    rc = c ? dr_aws_account_id(c, acct, sizeof(acct), err) : DR_ENETWORK;
+    if (rc != 0) {
+        dr_error_clear(err);
+        c = client(x, x->preg, err);
+        if (!c)
+            return err->code ? err->code : DR_ENETWORK;
+        rc = dr_aws_account_id(c, acct, sizeof(acct), err);
+    }
     if (rc != 0)
         return rc;
     snprintf(out, len, "arn:aws:rds:%s:%s:cluster:%s", region, acct, id);
@@ -746,13 +752,14 @@ static double check_metric(au_ctx *x, dr_aws *dc, const dr_error *dc_err)
 typedef struct topo {
     au_cluster p, r;
     au_global g;
-    int p_ok, r_ok, g_ok; /* described without error */
+    int p_ok, r_ok; /* described without error */
 } topo;
 
 static void verify_normal(au_ctx *x, int with_lag, double *rpo_seen)
 {
-    dr_error perr, derr, err;
+    dr_error perr, derr, gerr, err;
     dr_aws *pc, *dc;
+    int g_state = 0; /* global cluster: -1 unknown, 0 absent, 1 read */
     topo t;
     char p_arn[256] = "";
     double lag_metric_s = -1, lag_dp = -1;
@@ -783,9 +790,42 @@ static void verify_normal(au_ctx *x, int with_lag, double *rpo_seen)
         snprintf(p_arn, sizeof(p_arn), "%s", t.p.arn);
     }
 
-    /* 2. The DR cluster, attached to the primary. */
+    /* The primary's ARN is known without the primary region: same account as the DR cluster. */
     if (dc && au_describe_cluster(dc, x->dr_cluster, &t.r, &derr) == 0)
         t.r_ok = 1;
+    dr_error_clear(&err);
+    if (!p_arn[0] && arn_for(x, t.r_ok && t.r.found ? t.r.arn : NULL, x->preg, x->cluster, p_arn, sizeof(p_arn),
+                             &err) != 0)
+        p_arn[0] = '\0';
+
+    /* 2. Global mode: the global cluster, written by the primary. */
+    if (x->global) {
+        dr_error_clear(&gerr);
+        if (describe_global(x, &t.g, &gerr) != 0) {
+            g_state = -1;
+            dr_report_unknown(H, x->res, "global_cluster_status", "available", &gerr);
+        } else if (!t.g.found) {
+            dr_report_state(H, x->res, "global_cluster_status", DR_STATUS_CRITICAL, "not found", "available",
+                            "global cluster %s not found; the DR cluster's membership check left out", x->global_id);
+        } else {
+            const au_gmember *w = au_global_writer(&t.g);
+            g_state = 1;
+            if (t.g.failover_status[0])
+                dr_report_state(H, x->res, "global_cluster_status", DR_STATUS_WARNING, t.g.failover_status,
+                                "available", "global cluster %s: failover to %s under way", t.g.id,
+                                dash(t.g.failover_to));
+            else if (!w || !p_arn[0] || strcmp(w->arn, p_arn) != 0)
+                dr_report_state(H, x->res, "global_cluster_status", DR_STATUS_CRITICAL, t.g.status, "available",
+                                "global cluster %s is written by %s, not by %s", t.g.id, w ? w->arn : "no cluster",
+                                x->cluster);
+            else
+                dr_report_state(H, x->res, "global_cluster_status", cluster_status_of(t.g.status), t.g.status,
+                                "available", "global cluster %s, %zu members, written by %s", t.g.id, t.g.n,
+                                x->cluster);
+        }
+    }
+
+    /* 3. The DR cluster, attached to the primary. */
     if (!t.r_ok) {
         dr_report_unknown(H, x->res, "dr_cluster_status", "available", &derr);
         dr_report_unknown(H, x->res, "dr_replication_source", NULL, &derr);
@@ -800,45 +840,25 @@ static void verify_normal(au_ctx *x, int with_lag, double *rpo_seen)
     } else {
         dr_report_state(H, x->res, "dr_cluster_status", cluster_status_of(t.r.status), t.r.status, "available",
                         "%s in %s", x->dr_cluster, x->dreg);
-        dr_error_clear(&err);
-        if (!p_arn[0] && arn_for(x, t.r.arn, x->preg, x->cluster, p_arn, sizeof(p_arn), &err) != 0)
-            p_arn[0] = '\0';
         if (!x->global) {
             dr_report_state(H, x->res, "dr_replication_source",
                             p_arn[0] && strcmp(t.r.source, p_arn) == 0 ? DR_STATUS_OK : DR_STATUS_CRITICAL,
                             t.r.source[0] ? t.r.source : "none (standalone)", p_arn[0] ? p_arn : x->cluster,
                             "%s", t.r.source[0] ? "ReplicationSourceIdentifier of the DR cluster"
                                                 : "the DR cluster replicates from nothing");
-        } else {
-            dr_error_clear(&err);
-            if (describe_global(x, &t.g, &err) != 0) {
-                dr_report_unknown(H, x->res, "global_cluster_status", "available", &err);
-                dr_report_unknown(H, x->res, "dr_replication_source", p_arn, &err);
-            } else if (!t.g.found) {
-                dr_report_state(H, x->res, "global_cluster_status", DR_STATUS_CRITICAL, "not found", "available",
-                                "global cluster %s not found", x->global_id);
-            } else {
-                const au_gmember *w = au_global_writer(&t.g), *me = au_global_member(&t.g, t.r.arn);
-                t.g_ok = 1;
-                if (t.g.failover_status[0])
-                    dr_report_state(H, x->res, "global_cluster_status", DR_STATUS_WARNING, t.g.failover_status,
-                                    "available", "global cluster %s: failover to %s under way", t.g.id,
-                                    dash(t.g.failover_to));
-                else
-                    dr_report_state(H, x->res, "global_cluster_status", cluster_status_of(t.g.status), t.g.status,
-                                    "available", "global cluster %s, %zu members", t.g.id, t.g.n);
-                if (!me)
-                    dr_report_state(H, x->res, "dr_replication_source", DR_STATUS_CRITICAL, "not a member", p_arn,
-                                    "%s is not a member of global cluster %s", x->dr_cluster, t.g.id);
-                else if (me->writer)
-                    dr_report_state(H, x->res, "dr_replication_source", DR_STATUS_CRITICAL, "writer", p_arn,
-                                    "%s is the writer of %s: the DR side serves", x->dr_cluster, t.g.id);
-                else
-                    dr_report_state(H, x->res, "dr_replication_source",
-                                    w && p_arn[0] && strcmp(w->arn, p_arn) == 0 ? DR_STATUS_OK : DR_STATUS_CRITICAL,
-                                    w ? w->arn : "no writer", p_arn, "secondary of global cluster %s%s%s", t.g.id,
-                                    me->sync[0] ? ", " : "", me->sync);
-            }
+        } else if (g_state == 1) {
+            const au_gmember *me = au_global_member(&t.g, t.r.arn);
+            if (!me)
+                dr_report_state(H, x->res, "dr_replication_source", DR_STATUS_CRITICAL, "not a member", p_arn,
+                                "%s is not a member of global cluster %s", x->dr_cluster, t.g.id);
+            else if (me->writer)
+                dr_report_state(H, x->res, "dr_replication_source", DR_STATUS_CRITICAL, "writer", p_arn,
+                                "%s is the writer of %s: the DR side serves", x->dr_cluster, t.g.id);
+            else
+                dr_report_state(H, x->res, "dr_replication_source", DR_STATUS_OK, p_arn, p_arn,
+                                "secondary of global cluster %s%s%s", t.g.id, me->sync[0] ? ", " : "", me->sync);
+        } else if (g_state < 0) {
+            dr_report_unknown(H, x->res, "dr_replication_source", p_arn, &gerr);
         }
         check_instance(x, dc, &t.r, "dr_instance_status", 0);
         {
@@ -859,7 +879,7 @@ static void verify_normal(au_ctx *x, int with_lag, double *rpo_seen)
             lag_metric_s = check_metric(x, dc, &derr);
     }
 
-    /* 3. The data plane. */
+    /* 4. The data plane. */
     if (x->has_pg) {
         dp_view v;
         dp_connect(x, &v);

@@ -5,8 +5,8 @@ import os
 import subprocess
 import time
 
-from aurora_env import (CLUSTER, DR, DR_CLUSTER, HEALTHY_LAG_MS, PRIMARY, RPO_S, AuroraTestCase, changes_of,
-                        checks_of, main, resource_of)
+from aurora_env import (CLUSTER, DR, DR_CLUSTER, HEALTHY_LAG_MS, PRIMARY, RPO_S, AuroraTestCase, VerifyCases,
+                        changes_of, checks_of, main, resource_of)
 import pgpair
 
 HEALTHY = ["primary_cluster_status", "primary_writer_status", "dr_cluster_status", "dr_replication_source",
@@ -80,114 +80,14 @@ class Configure(AuroraTestCase):
         self.assertIsNone(self.cluster(DR, DR_CLUSTER))
 
 
-class Verify(AuroraTestCase):
-    def healthy(self):
-        self.configure()
-        rep = self.verify(expect=0)
-        self.assert_all_ok(rep, HEALTHY)
-        return rep
+class Verify(VerifyCases, AuroraTestCase):
+    healthy_checks = HEALTHY
+    lag_metric = "AuroraGlobalDBReplicationLag"
 
-    def test_healthy(self):
-        rep = self.healthy()
-        c = checks_of(rep)
-        self.assertEqual(c["replication_lag"]["observed"], HEALTHY_LAG_MS / 1000)
-        self.assertEqual(c["replication_lag"]["threshold"], RPO_S)
-        self.assertEqual(c["replication_lag"]["unit"], "seconds")
-        self.assertEqual(c["dp_replay_lag_bytes"]["unit"], "bytes")
-        self.assertEqual(c["dr_replication_source"]["observed"], self.arn(PRIMARY, CLUSTER))
-        self.assertAlmostEqual(resource_of(rep)["rpo_observed_seconds"], HEALTHY_LAG_MS / 1000)
-        # the text and Nagios forms agree
-        r = self.run_agent("verify", "--format", "nagios")
-        self.assertEqual(r.rc, 0, r)
-        self.assertTrue(r.stdout.startswith("DR OK"), r.stdout)
-
-    def test_dr_cluster_missing(self):
-        healthy = self.healthy()
-        rds = self.env.client("rds", DR)
-        for m in self.cluster(DR, DR_CLUSTER)["DBClusterMembers"]:
-            rds.delete_db_instance(DBInstanceIdentifier=m["DBInstanceIdentifier"], SkipFinalSnapshot=True)
-        rds.delete_db_cluster(DBClusterIdentifier=DR_CLUSTER, SkipFinalSnapshot=True)
-        broken = self.verify(expect=2)
-        self.assert_only(healthy, broken, ["dr_cluster_status"], status="CRITICAL",
-                         absent=["dr_replication_source", "dr_instance_status", "dr_capacity", "replication_lag"])
-        self.assertEqual(checks_of(broken)["dr_cluster_status"]["observed"], "not found")
-
-    def test_dr_cluster_not_attached(self):
-        healthy = self.healthy()
+    def detach(self):
         # detach in the control plane only (straight to moto, past the bridge): the data plane still replicates
         self.env.moto_client("rds", DR).promote_read_replica_db_cluster(DBClusterIdentifier=DR_CLUSTER)
-        broken = self.verify(expect=2)
-        self.assert_only(healthy, broken, ["dr_replication_source"], status="CRITICAL")
-        self.assertEqual(checks_of(broken)["dr_replication_source"]["observed"], "none (standalone)")
-
-    def test_lag_metric_above_rpo(self):
-        healthy = self.healthy()
-        self.put_lag((RPO_S + 5) * 1000, age_s=3)
-        broken = self.verify(expect=2)
-        self.assert_only(healthy, broken, ["replication_lag"], status="CRITICAL")
-        self.assertEqual(checks_of(broken)["replication_lag"]["observed"], RPO_S + 5)
-        self.assertEqual(resource_of(broken)["rpo_observed_seconds"], RPO_S + 5)
-
-    def test_lag_metric_warning(self):
-        healthy = self.healthy()
-        self.put_lag(RPO_S * 0.75 * 1000, age_s=3)
-        broken = self.verify(expect=1)
-        self.assert_only(healthy, broken, ["replication_lag"], status="WARNING")
-
-    def test_data_plane_lag_above_rpo(self):
-        healthy = self.healthy()
-        # the DR node applies WAL (RPO + 3) s late: real lag, while the metric still says 200 ms
-        self.superuser("b", f"ALTER SYSTEM SET recovery_min_apply_delay = '{RPO_S + 3}s'; SELECT pg_reload_conf();")
-        time.sleep(0.5)
-        self.write_rows("a", 1, 10, "east")
-        broken = self.verify(expect=2)
-        self.assert_only(healthy, broken, ["dp_replay_lag"], status="CRITICAL")
-        c = checks_of(broken)
-        self.assertGreater(c["dp_replay_lag_bytes"]["observed"], 0)
-        self.assertGreaterEqual(c["dp_replay_lag"]["observed"], 2)  # at least the probe time
-        self.assertEqual(c["dp_replay_lag"]["threshold"], RPO_S)
-        self.assertGreaterEqual(resource_of(broken)["rpo_observed_seconds"], 2)
-
-    def test_dr_side_writable_split_brain(self):
-        healthy = self.healthy()
-        self.pair.promote("b")  # behind the control plane's back
-        broken = self.verify(expect=2)
-        self.assert_only(healthy, broken, ["dp_dr_read_only"], status="CRITICAL",
-                         absent=["dp_streaming", "dp_replay_lag_bytes", "dp_replay_lag"])
-        c = checks_of(broken)["dp_dr_read_only"]
-        self.assertEqual(c["observed"], "writable")
-        self.assertIn("split brain", c["detail"])
-
-    def test_primary_unreachable(self):
-        healthy = self.healthy()
-        self.env.add_fault(region=PRIMARY, action="unreachable")
-        self.pair.stop("a")
-        try:
-            broken = self.verify(expect=3)
-        finally:
-            self.env.clear_faults()
-            self.pair.start("a")
-        self.assert_only(healthy, broken, ["primary_cluster_status", "primary_writer_status", "dp_primary_writable",
-                                           "dp_streaming", "dp_replay_lag_bytes", "dp_replay_lag"], status="UNKNOWN")
-        self.assertEqual(broken["status"], "UNKNOWN")
-        for name in ("primary_cluster_status", "dp_primary_writable"):
-            self.assertIsNone(checks_of(broken)[name]["observed"])
-            self.assertTrue(checks_of(broken)[name]["detail"])
-
-    def test_dr_region_unreachable(self):
-        healthy = self.healthy()
-        self.env.add_fault(region=DR, action="unreachable")
-        broken = self.verify(expect=3)
-        self.assert_only(healthy, broken, ["dr_cluster_status", "dr_replication_source", "dr_instance_status",
-                                           "dr_capacity", "replication_lag"], status="UNKNOWN")
-
-    def test_no_lag_metric_is_unknown(self):
-        self.seed_primary()
-        self.agent_json("configure", expect=0)
-        rep = self.verify(expect=3)
-        c = checks_of(rep)["replication_lag"]
-        self.assertEqual(c["status"], "UNKNOWN")
-        self.assertIn("no AuroraGlobalDBReplicationLag datapoint", c["detail"])
+        return "none (standalone)"
 
 
 class Failover(AuroraTestCase):
