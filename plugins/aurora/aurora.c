@@ -1200,6 +1200,44 @@ static int unfence_side(au_ctx *x, au_pg *pg, au_side side, dr_error *err)
     return rc;
 }
 
+/*
+ * A graceful switch failed after the fence and before the other side took
+ * over: give the fenced side its writes back rather than leave nobody
+ * writable. Only called once the other side is known not to serve.
+ */
+static void undo_fence(au_ctx *x, au_side side, const dr_error *why)
+{
+    au_pg *pg = NULL;
+    dr_error e;
+
+    if (x->forced || !x->has_pg || x->dry)
+        return;
+    dr_error_clear(&e);
+    if (pg_open(x, side, 0, &pg, &e) == 0)
+        unfence_side(x, pg, side, &e);
+    if (e.code)
+        H->log(x->res, DR_LOG_ERROR, "the switch failed (%s) and the fence could not be lifted: %s",
+               why ? why->message : "?", e.message);
+    else
+        H->log(x->res, DR_LOG_WARN, "the switch failed (%s): writes allowed again on the %s side", why ? why->message : "?",
+               side == AU_PRIMARY ? "primary" : "DR");
+    au_pg_close(pg);
+}
+
+/* After a failed switch call: does the side we switched to serve anyway (the call may have gone through)? -1: unknown. */
+static int serves_now(au_ctx *x, dr_aws *c, const char *id)
+{
+    au_cluster cl;
+    au_global g;
+    dr_error e;
+
+    dr_error_clear(&e);
+    memset(&g, 0, sizeof(g));
+    if (au_describe_cluster(c, id, &cl, &e) != 0 || (x->global && describe_global(x, &g, &e) != 0))
+        return -1;
+    return cluster_serves(x, &cl, &g);
+}
+
 /* Unfence the side that now serves (a fence may have travelled with replicated catalogs) and wait for a write. */
 static int open_for_writes(au_ctx *x, au_side side, double *when, dr_error *err)
 {
@@ -1307,6 +1345,11 @@ static int dp_handover(au_ctx *x, au_side from, double metric_lag, double *loss,
     rc = wait_replayed(x, dst, target, to == AU_DR ? "the DR side to replay the fenced primary's WAL"
                                                    : "the primary side to replay the fenced DR side's WAL",
                        err);
+    if (rc != 0 && rc != DR_ECANCELED) {
+        au_pg_close(src);
+        src = NULL;
+        undo_fence(x, from, err);
+    }
     if (rc == 0) {
         char lsn[32];
         au_lsn_format(target, lsn, sizeof(lsn));
@@ -1400,8 +1443,11 @@ static int au_failover(dr_resource *res, const dr_hook_args *args, dr_error *err
                 planned(&x, "promote_dr_cluster", x.dr_cluster, "PromoteReadReplicaDBCluster in %s", x.dreg);
             } else {
                 rc = au_promote(dc, x.dr_cluster, err);
-                if (changed(&x, rc, "promote_dr_cluster", x.dr_cluster, "PromoteReadReplicaDBCluster", err) != 0)
+                if (changed(&x, rc, "promote_dr_cluster", x.dr_cluster, "PromoteReadReplicaDBCluster", err) != 0) {
+                    if (serves_now(&x, dc, x.dr_cluster) == 0)
+                        undo_fence(&x, AU_PRIMARY, err);
                     return rc;
+                }
             }
         } else {
             const char *op = x.forced ? "failover_global_cluster" : "switchover_global_cluster";
@@ -1411,8 +1457,11 @@ static int au_failover(dr_resource *res, const dr_hook_args *args, dr_error *err
             } else {
                 rc = x.forced ? au_failover_global(dc, x.global_id, r.arn, err)
                               : au_switchover(dc, x.global_id, r.arn, err);
-                if (changed(&x, rc, op, x.global_id, r.arn, err) != 0)
+                if (changed(&x, rc, op, x.global_id, r.arn, err) != 0) {
+                    if (serves_now(&x, dc, x.dr_cluster) == 0)
+                        undo_fence(&x, AU_PRIMARY, err);
                     return rc;
+                }
             }
         }
     } else {
@@ -1625,8 +1674,11 @@ static int failback_replica(au_ctx *x, dr_aws *pc, dr_aws *dc, int *switched, do
             planned(x, "promote_primary_cluster", x->cluster, "PromoteReadReplicaDBCluster in %s", x->preg);
         } else {
             rc = au_promote(pc, x->cluster, err);
-            if (changed(x, rc, "promote_primary_cluster", x->cluster, "PromoteReadReplicaDBCluster", err) != 0)
+            if (changed(x, rc, "promote_primary_cluster", x->cluster, "PromoteReadReplicaDBCluster", err) != 0) {
+                if (serves_now(x, pc, x->cluster) == 0)
+                    undo_fence(x, AU_DR, err);
                 return rc;
+            }
             *switched = 1;
         }
         stage = 3;
@@ -1767,8 +1819,11 @@ static int failback_global(au_ctx *x, dr_aws *pc, dr_aws *dc, int *switched, dou
             return 0;
         }
         rc = x->forced ? au_failover_global(pc, x->global_id, p.arn, err) : au_switchover(pc, x->global_id, p.arn, err);
-        if (changed(x, rc, op, x->global_id, p.arn, err) != 0)
+        if (changed(x, rc, op, x->global_id, p.arn, err) != 0) {
+            if (serves_now(x, pc, x->cluster) == 0)
+                undo_fence(x, AU_DR, err);
             return rc;
+        }
         *switched = 1;
     }
     rc = wait_cluster_ready(x, pc, x->cluster, 0, 1, 1, err);

@@ -80,6 +80,69 @@ class Configure(AuroraTestCase):
         self.assertIsNone(self.cluster(DR, DR_CLUSTER))
 
 
+class Secrets(AuroraTestCase):
+    def password(self):
+        with open(self.env.environ["DR_TEST_PG_PASSWORD_FILE"]) as f:
+            return f.read().strip()
+
+    def test_password_never_appears(self):
+        self.configure()
+        outputs = []
+        for args in (["verify", "-vv"], ["failover", "--yes", "-vv"], ["verify", "-vv", "--format", "json"]):
+            r = self.run_agent(*args)
+            outputs += [r.stdout, r.stderr]
+        secret = self.password()
+        self.assertTrue(secret)
+        for text in outputs:
+            self.assertNotIn(secret, text)
+        for root, _, files in os.walk(os.path.join(self.tmp, "state")):
+            for name in files:
+                with open(os.path.join(root, name), errors="replace") as f:
+                    self.assertNotIn(secret, f.read(), name)
+
+    def test_password_from_the_environment(self):
+        self.conf = self.write_conf(pg_password_file=None, pg_password_env='"ROADCALL_PG_PASSWORD"')
+        self.seed_primary()
+        with_pw = {"ROADCALL_PG_PASSWORD": self.password()}
+        base = [self.agent, "-c", self.conf, "--plugin-dir", self.plugins]
+        self.assertEqual(self.env.run(base + ["configure"], env=with_pw).rc, 0)
+        self.put_lag(HEALTHY_LAG_MS)
+        r = self.env.run(base + ["verify", "--format", "json"], env=with_pw)
+        self.assertEqual(r.rc, 0, r)
+        self.assertEqual(checks_of(r.json)["dp_primary_writable"]["status"], "OK")
+        # unset: a configuration error before any hook runs
+        r = self.run_agent("verify")
+        self.assertNotEqual(r.rc, 0)
+        self.assertIn("ROADCALL_PG_PASSWORD", r.stderr)
+
+    def test_password_file_must_be_private(self):
+        path = os.path.join(self.tmp, "pw")
+        with open(path, "w") as f:
+            f.write(self.password() + "\n")
+        os.chmod(path, 0o644)
+        self.conf = self.write_conf(pg_password_file=f'"{path}"')
+        r = self.run_agent("verify")
+        self.assertNotEqual(r.rc, 0)
+        self.assertIn("pg_password_file", r.stderr)
+        self.assertNotIn(self.password(), r.stderr + r.stdout)
+        os.chmod(path, 0o600)
+        self.seed_primary()
+        self.assertEqual(self.run_agent("configure").rc, 0)
+
+    def test_wrong_password_is_unknown_not_ok(self):
+        path = os.path.join(self.tmp, "pw")
+        with open(path, "w") as f:
+            f.write("not-the-password\n")
+        os.chmod(path, 0o600)
+        self.configure()
+        self.conf = self.write_conf(pg_password_file=f'"{path}"')
+        rep = self.verify(expect=3)
+        c = checks_of(rep)
+        for name in ("dp_primary_writable", "dp_dr_read_only", "dp_streaming", "dp_replay_lag"):
+            self.assertEqual(c[name]["status"], "UNKNOWN", c[name])
+        self.assertIn("password authentication failed", c["dp_primary_writable"]["detail"])
+
+
 class Verify(VerifyCases, AuroraTestCase):
     healthy_checks = HEALTHY
     lag_metric = "AuroraGlobalDBReplicationLag"
@@ -241,6 +304,20 @@ class Failover(AuroraTestCase):
         self.assertIn("fence = false", resource_of(rep)["error"])
         self.assertEqual(self.rds_snapshot(), before)
 
+    def test_failed_promotion_lifts_the_fence(self):
+        self.configure()
+        self.env.add_fault(service="rds", operation="PromoteReadReplicaDBCluster", action="error", status=400,
+                           code="InvalidDBClusterStateFault", message="injected")
+        rep = self.agent_json("failover", "--yes", expect=1)
+        self.assertEqual(changes_of(rep), [("fence_primary", True), ("promote_dr_cluster", False),
+                                           ("unfence_primary", True)])
+        self.assertIn("injected", resource_of(rep)["error"])
+        # nobody was left without writes: the primary takes them again, the DR side still follows
+        self.assertEqual(self.psql("a", "SHOW default_transaction_read_only")[1], "off")
+        self.write_rows("a", 1, 1, "east")
+        self.wait_row("b", 1)
+        self.assertEqual(self.cluster(DR, DR_CLUSTER)["ReplicationSourceIdentifier"], self.arn(PRIMARY, CLUSTER))
+
     def test_forced_failover_with_the_primary_region_gone(self):
         self.configure()
         self.write_rows("a", 1, 100, "east")
@@ -249,7 +326,7 @@ class Failover(AuroraTestCase):
         self.env.add_fault(region=PRIMARY, action="unreachable")
         self.pair.stop("a")
         try:
-            t0 = time.monotonic()
+            t0, wall0 = time.monotonic(), time.time()
             rep = self.agent_json("failover", "--yes", "--mode", "forced", expect=0)
             took = time.monotonic() - t0
         finally:
@@ -260,6 +337,8 @@ class Failover(AuroraTestCase):
         self.assertEqual(c["data_loss_window"]["threshold"], RPO_S)
         self.assertEqual(resource_of(rep)["rpo_observed_seconds"], 1.5)
         self.assertLess(took, 15, "a forced failover waited on the primary region")
+        self.assertEqual([r for r in self.env.requests(region=PRIMARY) if r["time"] >= wall0], [],
+                         "a forced failover called the primary region's API")
         self.assertEqual(self.rows("b"), 100)
         self.write_rows("b", 1000, 3, "west")
 
