@@ -463,9 +463,15 @@ static int cmd_plan(const opts *o, const agent *a, const unsigned char *sel)
             }
             json_array_append_new(levels, lv);
         }
-        json_dumpf(json_pack("{s:o}", "levels", levels), stdout, JSON_INDENT(2));
-        putchar('\n');
-        return EXIT_OK;
+        {
+            json_t *doc = json_pack("{s:o}", "levels", levels);
+            int rc = doc && json_dumpf(doc, stdout, JSON_INDENT(2)) == 0 ? EXIT_OK : EXIT_FAIL;
+            json_decref(doc);
+            putchar('\n');
+            if (rc != EXIT_OK)
+                log_error("plan: could not write the JSON document");
+            return rc;
+        }
     }
     printf("%zu resources in %d levels; each level runs in parallel after the previous one succeeded\n",
            cfg->n_res, a->g.n_levels);

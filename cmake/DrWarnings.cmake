@@ -8,6 +8,10 @@ if(DR_SANITIZE)
   add_compile_options(-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined)
   add_link_options(-fsanitize=address,undefined)
 endif()
+if(DR_FUZZ)
+  # coverage for libFuzzer in every object; the fuzz targets link the fuzzer runtime
+  add_compile_options(-fsanitize=fuzzer-no-link)
+endif()
 add_compile_definitions(_GNU_SOURCE)
 
 # dr_plugin(<type> SOURCES ... [LIBS ...]): a resource plugin module that

@@ -87,6 +87,8 @@ int dr_aws_new(const dr_aws_config *cfg_in, dr_aws **out, dr_error *err)
     memcpy(&cfg, cfg_in, cfg_in->struct_size < sizeof(cfg) ? cfg_in->struct_size : sizeof(cfg));
     if (!cfg.region || !*cfg.region)
         return dr_error_set(err, DR_ECONFIG, "dr_aws_new: a region is required");
+    if (strspn(cfg.region, "abcdefghijklmnopqrstuvwxyz0123456789-") != strlen(cfg.region))
+        return dr_error_set(err, DR_ECONFIG, "dr_aws_new: invalid region '%.60s'", cfg.region);
     c = calloc(1, sizeof(*c));
     if (!c)
         return dr_error_set(err, DR_ENOMEM, "out of memory");
@@ -375,7 +377,7 @@ static int prepare(dr_aws *c, const dr_aws_request *rq, prepared *p, dr_error *e
     for (const char *const *h = rq->headers; h && *h; h++) {
         const char *colon = strchr(*h, ':');
         const char *v;
-        if (!colon || colon == *h)
+        if (!colon || colon == *h || strpbrk(*h, "\r\n"))
             return dr_error_set(err, DR_EINVAL, "bad request header '%.40s'", *h);
         v = colon + 1;
         while (*v == ' ' || *v == '\t')
@@ -426,18 +428,39 @@ static int build_lines(const prepared *p, const drs_creds *cr, const drs_sigv4_r
     return 0;
 }
 
+/* "Wed, 25 Nov 2026 16:53:18 GMT" (RFC 7231 IMF-fixdate) without the locale strptime would use. */
+static int parse_http_date(const char *s, double *epoch)
+{
+    static const char months[] = "JanFebMarAprMayJunJulAugSepOctNovDec";
+    char mon[4];
+    int d, y, h, mi, sec;
+    const char *m;
+    struct tm tm;
+
+    if (sscanf(s, "%*3s, %2d %3s %4d %2d:%2d:%2d GMT", &d, mon, &y, &h, &mi, &sec) != 6)
+        return -1;
+    m = strstr(months, mon);
+    if (!m || strlen(mon) != 3 || (m - months) % 3 != 0)
+        return -1;
+    memset(&tm, 0, sizeof(tm));
+    tm.tm_year = y - 1900;
+    tm.tm_mon = (int)(m - months) / 3;
+    tm.tm_mday = d;
+    tm.tm_hour = h;
+    tm.tm_min = mi;
+    tm.tm_sec = sec;
+    *epoch = (double)timegm(&tm);
+    return 0;
+}
+
+/* Clock skew from the Date header (smithy-rs rule): skip cached answers and slow ones. */
 static void update_skew(dr_aws *c, const drs_http_resp *rs)
 {
     const char *date = drs_http_header(rs, "Date");
-    struct tm tm;
     double server, mid;
 
-    if (!date || drs_http_header(rs, "Age") || rs->t_recv - rs->t_sent > 900)
+    if (!date || drs_http_header(rs, "Age") || rs->t_recv - rs->t_sent > 900 || parse_http_date(date, &server) != 0)
         return;
-    memset(&tm, 0, sizeof(tm));
-    if (!strptime(date, "%a, %d %b %Y %H:%M:%S GMT", &tm))
-        return;
-    server = (double)timegm(&tm);
     mid = rs->t_sent + (rs->t_recv - rs->t_sent) / 2;
     c->skew_ms = (long long)((server - mid) * 1000.0);
 }

@@ -510,9 +510,12 @@ static int resolve_base(dr_aws *c, drs_creds *out, dr_error *err)
     if (env("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI") || env("AWS_CONTAINER_CREDENTIALS_FULL_URI"))
         return from_container(c, out, err);
     if (!truthy(env("AWS_EC2_METADATA_DISABLED"))) {
+        dr_error limits;
         rc = from_imds(c, out, err);
-        if (rc != DR_ENOTFOUND)
+        /* Nothing answering at the metadata address means "not on EC2", not a failure of its own. */
+        if (rc != DR_ENOTFOUND && rc != DR_ENETWORK && (rc != DR_ETIMEDOUT || drs_limits_check(&limits) != 0))
             return rc;
+        drs_log(DR_LOG_DEBUG, "aws: no instance metadata credentials (%s)", err->message);
     }
     return dr_error_set(err, DR_ECREDENTIALS,
                         "no AWS credentials: none in the environment, in profile '%s' of the shared files, from "

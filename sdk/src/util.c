@@ -149,7 +149,9 @@ int dr_buf_uri_encode(dr_buf *b, const char *s, int keep_slash)
 
     for (; *s && rc == 0; s++) {
         unsigned char c = (unsigned char)*s;
-        if (isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~' || (keep_slash && c == '/')) {
+        /* ASCII ranges, not isalnum(): under a host locale isalnum() may accept bytes >= 0x80 */
+        if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_' ||
+            c == '.' || c == '~' || (keep_slash && c == '/')) {
             rc = dr_buf_append(b, (const char *)&c, 1);
         } else {
             char esc[3] = {'%', hex[c >> 4], hex[c & 15]};

@@ -32,6 +32,8 @@ static void base_env(void)
     setenv("AWS_SECRET_ACCESS_KEY", "test-secret-key", 1);
     unsetenv("http_proxy");
     unsetenv("HTTP_PROXY");
+    unsetenv("no_proxy");
+    unsetenv("NO_PROXY");
 }
 
 static dr_aws *client_at(const char *url, int max_attempts, int64_t timeout_ms)
@@ -651,6 +653,90 @@ static void test_no_credentials(void **state)
     assert_int_equal(describe_table(c, &d, &err), DR_ECREDENTIALS);
     assert_non_null(strstr(err.message, "no AWS credentials"));
     dr_aws_free(c);
+    /* instance metadata that does not answer (a hang, then nothing) still ends in "no credentials" */
+    fx_response hang[] = {{200, NULL, "T", 5000, 0}};
+    fx_server *s = fx_start(hang, 1, 1);
+    unsetenv("AWS_EC2_METADATA_DISABLED");
+    setenv("AWS_EC2_METADATA_SERVICE_ENDPOINT", fx_url(s), 1);
+    c = client_at("http://127.0.0.1:9", 1, 1000);
+    assert_int_equal(describe_table(c, &d, &err), DR_ECREDENTIALS);
+    assert_non_null(strstr(err.message, "no AWS credentials"));
+    dr_aws_free(c);
+    fx_stop(s);
+    setenv("AWS_EC2_METADATA_SERVICE_ENDPOINT", "http://127.0.0.1:9", 1);
+    c = client_at("http://127.0.0.1:9", 1, 1000);
+    assert_int_equal(describe_table(c, &d, &err), DR_ECREDENTIALS);
+    dr_aws_free(c);
+}
+
+static void test_bad_inputs(void **state)
+{
+    dr_aws_config cfg;
+    dr_aws *c = NULL;
+    dr_aws_request rq;
+    dr_aws_response *r = NULL;
+    dr_error err;
+    const char *hdrs[] = {"X-Evil: a\r\nX-Injected: b", NULL};
+    (void)state;
+
+    base_env();
+    memset(&cfg, 0, sizeof(cfg));
+    cfg.struct_size = sizeof(cfg);
+    cfg.region = "us east 1";
+    assert_int_equal(dr_aws_new(&cfg, &c, &err), DR_ECONFIG);
+    cfg.region = NULL;
+    assert_int_equal(dr_aws_new(&cfg, &c, &err), DR_ECONFIG);
+    cfg.region = "us-east-1";
+    cfg.endpoint_url = "localhost:4566";
+    assert_int_equal(dr_aws_new(&cfg, &c, &err), DR_ECONFIG);
+    c = client_at("http://127.0.0.1:9", 1, 1000);
+    memset(&rq, 0, sizeof(rq));
+    rq.struct_size = sizeof(rq);
+    rq.service = "dynamodb";
+    rq.operation = "DescribeTable";
+    rq.headers = hdrs;
+    assert_int_equal(dr_aws_send(c, &rq, &r, &err), DR_EINVAL);
+    rq.headers = NULL;
+    rq.service = "lambda";
+    assert_int_equal(dr_aws_send(c, &rq, &r, &err), DR_EINVAL);
+    assert_non_null(strstr(err.message, "unknown AWS service"));
+    /* nothing listens on port 9: a connection error, retryable but out of attempts */
+    rq.service = "dynamodb";
+    assert_int_equal(dr_aws_send(c, &rq, &r, &err), DR_ENETWORK);
+    assert_int_equal(err.retryable, 1);
+    assert_null(r);
+    dr_aws_free(c);
+}
+
+static void test_proxy_environment(void **state)
+{
+    fx_response script[] = {OK_TABLE};
+    fx_server *s = fx_start(script, 1, 1);
+    dr_aws *c;
+    dr_doc *d = NULL;
+    dr_error err;
+    (void)state;
+
+    /* The fixture plays the proxy: upper-case HTTP_PROXY counts, as in the AWS SDKs. */
+    base_env();
+    setenv("HTTP_PROXY", fx_url(s), 1);
+    c = client_at("http://dynamodb.proxied.invalid:8000", 1, 5000);
+    assert_int_equal(describe_table(c, &d, &err), 0);
+    dr_doc_free(d);
+    fx_request *r = fx_get(s, 0);
+    assert_string_equal(r->target, "http://dynamodb.proxied.invalid:8000/");
+    char *host = fx_header(r, "Host");
+    assert_string_equal(host, "dynamodb.proxied.invalid:8000");
+    free(host);
+    fx_request_free(r);
+    /* NO_PROXY sends it straight to the (unreachable) host */
+    setenv("NO_PROXY", ".invalid", 1);
+    assert_int_equal(describe_table(c, &d, &err), DR_ENETWORK);
+    assert_int_equal(fx_count(s), 1);
+    unsetenv("HTTP_PROXY");
+    unsetenv("NO_PROXY");
+    dr_aws_free(c);
+    fx_stop(s);
 }
 
 static void test_backoff(void **state)
@@ -676,6 +762,8 @@ int main(void)
     const char *t = tu_tmpdir();
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_backoff),
+        cmocka_unit_test(test_bad_inputs),
+        cmocka_unit_test(test_proxy_environment),
         cmocka_unit_test(test_throttle_then_success),
         cmocka_unit_test(test_persistent_503_stops),
         cmocka_unit_test(test_hang_hits_timeout),

@@ -13,6 +13,7 @@
 #include <cmocka.h>
 #include <jansson.h>
 
+#include "dr/aws.h"
 #include "sigv4.h"
 #include "testutil.h"
 
@@ -652,6 +653,10 @@ static void test_canonical_rules(void **state)
     dr_buf_reset(&b);
     drs_sigv4_canonical_uri(&b, NULL, 0, 1);
     assert_string_equal(dr_buf_str(&b), "/");
+    dr_buf_reset(&b);
+    /* form values: every byte outside A-Za-z0-9-_.~ is escaped, UTF-8 included */
+    dr_aws_form_add(&b, "Tags.member.1.Value", "a b/\xc3\xa9+");
+    assert_string_equal(dr_buf_str(&b), "&Tags.member.1.Value=a%20b%2F%C3%A9%2B");
     dr_buf_free(&b);
 }
 

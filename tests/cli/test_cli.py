@@ -275,6 +275,8 @@ class Cli(unittest.TestCase):
         self.assertTrue(r.stdout.startswith("digraph"))
         self.assertIn('"fixture_dep.db" -> "fixture.dns";', r.stdout)
         r = self.run_agent("-c", c, "plan", "--format", "json")
+        self.assertEqual(r.returncode, 0, "exit %d, stderr: %s" % (r.returncode, r.stderr))
+        self.assertTrue(r.stdout.strip(), "no output; exit %d, stderr: %s" % (r.returncode, r.stderr))
         levels = json.loads(r.stdout)["levels"]
         self.assertEqual([sorted(x["id"] for x in lv) for lv in levels],
                          [["fixture_dep.cache", "fixture_dep.db"], ["fixture.dns"]])

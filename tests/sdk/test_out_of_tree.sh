@@ -1,0 +1,84 @@
+#!/usr/bin/env bash
+# test_out_of_tree.sh: install the SDK to a temporary prefix, build the example plugin there with pkg-config and
+# with find_package, and load it into the installed agent, ordered after the data layer.
+set -euo pipefail
+build_dir=$1
+src_dir=$2
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+prefix=$tmp/prefix
+
+cmake --install "$build_dir" --prefix "$prefix" >/dev/null
+for f in bin/dr-agent include/dr/plugin.h include/dr/sdk.h lib/pkgconfig/dr-agent-sdk.pc \
+         lib/cmake/DrAgentSdk/DrAgentSdkConfig.cmake share/dr-agent/plugin.map etc/dr-agent/dr-agent.conf.example \
+         share/man/man1/dr-agent.1 share/man/man5/dr-agent.conf.5 share/doc/dr-agent/README.md; do
+  [ -e "$prefix/$f" ] || { echo "FAIL: $f not installed"; exit 1; }
+done
+echo "ok   installed layout"
+
+# 1. pkg-config, from a copy of the example outside the source tree
+cp -r "$src_dir/sdk/examples/exec-step" "$tmp/pc"
+PKG_CONFIG_PATH=$prefix/lib/pkgconfig make -s -C "$tmp/pc" CFLAGS="-O2 -Wall -Wextra -Werror" >/dev/null
+echo "ok   built with pkg-config"
+
+# 2. find_package
+cp -r "$src_dir/sdk/examples/exec-step" "$tmp/cm"
+cmake -S "$tmp/cm" -B "$tmp/cm/build" -DCMAKE_PREFIX_PATH="$prefix" -DCMAKE_C_FLAGS="-Werror" >/dev/null
+cmake --build "$tmp/cm/build" >/dev/null
+echo "ok   built with find_package(DrAgentSdk)"
+
+for so in "$tmp/pc/exec.so" "$tmp/cm/build/exec.so"; do
+  syms=$(nm -D --defined-only "$so" | awk '{print $NF}')
+  [ "$syms" = "dr_plugin_entry" ] || { echo "FAIL: $so exports: $syms"; exit 1; }
+done
+echo "ok   only dr_plugin_entry is exported"
+
+# 3. the installed agent loads it next to the bundled plugins
+plugins=$tmp/plugins
+mkdir -m 0755 "$plugins"
+cp "$prefix"/lib/dr-agent/plugins/*.so "$plugins"/ 2>/dev/null || true
+cp "$tmp/cm/build/exec.so" "$plugins/"
+out=$("$prefix/bin/dr-agent" plugins --plugin-dir "$plugins" --format json)
+echo "$out" | python3 -c '
+import json, sys
+d = json.load(sys.stdin)
+types = {p["type"]: p for p in d["plugins"]}
+assert "exec" in types, types.keys()
+assert types["exec"]["version"] == "1.0.0"
+assert not d["refused"], d["refused"]
+print("ok   the installed agent loads exec next to", sorted(t for t in types if t != "exec"))'
+
+# 4. a run that orders it after the data layer, with a command that records when it ran
+cat > "$tmp/step.sh" <<'SH'
+#!/bin/sh
+echo "$1 at $(date +%s.%N)" >> "$2"
+echo "switched the job queue to $1"
+SH
+chmod 755 "$tmp/step.sh"
+data_types=$(ls "$plugins" | sed -n 's/^\(dynamodb\|aurora\|s3\)\.so$/\1/p' | head -1)
+cat > "$tmp/dr-agent.conf" <<CONF
+objectives = { rto = "1h"; rpo = "15m"; };
+regions = { primary = "us-east-1"; dr = "us-west-2"; };
+agent = { state_dir = "$tmp/state"; };
+resources = (
+  { type = "exec"; name = "queue"; depends_on = ["exec.data"];
+    failover_command = ["$tmp/step.sh", "us-west-2", "$tmp/trace"];
+    verify_command = ["/bin/true"]; },
+  { type = "exec"; name = "data"; failover_command = ["$tmp/step.sh", "data", "$tmp/trace"]; }
+);
+CONF
+chmod 600 "$tmp/dr-agent.conf"
+"$prefix/bin/dr-agent" -c "$tmp/dr-agent.conf" --plugin-dir "$plugins" failover --yes --format json > "$tmp/report.json"
+python3 - "$tmp/report.json" "$tmp/trace" <<'PY'
+import json, sys
+rep = json.load(open(sys.argv[1]))
+res = {r["id"]: r for r in rep["resources"]}
+assert res["exec.queue"]["status"] == "done", res
+assert res["exec.queue"]["depends_on"] == ["exec.data"]
+assert "switched the job queue to us-west-2" in res["exec.queue"]["changes"][0]["detail"]
+lines = open(sys.argv[2]).read().split("\n")
+assert lines[0].startswith("data at") and lines[1].startswith("us-west-2 at"), lines
+print("ok   a failover ran the example plugin's step after its dependency")
+PY
+"$prefix/bin/dr-agent" -c "$tmp/dr-agent.conf" --plugin-dir "$plugins" verify >/dev/null
+echo "ok   verify with the example plugin: OK"
