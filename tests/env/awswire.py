@@ -77,7 +77,8 @@ _routes_lock = threading.Lock()
 
 
 def _rest_routes(service):
-    """(method, path regex, required query, literal length, operation) for each operation of a REST service."""
+    """(method, path regex, required query, required headers, literal length, label names, operation)
+    for each operation of a REST service, from the botocore model."""
     with _routes_lock:
         if service not in _routes:
             import botocore.session

@@ -130,12 +130,12 @@ class Env:
     # ---- estate and metrics ------------------------------------------------------------------
     def seed(self, stage="primary"):
         import seed_estate
-        return seed_estate.build(stage, self.session())
+        return seed_estate.build(stage, self.session(), self.proxy_url)
 
     def put_lag_metrics(self, **kw):
         """See seed_estate.put_lag_metrics: dynamodb_ms, aurora_ms, aurora_rpo_ms, s3_latency_s, ..."""
         import seed_estate
-        return seed_estate.put_lag_metrics(self.session(), **kw)
+        return seed_estate.put_lag_metrics(self.session(), self.proxy_url, **kw)
 
     # ---- clients -----------------------------------------------------------------------------
     def session(self):
@@ -165,18 +165,28 @@ class Env:
         p = subprocess.run(cmd, env=full, capture_output=True, text=True, timeout=timeout, input=input)
         return Result(p.returncode, p.stdout, p.stderr, time.monotonic() - t0)
 
-    def aws(self, *args, region=PRIMARY, timeout=120):
+    def aws(self, *args, region=PRIMARY, timeout=120, env=None):
         """Run the aws CLI with JSON output in this environment.
 
         --endpoint-url is explicit: CLI v1 ignores AWS_ENDPOINT_URL for `aws rds` commands."""
         return self.run(["aws", "--output", "json", "--region", region, "--endpoint-url", self.proxy_url]
-                        + list(args), timeout=timeout)
+                        + list(args), timeout=timeout, env=env)
 
     def psql(self, node, sql):
         """Run SQL as the `dr` user on node "primary" (a, us-east-1) or "standby" (b, us-west-2)."""
         dsn = self.environ[f"DR_TEST_PG_{node.upper()}_DSN"]
         psql = os.path.join(os.environ.get("DR_PG_BINDIR", "/usr/lib/postgresql/15/bin"), "psql")
         return self.run([psql, "-X", "-A", "-t", "-q", "-v", "ON_ERROR_STOP=1", dsn, "-c", sql], timeout=60)
+
+
+def wait_for(predicate, timeout=30, interval=0.1, what="the condition"):
+    """Poll until predicate() is true; returns the seconds it took (AssertionError after timeout)."""
+    t0 = time.monotonic()
+    while not predicate():
+        if time.monotonic() - t0 > timeout:
+            raise AssertionError(f"{what} did not happen within {timeout} s")
+        time.sleep(interval)
+    return time.monotonic() - t0
 
 
 class RawLog:
@@ -187,6 +197,8 @@ class RawLog:
         client.meta.events.register("after-call", self._keep)
 
     def _keep(self, http_response, model, **kwargs):
+        if model.has_streaming_output:  # reading it here would leave the caller an empty stream
+            return
         self.bodies.append((model.name, http_response.status_code, http_response.content))
 
     def last(self, operation):

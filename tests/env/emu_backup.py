@@ -1,11 +1,14 @@
-"""AWS Backup for the test proxy: selections (moto answers 500), recovery points and jobs (moto answers 404).
+"""AWS Backup for the test proxy: selections (moto answers 500), recovery points and jobs (moto answers 404),
+plan updates (moto answers 500).
 
 Vaults and plans stay in moto. Recovery points and backup/copy jobs are set by the test through
 the control API (with the ages it chooses) and read back with ListRecoveryPointsByBackupVault,
 DescribeRecoveryPoint, ListBackupJobs, DescribeBackupJob, ListCopyJobs and DescribeCopyJob.
 StartCopyJob makes a copy job that is RUNNING for the duration set for "StartCopyJob", then
 COMPLETED with a recovery point in the destination vault. Backup selections are kept whole.
+UpdateBackupPlan keeps the new plan document here and GetBackupPlan shows it over moto's plan.
 """
+import json
 import threading
 import time
 import urllib.parse
@@ -43,6 +46,7 @@ class Backup:
         self.points = []  # recovery points (AWS-shaped, plus _region)
         self.jobs = []  # backup jobs
         self.copies = []  # copy jobs
+        self.plans = {}  # (region, plan id) -> {"BackupPlan", "VersionId"} set by UpdateBackupPlan
         b = "backup"
         self.before = {(b, "CreateBackupSelection"): self.create_selection,
                        (b, "GetBackupSelection"): self.get_selection,
@@ -54,7 +58,9 @@ class Backup:
                        (b, "DescribeBackupJob"): self.describe_job,
                        (b, "ListCopyJobs"): self.list_copies,
                        (b, "DescribeCopyJob"): self.describe_copy,
-                       (b, "StartCopyJob"): self.start_copy}
+                       (b, "StartCopyJob"): self.start_copy,
+                       (b, "UpdateBackupPlan"): self.update_plan}
+        self.after = {(b, "GetBackupPlan"): self.get_plan_after}
         self.control = [("POST", r"/backup/recovery-points", self.c_add_point),
                         ("POST", r"/backup/jobs", self.c_add_job),
                         ("GET", r"/backup", lambda m, s, q: (200, self.dump()))]
@@ -65,6 +71,7 @@ class Backup:
             self.points.clear()
             self.jobs.clear()
             self.copies.clear()
+            self.plans.clear()
 
     def dump(self):
         with self.lock:
@@ -148,6 +155,43 @@ class Backup:
             point["CalculatedLifecycle"] = {"DeleteAt": created + int(extra["delete_after_days"]) * 86400}
         self.points.append(point)
         return point
+
+    # ---- plan updates ------------------------------------------------------------------------
+    def update_plan(self, req):
+        pid = req.labels["BackupPlanId"]
+        r = self.fx.call("backup", req.region, "GET", f"/backup/plans/{urllib.parse.quote(pid)}/")
+        if r.status == 403:  # moto with --auth rejects the proxy's Backup GETs: update blind
+            cur = {"BackupPlanArn": f"arn:aws:backup:{req.region}:{self.fx.account_id}:backup-plan:{pid}",
+                   "BackupPlan": {"Rules": []}}
+        elif r.status != 200:
+            return self._not_found(req, f"Backup plan {pid}")
+        else:
+            cur = json.loads(r.body)
+            if cur.get("DeletionDate"):
+                return self._not_found(req, f"Backup plan {pid}")
+        with self.lock:
+            prev = self.plans.get((req.region, pid), cur)["BackupPlan"]
+            ids = {rule.get("RuleName"): rule.get("RuleId") for rule in prev.get("Rules", [])}
+            plan = req.json()["BackupPlan"]
+            for rule in plan["Rules"]:  # the defaults moto gives a new plan's rules
+                rule.setdefault("ScheduleExpression", "cron(0 5 ? * * *)")
+                rule.setdefault("StartWindowMinutes", 480)
+                rule.setdefault("CompletionWindowMinutes", 10080)
+                rule.setdefault("ScheduleExpressionTimezone", "Etc/UTC")
+                rule["RuleId"] = ids.get(rule["RuleName"]) or str(uuid.uuid4())
+            version = uuid.uuid4().hex
+            self.plans[(req.region, pid)] = {"BackupPlan": plan, "VersionId": version}
+        return json_response({"BackupPlanId": pid, "BackupPlanArn": cur["BackupPlanArn"], "CreationDate": time.time(),
+                              "VersionId": version}, service="backup")
+
+    def get_plan_after(self, req, resp):
+        with self.lock:
+            upd = self.plans.get((req.region, req.labels.get("BackupPlanId")))
+        if upd is None:
+            return None
+        body = json.loads(resp.body)
+        body.update(BackupPlan=upd["BackupPlan"], VersionId=upd["VersionId"])
+        return json_response(body, service="backup")
 
     # ---- selections --------------------------------------------------------------------------
     def create_selection(self, req):

@@ -304,3 +304,22 @@ class Pair:
                 os.kill(pid, signal.SIGKILL)
             except (OSError, ValueError):
                 pass
+
+
+def reap(root):
+    """Wait for SIGTERM (the launcher's parent-death signal), then stop the pair under root.
+
+    drenv starts this before it creates the pair, so that the servers (which pg_ctl detaches
+    into their own session) go down with the launcher even if it is killed mid-start.
+    """
+    signal.signal(signal.SIGTERM, lambda *_: (Pair(root).stop_all(), os._exit(0)))
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # drenv decides when we go
+    while True:
+        signal.pause()
+
+
+if __name__ == "__main__":
+    import sys
+    if sys.argv[1:2] != ["--reap"] or len(sys.argv) != 3:
+        sys.exit("usage: pgpair.py --reap ROOT")
+    reap(sys.argv[2])

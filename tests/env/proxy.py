@@ -20,6 +20,7 @@ import struct
 import sys
 import threading
 import time
+import traceback
 import urllib.parse
 import uuid
 
@@ -190,6 +191,8 @@ class Proxy:
             self.log.append(entry)
 
     def reset(self, moto=False):
+        if moto and os.environ.get("DRENV_AUTH") == "1":
+            raise ValueError("with --auth a moto reset would delete the IAM users; start a fresh environment")
         self.faults.remove()
         self.fx.durations.clear()
         with self.log_lock:
@@ -202,8 +205,6 @@ class Proxy:
             self.fx.pg.clear_log()
             self.fx.pg.restore(recreate_db=moto)
         if moto:
-            if os.environ.get("DRENV_AUTH") == "1":
-                raise ValueError("with --auth a moto reset would delete the IAM users; start a fresh environment")
             self.fx.moto_api("/moto-api/reset")
 
     # ---- the control API ---------------------------------------------------------------------
@@ -250,6 +251,10 @@ class Proxy:
                 elif method == "DELETE":
                     self.fx.durations.clear()
                 return 200, dict(self.fx.durations)
+            if route == "/emulations":  # what the proxy answers itself, and what it amends
+                return 200, sorted([{"service": k[0], "operation": k[1], "kind": "answers"} for k in self.before]
+                                   + [{"service": k[0], "operation": k[1], "kind": "amends"} for k in self.after],
+                                   key=lambda e: (e["service"], e["operation"], e["kind"]))
             if route == "/state":
                 return 200, {type(e).__name__: e.dump() for e in self.emulators}
             for verb, regex, fn in self.control:
@@ -260,7 +265,6 @@ class Proxy:
         except (ValueError, KeyError, TypeError) as e:
             return 400, {"error": f"{type(e).__name__}: {e}"}
         except Exception as e:  # e.g. a PostgreSQL step of the bridge
-            import traceback
             traceback.print_exc()
             return 500, {"error": f"{type(e).__name__}: {e}"}
 
@@ -303,11 +307,10 @@ class Proxy:
                     changed = self.after[key](req, resp)  # None: moto's answer stands
                     if changed is not None:
                         resp, emulated = changed, True
-        except Exception as e:  # an emulation bug must show up as an error, not a hung client
-            import traceback
+        except Exception as e:  # a bug, moto gone, a failed bridge step: an error, never a hung client
             traceback.print_exc()
             resp = error_response(req, 500, awswire.default_error_code(req.protocol, 500),
-                                  f"test proxy emulation failed: {type(e).__name__}: {e}")
+                                  f"test proxy: {type(e).__name__}: {e}")
         handler.respond(resp)
         self.record(req, resp.status, action, started, emulated)
 
@@ -395,6 +398,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
                         break  # the client closed its end
                 except OSError:
                     break
+                time.sleep(0.2)  # it sent more: still no answer, and no busy loop
         self.abort(reset=False)
 
 
@@ -439,10 +443,7 @@ def main():
     srv = Server(("127.0.0.1", 0), Handler)
 
     def stop(signum, frame):
-        # Also reached when the launcher dies (parent-death signal): take the PG pair down with us.
-        if pg is not None:
-            pg.stop_all()
-        os._exit(0)
+        os._exit(0)  # the PG pair is the launcher's (or its reaper's) to stop
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
 

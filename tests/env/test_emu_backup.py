@@ -51,6 +51,35 @@ class Backup(drtest.EnvTestCase):
             self.bk.create_backup_selection(BackupPlanId="no-such-plan", BackupSelection=sel)
         self.assertEqual(cm.exception.response["Error"]["Code"], "ResourceNotFoundException")
 
+    def test_update_plan(self):
+        rules = [{"RuleName": "daily", "TargetBackupVaultName": VAULT, "ScheduleExpression": "cron(0 2 * * ? *)",
+                  "Lifecycle": {"DeleteAfterDays": 35}}]
+        pid = self.bk.create_backup_plan(BackupPlan={"BackupPlanName": "p", "Rules": rules})["BackupPlanId"]
+        before = self.bk.get_backup_plan(BackupPlanId=pid)
+        rules[0]["Lifecycle"] = {"DeleteAfterDays": 30}
+        rules.append({"RuleName": "monthly", "TargetBackupVaultName": VAULT, "ScheduleExpression": "cron(0 4 1 * ? *)",
+                      "CopyActions": [{"DestinationBackupVaultArn": f"arn:aws:backup:{DR}:123456789012:backup-vault:x"}]})
+        out = self.bk.update_backup_plan(BackupPlanId=pid, BackupPlan={"BackupPlanName": "p", "Rules": rules})
+        self.assertShape("UpdateBackupPlan")
+        self.assertEqual(out["BackupPlanId"], pid)
+        self.assertNotEqual(out["VersionId"], before["VersionId"])
+        after = self.bk.get_backup_plan(BackupPlanId=pid)
+        self.assertShape("GetBackupPlan")
+        self.assertEqual(after["VersionId"], out["VersionId"])
+        got = {r["RuleName"]: r for r in after["BackupPlan"]["Rules"]}
+        self.assertEqual(got["daily"]["Lifecycle"], {"DeleteAfterDays": 30})
+        self.assertEqual(got["daily"]["RuleId"], before["BackupPlan"]["Rules"][0]["RuleId"])  # kept
+        self.assertEqual(got["monthly"]["CopyActions"][0]["DestinationBackupVaultArn"],
+                         f"arn:aws:backup:{DR}:123456789012:backup-vault:x")
+        self.assertEqual(got["monthly"]["StartWindowMinutes"], 480)
+        with self.assertRaises(botocore.exceptions.ClientError) as cm:
+            self.bk.update_backup_plan(BackupPlanId="no-such-plan", BackupPlan={"BackupPlanName": "p", "Rules": rules})
+        self.assertEqual(cm.exception.response["Error"]["Code"], "ResourceNotFoundException")
+        self.bk.delete_backup_plan(BackupPlanId=pid)
+        with self.assertRaises(botocore.exceptions.ClientError) as cm:
+            self.bk.update_backup_plan(BackupPlanId=pid, BackupPlan={"BackupPlanName": "p", "Rules": rules})
+        self.assertEqual(cm.exception.response["Error"]["Code"], "ResourceNotFoundException")
+
     def test_recovery_points_with_ages(self):
         fresh = self.env.add_recovery_point(vault=VAULT, resource_arn=CLUSTER, age_hours=2, delete_after_days=35)
         self.env.add_recovery_point(vault=VAULT, resource_arn=CLUSTER, age_hours=30)
@@ -110,16 +139,15 @@ class Backup(drtest.EnvTestCase):
     def test_start_copy_job(self):
         src = self.env.add_recovery_point(vault=VAULT, resource_arn=CLUSTER, age_hours=1)
         dest = f"arn:aws:backup:{DR}:123456789012:backup-vault:{VAULT}-dr"
-        self.env.set_duration("StartCopyJob", 1)
+        self.env.set_duration("StartCopyJob", 3)
         out = self.bk.start_copy_job(RecoveryPointArn=src["RecoveryPointArn"], SourceBackupVaultName=VAULT,
                                      DestinationBackupVaultArn=dest, IamRoleArn="arn:aws:iam::123456789012:role/b")
         self.assertShape("StartCopyJob")
         job = self.bk.describe_copy_job(CopyJobId=out["CopyJobId"])["CopyJob"]
         self.assertShape("DescribeCopyJob")
         self.assertEqual(job["State"], "RUNNING")
-        time.sleep(1.1)
+        drtest.wait_for(lambda: self.bk.describe_copy_job(CopyJobId=out["CopyJobId"])["CopyJob"]["State"] == "COMPLETED")
         job = self.bk.describe_copy_job(CopyJobId=out["CopyJobId"])["CopyJob"]
-        self.assertEqual(job["State"], "COMPLETED")
         dr_points = self.env.client("backup", DR).list_recovery_points_by_backup_vault(
             BackupVaultName=VAULT + "-dr")["RecoveryPoints"]
         self.assertEqual([p["RecoveryPointArn"] for p in dr_points], [job["DestinationRecoveryPointArn"]])

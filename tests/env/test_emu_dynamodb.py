@@ -60,7 +60,8 @@ class GlobalTables(drtest.EnvTestCase):
 
     def test_creating_for_the_set_duration(self):
         create_table(self.ddb, "slow")
-        self.env.set_duration("UpdateTable", 1.5)
+        self.env.set_duration("UpdateTable", 4)
+        t0 = time.monotonic()
         out = self.ddb.update_table(TableName="slow", ReplicaUpdates=[{"Create": {"RegionName": DR}}])
         self.assertEqual(out["TableDescription"]["TableStatus"], "UPDATING")
         self.assertEqual(out["TableDescription"]["Replicas"][0]["ReplicaStatus"], "CREATING")
@@ -71,7 +72,8 @@ class GlobalTables(drtest.EnvTestCase):
         self.assertEqual(res.rc, 0, res.stderr)
         self.assertEqual(res.json["Table"]["Replicas"][0]["ReplicaStatus"], "CREATING")
         self.assertEqual(res.json["Table"]["Replicas"][0]["ReplicaStatusPercentProgress"], "0")
-        time.sleep(1.6)
+        drtest.wait_for(lambda: self.ddb.describe_table(TableName="slow")["Table"]["TableStatus"] == "ACTIVE")
+        self.assertGreaterEqual(time.monotonic() - t0, 4)
         t = self.ddb.describe_table(TableName="slow")["Table"]
         self.assertEqual((t["TableStatus"], t["Replicas"][0]["ReplicaStatus"]), ("ACTIVE", "ACTIVE"))
 
@@ -101,7 +103,7 @@ class GlobalTables(drtest.EnvTestCase):
         self.env.set_duration("UpdateTable", 1)
         out = self.ddb.update_table(TableName="t3", ReplicaUpdates=[{"Delete": {"RegionName": DR}}])
         self.assertEqual(out["TableDescription"]["Replicas"][0]["ReplicaStatus"], "DELETING")
-        time.sleep(1.1)
+        drtest.wait_for(lambda: "Replicas" not in self.ddb.describe_table(TableName="t3")["Table"])
         t = self.ddb.describe_table(TableName="t3")["Table"]
         self.assertNotIn("Replicas", t)
         self.assertNotIn("GlobalTableVersion", t)
