@@ -18,7 +18,7 @@ PRIMARY, DR = drtest.PRIMARY, drtest.DR
 CLUSTER = "roadcall-aurora-prod"
 DR_CLUSTER = "roadcall-aurora-prod-replica"
 GLOBAL = "roadcall-aurora-global"
-PRIMARY_INSTANCE = "roadcall-aurora-prod-instance-1"
+PRIMARY_INSTANCE = "roadcall-aurora-prod-writer"  # made by seed_estate.py
 RPO_S = 4  # small, so that a real data-plane lag can exceed it within a test
 HEALTHY_LAG_MS = 200.0
 
@@ -163,7 +163,12 @@ resources = (
         return path
 
     def seed_primary(self):
-        """The primary-side estate: roadcall-aurora-prod, Aurora PostgreSQL 15.4, Serverless v2, one writer."""
+        """The primary-side reference estate (tests/env/seed_estate.py): roadcall-aurora-prod, Aurora PostgreSQL
+        15.4, Serverless v2 0.5-16 ACUs, its db.serverless writer; nothing in the DR region."""
+        if not self.env.auth:
+            self.env.seed()
+            return
+        # Under --auth moto refuses the seed's (correctly signed) Route 53 calls: build the Aurora part alone.
         rds = self.env.client("rds", PRIMARY)
         rds.create_db_cluster(DBClusterIdentifier=CLUSTER, Engine="aurora-postgresql", EngineVersion="15.4",
                               MasterUsername="postgres", MasterUserPassword="seed-only-not-a-secret",
