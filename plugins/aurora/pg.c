@@ -98,6 +98,9 @@ int au_pg_open(const au_pg_cfg *cfg, au_side side, int64_t timeout_ms, au_pg **o
     keys[n] = "connect_timeout", vals[n++] = ctimeout;
     keys[n] = "options", vals[n++] = options;
     keys[n] = "application_name", vals[n++] = "dr-agent";
+    /* TLS protects the connection; GSSAPI transport encryption would only add a Kerberos probe
+       (Kerberos authentication itself still works). */
+    keys[n] = "gssencmode", vals[n++] = "disable";
     /* A DSN would be the one place a password could leak into a message: pass keywords. */
     keys[n] = NULL, vals[n] = NULL;
     pg->conn = PQconnectdbParams(keys, vals, 0);
