@@ -618,6 +618,8 @@ static int dp_measure_lag(au_ctx *x, au_pg *upstream, au_pg *standby, au_side st
         limit = H->remaining_ms(x->res) / 2;
     now = first;
     while (now < target && dr_mono_ms() - t0 < limit) {
+        H->progress(x->res, "measuring the replay lag: %llu bytes outstanding",
+                    (unsigned long long)(target - now));
         rc = H->sleep_ms(x->res, 50);
         if (rc != 0)
             return dr_error_set(err, rc, "interrupted while measuring the replay lag");

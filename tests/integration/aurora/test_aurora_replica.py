@@ -255,6 +255,20 @@ class Failover(AuroraTestCase):
         rep = self.verify("--serving", "primary", expect=0)
         self.assert_all_ok(rep, HEALTHY)
 
+    def test_drill(self):
+        self.configure()
+        self.write_rows("a", 1, 300, "east")
+        self.clear_automated_snapshots()
+        r = self.run_agent("drill", "--yes", "--format", "json", timeout=600)
+        self.assertEqual(r.rc, 0, f"{r.stdout[-3000:]} {r.stderr[-2000:]}")
+        self.assertIsNotNone(r.json, r.stdout[-2000:])
+        self.assertTrue(r.json["rto_met"], r.json)
+        self.assertTrue(r.json["rpo_met"], r.json)
+        self.assertIsNotNone(r.json["rto_seconds"])
+        self.assertEqual(self.rows("a"), 300)
+        self.assertEqual(self.cluster(DR, DR_CLUSTER)["ReplicationSourceIdentifier"], self.arn(PRIMARY, CLUSTER))
+        self.assertEqual(self.superuser("a", "SELECT state FROM pg_stat_replication"), "streaming")
+
     def test_failback_resumes_after_a_crash(self):
         self.configure()
         self.agent_json("failover", "--yes", expect=0)
