@@ -1069,6 +1069,11 @@ static int au_configure(dr_resource *res, const dr_hook_args *args, dr_error *er
     int rc;
 
     ctx_init(&x, res, args);
+    if (args->serving == DR_SERVING_DR) {
+        /* The DR cluster serves alone: replication towards it is failback's to rebuild, not configure's. */
+        H->log(res, DR_LOG_INFO, "the DR region serves: nothing to configure until failback");
+        return 0;
+    }
     pc = client(&x, x.preg, err);
     if (!pc)
         return err->code ? err->code : DR_ENETWORK;

@@ -202,10 +202,12 @@ class Failover(AuroraTestCase):
         # the new writer takes writes
         self.write_rows("b", 5001, 20, "west")
 
-        # a second failover changes nothing
+        # a second failover changes nothing, nor does configure while the DR region serves
         rep = self.agent_json("failover", "--yes", expect=0)
         self.assertEqual(rep["status"], "unchanged")
         self.assertEqual(resource_of(rep)["changes"], [])
+        rep = self.agent_json("configure", expect=0)
+        self.assertEqual(rep["status"], "unchanged")
         # the drill's verify in the DR region: all OK
         rep = self.verify("--serving", "dr", expect=0)
         self.assert_all_ok(rep, SERVING_DR)
