@@ -303,6 +303,41 @@ class Failover(AuroraTestCase):
         self.assertEqual(self.rows("a", "region = 'west'"), 5)
         self.assertEqual(self.cluster(DR, DR_CLUSTER)["ReplicationSourceIdentifier"], self.arn(PRIMARY, CLUSTER))
 
+    def test_failback_resumes_after_a_crash_past_the_promotion(self):
+        self.configure()
+        self.agent_json("failover", "--yes", expect=0)
+        self.write_rows("b", 1, 5, "west")
+        self.clear_automated_snapshots()
+        # the promoted primary-region cluster stays `promoting` for 4 s; kill the agent while it waits
+        self.env.set_duration("PromoteReadReplicaDBCluster", 4)
+        t0 = time.time()
+        agent = subprocess.Popen([self.agent, "-c", self.conf, "--plugin-dir", self.plugins, "failback", "--yes"],
+                                 env=self.env.environ, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 60
+        while not [r for r in self.env.requests(operation="PromoteReadReplicaDBCluster", region=PRIMARY)
+                   if r["time"] >= t0]:
+            self.assertLess(time.monotonic(), deadline, "failback never promoted the primary-region cluster")
+            self.assertIsNone(agent.poll(), "failback ended before the crash")
+            time.sleep(0.05)
+        time.sleep(0.3)
+        agent.kill()
+        agent.wait()
+        # both clusters standalone now; the newer primary-region one is the rebuilt primary (stage 3)
+        self.assertIsNone(self.cluster(PRIMARY, CLUSTER).get("ReplicationSourceIdentifier"))
+        self.assertIsNone(self.cluster(DR, DR_CLUSTER).get("ReplicationSourceIdentifier"))
+
+        self.env.set_duration("PromoteReadReplicaDBCluster", 0)
+        self.clear_automated_snapshots()
+        rep = self.agent_json("failback", "--yes", expect=0)
+        self.assertEqual([a for a, d in changes_of(rep) if d],
+                         ["retire_old_dr_cluster", "create_dr_cluster", "create_dr_instance"])
+        self.assertEqual(self.rows("a", "region = 'west'"), 5)
+        self.assertEqual(self.cluster(DR, DR_CLUSTER)["ReplicationSourceIdentifier"], self.arn(PRIMARY, CLUSTER))
+        self.assertEqual(self.superuser("a", "SELECT state FROM pg_stat_replication"), "streaming")
+        # the fence the dead run put on the DR side went with its rebuild: b follows a, a takes writes
+        self.write_rows("a", 100, 1, "east")
+        self.wait_row("b", 100)
+
     def test_graceful_refused_when_the_primary_cannot_be_fenced(self):
         self.configure()
         before = self.rds_snapshot()
