@@ -172,7 +172,7 @@ class Cli(unittest.TestCase):
         self.assertEqual(r.returncode, 1)
         self.assertRegex(r.stdout.strip(),
                          r"^DR WARNING - 2 resources: 1 OK, 1 WARNING, 0 CRITICAL, 0 UNKNOWN; first WARNING: "
-                         r"fixture_dep\.b \| rpo=2\.500s;720;900;0; ok=1 warning=1 critical=0 unknown=0 duration=")
+                         r"fixture_dep\.b \| rpo=2\.500s;;;0; rpo_objective=900s ok=1 warning=1 critical=0 unknown=0 duration=")
         self.assertEqual(len(r.stdout.strip().splitlines()), 1)
 
     def test_text_report(self):
