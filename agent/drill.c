@@ -320,8 +320,10 @@ static void write_html(FILE *f, const drill *d)
         html_text(f, s->phase);
         fprintf(f, "</td><td>%s</td><td>+%.2fs</td><td>%.2fs</td><td>", step_status_name(s), s->started - d->started,
                 s->finished - s->started);
-        if (s->has_rpo)
-            fprintf(f, "%.2fs", s->rpo);
+        if (s->has_rpo) {
+            dr_duration_format(s->rpo, buf, sizeof(buf));
+            fputs(buf, f);
+        }
         fputs("</td><td>", f);
         html_text(f, s->error ? s->error : "");
         fputs("</td></tr>\n", f);
