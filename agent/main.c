@@ -1,4 +1,4 @@
-/* main.c: dr-agent's command line: options, commands, exit codes. */
+/* main.c: dr-agent's entry point: option parsing, usage, set-up, and dispatch to the commands. */
 #include <getopt.h>
 #include <limits.h>
 #include <signal.h>
