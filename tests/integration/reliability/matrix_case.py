@@ -10,11 +10,13 @@ DATA = ("dynamodb", "s3", "aurora")  # route53 moves traffic only after these
 
 
 class MatrixCase(reltest.drtest.EnvTestCase):
-    types = ["dynamodb", "s3", "backup", "route53"] + (["aurora"] if reltest.have_plugin("aurora") else [])
+    types = ["dynamodb", "s3", "backup", "route53"] + (["aurora"] if reltest.with_aurora() else [])
 
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
+        if "aurora" not in cls.types:
+            print("\n" + reltest.AURORA_NOTE, flush=True)
         cls.m = matrix.Matrix(cls.env, cls.types)
 
     @classmethod

@@ -12,7 +12,7 @@ import unittest
 import reltest
 from reltest import D, P
 
-AURORA = reltest.have_plugin("aurora")
+AURORA = reltest.with_aurora()
 TYPES = ["dynamodb", "s3", "backup", "route53"] + (["aurora"] if AURORA else [])
 TABLES = ["roadcall-users-prod", "roadcall-incidents-prod", "roadcall-vendors-prod",
           "roadcall-tracking-sessions-prod", "roadcall-call-records-prod"]
@@ -27,8 +27,7 @@ class CrashResume(reltest.drtest.EnvTestCase):
     def setUpClass(cls):
         super().setUpClass()
         if not AURORA:
-            print("\nNOTE: the aurora plugin is not built: the estate runs without it and the PostgreSQL pair "
-                  "is not part of the failover", flush=True)
+            print("\n" + reltest.AURORA_NOTE, flush=True)
 
     def setUp(self):
         pass  # fresh() resets per run

@@ -170,7 +170,7 @@ class LeastPrivilege(reltest.drtest.EnvTestCase):
         for ptype, why in MOTO_CANNOT.items():
             self.assertTrue(os.path.exists(os.path.join(reltest.SOURCE, "docs", "iam", f"{ptype}.json")))
             print(f"\nNOT CHECKED UNDER AUTH: {ptype}: {why}", flush=True)
-        if reltest.have_plugin("aurora"):
+        if reltest.have_plugin("aurora"):  # its policy is tested by tests/integration/aurora/test_aurora_iam.py
             print("\nNOTE: aurora has its own --auth test of its policy (tests/integration/aurora)", flush=True)
 
 

@@ -13,7 +13,7 @@ import unittest
 import reltest
 from reltest import P
 
-AURORA = reltest.have_plugin("aurora")
+AURORA = reltest.with_aurora()
 TYPES = ["dynamodb", "s3", "backup", "route53"] + (["aurora"] if AURORA else [])
 ALLOW_ALL = json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"},
                                                             {"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": "*"}]})
@@ -51,8 +51,7 @@ class Secrets(reltest.drtest.EnvTestCase):
         for name, value in cls.canaries.items():
             assert len(value) >= 12, name  # long enough that a match is no accident
         if not AURORA:
-            print("\nNOTE: the aurora plugin is not built: the PostgreSQL password is only searched for, never read",
-                  flush=True)
+            print("\n" + reltest.AURORA_NOTE + "; the PostgreSQL password is only searched for", flush=True)
 
     def seed(self):
         """The primary estate; under moto's auth mode the Route 53 part fails (moto refuses signed Route 53 GETs)."""
