@@ -147,6 +147,18 @@ class Runs(unittest.TestCase):
         self.assertEqual(r.returncode, 0)
         self.assertIn("no interrupted run", r.stderr)
 
+    def test_history_in_start_order_within_one_second(self):
+        # run ids carry the start second and a random suffix: runs of the same second must still list in order
+        c = self.conf('{ type = "fixture_dep"; name = "db"; change = "promote"; }')
+        started = []
+        for i in range(10):
+            r = self.agent("-c", c, "failover" if i % 2 == 0 else "failback", "--yes", "--format", "json")
+            self.assertEqual(r.returncode, 0, r.stderr)
+            started.append(json.loads(r.stdout)["run_id"])
+        seconds = [rid.split("-", 1)[0] for rid in started]
+        self.assertLess(len(set(seconds)), len(seconds), "no two runs started in the same second: nothing tested")
+        self.assertEqual([h["run_id"] for h in self.history(c)], started)
+
     def test_torn_journal_line_is_ignored(self):
         c = self.conf('{ type = "fixture_dep"; name = "db"; }')
         self.assertEqual(self.agent("-c", c, "configure").returncode, 0)
