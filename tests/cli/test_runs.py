@@ -159,6 +159,42 @@ class Runs(unittest.TestCase):
         self.assertLess(len(set(seconds)), len(seconds), "no two runs started in the same second: nothing tested")
         self.assertEqual([h["run_id"] for h in self.history(c)], started)
 
+    def test_resume_with_only_rechecks_left_ends_done(self):
+        # killed after the last step ended, before the run's end: the resumed steps only re-check (unchanged),
+        # yet the run made its changes before the crash, so it ends "done"
+        c = self.conf('{ type = "fixture_dep"; name = "db"; change = "promote"; }')
+        r = self.agent("-c", c, "failover", "--yes", "--format", "json")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        run_id = json.loads(r.stdout)["run_id"]
+        path = os.path.join(self.state, "runs", run_id + ".jsonl")
+        with open(path) as f:
+            lines = f.readlines()
+        self.assertIn('"run_end"', lines[-1])
+        with open(path, "w") as f:
+            f.writelines(lines[:-1])
+        os.unlink(os.path.join(self.state, "serving.json"))
+        self.assertEqual(self.history(c)[-1]["status"], "interrupted")
+        c = self.conf('{ type = "fixture_dep"; name = "db"; }')  # nothing left to change
+        r = self.agent("-c", c, "resume", "--format", "json")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        events = self.journal(run_id)
+        self.assertEqual([e["status"] for e in events if e["event"] == "step_end"], ["done", "unchanged"])
+        self.assertEqual(events[-1]["event"], "run_end")
+        self.assertEqual(events[-1]["status"], "done")
+        h = self.history(c)[-1]
+        self.assertEqual((h["run_id"], h["status"], h["resumes"]), (run_id, "done", 1))
+        # a run that changed nothing at all still ends "unchanged" when resumed
+        r = self.agent("-c", c, "configure", "--format", "json")
+        run_id = json.loads(r.stdout)["run_id"]
+        path = os.path.join(self.state, "runs", run_id + ".jsonl")
+        with open(path) as f:
+            lines = f.readlines()
+        with open(path, "w") as f:
+            f.writelines(lines[:-1])
+        r = self.agent("-c", c, "resume")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(self.journal(run_id)[-1]["status"], "unchanged")
+
     def test_torn_journal_line_is_ignored(self):
         c = self.conf('{ type = "fixture_dep"; name = "db"; }')
         self.assertEqual(self.agent("-c", c, "configure").returncode, 0)
