@@ -92,6 +92,7 @@ typedef struct au_ctx {
     au_pg_cfg pg;
     int64_t pg_timeout_ms;
     int64_t started_ms;
+    dr_error lag_err; /* why a forced switch knew no lag (reported with data_loss_window) */
 } au_ctx;
 
 static void ctx_init(au_ctx *x, dr_resource *res, const dr_hook_args *args)
@@ -1369,19 +1370,25 @@ out:
     return rc;
 }
 
-/* The latest value of the lag metric in seconds, -1 when unknown. */
+/* The latest value of the lag metric in seconds, -1 when unknown (why in x->lag_err). */
 static double last_known_lag(au_ctx *x)
 {
     dr_aws_dim dim = {"DBClusterIdentifier", x->dr_cluster};
     dr_aws_metric m;
-    dr_error err;
+    dr_error *err = &x->lag_err;
     dr_aws *dc;
 
-    dr_error_clear(&err);
-    dc = client(x, x->dreg, &err);
-    if (!dc || dr_aws_metric_get(dc, "AWS/RDS", lag_metric(x), &dim, 1, "Maximum", 3600, 60, &m, &err) != 0 ||
-        m.datapoints == 0)
+    dr_error_clear(err);
+    dc = client(x, x->dreg, err);
+    if (!dc || dr_aws_metric_get(dc, "AWS/RDS", lag_metric(x), &dim, 1, "Maximum", 3600, 60, &m, err) != 0) {
+        dr_error_prefix(err, "forced: the last known lag could not be read: ");
         return -1;
+    }
+    if (m.datapoints == 0) {
+        dr_error_set(err, DR_ENOTFOUND, "forced: no %s datapoint for %s in %s in the last hour", lag_metric(x),
+                     x->dr_cluster, x->dreg);
+        return -1;
+    }
     return m.latest / 1000.0;
 }
 
@@ -1397,7 +1404,7 @@ static void report_outcome(au_ctx *x, double loss, double writable_at, au_side s
         dr_error e;
         dr_error_clear(&e);
         dr_error_set(&e, DR_ENOTFOUND, "forced: no lag was known before the switch");
-        dr_report_unknown(H, x->res, "data_loss_window", NULL, &e);
+        dr_report_unknown(H, x->res, "data_loss_window", NULL, x->lag_err.code ? &x->lag_err : &e);
     }
     if (writable_at >= 0)
         dr_report_number(H, x->res, "time_to_writable", writable_at > x->rto ? DR_STATUS_CRITICAL : DR_STATUS_OK,

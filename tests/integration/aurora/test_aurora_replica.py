@@ -409,6 +409,26 @@ class Failover(AuroraTestCase):
         self.assertEqual(self.rows("a", "region = 'west'"), 3)
         self.assertEqual(self.superuser("a", "SELECT state FROM pg_stat_replication"), "streaming")
 
+    def test_forced_failover_says_why_the_loss_window_is_unknown(self):
+        self.configure()
+        # the primary's database is gone, so the loss window can only come from the metric, which is refused
+        self.env.add_fault(service="monitoring", region=DR, operation="GetMetricStatistics", action="error",
+                           status=403, code="AccessDenied",
+                           message="User is not authorized to perform: cloudwatch:GetMetricStatistics")
+        self.pair.stop("a")
+        try:
+            rep = self.agent_json("failover", "--yes", "--mode", "forced", expect=0)
+        finally:
+            self.env.clear_faults()
+            self.pair.start("a")
+        self.assertEqual(changes_of(rep), [("promote_dr_cluster", True)])
+        c = checks_of(rep)["data_loss_window"]
+        self.assertEqual(c["status"], "UNKNOWN")
+        self.assertIsNone(c["observed"])
+        self.assertIn("the last known lag could not be read", c["detail"])
+        self.assertIn("AccessDenied", c["detail"])
+        self.assertIn("cloudwatch:GetMetricStatistics", c["detail"])
+
 
 if __name__ == "__main__":
     main()
