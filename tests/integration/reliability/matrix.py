@@ -2,24 +2,30 @@
 import collections
 import json
 import os
+import re
 import tempfile
 import time
 
 import reltest
 from reltest import D, P
 
-# The services each plugin calls (signing names), to know which resources a fault on a service reaches.
+# The services each plugin calls (signing names; "pg": the PostgreSQL data plane), to know which resources a fault on
+# a service reaches.
 TYPE_SERVICES = {
     "dynamodb": {"dynamodb", "monitoring"},
     "s3": {"s3", "monitoring", "iam"},
     "backup": {"backup"},
     "route53": {"route53"},
-    "aurora": {"rds", "monitoring"},
+    "aurora": {"rds", "monitoring", "pg"},
 }
 REGIONAL = ("dynamodb", "s3", "backup", "monitoring", "rds", "sts")
+READ_ONLY = re.compile(r"^(Describe|Get|List|Head|Query|Scan)")  # the operations verify may make
+PG_TIMEOUT = 2.0          # aurora pg_timeout of the matrix runs
 
-HOOK_TIMEOUT = 15.0      # agent.hook_timeout of the matrix runs
-ATTEMPT_TIMEOUT = 2.0    # aws.attempt_timeout
+HOOK_TIMEOUT = 20.0      # agent.hook_timeout of the matrix runs
+# aws.attempt_timeout: above what the test environment's RDS bridge takes inside a call (re-attaching a PostgreSQL
+# node with pg_rewind: about 1 s, more on a busy machine); a hang costs that much per attempt.
+ATTEMPT_TIMEOUT = 4.0
 MAX_ATTEMPTS = 3         # the standard retry mode's default
 QUOTA_RETRIES = 500 // 5  # retry quota: 500 tokens, 5 per retry (10 after a timeout)
 LEVELS = 2               # data, then traffic: two dependency levels
@@ -39,7 +45,7 @@ COMMANDS = {
 def transient_faults():
     """Faults that go away: each service's first requests fail, fewer times than the retry budget absorbs."""
     def per_service(**spec):
-        return [dict(spec, service=s) for s in ("dynamodb", "s3", "backup", "route53", "monitoring")]
+        return [dict(spec, service=s) for s in ("dynamodb", "rds", "s3", "backup", "route53", "monitoring")]
     return {
         "throttle x2": per_service(action="throttle", count=2),
         "500 x2": per_service(action="error", status=500, count=2),
@@ -49,19 +55,39 @@ def transient_faults():
     }
 
 
+class Fault:
+    """A persistent fault: the proxy faults (and {"service": "pg", "region": R, "action": A} for the data plane of
+    region R), the services and the region it reaches (None: every region), whether it takes a region away (no
+    answer at all: a forced run leaving that region makes one bounded attempt per call there), and the commands that
+    must not call what it reaches at all."""
+
+    def __init__(self, faults, services, region=None, gone=False, untouched=()):
+        self.faults, self.services, self.region, self.gone = faults, services, region, gone
+        self.untouched = set(untouched)
+
+
+def region_down(region, action, **kw):
+    """Every regional service of `region` and its PostgreSQL node: the region is gone (or hangs)."""
+    return ([dict(service=s, region=region, action=action, **kw) for s in REGIONAL] +
+            [dict(service="pg", region=region, action=action)])
+
+
 def persistent_faults():
-    """Faults that last the whole run: (faults, services reached, regions reached)."""
+    """Faults that last the whole run."""
     return {
-        "throttle dynamodb": ([dict(service="dynamodb", action="throttle")], {"dynamodb"}, None),
-        "500 s3": ([dict(service="s3", action="error", status=500)], {"s3"}, None),
-        "503 backup": ([dict(service="backup", action="error", status=503)], {"backup"}, None),
-        "drop route53": ([dict(service="route53", action="drop")], {"route53"}, None),
-        "hang cloudwatch": ([dict(service="monitoring", action="hang", hang_ms=60000)], {"monitoring"}, None),
-        "primary unreachable": ([dict(service=s, region=P, action="unreachable") for s in REGIONAL],
-                                set(REGIONAL), P),
-        "primary hangs": ([dict(service=s, region=P, action="hang", hang_ms=60000) for s in REGIONAL],
-                          set(REGIONAL), P),
-        "dr unreachable": ([dict(service=s, region=D, action="unreachable") for s in REGIONAL], set(REGIONAL), D),
+        "throttle dynamodb": Fault([dict(service="dynamodb", action="throttle")], {"dynamodb"}),
+        "500 s3": Fault([dict(service="s3", action="error", status=500)], {"s3"}),
+        "503 backup": Fault([dict(service="backup", action="error", status=503)], {"backup"}),
+        "drop route53": Fault([dict(service="route53", action="drop")], {"route53"}),
+        "hang cloudwatch": Fault([dict(service="monitoring", action="hang", hang_ms=60000)], {"monitoring"}),
+        # a failover talks to Aurora's DR region only: it never meets the primary region's RDS
+        "throttle rds primary": Fault([dict(service="rds", region=P, action="throttle")], {"rds"}, P,
+                                      untouched=("failover-graceful", "failover-forced")),
+        "500 rds dr": Fault([dict(service="rds", region=D, action="error", status=500)], {"rds"}, D),
+        "primary data plane unreachable": Fault([dict(service="pg", region=P, action="unreachable")], {"pg"}, P),
+        "primary unreachable": Fault(region_down(P, "unreachable"), set(REGIONAL) | {"pg"}, P, gone=True),
+        "primary hangs": Fault(region_down(P, "hang", hang_ms=60000), set(REGIONAL) | {"pg"}, P, gone=True),
+        "dr unreachable": Fault(region_down(D, "unreachable"), set(REGIONAL) | {"pg"}, D, gone=True),
     }
 
 
@@ -77,30 +103,50 @@ class Cell:
         self.retries_by_region = {}
         self.left_region_max_attempts = 0
         self.faulted = 0
+        self.pg_connections = {}
+        self.operations = []
         self.statuses = {}
         self.stderr = ""
 
     def row(self):
         return {"fault": self.fault, "command": self.command, "rc": self.rc, "seconds": round(self.seconds, 2),
                 "calls": self.calls, "attempts": self.attempts, "max_attempts_per_call": self.max_attempts,
-                "faulted_requests": self.faulted, "statuses": self.statuses}
+                "faulted_requests": self.faulted, "pg_connections": self.pg_connections, "statuses": self.statuses}
 
 
 class Matrix:
     """Runs cells on the reference estate in one drenv environment."""
 
-    def __init__(self, env, types):
-        self.env, self.types = env, types
+    def __init__(self, env, types=None):
+        self.env, self.types = env, types or reltest.TYPES
         self.cells = []
+        self.pair = reltest.Pair(env)
+        # the agent reaches each PostgreSQL node through a relay, which can take that node's data plane away
+        self.relays = {P: reltest.Relay(env.environ["DR_TEST_PG_PRIMARY_PORT"]),
+                       D: reltest.Relay(env.environ["DR_TEST_PG_STANDBY_PORT"])}
+        self.pg = reltest.pg_keys(env, port_primary=self.relays[P].port, port_dr=self.relays[D].port,
+                                  timeout=f"{PG_TIMEOUT:.0f}s")
+
+        self.untouched = None  # the agent of a verify cell: its estate is still as fresh() made it
+
+    def close(self):
+        for r in self.relays.values():
+            r.close()
 
     def fresh(self, command):
         """A configured, healthy estate; for failback, failed over first."""
         env = self.env
-        env.reset(moto=True)
+        if self.untouched and not command.startswith("failback"):
+            # verify is read-only (every cell checks it): the estate the last cell verified is still fresh
+            agent, self.untouched = self.untouched, None
+            env.clear_requests()
+            return agent
+        self.untouched = None
+        reltest.reset(env, self.pair)
         env.seed()
         tmp = tempfile.mkdtemp(prefix="matrix-", dir=env.tmpdir)
         conf = reltest.write_conf(os.path.join(tmp, "dr-agent.conf"), os.path.join(tmp, "state"),
-                                  reltest.estate_resources(types=self.types),
+                                  reltest.estate_resources(pg=self.pg, types=self.types),
                                   agent={"hook_timeout": f'"{HOOK_TIMEOUT:.0f}s"'},
                                   aws={"attempt_timeout": f'"{ATTEMPT_TIMEOUT:.0f}s"',
                                        "max_attempts": str(MAX_ATTEMPTS)})
@@ -108,12 +154,12 @@ class Matrix:
         r = agent.run("configure")
         if r.rc != 0:
             raise AssertionError(f"configure of the estate failed: {r}")
-        reltest.make_healthy(env, aurora="aurora" in self.types)
+        reltest.make_healthy(env)
         if command.startswith("failback"):
             r = agent.run("failover", "--yes")
             if r.rc != 0:
                 raise AssertionError(f"failover before the failback cell failed: {r}")
-            reltest.make_healthy(env, aurora="aurora" in self.types)
+            reltest.make_healthy(env)
         env.clear_requests()
         return agent
 
@@ -122,7 +168,12 @@ class Matrix:
         agent = self.fresh(command)
         cell.agent = agent
         for f in faults:
-            self.env.add_fault(**f)
+            if f["service"] == "pg":
+                self.relays[f["region"]].set(f["action"])
+            else:
+                self.env.add_fault(**f)
+        for r in self.relays.values():
+            r.connections = 0
         t0 = time.monotonic()
         res = agent.run(*COMMANDS[command], "--format", "json", timeout=DEADLINE + 60)
         cell.seconds = time.monotonic() - t0
@@ -130,6 +181,12 @@ class Matrix:
         log = self.env.requests()
         self.log = log
         self.env.clear_faults()
+        cell.pg_connections = {region: r.connections for region, r in self.relays.items()}
+        for r in self.relays.values():
+            r.set("pass")
+        cell.operations = sorted({q["operation"] for q in log if q["operation"]})
+        if command == "verify" and all(READ_ONLY.match(op) for op in cell.operations):
+            self.untouched = agent
         per = collections.Counter()
         region_of = {}
         for q in log:
@@ -162,7 +219,7 @@ def affected(rid, services, region):
     ptype = rid.split(".", 1)[0]
     reach = TYPE_SERVICES.get(ptype, set()) & services
     if region is not None:
-        reach &= set(REGIONAL)
+        reach &= set(REGIONAL) | {"pg"}  # Route 53 is global: a region's faults do not reach it
     return bool(reach)
 
 

@@ -2,17 +2,18 @@
 import json
 import os
 import re
-import shutil
-import signal
+import socket
+import struct
 import subprocess
 import sys
-import tempfile
+import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SOURCE = os.environ.get("DR_SOURCE_DIR", os.path.abspath(os.path.join(HERE, "..", "..", "..")))
 sys.path.insert(0, os.path.join(SOURCE, "tests", "env"))
 import drtest  # noqa: E402
+import pgpair  # noqa: E402
 
 AGENT = os.environ.get("DR_AGENT_BIN", os.path.join(SOURCE, "build", "bin", "dr-agent"))
 PLUGINS = os.environ.get("DR_AGENT_PLUGIN_DIR", os.path.join(SOURCE, "build", "lib", "dr-agent", "plugins"))
@@ -25,23 +26,12 @@ OK, WARNING, CRITICAL, UNKNOWN = 0, 1, 2, 3
 # Keys added to the reference resources so that waits stay short in the test environment.
 FAST = {
     "dynamodb": 'poll_interval = "200ms";',
-    "aurora": 'poll_interval = "200ms";',
+    "aurora": 'poll_interval = "200ms"; lag_probe_time = "2s";',
     "route53": 'change_timeout = "30s";',
 }
 
-
-def have_plugin(ptype):
-    return os.path.exists(os.path.join(PLUGINS, ptype + ".so"))
-
-
-def with_aurora():
-    """Aurora joins the reliability suites' estate with DR_RELIABILITY_AURORA=1 (its expectations are not settled
-    yet); without it each suite prints a visible line saying so."""
-    return have_plugin("aurora") and os.environ.get("DR_RELIABILITY_AURORA") == "1"
-
-
-AURORA_NOTE = ("NOTE: the estate of this suite runs without the aurora resource (set DR_RELIABILITY_AURORA=1 to "
-               "include it); the PostgreSQL pair is then not part of the failover")
+# The whole reference estate, Aurora and its PostgreSQL data plane included.
+TYPES = ["dynamodb", "aurora", "s3", "backup", "route53"]
 
 
 def reference_blocks():
@@ -65,9 +55,23 @@ def reference_blocks():
     return blocks
 
 
+def pg_keys(env, **over):
+    """The aurora data plane of the drenv environment: {host_primary, port_primary, host_dr, port_dr, db, user,
+    password_file, timeout}; `over` replaces some (password_env=NAME instead of password_file, other ports)."""
+    e = env.environ
+    pg = dict(host_primary=e["DR_TEST_PG_PRIMARY_HOST"], port_primary=e["DR_TEST_PG_PRIMARY_PORT"],
+              host_dr=e["DR_TEST_PG_STANDBY_HOST"], port_dr=e["DR_TEST_PG_STANDBY_PORT"],
+              db=e["DR_TEST_PG_DBNAME"], user=e["DR_TEST_PG_USER"], password_file=e["DR_TEST_PG_PASSWORD_FILE"],
+              timeout="5s")
+    pg.update(over)
+    if "password_env" in over:
+        pg.pop("password_file")
+    return pg
+
+
 def estate_resources(pg=None, types=None, extra=None):
     """The reference resources as config text, with the FAST keys, the PostgreSQL data plane when pg is given
-    ({host_primary, port_primary, host_dr, port_dr, db, user, password_file}) and per-type extra keys."""
+    (see pg_keys) and per-type extra keys."""
     out = []
     for ptype, blk in reference_blocks():
         if types is not None and ptype not in types:
@@ -76,7 +80,11 @@ def estate_resources(pg=None, types=None, extra=None):
         if ptype == "aurora" and pg:
             add += (' pg_primary_host = "{host_primary}"; pg_primary_port = {port_primary};'
                     ' pg_dr_host = "{host_dr}"; pg_dr_port = {port_dr}; pg_database = "{db}"; pg_user = "{user}";'
-                    ' pg_password_file = "{password_file}";').format(**pg)
+                    ' pg_sslmode = "disable"; pg_timeout = "{timeout}";').format(**pg)
+            if pg.get("password_env"):
+                add += f' pg_password_env = "{pg["password_env"]}";'
+            else:
+                add += f' pg_password_file = "{pg["password_file"]}";'
         out.append(blk[:-1].rstrip() + " " + add.strip() + " }")
     return ",\n".join(out)
 
@@ -157,13 +165,149 @@ CLUSTER_ARN = f"arn:aws:rds:{P}:{ACCOUNT}:cluster:roadcall-aurora-prod"
 VAULT = "roadcall-backup-vault-prod"
 
 
-def make_healthy(env, aurora=False):
+def make_healthy(env):
     """What AWS would publish and AWS Backup would have made after configure: lag datapoints, recovery points, jobs."""
-    kw = dict(dynamodb_ms=850, s3_latency_s=60, s3_pending_ops=0, s3_pending_bytes=0, points=3)
-    if aurora:
-        kw.update(aurora_ms=900, aurora_rpo_ms=900)
-    env.put_lag_metrics(**kw)
+    env.put_lag_metrics(dynamodb_ms=850, s3_latency_s=60, s3_pending_ops=0, s3_pending_bytes=0, aurora_ms=900,
+                        aurora_rpo_ms=900, points=3)
     env.add_recovery_point(vault=VAULT, resource_arn=CLUSTER_ARN, age_hours=5)
     env.add_recovery_point(vault=VAULT, region=D, resource_arn=CLUSTER_ARN, age_hours=20,
                            source_vault_arn=f"arn:aws:backup:{P}:{ACCOUNT}:backup-vault:{VAULT}")
     env.add_backup_job(vault=VAULT, resource_arn=CLUSTER_ARN, age_hours=5)
+
+
+# ---- the PostgreSQL pair behind the Aurora clusters ---------------------------------------------
+
+# What the aurora plugin's database user needs (docs/plugins/aurora.md, "The data plane"), as the aurora tests grant it.
+GRANTS_POSTGRES = ("GRANT pg_monitor, pg_signal_backend TO dr; "
+                   "GRANT ALTER SYSTEM ON PARAMETER default_transaction_read_only TO dr;")
+GRANTS_ROADCALL = "GRANT EXECUTE ON FUNCTION pg_reload_conf() TO dr;"
+
+
+class Pair:
+    """The drenv PostgreSQL pair (node a: us-east-1, node b: us-west-2) through its superuser path."""
+
+    def __init__(self, env):
+        self.env = env
+        self.pair = pgpair.Pair(os.path.dirname(env.environ["DR_TEST_PG_PASSWORD_FILE"]))
+
+    def sql(self, node, query, db="postgres"):
+        return self.pair.sql(node, query, db=db)
+
+    def open(self):
+        """Lift what a run leaves on the nodes (a fence, an apply delay, paused replay): the proxy's reset recreates
+        the database, which a read-only default refuses."""
+        for n in ("a", "b"):
+            self.sql(n, "ALTER SYSTEM RESET default_transaction_read_only; "
+                        "ALTER SYSTEM RESET recovery_min_apply_delay; SELECT pg_reload_conf();")
+            if self.pair.in_recovery(n):
+                if self.sql(n, "SELECT pg_is_wal_replay_paused()") == "t":
+                    self.sql(n, "SELECT pg_wal_replay_resume()")
+            elif self.sql(n, "SELECT 1 FROM pg_database WHERE datname = 'roadcall'") == "1":
+                self.sql(n, "ALTER DATABASE roadcall RESET default_transaction_read_only;")
+
+    def grant(self):
+        self.sql("a", GRANTS_POSTGRES)
+        self.sql("a", GRANTS_ROADCALL, db="roadcall")
+
+    def fenced(self, node):
+        """Is the node read-only for new transactions (the agent's fence)?"""
+        return self.sql(node, "SHOW default_transaction_read_only") == "on"
+
+    def promotions(self):
+        """{node: how many times the bridge promoted it} since the last reset."""
+        out = {"a": 0, "b": 0}
+        for e in self.pair.log_entries():
+            if e["op"] == "promote" and e["result"] == "promoted":
+                out[e["node"]] += 1
+        return out
+
+
+def reset(env, pair=None, moto=True):
+    """A fresh environment: moto (unless under --auth) and the proxy reset, the PostgreSQL pair back to a primary
+    and b standby with an empty database, the data-plane grants in place."""
+    if pair:
+        # The proxy's reset gives the nodes their roles under the bridge's lock, so it waits for a bridge operation
+        # still running for a call the agent gave up on (or was killed in); only then are the nodes ours to open.
+        env.reset(moto=False)
+        pair.open()
+    env.reset(moto=moto)
+    if pair:
+        pair.grant()
+
+
+class Relay:
+    """A TCP relay in front of one PostgreSQL node for the agent's connections only (replication between the nodes
+    does not pass through it), so that a test can take that node's data plane away: `unreachable` resets every
+    connection, `hang` accepts and never answers. `connections` counts the attempts since the last set()."""
+
+    def __init__(self, target_port):
+        self.target = int(target_port)
+        self.mode = "pass"
+        self.connections = 0
+        self.held = []
+        self.lock = threading.Lock()
+        self.sock = socket.socket()
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(64)
+        self.port = self.sock.getsockname()[1]
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def set(self, mode):
+        assert mode in ("pass", "unreachable", "hang"), mode
+        with self.lock:
+            self.mode, self.connections = mode, 0
+            held, self.held = self.held, []
+        for c in held:
+            c.close()
+
+    def close(self):
+        self.set("pass")
+        self.sock.close()
+
+    def _accept(self):
+        while True:
+            try:
+                c, _ = self.sock.accept()
+            except OSError:
+                return
+            with self.lock:
+                self.connections += 1
+                mode = self.mode
+                if mode == "hang":
+                    self.held.append(c)
+            if mode == "unreachable":
+                c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                c.close()  # RST
+            elif mode == "pass":
+                threading.Thread(target=self._pipe, args=(c,), daemon=True).start()
+
+    def _pipe(self, c):
+        try:
+            u = socket.create_connection(("127.0.0.1", self.target), timeout=10)
+        except OSError:
+            c.close()
+            return
+        u.settimeout(None)
+        back = threading.Thread(target=self._copy, args=(u, c), daemon=True)
+        back.start()
+        self._copy(c, u)
+        back.join()
+        c.close()
+        u.close()
+
+    @staticmethod
+    def _copy(src, dst):
+        try:
+            while True:
+                b = src.recv(65536)
+                if not b:
+                    break
+                dst.sendall(b)
+        except OSError:
+            pass
+        for s in (src, dst):
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass

@@ -1,10 +1,13 @@
 #!/usr/bin/env python3
 """test_crash_resume.py: kill -9 the agent right after each step of a full failover of the reference estate ends,
-resume it, and compare the final state (AWS through boto3, the PostgreSQL pair through psql) with an uninterrupted
-run: identical, no data lost, and no step that harms when it runs twice."""
+and inside the aurora step (while it waits for the DR side to replay the fenced primary's WAL, and while the DR
+cluster is promoting), resume it, and compare the final state (AWS through boto3, the PostgreSQL pair through psql)
+with an uninterrupted run: identical, no row lost, the old primary fenced, one promotion, and no step that harms when
+it runs twice."""
 import json
 import os
 import signal
+import sys
 import tempfile
 import time
 import unittest
@@ -12,12 +15,13 @@ import unittest
 import reltest
 from reltest import D, P
 
-AURORA = reltest.with_aurora()
-TYPES = ["dynamodb", "s3", "backup", "route53"] + (["aurora"] if AURORA else [])
 TABLES = ["roadcall-users-prod", "roadcall-incidents-prod", "roadcall-vendors-prod",
           "roadcall-tracking-sessions-prod", "roadcall-call-records-prod"]
 BUCKETS = ["roadcall-call-recordings-prod", "roadcall-kb-documents-prod", "roadcall-incident-media-prod"]
-ROWS = 200
+ROWS = 200       # application rows on the PostgreSQL primary before the failover
+LATE = 50        # of which the last ones are written just before it (behind an apply delay in the drain case)
+APPLY_DELAY = 4  # seconds the DR node waits before it applies them, in the drain case
+PROMOTING = 3    # seconds the DR cluster stays `promoting`, in the promotion case
 
 
 class CrashResume(reltest.drtest.EnvTestCase):
@@ -26,48 +30,59 @@ class CrashResume(reltest.drtest.EnvTestCase):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
-        if not AURORA:
-            print("\n" + reltest.AURORA_NOTE, flush=True)
+        cls.pair = reltest.Pair(cls.env)
+        cls.results = []
 
     def setUp(self):
         pass  # fresh() resets per run
 
     # ---- the estate ---------------------------------------------------------------------------
-    def fresh(self, name):
+    def fresh(self, name, apply_delay=None):
         env = self.env
-        env.reset(moto=True)
+        reltest.reset(env, self.pair)
         env.seed()
         tmp = tempfile.mkdtemp(prefix=f"crash-{name}-", dir=env.tmpdir)
-        pg = None
-        if AURORA:
-            pg = dict(host_primary=env.environ["DR_TEST_PG_PRIMARY_HOST"],
-                      port_primary=env.environ["DR_TEST_PG_PRIMARY_PORT"],
-                      host_dr=env.environ["DR_TEST_PG_STANDBY_HOST"], port_dr=env.environ["DR_TEST_PG_STANDBY_PORT"],
-                      db=env.environ["DR_TEST_PG_DBNAME"], user=env.environ["DR_TEST_PG_USER"],
-                      password_file=env.environ["DR_TEST_PG_PASSWORD_FILE"])
         # one step at a time, so that "right after step N ended" is a well-defined point
         conf = reltest.write_conf(os.path.join(tmp, "dr-agent.conf"), os.path.join(tmp, "state"),
-                                  reltest.estate_resources(pg=pg, types=TYPES), agent={"concurrency": "1"})
+                                  reltest.estate_resources(pg=reltest.pg_keys(env), types=reltest.TYPES),
+                                  agent={"concurrency": "1"})
         agent = reltest.Agent(env, conf, os.path.join(tmp, "state"))
         r = agent.run("configure")
         self.assertEqual(r.rc, 0, r)
-        reltest.make_healthy(env, aurora=AURORA)
-        self.write_rows()
+        reltest.make_healthy(env)
+        self.write_rows(apply_delay)
         return agent
 
-    def write_rows(self):
-        """Application data on the PostgreSQL primary, replicated to the standby before the failover."""
-        r = self.env.psql("primary", "CREATE TABLE IF NOT EXISTS crash_rows (id int PRIMARY KEY, v text); "
-                          "TRUNCATE crash_rows; "
-                          f"INSERT INTO crash_rows SELECT g, md5(g::text) FROM generate_series(1, {ROWS}) g;")
+    def write_rows(self, apply_delay=None):
+        """Application data on the PostgreSQL primary (node a). The first rows have reached the standby (node b)
+        before the failover; the last LATE too, unless apply_delay holds them back there."""
+        r = self.env.psql("primary", "CREATE TABLE crash_rows (id int PRIMARY KEY, v text); "
+                          f"INSERT INTO crash_rows SELECT g, md5(g::text) FROM generate_series(1, {ROWS - LATE}) g;")
         self.assertEqual(r.rc, 0, r.stderr)
-        want = self.pg_rows("primary")
-        self.assertTrue(reltest.wait_for(lambda: self.pg_rows("standby") == want, timeout=30),
+        self.assertTrue(reltest.wait_for(lambda: self.pg_rows("standby") == self.pg_rows("primary"), timeout=30),
                         "the standby did not catch up")
+        if apply_delay:
+            self.pair.sql("b", f"ALTER SYSTEM SET recovery_min_apply_delay = '{apply_delay}s'; SELECT pg_reload_conf();")
+            time.sleep(0.3)  # the startup process reads the new setting
+        r = self.env.psql("primary", "INSERT INTO crash_rows SELECT g, md5(g::text) FROM "
+                          f"generate_series({ROWS - LATE + 1}, {ROWS}) g;")
+        self.assertEqual(r.rc, 0, r.stderr)
+        if apply_delay:
+            self.assertNotEqual(self.pg_rows("standby"), self.pg_rows("primary"), "the apply delay did not hold")
+        else:
+            self.assertTrue(reltest.wait_for(lambda: self.pg_rows("standby") == self.pg_rows("primary"), timeout=30))
 
     def pg_rows(self, node):
         r = self.env.psql(node, "SELECT count(*), coalesce(md5(string_agg(v, ',' ORDER BY id)), '') FROM crash_rows")
         return r.stdout.strip() if r.rc == 0 else f"error: {r.stderr.strip()[:200]}"
+
+    def refuses_writes(self, node):
+        """Does the node refuse a write from the application's user (read-only transaction, SQLSTATE 25006)?"""
+        r = self.env.psql(node, "INSERT INTO crash_rows VALUES (0, 'after the failover')")
+        if r.rc == 0:
+            self.env.psql(node, "DELETE FROM crash_rows WHERE id = 0")
+            return False
+        return "read-only transaction" in r.stderr
 
     def snapshot(self, agent):
         """Everything a failover changes, with generated ids left out."""
@@ -99,6 +114,12 @@ class CrashResume(reltest.drtest.EnvTestCase):
                 except s3.exceptions.ClientError as e:
                     rules = e.response["Error"]["Code"]
                 snap[f"s3 {b}"] = {"versioning": s3.get_bucket_versioning(Bucket=b).get("Status"), "rules": rules}
+            rds = env.client("rds", region, attempts=3)
+            for c in rds.describe_db_clusters()["DBClusters"]:
+                snap[f"rds {region} {c['DBClusterIdentifier']}"] = {
+                    "status": c["Status"], "replica_of": c.get("ReplicationSourceIdentifier"),
+                    "members": sorted((m["DBInstanceIdentifier"], m["IsClusterWriter"])
+                                      for m in c["DBClusterMembers"])}
         r53 = env.client("route53", P, attempts=3)
         for hc in r53.list_health_checks()["HealthChecks"]:
             c = hc["HealthCheckConfig"]
@@ -112,41 +133,99 @@ class CrashResume(reltest.drtest.EnvTestCase):
                     "health_check": bool(rs.get("HealthCheckId"))}
         bk = env.client("backup", P, attempts=3)
         snap["backup plans"] = sorted(p["BackupPlanName"] for p in bk.list_backup_plans()["BackupPlansList"])
-        if AURORA:
-            for region in (P, D):
-                rds = env.client("rds", region, attempts=3)
-                for c in rds.describe_db_clusters()["DBClusters"]:
-                    snap[f"rds {region} {c['DBClusterIdentifier']}"] = {
-                        "status": c["Status"], "replica_of": bool(c.get("ReplicationSourceIdentifier"))}
-            for node in ("primary", "standby"):
-                r = env.psql(node, "SELECT pg_is_in_recovery()")
-                snap[f"pg {node} in recovery"] = r.stdout.strip()
-            snap["pg rows"] = self.pg_rows("standby")
+        # the data plane: roles, the fence, every row on the new primary, one promotion
+        for node, name in (("a", "primary"), ("b", "standby")):
+            snap[f"pg {node} in recovery"] = self.env.psql(name, "SELECT pg_is_in_recovery()").stdout.strip()
+        snap["pg a fenced"] = self.pair.fenced("a")
+        snap["pg a refuses writes"] = self.refuses_writes("primary")
+        snap["pg b accepts writes"] = not self.refuses_writes("standby")
+        snap["pg rows on b"] = self.pg_rows("standby")
+        snap["pg promotions"] = self.pair.promotions()
+        snap["PromoteReadReplicaDBCluster calls"] = sum(
+            1 for q in env.requests(operation="PromoteReadReplicaDBCluster") if q["status"] == 200)
         with open(os.path.join(agent.state_dir, "serving.json")) as f:
             snap["serving"] = json.load(f)["serving"]
         return snap
 
     # ---- the runs -----------------------------------------------------------------------------
-    def step_ends(self, agent):
-        ids = reltest.run_ids(agent.state_dir)
-        ids = [i for i in ids if (reltest.journal(agent.state_dir, i) or [{}])[0].get("command") == "failover"]
-        if not ids:
-            return 0, None
-        ev = reltest.journal(agent.state_dir, ids[-1])
-        return sum(1 for e in ev if e["event"] == "step_end"), ids[-1]
+    def failover_journal(self, agent):
+        """(run id, events) of the failover run, or (None, [])."""
+        for i in reversed(reltest.run_ids(agent.state_dir)):
+            ev = reltest.journal(agent.state_dir, i)
+            if ev and ev[0].get("command") == "failover":
+                return i, ev
+        return None, []
 
-    def test_kill_at_every_step_boundary(self):
+    def step_ends(self, agent):
+        return sum(1 for e in self.failover_journal(agent)[1] if e["event"] == "step_end")
+
+    def aurora_step(self, agent):
+        """'started' / 'ended' / None: where the aurora step of the failover is."""
+        ev = self.failover_journal(agent)[1]
+        mine = [e["event"] for e in ev if e.get("resource", "").startswith("aurora.")]
+        return "ended" if "step_end" in mine else "started" if "step_start" in mine else None
+
+    def kill_when(self, p, pred, may_end=False, timeout=120, interval=0.005):
+        """SIGKILL the agent as soon as pred() holds; it must not end by itself first unless may_end."""
+        seen = reltest.wait_for(lambda: pred() or p.poll() is not None, timeout=timeout, interval=interval)
+        p.send_signal(signal.SIGKILL)
+        out, err = p.communicate()
+        self.assertTrue(seen, "the kill point never came")
+        if not may_end:
+            self.assertEqual(p.returncode, -signal.SIGKILL, f"the run ended by itself before the kill: {err[-1500:]}")
+
+    def resume_and_compare(self, agent, label, n_steps, rows_before, reference):
+        run_id, ev = self.failover_journal(agent)
+        self.assertNotIn("run_end", [e["event"] for e in ev])
+        self.assertFalse(os.path.exists(os.path.join(agent.state_dir, "serving.json")))
+        h = json.loads(agent.run("history", "--format", "json").stdout)
+        self.assertEqual((h[-1]["run_id"], h[-1]["status"]), (run_id, "interrupted"))
+
+        t0 = time.monotonic()
+        r = agent.run("resume", "--format", "json")
+        seconds = round(time.monotonic() - t0, 2)
+        self.assertEqual(r.rc, 0, r)
+        self.assertEqual(r.json["run_id"], run_id)
+        ev = reltest.journal(agent.state_dir, run_id)
+        self.assertEqual(ev[-1]["event"], "run_end")
+        self.assertEqual(ev[-1]["status"], "done")
+        # finished steps were run again (re-checked), and every step of the resumed part succeeded
+        resumed = ev[[e["event"] for e in ev].index("resume"):]
+        ends = [e for e in resumed if e["event"] == "step_end"]
+        self.assertEqual(len(ends), n_steps)
+        self.assertTrue(all(e["status"] in ("done", "unchanged") for e in ends), ends)
+        h = json.loads(agent.run("history", "--format", "json").stdout)
+        self.assertEqual((h[-1]["run_id"], h[-1]["status"], h[-1]["resumes"]), (run_id, "done", 1))
+        snap = self.snapshot(agent)
+        self.assertEqual(snap["pg rows on b"], rows_before, f"{label}: rows lost on the PostgreSQL pair")
+        self.assertEqual(snap, reference, f"state after the kill {label} and resume differs")
+        self.results.append((label, seconds))
+
+    def reference(self):
+        """The uninterrupted failover."""
         agent = self.fresh("reference")
+        rows = self.pg_rows("primary")
         r = agent.run("failover", "--yes", "--format", "json")
         self.assertEqual(r.rc, 0, r)
         reference = self.snapshot(agent)
-        n_steps = self.step_ends(agent)[0]
+        n_steps = self.step_ends(agent)
         self.assertEqual(n_steps, len(r.json["resources"]))
+        self.assertEqual({x["id"].split(".")[0] for x in r.json["resources"]}, set(reltest.TYPES))
         self.assertEqual(reference["serving"], "dr")
-        if AURORA:
-            self.assertTrue(reference["pg rows"].startswith(f"{ROWS}|"), reference["pg rows"])
+        self.assertTrue(reference["pg rows on b"].startswith(f"{ROWS}|"), reference["pg rows on b"])
+        self.assertEqual(reference["pg rows on b"], rows)
+        self.assertEqual(reference["pg a in recovery"], "f")
+        self.assertEqual(reference["pg b in recovery"], "f")
+        self.assertTrue(reference["pg a fenced"] and reference["pg a refuses writes"], reference)
+        self.assertTrue(reference["pg b accepts writes"])
+        self.assertEqual(reference["pg promotions"], {"a": 0, "b": 1})
+        self.assertEqual(reference["PromoteReadReplicaDBCluster calls"], 1)
+        self.assertIsNone(reference[f"rds {D} roadcall-aurora-prod-replica"]["replica_of"])
+        return reference, n_steps
 
-        results = []
+    def test_kill_and_resume(self):
+        reference, n_steps = self.reference()
+
         for n in range(1, n_steps + 1):
             with self.subTest(killed_after_step=n):
                 agent = self.fresh(f"kill{n}")
@@ -154,15 +233,13 @@ class CrashResume(reltest.drtest.EnvTestCase):
                 # every request a little slower: a step takes long enough for the kill to land before the next ends
                 self.env.add_fault(action="latency", latency_ms=60)
                 p = agent.start("failover", "--yes")
-                seen = reltest.wait_for(lambda: self.step_ends(agent)[0] >= n or p.poll() is not None, timeout=120,
-                                        interval=0.005)
-                p.send_signal(signal.SIGKILL)
-                p.communicate()
-                self.env.clear_faults()
-                self.assertTrue(seen)
-                ended, run_id = self.step_ends(agent)
+                try:
+                    self.kill_when(p, lambda: self.step_ends(agent) >= n, may_end=n == n_steps)
+                finally:
+                    self.env.clear_faults()
+                ended = self.step_ends(agent)
                 self.assertEqual(ended, n, f"the kill landed after {ended} steps instead of {n}")
-                ev = reltest.journal(agent.state_dir, run_id)
+                ev = self.failover_journal(agent)[1]
                 if n == n_steps and ev[-1]["event"] == "run_end":
                     # after the last step nothing but the run's end follows: the kill may land after it.
                     # Then there is nothing to resume, and the state is the reference's.
@@ -170,34 +247,41 @@ class CrashResume(reltest.drtest.EnvTestCase):
                     self.assertEqual(r.rc, 0, r)
                     self.assertRegex(r.stderr + r.stdout, "nothing to resume|no interrupted run")
                     self.assertEqual(self.snapshot(agent), reference)
-                    results.append((n, "ended before the kill"))
+                    self.results.append((f"after step {n}", "ended before the kill"))
                     continue
-                self.assertNotIn("run_end", [e["event"] for e in ev])
-                self.assertFalse(os.path.exists(os.path.join(agent.state_dir, "serving.json")))
-                h = json.loads(agent.run("history", "--format", "json").stdout)
-                self.assertEqual(h[-1]["status"], "interrupted")
+                self.resume_and_compare(agent, f"after step {n}", n_steps, rows_before, reference)
 
-                t0 = time.monotonic()
-                r = agent.run("resume", "--format", "json")
-                self.assertEqual(r.rc, 0, r)
-                self.assertEqual(r.json["run_id"], run_id)
-                ev = reltest.journal(agent.state_dir, run_id)
-                self.assertEqual(ev[-1]["event"], "run_end")
-                self.assertEqual(ev[-1]["status"], "done")
-                # finished steps were run again (re-checked), and every step of the resumed part succeeded
-                resumed = ev[[e["event"] for e in ev].index("resume"):]
-                ends = [e for e in resumed if e["event"] == "step_end"]
-                self.assertEqual(len(ends), n_steps)
-                self.assertTrue(all(e["status"] in ("done", "unchanged") for e in ends), ends)
-                h = json.loads(agent.run("history", "--format", "json").stdout)
-                self.assertEqual((h[-1]["status"], h[-1]["resumes"]), ("done", 1))
-                snap = self.snapshot(agent)
-                self.assertEqual(snap, reference, f"state after kill at step {n} + resume differs")
-                if AURORA:
-                    self.assertEqual(snap["pg rows"], rows_before, "rows lost on the PostgreSQL pair")
-                results.append((n, round(time.monotonic() - t0, 2)))
-        print(f"\nkilled and resumed after each of {n_steps} steps; resume seconds: {results}", flush=True)
-        self.assertEqual(len(results), n_steps)
+        with self.subTest(killed="aurora draining"):
+            # the primary is fenced and nobody takes writes until the DR side has replayed everything: the worst
+            # moment for a crash. Node b applies the last rows APPLY_DELAY s late, so the drain takes that long.
+            agent = self.fresh("drain", apply_delay=APPLY_DELAY)
+            rows_before = self.pg_rows("primary")
+            p = agent.start("failover", "--yes")
+            self.kill_when(p, lambda: self.aurora_step(agent) == "started" and self.pair.fenced("a"),
+                           interval=0.02)
+            self.assertEqual(self.aurora_step(agent), "started")
+            self.assertEqual(self.env.requests(operation="PromoteReadReplicaDBCluster"), [],
+                             "the kill landed after the promotion, not in the drain")
+            self.assertTrue(self.pair.fenced("a"))
+            self.assertNotEqual(self.pg_rows("standby"), rows_before, "the DR side had replayed everything already")
+            self.resume_and_compare(agent, "in aurora's drain", n_steps, rows_before, reference)
+
+        with self.subTest(killed="aurora promoting"):
+            # PromoteReadReplicaDBCluster went through; the DR cluster is `promoting` and the agent waits for it
+            agent = self.fresh("promoting")
+            rows_before = self.pg_rows("primary")
+            self.env.set_duration("PromoteReadReplicaDBCluster", PROMOTING)
+            p = agent.start("failover", "--yes")
+            self.kill_when(p, lambda: any(q["status"] == 200 for q in self.env.requests(
+                operation="PromoteReadReplicaDBCluster")), interval=0.02)
+            self.assertEqual(self.aurora_step(agent), "started", "the kill landed after the aurora step")
+            c = self.env.client("rds", D).describe_db_clusters(DBClusterIdentifier="roadcall-aurora-prod-replica")
+            self.assertEqual(c["DBClusters"][0]["Status"], "promoting")
+            self.resume_and_compare(agent, "in aurora's promotion wait", n_steps, rows_before, reference)
+
+        print(f"\nkilled after each of {n_steps} steps and twice inside the aurora step, then resumed; "
+              f"resume seconds: {self.results}", file=sys.stderr, flush=True)
+        self.assertEqual(len(self.results), n_steps + 2)
 
 
 if __name__ == "__main__":

@@ -19,8 +19,15 @@ LEASE = 5.0
 
 
 class LockRace(reltest.drtest.EnvTestCase):
+    needs_pg = True  # the aurora resource's data plane
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.pair = reltest.Pair(cls.env)
+
     def setUp(self):
-        super().setUp()
+        reltest.reset(self.env, self.pair)
         self.env.seed()
         self.tmp = tempfile.mkdtemp(prefix="lock-", dir=self.env.tmpdir)
 
@@ -29,7 +36,8 @@ class LockRace(reltest.drtest.EnvTestCase):
         os.makedirs(os.path.dirname(state), exist_ok=True)
         agent = {"lock_table": f'"{LOCK_TABLE}"', "lock_lease": f'"{LEASE:.0f}s"'} if lease else {}
         conf = reltest.write_conf(os.path.join(self.tmp, name, "dr-agent.conf"), state,
-                                  reltest.estate_resources(types=["dynamodb", "s3", "route53"]), agent=agent)
+                                  reltest.estate_resources(pg=reltest.pg_keys(self.env), types=reltest.TYPES),
+                                  agent=agent)
         return reltest.Agent(self.env, conf, state)
 
     def ready(self, agent):
@@ -167,10 +175,12 @@ class LockRace(reltest.drtest.EnvTestCase):
         self.slow_failover(3)
         p = a.start("failover", "--yes")
         self.assertTrue(reltest.wait_for(lambda: self.failover_runs(a), timeout=30))
-        r = b.run("configure", "--wait", "60s")
+        # host b's failover waits for the lease, then finds the estate failed over: nothing left to do
+        r = b.run("failover", "--yes", "--wait", "60s", "--format", "json")
         self.assertEqual(r.rc, 0, r)
         p.communicate(timeout=60)
         self.assertEqual(p.returncode, 0)
+        self.assertEqual({x["status"] for x in r.json["resources"]}, {"unchanged"}, r.json)
 
 
 if __name__ == "__main__":

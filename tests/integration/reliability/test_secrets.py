@@ -1,22 +1,22 @@
 #!/usr/bin/env python3
 """test_secrets.py: with canary AWS credentials (a moto IAM user's secret key; an assumed role's secret key and
-session token) and a canary PostgreSQL password, every dr-agent command at debug level leaves no trace of them in
-stdout, stderr, the state directory (journals, reports, drill HTML/JSON, serving state, lock) or the Prometheus file.
-A config naming a secret that group or others can read is refused."""
+session token) and a canary PostgreSQL password that the aurora resource really logs in with (from a 0600
+pg_password_file, or from the variable named by pg_password_env), every dr-agent command at debug level leaves no
+trace of them in stdout, stderr, the state directory (journals, reports, drill HTML/JSON, serving state, lock) or the
+Prometheus file. A config naming a secret that group or others can read is refused, and so is a password file."""
 import json
 import os
+import secrets
 import signal
-import stat
 import tempfile
 import unittest
 
 import reltest
 from reltest import P
 
-AURORA = reltest.with_aurora()
-TYPES = ["dynamodb", "s3", "backup", "route53"] + (["aurora"] if AURORA else [])
 ALLOW_ALL = json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"},
                                                             {"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": "*"}]})
+PG_PASSWORD_ENV = "DR_CANARY_PG_PASSWORD"
 
 
 class Secrets(reltest.drtest.EnvTestCase):
@@ -46,12 +46,26 @@ class Secrets(reltest.drtest.EnvTestCase):
                          "AWS_SESSION_TOKEN": cr["SessionToken"]}
         cls.canaries = {"static secret key": key["SecretAccessKey"], "temporary secret key": cr["SecretAccessKey"],
                         "session token": cr["SessionToken"]}
-        with open(cls.env.environ["DR_TEST_PG_PASSWORD_FILE"]) as f:
-            cls.canaries["PostgreSQL password"] = f.read().strip()
+        # The database user of the aurora resource gets a canary password (through the superuser path, on stdin),
+        # kept in a 0600 file for pg_password_file; the environment's own is put back at the end.
+        cls.pair = reltest.Pair(cls.env)
+        pw = "pg-canary-" + secrets.token_urlsafe(18)
+        cls.pair.sql("a", f"ALTER USER dr PASSWORD '{pw}';")
+        cls.pg_password_file = os.path.join(tempfile.mkdtemp(prefix="secrets-pg-", dir=cls.env.tmpdir), "pg-password")
+        with open(cls.pg_password_file, "w", opener=lambda path, flags: os.open(path, flags, 0o600)) as f:
+            f.write(pw + "\n")
+        cls.canaries["PostgreSQL password"] = pw
         for name, value in cls.canaries.items():
             assert len(value) >= 12, name  # long enough that a match is no accident
-        if not AURORA:
-            print("\n" + reltest.AURORA_NOTE + "; the PostgreSQL password is only searched for", flush=True)
+
+    @classmethod
+    def tearDownClass(cls):
+        with open(cls.env.environ["DR_TEST_PG_PASSWORD_FILE"]) as f:
+            cls.pair.sql("a", f"ALTER USER dr PASSWORD '{f.read().strip()}';")
+        super().tearDownClass()
+
+    def setUp(self):
+        reltest.reset(self.env, self.pair, moto=False)
 
     def seed(self):
         """The primary estate; under moto's auth mode the Route 53 part fails (moto refuses signed Route 53 GETs)."""
@@ -62,18 +76,28 @@ class Secrets(reltest.drtest.EnvTestCase):
             print(f"\nNOTE: seeding stopped at Route 53 under moto's auth mode ({e}); route53 and backup then "
                   "fail, which exercises the error paths too", flush=True)
 
-    def pg(self):
-        e = self.env.environ
-        return dict(host_primary=e["DR_TEST_PG_PRIMARY_HOST"], port_primary=e["DR_TEST_PG_PRIMARY_PORT"],
-                    host_dr=e["DR_TEST_PG_STANDBY_HOST"], port_dr=e["DR_TEST_PG_STANDBY_PORT"],
-                    db=e["DR_TEST_PG_DBNAME"], user=e["DR_TEST_PG_USER"], password_file=e["DR_TEST_PG_PASSWORD_FILE"])
+    def pg(self, password_env=False):
+        """The data plane with the canary password, from the 0600 file or from the environment."""
+        if password_env:
+            return reltest.pg_keys(self.env, password_env=PG_PASSWORD_ENV)
+        return reltest.pg_keys(self.env, password_file=self.pg_password_file)
 
-    def every_command(self, creds, label):
+    def assert_password_used(self, r, what):
+        """The aurora resource reached both databases: it logged in with the canary password."""
+        self.assertIsNotNone(r.json, f"{what}: no JSON report: {r}")
+        aurora = [x for x in r.json["resources"] if x["id"] == "aurora.main"][0]
+        checks = {c["name"]: c for c in aurora["checks"]}
+        for name in ("dp_primary_writable", "dp_dr_read_only", "dp_streaming"):
+            self.assertEqual(checks[name]["status"], "OK", f"{what}: {name}: {checks[name]}")
+
+    def every_command(self, creds, label, password_env=False):
         """Run every command at -vv with these credentials; returns (outputs, state dir, prometheus file)."""
         tmp = tempfile.mkdtemp(prefix=f"secrets-{label}-", dir=self.env.tmpdir)
         state = os.path.join(tmp, "state")
         conf = reltest.write_conf(os.path.join(tmp, "dr-agent.conf"), state,
-                                  reltest.estate_resources(pg=self.pg() if AURORA else None, types=TYPES))
+                                  reltest.estate_resources(pg=self.pg(password_env), types=reltest.TYPES))
+        if password_env:
+            creds = dict(creds, **{PG_PASSWORD_ENV: self.canaries["PostgreSQL password"]})
         agent = reltest.Agent(self.env, conf, state)
         prom = os.path.join(tmp, "dr.prom")
         outs = []
@@ -90,10 +114,16 @@ class Secrets(reltest.drtest.EnvTestCase):
         ddb = self.env.client("dynamodb", reltest.D, attempts=3)
         self.assertIn("roadcall-users-prod", ddb.list_tables()["TableNames"],
                       f"configure with the canary credentials did nothing: {r.stderr[-1500:]}")
-        reltest.make_healthy(self.env, aurora=AURORA)
+        reltest.make_healthy(self.env)
         for fmt in ("text", "json", "prometheus", "nagios"):
-            run("verify", "--format", fmt, "--prometheus-file", prom)
-        run("failover", "--yes")
+            r = run("verify", "--format", fmt, "--prometheus-file", prom)
+            if fmt == "json":
+                self.assert_password_used(r, "verify")
+        r = run("failover", "--yes", "--format", "json")
+        # a graceful failover of Aurora fences the primary on its data plane: it needs the password
+        aurora = [x for x in r.json["resources"] if x["id"] == "aurora.main"][0]
+        self.assertEqual(aurora["status"], "done", f"failover of aurora.main: {aurora}")
+        self.assertIn("fence_primary", [c["action"] for c in aurora["changes"]])
         run("verify", "--format", "json", "--prometheus-file", prom)
         run("failback", "--yes")
         run("drill", "--yes")
@@ -143,9 +173,9 @@ class Secrets(reltest.drtest.EnvTestCase):
         self.seed()
         self.assert_clean(*self.every_command(self.static, "static"))
 
-    def test_temporary_canary_credentials(self):
+    def test_temporary_canary_credentials_password_from_env(self):
         self.seed()
-        self.assert_clean(*self.every_command(self.temporary, "temporary"))
+        self.assert_clean(*self.every_command(self.temporary, "temporary", password_env=True))
 
     def test_secret_readable_by_others_refused(self):
         tmp = tempfile.mkdtemp(prefix="secrets-mode-", dir=self.env.tmpdir)
@@ -166,18 +196,25 @@ class Secrets(reltest.drtest.EnvTestCase):
         os.chmod(path, 0o600)
         r = self.env.run([reltest.AGENT, "-c", path, "verify"], env={"DR_AGENT_PLUGIN_DIR": fixtures})
         self.assertNotEqual(r.rc, 78, r)
-        if AURORA:
-            pw = os.path.join(tmp, "pg-password")
-            with open(pw, "w") as f:
-                f.write(self.canaries["PostgreSQL password"] + "\n")
-            os.chmod(pw, 0o644)
-            pg = dict(self.pg(), password_file=pw)
-            conf = reltest.write_conf(os.path.join(tmp, "aurora.conf"), os.path.join(tmp, "state2"),
-                                      reltest.estate_resources(pg=pg, types=["aurora"]))
-            r = self.env.run([reltest.AGENT, "-c", conf, "verify"], env={"DR_AGENT_PLUGIN_DIR": reltest.PLUGINS})
-            self.assertNotEqual(r.rc, 0, r)
-            self.assertIn("pg_password_file", r.stdout + r.stderr)
-            self.assertNotIn(self.canaries["PostgreSQL password"], r.stdout + r.stderr)
+        # the aurora resource's password file must be 0600 (or stricter) too
+        pw = os.path.join(tmp, "pg-password")
+        with open(pw, "w") as f:
+            f.write(self.canaries["PostgreSQL password"] + "\n")
+        conf = reltest.write_conf(os.path.join(tmp, "aurora.conf"), os.path.join(tmp, "state2"),
+                                  reltest.estate_resources(pg=self.pg(), types=["aurora"]).replace(
+                                      self.pg_password_file, pw))
+        for mode in (0o644, 0o640, 0o604):
+            os.chmod(pw, mode)
+            for cmd in (["verify"], ["failover", "--yes"]):
+                r = self.env.run([reltest.AGENT, "-c", conf, *cmd], env={"DR_AGENT_PLUGIN_DIR": reltest.PLUGINS})
+                self.assertEqual(r.rc, 78, r)  # refused before any hook ran
+                self.assertIn("pg_password_file", r.stdout + r.stderr)
+                self.assertNotIn(self.canaries["PostgreSQL password"], r.stdout + r.stderr)
+        os.chmod(pw, 0o600)
+        r = self.env.run([reltest.AGENT, "-c", conf, "verify", "--format", "json"],
+                         env={"DR_AGENT_PLUGIN_DIR": reltest.PLUGINS})
+        self.assertIn(r.rc, (0, 1, 2, 3), r)
+        self.assertNotIn("pg_password_file", r.stdout + r.stderr)
 
 
 if __name__ == "__main__":
