@@ -9,6 +9,7 @@ import os
 import signal
 import sys
 import tempfile
+import threading
 import time
 import unittest
 
@@ -19,8 +20,7 @@ TABLES = ["roadcall-users-prod", "roadcall-incidents-prod", "roadcall-vendors-pr
           "roadcall-tracking-sessions-prod", "roadcall-call-records-prod"]
 BUCKETS = ["roadcall-call-recordings-prod", "roadcall-kb-documents-prod", "roadcall-incident-media-prod"]
 ROWS = 200       # application rows on the PostgreSQL primary before the failover
-LATE = 50        # of which the last ones are written just before it (behind an apply delay in the drain case)
-APPLY_DELAY = 4  # seconds the DR node waits before it applies them, in the drain case
+LATE = 50        # of which the last ones are written just before it (not yet replayed on node b in the drain case)
 PROMOTING = 3    # seconds the DR cluster stays `promoting`, in the promotion case
 
 
@@ -37,7 +37,7 @@ class CrashResume(reltest.drtest.EnvTestCase):
         pass  # fresh() resets per run
 
     # ---- the estate ---------------------------------------------------------------------------
-    def fresh(self, name, apply_delay=None):
+    def fresh(self, name, hold_replay=False):
         env = self.env
         reltest.reset(env, self.pair)
         env.seed()
@@ -50,25 +50,27 @@ class CrashResume(reltest.drtest.EnvTestCase):
         r = agent.run("configure")
         self.assertEqual(r.rc, 0, r)
         reltest.make_healthy(env)
-        self.write_rows(apply_delay)
+        self.write_rows(hold_replay)
         return agent
 
-    def write_rows(self, apply_delay=None):
+    def write_rows(self, hold_replay=False):
         """Application data on the PostgreSQL primary (node a). The first rows have reached the standby (node b)
-        before the failover; the last LATE too, unless apply_delay holds them back there."""
+        before the failover; the last LATE too, unless hold_replay: node b then receives them and does not replay
+        them until the test says so (a DR side that lags)."""
         r = self.env.psql("primary", "CREATE TABLE crash_rows (id int PRIMARY KEY, v text); "
                           f"INSERT INTO crash_rows SELECT g, md5(g::text) FROM generate_series(1, {ROWS - LATE}) g;")
         self.assertEqual(r.rc, 0, r.stderr)
         self.assertTrue(reltest.wait_for(lambda: self.pg_rows("standby") == self.pg_rows("primary"), timeout=30),
                         "the standby did not catch up")
-        if apply_delay:
-            self.pair.sql("b", f"ALTER SYSTEM SET recovery_min_apply_delay = '{apply_delay}s'; SELECT pg_reload_conf();")
-            time.sleep(0.3)  # the startup process reads the new setting
+        if hold_replay:
+            self.pair.sql("b", "SELECT pg_wal_replay_pause()")
+            self.assertTrue(reltest.wait_for(
+                lambda: self.pair.sql("b", "SELECT pg_get_wal_replay_pause_state()") == "paused", timeout=30))
         r = self.env.psql("primary", "INSERT INTO crash_rows SELECT g, md5(g::text) FROM "
                           f"generate_series({ROWS - LATE + 1}, {ROWS}) g;")
         self.assertEqual(r.rc, 0, r.stderr)
-        if apply_delay:
-            self.assertNotEqual(self.pg_rows("standby"), self.pg_rows("primary"), "the apply delay did not hold")
+        if hold_replay:
+            self.assertNotEqual(self.pg_rows("standby"), self.pg_rows("primary"), "node b replayed the late rows")
         else:
             self.assertTrue(reltest.wait_for(lambda: self.pg_rows("standby") == self.pg_rows("primary"), timeout=30))
 
@@ -174,7 +176,9 @@ class CrashResume(reltest.drtest.EnvTestCase):
         if not may_end:
             self.assertEqual(p.returncode, -signal.SIGKILL, f"the run ended by itself before the kill: {err[-1500:]}")
 
-    def resume_and_compare(self, agent, label, n_steps, rows_before, reference):
+    def resume_and_compare(self, agent, label, n_steps, rows_before, reference, meanwhile=None):
+        """Resume the killed run (meanwhile(): called 1 s into the resume) and compare the outcome with the
+        uninterrupted run's."""
         run_id, ev = self.failover_journal(agent)
         self.assertNotIn("run_end", [e["event"] for e in ev])
         self.assertFalse(os.path.exists(os.path.join(agent.state_dir, "serving.json")))
@@ -182,7 +186,14 @@ class CrashResume(reltest.drtest.EnvTestCase):
         self.assertEqual((h[-1]["run_id"], h[-1]["status"]), (run_id, "interrupted"))
 
         t0 = time.monotonic()
-        r = agent.run("resume", "--format", "json")
+        timer = threading.Timer(1.0, meanwhile) if meanwhile else None
+        if timer:
+            timer.start()
+        try:
+            r = agent.run("resume", "--format", "json")
+        finally:
+            if timer:
+                timer.join()
         seconds = round(time.monotonic() - t0, 2)
         self.assertEqual(r.rc, 0, r)
         self.assertEqual(r.json["run_id"], run_id)
@@ -209,6 +220,7 @@ class CrashResume(reltest.drtest.EnvTestCase):
         self.assertEqual(r.rc, 0, r)
         reference = self.snapshot(agent)
         n_steps = self.step_ends(agent)
+        self.steps = [e["resource"] for e in self.failover_journal(agent)[1] if e["event"] == "step_end"]
         self.assertEqual(n_steps, len(r.json["resources"]))
         self.assertEqual({x["id"].split(".")[0] for x in r.json["resources"]}, set(reltest.TYPES))
         self.assertEqual(reference["serving"], "dr")
@@ -253,18 +265,21 @@ class CrashResume(reltest.drtest.EnvTestCase):
 
         with self.subTest(killed="aurora draining"):
             # the primary is fenced and nobody takes writes until the DR side has replayed everything: the worst
-            # moment for a crash. Node b applies the last rows APPLY_DELAY s late, so the drain takes that long.
-            agent = self.fresh("drain", apply_delay=APPLY_DELAY)
+            # moment for a crash. Node b holds the last rows unreplayed, so the drain lasts until the test lets go.
+            agent = self.fresh("drain", hold_replay=True)
             rows_before = self.pg_rows("primary")
             p = agent.start("failover", "--yes")
             self.kill_when(p, lambda: self.aurora_step(agent) == "started" and self.pair.fenced("a"),
                            interval=0.02)
+            time.sleep(0.5)  # the agent was killed, not merely slow: nothing moves any more
             self.assertEqual(self.aurora_step(agent), "started")
             self.assertEqual(self.env.requests(operation="PromoteReadReplicaDBCluster"), [],
                              "the kill landed after the promotion, not in the drain")
             self.assertTrue(self.pair.fenced("a"))
             self.assertNotEqual(self.pg_rows("standby"), rows_before, "the DR side had replayed everything already")
-            self.resume_and_compare(agent, "in aurora's drain", n_steps, rows_before, reference)
+            # the resumed run drains again; node b catches up while it waits
+            self.resume_and_compare(agent, "in aurora's drain", n_steps, rows_before, reference,
+                                    meanwhile=lambda: self.pair.sql("b", "SELECT pg_wal_replay_resume()"))
 
         with self.subTest(killed="aurora promoting"):
             # PromoteReadReplicaDBCluster went through; the DR cluster is `promoting` and the agent waits for it
@@ -279,8 +294,8 @@ class CrashResume(reltest.drtest.EnvTestCase):
             self.assertEqual(c["DBClusters"][0]["Status"], "promoting")
             self.resume_and_compare(agent, "in aurora's promotion wait", n_steps, rows_before, reference)
 
-        print(f"\nkilled after each of {n_steps} steps and twice inside the aurora step, then resumed; "
-              f"resume seconds: {self.results}", file=sys.stderr, flush=True)
+        print(f"\nkilled after each of {n_steps} steps ({', '.join(self.steps)}) and twice inside the aurora step, "
+              f"then resumed; resume seconds: {self.results}", file=sys.stderr, flush=True)
         self.assertEqual(len(self.results), n_steps + 2)
 
 
