@@ -1296,19 +1296,28 @@ static int dp_handover(au_ctx *x, au_side from, double metric_lag, double *loss,
                             "a graceful switch needs fencing and fence = false; use --mode forced to switch without it");
 
     if (x->forced) {
-        /* One bounded attempt at the side being left: fence it and see how far behind we are. */
         dr_error e2;
+        /*
+         * The side taking over must take the writes: when it cannot be
+         * reached, fencing the side being left would leave nobody writable.
+         */
+        rc = pg_open(x, to, 0, &dst, err);
+        if (rc != 0) {
+            dr_error_prefix(err, "the side taking over cannot be reached, nothing fenced or switched: ");
+            return rc;
+        }
+        /* One bounded attempt at the side being left: fence it and see how far behind we are. */
         dr_error_clear(&e2);
         if (pg_open(x, from, 5000, &src, &e2) != 0) {
             H->log(x->res, DR_LOG_WARN, "forced: the side being left is not reachable (%s); switching without fencing",
                    e2.message);
             *loss = metric_lag;
+            au_pg_close(dst);
             return 0;
         }
         if (x->fence && fence_side(x, src, from, &e2) != 0)
             H->log(x->res, DR_LOG_WARN, "forced: fencing failed: %s", e2.message);
-        if (au_pg_current_lsn(src, &target, &e2) == 0 && pg_open(x, to, 5000, &dst, &e2) == 0 &&
-            au_pg_replay_lsn(dst, &replayed, &e2) == 0) {
+        if (au_pg_current_lsn(src, &target, &e2) == 0 && au_pg_replay_lsn(dst, &replayed, &e2) == 0) {
             /* Everything the old side wrote is here: nothing lost, whatever the metric said. */
             *loss = replayed >= target ? 0 : metric_lag;
             H->log(x->res, DR_LOG_INFO, "forced: %llu bytes of WAL not replayed on the side taking over",

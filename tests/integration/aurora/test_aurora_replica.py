@@ -409,6 +409,31 @@ class Failover(AuroraTestCase):
         self.assertEqual(self.rows("a", "region = 'west'"), 3)
         self.assertEqual(self.superuser("a", "SELECT state FROM pg_stat_replication"), "streaming")
 
+    def test_forced_switch_to_an_unreachable_database_fences_nothing(self):
+        self.configure()
+        self.agent_json("failover", "--yes", expect=0)
+        self.write_rows("b", 1, 5, "west")
+        self.clear_automated_snapshots()
+        # the agent cannot reach the primary's database (a port nothing listens on): a forced failback must not
+        # fence the DR side, the only writer, for a switch it cannot finish
+        good = self.conf
+        self.conf = self.write_conf(pg_primary_port=str(pgpair.free_port()))
+        rep = self.agent_json("failback", "--yes", "--mode", "forced", expect=1)
+        err = resource_of(rep)["error"]
+        self.assertIn("the side taking over cannot be reached, nothing fenced or switched", err)
+        done = [a for a, d in changes_of(rep) if d]
+        self.assertNotIn("fence_dr", done)
+        self.assertNotIn("promote_primary_cluster", done)
+        self.assertEqual(self.superuser("b", "SHOW default_transaction_read_only"), "off")
+        self.write_rows("b", 6, 1, "west")  # the DR side still takes writes
+        self.assertIsNone(self.cluster(DR, DR_CLUSTER).get("ReplicationSourceIdentifier"))
+        # with the database reachable again, the next forced failback finishes the job
+        self.conf = self.write_conf()
+        self.assertEqual(self.conf, good)
+        rep = self.agent_json("failback", "--yes", "--mode", "forced", expect=0)
+        self.assertIn(("promote_primary_cluster", True), changes_of(rep))
+        self.wait_row("a", 6)
+
     def test_forced_failover_says_why_the_loss_window_is_unknown(self):
         self.configure()
         # the primary's database is gone, so the loss window can only come from the metric, which is refused
