@@ -105,13 +105,16 @@ class Cell:
         self.faulted = 0
         self.pg_connections = {}
         self.operations = []
+        self.writable = []
         self.statuses = {}
         self.stderr = ""
 
     def row(self):
         return {"fault": self.fault, "command": self.command, "rc": self.rc, "seconds": round(self.seconds, 2),
                 "calls": self.calls, "attempts": self.attempts, "max_attempts_per_call": self.max_attempts,
-                "faulted_requests": self.faulted, "pg_connections": self.pg_connections, "statuses": self.statuses}
+                "faulted_requests": self.faulted, "pg_connections": self.pg_connections,
+                "retries_by_region": self.retries_by_region, "left_region_max_attempts": self.left_region_max_attempts,
+                "writable": self.writable, "statuses": self.statuses}
 
 
 class Matrix:
@@ -185,6 +188,8 @@ class Matrix:
         for r in self.relays.values():
             r.set("pass")
         cell.operations = sorted({q["operation"] for q in log if q["operation"]})
+        # the nodes that take writes now (not a standby, not fenced), seen through the superuser path
+        cell.writable = [n for n in ("a", "b") if not self.pair.pair.in_recovery(n) and not self.pair.fenced(n)]
         if command == "verify" and all(READ_ONLY.match(op) for op in cell.operations):
             self.untouched = agent
         per = collections.Counter()

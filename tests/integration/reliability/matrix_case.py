@@ -43,6 +43,8 @@ class MatrixCase(reltest.drtest.EnvTestCase):
         for region, n in cell.retries_by_region.items():
             self.assertLessEqual(n, matrix.QUOTA_RETRIES, f"{where} {n} retries in {region}: over the retry quota")
         self.assertNotIn("Traceback", cell.stderr)
+        # whatever failed, some database still takes writes: no run leaves the application without a writer
+        self.assertTrue(cell.writable, f"{where} neither PostgreSQL node takes writes after the run")
         if "verify" in cell.command:
             self.assertIn(cell.rc, (0, 1, 2, 3), where)
             changing = [op for op in cell.operations if not matrix.READ_ONLY.match(op)]
