@@ -234,12 +234,8 @@ static int begin_failed(const dr_error *err)
     return EXIT_FAIL;
 }
 
-/*
- * One hook over the selection. A resume continues run resume_id; earlier_changes says that its part before the
- * crash changed something, so that the run does not end "unchanged" when only re-checks were left.
- */
-static int run_hook(const opts *o, agent *a, const unsigned char *sel, hook_kind hook, const char *config_path,
-                    const char *resume_id, int earlier_changes)
+int cmd_run(const opts *o, agent *a, const unsigned char *sel, hook_kind hook, const char *config_path,
+                   const char *resume_id)
 {
     session_opts so;
     session s;
@@ -285,12 +281,9 @@ static int run_hook(const opts *o, agent *a, const unsigned char *sel, hook_kind
     {
         double rpo = -1, rto = -1;
         run_worst_rpo(a, &rpo);
-        const char *status = report_overall_status(a, o->plan);
         if (hook == HOOK_FAILOVER && ok)
             rto = a->run_finished - a->run_started;
-        if (earlier_changes && strcmp(status, "unchanged") == 0)
-            status = "done";
-        session_end(&s, status, rto, rpo);
+        session_end(&s, report_overall_status(a, o->plan), rto, rpo);
     }
     memset(&ri, 0, sizeof(ri));
     ri.command = hook_name(hook);
@@ -304,12 +297,6 @@ static int run_hook(const opts *o, agent *a, const unsigned char *sel, hook_kind
     if (hook == HOOK_CONFIGURE && o->plan)
         return !run_all_succeeded(a) ? EXIT_FAIL : run_changes_pending(a) ? EXIT_PLAN_CHANGES : EXIT_OK;
     return ok ? EXIT_OK : EXIT_FAIL;
-}
-
-int cmd_run(const opts *o, agent *a, const unsigned char *sel, hook_kind hook, const char *config_path,
-            const char *resume_id)
-{
-    return run_hook(o, a, sel, hook, config_path, resume_id, 0);
 }
 
 /* Verify with the DR region serving until every resource is OK or the RTO objective since `since` passes. */
@@ -561,11 +548,10 @@ int cmd_resume(const opts *o, agent *a, const char *config_path)
     }
     {
         char id[64];
-        int changed = r->changed;
         snprintf(id, sizeof(id), "%s", r->run_id);
         journal_runs_free(runs, n);
         /* a resumed run of everything changes the serving state like the original would have */
-        rc = run_hook(&ro, a, a->cfg->n_res == 0 ? NULL : sel, hook, config_path, id, changed);
+        rc = cmd_run(&ro, a, a->cfg->n_res == 0 ? NULL : sel, hook, config_path, id);
         {
             size_t all = 1;
             for (size_t i = 0; i < a->cfg->n_res; i++)
