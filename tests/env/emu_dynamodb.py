@@ -46,8 +46,11 @@ class DynamoDB:
         status, body = self.fx.json_call(region, "DescribeTable", {"TableName": name})
         return body.get("Table") if status == 200 else None
 
-    def _advance(self, name):
-        """Finish the CREATING/DELETING members whose time is up; forget members whose table is gone."""
+    def _advance(self, name, present=None):
+        """Finish the CREATING/DELETING members whose time is up; forget members whose table is gone.
+
+        `present`: a region whose table moto has just described (the answer being decorated), so it is not
+        asked again."""
         members = self.tables.get(name)
         if not members:
             return
@@ -58,7 +61,7 @@ class DynamoDB:
             elif m["status"] == "DELETING" and m.get("until", 0) <= now:
                 self.fx.json_call(region, "DeleteTable", {"TableName": name})
                 del members[region]
-            elif m["status"] != "DELETING" and self._describe(region, name) is None:
+            elif m["status"] != "DELETING" and region != present and self._describe(region, name) is None:
                 del members[region]  # deleted behind our back (or moto was reset)
         if len(members) < 2:
             self.tables.pop(name, None)
@@ -149,7 +152,7 @@ class DynamoDB:
         if not table:
             return None
         with self.lock:
-            self._advance(table["TableName"])
+            self._advance(table["TableName"], present=req.region)
             members = self.tables.get(table["TableName"], {})
             if req.region not in members:
                 return None  # not a global table: moto's answer stands
