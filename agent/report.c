@@ -193,10 +193,13 @@ int report_json(const agent *a, const report_info *ri, FILE *out)
             break;
         }
         fputs(n++ ? ",\n    " : "\n    ", out);
-        for (const char *p = text; *p; p++) {
-            fputc(*p, out);
-            if (*p == '\n')
-                fputs("    ", out);
+        for (const char *p = text, *nl; *p; p = nl + 1) {
+            if (!(nl = strchr(p, '\n'))) {
+                fputs(p, out);
+                break;
+            }
+            fwrite(p, 1, (size_t)(nl - p + 1), out);
+            fputs("    ", out);
         }
         free(text);
     }
