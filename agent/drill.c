@@ -59,23 +59,13 @@ void drill_record_phase(drill *d, const agent *a, const char *phase)
 void drill_finish(drill *d)
 {
     d->finished = dr_now();
-    /* RPO: what the failover observed per resource; where it observed nothing, the lag seen just before */
+    /* RPO: the data-loss window each failover step reported (replication lag at the switch, 0 for a
+       graceful switch-over); resources that move no data (backups, DNS) report none */
     for (size_t i = 0; i < d->n_steps; i++) {
         const drill_step *s = &d->steps[i];
-        int from_failover = strcmp(s->phase, "failover") == 0;
-        int before = strcmp(s->phase, "verify") == 0;
-        int have_failover = 0;
 
-        if (!s->has_rpo || (!from_failover && !before))
+        if (!s->has_rpo || strcmp(s->phase, "failover") != 0)
             continue;
-        if (before) {
-            for (size_t k = 0; k < d->n_steps; k++)
-                if (strcmp(d->steps[k].phase, "failover") == 0 && d->steps[k].has_rpo &&
-                    strcmp(d->steps[k].resource, s->resource) == 0)
-                    have_failover = 1;
-            if (have_failover)
-                continue;
-        }
         if (!d->has_rpo || s->rpo > d->rpo) {
             d->has_rpo = 1;
             d->rpo = s->rpo;
@@ -330,8 +320,10 @@ static void write_html(FILE *f, const drill *d)
         html_text(f, s->phase);
         fprintf(f, "</td><td>%s</td><td>+%.2fs</td><td>%.2fs</td><td>", step_status_name(s), s->started - d->started,
                 s->finished - s->started);
-        if (s->has_rpo)
-            fprintf(f, "%.2fs", s->rpo);
+        if (s->has_rpo) {
+            dr_duration_format(s->rpo, buf, sizeof(buf));
+            fputs(buf, f);
+        }
         fputs("</td><td>", f);
         html_text(f, s->error ? s->error : "");
         fputs("</td></tr>\n", f);

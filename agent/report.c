@@ -271,13 +271,18 @@ int report_text(const agent *a, const report_info *ri, FILE *out, int verbose)
             fprintf(out, "    %s\n", r->error);
     }
     dr_duration_format(a->cfg->rpo, obj, sizeof(obj));
-    if (run_worst_rpo(a, &worst))
-        dr_duration_format(worst, rpo, sizeof(rpo));
-    else
-        snprintf(rpo, sizeof(rpo), "unknown");
     dr_duration_format(a->run_finished - a->run_started, dur, sizeof(dur));
-    fprintf(out, "%s %s in %s; worst observed RPO %s (objective %s)\n", ri->command,
-            report_overall_status(a, ri->dry_run), dur, rpo, obj);
+    fprintf(out, "%s %s in %s", ri->command, report_overall_status(a, ri->dry_run), dur);
+    if (run_worst_rpo(a, &worst)) {
+        const char *who = "";
+        for (size_t i = 0; i < a->cfg->n_res; i++)
+            if (selected(a, i) && a->results[i].has_rpo && a->results[i].rpo == worst)
+                who = a->cfg->res[i].id;
+        dr_duration_format(worst, rpo, sizeof(rpo));
+        /* each plugin judges its own value (a backup's age has its own limit); this line only informs */
+        fprintf(out, "; longest observed RPO %s (%s; objective %s)", rpo, who, obj);
+    }
+    fputc('\n', out);
     return ferror(out) ? DR_EIO : 0;
 }
 
@@ -420,8 +425,9 @@ int report_nagios(const agent *a, const report_info *ri, FILE *out)
     if (first_bad)
         fprintf(out, "; first %s: %s", dr_status_name(worst), first_bad);
     fprintf(out, " | ");
+    /* no warn/crit on the RPO: each plugin judges its own value (a backup's age has its own limit) */
     if (have_rpo)
-        fprintf(out, "rpo=%.3fs;%.0f;%.0f;0; ", rpo, a->cfg->rpo * 0.8, a->cfg->rpo);
+        fprintf(out, "rpo=%.3fs;;;0; rpo_objective=%.0fs ", rpo, a->cfg->rpo);
     fprintf(out, "ok=%zu warning=%zu critical=%zu unknown=%zu duration=%.3fs\n", counts[0], counts[1], counts[2],
             counts[3], a->run_finished - a->run_started);
     return ferror(out) ? DR_EIO : 0;

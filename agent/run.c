@@ -93,6 +93,7 @@ struct job {
     int abandoned;     /* under res->mu */
     int rc;
     dr_error err;
+    pthread_t thread;  /* joined when the hook ends, detached when it is abandoned */
     atomic_int refs;   /* the runner and the thread */
 };
 
@@ -305,7 +306,6 @@ static int start_job(agent *a, const run_opts *o, size_t i, int64_t grace_unused
     r->ran = 1;
 
     pthread_attr_init(&attr);
-    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
     atomic_fetch_add(&g_live_jobs, 1);
     if (pthread_create(&t, &attr, job_main, j) != 0) {
         atomic_fetch_sub(&g_live_jobs, 1);
@@ -316,6 +316,7 @@ static int start_job(agent *a, const run_opts *o, size_t i, int64_t grace_unused
         free(j);
         goto fail;
     }
+    j->thread = t;
     pthread_attr_destroy(&attr);
     log_debug("%s: %s started (timeout %.0fs)", res->cfg->id, hook_name(o->hook), timeout);
     return 0;
@@ -335,7 +336,8 @@ static int reap_job(agent *a, const run_opts *o, size_t i, int64_t now, int64_t 
     struct dr_resource *res = &a->res[i];
     res_result *r = &a->results[i];
     struct job *j;
-    int ended = 0;
+    pthread_t thread;
+    int ended = 0, finished = 0;
 
     pthread_mutex_lock(&res->mu);
     j = res->job;
@@ -354,6 +356,7 @@ static int reap_job(agent *a, const run_opts *o, size_t i, int64_t now, int64_t 
         }
         res->job = NULL;
         ended = 1;
+        finished = 1;
     } else if (now > j->deadline + grace || (cancel_at && now > cancel_at + grace)) {
         /* the hook ignores its deadline: stop waiting; its thread may finish later, unheard */
         j->abandoned = 1;
@@ -368,6 +371,13 @@ static int reap_job(agent *a, const run_opts *o, size_t i, int64_t now, int64_t 
     pthread_mutex_unlock(&res->mu);
     if (!ended)
         return 0;
+    /* a finished hook's thread is about to exit: join it, so that nothing of it outlives the run
+       (thread-local state of libraries included); an abandoned one goes on alone */
+    thread = j->thread;
+    if (finished)
+        pthread_join(thread, NULL);
+    else
+        pthread_detach(thread);
     r->finished_at = dr_now();
     r->duration_ms = (int64_t)((r->finished_at - r->started_at) * 1000.0);
     finish_status(a, i, o->hook);

@@ -799,7 +799,7 @@ canary_outcome s3_run_canary(s3ctx *x, const direction *d, int64_t max_ms, doubl
     v = header(r, "x-amz-version-id");
     snprintf(k.src_version, sizeof(k.src_version), "%s", v ? v : "");
     dr_aws_response_free(r);
-    H->log(x->res, DR_LOG_INFO, "canary s3://%s/%s written, waiting for it in s3://%s", d->src, k.key, d->dst);
+    H->log(x->res, DR_LOG_DEBUG, "canary s3://%s/%s written, waiting for it in s3://%s", d->src, k.key, d->dst);
 
     rc = dr_wait_for(H, x->res, "the canary to replicate", 1000, max_ms, canary_probe, &k, err);
     if (rc == 0) {

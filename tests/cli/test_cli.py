@@ -172,7 +172,7 @@ class Cli(unittest.TestCase):
         self.assertEqual(r.returncode, 1)
         self.assertRegex(r.stdout.strip(),
                          r"^DR WARNING - 2 resources: 1 OK, 1 WARNING, 0 CRITICAL, 0 UNKNOWN; first WARNING: "
-                         r"fixture_dep\.b \| rpo=2\.500s;720;900;0; ok=1 warning=1 critical=0 unknown=0 duration=")
+                         r"fixture_dep\.b \| rpo=2\.500s;;;0; rpo_objective=900s ok=1 warning=1 critical=0 unknown=0 duration=")
         self.assertEqual(len(r.stdout.strip().splitlines()), 1)
 
     def test_text_report(self):
@@ -310,6 +310,21 @@ class Cli(unittest.TestCase):
             f.write("junk")
         r = self.run_agent("plugins", "--plugin-dir", d)
         self.assertIn("junk.so: refused: not a shared object", r.stdout)
+
+    def test_reference_config_is_valid(self):
+        """conf/dr-agent.conf, the reference estate, validates against the five bundled plugins."""
+        ref = os.path.join(SOURCE, "conf", "dr-agent.conf")
+        r = self.run_agent("-c", ref, "--plugin-dir", os.environ["DR_PLUGIN_OUTPUT_DIR"], "plan", "--format", "json")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        levels = json.loads(r.stdout)["levels"]
+        ids = [sorted(x["id"] for x in lv) for lv in levels]
+        self.assertEqual(len(ids), 2)
+        self.assertEqual(ids[1], ["route53.api"])
+        self.assertEqual(len(ids[0]), 10)
+        self.assertEqual({i.split(".")[0] for i in ids[0]}, {"dynamodb", "aurora", "s3", "backup"})
+        # the data layer comes first: route53 depends on every dynamodb, aurora and s3 resource
+        dns = levels[1][0]
+        self.assertEqual(sorted(dns["depends_on"]), sorted(i for i in ids[0] if not i.startswith("backup.")))
 
     def test_untrusted_plugin_dir(self):
         d = os.path.join(self.dir, "plugins")

@@ -119,6 +119,7 @@ class RDS:
             with self.lock:
                 writer = self._writer_of(form["GlobalClusterIdentifier"], members)
             source_region = arn_region(writer) if writer else None
+        self._drop_automated_snapshots(req.region, form.get("DBClusterIdentifier", ""))
         resp = self.fx.forward(req, body)
         if resp.status != 200:
             return resp
@@ -130,6 +131,23 @@ class RDS:
         if source_region and source_region != req.region:
             self._bridge("standby", req.region, source_region)
         return resp
+
+    def _drop_automated_snapshots(self, region, ident):
+        """moto names a new cluster's automated snapshot after the cluster and the minute, so creating a cluster
+        under a name that existed earlier in the same minute (a failback re-creates names) collides with the old
+        snapshot. Real RDS has no such clash: drop moto's automated snapshots of that name first."""
+        if not ident:
+            return
+        r = self.fx.query_call("rds", region, "DescribeDBClusterSnapshots",
+                               {"DBClusterIdentifier": ident, "SnapshotType": "automated"}, VERSION)
+        if r.status != 200:
+            return
+        for snap in findall(ET.fromstring(r.body),
+                            "DescribeDBClusterSnapshotsResult/DBClusterSnapshots/DBClusterSnapshot"):
+            sid = find(snap, "DBClusterSnapshotIdentifier")
+            if sid is not None:
+                self.fx.query_call("rds", region, "DeleteDBClusterSnapshot",
+                                   {"DBClusterSnapshotIdentifier": sid.text}, VERSION)
 
     # ---- PromoteReadReplicaDBCluster ----------------------------------------------------------
     def promote(self, req):

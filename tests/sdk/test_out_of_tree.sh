@@ -48,37 +48,43 @@ assert types["exec"]["version"] == "1.0.0"
 assert not d["refused"], d["refused"]
 print("ok   the installed agent loads exec next to", sorted(t for t in types if t != "exec"))'
 
-# 4. a run that orders it after the data layer, with a command that records when it ran
+# 4. a run that orders it after the data layer: a DynamoDB table of the reference estate in the local AWS
+#    (this script runs inside `drenv run --seed primary`), and the example's step depending on it
 cat > "$tmp/step.sh" <<'SH'
 #!/bin/sh
 echo "$1 at $(date +%s.%N)" >> "$2"
 echo "switched the job queue to $1"
 SH
 chmod 755 "$tmp/step.sh"
-data_types=$(ls "$plugins" | sed -n 's/^\(dynamodb\|aurora\|s3\)\.so$/\1/p' | head -1)
 cat > "$tmp/dr-agent.conf" <<CONF
 objectives = { rto = "1h"; rpo = "15m"; };
 regions = { primary = "us-east-1"; dr = "us-west-2"; };
 agent = { state_dir = "$tmp/state"; };
 resources = (
-  { type = "exec"; name = "queue"; depends_on = ["exec.data"];
+  { type = "dynamodb"; name = "users"; table = "roadcall-users-prod"; poll_interval = "1s"; },
+  { type = "exec"; name = "queue"; depends_on = ["dynamodb.*"];
     failover_command = ["$tmp/step.sh", "us-west-2", "$tmp/trace"];
-    verify_command = ["/bin/true"]; },
-  { type = "exec"; name = "data"; failover_command = ["$tmp/step.sh", "data", "$tmp/trace"]; }
+    verify_command = ["/bin/true"]; }
 );
 CONF
 chmod 600 "$tmp/dr-agent.conf"
-"$prefix/bin/dr-agent" -c "$tmp/dr-agent.conf" --plugin-dir "$plugins" failover --yes --format json > "$tmp/report.json"
+agent() { "$prefix/bin/dr-agent" -c "$tmp/dr-agent.conf" --plugin-dir "$plugins" "$@"; }
+agent configure -q >/dev/null
+python3 "$src_dir/tests/env/seed_estate.py" --metrics --dynamodb-lag-ms 500 --table roadcall-users-prod >/dev/null
+agent verify >/dev/null
+echo "ok   verify of the table and the example's step: OK"
+agent failover --yes --format json > "$tmp/report.json"
 python3 - "$tmp/report.json" "$tmp/trace" <<'PY'
-import json, sys
+import datetime, json, sys
 rep = json.load(open(sys.argv[1]))
 res = {r["id"]: r for r in rep["resources"]}
-assert res["exec.queue"]["status"] == "done", res
-assert res["exec.queue"]["depends_on"] == ["exec.data"]
+assert rep["status"] == "done", rep["status"]
+assert res["exec.queue"]["status"] == "done", res["exec.queue"]
+assert res["exec.queue"]["depends_on"] == ["dynamodb.users"], res["exec.queue"]["depends_on"]
 assert "switched the job queue to us-west-2" in res["exec.queue"]["changes"][0]["detail"]
-lines = open(sys.argv[2]).read().split("\n")
-assert lines[0].startswith("data at") and lines[1].startswith("us-west-2 at"), lines
-print("ok   a failover ran the example plugin's step after its dependency")
+def t(s):
+    return datetime.datetime.fromisoformat(s.replace("Z", "+00:00")).timestamp()
+ran_at = float(open(sys.argv[2]).read().split()[2])
+assert t(res["dynamodb.users"]["finished_at"]) <= ran_at + 0.001, "the step ran before the table's failover ended"
+print("ok   a failover ran the example plugin's step after the data layer (dynamodb.users)")
 PY
-"$prefix/bin/dr-agent" -c "$tmp/dr-agent.conf" --plugin-dir "$plugins" verify >/dev/null
-echo "ok   verify with the example plugin: OK"

@@ -1,0 +1,620 @@
+/* commands.c: the commands of dr-agent: plugins, plan, configure/verify/failover/failback, drill, resume, history. */
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "cli.h"
+#include "config.h"
+#include "dr/util.h"
+#include "drill.h"
+#include "journal.h"
+#include "log.h"
+#include "report.h"
+#include "session.h"
+#include "state.h"
+#include "version.h"
+
+const char *cli_state_dir(const opts *o, const dr_config *cfg)
+{
+    if (o->state_dir)
+        return o->state_dir;
+    if (getenv("DR_AGENT_STATE_DIR") && *getenv("DR_AGENT_STATE_DIR"))
+        return getenv("DR_AGENT_STATE_DIR");
+    if (cfg && cfg->agent.state_dir)
+        return cfg->agent.state_dir;
+    return DR_DEFAULT_STATE_DIR;
+}
+
+
+int cmd_plugins(const opts *o, const plugin_set *ps, const char *dir)
+{
+    if (o->format == FMT_JSON) {
+        json_t *arr = json_array(), *ref = json_array();
+        json_t *doc = json_pack("{s:s, s:s, s:{s:i, s:i}, s:o, s:o}", "agent_version", DR_AGENT_VERSION,
+                                "plugin_dir", dir, "abi", "major", DR_ABI_MAJOR, "minor", DR_ABI_MINOR, "plugins",
+                                arr, "refused", ref);
+        for (size_t i = 0; i < ps->n; i++) {
+            const dr_plugin_descriptor *d = &ps->items[i].desc;
+            json_t *keys = json_array(), *hooks = json_array();
+            for (int h = 0; h < HOOK_COUNT; h++)
+                if (hook_fn(d, (hook_kind)h))
+                    json_array_append_new(hooks, json_string(hook_name((hook_kind)h)));
+            for (size_t k = 0; k < d->n_keys; k++) {
+                const dr_config_key *key = &d->keys[k];
+                json_t *jk = json_pack("{s:s, s:s, s:b, s:b, s:o, s:s}", "name", key->name, "type",
+                                       config_key_type_name(key->type), "required", (key->flags & DR_KEY_REQUIRED) != 0,
+                                       "secret", (key->flags & DR_KEY_SECRET) != 0, "default",
+                                       key->default_value ? json_string(key->default_value) : json_null(),
+                                       "description", key->description ? key->description : "");
+                if (jk && key->choices)
+                    json_object_set_new(jk, "choices", json_string(key->choices));
+                json_array_append_new(keys, jk);
+            }
+            json_array_append_new(arr, json_pack("{s:s, s:s, s:s, s:s, s:s, s:o, s:o}", "type", d->type, "version",
+                                                 d->version ? d->version : "", "description",
+                                                 d->description ? d->description : "", "file", ps->items[i].path,
+                                                 "abi", "", "hooks", hooks, "config_keys", keys));
+            {
+                char abi[16];
+                snprintf(abi, sizeof(abi), "%u.%u", d->abi_major, d->abi_minor);
+                json_object_set_new(json_array_get(arr, json_array_size(arr) - 1), "abi", json_string(abi));
+            }
+        }
+        for (size_t i = 0; i < ps->n_refusals; i++)
+            json_array_append_new(ref, json_string(ps->refusals[i]));
+        json_dumpf(doc, stdout, JSON_INDENT(2));
+        putchar('\n');
+        json_decref(doc);
+        return EXIT_OK;
+    }
+    printf("plugin directory: %s (host ABI %d.%d)\n", dir, DR_ABI_MAJOR, DR_ABI_MINOR);
+    for (size_t i = 0; i < ps->n; i++) {
+        const dr_plugin_descriptor *d = &ps->items[i].desc;
+        printf("\n%s %s (ABI %u.%u) - %s\n  file: %s\n  hooks:", d->type, d->version ? d->version : "?",
+               d->abi_major, d->abi_minor, d->description ? d->description : "", ps->items[i].path);
+        for (int h = 0; h < HOOK_COUNT; h++)
+            printf(" %s%s", hook_name((hook_kind)h), hook_fn(d, (hook_kind)h) ? "" : "(none)");
+        printf("\n  keys:\n");
+        for (size_t k = 0; k < d->n_keys; k++) {
+            const dr_config_key *key = &d->keys[k];
+            printf("    %-24s %-9s %s%s%s%s%s\n", key->name, config_key_type_name(key->type),
+                   (key->flags & DR_KEY_REQUIRED) ? "required. " : "", key->description ? key->description : "",
+                   key->default_value ? " [default: " : "", key->default_value ? key->default_value : "",
+                   key->default_value ? "]" : "");
+            if (key->choices)
+                printf("    %-24s %-9s one of: %s\n", "", "", key->choices);
+        }
+    }
+    if (ps->n == 0)
+        printf("\nno plugins loaded\n");
+    for (size_t i = 0; i < ps->n_refusals; i++)
+        printf("\nrefused: %s\n", ps->refusals[i]);
+    return EXIT_OK;
+}
+
+int cmd_plan(const opts *o, const agent *a, const unsigned char *sel)
+{
+    const dr_config *cfg = a->cfg;
+
+    if (o->format == FMT_DOT) {
+        printf("digraph dr_agent {\n  rankdir=LR;\n  node [shape=box];\n");
+        for (size_t i = 0; i < cfg->n_res; i++)
+            if (!sel || sel[i])
+                printf("  \"%s\" [label=\"%s\\nlevel %d\"];\n", cfg->res[i].id, cfg->res[i].id, a->g.level[i]);
+        for (size_t i = 0; i < cfg->n_res; i++)
+            for (size_t k = 0; k < a->g.n_deps[i]; k++)
+                if (!sel || (sel[i] && sel[a->g.deps[i][k]]))
+                    printf("  \"%s\" -> \"%s\";\n", cfg->res[a->g.deps[i][k]].id, cfg->res[i].id);
+        printf("}\n");
+        return EXIT_OK;
+    }
+    if (o->format == FMT_JSON) {
+        json_t *levels = json_array();
+        for (int l = 0; l < a->g.n_levels; l++) {
+            json_t *lv = json_array();
+            for (size_t i = 0; i < cfg->n_res; i++) {
+                json_t *deps;
+                if (a->g.level[i] != l || (sel && !sel[i]))
+                    continue;
+                deps = json_array();
+                for (size_t k = 0; k < a->g.n_deps[i]; k++)
+                    json_array_append_new(deps, json_string(cfg->res[a->g.deps[i][k]].id));
+                json_array_append_new(lv, json_pack("{s:s, s:s, s:s, s:o}", "id", cfg->res[i].id, "plugin",
+                                                    cfg->res[i].type, "name", cfg->res[i].name, "depends_on", deps));
+            }
+            json_array_append_new(levels, lv);
+        }
+        {
+            json_t *doc = json_pack("{s:o}", "levels", levels);
+            int rc = doc && json_dumpf(doc, stdout, JSON_INDENT(2)) == 0 ? EXIT_OK : EXIT_FAIL;
+            json_decref(doc);
+            putchar('\n');
+            if (rc != EXIT_OK)
+                log_error("plan: could not write the JSON document");
+            return rc;
+        }
+    }
+    printf("%zu resources in %d levels; each level runs in parallel after the previous one succeeded\n",
+           cfg->n_res, a->g.n_levels);
+    for (int l = 0; l < a->g.n_levels; l++) {
+        printf("\nlevel %d:\n", l);
+        for (size_t i = 0; i < cfg->n_res; i++) {
+            if (a->g.level[i] != l || (sel && !sel[i]))
+                continue;
+            printf("  %s", cfg->res[i].id);
+            if (a->g.n_deps[i]) {
+                printf("  (after");
+                for (size_t k = 0; k < a->g.n_deps[i]; k++)
+                    printf("%s %s", k ? "," : "", cfg->res[a->g.deps[i][k]].id);
+                printf(")");
+            }
+            putchar('\n');
+        }
+    }
+    return EXIT_OK;
+}
+
+static int confirm(const opts *o, const agent *a, const char *cmd)
+{
+    char line[64];
+
+    if (o->yes || o->plan)
+        return 0;
+    if (!isatty(STDIN_FILENO)) {
+        fprintf(stderr, "dr-agent: %s changes which region serves; stdin is not a terminal, so pass --yes to confirm\n",
+                cmd);
+        return -1;
+    }
+    fprintf(stderr, "%s: make %s serve (%s mode, %zu resources). Type 'yes' to go on: ", cmd,
+            strcmp(cmd, "failover") == 0 ? a->cfg->dr_region : a->cfg->primary_region,
+            o->mode == DR_MODE_FORCED ? "forced" : "graceful", a->cfg->n_res);
+    if (!fgets(line, sizeof(line), stdin) || strcmp(line, "yes\n") != 0) {
+        fprintf(stderr, "dr-agent: not confirmed; nothing done\n");
+        return -1;
+    }
+    return 0;
+}
+
+static int output_report(const opts *o, agent *a, const report_info *ri)
+{
+    dr_error err;
+
+    switch (o->format) {
+    case FMT_JSON: report_json(a, ri, stdout); break;
+    case FMT_PROMETHEUS: report_prometheus(a, ri, stdout); break;
+    case FMT_NAGIOS: report_nagios(a, ri, stdout); break;
+    default: report_text(a, ri, stdout, o->verbose > 0); break;
+    }
+    fflush(stdout);
+    if (o->prometheus_file) {
+        dr_error_clear(&err);
+        if (report_prometheus_file(a, ri, o->prometheus_file, &err) != 0) {
+            log_error("%s", err.message);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static void fill_session_opts(const opts *o, agent *a, const unsigned char *sel, const char *command,
+                              const char *config_path, session_opts *so)
+{
+    memset(so, 0, sizeof(*so));
+    so->command = command;
+    so->state_dir = cli_state_dir(o, a->cfg);
+    so->config_path = config_path;
+    so->mode = o->mode;
+    so->selected = sel;
+    so->wait_seconds = o->wait;
+    so->concurrency = o->concurrency;
+    so->hook_timeout = o->timeout;
+    so->quiet = o->quiet || o->format != FMT_TEXT;
+}
+
+static dr_serving current_serving(const opts *o, const char *state_dir)
+{
+    dr_serving serving = DR_SERVING_PRIMARY;
+    dr_error err;
+
+    if (o->serving_set)
+        return o->serving;
+    dr_error_clear(&err);
+    if (state_read_serving(state_dir, &serving, &err) != 0)
+        log_warn("%s; assuming the primary region serves", err.message);
+    return serving;
+}
+
+static int begin_failed(const dr_error *err)
+{
+    log_error("%s", err->message);
+    return EXIT_FAIL;
+}
+
+int cmd_run(const opts *o, agent *a, const unsigned char *sel, hook_kind hook, const char *config_path,
+                   const char *resume_id)
+{
+    session_opts so;
+    session s;
+    report_info ri;
+    dr_error err;
+    int rc, ok;
+
+    if (o->format == FMT_DOT || (o->format == FMT_NAGIOS && hook != HOOK_VERIFY)) {
+        fprintf(stderr, "dr-agent: --format %s is not available for %s\n", o->format == FMT_DOT ? "dot" : "nagios",
+                hook_name(hook));
+        return EXIT_USAGE;
+    }
+    fill_session_opts(o, a, sel, hook_name(hook), config_path, &so);
+    so.mutating = hook != HOOK_VERIFY && !o->plan;
+    so.dry_run = o->plan;
+    so.resume_run_id = resume_id;
+    if ((hook == HOOK_FAILOVER || hook == HOOK_FAILBACK) && !resume_id && confirm(o, a, hook_name(hook)) != 0)
+        return EXIT_USAGE;
+    dr_error_clear(&err);
+    if (session_begin(&s, a, &so, &err) != 0)
+        return begin_failed(&err);
+    /* read which region serves under the lock: another run may just have changed it */
+    so.serving = current_serving(o, so.state_dir);
+    s.o.serving = so.serving;
+    log_msg(hook == HOOK_VERIFY ? DR_LOG_DEBUG : DR_LOG_INFO, NULL, "%s%s: %zu resources, %s serving", hook_name(hook),
+            o->plan ? " (dry run)" : "", a->cfg->n_res,
+             so.serving == DR_SERVING_DR ? a->cfg->dr_region : a->cfg->primary_region);
+    rc = session_run(&s, hook, hook_name(hook), o->plan, so.serving);
+    if (rc != 0) {
+        log_error("the run could not start: %s", dr_strerror(rc));
+        session_end(&s, "failed", -1, -1);
+        return EXIT_FAIL;
+    }
+    ok = hook == HOOK_VERIFY ? 1 : run_all_succeeded(a);
+    if (ok && !o->plan && !sel && (hook == HOOK_FAILOVER || hook == HOOK_FAILBACK)) {
+        dr_error_clear(&err);
+        if (state_write_serving(so.state_dir, hook == HOOK_FAILOVER ? DR_SERVING_DR : DR_SERVING_PRIMARY, s.run_id,
+                                &err) != 0) {
+            log_error("%s", err.message);
+            ok = 0;
+        }
+    }
+    {
+        double rpo = -1, rto = -1;
+        run_worst_rpo(a, &rpo);
+        if (hook == HOOK_FAILOVER && ok)
+            rto = a->run_finished - a->run_started;
+        session_end(&s, report_overall_status(a, o->plan), rto, rpo);
+    }
+    memset(&ri, 0, sizeof(ri));
+    ri.command = hook_name(hook);
+    ri.run_id = s.run_id;
+    ri.dry_run = o->plan;
+    if (output_report(o, a, &ri) != 0 && hook != HOOK_VERIFY)
+        return EXIT_FAIL;
+
+    if (hook == HOOK_VERIFY)
+        return (int)run_worst_status(a);
+    if (hook == HOOK_CONFIGURE && o->plan)
+        return !run_all_succeeded(a) ? EXIT_FAIL : run_changes_pending(a) ? EXIT_PLAN_CHANGES : EXIT_OK;
+    return ok ? EXIT_OK : EXIT_FAIL;
+}
+
+/* Verify with the DR region serving until every resource is OK or the RTO objective since `since` passes. */
+static int verify_until_ok(session *s, agent *a, dr_serving serving, const char *phase, double since, double budget,
+                           drill *d, int *rounds)
+{
+    double interval = a->cfg->rto / 60.0;
+
+    if (interval < 2)
+        interval = 2;
+    if (interval > 15)
+        interval = 15;
+    for (;;) {
+        int rc = session_run(s, HOOK_VERIFY, phase, 0, serving);
+        if (rc != 0)
+            return rc;
+        (*rounds)++;
+        if (run_worst_status(a) == DR_STATUS_OK) {
+            drill_record_phase(d, a, phase);
+            return 0;
+        }
+        if (run_cancel_requested() || dr_now() - since + interval > budget) {
+            drill_record_phase(d, a, phase);
+            return 1;
+        }
+        log_info("%s: not every resource is OK yet (%s); again in %.0fs", phase, dr_status_name(run_worst_status(a)),
+                 interval);
+        for (double slept = 0; slept < interval && !run_cancel_requested(); slept += 0.2)
+            usleep(200 * 1000);
+    }
+}
+
+int cmd_drill(const opts *o, agent *a, const unsigned char *sel, const char *config_path)
+{
+    session_opts so;
+    session s;
+    drill d;
+    dr_error err;
+    char json_path[PATH_MAX], html_path[PATH_MAX];
+    int rounds_after = 0, rc;
+    dr_status pre;
+
+    if (confirm(o, a, "drill") != 0)
+        return EXIT_USAGE;
+    fill_session_opts(o, a, sel, "drill", config_path, &so);
+    so.mutating = 1;
+    dr_error_clear(&err);
+    if (session_begin(&s, a, &so, &err) != 0)
+        return begin_failed(&err);
+    drill_init(&d, a, s.run_id, o->mode == DR_MODE_FORCED ? "forced" : "graceful");
+    if (current_serving(o, so.state_dir) != DR_SERVING_PRIMARY) {
+        snprintf(d.failure, sizeof(d.failure), "the DR region serves already: fail back before a drill");
+        d.failed_phase = 1;
+        goto report;
+    }
+
+    /* 1. the estate is healthy before we start */
+    log_info("drill 1/5: verify with %s serving", a->cfg->primary_region);
+    if (session_run(&s, HOOK_VERIFY, "verify", 0, DR_SERVING_PRIMARY) != 0)
+        goto aborted;
+    drill_record_phase(&d, a, "verify");
+    pre = run_worst_status(a);
+    if (pre == DR_STATUS_CRITICAL || pre == DR_STATUS_UNKNOWN) {
+        snprintf(d.failure, sizeof(d.failure), "the estate is %s before the drill: no failover attempted",
+                 dr_status_name(pre));
+        d.failed_phase = 1;
+        goto report;
+    }
+
+    /* 2. failover, data before traffic */
+    log_info("drill 2/5: failover to %s (%s)", a->cfg->dr_region, d.mode);
+    d.failover_started = dr_now();
+    if (session_run(&s, HOOK_FAILOVER, "failover", 0, DR_SERVING_PRIMARY) != 0)
+        goto aborted;
+    drill_record_phase(&d, a, "failover");
+    if (!run_all_succeeded(a)) {
+        snprintf(d.failure, sizeof(d.failure), "the failover failed: the DR region does not serve; see the steps");
+        d.failed_phase = 1;
+        goto report;
+    }
+    if (state_write_serving(so.state_dir, DR_SERVING_DR, s.run_id, &err) != 0)
+        log_error("%s", err.message);
+
+    /* 3. the DR region serves: every resource verifies OK there (this ends the RTO) */
+    log_info("drill 3/5: verify with %s serving", a->cfg->dr_region);
+    rc = verify_until_ok(&s, a, DR_SERVING_DR, "verify-dr", d.failover_started, d.rto_objective, &d, &d.verify_dr_rounds);
+    if (rc < 0)
+        goto aborted;
+    if (rc == 0) {
+        d.rto_reached = 1;
+        d.rto = a->run_finished - d.failover_started;
+    }
+
+    /* 4. failback */
+    log_info("drill 4/5: failback to %s", a->cfg->primary_region);
+    s.o.mode = DR_MODE_GRACEFUL;
+    if (session_run(&s, HOOK_FAILBACK, "failback", 0, DR_SERVING_DR) != 0)
+        goto aborted;
+    drill_record_phase(&d, a, "failback");
+    if (!run_all_succeeded(a)) {
+        snprintf(d.failure, sizeof(d.failure), "the failback failed: the DR region still serves; see the steps");
+        d.failed_phase = 1;
+        goto report;
+    }
+    if (state_write_serving(so.state_dir, DR_SERVING_PRIMARY, s.run_id, &err) != 0)
+        log_error("%s", err.message);
+
+    /* 5. the original topology verifies OK again */
+    log_info("drill 5/5: verify with %s serving", a->cfg->primary_region);
+    rc = verify_until_ok(&s, a, DR_SERVING_PRIMARY, "verify-after", dr_now(), d.rto_objective, &d, &rounds_after);
+    if (rc < 0)
+        goto aborted;
+    if (rc != 0) {
+        snprintf(d.failure, sizeof(d.failure), "after the failback the estate is %s",
+                 dr_status_name(run_worst_status(a)));
+        d.failed_phase = 1;
+    }
+    goto report;
+
+aborted:
+    snprintf(d.failure, sizeof(d.failure), "the drill was interrupted%s",
+             run_cancel_requested() ? " (cancelled)" : "");
+    d.failed_phase = 1;
+report:
+    if (run_cancel_requested() && !d.failed_phase) {
+        snprintf(d.failure, sizeof(d.failure), "the drill was cancelled");
+        d.failed_phase = 1;
+    }
+    drill_finish(&d);
+    dr_error_clear(&err);
+    if (drill_write_reports(&d, so.state_dir, json_path, sizeof(json_path), html_path, sizeof(html_path), &err) != 0)
+        log_error("%s", err.message);
+    else
+        log_info("drill report: %s and %s", html_path, json_path);
+    if (drill_write_last(&d, so.state_dir, &err) != 0)
+        log_error("%s", err.message);
+    session_end(&s, d.success ? "done" : "failed", d.rto_reached ? d.rto : -1, d.has_rpo ? d.rpo : -1);
+
+    if (o->format == FMT_JSON) {
+        FILE *f = fopen(json_path, "r");
+        int c;
+        while (f && (c = fgetc(f)) != EOF)
+            putchar(c);
+        if (f)
+            fclose(f);
+        putchar('\n');
+    } else {
+        char rto[32], rpo[32], orto[32], orpo[32];
+        if (d.rto_reached)
+            dr_duration_format(d.rto, rto, sizeof(rto));
+        else
+            snprintf(rto, sizeof(rto), "not reached");
+        if (d.has_rpo)
+            dr_duration_format(d.rpo, rpo, sizeof(rpo));
+        else
+            snprintf(rpo, sizeof(rpo), "none reported");
+        dr_duration_format(d.rto_objective, orto, sizeof(orto));
+        dr_duration_format(d.rpo_objective, orpo, sizeof(orpo));
+        printf("drill %s: %s\n  RTO %s (objective %s)\n  RPO %s%s%s%s (objective %s)\n  report %s\n", d.run_id,
+               d.success ? "objectives met" : "FAILED", rto, orto, rpo, d.has_rpo ? " (" : "",
+               d.has_rpo ? d.rpo_resource : "", d.has_rpo ? ")" : "", orpo, html_path);
+        if (d.failure[0])
+            printf("  %s\n", d.failure);
+    }
+    rc = d.success ? EXIT_OK : EXIT_FAIL;
+    drill_free(&d);
+    return rc;
+}
+
+int cmd_resume(const opts *o, agent *a, const char *config_path)
+{
+    const char *state_dir = cli_state_dir(o, a->cfg);
+    journal_run *runs = NULL, *r = NULL;
+    size_t n = 0;
+    dr_error err;
+    unsigned char *sel = NULL;
+    opts ro = *o;
+    hook_kind hook;
+    int rc;
+
+    dr_error_clear(&err);
+    if (journal_list(state_dir, &runs, &n, &err) != 0) {
+        log_error("%s", err.message);
+        return EXIT_FAIL;
+    }
+    for (size_t i = n; i-- > 0;) {
+        if (o->arg ? strcmp(runs[i].run_id, o->arg) == 0 : !runs[i].ended && !runs[i].dry_run) {
+            r = &runs[i];
+            break;
+        }
+    }
+    if (!r) {
+        fprintf(stderr, "dr-agent: %s%s\n", o->arg ? "no run " : "no interrupted run to resume in ",
+                o->arg ? o->arg : state_dir);
+        journal_runs_free(runs, n);
+        return o->arg ? EXIT_USAGE : EXIT_OK;
+    }
+    if (r->ended) {
+        fprintf(stderr, "dr-agent: run %s ended (%s): nothing to resume\n", r->run_id, r->status);
+        journal_runs_free(runs, n);
+        return EXIT_OK;
+    }
+    if (strcmp(r->command, "configure") == 0)
+        hook = HOOK_CONFIGURE;
+    else if (strcmp(r->command, "failover") == 0)
+        hook = HOOK_FAILOVER;
+    else if (strcmp(r->command, "failback") == 0)
+        hook = HOOK_FAILBACK;
+    else {
+        fprintf(stderr, "dr-agent: run %s is a %s: it cannot be resumed; %s\n", r->run_id, r->command,
+                strcmp(r->command, "drill") == 0 ? "run 'dr-agent failback' if the DR region still serves, then drill again"
+                                                 : "run it again");
+        journal_runs_free(runs, n);
+        return EXIT_FAIL;
+    }
+    if (r->config[0] && config_path && strcmp(r->config, config_path) != 0)
+        log_warn("run %s used the configuration %s; resuming with %s", r->run_id, r->config, config_path);
+    /* the same selection as the interrupted run */
+    sel = calloc(a->cfg->n_res + 1, 1);
+    if (!sel) {
+        journal_runs_free(runs, n);
+        return EXIT_FAIL;
+    }
+    for (size_t k = 0; k < r->n_resources; k++) {
+        size_t i;
+        for (i = 0; i < a->cfg->n_res; i++)
+            if (strcmp(a->cfg->res[i].id, r->resources[k]) == 0)
+                break;
+        if (i == a->cfg->n_res) {
+            fprintf(stderr, "dr-agent: run %s handled %s, which the configuration no longer has\n", r->run_id,
+                    r->resources[k]);
+            free(sel);
+            journal_runs_free(runs, n);
+            return EXIT_CONFIG;
+        }
+        sel[i] = 1;
+    }
+    ro.mode = strcmp(r->mode, "forced") == 0 ? DR_MODE_FORCED : DR_MODE_GRACEFUL;
+    ro.plan = 0;
+    {
+        size_t done = 0, total = 0;
+        for (size_t k = 0; k < r->n_steps; k++) {
+            total++;
+            done += strcmp(r->steps[k].status, "done") == 0 || strcmp(r->steps[k].status, "unchanged") == 0;
+        }
+        log_info("resuming %s run %s (%s): %zu of %zu started steps had finished; each step checks the state again "
+                 "before acting",
+                 r->command, r->run_id, r->mode, done, total);
+    }
+    {
+        char id[64];
+        snprintf(id, sizeof(id), "%s", r->run_id);
+        journal_runs_free(runs, n);
+        /* a resumed run of everything changes the serving state like the original would have */
+        rc = cmd_run(&ro, a, a->cfg->n_res == 0 ? NULL : sel, hook, config_path, id);
+        {
+            size_t all = 1;
+            for (size_t i = 0; i < a->cfg->n_res; i++)
+                all &= sel[i];
+            if (rc == EXIT_OK && all && (hook == HOOK_FAILOVER || hook == HOOK_FAILBACK)) {
+                dr_error_clear(&err);
+                if (state_write_serving(state_dir, hook == HOOK_FAILOVER ? DR_SERVING_DR : DR_SERVING_PRIMARY, id, &err) != 0)
+                    log_error("%s", err.message);
+            }
+        }
+    }
+    free(sel);
+    return rc;
+}
+
+int cmd_history(const opts *o, const char *state_dir)
+{
+    journal_run *runs = NULL;
+    size_t n = 0;
+    dr_error err;
+
+    dr_error_clear(&err);
+    if (journal_list(state_dir, &runs, &n, &err) != 0) {
+        log_error("%s", err.message);
+        return EXIT_FAIL;
+    }
+    if (o->format == FMT_JSON) {
+        json_t *arr = json_array();
+        for (size_t i = 0; i < n; i++) {
+            const journal_run *r = &runs[i];
+            char a[40], b[40];
+            json_t *x;
+            dr_time_format(r->started_at, 0, a, sizeof(a));
+            dr_time_format(r->finished_at, 0, b, sizeof(b));
+            x = json_pack("{s:s, s:s, s:s, s:b, s:s, s:s, s:o, s:o, s:o, s:i}", "run_id", r->run_id, "command",
+                          r->command, "mode", r->mode, "dry_run", r->dry_run, "status", r->status, "started_at", a,
+                          "finished_at", r->ended ? json_string(b) : json_null(), "rto_seconds",
+                          r->has_rto ? json_real(r->rto_seconds) : json_null(), "rpo_seconds",
+                          r->has_rpo ? json_real(r->rpo_seconds) : json_null(), "resumes", r->resumes);
+            json_array_append_new(arr, x);
+        }
+        json_dumpf(arr, stdout, JSON_INDENT(2));
+        putchar('\n');
+        json_decref(arr);
+    } else {
+        printf("%-24s  %-9s  %-8s  %-20s  %-9s  %-11s  %-9s  %s\n", "RUN", "COMMAND", "MODE", "STARTED", "DURATION",
+               "STATUS", "RTO", "RPO");
+        for (size_t i = 0; i < n; i++) {
+            const journal_run *r = &runs[i];
+            char st[40], dur[32] = "-", rto[32] = "-", rpo[32] = "-";
+            dr_time_format(r->started_at, 0, st, sizeof(st));
+            if (r->ended)
+                dr_duration_format(r->finished_at - r->started_at, dur, sizeof(dur));
+            if (r->has_rto)
+                dr_duration_format(r->rto_seconds, rto, sizeof(rto));
+            if (r->has_rpo)
+                dr_duration_format(r->rpo_seconds, rpo, sizeof(rpo));
+            printf("%-24s  %-9s  %-8s  %-20s  %-9s  %-11s  %-9s  %s%s\n", r->run_id, r->command,
+                   r->dry_run ? "dry-run" : r->mode, st, dur, r->status, rto, rpo, r->resumes ? " (resumed)" : "");
+        }
+        if (n == 0)
+            printf("no runs recorded in %s\n", state_dir);
+    }
+    journal_runs_free(runs, n);
+    return EXIT_OK;
+}

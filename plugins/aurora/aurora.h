@@ -1,0 +1,171 @@
+/* aurora.h: internal interface of the aurora plugin: RDS control-plane calls (rds.c) and the PostgreSQL data plane (pg.c). */
+#ifndef AURORA_H
+#define AURORA_H
+
+/*
+ * Ownership: the structs below are filled by value into caller-owned
+ * storage; nothing in them needs freeing. An au_pg connection is opened by
+ * au_pg_open() and closed by its owner with au_pg_close(). Strings passed in
+ * are borrowed for the duration of the call.
+ */
+
+#include <stdint.h>
+
+#include "dr/sdk.h"
+
+#define AU_ENGINE "aurora-postgresql"
+#define AU_MAX_MEMBERS 16
+
+/* ---------------------------------------------------------------- RDS --- */
+
+typedef struct au_member {
+    char id[64];
+    int writer;
+} au_member;
+
+/* One DB cluster as DescribeDBClusters shows it. */
+typedef struct au_cluster {
+    int found;
+    char id[64];
+    char arn[256];
+    char status[64];
+    char engine[64];
+    char engine_version[32];
+    char source[256];    /* ReplicationSourceIdentifier: the source cluster's ARN, "" when standalone */
+    char global_id[256]; /* GlobalClusterIdentifier as the service returns it (an id or an ARN) */
+    char master_user[64];
+    char endpoint[256];
+    int has_scaling;
+    double min_acu, max_acu;
+    int encrypted;
+    char kms_key[256];
+    double create_time; /* epoch seconds, 0 when absent */
+    size_t n_members;
+    au_member members[AU_MAX_MEMBERS];
+} au_cluster;
+
+typedef struct au_instance {
+    int found;
+    char id[64];
+    char status[64];
+    char klass[64];
+    char cluster[64];
+} au_instance;
+
+typedef struct au_gmember {
+    char arn[256];
+    int writer;
+    char sync[32]; /* SynchronizationStatus: connected / pending-resync, "" when absent */
+} au_gmember;
+
+/* One global cluster as DescribeGlobalClusters shows it. */
+typedef struct au_global {
+    int found;
+    char id[256];
+    char arn[256];
+    char status[64];
+    char failover_status[32]; /* FailoverState.Status, "" when no failover is under way */
+    char failover_to[256];    /* FailoverState.ToDbClusterArn */
+    size_t n;
+    au_gmember m[AU_MAX_MEMBERS];
+} au_global;
+
+/* What CreateDBCluster needs besides the identifier. */
+typedef struct au_create_spec {
+    const char *id;
+    const char *engine_version;    /* NULL: the service default */
+    const char *source_arn;        /* replica: ReplicationSourceIdentifier */
+    const char *global_id;         /* global secondary: GlobalClusterIdentifier */
+    double min_acu, max_acu;       /* Serverless v2 scaling */
+    const char *subnet_group;      /* may be NULL */
+    const char *const *sgs;        /* VPC security groups, n_sgs of them */
+    size_t n_sgs;
+    const char *kms_key;           /* KmsKeyId in the target region; NULL: not encrypted unless the source is */
+    int encrypted;                 /* StorageEncrypted */
+    const char *master_user;       /* sent only when the service insists (see rds.c) */
+    const char *tag_value;         /* value of the dr-agent:role tag; NULL: no tag */
+} au_create_spec;
+
+/* Describe calls: 0 with found = 0 when the thing does not exist; negative on other errors. */
+int au_describe_cluster(dr_aws *c, const char *id, au_cluster *out, dr_error *err);
+int au_describe_instance(dr_aws *c, const char *id, au_instance *out, dr_error *err);
+int au_describe_global(dr_aws *c, const char *id, au_global *out, dr_error *err);
+
+/* The writer member of a cluster, or NULL. */
+const au_member *au_cluster_writer(const au_cluster *cl);
+/* The member of a global cluster with this cluster ARN, or NULL. */
+const au_gmember *au_global_member(const au_global *g, const char *cluster_arn);
+const au_gmember *au_global_writer(const au_global *g);
+/* "arn:aws:rds:<region>:<account>:cluster:<id>" from another ARN of the same account. */
+int au_cluster_arn(const char *any_arn, const char *region, const char *id, char *out, size_t outlen);
+
+int au_create_cluster(dr_aws *c, const au_create_spec *spec, au_cluster *out, dr_error *err);
+int au_create_instance(dr_aws *c, const char *id, const char *cluster, const char *klass, dr_error *err);
+int au_create_global(dr_aws *c, const char *global_id, const char *source_arn, dr_error *err);
+int au_modify_scaling(dr_aws *c, const char *id, double min_acu, double max_acu, dr_error *err);
+int au_rename_cluster(dr_aws *c, const char *id, const char *new_id, dr_error *err);
+int au_promote(dr_aws *c, const char *id, dr_error *err);
+int au_switchover(dr_aws *c, const char *global_id, const char *target_arn, dr_error *err);
+int au_failover_global(dr_aws *c, const char *global_id, const char *target_arn, dr_error *err);
+int au_remove_from_global(dr_aws *c, const char *global_id, const char *cluster_arn, dr_error *err);
+
+/* ------------------------------------------------------- data plane --- */
+
+typedef enum au_side { AU_PRIMARY = 0, AU_DR = 1 } au_side;
+
+typedef struct au_pg au_pg;
+
+/* Where and how to connect; strings borrowed from the config. */
+typedef struct au_pg_cfg {
+    const char *host[2];
+    int port[2];
+    const char *database;
+    const char *user;
+    const char *password_file; /* a 0600 file, or NULL */
+    const char *password_env;  /* an environment variable, or NULL */
+    const char *sslmode;
+    const char *sslrootcert;   /* may be NULL */
+} au_pg_cfg;
+
+/* A server's role as seen over a connection. */
+typedef struct au_pg_role {
+    int in_recovery;        /* a standby */
+    int default_read_only;  /* default_transaction_read_only = on (fenced) */
+} au_pg_role;
+
+/* What pg_stat_replication on an upstream shows about its standby. */
+typedef struct au_pg_repl {
+    int found;          /* a walsender row matched */
+    char state[32];     /* streaming, catchup, ... */
+    int has_replay_lag;
+    double replay_lag;  /* seconds */
+    uint64_t replay_lsn;
+} au_pg_repl;
+
+/*
+ * Connect to one side. timeout_ms bounds the connection attempt (libpq's
+ * connect_timeout, at least 2 s) and every statement (statement_timeout).
+ * The password is read from the file or the environment for the attempt and
+ * wiped right after; it never appears in a message.
+ */
+int au_pg_open(const au_pg_cfg *cfg, au_side side, int64_t timeout_ms, au_pg **out, dr_error *err);
+void au_pg_close(au_pg *pg);
+const char *au_pg_name(const au_pg *pg); /* "primary (host:port)" for messages */
+
+int au_pg_get_role(au_pg *pg, au_pg_role *out, dr_error *err);
+int au_pg_current_lsn(au_pg *pg, uint64_t *lsn, dr_error *err); /* on a primary */
+int au_pg_replay_lsn(au_pg *pg, uint64_t *lsn, dr_error *err);  /* on a standby; DR_ESTATE on a primary */
+int au_pg_replication(au_pg *pg, const char *app_name, au_pg_repl *out, dr_error *err);
+
+/* Fencing: read-only default for new transactions plus termination of other client sessions. */
+typedef enum au_fence_method { AU_FENCE_SYSTEM = 0, AU_FENCE_DATABASE = 1 } au_fence_method;
+int au_pg_fence(au_pg *pg, au_fence_method m, const char *database, int *changed, dr_error *err);
+int au_pg_unfence(au_pg *pg, au_fence_method m, const char *database, int *changed, dr_error *err);
+int au_pg_terminate_others(au_pg *pg, int *count, dr_error *err);
+
+/* Try a write that leaves nothing behind: 0 when accepted, DR_ESTATE when refused as read-only (25006). */
+int au_pg_write_probe(au_pg *pg, dr_error *err);
+
+void au_lsn_format(uint64_t lsn, char *out, size_t outlen);
+
+#endif /* AURORA_H */
