@@ -206,12 +206,31 @@ def call_summary(log):
 
 
 # ---- the reference estate ----------------------------------------------------------------------
-def reference_conf(build, state_dir, path, extra_agent=""):
+def _demo_config():
+    """scripts/demo-config.py as a module: it knows where each resource of the reference config ends."""
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("demo_config", os.path.join(SOURCE, "scripts", "demo-config.py"))
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def reference_conf(build, state_dir, path, extra=None):
     """conf/dr-agent.conf as the operator has it, with only the state directory moved into the run's temporary
-    directory. A type whose plugin is not built (aurora before it lands) is left out, and said so."""
+    directory, and `extra` ({type: 'key = value; ...'}) added to each resource of a type. A type whose plugin is
+    not built is left out, and said so."""
     with open(REFERENCE_CONF) as f:
         text = f.read()
-    text = re.sub(r'state_dir = "[^"]*";', f'state_dir = "{state_dir}";{extra_agent}', text, count=1)
+    if extra:
+        out, last = [], 0
+        for start, end, typ in _demo_config().resource_groups(text):
+            out.append(text[last:end])
+            if typ in extra:
+                out.append(" " + extra[typ] + " ")
+            last = end
+        out.append(text[last:])
+        text = "".join(out)
+    text = re.sub(r'state_dir = "[^"]*";', f'state_dir = "{state_dir}";', text, count=1)
     missing = []
     have = set(build.plugins())
     for t in sorted(set(re.findall(r'type = "(\w+)"', text)) - have):
@@ -240,12 +259,12 @@ class Reference:
     VAULT = "roadcall-backup-vault-prod"
     CLUSTER_ARN = "arn:aws:rds:us-east-1:123456789012:cluster:roadcall-aurora-prod"
 
-    def __init__(self, aws, build, workdir):
+    def __init__(self, aws, build, workdir, extra=None):
         self.aws, self.build = aws, build
         self.dir = workdir
         self.conf = os.path.join(workdir, "dr-agent.conf")
         self.state = os.path.join(workdir, "state")
-        self.missing = reference_conf(build, self.state, self.conf)
+        self.missing = reference_conf(build, self.state, self.conf, extra)
         self.types = [t for t in ("dynamodb", "aurora", "s3", "backup", "route53") if t not in self.missing]
 
     def agent(self, *args, timeout=600, measured=False, env=None):
@@ -256,10 +275,11 @@ class Reference:
             return self.aws.measured(cmd, env=full, timeout=timeout)
         return self.aws.env.run(cmd, env=full, timeout=timeout)
 
-    def setup(self):
+    def setup(self, reset=True):
         """Primary estate, configure, lag datapoints and backups: every check of verify is OK afterwards."""
         env = self.aws.env
-        self.aws.reset()
+        if reset:
+            self.aws.reset()
         shutil.rmtree(self.state, ignore_errors=True)
         env.seed("primary")
         res = self.agent("configure", "--format", "json")
@@ -282,6 +302,19 @@ class Reference:
     def healthy_metrics(self):
         self.aws.env.put_lag_metrics(dynamodb_ms=850, aurora_ms=400, aurora_rpo_ms=400, s3_latency_s=40,
                                      s3_pending_ops=0, s3_pending_bytes=0, points=5)
+
+    def reverse_metrics(self):
+        """The lag datapoints of the other direction, which a failback reads (changes made in the DR region)."""
+        import datetime
+        cw = self.aws.env.client("cloudwatch", DR, attempts=3)
+        now = datetime.datetime.now(datetime.timezone.utc)
+        for t in ("roadcall-users-prod", "roadcall-incidents-prod", "roadcall-vendors-prod",
+                  "roadcall-tracking-sessions-prod", "roadcall-call-records-prod"):
+            cw.put_metric_data(Namespace="AWS/DynamoDB", MetricData=[{
+                "MetricName": "ReplicationLatency", "Value": 900.0, "Unit": "Milliseconds",
+                "Timestamp": now - datetime.timedelta(minutes=k),
+                "Dimensions": [{"Name": "TableName", "Value": t}, {"Name": "ReceivingRegion", "Value": PRIMARY}]}
+                for k in range(5)])
 
     def verify_report(self):
         res = self.agent("verify", "--format", "json")
