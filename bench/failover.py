@@ -14,7 +14,8 @@ hook is measured.
 
 For each run: the critical path is the longest chain of durations through the dependency graph
 (`dr-agent plan --format json`), each resource weighing the durations of the emulated operations it called
-(from the proxy's request log, each call with its own latency; a type's calls spread over its resources);
+(from the proxy's request log; a promotion with its call's latency, in which the proxy promotes the PostgreSQL
+node; a type's calls spread over its resources);
 the sequential runbook is the sum of
 all those durations, and "steps one by one" the sum of the resources' own hook times in the run (what running
 them one after another would take). Target: wall time within 5 % of the critical path.
@@ -33,6 +34,8 @@ AWS_SECONDS = {"PromoteReadReplicaDBCluster": 600, "CreateDBCluster": 900, "Upda
 DEFAULT_POLL = {"aurora": 5.0, "dynamodb": 10.0, "route53": 2.0}
 SERVICE_TYPE = {"rds": "aurora", "dynamodb": "dynamodb", "route53": "route53", "s3": "s3", "backup": "backup"}
 TARGET = 0.05
+# operations whose set duration starts only when the proxy's work inside the call is done (tests/env/emu_rds.py)
+WAIT_AFTER_CALL = {"PromoteReadReplicaDBCluster", "FailoverGlobalCluster", "SwitchoverGlobalCluster"}
 TABLES = ("roadcall-users-prod", "roadcall-incidents-prod", "roadcall-vendors-prod", "roadcall-tracking-sessions-prod",
           "roadcall-call-records-prod")
 
@@ -61,8 +64,9 @@ def graph(ref):
 def weights(g, log, durations):
     """Seconds of emulated operations per resource: each type's calls, in order, spread over its resources.
 
-    A call weighs its set duration plus its own latency: the proxy promotes or re-attaches the PostgreSQL nodes
-    inside the call (0.1 to 1.6 s), before or while the set duration runs, as part of the operation."""
+    A promotion weighs its set duration plus the call's own latency: the proxy promotes the PostgreSQL node inside
+    the call (0.1 to 0.3 s) before the set duration starts. Other operations start their duration inside the call
+    (a replica creation re-attaches a node while it runs), so their latency is not added."""
     by_type = {}
     for rid, (typ, _) in sorted(g.items()):
         by_type.setdefault(typ, []).append(rid)
@@ -74,7 +78,7 @@ def weights(g, log, durations):
         if op in durations and typ in by_type and e.get("status") and e["status"] < 400:
             rid = by_type[typ][seen[typ] % len(by_type[typ])]
             seen[typ] += 1
-            took = durations[op] + (e.get("ms") or 0) / 1000
+            took = durations[op] + ((e.get("ms") or 0) / 1000 if op in WAIT_AFTER_CALL else 0)
             w[rid] += took
             calls.append((rid, op, took))
     return w, calls
