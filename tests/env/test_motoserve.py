@@ -50,6 +50,22 @@ class MetricStatistics(drtest.EnvTestCase):
                                     Dimensions=dims(Table="t1", Region="r1")),
                          [(33.0, 2.0), (64.0, 1.0)])
 
+    def test_datapoints_added_after_a_read_are_found(self):
+        for i in range(30):
+            self.put("App/C", "Lag", i, Table=f"t{i}", Receiver="r")
+        self.assertEqual(self.stats("App/C", "Lag", Dimensions=dims(Table="t7", Receiver="r")), [(7.0, 1.0)])
+        self.put("App/C", "Lag", 100, Table="t7", Receiver="r")
+        self.put("App/C", "Lag", 200, Table="t7", Receiver="other")
+        self.assertEqual(self.stats("App/C", "Lag", Dimensions=dims(Table="t7", Receiver="r")), [(107.0, 2.0)])
+        self.assertEqual(self.stats("App/C", "Lag", Dimensions=dims(Table="t7")), [(307.0, 3.0)])
+        self.assertEqual(self.stats("App/C", "Lag", Dimensions=dims(Receiver="r")), [(535.0, 31.0)])
+        self.assertEqual(self.stats("App/C", "Lag"), [(735.0, 32.0)])
+        # another region keeps its own datapoints
+        other = self.env.moto_client("cloudwatch", drtest.DR)
+        self.assertEqual(other.get_metric_statistics(
+            Namespace="App/C", MetricName="Lag", Period=3600, StartTime=NOW - datetime.timedelta(hours=1),
+            EndTime=NOW + datetime.timedelta(minutes=1), Statistics=["Sum"])["Datapoints"], [])
+
     def test_s3_storage_metrics_of_the_buckets(self):
         s3 = self.env.moto_client("s3")
         s3.create_bucket(Bucket="motoserve-metrics")
