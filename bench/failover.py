@@ -40,8 +40,9 @@ TABLES = ("roadcall-users-prod", "roadcall-incidents-prod", "roadcall-vendors-pr
           "roadcall-call-records-prod")
 
 
-def extra_keys(environ, compress):
-    poll = {t: f'poll_interval = "{max(0.01, s / compress) * 1000:.0f}ms";' for t, s in DEFAULT_POLL.items()}
+def extra_keys(environ, compress, default_poll=()):
+    poll = {t: "" if t in default_poll else f'poll_interval = "{max(0.01, s / compress) * 1000:.0f}ms";'
+            for t, s in DEFAULT_POLL.items()}
     e = environ
     return {
         "dynamodb": poll["dynamodb"],
@@ -101,13 +102,16 @@ def main(argv):
     ap.add_argument("--build", default=os.path.join(bl.SOURCE, "build"))
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--compress", type=float, default=60.0)
+    ap.add_argument("--default-poll", default="", help="plugin types whose poll interval stays at its default "
+                    "(comma-separated), to measure what the compressed one gains")
     ap.add_argument("--json", help="write the figures to this file")
     args = ap.parse_args(argv)
 
     build = bl.Build(args.build)
     aws = bl.LocalAWS(build, pg=True)
     work = tempfile.mkdtemp(prefix="bench-failover-", dir=aws.env.tmpdir)
-    ref = bl.Reference(aws, build, work, extra=extra_keys(aws.environ, args.compress))
+    ref = bl.Reference(aws, build, work,
+                       extra=extra_keys(aws.environ, args.compress, [x for x in args.default_poll.split(",") if x]))
     if ref.missing:
         raise SystemExit(f"failover: plugins missing: {', '.join(ref.missing)}")
     bl.say("failover: building the reference estate with its data plane")
