@@ -29,6 +29,10 @@ def measure(aws, build, conf, conc):
         raise SystemExit(f"verify gave no report (exit {r.rc}): {r.stderr[-3000:]}")
     rep = r.json()
     calls = bl.call_summary(log)
+    by_op = {}
+    for e in log:
+        by_op.setdefault(e["operation"], []).append(e.get("ms") or 0)
+    ops = {op: {"calls": len(v), "total_ms": sum(v), "median_ms": bl.median(v)} for op, v in by_op.items()}
     n = len(rep["resources"])
     bound = calls["calls"] * calls["median_ms"] / 1000 / conc
     return {"concurrency": conc, "resources": n, "rc": r.rc, "wall": r.wall, "cpu": r.cpu, "maxrss_kb": r.maxrss_kb,
@@ -36,11 +40,12 @@ def measure(aws, build, conf, conc):
             "median_ms": calls["median_ms"], "total_ms": calls["total_ms"], "bound": bound,
             "wall_over_bound": r.wall / bound if bound else float("nan"),
             "mean_bound": calls["total_ms"] / 1000 / conc, "server_cpu": server, "checks": bl.count_checks(rep),
-            "not_ok": sum(1 for v in bl.statuses(rep).values() if v != "OK")}
+            "not_ok": sum(1 for v in bl.statuses(rep).values() if v != "OK"), "ops": ops}
 
 
 def show(label, rows):
-    m = {k: bl.median([r[k] for r in rows]) for k in rows[0]}
+    m = {k: bl.median([r[k] for r in rows]) for k in rows[0] if k != "ops"}
+    m["ops"] = rows[len(rows) // 2]["ops"]
     bl.say(f"  {label}: wall {bl.fmt_s(m['wall'])}, bound {bl.fmt_s(m['bound'])} (x{m['wall_over_bound']:.2f}), "
            f"rss {bl.fmt_mib(m['maxrss_kb'])}, cpu/resource {m['cpu_per_resource_ms']:.2f} ms, calls {m['calls']:.0f}, "
            f"not OK {m['not_ok']:.0f}")
@@ -109,6 +114,17 @@ def main(argv):
               + ", ".join(f"{k} {v:.2f}" for k, v in growth.items())
               + f"; peak RSS {bl.fmt_mib(a['maxrss_kb'])} -> {bl.fmt_mib(b['maxrss_kb'])}")
         out["growth_per_resource"] = growth
+        # what each table added costs, between consecutive sizes: constant when the cost grows linearly
+        steps = []
+        for x, y in zip(out["series"], out["series"][1:]):
+            n = y["tables"] - x["tables"]
+            steps.append({"from": x["tables"], "to": y["tables"], "wall_ms": (y["wall"] - x["wall"]) / n * 1000,
+                          "cpu_ms": (y["cpu"] - x["cpu"]) / n * 1000, "calls": (y["calls"] - x["calls"]) / n,
+                          "rss_kb": (y["maxrss_kb"] - x["maxrss_kb"]) / n})
+        for s in steps:
+            print(f"per table added from {s['from']:.0f} to {s['to']:.0f}: wall {s['wall_ms']:.1f} ms, CPU "
+                  f"{s['cpu_ms']:.2f} ms, {s['calls']:.1f} API calls, peak RSS {s['rss_kb']:.1f} KiB")
+        out["per_table_added"] = steps
     print(f"targets: peak RSS under 32 MiB ({args.at} tables): {'met' if rss_ok else 'MISSED'}; wall within 1.5x the bound: "
           + ", ".join(f"concurrency {c} {'met' if ok else 'MISSED'}" for c, ok in bound_ok.items()))
     out.update(targets_met={"rss": rss_ok, "bound": bound_ok}, machine=bl.machine(), versions=bl.versions(build),

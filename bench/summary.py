@@ -88,10 +88,21 @@ def scale_section(s):
         print(f"| {m['tables']:.0f} | {m['resources']:.0f} | {m['concurrency']:.0f} | {ms(m['wall'])} | "
               f"{ms(m['bound'])} | {m['wall_over_bound']:.2f} | {mib(m['maxrss_kb'])} | {ms(m['cpu'])} | "
               f"{m['cpu_per_resource_ms']:.2f} ms | {m['calls']:.0f} | {m['median_ms']:.1f} ms | {m['not_ok']:.0f} |")
-    g = s.get("growth_per_resource")
-    if g:
-        print(f"\nGrowth per resource from the smallest to the largest estate (1.00 = linear): wall {g['wall']:.2f}, "
-              f"CPU {g['cpu']:.2f}, API calls {g['calls']:.2f}.")
+    steps = s.get("per_table_added")
+    if steps:
+        print("\nWhat each table added costs, between consecutive sizes (constant when the cost grows linearly):\n")
+        print("| tables | wall | CPU | API calls | peak RSS |\n|---|---:|---:|---:|---:|")
+        for x in steps:
+            print(f"| {x['from']:.0f} -> {x['to']:.0f} | {x['wall_ms']:.1f} ms | {x['cpu_ms']:.2f} ms | "
+                  f"{x['calls']:.1f} | {x['rss_kb']:.1f} KiB |")
+    m1 = next((m for m in s["matrix"] if int(m["concurrency"]) == 1), None)
+    if m1 and m1.get("ops"):
+        top = sorted(m1["ops"].items(), key=lambda kv: -kv[1]["total_ms"])[:6]
+        print(f"\nWhere the latency goes at concurrency 1 ({m1['tables']:.0f} tables; median of all calls "
+              f"{m1['median_ms']:.1f} ms, sum {m1['total_ms'] / 1000:.1f} s):\n")
+        print("| operation | calls | sum of latencies | median |\n|---|---:|---:|---:|")
+        for op, x in top:
+            print(f"| {op} | {x['calls']} | {x['total_ms'] / 1000:.1f} s | {x['median_ms']:.1f} ms |")
     t = s["targets_met"]
     print(f"Targets: peak RSS under 32 MiB: {yes(t['rss'])}; wall within 1.5x the bound: "
           + ", ".join(f"concurrency {c} {yes(ok)}" for c, ok in t["bound"].items()) + ".\n")
