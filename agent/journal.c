@@ -145,6 +145,8 @@ static void apply_event(journal_run *r, json_t *ev, int *have_start)
             s->status[0] = '\0';
         } else {
             copy_str(s->status, sizeof(s->status), json_string_value(json_object_get(ev, "status")));
+            if (strcmp(s->status, "done") == 0)
+                r->changed = 1;
         }
     } else if (strcmp(type, "run_end") == 0) {
         json_t *v;

@@ -53,6 +53,7 @@ typedef struct journal_run {
     int dry_run;
     int ended;
     int resumes;
+    int changed;            /* some step_end, before or after a resume, has status "done" */
     double started_at;      /* epoch seconds */
     double finished_at;
     int has_rto;

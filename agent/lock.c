@@ -82,7 +82,12 @@ static int local_acquire(const lock_config *cfg, run_lock *lk, lock_holder *hold
         }
         if (dr_mono_ms() >= until) {
             char who[512];
+            /* the holder writes its record right after taking the flock: give it a moment to appear */
             read_local_holder(fd, holder);
+            for (int i = 0; i < 20 && holder->pid == 0; i++) {
+                usleep(50 * 1000);
+                read_local_holder(fd, holder);
+            }
             close(fd);
             lock_holder_describe(holder, who, sizeof(who));
             return dr_error_set(err, DR_EBUSY, "another run holds the lock %s: %s", path, who);

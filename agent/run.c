@@ -819,6 +819,23 @@ static const cfg_role *role_for_region(const dr_config *cfg, const char *region)
     return NULL;
 }
 
+/*
+ * A forced failover (failback) assumes the region it leaves may be gone: a call there that gets no answer is
+ * not retried, so an unreachable region costs one bounded attempt per call instead of a retry series.
+ */
+static int region_being_left(const agent *a, const char *region)
+{
+    const struct job *j = tls_job;
+
+    if (!j || j->args.mode != DR_MODE_FORCED)
+        return 0;
+    if (a->last_hook == HOOK_FAILOVER)
+        return strcmp(region, a->cfg->primary_region) == 0;
+    if (a->last_hook == HOOK_FAILBACK)
+        return strcmp(region, a->cfg->dr_region) == 0;
+    return 0;
+}
+
 static void *h_aws(dr_resource *res, const char *region, dr_error *err)
 {
     agent *a = res->agent;
@@ -831,13 +848,15 @@ static void *h_aws(dr_resource *res, const char *region, dr_error *err)
     aws_client_entry *e;
     dr_aws_config ac;
     dr_aws *c = NULL;
+    int leaving;
 
     if (!region || !*region) {
         dr_error_set(err, DR_EINVAL, "%s: no region given for the AWS client", res->cfg->id);
         return NULL;
     }
-    snprintf(key, sizeof(key), "%s|%s|%s|%s", region, profile ? profile : "", role_arn ? role_arn : "",
-             ext ? ext : "");
+    leaving = region_being_left(a, region);
+    snprintf(key, sizeof(key), "%s|%s|%s|%s|%d", region, profile ? profile : "", role_arn ? role_arn : "",
+             ext ? ext : "", leaving);
     pthread_mutex_lock(&a->aws_mu);
     for (e = a->clients; e; e = e->next)
         if (strcmp(e->key, key) == 0)
@@ -859,6 +878,7 @@ static void *h_aws(dr_resource *res, const char *region, dr_error *err)
     ac.connect_timeout_ms = (int64_t)(cfg->aws.connect_timeout * 1000.0);
     ac.attempt_timeout_ms = (int64_t)(cfg->aws.attempt_timeout * 1000.0);
     ac.s3_path_style = cfg->aws.s3_path_style;
+    ac.network_max_attempts = leaving ? 1 : 0;
     if (dr_aws_new(&ac, &c, err) != 0) {
         c = NULL;
         goto out;

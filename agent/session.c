@@ -181,8 +181,27 @@ int session_run(session *s, hook_kind hook, const char *phase, int dry_run, dr_s
     return run_execute(s->a, &ro);
 }
 
+/* A resumed run whose own steps changed nothing still made the changes its interrupted part made. */
+static const char *resumed_status(session *s, const char *status)
+{
+    journal_run r;
+    dr_error err;
+    int changed;
+
+    if (!s->o.resume_run_id || strcmp(status, "unchanged") != 0)
+        return status;
+    dr_error_clear(&err);
+    if (journal_read(s->j.path, &r, &err) != 0)
+        return status;
+    changed = r.changed;
+    journal_run_clear(&r);
+    return changed ? "done" : status;
+}
+
 void session_end(session *s, const char *status, double rto, double rpo)
 {
+    if (s->journaling)
+        status = resumed_status(s, status);
     if (s->journaling) {
         dr_error err;
         json_t *ev = json_pack("{s:s, s:f}", "status", status, "duration_seconds", dr_now() - s->started);

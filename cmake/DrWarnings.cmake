@@ -8,10 +8,13 @@ if(DR_SANITIZE)
   add_compile_options(-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined)
   add_link_options(-fsanitize=address,undefined)
 endif()
-if(DR_FUZZ)
-  # coverage for libFuzzer in every object; the fuzz targets link the fuzzer runtime
-  add_compile_options(-fsanitize=fuzzer-no-link)
-endif()
+# DR_FUZZ: coverage for libFuzzer only in the code the fuzz targets test (the SDK objects and the agent core),
+# never in plugins, whose only export must stay dr_plugin_entry (see dr_fuzz_instrument in tests/fuzz).
+function(dr_fuzz_instrument target)
+  if(DR_FUZZ)
+    target_compile_options(${target} PRIVATE -fsanitize=fuzzer-no-link)
+  endif()
+endfunction()
 add_compile_definitions(_GNU_SOURCE)
 
 # dr_plugin(<type> SOURCES ... [LIBS ...]): a resource plugin module that

@@ -151,6 +151,7 @@ int dr_aws_new(const dr_aws_config *cfg_in, dr_aws **out, dr_error *err)
         c->max_attempts = atoi(v);
     if (c->max_attempts <= 0)
         c->max_attempts = DRS_RETRY_MAX_ATTEMPTS;
+    c->network_max_attempts = cfg.network_max_attempts > 0 ? cfg.network_max_attempts : 0;
     ho.ca_bundle = cfg.ca_bundle && *cfg.ca_bundle ? cfg.ca_bundle
                                                     : (env("AWS_CA_BUNDLE") ? env("AWS_CA_BUNDLE")
                                                                             : drs_profile_get(&c->profiles, c->profile,
@@ -482,6 +483,12 @@ static int parse_body_doc(dr_aws_protocol proto, drs_http_resp *rs, dr_doc **doc
     return 0; /* not a document (an object's content, say) */
 }
 
+/* Services that do not live in the client's region (their endpoint is global). */
+static int global_service(const char *name)
+{
+    return strcmp(name, "route53") == 0 || strcmp(name, "iam") == 0;
+}
+
 int drs_send(dr_aws *c, const dr_aws_request *rq_in, drs_auth auth, const drs_creds *given, dr_aws_response **out,
              dr_error *err)
 {
@@ -621,6 +628,11 @@ int drs_send(dr_aws *c, const dr_aws_request *rq_in, drs_auth auth, const drs_cr
         /* Retry? */
         if (kind == DRS_RETRY_NONE || attempt >= c->max_attempts)
             break;
+        if (rc != 0 && status == 0 && c->network_max_attempts > 0 && attempt >= c->network_max_attempts &&
+            !global_service(p.svc->name)) {
+            dr_error_prefix(&last, "no retry (the region may be gone): ");
+            break;
+        }
         last_cost = drs_quota_acquire(&c->quota, kind);
         if (last_cost == 0) {
             dr_error_prefix(&last, "retry quota exhausted: ");

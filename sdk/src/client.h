@@ -34,6 +34,7 @@ struct dr_aws {
     char *endpoint_url;
     int s3_path_style;
     int max_attempts;
+    int network_max_attempts; /* 0: max_attempts (see dr_aws_config) */
     int64_t connect_timeout_ms;
     int64_t attempt_timeout_ms;
     double backoff_base_s;  /* 1 s in the standard mode; tests shorten it */

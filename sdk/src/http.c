@@ -285,8 +285,29 @@ static int classify(CURLcode cc)
     }
 }
 
+#if LIBCURL_VERSION_NUM >= 0x075000
+/*
+ * libcurl silently sends a request again when a reused connection closes
+ * without an answer (it assumes an idle keep-alive connection went stale).
+ * When the server did receive the request, that is a retry the SDK neither
+ * counts nor paces: refuse it, so one attempt is one request on the wire and
+ * the retry loop decides, within max_attempts and the retry quota.
+ */
+static int on_prereq(void *arg, char *conn_primary_ip, char *conn_local_ip, int conn_primary_port,
+                     int conn_local_port)
+{
+    int *sends = arg;
+    (void)conn_primary_ip;
+    (void)conn_local_ip;
+    (void)conn_primary_port;
+    (void)conn_local_port;
+    return ++*sends > 1 ? CURL_PREREQFUNC_ABORT : CURL_PREREQFUNC_OK;
+}
+#endif
+
 int drs_http_perform(drs_http *h, const drs_http_req *rq, drs_http_resp *rs, int *net_kind, dr_error *err)
 {
+    int sends = 0;
     struct curl_slist *hl = NULL;
     char errbuf[CURL_ERROR_SIZE];
     int64_t timeout = rq->timeout_ms > 0 ? rq->timeout_ms : 20000, left;
@@ -339,6 +360,10 @@ int drs_http_perform(drs_http *h, const drs_http_req *rq, drs_http_resp *rs, int
     curl_easy_setopt(e, CURLOPT_NOPROGRESS, 0L);
     curl_easy_setopt(e, CURLOPT_XFERINFOFUNCTION, on_progress);
     curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, NULL);
+#if LIBCURL_VERSION_NUM >= 0x075000
+    curl_easy_setopt(e, CURLOPT_PREREQFUNCTION, on_prereq);
+    curl_easy_setopt(e, CURLOPT_PREREQDATA, &sends);
+#endif
 
     if (strcmp(method, "GET") == 0) {
         curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
@@ -366,6 +391,9 @@ int drs_http_perform(drs_http *h, const drs_http_req *rq, drs_http_resp *rs, int
         long status = 0;
         curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &status);
         rs->status = (int)status;
+    } else if (cc == CURLE_ABORTED_BY_CALLBACK && sends > 1) {
+        *net_kind = DRS_NET_TRANSIENT;
+        rc = dr_error_set(err, DR_ENETWORK, "the connection closed without an answer");
     } else if (cc == CURLE_ABORTED_BY_CALLBACK) {
         *net_kind = DRS_NET_FATAL;
         rc = dr_error_set(err, DR_ECANCELED, "cancelled during the transfer");

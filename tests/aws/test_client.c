@@ -168,6 +168,70 @@ static void test_hang_hits_timeout(void **state)
     fx_stop(s);
 }
 
+/* A region that may be gone: a call without an answer gets one attempt; throttling still gets the full budget. */
+static void test_network_max_attempts(void **state)
+{
+    fx_response hang[] = {{200, NULL, "{}", 10000, 0}};
+    fx_response throttled[] = {THROTTLE, THROTTLE, OK_TABLE};
+    fx_server *s = fx_start(hang, 1, 1);
+    dr_aws_config cfg;
+    dr_aws *c = NULL;
+    dr_doc *d = NULL;
+    dr_error err;
+    (void)state;
+
+    base_env();
+    memset(&cfg, 0, sizeof(cfg));
+    cfg.struct_size = sizeof(cfg);
+    cfg.region = "us-east-1";
+    cfg.endpoint_url = fx_url(s);
+    cfg.max_attempts = 3;
+    cfg.attempt_timeout_ms = 300;
+    cfg.connect_timeout_ms = 1000;
+    cfg.network_max_attempts = 1;
+    dr_error_clear(&err);
+    assert_int_equal(dr_aws_new(&cfg, &c, &err), 0);
+    drs_aws_set_backoff_base(c, 0.005);
+    assert_int_equal(describe_table(c, &d, &err), DR_ETIMEDOUT);
+    assert_int_equal(err.attempts, 1);
+    assert_int_equal(fx_count(s), 1);
+    assert_non_null(strstr(err.message, "no retry (the region may be gone)"));
+    dr_aws_free(c);
+    fx_stop(s);
+
+    s = fx_start(throttled, 3, 0);
+    cfg.endpoint_url = fx_url(s);
+    assert_int_equal(dr_aws_new(&cfg, &c, &err), 0);
+    drs_aws_set_backoff_base(c, 0.005);
+    assert_int_equal(describe_table(c, &d, &err), 0);
+    assert_int_equal(fx_count(s), 3);
+    dr_doc_free(d);
+    dr_aws_free(c);
+    fx_stop(s);
+}
+
+/* A kept-alive connection closed without an answer: one request on the wire per attempt, never a hidden re-send. */
+static void test_no_hidden_resend(void **state)
+{
+    fx_response script[] = {OK_TABLE, {0, NULL, NULL, 0, 1}, {0, NULL, NULL, 0, 1}, {0, NULL, NULL, 0, 1}, OK_TABLE};
+    fx_server *s = fx_start(script, 5, 0);
+    dr_aws *c;
+    dr_doc *d = NULL;
+    dr_error err;
+    (void)state;
+
+    base_env();
+    c = client_at(fx_url(s), 2, 2000);
+    assert_int_equal(describe_table(c, &d, &err), 0); /* opens the connection that is then reused */
+    dr_doc_free(d);
+    d = NULL;
+    assert_int_equal(describe_table(c, &d, &err), DR_ENETWORK);
+    assert_int_equal(err.attempts, 2);
+    assert_int_equal(fx_count(s), 3); /* 1 + exactly max_attempts */
+    dr_aws_free(c);
+    fx_stop(s);
+}
+
 static void test_quota_stops_storm(void **state)
 {
     fx_response script[] = {{500, "Content-Type: application/x-amz-json-1.0\r\n",
@@ -767,6 +831,8 @@ int main(void)
         cmocka_unit_test(test_throttle_then_success),
         cmocka_unit_test(test_persistent_503_stops),
         cmocka_unit_test(test_hang_hits_timeout),
+        cmocka_unit_test(test_network_max_attempts),
+        cmocka_unit_test(test_no_hidden_resend),
         cmocka_unit_test(test_quota_stops_storm),
         cmocka_unit_test(test_error_model),
         cmocka_unit_test(test_clock_skew),

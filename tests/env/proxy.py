@@ -168,6 +168,12 @@ class Faults:
             return [dict(r) for r in self.rules]
 
 
+def _attempt_of(value):
+    """The attempt number of an `amz-sdk-request: attempt=2; max=3` header, None without it."""
+    m = re.search(r"attempt=(\d+)", value or "")
+    return int(m.group(1)) if m else None
+
+
 class Proxy:
     def __init__(self, fx, emulators):
         self.fx = fx
@@ -186,7 +192,10 @@ class Proxy:
         entry = {"time": time.time(), "service": req.service, "region": req.region,
                  "operation": req.operation, "method": req.method, "path": req.path_only,
                  "status": status, "fault": fault, "emulated": emulated,
-                 "ms": round((time.monotonic() - started) * 1000, 1)}
+                 "ms": round((time.monotonic() - started) * 1000, 1),
+                 # one logical call of an AWS SDK and its attempt number, to count retries per call
+                 "invocation": req.headers.get("amz-sdk-invocation-id"),
+                 "attempt": _attempt_of(req.headers.get("amz-sdk-request", ""))}
         with self.log_lock:
             self.log.append(entry)
 

@@ -71,6 +71,15 @@ typedef struct dr_aws_config {
     int64_t connect_timeout_ms;  /* 0: 3000 */
     int64_t attempt_timeout_ms;  /* one attempt, 0: 20000 */
     int s3_path_style;           /* non-zero: path-style S3 addressing always */
+    /*
+     * Attempts of a call that gets no answer at all (connection refused or
+     * reset, DNS failure, timeout) from a regional service; 0: max_attempts.
+     * For a region that may be gone (a forced failover leaving it): 1 makes
+     * each call there one bounded attempt. Answers (throttling, 5xx) keep
+     * max_attempts: the region is up. Global services (Route 53, IAM) are not
+     * in the region and keep max_attempts too.
+     */
+    int network_max_attempts;
 } dr_aws_config;
 
 int dr_aws_new(const dr_aws_config *cfg, dr_aws **out, dr_error *err);

@@ -65,7 +65,12 @@ class DynamoDBCase(drtest.EnvTestCase):
     # ---- helpers ------------------------------------------------------------------------------
     def write_conf(self, extra='poll_interval = "200ms"; canary_key = "pk=dr-agent-canary";', hook_timeout="2m",
                    lines=RESOURCE_LINES):
-        res = ",\n".join("  " + line.rstrip("}").rstrip().rstrip(";") + "; " + extra + " }" for line in lines)
+        def merged(line):
+            # a key the reference line already sets (canary_key) is replaced: libconfig refuses duplicates
+            for kv in re.findall(r'\w+ = [^;]+;', extra):
+                line = re.sub(r'\b%s\s*=\s*[^;]+;\s*' % kv.split()[0], "", line)
+            return "  " + line.rstrip("}").rstrip().rstrip(";") + "; " + extra + " }"
+        res = ",\n".join(merged(line) for line in lines)
         path = os.path.join(self.tmp, "dr-agent.conf")
         with open(path, "w") as f:
             f.write(f"""# dynamodb integration test
