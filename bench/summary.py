@@ -34,7 +34,7 @@ def machine_section(parts):
     if not src:
         return
     m, v = src["machine"], src["versions"]
-    print("## Machine and versions\n")
+    print("### Machine and versions\n")
     print(f"- {m['cores']} cores ({m['cpu']}), {m['memory_gib']} GiB, Debian {m['debian']}, kernel {m['kernel']}; "
           f"load average at the end of a part: "
           + ", ".join(f"{n} {p['machine']['load_average'][0]:.1f}" for n, p in
@@ -44,7 +44,7 @@ def machine_section(parts):
 
 
 def startup_section(s):
-    print("## Start-up\n")
+    print("### Start-up\n")
     print(f"Medians of {s['runs']} interleaved runs, wall time from spawn to exit.\n")
     print("| command | median | p10 | p90 | peak RSS |\n|---|---:|---:|---:|---:|")
     labels = {"true": "`/bin/true` (starting any process here)", "version": "`dr-agent --version`",
@@ -62,7 +62,7 @@ def startup_section(s):
 
 
 def verify_section(v):
-    print("## Verify against the tools of today\n")
+    print("### Verify against the tools of today\n")
     print(f"Medians of {v['runs']} interleaved runs on the reference estate ({v['resources']} resources, plugins "
           f"{', '.join(v['plugins'])}).\n")
     print("| tool | wall | CPU | peak RSS | API calls | checks | server CPU |\n|---|---:|---:|---:|---:|---:|---:|")
@@ -79,7 +79,7 @@ def verify_section(v):
 
 
 def scale_section(s):
-    print("## Scale\n")
+    print("### Scale\n")
     print(f"Medians of {s['runs']} runs. Bound: API calls x median call latency / concurrency.\n")
     print("| tables | resources | concurrency | wall | bound | wall / bound | peak RSS | CPU | CPU per resource | "
           "API calls | median latency | not OK |\n|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
@@ -104,12 +104,13 @@ def scale_section(s):
         for op, x in top:
             print(f"| {op} | {x['calls']} | {x['total_ms'] / 1000:.1f} s | {x['median_ms']:.1f} ms |")
     t = s["targets_met"]
-    print(f"Targets: peak RSS under 32 MiB: {yes(t['rss'])}; wall within 1.5x the bound: "
+    print(f"\nTargets: peak RSS under 32 MiB ({s['matrix'][0]['tables']:.0f} tables): {yes(t['rss'])}; wall within "
+          f"1.5x the bound: "
           + ", ".join(f"concurrency {c} {yes(ok)}" for c, ok in t["bound"].items()) + ".\n")
 
 
 def failover_section(f):
-    print("## Failover critical path\n")
+    print("### Failover critical path\n")
     d = f["durations"]
     print(f"Medians of {f['runs']} runs; AWS durations / {f['compress']:g}: promotion "
           f"{d['PromoteReadReplicaDBCluster']:.1f} s, Aurora replica creation {d['CreateDBCluster']:.1f} s, DynamoDB "
@@ -133,7 +134,7 @@ def main(argv):
             fn(p)
     aws = os.path.join(d, "aws.txt")
     if os.path.exists(aws):
-        print("## AWS client (bench/aws.sh)\n\n```")
+        print("### AWS client, this run (bench/aws.sh)\n\n```")
         with open(aws) as f:
             print(f.read().rstrip())
         print("```")
