@@ -12,6 +12,7 @@ BENCH = os.path.dirname(os.path.abspath(__file__))
 SOURCE = os.path.dirname(BENCH)
 sys.path.insert(0, os.path.join(SOURCE, "tests", "env"))
 import drtest  # noqa: E402
+import seed_estate  # noqa: E402
 
 PRIMARY, DR = drtest.PRIMARY, drtest.DR
 REFERENCE_CONF = os.path.join(SOURCE, "conf", "dr-agent.conf")
@@ -305,16 +306,12 @@ class Reference:
 
     def reverse_metrics(self):
         """The lag datapoints of the other direction, which a failback reads (changes made in the DR region)."""
-        import datetime
         cw = self.aws.env.client("cloudwatch", DR, attempts=3)
-        now = datetime.datetime.now(datetime.timezone.utc)
-        for t in ("roadcall-users-prod", "roadcall-incidents-prod", "roadcall-vendors-prod",
-                  "roadcall-tracking-sessions-prod", "roadcall-call-records-prod"):
-            cw.put_metric_data(Namespace="AWS/DynamoDB", MetricData=[{
-                "MetricName": "ReplicationLatency", "Value": 900.0, "Unit": "Milliseconds",
-                "Timestamp": now - datetime.timedelta(minutes=k),
-                "Dimensions": [{"Name": "TableName", "Value": t}, {"Name": "ReceivingRegion", "Value": PRIMARY}]}
-                for k in range(5)])
+        for t in seed_estate.TABLES:
+            cw.put_metric_data(Namespace="AWS/DynamoDB", MetricData=[
+                dict(d, MetricName="ReplicationLatency")
+                for d in seed_estate._datapoints(900, "Milliseconds", [("TableName", t), ("ReceivingRegion", PRIMARY)],
+                                                 5, 0)])
 
     def verify_report(self):
         res = self.agent("verify", "--format", "json")

@@ -36,8 +36,6 @@ SERVICE_TYPE = {"rds": "aurora", "dynamodb": "dynamodb", "route53": "route53", "
 TARGET = 0.05
 # operations whose set duration starts only when the proxy's work inside the call is done (tests/env/emu_rds.py)
 WAIT_AFTER_CALL = {"PromoteReadReplicaDBCluster", "FailoverGlobalCluster", "SwitchoverGlobalCluster"}
-TABLES = ("roadcall-users-prod", "roadcall-incidents-prod", "roadcall-vendors-prod", "roadcall-tracking-sessions-prod",
-          "roadcall-call-records-prod")
 
 
 def extra_keys(environ, compress, default_poll=()):
@@ -128,7 +126,7 @@ def main(argv):
     for i in range(args.runs):
         for hook in ("failover", "failback"):
             if hook == "failback":
-                for table in TABLES:
+                for table in bl.seed_estate.TABLES:
                     aws.env.remove_replica(table, bl.PRIMARY)
             r, log, _ = ref.agent(hook, "--yes", "--format", "json", measured=True, timeout=1800)
             rep = json.loads(r.stdout) if r.stdout.strip().startswith("{") else None
