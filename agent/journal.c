@@ -208,14 +208,13 @@ void journal_run_clear(journal_run *r)
     memset(r, 0, sizeof(*r));
 }
 
-/* By start time: run ids sort by their start second only, then by a random suffix. */
+/* Oldest first by start time (ms); run ids of one second do not sort by time. */
 static int cmp_runs(const void *a, const void *b)
 {
     const journal_run *x = a, *y = b;
-    if (x->started_at < y->started_at)
-        return -1;
-    if (x->started_at > y->started_at)
-        return 1;
+
+    if (x->started_at != y->started_at)
+        return x->started_at < y->started_at ? -1 : 1;
     return strcmp(x->run_id, y->run_id);
 }
 

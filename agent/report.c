@@ -74,92 +74,139 @@ static json_t *str_or_null(const char *s)
     return s ? json_string(s) : json_null();
 }
 
-json_t *report_json_doc(const agent *a, const report_info *ri)
+/* One resource of the JSON document. */
+static json_t *resource_json(const agent *a, size_t i)
+{
+    const cfg_resource *c = &a->cfg->res[i];
+    const res_result *r = &a->results[i];
+    json_t *res, *checks = json_array(), *changes = json_array(), *deps = json_array();
+
+    for (size_t k = 0; k < r->n_checks; k++) {
+        const check_rec *ck = &r->checks[k];
+        json_array_append_new(checks, json_pack("{s:s, s:s, s:o, s:o, s:o, s:o}", "name", ck->name, "status",
+                                                dr_status_name(ck->status), "observed",
+                                                value_json(ck->observed, ck->unit), "threshold",
+                                                value_json(ck->threshold, ck->unit), "unit",
+                                                str_or_null(ck->unit), "detail", str_or_null(ck->detail)));
+    }
+    for (size_t k = 0; k < r->n_changes; k++) {
+        const change_rec *ch = &r->changes[k];
+        json_t *o = json_pack("{s:s, s:o, s:o, s:b}", "action", ch->action, "target", str_or_null(ch->target),
+                              "detail", str_or_null(ch->detail), "done", ch->state == DR_CHANGE_DONE);
+        if (o && ch->state == DR_CHANGE_FAILED)
+            json_object_set_new(o, "failed", json_true());
+        json_array_append_new(changes, o);
+    }
+    for (size_t k = 0; k < a->g.n_deps[i]; k++)
+        json_array_append_new(deps, json_string(a->cfg->res[a->g.deps[i][k]].id));
+    res = json_pack("{s:s, s:s, s:s, s:s, s:I, s:o, s:o, s:o, s:o}", "id", c->id, "plugin", c->type, "name", c->name,
+                    "status", res_status_name(a, i), "duration_ms", (json_int_t)r->duration_ms, "checks", checks,
+                    "changes", changes, "rpo_observed_seconds", r->has_rpo ? json_real(r->rpo) : json_null(),
+                    "depends_on", deps);
+    if (!res)
+        return NULL;
+    json_object_set_new(res, "level", json_integer(a->g.level[i]));
+    if (r->error[0])
+        json_object_set_new(res, "error", json_string(r->error));
+    if (r->ran || r->skipped) {
+        char t[40];
+        dr_time_format(r->started_at, 1, t, sizeof(t));
+        json_object_set_new(res, "started_at", json_string(t));
+        dr_time_format(r->finished_at, 1, t, sizeof(t));
+        json_object_set_new(res, "finished_at", json_string(t));
+    }
+    return res;
+}
+
+/* The document without its resources: "resources" is an empty array, its last member. */
+static json_t *head_json(const agent *a, const report_info *ri)
 {
     char started[40], finished[40];
-    json_t *doc, *resources;
+    json_t *doc;
     double worst_rpo;
 
     dr_time_format(a->run_started, 0, started, sizeof(started));
     dr_time_format(a->run_finished, 0, finished, sizeof(finished));
-    resources = json_array();
     doc = json_pack("{s:s, s:s, s:s, s:s, s:s, s:{s:f, s:f}, s:{s:s, s:s}, s:b, s:s, s:s}", "command",
                     ri->command, "run_id", ri->run_id ? ri->run_id : "", "started_at", started, "finished_at",
                     finished, "status", report_overall_status(a, ri->dry_run), "objectives", "rpo_seconds",
                     a->cfg->rpo, "rto_seconds", a->cfg->rto, "regions", "primary", a->cfg->primary_region, "dr",
                     a->cfg->dr_region, "dry_run", ri->dry_run, "serving",
                     a->last_opts.serving == DR_SERVING_DR ? "dr" : "primary", "agent_version", DR_AGENT_VERSION);
-    if (!doc || !resources) {
-        json_decref(doc);
-        json_decref(resources);
+    if (!doc)
         return NULL;
-    }
     if (a->last_hook == HOOK_FAILOVER || a->last_hook == HOOK_FAILBACK)
         json_object_set_new(doc, "mode", json_string(a->last_opts.mode == DR_MODE_FORCED ? "forced" : "graceful"));
     json_object_set_new(doc, "rpo_observed_seconds", run_worst_rpo(a, &worst_rpo) ? json_real(worst_rpo) : json_null());
     json_object_set_new(doc, "duration_ms", json_integer((json_int_t)llround((a->run_finished - a->run_started) * 1000.0)));
-
-    for (size_t i = 0; i < a->cfg->n_res; i++) {
-        const cfg_resource *c = &a->cfg->res[i];
-        const res_result *r = &a->results[i];
-        json_t *res, *checks = json_array(), *changes = json_array(), *deps = json_array();
-
-        if (!selected(a, i)) {
-            json_decref(checks);
-            json_decref(changes);
-            json_decref(deps);
-            continue;
-        }
-        for (size_t k = 0; k < r->n_checks; k++) {
-            const check_rec *ck = &r->checks[k];
-            json_array_append_new(checks, json_pack("{s:s, s:s, s:o, s:o, s:o, s:o}", "name", ck->name, "status",
-                                                    dr_status_name(ck->status), "observed",
-                                                    value_json(ck->observed, ck->unit), "threshold",
-                                                    value_json(ck->threshold, ck->unit), "unit",
-                                                    str_or_null(ck->unit), "detail", str_or_null(ck->detail)));
-        }
-        for (size_t k = 0; k < r->n_changes; k++) {
-            const change_rec *ch = &r->changes[k];
-            json_t *o = json_pack("{s:s, s:o, s:o, s:b}", "action", ch->action, "target", str_or_null(ch->target),
-                                  "detail", str_or_null(ch->detail), "done", ch->state == DR_CHANGE_DONE);
-            if (o && ch->state == DR_CHANGE_FAILED)
-                json_object_set_new(o, "failed", json_true());
-            json_array_append_new(changes, o);
-        }
-        for (size_t k = 0; k < a->g.n_deps[i]; k++)
-            json_array_append_new(deps, json_string(a->cfg->res[a->g.deps[i][k]].id));
-        res = json_pack("{s:s, s:s, s:s, s:s, s:I, s:o, s:o, s:o, s:o}", "id", c->id, "plugin", c->type, "name",
-                        c->name, "status", res_status_name(a, i), "duration_ms", (json_int_t)r->duration_ms, "checks",
-                        checks, "changes", changes, "rpo_observed_seconds",
-                        r->has_rpo ? json_real(r->rpo) : json_null(), "depends_on", deps);
-        if (!res)
-            continue;
-        json_object_set_new(res, "level", json_integer(a->g.level[i]));
-        if (r->error[0])
-            json_object_set_new(res, "error", json_string(r->error));
-        if (r->ran || r->skipped) {
-            char t[40];
-            dr_time_format(r->started_at, 1, t, sizeof(t));
-            json_object_set_new(res, "started_at", json_string(t));
-            dr_time_format(r->finished_at, 1, t, sizeof(t));
-            json_object_set_new(res, "finished_at", json_string(t));
-        }
-        json_array_append_new(resources, res);
+    if (json_object_set_new(doc, "resources", json_array()) != 0) {
+        json_decref(doc);
+        return NULL;
     }
-    json_object_set_new(doc, "resources", resources);
     return doc;
 }
 
+json_t *report_json_doc(const agent *a, const report_info *ri)
+{
+    json_t *doc = head_json(a, ri), *resources = json_object_get(doc, "resources");
+
+    for (size_t i = 0; doc && i < a->cfg->n_res; i++) {
+        json_t *res;
+        if (!selected(a, i))
+            continue;
+        if ((res = resource_json(a, i)))
+            json_array_append_new(resources, res);
+    }
+    return doc;
+}
+
+#define JSON_FLAGS (JSON_INDENT(2) | JSON_ENSURE_ASCII)
+
+/*
+ * The document as json_dumpf(report_json_doc()) writes it, built one resource at a time: a whole document of
+ * thousands of resources is a tree several times the size of its text. A resource dumped on its own is indented
+ * from column 0; inside "resources" (depth 2) each of its lines after the first is 4 columns further right.
+ */
 int report_json(const agent *a, const report_info *ri, FILE *out)
 {
-    json_t *doc = report_json_doc(a, ri);
-    int rc;
+    json_t *doc = head_json(a, ri);
+    char *head = doc ? json_dumps(doc, JSON_FLAGS) : NULL;
+    size_t hl = head ? strlen(head) : 0, n = 0;
+    int rc = 0;
 
-    if (!doc)
-        return DR_ENOMEM;
-    rc = json_dumpf(doc, out, JSON_INDENT(2) | JSON_ENSURE_ASCII) == 0 ? 0 : DR_EIO;
-    fputc('\n', out);
     json_decref(doc);
+    /* the head ends with the empty array and the closing brace: ...\n  "resources": []\n} */
+    if (!head || hl < 4 || strcmp(head + hl - 4, "[]\n}") != 0) {
+        free(head);
+        return DR_ENOMEM;
+    }
+    fwrite(head, 1, hl - 3, out); /* up to and including '[' */
+    for (size_t i = 0; i < a->cfg->n_res && rc == 0; i++) {
+        json_t *res;
+        char *text;
+        if (!selected(a, i) || !(res = resource_json(a, i)))
+            continue;
+        text = json_dumps(res, JSON_FLAGS);
+        json_decref(res);
+        if (!text) {
+            rc = DR_ENOMEM;
+            break;
+        }
+        fputs(n++ ? ",\n    " : "\n    ", out);
+        for (const char *p = text, *nl; *p; p = nl + 1) {
+            if (!(nl = strchr(p, '\n'))) {
+                fputs(p, out);
+                break;
+            }
+            fwrite(p, 1, (size_t)(nl - p + 1), out);
+            fputs("    ", out);
+        }
+        free(text);
+    }
+    fputs(n ? "\n  ]\n}\n" : "]\n}\n", out);
+    free(head);
+    if (rc == 0 && ferror(out))
+        rc = DR_EIO;
     return rc;
 }
 

@@ -28,7 +28,6 @@ static const dr_host_api *H;
 
 #define R53_NS "https://route53.amazonaws.com/doc/2013-04-01/"
 #define R53_API "/2013-04-01"
-#define POLL_MS 2000
 #define UPDATE_ATTEMPTS 3
 
 static const dr_config_key keys[] = {
@@ -54,6 +53,7 @@ static const dr_config_key keys[] = {
     {"resolver", DR_KEY_STRING, 0, NULL, NULL, "DNS resolver (numeric host[:port]) asked after failover/failback to confirm the answer"},
     {"dns_timeout", DR_KEY_DURATION, 0, "2m", NULL, "how long failover/failback ask the resolver before warning"},
     {"change_timeout", DR_KEY_DURATION, 0, "10m", NULL, "how long to wait for a change to be INSYNC or for the health check to flip"},
+    {"poll_interval", DR_KEY_DURATION, 0, "2s", NULL, "time between two polls while waiting (change status, health check status, resolver)"},
     {"api_region", DR_KEY_STRING, 0, "us-east-1", NULL, "region whose credentials sign the (global) Route 53 API calls"},
 };
 
@@ -66,6 +66,7 @@ typedef struct r53_conf {
     const char *primary_sid, *secondary_sid, *hc_id, *hc_type, *hc_fqdn, *hc_ip, *hc_path, *resolver, *api_region;
     int64_t ttl;
     double ttl_warning, dns_timeout, change_timeout;
+    int64_t poll_ms;
     int hc_port, hc_interval, hc_threshold, hc_sni, by_records;
     char record_dot[260]; /* lower-case, with the trailing dot, as Route 53 lists it */
     char caller_prefix[64];
@@ -213,6 +214,7 @@ static int load_conf(dr_resource *res, r53_conf *c, dr_error *err)
     c->ttl_warning = H->cfg_float(res, "ttl_warning");
     c->dns_timeout = H->cfg_float(res, "dns_timeout");
     c->change_timeout = H->cfg_float(res, "change_timeout");
+    c->poll_ms = (int64_t)(H->cfg_float(res, "poll_interval") * 1000.0);
     c->hc_interval = (int)H->cfg_int(res, "health_check_interval");
     c->hc_threshold = (int)H->cfg_int(res, "health_check_failure_threshold");
     c->hc_sni = H->cfg_bool(res, "health_check_sni") && strcmp(c->hc_type, "HTTPS") == 0;
@@ -231,6 +233,8 @@ static int load_conf(dr_resource *res, r53_conf *c, dr_error *err)
         c->hc_ip = c->primary_value;
     }
 
+    if (c->poll_ms < 10)
+        return dr_error_set(err, DR_ECONFIG, "poll_interval must be at least 10ms");
     if (c->ttl < 0 || c->ttl > 2147483647)
         return dr_error_set(err, DR_ECONFIG, "ttl must be between 0 and 2147483647");
     if (c->hc_interval != 10 && c->hc_interval != 30)
@@ -821,7 +825,7 @@ static int submit_batch(dr_resource *res, dr_aws *aws, const r53_conf *c, const 
         p.aws = aws;
         snprintf(p.path, sizeof(p.path), R53_API "/change/%s", id);
         snprintf(what, sizeof(what), "change %s to be INSYNC", id);
-        rc = dr_wait_for(H, res, what, POLL_MS, left_ms(res, c->change_timeout), probe_change, &p, err);
+        rc = dr_wait_for(H, res, what, c->poll_ms, left_ms(res, c->change_timeout), probe_change, &p, err);
     }
     *secs = (double)(dr_mono_ms() - t0) / 1000.0;
 out:
@@ -869,7 +873,7 @@ static int wait_status(dr_resource *res, dr_aws *aws, const r53_conf *c, const c
     int rc;
 
     rc = dr_wait_for(H, res, want_healthy ? "the health check to report healthy" : "the health check to report unhealthy",
-                     POLL_MS, left_ms(res, c->change_timeout), probe_status, &p, err);
+                     c->poll_ms, left_ms(res, c->change_timeout), probe_status, &p, err);
     *secs = (double)(dr_mono_ms() - t0) / 1000.0;
     return rc;
 }
@@ -916,7 +920,7 @@ static void confirm_dns(dr_resource *res, const r53_conf *c, const char *want)
     p.c = c;
     p.want = want;
     dr_error_clear(&e);
-    rc = dr_wait_for(H, res, "the resolver to answer the new endpoint", POLL_MS, left_ms(res, c->dns_timeout),
+    rc = dr_wait_for(H, res, "the resolver to answer the new endpoint", c->poll_ms, left_ms(res, c->dns_timeout),
                      probe_dns, &p, &e);
     if (rc == 0)
         dr_report_state(H, res, "dns_answer", DR_STATUS_OK, want, want, "resolver %s answers %s after %.1fs",

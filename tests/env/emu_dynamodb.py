@@ -46,11 +46,15 @@ class DynamoDB:
         status, body = self.fx.json_call(region, "DescribeTable", {"TableName": name})
         return body.get("Table") if status == 200 else None
 
-    def _advance(self, name):
-        """Finish the CREATING/DELETING members whose time is up; forget members whose table is gone."""
+    def _advance(self, name, present=None, known=None):
+        """Finish the CREATING/DELETING members whose time is up; forget members whose table is gone.
+
+        `present`: a region whose table moto has just described (the answer being decorated), so it is not
+        asked again. `known`: {region: exists} already looked up (by _look_up, outside the lock)."""
         members = self.tables.get(name)
         if not members:
             return
+        known = known or {}
         now = time.time()
         for region, m in list(members.items()):
             if m["status"] == "CREATING" and m.get("until", 0) <= now:
@@ -58,10 +62,22 @@ class DynamoDB:
             elif m["status"] == "DELETING" and m.get("until", 0) <= now:
                 self.fx.json_call(region, "DeleteTable", {"TableName": name})
                 del members[region]
-            elif m["status"] != "DELETING" and self._describe(region, name) is None:
-                del members[region]  # deleted behind our back (or moto was reset)
+            elif m["status"] != "DELETING" and region != present:
+                exists = known[region] if region in known else self._describe(region, name) is not None
+                if not exists:
+                    del members[region]  # deleted behind our back (or moto was reset)
         if len(members) < 2:
             self.tables.pop(name, None)
+
+    def _look_up(self, name, present):
+        """{region: exists in moto} for the members _advance would look up, asked without holding the lock: a
+        DescribeTable of one global table then waits for no other table's lookups."""
+        now = time.time()
+        with self.lock:
+            regions = [r for r, m in (self.tables.get(name) or {}).items()
+                       if r != present and m["status"] != "DELETING"
+                       and not (m["status"] == "CREATING" and m.get("until", 0) <= now)]
+        return {r: self._describe(r, name) is not None for r in regions}
 
     def _name(self, req):
         name = req.json().get("TableName", "")
@@ -148,8 +164,9 @@ class DynamoDB:
         table = body.get(key)
         if not table:
             return None
+        known = self._look_up(table["TableName"], req.region)
         with self.lock:
-            self._advance(table["TableName"])
+            self._advance(table["TableName"], present=req.region, known=known)
             members = self.tables.get(table["TableName"], {})
             if req.region not in members:
                 return None  # not a global table: moto's answer stands

@@ -299,8 +299,8 @@ class Proxy:
                 code = fault["code"] or awswire.default_error_code(req.protocol, status)
                 message = fault["message"] or "Injected by the test proxy"
             resp = error_response(req, status, code, message)
-            handler.respond(resp)
             self.record(req, resp.status, action, started)
+            handler.respond(resp)
             return
         if action == "latency":
             time.sleep(fault["latency_ms"] / 1000.0)
@@ -320,8 +320,10 @@ class Proxy:
             traceback.print_exc()
             resp = error_response(req, 500, awswire.default_error_code(req.protocol, 500),
                                   f"test proxy: {type(e).__name__}: {e}")
-        handler.respond(resp)
+        # logged before the client has the answer: a test that clears the log once a call returned never finds
+        # that call in it afterwards
         self.record(req, resp.status, action, started, emulated)
+        handler.respond(resp)
 
 
 class Handler(http.server.BaseHTTPRequestHandler):

@@ -13,6 +13,7 @@
 
 #include "dr/aws.h"
 #include "dr/util.h"
+#include "report.h"
 #include "run.h"
 #include "testutil.h"
 
@@ -325,6 +326,53 @@ static void test_selection(void **state)
     agent_free(&a);
 }
 
+/* report_json() streams the document resource by resource; it must write what json_dumpf of the whole tree does. */
+static void assert_streamed_json_equal(agent *a, const char *command)
+{
+    report_info ri = {command, "test-run", 0};
+    json_t *doc = report_json_doc(a, &ri);
+    char *whole = json_dumps(doc, JSON_INDENT(2) | JSON_ENSURE_ASCII), *streamed = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&streamed, &len);
+
+    assert_non_null(whole);
+    assert_non_null(f);
+    assert_int_equal(report_json(a, &ri, f), 0);
+    fclose(f);
+    assert_true(len > 0 && streamed[len - 1] == '\n');
+    streamed[len - 1] = '\0';
+    assert_string_equal(streamed, whole);
+    free(streamed);
+    free(whole);
+    json_decref(doc);
+}
+
+static void test_report_json_streamed(void **state)
+{
+    agent a;
+    run_opts o;
+    unsigned char none[4] = {0, 0, 0, 0};
+
+    (void)state;
+    open_agent(&a,
+               "{ type = \"fixture_dep\"; name = \"ok\"; rpo = 3.5; },\n"
+               "{ type = \"fixture_dep\"; name = \"broken\"; fail = [\"verify\"]; },\n"
+               "{ type = \"fixture\"; name = \"crit\"; status = \"CRITICAL\"; change = \"move \\\"\xc3\xa9t\xc3\xa9\\\" \\\\ now\"; },\n"
+               "{ type = \"fixture_dep\"; name = \"c\"; change = \"enable-streams\"; }",
+               4);
+    run(&a, HOOK_VERIFY, 0);
+    assert_streamed_json_equal(&a, "verify");
+    run(&a, HOOK_FAILOVER, 1);
+    assert_streamed_json_equal(&a, "failover");
+    /* no resource selected: an empty array */
+    memset(&o, 0, sizeof(o));
+    o.hook = HOOK_VERIFY;
+    o.selected = none;
+    assert_int_equal(run_execute(&a, &o), 0);
+    assert_streamed_json_equal(&a, "verify");
+    agent_free(&a);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -335,6 +383,7 @@ int main(void)
         cmocka_unit_test(test_cancel),
         cmocka_unit_test(test_dry_run_plan),
         cmocka_unit_test(test_selection),
+        cmocka_unit_test(test_report_json_streamed),
     };
     dr_error err;
 
