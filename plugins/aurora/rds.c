@@ -1,4 +1,5 @@
 /* rds.c: the RDS Query-protocol calls of the aurora plugin (clusters, instances, global clusters), parsed by path. */
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -308,103 +309,72 @@ int au_create_cluster(dr_aws *c, const au_create_spec *spec, au_cluster *out, dr
     return 0;
 }
 
-int au_create_instance(dr_aws *c, const char *id, const char *cluster, const char *klass, dr_error *err)
+/* An RDS call whose answer is not needed; the form is NULL-terminated name, value pairs. */
+static int rds_action(dr_aws *c, const char *op, dr_error *err, ...)
 {
     dr_buf form = DR_BUF_INIT;
+    const char *name;
+    va_list ap;
     int rc;
 
-    dr_aws_form_add(&form, "DBInstanceIdentifier", id);
-    dr_aws_form_add(&form, "DBClusterIdentifier", cluster);
-    dr_aws_form_add(&form, "DBInstanceClass", klass);
-    dr_aws_form_add(&form, "Engine", AU_ENGINE);
-    rc = rds(c, "CreateDBInstance", &form, NULL, err);
+    va_start(ap, err);
+    while ((name = va_arg(ap, const char *)) != NULL)
+        dr_aws_form_add(&form, name, va_arg(ap, const char *));
+    va_end(ap);
+    rc = rds(c, op, &form, NULL, err);
     dr_buf_free(&form);
     return rc;
+}
+
+int au_create_instance(dr_aws *c, const char *id, const char *cluster, const char *klass, dr_error *err)
+{
+    return rds_action(c, "CreateDBInstance", err, "DBInstanceIdentifier", id, "DBClusterIdentifier", cluster,
+                      "DBInstanceClass", klass, "Engine", AU_ENGINE, (const char *)NULL);
 }
 
 int au_create_global(dr_aws *c, const char *global_id, const char *source_arn, dr_error *err)
 {
-    dr_buf form = DR_BUF_INIT;
-    int rc;
-
-    dr_aws_form_add(&form, "GlobalClusterIdentifier", global_short(global_id));
-    dr_aws_form_add(&form, "SourceDBClusterIdentifier", source_arn);
-    rc = rds(c, "CreateGlobalCluster", &form, NULL, err);
-    dr_buf_free(&form);
-    return rc;
+    return rds_action(c, "CreateGlobalCluster", err, "GlobalClusterIdentifier", global_short(global_id),
+                      "SourceDBClusterIdentifier", source_arn, (const char *)NULL);
 }
 
 int au_modify_scaling(dr_aws *c, const char *id, double min_acu, double max_acu, dr_error *err)
 {
-    dr_buf form = DR_BUF_INIT;
-    int rc;
+    char lo[32], hi[32];
 
-    dr_aws_form_add(&form, "DBClusterIdentifier", id);
-    add_num(&form, "ServerlessV2ScalingConfiguration.MinCapacity", min_acu);
-    add_num(&form, "ServerlessV2ScalingConfiguration.MaxCapacity", max_acu);
-    dr_aws_form_add(&form, "ApplyImmediately", "true");
-    rc = rds(c, "ModifyDBCluster", &form, NULL, err);
-    dr_buf_free(&form);
-    return rc;
+    snprintf(lo, sizeof(lo), "%g", min_acu);
+    snprintf(hi, sizeof(hi), "%g", max_acu);
+    return rds_action(c, "ModifyDBCluster", err, "DBClusterIdentifier", id,
+                      "ServerlessV2ScalingConfiguration.MinCapacity", lo,
+                      "ServerlessV2ScalingConfiguration.MaxCapacity", hi, "ApplyImmediately", "true",
+                      (const char *)NULL);
 }
 
 int au_rename_cluster(dr_aws *c, const char *id, const char *new_id, dr_error *err)
 {
-    dr_buf form = DR_BUF_INIT;
-    int rc;
-
-    dr_aws_form_add(&form, "DBClusterIdentifier", id);
-    dr_aws_form_add(&form, "NewDBClusterIdentifier", new_id);
-    dr_aws_form_add(&form, "ApplyImmediately", "true");
-    rc = rds(c, "ModifyDBCluster", &form, NULL, err);
-    dr_buf_free(&form);
-    return rc;
+    return rds_action(c, "ModifyDBCluster", err, "DBClusterIdentifier", id, "NewDBClusterIdentifier", new_id,
+                      "ApplyImmediately", "true", (const char *)NULL);
 }
 
 int au_promote(dr_aws *c, const char *id, dr_error *err)
 {
-    dr_buf form = DR_BUF_INIT;
-    int rc;
-
-    dr_aws_form_add(&form, "DBClusterIdentifier", id);
-    rc = rds(c, "PromoteReadReplicaDBCluster", &form, NULL, err);
-    dr_buf_free(&form);
-    return rc;
+    return rds_action(c, "PromoteReadReplicaDBCluster", err, "DBClusterIdentifier", id, (const char *)NULL);
 }
 
 int au_switchover(dr_aws *c, const char *global_id, const char *target_arn, dr_error *err)
 {
-    dr_buf form = DR_BUF_INIT;
-    int rc;
-
-    dr_aws_form_add(&form, "GlobalClusterIdentifier", global_short(global_id));
-    dr_aws_form_add(&form, "TargetDbClusterIdentifier", target_arn);
-    rc = rds(c, "SwitchoverGlobalCluster", &form, NULL, err);
-    dr_buf_free(&form);
-    return rc;
+    return rds_action(c, "SwitchoverGlobalCluster", err, "GlobalClusterIdentifier", global_short(global_id),
+                      "TargetDbClusterIdentifier", target_arn, (const char *)NULL);
 }
 
 int au_failover_global(dr_aws *c, const char *global_id, const char *target_arn, dr_error *err)
 {
-    dr_buf form = DR_BUF_INIT;
-    int rc;
-
-    dr_aws_form_add(&form, "GlobalClusterIdentifier", global_short(global_id));
-    dr_aws_form_add(&form, "TargetDbClusterIdentifier", target_arn);
-    dr_aws_form_add(&form, "AllowDataLoss", "true");
-    rc = rds(c, "FailoverGlobalCluster", &form, NULL, err);
-    dr_buf_free(&form);
-    return rc;
+    return rds_action(c, "FailoverGlobalCluster", err, "GlobalClusterIdentifier", global_short(global_id),
+                      "TargetDbClusterIdentifier", target_arn, "AllowDataLoss", "true", (const char *)NULL);
 }
 
 int au_remove_from_global(dr_aws *c, const char *global_id, const char *cluster_arn, dr_error *err)
 {
-    dr_buf form = DR_BUF_INIT;
-    int rc;
-
-    dr_aws_form_add(&form, "GlobalClusterIdentifier", global_short(global_id));
-    dr_aws_form_add(&form, "DbClusterIdentifier", cluster_arn);
-    rc = rds(c, "RemoveFromGlobalCluster", &form, NULL, err);
-    dr_buf_free(&form);
-    return rc;
+    return rds_action(c, "RemoveFromGlobalCluster", err, "GlobalClusterIdentifier", global_short(global_id),
+                      "DbClusterIdentifier", cluster_arn, (const char *)NULL);
 }

@@ -650,10 +650,11 @@ typedef struct canary {
 } canary;
 
 
-static int head_object(s3ctx *x, const char *region, const char *bucket, const char *path, const char *version,
-                       dr_aws_response **out, dr_error *err)
+/* A HEAD or DELETE of one object version (the current one when version is empty). */
+static int object_call(s3ctx *x, const char *op, const char *method, const char *region, const char *bucket,
+                       const char *path, const char *version, dr_aws_response **out, dr_error *err)
 {
-    dr_aws_request rq = s3_request("HeadObject", "HEAD", bucket, NULL);
+    dr_aws_request rq = s3_request(op, method, bucket, NULL);
     dr_buf q = DR_BUF_INIT;
     int rc;
 
@@ -668,22 +669,16 @@ static int head_object(s3ctx *x, const char *region, const char *bucket, const c
     return rc;
 }
 
+static int head_object(s3ctx *x, const char *region, const char *bucket, const char *path, const char *version,
+                       dr_aws_response **out, dr_error *err)
+{
+    return object_call(x, "HeadObject", "HEAD", region, bucket, path, version, out, err);
+}
+
 static int delete_version(s3ctx *x, const char *region, const char *bucket, const char *path, const char *version,
                           dr_error *err)
 {
-    dr_aws_request rq = s3_request("DeleteObject", "DELETE", bucket, NULL);
-    dr_buf q = DR_BUF_INIT;
-    int rc;
-
-    rq.path = path;
-    if (version && *version) {
-        dr_buf_puts(&q, "versionId=");
-        dr_buf_uri_encode(&q, version, 0);
-        rq.query = dr_buf_str(&q);
-    }
-    rc = s3_send(x, region, &rq, NULL, err);
-    dr_buf_free(&q);
-    return rc;
+    return object_call(x, "DeleteObject", "DELETE", region, bucket, path, version, NULL, err);
 }
 
 /* dr_wait_for probe: 1 once the replica is in the destination or the source says COMPLETED. */
