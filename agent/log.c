@@ -3,6 +3,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <jansson.h>
 
@@ -40,12 +42,29 @@ static const char *const level_names[] = {"error", "warn", "info", "debug"};
 /* sd-daemon priorities: err(3), warning(4), info(6), debug(7) */
 static const int level_prio[] = {3, 4, 6, 7};
 
+/*
+ * systemd sets JOURNAL_STREAM to "<device>:<inode>" of the stream it connects
+ * to the journal; a child whose stderr was redirected inherits the variable,
+ * so it counts only when it names the stream stderr really is.
+ */
+static int stderr_is_journal(void)
+{
+    const char *v = getenv("JOURNAL_STREAM");
+    unsigned long long dev, ino;
+    struct stat st;
+    char end;
+
+    if (!v || sscanf(v, "%llu:%llu%c", &dev, &ino, &end) != 2 || fstat(STDERR_FILENO, &st) != 0)
+        return 0;
+    return (unsigned long long)st.st_dev == dev && (unsigned long long)st.st_ino == ino;
+}
+
 void log_setup(dr_log_level max_level, log_format format)
 {
     g_max = max_level;
     g_format = format;
-    /* systemd sets JOURNAL_STREAM when stderr is the journal; "<N>" prefixes then set the priority */
-    g_journald = getenv("JOURNAL_STREAM") != NULL;
+    /* "<N>" prefixes then set each line's priority in the journal */
+    g_journald = stderr_is_journal();
 }
 
 dr_log_level log_max_level(void)
