@@ -54,11 +54,11 @@ class Journald(unittest.TestCase):
         except subprocess.TimeoutExpired:
             cls.journald.kill()
             cls.journald.wait()
-        with open("/etc/machine-id") as f:
-            mid = f.read().strip()
-        for d in (cls.run_dir, "/run/systemd/journal.%s" % cls.ns, "/var/log/journal/%s.%s" % (mid, cls.ns),
-                  "/run/log/journal/%s.%s" % (mid, cls.ns)):
-            shutil.rmtree(d, ignore_errors=True)
+        shutil.rmtree(cls.run_dir, ignore_errors=True)
+        for top in ("/var/log/journal", "/run/log/journal"):  # the files: <machine id>.<namespace>
+            for d in (os.listdir(top) if os.path.isdir(top) else []):
+                if d.endswith("." + cls.ns):
+                    shutil.rmtree(os.path.join(top, d), ignore_errors=True)
 
     def setUp(self):
         self.dir = tempfile.mkdtemp(prefix="drjournal.")
