@@ -252,7 +252,8 @@ int cmd_run(const opts *o, agent *a, const unsigned char *sel, hook_kind hook, c
     so.mutating = hook != HOOK_VERIFY && !o->plan;
     so.dry_run = o->plan;
     so.resume_run_id = resume_id;
-    if ((hook == HOOK_FAILOVER || hook == HOOK_FAILBACK) && !resume_id && confirm(o, a, hook_name(hook)) != 0)
+    /* a resumed failover or failback moves traffic too: it is confirmed like the command itself */
+    if ((hook == HOOK_FAILOVER || hook == HOOK_FAILBACK) && confirm(o, a, hook_name(hook)) != 0)
         return EXIT_USAGE;
     dr_error_clear(&err);
     if (session_begin(&s, a, &so, &err) != 0)
@@ -270,6 +271,10 @@ int cmd_run(const opts *o, agent *a, const unsigned char *sel, hook_kind hook, c
         return EXIT_FAIL;
     }
     ok = hook == HOOK_VERIFY ? 1 : run_all_succeeded(a);
+    if (ok && s.locked && lock_lost(&s.lock)) {
+        log_error("the run lease was lost during the run: which region serves is not recorded");
+        ok = 0;
+    }
     if (ok && !o->plan && !sel && (hook == HOOK_FAILOVER || hook == HOOK_FAILBACK)) {
         dr_error_clear(&err);
         if (state_write_serving(so.state_dir, hook == HOOK_FAILOVER ? DR_SERVING_DR : DR_SERVING_PRIMARY, s.run_id,

@@ -14,6 +14,7 @@
 #include "dr/util.h"
 #include "lock.h"
 #include "log.h"
+#include "run.h"
 
 void lock_holder_describe(const lock_holder *h, char *out, size_t len)
 {
@@ -91,6 +92,10 @@ static int local_acquire(const lock_config *cfg, run_lock *lk, lock_holder *hold
             close(fd);
             lock_holder_describe(holder, who, sizeof(who));
             return dr_error_set(err, DR_EBUSY, "another run holds the lock %s: %s", path, who);
+        }
+        if (run_cancel_requested()) {
+            close(fd);
+            return dr_error_set(err, DR_ECANCELED, "cancelled while waiting for the lock %s", path);
         }
         usleep(100 * 1000);
     }
@@ -175,9 +180,11 @@ static int lease_try(run_lock *lk, lock_holder *holder, dr_error *err)
     snprintf(exp, sizeof(exp), "%.3f", t + lk->lease_seconds);
     snprintf(pid, sizeof(pid), "%ld", lk->me.pid);
     body = dr_json_pack(err,
-                        "{s:s, s:{s:{s:s}, s:{s:s}, s:{s:s}, s:{s:s}, s:{s:s}, s:{s:s}, s:{s:s}}, s:s, s:{s:{s:s}}}",
+                        "{s:s, s:{s:{s:s}, s:{s:s}, s:{s:s}, s:{s:s}, s:{s:s}, s:{s:s}, s:{s:s}, s:{s:s}}, s:s, "
+                        "s:{s:{s:s}}}",
                         "TableName", lk->table, "Item", "lock_id", "S", lk->name, "holder_host", "S", lk->me.host,
-                        "holder_pid", "N", pid, "run_id", "S", lk->me.run_id, "command", "S", lk->me.command,
+                        "holder_pid", "N", pid, "run_id", "S", lk->me.run_id, "token", "S", lk->token,
+                        "command", "S", lk->me.command,
                         "started_at", "S", lk->me.started_at, "expires_at", "N", exp, "ConditionExpression",
                         "attribute_not_exists(lock_id) OR expires_at < :now", "ExpressionAttributeValues", ":now",
                         "N", now);
@@ -211,7 +218,7 @@ static int lease_renew(run_lock *lk, dr_error *err)
     snprintf(exp, sizeof(exp), "%.3f", dr_now() + lk->lease_seconds);
     body = dr_json_pack(err, "{s:s, s:{s:{s:s}}, s:s, s:s, s:{s:{s:s}, s:{s:s}}}", "TableName", lk->table, "Key",
                         "lock_id", "S", lk->name, "UpdateExpression", "SET expires_at = :exp", "ConditionExpression",
-                        "run_id = :me", "ExpressionAttributeValues", ":exp", "N", exp, ":me", "S", lk->me.run_id);
+                        "token = :me", "ExpressionAttributeValues", ":exp", "N", exp, ":me", "S", lk->token);
     if (!body)
         return err->code;
     rc = ddb(lk, "UpdateItem", body, &doc, err);
@@ -249,13 +256,15 @@ static void *heartbeat_main(void *arg)
             last_ok = dr_now();
         } else if (dr_error_is(&err, "ConditionalCheckFailedException")) {
             if (!lk->lost)
-                log_error("the run lease %s was taken over by another run: stop this run", lk->name);
+                log_error("the run lease %s was taken over by another run: this run stops", lk->name);
             lk->lost = 1;
+            run_request_cancel();
         } else if (dr_now() - last_ok > lk->lease_seconds) {
             if (!lk->lost)
-                log_error("the run lease %s could not be renewed for %.0fs (%s): another host may take over",
-                          lk->name, dr_now() - last_ok, err.message);
+                log_error("the run lease %s could not be renewed for %.0fs (%s): another host may take over, "
+                          "this run stops", lk->name, dr_now() - last_ok, err.message);
             lk->lost = 1;
+            run_request_cancel();
         } else {
             log_warn("renewing the run lease failed, will retry: %s", err.message);
         }
@@ -273,6 +282,7 @@ static int lease_acquire(const lock_config *cfg, run_lock *lk, lock_holder *hold
     copy_str(lk->table, sizeof(lk->table), cfg->table);
     copy_str(lk->name, sizeof(lk->name), cfg->name ? cfg->name : "dr-agent");
     lk->lease_seconds = cfg->lease_seconds > 0 ? cfg->lease_seconds : 60.0;
+    dr_uuid4(lk->token); /* this acquisition's own: another run resuming the same run id holds another */
     for (;;) {
         dr_error_clear(err);
         rc = lease_try(lk, holder, err);
@@ -291,6 +301,9 @@ static int lease_acquire(const lock_config *cfg, run_lock *lk, lock_holder *hold
             return dr_error_set(err, DR_EBUSY, "another run holds the lease %s in table %s: %s", lk->name, lk->table,
                                 who);
         }
+        if (run_cancel_requested())
+            return dr_error_set(err, DR_ECANCELED, "cancelled while waiting for the lease %s in table %s", lk->name,
+                                lk->table);
         usleep(500 * 1000);
     }
     if (rc != 0)
@@ -343,8 +356,8 @@ void lock_release(run_lock *lk)
         lk->heartbeat_running = 0;
         dr_error_clear(&err);
         body = dr_json_pack(&err, "{s:s, s:{s:{s:s}}, s:s, s:{s:{s:s}}}", "TableName", lk->table, "Key", "lock_id",
-                            "S", lk->name, "ConditionExpression", "run_id = :me", "ExpressionAttributeValues", ":me",
-                            "S", lk->me.run_id);
+                            "S", lk->name, "ConditionExpression", "token = :me", "ExpressionAttributeValues", ":me",
+                            "S", lk->token);
         if (body && ddb(lk, "DeleteItem", body, &doc, &err) != 0 && !dr_error_is(&err, "ConditionalCheckFailedException"))
             log_warn("releasing the run lease failed (it expires by itself): %s", err.message);
         free(body);

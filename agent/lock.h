@@ -39,6 +39,7 @@ typedef struct run_lock {
     char table[256];
     char name[128];
     double lease_seconds;
+    char token[40];          /* this acquisition's id: renewals and the release are conditional on it */
     pthread_t heartbeat;
     int heartbeat_running;
     pthread_mutex_t mu;
@@ -55,7 +56,7 @@ typedef struct run_lock {
 int lock_acquire(const lock_config *cfg, const char *run_id, const char *command, run_lock *lk,
                  lock_holder *holder, dr_error *err);
 
-/* Non-zero once the lease could not be renewed. */
+/* Non-zero once the lease could not be renewed (the heartbeat then also requests the run's cancel). */
 int lock_lost(run_lock *lk);
 
 void lock_release(run_lock *lk);

@@ -121,6 +121,17 @@ int session_begin(session *s, agent *a, const session_opts *o, dr_error *err)
     if (rc != 0)
         goto fail;
     s->journaling = 1;
+    if (o->resume_run_id) {
+        /* the run was chosen before the lock was taken: it may have ended (or been resumed) since */
+        journal_run jr;
+        rc = journal_read(s->j.path, &jr, err);
+        if (rc == 0 && jr.ended)
+            rc = dr_error_set(err, DR_ESTATE, "run %s ended (%s) while this resume waited for the lock: nothing to "
+                              "resume", s->run_id, jr.status);
+        journal_run_clear(&jr);
+        if (rc != 0)
+            goto fail;
+    }
     {
         char host[256] = "";
         json_t *ev, *res = json_array();
@@ -128,7 +139,7 @@ int session_begin(session *s, agent *a, const session_opts *o, dr_error *err)
         if (o->resume_run_id) {
             ev = json_pack("{s:s, s:I}", "host", host, "pid", (json_int_t)getpid());
             json_decref(res);
-            rc = ev ? journal_write(&s->j, "resume", ev, err) : DR_ENOMEM;
+            rc = ev ? journal_write(&s->j, "resume", ev, err) : dr_error_set(err, DR_ENOMEM, "journal: out of memory");
         } else {
             for (size_t i = 0; i < a->cfg->n_res; i++)
                 if (!o->selected || o->selected[i])
@@ -138,11 +149,16 @@ int session_begin(session *s, agent *a, const session_opts *o, dr_error *err)
                            "serving", o->serving == DR_SERVING_DR ? "dr" : "primary", "config",
                            o->config_path ? o->config_path : "", "host", host, "pid", (json_int_t)getpid(), "resources",
                            res, "selected", o->selected != NULL, "agent_version", DR_AGENT_VERSION);
-            rc = ev ? journal_write(&s->j, "run_start", ev, err) : DR_ENOMEM;
+            rc = ev ? journal_write(&s->j, "run_start", ev, err)
+                    : dr_error_set(err, DR_EINVAL, "journal: the run's start cannot be recorded (a path or name "
+                                   "that is not UTF-8?)");
         }
         json_decref(ev);
-        if (rc != 0)
+        if (rc != 0) {
+            if (!o->resume_run_id)
+                unlink(s->j.path); /* a journal without its run_start is no run */
             goto fail;
+        }
     }
     log_info("%s: run %s%s, journal %s", o->command, s->run_id, o->resume_run_id ? " (resumed)" : "", s->j.path);
     return 0;

@@ -93,6 +93,54 @@ class Runs(unittest.TestCase):
         r = self.agent("-c", c2, "configure")
         self.assertEqual(r.returncode, 0, r.stderr)
 
+    def test_cancel_while_waiting_for_the_lock(self):
+        c = self.conf('{ type = "fixture_dep"; name = "db"; sleep = "8s"; }')
+        first = self.start("-c", c, "configure")
+        self.assertTrue(self.wait_for(lambda: os.path.exists(os.path.join(self.state, "lock")) and
+                                      os.path.getsize(os.path.join(self.state, "lock")) > 0))
+        waiting = self.start("-c", c, "configure", "--wait", "30s")
+        time.sleep(1.0)
+        t0 = time.monotonic()
+        waiting.send_signal(signal.SIGINT)
+        out, err = waiting.communicate(timeout=20)
+        self.assertLess(time.monotonic() - t0, 3.0, "SIGINT did not end the wait for the lock")
+        self.assertEqual(waiting.returncode, 1)
+        self.assertIn("cancelled while waiting for the lock", err)
+        self.assertEqual(first.poll(), None)  # the holder goes on
+        first.send_signal(signal.SIGTERM)
+        first.communicate(timeout=30)
+        # the cancelled waiter wrote no journal of its own
+        self.assertEqual(len(os.listdir(os.path.join(self.state, "runs"))), 1)
+
+    def test_resume_waiting_for_a_run_that_then_ends(self):
+        # "resume" picks a run without an end before it has the lock: a run still going looks like that
+        trace = os.path.join(self.dir, "trace")
+        c = self.conf('{ type = "fixture_dep"; name = "db"; sleep = "3s"; change = "promote"; trace = "%s"; }'
+                      % trace)
+        first = self.start("-c", c, "failover", "--yes")
+        self.assertTrue(self.wait_for(lambda: os.path.exists(trace)))
+        r = self.agent("-c", c, "resume", "--yes", "--wait", "30s")
+        first.communicate(timeout=30)
+        self.assertEqual(first.returncode, 0)
+        self.assertEqual(r.returncode, 1, r.stderr)
+        self.assertIn("while this resume waited for the lock: nothing to resume", r.stderr)
+        with open(trace) as f:
+            self.assertEqual([l.split()[0] for l in f], ["start", "end"])  # the hook ran once
+        run_id = os.listdir(os.path.join(self.state, "runs"))[0][:-len(".jsonl")]
+        self.assertEqual([e["event"] for e in self.journal(run_id)], ["run_start", "step_start", "step_end", "run_end"])
+
+    def test_resume_of_a_failover_is_confirmed(self):
+        c = self.conf('{ type = "fixture_dep"; name = "db"; sleep = "20s"; change = "promote"; }')
+        p = self.start("-c", c, "failover", "--yes")
+        self.assertTrue(self.wait_for(lambda: os.path.isdir(os.path.join(self.state, "runs")) and
+                                      os.listdir(os.path.join(self.state, "runs"))))
+        p.send_signal(signal.SIGKILL)
+        p.communicate()
+        r = self.agent("-c", c, "resume")
+        self.assertEqual(r.returncode, 64)
+        self.assertIn("pass --yes to confirm", r.stderr)
+        self.assertEqual(self.history(c)[0]["status"], "interrupted")
+
     # --- journal, kill -9, resume, history ---
 
     def test_journal_kill_resume_history(self):
@@ -125,7 +173,7 @@ class Runs(unittest.TestCase):
         # resume continues the same run, same mode, and re-checks the finished step
         c = self.conf('{ type = "fixture_dep"; name = "db"; change = "promote"; },\n'
                       '{ type = "fixture"; name = "dns"; change = "switch"; }')
-        r = self.agent("-c", c, "resume", "--format", "json")
+        r = self.agent("-c", c, "resume", "--yes", "--format", "json")
         self.assertEqual(r.returncode, 0, r.stderr)
         doc = json.loads(r.stdout)
         self.assertEqual(doc["run_id"], run_id)
@@ -143,7 +191,7 @@ class Runs(unittest.TestCase):
         with open(os.path.join(self.state, "serving.json")) as f:
             self.assertEqual(json.load(f)["serving"], "dr")
         # nothing left to resume
-        r = self.agent("-c", c, "resume")
+        r = self.agent("-c", c, "resume", "--yes")
         self.assertEqual(r.returncode, 0)
         self.assertIn("no interrupted run", r.stderr)
 
@@ -175,7 +223,7 @@ class Runs(unittest.TestCase):
         os.unlink(os.path.join(self.state, "serving.json"))
         self.assertEqual(self.history(c)[-1]["status"], "interrupted")
         c = self.conf('{ type = "fixture_dep"; name = "db"; }')  # nothing left to change
-        r = self.agent("-c", c, "resume", "--format", "json")
+        r = self.agent("-c", c, "resume", "--yes", "--format", "json")
         self.assertEqual(r.returncode, 0, r.stderr)
         events = self.journal(run_id)
         self.assertEqual([e["status"] for e in events if e["event"] == "step_end"], ["done", "unchanged"])
@@ -191,7 +239,7 @@ class Runs(unittest.TestCase):
             lines = f.readlines()
         with open(path, "w") as f:
             f.writelines(lines[:-1])
-        r = self.agent("-c", c, "resume")
+        r = self.agent("-c", c, "resume", "--yes")
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertEqual(self.journal(run_id)[-1]["status"], "unchanged")
 

@@ -190,7 +190,7 @@ class CrashResume(reltest.drtest.EnvTestCase):
         if timer:
             timer.start()
         try:
-            r = agent.run("resume", "--format", "json")
+            r = agent.run("resume", "--yes", "--format", "json")
         finally:
             if timer:
                 timer.join()
@@ -255,7 +255,7 @@ class CrashResume(reltest.drtest.EnvTestCase):
                 if n == n_steps and ev[-1]["event"] == "run_end":
                     # after the last step nothing but the run's end follows: the kill may land after it.
                     # Then there is nothing to resume, and the state is the reference's.
-                    r = agent.run("resume")
+                    r = agent.run("resume", "--yes")
                     self.assertEqual(r.rc, 0, r)
                     self.assertRegex(r.stderr + r.stdout, "nothing to resume|no interrupted run")
                     self.assertEqual(self.snapshot(agent), reference)
