@@ -183,7 +183,7 @@ static int lease_try(run_lock *lk, lock_holder *holder, dr_error *err)
                         "{s:s, s:{s:{s:s}, s:{s:s}, s:{s:s}, s:{s:s}, s:{s:s}, s:{s:s}, s:{s:s}, s:{s:s}}, s:s, "
                         "s:{s:{s:s}}}",
                         "TableName", lk->table, "Item", "lock_id", "S", lk->name, "holder_host", "S", lk->me.host,
-                        "holder_pid", "N", pid, "run_id", "S", lk->me.run_id, "token", "S", lk->token,
+                        "holder_pid", "N", pid, "run_id", "S", lk->me.run_id, "lease_token", "S", lk->token,
                         "command", "S", lk->me.command,
                         "started_at", "S", lk->me.started_at, "expires_at", "N", exp, "ConditionExpression",
                         "attribute_not_exists(lock_id) OR expires_at < :now", "ExpressionAttributeValues", ":now",
@@ -218,7 +218,7 @@ static int lease_renew(run_lock *lk, dr_error *err)
     snprintf(exp, sizeof(exp), "%.3f", dr_now() + lk->lease_seconds);
     body = dr_json_pack(err, "{s:s, s:{s:{s:s}}, s:s, s:s, s:{s:{s:s}, s:{s:s}}}", "TableName", lk->table, "Key",
                         "lock_id", "S", lk->name, "UpdateExpression", "SET expires_at = :exp", "ConditionExpression",
-                        "token = :me", "ExpressionAttributeValues", ":exp", "N", exp, ":me", "S", lk->token);
+                        "lease_token = :me", "ExpressionAttributeValues", ":exp", "N", exp, ":me", "S", lk->token);
     if (!body)
         return err->code;
     rc = ddb(lk, "UpdateItem", body, &doc, err);
@@ -356,7 +356,7 @@ void lock_release(run_lock *lk)
         lk->heartbeat_running = 0;
         dr_error_clear(&err);
         body = dr_json_pack(&err, "{s:s, s:{s:{s:s}}, s:s, s:{s:{s:s}}}", "TableName", lk->table, "Key", "lock_id",
-                            "S", lk->name, "ConditionExpression", "token = :me", "ExpressionAttributeValues", ":me",
+                            "S", lk->name, "ConditionExpression", "lease_token = :me", "ExpressionAttributeValues", ":me",
                             "S", lk->token);
         if (body && ddb(lk, "DeleteItem", body, &doc, &err) != 0 && !dr_error_is(&err, "ConditionalCheckFailedException"))
             log_warn("releasing the run lease failed (it expires by itself): %s", err.message);

@@ -169,6 +169,32 @@ class LockRace(reltest.drtest.EnvTestCase):
         h = a.run("history", "--format", "json")
         self.assertEqual(json.loads(h.stdout)[-1]["status"], "interrupted")
 
+    def test_lease_taken_over_stops_the_run(self):
+        a = self.host("host-a", lease=True)
+        self.ready(a)
+        self.slow_failover(30)
+        t0 = time.monotonic()
+        p = a.start("failover", "--yes")
+        self.assertTrue(reltest.wait_for(lambda: self.failover_runs(a), timeout=30))
+        # another host's run takes the lease over (as after a lease that expired): the next renewal fails
+        ddb = self.env.client("dynamodb", D, attempts=3)
+        item = ddb.get_item(TableName=LOCK_TABLE, Key={"lock_id": {"S": "dr-agent"}}, ConsistentRead=True)["Item"]
+        item.update({"holder_host": {"S": "host-z"}, "holder_pid": {"N": "1"}, "run_id": {"S": "20260101T000000Z-zzzzzz"},
+                     "lease_token": {"S": "another-acquisition"}, "expires_at": {"N": "%.3f" % (time.time() + 600)}})
+        ddb.put_item(TableName=LOCK_TABLE, Item=item)
+        out, err = p.communicate(timeout=120)
+        self.assertEqual(p.returncode, 1, err[-2000:])
+        self.assertLess(time.monotonic() - t0, 25, "the run went on after losing its lease")
+        self.assertIn("was taken over by another run: this run stops", err)
+        # nothing says the DR region serves, and the run did not end "done"
+        self.assertFalse(os.path.exists(os.path.join(a.state_dir, "serving.json")))
+        (rid, ev), = self.failover_runs(a)
+        self.assertEqual(ev[-1]["event"], "run_end")
+        self.assertNotEqual(ev[-1]["status"], "done")
+        # the lease still names the other host: the stopped run did not delete it on its way out
+        now = ddb.get_item(TableName=LOCK_TABLE, Key={"lock_id": {"S": "dr-agent"}}, ConsistentRead=True)["Item"]
+        self.assertEqual(now["holder_host"]["S"], "host-z")
+
     def test_wait_for_the_lease(self):
         a, b = self.host("host-a", lease=True), self.host("host-b", lease=True)
         self.ready(a)
