@@ -341,11 +341,17 @@ int cmd_drill(const opts *o, agent *a, const unsigned char *sel, const char *con
     drill d;
     dr_error err;
     char json_path[PATH_MAX], html_path[PATH_MAX];
-    int rounds_after = 0, rc;
+    int rounds_after = 0, reports_ok = 1, rc;
     dr_status pre;
 
+    if (o->plan) {
+        fprintf(stderr, "dr-agent: a drill has no dry run (it fails over for real); 'dr-agent failover --plan' shows "
+                        "what a failover would change\n");
+        return EXIT_USAGE;
+    }
     if (confirm(o, a, "drill") != 0)
         return EXIT_USAGE;
+    json_path[0] = html_path[0] = '\0';
     fill_session_opts(o, a, sel, "drill", config_path, &so);
     so.mutating = 1;
     dr_error_clear(&err);
@@ -432,22 +438,28 @@ report:
     }
     drill_finish(&d);
     dr_error_clear(&err);
-    if (drill_write_reports(&d, so.state_dir, json_path, sizeof(json_path), html_path, sizeof(html_path), &err) != 0)
-        log_error("%s", err.message);
-    else
+    if (drill_write_reports(&d, so.state_dir, json_path, sizeof(json_path), html_path, sizeof(html_path), &err) != 0) {
+        log_error("the drill report could not be written: %s", err.message);
+        json_path[0] = html_path[0] = '\0';
+        reports_ok = 0;
+    } else {
         log_info("drill report: %s and %s", html_path, json_path);
+    }
     if (drill_write_last(&d, so.state_dir, &err) != 0)
         log_error("%s", err.message);
     session_end(&s, d.success ? "done" : "failed", d.rto_reached ? d.rto : -1, d.has_rpo ? d.rpo : -1);
 
     if (o->format == FMT_JSON) {
-        FILE *f = fopen(json_path, "r");
+        FILE *f = reports_ok ? fopen(json_path, "r") : NULL;
         int c;
-        while (f && (c = fgetc(f)) != EOF)
-            putchar(c);
-        if (f)
+        if (!f) {
+            reports_ok = 0;
+        } else {
+            while ((c = fgetc(f)) != EOF)
+                putchar(c);
             fclose(f);
-        putchar('\n');
+            putchar('\n');
+        }
     } else {
         char rto[32], rpo[32], orto[32], orpo[32];
         if (d.rto_reached)
@@ -462,11 +474,12 @@ report:
         dr_duration_format(d.rpo_objective, orpo, sizeof(orpo));
         printf("drill %s: %s\n  RTO %s (objective %s)\n  RPO %s%s%s%s (objective %s)\n  report %s\n", d.run_id,
                d.success ? "objectives met" : "FAILED", rto, orto, rpo, d.has_rpo ? " (" : "",
-               d.has_rpo ? d.rpo_resource : "", d.has_rpo ? ")" : "", orpo, html_path);
+               d.has_rpo ? d.rpo_resource : "", d.has_rpo ? ")" : "", orpo,
+               html_path[0] ? html_path : "not written");
         if (d.failure[0])
             printf("  %s\n", d.failure);
     }
-    rc = d.success ? EXIT_OK : EXIT_FAIL;
+    rc = d.success && reports_ok ? EXIT_OK : EXIT_FAIL;
     drill_free(&d);
     return rc;
 }
@@ -482,6 +495,10 @@ int cmd_resume(const opts *o, agent *a, const char *config_path)
     hook_kind hook;
     int rc;
 
+    if (o->plan) {
+        fprintf(stderr, "dr-agent: resume has no dry run; 'dr-agent history' shows the interrupted run\n");
+        return EXIT_USAGE;
+    }
     dr_error_clear(&err);
     if (journal_list(state_dir, &runs, &n, &err) != 0) {
         log_error("%s", err.message);
@@ -578,6 +595,10 @@ int cmd_history(const opts *o, const char *state_dir)
     size_t n = 0;
     dr_error err;
 
+    if (o->plan) {
+        fprintf(stderr, "dr-agent: resume has no dry run; 'dr-agent history' shows the interrupted run\n");
+        return EXIT_USAGE;
+    }
     dr_error_clear(&err);
     if (journal_list(state_dir, &runs, &n, &err) != 0) {
         log_error("%s", err.message);

@@ -129,10 +129,10 @@ static int setting_duration(const config_setting_t *s, double *out)
     case CONFIG_TYPE_INT:
     case CONFIG_TYPE_INT64:
         *out = (double)config_setting_get_int64(s);
-        return *out >= 0 ? 0 : -1;
+        return *out >= 0 && *out <= DR_DURATION_MAX ? 0 : -1;
     case CONFIG_TYPE_FLOAT:
         *out = config_setting_get_float(s);
-        return *out >= 0 && isfinite(*out) ? 0 : -1;
+        return *out >= 0 && *out <= DR_DURATION_MAX ? 0 : -1; /* also false for NaN */
     case CONFIG_TYPE_STRING:
         return dr_duration_parse(config_setting_get_string(s), out) == 0 ? 0 : -1;
     default:
@@ -694,9 +694,9 @@ static int bind_value(const dr_config_key *k, const cfg_raw *raw, const char *te
         }
         break;
     case DR_KEY_DURATION:
-        if (raw->kind == RAW_INT && raw->i >= 0)
+        if (raw->kind == RAW_INT && raw->i >= 0 && (double)raw->i <= DR_DURATION_MAX)
             v->f = (double)raw->i;
-        else if (raw->kind == RAW_FLOAT && raw->f >= 0)
+        else if (raw->kind == RAW_FLOAT && raw->f >= 0 && raw->f <= DR_DURATION_MAX)
             v->f = raw->f;
         else if (raw->kind != RAW_STRING || dr_duration_parse(raw->s, &v->f) != 0) {
             snprintf(why, whylen,

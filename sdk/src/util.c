@@ -302,13 +302,21 @@ int dr_duration_parse(const char *s, double *seconds)
         char *end;
         double v, mult;
 
-        if (!isdigit((unsigned char)*p) && *p != '.')
+        char num[32];
+        size_t len = strspn(p, "0123456789."), dots = 0;
+
+        /* decimal digits with at most one point: no sign, exponent, hex, inf or nan */
+        for (size_t i = 0; i < len; i++)
+            dots += p[i] == '.';
+        if (len == 0 || len >= sizeof(num) || dots > 1 || (len == 1 && dots == 1))
             return DR_EINVAL;
+        memcpy(num, p, len);
+        num[len] = '\0';
         errno = 0;
-        v = strtod(p, &end);
-        if (end == p || errno || v < 0 || !isfinite(v))
+        v = strtod(num, &end);
+        if (*end != '\0' || errno || !isfinite(v))
             return DR_EINVAL;
-        p = end;
+        p += len;
         if (strncmp(p, "ms", 2) == 0) {
             mult = 0.001;
             p += 2;
@@ -331,6 +339,8 @@ int dr_duration_parse(const char *s, double *seconds)
         }
         total += v * mult;
         parts++;
+        if (total > DR_DURATION_MAX)
+            return DR_EINVAL;
     }
     *seconds = total;
     return 0;

@@ -9,6 +9,7 @@
 #include <cmocka.h>
 
 #include "config.h"
+#include "dr/util.h"
 #include "graph.h"
 #include "testutil.h"
 
@@ -184,6 +185,43 @@ static void test_bad_duration(void **state)
     expect_error("objectives = { rto = \"1h\"; rpo = \"soon\"; };\n"
                  "regions = { primary = \"us-east-1\"; dr = \"us-west-2\"; };\nresources = ();\n",
                  ":1:", "objectives.rpo: bad duration");
+    /* beyond ten years, or not a plain decimal number: an overflowing deadline must never reach the runner */
+    expect_error("objectives = { rto = \"1e300s\"; rpo = \"15m\"; };\n"
+                 "regions = { primary = \"us-east-1\"; dr = \"us-west-2\"; };\nresources = ();\n",
+                 ":1:", "objectives.rto: bad duration");
+    expect_error("objectives = { rto = \"1h\"; rpo = \"15m\"; };\n"
+                 "regions = { primary = \"us-east-1\"; dr = \"us-west-2\"; };\n"
+                 "agent = { hook_timeout = \"3651d\"; };\nresources = ();\n",
+                 ":3:", "hook_timeout: bad duration");
+    expect_error(HEAD "resources = (\n  { type = \"db\"; name = \"u\"; table = \"t\";\n    window = \"0x10s\"; }\n);\n",
+                 ":5:", "key 'window' (duration): bad duration");
+    expect_error(HEAD "resources = (\n  { type = \"db\"; name = \"u\"; table = \"t\";\n    window = 1e300; }\n);\n",
+                 ":5:", "key 'window' (duration): bad duration");
+    expect_error("objectives = { rto = 1e300; rpo = \"15m\"; };\n"
+                 "regions = { primary = \"us-east-1\"; dr = \"us-west-2\"; };\nresources = ();\n",
+                 ":1:", "objectives.rto: bad duration");
+}
+
+static void test_duration_parse(void **state)
+{
+    double s = -1;
+
+    (void)state;
+    assert_int_equal(dr_duration_parse("1h30m", &s), 0);
+    assert_true(s == 5400.0);
+    assert_int_equal(dr_duration_parse("1.5s", &s), 0);
+    assert_true(s == 1.5);
+    assert_int_equal(dr_duration_parse("500ms", &s), 0);
+    assert_true(s == 0.5);
+    assert_int_equal(dr_duration_parse("3650d", &s), 0);
+    assert_true(s == DR_DURATION_MAX);
+    assert_int_equal(dr_duration_parse("3650d1s", &s), DR_EINVAL);
+    assert_int_equal(dr_duration_parse("1e3s", &s), DR_EINVAL);
+    assert_int_equal(dr_duration_parse("-5s", &s), DR_EINVAL);
+    assert_int_equal(dr_duration_parse("inf", &s), DR_EINVAL);
+    assert_int_equal(dr_duration_parse("nan", &s), DR_EINVAL);
+    assert_int_equal(dr_duration_parse(".s", &s), DR_EINVAL);
+    assert_int_equal(dr_duration_parse("1.2.3s", &s), DR_EINVAL);
 }
 
 static void test_unknown_dependency(void **state)
@@ -299,6 +337,7 @@ int main(void)
         cmocka_unit_test(test_wrong_type),
         cmocka_unit_test(test_missing_required),
         cmocka_unit_test(test_bad_duration),
+        cmocka_unit_test(test_duration_parse),
         cmocka_unit_test(test_unknown_dependency),
         cmocka_unit_test(test_cycle),
         cmocka_unit_test(test_unknown_plugin_and_duplicates),

@@ -59,7 +59,11 @@ int64_t dr_mono_ms(void);   /* monotonic milliseconds */
 void dr_time_format(double epoch, int millis, char *out, size_t outlen);
 /* ISO-8601 / RFC 3339 with optional fraction and Z or +hh:mm offset; 0 or DR_EPARSE. */
 int dr_time_parse(const char *s, double *epoch);
-/* Durations: "90s", "15m", "1h", "2d", "1h30m", "500ms", or a plain number of seconds. 0 or DR_EINVAL. */
+/*
+ * Durations: "90s", "15m", "1h", "2d", "1h30m", "500ms", or a plain number of
+ * seconds; decimal numbers only, at most DR_DURATION_MAX in total. 0 or DR_EINVAL.
+ */
+#define DR_DURATION_MAX (3650.0 * 86400.0) /* ten years */
 int dr_duration_parse(const char *s, double *seconds);
 /* Format seconds compactly: 4500 -> "1h15m", 12.5 -> "12.5s". */
 void dr_duration_format(double seconds, char *out, size_t outlen);
