@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <libconfig.h>
 
@@ -552,6 +553,35 @@ static void load_resources(const config_setting_t *root, dr_config *c, errlist *
                             c->res[i].id, c->res[j].line);
 }
 
+/*
+ * libconfig's @include would read files whose owner and mode nobody checked
+ * (and a secret there would escape the mode check): one file only.
+ */
+static int refuse_includes(const char *path, errlist *errs)
+{
+    FILE *f = fopen(path, "r");
+    char line[4096];
+    int n = 0, bad = 0;
+
+    if (!f) {
+        errlist_add(errs, path, 0, "cannot read the configuration: %s", strerror(errno));
+        return -1;
+    }
+    while (fgets(line, sizeof(line), f)) {
+        const char *p = line + strspn(line, " \t");
+        n++;
+        if (strncmp(p, "@include", 8) == 0) {
+            errlist_add(errs, path, n, "@include is not supported: the whole configuration is one file, whose owner "
+                                       "and mode are checked");
+            bad = 1;
+        }
+        while (!strchr(line, '\n') && fgets(line, sizeof(line), f)) /* the rest of a long line */
+            ;
+    }
+    fclose(f);
+    return bad ? -1 : 0;
+}
+
 int config_load(const char *path, dr_config **out, errlist *errs)
 {
     static const char *const top_keys[] = {"objectives", "regions", "aws", "agent", "resources"};
@@ -571,6 +601,19 @@ int config_load(const char *path, dr_config **out, errlist *errs)
         errlist_add(errs, path, 0, "the configuration is not a regular file");
         goto done;
     }
+    /* whoever can write the configuration decides what a failover does: only root and the invoking user */
+    if (st.st_uid != 0 && st.st_uid != geteuid()) {
+        errlist_add(errs, path, 0, "the configuration is owned by uid %u, neither root nor the invoking user (uid %u)",
+                    (unsigned)st.st_uid, (unsigned)geteuid());
+        goto done;
+    }
+    if (st.st_mode & (S_IWGRP | S_IWOTH)) {
+        errlist_add(errs, path, 0, "the configuration is writable by group or others (mode %04o): chmod go-w %s",
+                    (unsigned)(st.st_mode & 07777), path);
+        goto done;
+    }
+    if (refuse_includes(path, errs) != 0)
+        goto done;
     if (config_read_file(&lc, path) != CONFIG_TRUE) {
         const char *f = config_error_file(&lc);
         errlist_add(errs, f ? f : path, config_error_line(&lc), "syntax error: %s", config_error_text(&lc));

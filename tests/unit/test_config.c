@@ -297,6 +297,28 @@ static void test_secret_permissions(void **state)
     assert_null(msg);
 }
 
+static void test_writable_or_included_refused(void **state)
+{
+    size_t n;
+    char *msg;
+    const char *text = HEAD "resources = (\n  { type = \"db\"; name = \"u\"; table = \"t\"; }\n);\n";
+
+    (void)state;
+    /* whoever can write it decides what a failover does, secret or not */
+    msg = check(text, 0664, &n, NULL);
+    assert_non_null(msg);
+    if (!tu_contains(msg, "t.conf") || !tu_contains(msg, "writable by group or others (mode 0664)"))
+        fail_msg("unexpected: %s", msg);
+    free(msg);
+    msg = check(text, 0602, &n, NULL);
+    assert_non_null(msg);
+    free(msg);
+    msg = check(text, 0644, &n, NULL); /* readable is fine without a secret */
+    assert_null(msg);
+    /* an included file's owner and mode would go unchecked */
+    expect_error(HEAD "  @include \"/etc/passwd\"\nresources = ();\n", ":3:", "@include is not supported");
+}
+
 static void test_defaults_graph(void **state)
 {
     size_t n;
@@ -343,6 +365,7 @@ int main(void)
         cmocka_unit_test(test_unknown_plugin_and_duplicates),
         cmocka_unit_test(test_sections),
         cmocka_unit_test(test_secret_permissions),
+        cmocka_unit_test(test_writable_or_included_refused),
         cmocka_unit_test(test_defaults_graph),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
