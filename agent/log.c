@@ -85,6 +85,7 @@ void log_vmsg(dr_log_level level, const char *source, const char *fmt, va_list a
     for (char *p = msg; *p; p++)
         if (*p == '\n' || *p == '\r')
             *p = ' ';
+    dr_utf8_scrub(msg); /* a path or a cut that is not UTF-8 must not make a JSON line vanish */
     dr_time_format(dr_now(), 1, ts, sizeof(ts));
 
     pthread_mutex_lock(&g_lock);

@@ -173,9 +173,14 @@ static void free_result(res_result *r)
     memset(r, 0, sizeof(*r));
 }
 
+/* A plugin's text as the reports keep it: a copy, in valid UTF-8 (JSON would refuse it otherwise). */
 static char *dup_or_null(const char *s)
 {
-    return s ? strdup(s) : NULL;
+    char *d = s ? strdup(s) : NULL;
+
+    if (d)
+        dr_utf8_scrub(d);
+    return d;
 }
 
 static void finish_status(agent *a, size_t i, hook_kind h)
@@ -350,6 +355,7 @@ static int reap_job(agent *a, const run_opts *o, size_t i, int64_t now, int64_t 
         if (j->rc != 0) {
             snprintf(r->error, sizeof(r->error), "%s",
                      j->err.message[0] ? j->err.message : dr_strerror(j->rc));
+            dr_utf8_scrub(r->error);
             r->timed_out = j->rc == DR_ETIMEDOUT;
             if (j->rc == DR_ECANCELED)
                 r->cancelled = 1;
@@ -681,7 +687,9 @@ static void h_check(dr_resource *res, const dr_check *c)
     if (!c || !c->name)
         return;
     memset(&rec, 0, sizeof(rec));
-    rec.name = strdup(c->name);
+    rec.name = dup_or_null(c->name);
+    if (!rec.name)
+        return;
     rec.status = (unsigned)c->status <= DR_STATUS_UNKNOWN ? c->status : DR_STATUS_UNKNOWN;
     rec.observed = DR_HAS_MEMBER(c, dr_check, observed) ? dup_or_null(c->observed) : NULL;
     rec.threshold = DR_HAS_MEMBER(c, dr_check, threshold) ? dup_or_null(c->threshold) : NULL;
@@ -712,7 +720,9 @@ static void h_change(dr_resource *res, dr_change_state state, const char *action
     change_rec *n, rec;
 
     rec.state = state;
-    rec.action = strdup(action ? action : "change");
+    rec.action = dup_or_null(action ? action : "change");
+    if (!rec.action)
+        return;
     rec.target = dup_or_null(target);
     rec.detail = dup_or_null(detail);
     pthread_mutex_lock(&res->mu);

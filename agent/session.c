@@ -133,9 +133,12 @@ int session_begin(session *s, agent *a, const session_opts *o, dr_error *err)
             goto fail;
     }
     {
-        char host[256] = "";
+        char host[256] = "", cfg_path[4096];
         json_t *ev, *res = json_array();
         gethostname(host, sizeof(host) - 1);
+        snprintf(cfg_path, sizeof(cfg_path), "%s", o->config_path ? o->config_path : "");
+        dr_utf8_scrub(host); /* the journal is JSON: UTF-8 only */
+        dr_utf8_scrub(cfg_path);
         if (o->resume_run_id) {
             ev = json_pack("{s:s, s:I}", "host", host, "pid", (json_int_t)getpid());
             json_decref(res);
@@ -147,11 +150,10 @@ int session_begin(session *s, agent *a, const session_opts *o, dr_error *err)
             ev = json_pack("{s:s, s:s, s:s, s:b, s:s, s:s, s:s, s:I, s:o, s:b, s:s}", "run_id", s->run_id, "command",
                            o->command, "mode", o->mode == DR_MODE_FORCED ? "forced" : "graceful", "dry_run", o->dry_run,
                            "serving", o->serving == DR_SERVING_DR ? "dr" : "primary", "config",
-                           o->config_path ? o->config_path : "", "host", host, "pid", (json_int_t)getpid(), "resources",
+                           cfg_path, "host", host, "pid", (json_int_t)getpid(), "resources",
                            res, "selected", o->selected != NULL, "agent_version", DR_AGENT_VERSION);
             rc = ev ? journal_write(&s->j, "run_start", ev, err)
-                    : dr_error_set(err, DR_EINVAL, "journal: the run's start cannot be recorded (a path or name "
-                                   "that is not UTF-8?)");
+                    : dr_error_set(err, DR_ENOMEM, "journal: out of memory");
         }
         json_decref(ev);
         if (rc != 0) {

@@ -290,6 +290,46 @@ int dr_time_parse(const char *s, double *epoch)
     return 0;
 }
 
+/* The length of the valid UTF-8 sequence at p (RFC 3629: no overlong forms, surrogates or code points above
+ * U+10FFFF), 0 when there is none. */
+static size_t utf8_seq(const unsigned char *p)
+{
+    size_t n, i;
+    unsigned cp;
+
+    if (p[0] < 0x80)
+        return 1;
+    if (p[0] >= 0xc2 && p[0] <= 0xdf)
+        n = 2, cp = p[0] & 0x1fu;
+    else if (p[0] >= 0xe0 && p[0] <= 0xef)
+        n = 3, cp = p[0] & 0x0fu;
+    else if (p[0] >= 0xf0 && p[0] <= 0xf4)
+        n = 4, cp = p[0] & 0x07u;
+    else
+        return 0;
+    for (i = 1; i < n; i++) {
+        if ((p[i] & 0xc0) != 0x80) /* also stops at the terminating NUL */
+            return 0;
+        cp = (cp << 6) | (p[i] & 0x3fu);
+    }
+    if ((n == 3 && cp < 0x800) || (n == 4 && (cp < 0x10000 || cp > 0x10ffff)) || (cp >= 0xd800 && cp <= 0xdfff))
+        return 0;
+    return n;
+}
+
+void dr_utf8_scrub(char *s)
+{
+    unsigned char *p = (unsigned char *)s;
+
+    while (p && *p) {
+        size_t n = utf8_seq(p);
+        if (n == 0)
+            *p++ = '?';
+        else
+            p += n;
+    }
+}
+
 int dr_duration_parse(const char *s, double *seconds)
 {
     double total = 0.0;

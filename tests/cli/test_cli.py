@@ -343,6 +343,24 @@ class Cli(unittest.TestCase):
         self.assertIn("holds a secret but is readable by group or others", r.stderr)
         self.assertNotIn("s3cr3t", r.stderr + r.stdout)
 
+    def test_non_utf8_path_in_json_outputs(self):
+        # a configuration path that is not UTF-8: every JSON output still parses, nothing vanishes
+        d = os.path.join(os.fsencode(self.dir), b"caf\xe9")
+        os.mkdir(d)
+        c = os.path.join(d, b"dr-agent.conf")
+        shutil.copy(self.conf('{ type = "fixture_dep"; name = "a"; change = "thing"; }'), c)
+        os.chmod(c, 0o600)
+        r = subprocess.run([AGENT, "-c", c, "configure", "--format", "json", "--log-format", "json"],
+                           capture_output=True, env={k: v for k, v in os.environ.items() if not k.startswith("DR_AGENT")})
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.validate(json.loads(r.stdout))
+        lines = [json.loads(l) for l in r.stderr.splitlines()]
+        self.assertTrue(any("thing" in l["message"] for l in lines), lines)
+        runs = os.listdir(os.path.join(self.state, "runs"))
+        with open(os.path.join(self.state, "runs", runs[0])) as f:
+            start = json.loads(f.readline())
+        self.assertTrue(start["config"].endswith("caf?/dr-agent.conf"), start["config"])
+
     def test_log_format_json(self):
         c = self.conf('{ type = "fixture_dep"; name = "a"; change = "thing"; }')
         r = self.run_agent("-c", c, "configure", "--log-format", "json")

@@ -297,6 +297,20 @@ static void test_secret_permissions(void **state)
     assert_null(msg);
 }
 
+static void test_utf8_scrub(void **state)
+{
+    char ok[] = "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80", bad[] = "a\xe9" "b\xc3", over[] = "\xc0\xaf\xed\xa0\x80" "x";
+
+    (void)state;
+    dr_utf8_scrub(ok);
+    assert_string_equal(ok, "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80"); /* valid text is left alone */
+    dr_utf8_scrub(bad);
+    assert_string_equal(bad, "a?b?"); /* a lone Latin-1 byte, a sequence cut at the end */
+    dr_utf8_scrub(over);
+    assert_string_equal(over, "?????x"); /* an overlong '/', a surrogate */
+    dr_utf8_scrub(NULL);
+}
+
 static void test_writable_or_included_refused(void **state)
 {
     size_t n;
@@ -366,6 +380,7 @@ int main(void)
         cmocka_unit_test(test_sections),
         cmocka_unit_test(test_secret_permissions),
         cmocka_unit_test(test_writable_or_included_refused),
+        cmocka_unit_test(test_utf8_scrub),
         cmocka_unit_test(test_defaults_graph),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

@@ -59,6 +59,9 @@ int64_t dr_mono_ms(void);   /* monotonic milliseconds */
 void dr_time_format(double epoch, int millis, char *out, size_t outlen);
 /* ISO-8601 / RFC 3339 with optional fraction and Z or +hh:mm offset; 0 or DR_EPARSE. */
 int dr_time_parse(const char *s, double *epoch);
+/* Replace, in place, each byte of s that is not part of valid UTF-8 with '?' (JSON documents need UTF-8). */
+void dr_utf8_scrub(char *s);
+
 /*
  * Durations: "90s", "15m", "1h", "2d", "1h30m", "500ms", or a plain number of
  * seconds; decimal numbers only, at most DR_DURATION_MAX in total. 0 or DR_EINVAL.
