@@ -473,7 +473,13 @@ out:
     errlist_free(&errs);
     free(sel);
     free(o.resources);
-    agent_free(&a);
+    if (agent_free(&a) != 0) {
+        /* a hook abandoned at its deadline still runs and uses the agent: end the process now, without
+           the exit handlers and the SDK's cleanup it could race with */
+        fflush(stdout);
+        fflush(stderr);
+        _exit(rc);
+    }
     dr_sdk_global_cleanup();
     return rc;
 }

@@ -1010,10 +1010,18 @@ int agent_validate(agent *a, errlist *errs)
     return errs->n == before ? 0 : DR_ECONFIG;
 }
 
-void agent_free(agent *a)
+int run_live_hooks(void)
+{
+    return (int)atomic_load(&g_live_jobs);
+}
+
+int agent_free(agent *a)
 {
     aws_client_entry *e = a->clients, *next;
 
+    /* an abandoned hook may still use its resource, the agent, the clients: nothing is freed */
+    if (atomic_load(&g_live_jobs) > 0)
+        return 1;
     for (; e; e = next) {
         next = e->next;
         dr_aws_free(e->client);
@@ -1021,20 +1029,6 @@ void agent_free(agent *a)
         free(e);
     }
     a->clients = NULL;
-    if (atomic_load(&g_live_jobs) > 0) {
-        /* an abandoned hook may still touch its resource: keep it all, reachable, to the end of the process */
-        static agent *kept[16];
-        static size_t n_kept;
-        agent *copy = malloc(sizeof(*copy));
-        if (copy && n_kept < sizeof(kept) / sizeof(kept[0])) {
-            *copy = *a;
-            kept[n_kept++] = copy;
-        } else {
-            free(copy);
-        }
-        memset(a, 0, sizeof(*a));
-        return;
-    }
     if (a->results && a->cfg)
         for (size_t i = 0; i < a->cfg->n_res; i++)
             free_result(&a->results[i]);
@@ -1044,4 +1038,5 @@ void agent_free(agent *a)
     config_free(a->cfg); /* before the plugins: its values point at their key tables */
     plugin_set_free(&a->plugins);
     memset(a, 0, sizeof(*a));
+    return 0;
 }

@@ -146,7 +146,14 @@ int agent_open(agent *a, const char *config_path, const char *plugin_dir, const 
 int agent_init_resources(agent *a);
 /* Run each plugin's validate() on its resources; errors go to errs with file and line. */
 int agent_validate(agent *a, errlist *errs);
-void agent_free(agent *a);
+/*
+ * Free what the agent owns; 0. While a hook abandoned at its deadline still
+ * runs, nothing is freed and 1 is returned: `a` and the SDK's globals must
+ * then stay as they are until the process ends (main exits at once).
+ */
+int agent_free(agent *a);
+/* Hooks still running, abandoned ones included. */
+int run_live_hooks(void);
 
 /* Ask every running hook to stop (from a signal handler: async-signal-safe). */
 void run_request_cancel(void);

@@ -226,19 +226,27 @@ static void test_timeout(void **state)
     assert_int_equal(a.results[idx(&a, "fixture.after")].status, ACT_SKIPPED);
     agent_free(&a);
 
-    /* a hook that ignores its deadline is abandoned after the grace period */
-    open_agent(&a, "{ type = \"fixture_dep\"; name = \"stubborn\"; sleep = \"4s\"; ignore_deadline = true; }", 4);
+    /* a hook that ignores its deadline is abandoned after the grace period; it still uses the agent, so
+       the agent lives as long as the process (static) and agent_free frees nothing */
+    static agent ab;
+    open_agent(&ab, "{ type = \"fixture_dep\"; name = \"stubborn\"; sleep = \"4s\"; ignore_deadline = true; }", 4);
     memset(&o, 0, sizeof(o));
     o.hook = HOOK_VERIFY;
     o.hook_timeout = 0.2;
     o.grace_ms = 300;
     t0 = dr_mono_ms();
-    assert_int_equal(run_execute(&a, &o), 0);
+    assert_int_equal(run_execute(&ab, &o), 0);
     assert_true(dr_mono_ms() - t0 < 2000);
-    assert_int_equal(a.results[0].status, DR_STATUS_UNKNOWN);
-    assert_true(a.results[0].timed_out);
-    assert_true(tu_contains(a.results[0].error, "abandoned"));
-    agent_free(&a); /* must not free what the abandoned hook still uses */
+    assert_int_equal(ab.results[0].status, DR_STATUS_UNKNOWN);
+    assert_true(ab.results[0].timed_out);
+    assert_true(tu_contains(ab.results[0].error, "abandoned"));
+    assert_int_equal(agent_free(&ab), 1);
+    assert_non_null(ab.results); /* untouched */
+    /* once the hook has returned (its 4 s sleep), everything is freed */
+    for (int k = 0; k < 100 && run_live_hooks() > 0; k++)
+        usleep(100 * 1000);
+    assert_int_equal(run_live_hooks(), 0);
+    assert_int_equal(agent_free(&ab), 0);
 }
 
 static void *cancel_later(void *arg)
