@@ -854,7 +854,7 @@ static void *h_aws(dr_resource *res, const char *region, dr_error *err)
     const char *profile = res->cfg->profile ? res->cfg->profile : cfg->aws.profile;
     const char *role_arn = res->cfg->role_arn ? res->cfg->role_arn : role ? role->role_arn : NULL;
     const char *ext = res->cfg->role_arn ? res->cfg->external_id : role ? role->external_id : NULL;
-    char key[1024];
+    char key[8192]; /* above the longest region, profile, role ARN (2048) and external id (1224) */
     aws_client_entry *e;
     dr_aws_config ac;
     dr_aws *c = NULL;
@@ -865,8 +865,12 @@ static void *h_aws(dr_resource *res, const char *region, dr_error *err)
         return NULL;
     }
     leaving = region_being_left(a, region);
-    snprintf(key, sizeof(key), "%s|%s|%s|%s|%d", region, profile ? profile : "", role_arn ? role_arn : "",
-             ext ? ext : "", leaving);
+    /* leaving first: a cut could otherwise drop it and mix the one-attempt client with the normal one */
+    if (snprintf(key, sizeof(key), "%d|%s|%s|%s|%s", leaving, region, profile ? profile : "",
+                 role_arn ? role_arn : "", ext ? ext : "") >= (int)sizeof(key)) {
+        dr_error_set(err, DR_EINVAL, "%s: the region, profile, role ARN and external id are too long", res->cfg->id);
+        return NULL;
+    }
     pthread_mutex_lock(&a->aws_mu);
     for (e = a->clients; e; e = e->next)
         if (strcmp(e->key, key) == 0)
