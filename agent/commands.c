@@ -595,10 +595,6 @@ int cmd_history(const opts *o, const char *state_dir)
     size_t n = 0;
     dr_error err;
 
-    if (o->plan) {
-        fprintf(stderr, "dr-agent: resume has no dry run; 'dr-agent history' shows the interrupted run\n");
-        return EXIT_USAGE;
-    }
     dr_error_clear(&err);
     if (journal_list(state_dir, &runs, &n, &err) != 0) {
         log_error("%s", err.message);
