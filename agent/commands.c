@@ -351,7 +351,6 @@ int cmd_drill(const opts *o, agent *a, const unsigned char *sel, const char *con
     }
     if (confirm(o, a, "drill") != 0)
         return EXIT_USAGE;
-    json_path[0] = html_path[0] = '\0';
     fill_session_opts(o, a, sel, "drill", config_path, &so);
     so.mutating = 1;
     dr_error_clear(&err);

@@ -233,11 +233,17 @@ int au_cluster_arn(const char *any_arn, const char *region, const char *id, char
     return 0;
 }
 
+/* A number as RDS takes it ("0.5", "16"). */
+static const char *num_str(double v, char out[32])
+{
+    snprintf(out, 32, "%g", v);
+    return out;
+}
+
 static void add_num(dr_buf *form, const char *name, double v)
 {
     char s[32];
-    snprintf(s, sizeof(s), "%g", v);
-    dr_aws_form_add(form, name, s);
+    dr_aws_form_add(form, name, num_str(v, s));
 }
 
 static int create_cluster_form(const au_create_spec *s, int with_master, dr_buf *form)
@@ -342,11 +348,9 @@ int au_modify_scaling(dr_aws *c, const char *id, double min_acu, double max_acu,
 {
     char lo[32], hi[32];
 
-    snprintf(lo, sizeof(lo), "%g", min_acu);
-    snprintf(hi, sizeof(hi), "%g", max_acu);
     return rds_action(c, "ModifyDBCluster", err, "DBClusterIdentifier", id,
-                      "ServerlessV2ScalingConfiguration.MinCapacity", lo,
-                      "ServerlessV2ScalingConfiguration.MaxCapacity", hi, "ApplyImmediately", "true",
+                      "ServerlessV2ScalingConfiguration.MinCapacity", num_str(min_acu, lo),
+                      "ServerlessV2ScalingConfiguration.MaxCapacity", num_str(max_acu, hi), "ApplyImmediately", "true",
                       (const char *)NULL);
 }
 

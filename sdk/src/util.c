@@ -339,11 +339,9 @@ int dr_duration_parse(const char *s, double *seconds)
     if (!s || !*s)
         return DR_EINVAL;
     while (*p) {
-        char *end;
-        double v, mult;
-
-        char num[32];
+        char num[32], *end;
         size_t len = strspn(p, "0123456789."), dots = 0;
+        double v, mult;
 
         /* decimal digits with at most one point: no sign, exponent, hex, inf or nan */
         for (size_t i = 0; i < len; i++)
