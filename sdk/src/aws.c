@@ -10,6 +10,7 @@
 #include <curl/curl.h>
 #include <openssl/crypto.h>
 
+#include "answer.h"
 #include "client.h"
 #include "log.h"
 #include "protocol.h"
@@ -466,23 +467,6 @@ static void update_skew(dr_aws *c, const drs_http_resp *rs)
     c->skew_ms = (long long)((server - mid) * 1000.0);
 }
 
-static int parse_body_doc(dr_aws_protocol proto, drs_http_resp *rs, dr_doc **doc, dr_error *err)
-{
-    size_t i = 0;
-    const char *b = dr_buf_str(&rs->body);
-
-    *doc = NULL;
-    while (i < rs->body.len && (b[i] == ' ' || b[i] == '\n' || b[i] == '\r' || b[i] == '\t'))
-        i++;
-    if (i == rs->body.len)
-        return 0;
-    if ((proto == DR_AWS_JSON || proto == DR_AWS_REST_JSON) && (b[i] == '{' || b[i] == '['))
-        return dr_doc_parse_json(b, rs->body.len, doc, err);
-    if ((proto == DR_AWS_QUERY || proto == DR_AWS_REST_XML) && b[i] == '<')
-        return dr_doc_parse_xml(b, rs->body.len, doc, err);
-    return 0; /* not a document (an object's content, say) */
-}
-
 /* Services that do not live in the client's region (their endpoint is global). */
 static int global_service(const char *name)
 {
@@ -503,6 +487,7 @@ int drs_send(dr_aws *c, const dr_aws_request *rq_in, drs_auth auth, const drs_cr
     int attempt = 0, rc = 0, last_cost = 0, status = 0, net_kind;
     struct timespec t0;
     drs_aws_err ae;
+    dr_doc *doc = NULL;
 
     *out = NULL;
     dr_error_clear(&last);
@@ -577,6 +562,7 @@ int drs_send(dr_aws *c, const dr_aws_request *rq_in, drs_auth auth, const drs_cr
         hr.body_len = p.body_len;
         hr.connect_timeout_ms = c->connect_timeout_ms;
         hr.timeout_ms = c->attempt_timeout_ms;
+        hr.max_body = drs_answer_limit(p.svc->name, op, p.method);
         n_attempts++;
         drs_http_resp_free(&rs);
         rc = drs_http_perform(c->http, &hr, &rs, &net_kind, &last);
@@ -596,6 +582,12 @@ int drs_send(dr_aws *c, const dr_aws_request *rq_in, drs_auth auth, const drs_cr
                 const char *crc = strcmp(p.svc->signing, "dynamodb") == 0 ? drs_http_header(&rs, "x-amz-crc32") : NULL;
                 if (crc && strtoul(crc, NULL, 10) != drs_crc32(rs.body.data ? rs.body.data : "", rs.body.len)) {
                     rc = dr_error_set(&last, DR_ENETWORK, "response CRC32 mismatch");
+                    kind = DRS_RETRY_TRANSIENT;
+                    last.retryable = 1;
+                } else if ((rc = drs_answer_check(p.svc->name, rq.operation, rq.protocol, p.method, &rs, &doc,
+                                                  &last)) != 0) {
+                    /* not this operation's answer (a captive portal, a misrouted endpoint): never an empty result */
+                    last.http_status = status;
                     kind = DRS_RETRY_TRANSIENT;
                     last.retryable = 1;
                 } else {
@@ -662,7 +654,6 @@ int drs_send(dr_aws *c, const dr_aws_request *rq_in, drs_auth auth, const drs_cr
             snprintf(status_text, sizeof(status_text), "no HTTP answer");
         if (rc == 0) {
             dr_aws_response *r = calloc(1, sizeof(*r));
-            dr_error perr;
             drs_quota_release(&c->quota, last_cost);
             if (!r) {
                 rc = dr_error_set(err, DR_ENOMEM, "%s: out of memory", where);
@@ -670,13 +661,9 @@ int drs_send(dr_aws *c, const dr_aws_request *rq_in, drs_auth auth, const drs_cr
                 r->http = rs;
                 memset(&rs, 0, sizeof(rs));
                 r->protocol = rq.protocol;
-                dr_error_clear(&perr);
-                if (parse_body_doc(rq.protocol, &r->http, &r->doc, &perr) != 0) {
-                    rc = dr_error_set(err, perr.code, "%s: response body: %s", where, perr.message);
-                    dr_aws_response_free(r);
-                } else {
-                    *out = r;
-                }
+                r->doc = doc;
+                doc = NULL;
+                *out = r;
             }
             drs_log(DR_LOG_DEBUG, "aws: %s: %s, %d attempt%s, %.1f ms", where, status_text, attempt,
                     attempt == 1 ? "" : "s", ms);
@@ -689,6 +676,7 @@ int drs_send(dr_aws *c, const dr_aws_request *rq_in, drs_auth auth, const drs_cr
         }
     }
     drs_http_resp_free(&rs);
+    dr_doc_free(doc);
     drs_creds_clear(&cr);
     if (store.data)
         explicit_bzero(store.data, store.len);
