@@ -28,7 +28,10 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import awswire  # noqa: E402
 from awswire import Response, error_response  # noqa: E402
 
-FAULT_ACTIONS = ("throttle", "error", "latency", "drop", "hang", "unreachable")
+FAULT_ACTIONS = ("throttle", "error", "latency", "drop", "hang", "unreachable", "html", "empty", "oversize")
+# what a captive portal or a misrouted endpoint answers with 200
+PORTAL_PAGE = (b"<!DOCTYPE html>\n<html><head><title>Network login</title></head>"
+               b"<body><p>Sign in to continue.</p></body></html>\n")
 HANG_MAX_SECONDS = 600
 
 
@@ -136,6 +139,7 @@ class Faults:
                 "operation": spec.get("operation"), "action": action, "status": spec.get("status"),
                 "code": spec.get("code"), "message": spec.get("message"),
                 "latency_ms": spec.get("latency_ms", 0), "hang_ms": spec.get("hang_ms"),
+                "size_bytes": int(spec.get("size_bytes", 256 * 1024 * 1024)),
                 "count": spec.get("count"), "probability": float(spec.get("probability", 1.0)), "hits": 0}
         if action == "unreachable":
             rule["operation"] = None  # the whole region (optionally one service) is gone
@@ -302,6 +306,16 @@ class Proxy:
             self.record(req, resp.status, action, started)
             handler.respond(resp)
             return
+        if action in ("html", "empty"):
+            resp = Response(200, [("Content-Type", "text/html; charset=utf-8")] if action == "html" else [],
+                            PORTAL_PAGE if action == "html" else b"")
+            self.record(req, 200, action, started)
+            handler.respond(resp)
+            return
+        if action == "oversize":
+            self.record(req, 200, action, started)
+            handler.respond_padded(req, fault["size_bytes"])
+            return
         if action == "latency":
             time.sleep(fault["latency_ms"] / 1000.0)
         key = (req.service, req.operation)
@@ -389,6 +403,27 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.wfile.flush()
         except OSError:
             self.close_connection = True  # the client went away; nothing to tell it
+
+    def respond_padded(self, req, size):
+        """A 200 of `size` bytes in the protocol's body type, streamed (never built in memory)."""
+        json_body = req.protocol in ("json", "rest-json")
+        head, tail = (b'{"Padding":"', b'"}') if json_body else (b"<Padding>", b"</Padding>")
+        size = max(size, len(head) + len(tail))
+        self.send_response_only(200)
+        self.send_header("Content-Type", "application/x-amz-json-1.0" if json_body else "text/xml")
+        self.send_header("Content-Length", str(size))
+        try:
+            self.end_headers()
+            self.wfile.write(head)
+            left, chunk = size - len(head) - len(tail), b"x" * (1 << 20)
+            while left > 0:
+                self.wfile.write(chunk[:min(left, len(chunk))])
+                left -= min(left, len(chunk))
+            self.wfile.write(tail)
+            self.wfile.flush()
+        except OSError:
+            pass
+        self.close_connection = True  # the client usually hangs up once it has read enough
 
     def abort(self, reset):
         """Close without answering; with reset=True the client sees ECONNRESET (RST, not FIN)."""
