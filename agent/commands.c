@@ -228,6 +228,25 @@ static dr_serving current_serving(const opts *o, const char *state_dir)
     return serving;
 }
 
+/* sel covers every resource of the configuration (NULL: all). */
+static int covers_all(const agent *a, const unsigned char *sel)
+{
+    for (size_t i = 0; sel && i < a->cfg->n_res; i++)
+        if (!sel[i])
+            return 0;
+    return 1;
+}
+
+/* A failover, failback or drill of nothing would record a serving region that nothing backs. */
+static int refuse_empty(const agent *a, const char *command)
+{
+    if (a->cfg->n_res > 0)
+        return 0;
+    fprintf(stderr, "dr-agent: %s: resources is empty: %s has nothing to move, and no serving region is recorded\n",
+            a->cfg->path, command);
+    return -1;
+}
+
 static int begin_failed(const dr_error *err)
 {
     log_error("%s", err->message);
@@ -248,6 +267,8 @@ int cmd_run(const opts *o, agent *a, const unsigned char *sel, hook_kind hook, c
                 hook_name(hook));
         return EXIT_USAGE;
     }
+    if ((hook == HOOK_FAILOVER || hook == HOOK_FAILBACK) && refuse_empty(a, hook_name(hook)) != 0)
+        return EXIT_CONFIG;
     fill_session_opts(o, a, sel, hook_name(hook), config_path, &so);
     so.mutating = hook != HOOK_VERIFY && !o->plan;
     so.dry_run = o->plan;
@@ -271,26 +292,41 @@ int cmd_run(const opts *o, agent *a, const unsigned char *sel, hook_kind hook, c
         return EXIT_FAIL;
     }
     ok = hook == HOOK_VERIFY ? 1 : run_all_succeeded(a);
-    if (ok && s.locked && lock_lost(&s.lock)) {
-        log_error("the run lease was lost during the run: which region serves is not recorded");
+    if (s.locked && session_lease_lost(&s)) {
+        log_error("the run lease was lost during the run: it did not finish under its lease, and which region serves "
+                  "is not recorded");
         ok = 0;
     }
-    if (ok && !o->plan && !sel && (hook == HOOK_FAILOVER || hook == HOOK_FAILBACK)) {
+    /* a run of every resource (a resume of such a run included) records which region serves now */
+    if (ok && !o->plan && covers_all(a, sel) && (hook == HOOK_FAILOVER || hook == HOOK_FAILBACK)) {
         dr_error_clear(&err);
-        if (state_write_serving(so.state_dir, hook == HOOK_FAILOVER ? DR_SERVING_DR : DR_SERVING_PRIMARY, s.run_id,
-                                &err) != 0) {
+        if (session_lease_lost(&s)) {
+            ok = 0;
+        } else if (state_write_serving(so.state_dir, hook == HOOK_FAILOVER ? DR_SERVING_DR : DR_SERVING_PRIMARY,
+                                       s.run_id, &err) != 0) {
             log_error("%s", err.message);
             ok = 0;
         }
     }
+    memset(&ri, 0, sizeof(ri));
+    ri.rto_since_resume_seconds = -1;
     {
         double rpo = -1, rto = -1;
         run_worst_rpo(a, &rpo);
-        if (hook == HOOK_FAILOVER && ok)
-            rto = a->run_finished - a->run_started;
+        s.n_rpo_unknown = run_rpo_unknown(a, s.rpo_unknown_ids, sizeof(s.rpo_unknown_ids) / sizeof(s.rpo_unknown_ids[0]));
+        if (s.n_rpo_unknown > sizeof(s.rpo_unknown_ids) / sizeof(s.rpo_unknown_ids[0]))
+            s.n_rpo_unknown = sizeof(s.rpo_unknown_ids) / sizeof(s.rpo_unknown_ids[0]);
+        if (hook == HOOK_FAILOVER && ok) {
+            /* the RTO runs from the run's first start: a crash and a resume do not reset it */
+            rto = resume_id ? a->run_finished - s.first_started : a->run_finished - a->run_started;
+            if (resume_id)
+                s.rto_part = a->run_finished - a->run_started;
+            ri.has_rto = 1;
+            ri.rto_seconds = rto;
+            ri.rto_since_resume_seconds = s.rto_part;
+        }
         session_end(&s, report_overall_status(a, o->plan), rto, rpo);
     }
-    memset(&ri, 0, sizeof(ri));
     ri.command = hook_name(hook);
     ri.run_id = s.run_id;
     ri.dry_run = o->plan;
@@ -349,6 +385,8 @@ int cmd_drill(const opts *o, agent *a, const unsigned char *sel, const char *con
                         "what a failover would change\n");
         return EXIT_USAGE;
     }
+    if (refuse_empty(a, "drill") != 0)
+        return EXIT_CONFIG;
     if (confirm(o, a, "drill") != 0)
         return EXIT_USAGE;
     fill_session_opts(o, a, sel, "drill", config_path, &so);
@@ -387,6 +425,8 @@ int cmd_drill(const opts *o, agent *a, const unsigned char *sel, const char *con
         d.failed_phase = 1;
         goto report;
     }
+    if (session_lease_lost(&s))
+        goto aborted;
     if (state_write_serving(so.state_dir, DR_SERVING_DR, s.run_id, &err) != 0)
         log_error("%s", err.message);
 
@@ -411,6 +451,8 @@ int cmd_drill(const opts *o, agent *a, const unsigned char *sel, const char *con
         d.failed_phase = 1;
         goto report;
     }
+    if (session_lease_lost(&s))
+        goto aborted;
     if (state_write_serving(so.state_dir, DR_SERVING_PRIMARY, s.run_id, &err) != 0)
         log_error("%s", err.message);
 
@@ -571,18 +613,8 @@ int cmd_resume(const opts *o, agent *a, const char *config_path)
         char id[64];
         snprintf(id, sizeof(id), "%s", r->run_id);
         journal_runs_free(runs, n);
-        /* a resumed run of everything changes the serving state like the original would have */
+        /* a resumed run of everything changes the serving state like the original would have (under its lease) */
         rc = cmd_run(&ro, a, a->cfg->n_res == 0 ? NULL : sel, hook, config_path, id);
-        {
-            size_t all = 1;
-            for (size_t i = 0; i < a->cfg->n_res; i++)
-                all &= sel[i];
-            if (rc == EXIT_OK && all && (hook == HOOK_FAILOVER || hook == HOOK_FAILBACK)) {
-                dr_error_clear(&err);
-                if (state_write_serving(state_dir, hook == HOOK_FAILOVER ? DR_SERVING_DR : DR_SERVING_PRIMARY, id, &err) != 0)
-                    log_error("%s", err.message);
-            }
-        }
     }
     free(sel);
     return rc;
@@ -612,6 +644,10 @@ int cmd_history(const opts *o, const char *state_dir)
                           "finished_at", r->ended ? json_string(b) : json_null(), "rto_seconds",
                           r->has_rto ? json_real(r->rto_seconds) : json_null(), "rpo_seconds",
                           r->has_rpo ? json_real(r->rpo_seconds) : json_null(), "resumes", r->resumes);
+            if (x && r->has_rto_part)
+                json_object_set_new(x, "rto_since_resume_seconds", json_real(r->rto_since_resume_seconds));
+            if (x)
+                json_object_set_new(x, "rpo_unknown_resources", json_integer((json_int_t)r->rpo_unknown));
             json_array_append_new(arr, x);
         }
         json_dumpf(arr, stdout, JSON_INDENT(2));
@@ -622,7 +658,7 @@ int cmd_history(const opts *o, const char *state_dir)
                "STATUS", "RTO", "RPO");
         for (size_t i = 0; i < n; i++) {
             const journal_run *r = &runs[i];
-            char st[40], dur[32] = "-", rto[32] = "-", rpo[32] = "-";
+            char st[40], dur[32] = "-", rto[32] = "-", rpo[64] = "-";
             dr_time_format(r->started_at, 0, st, sizeof(st));
             if (r->ended)
                 dr_duration_format(r->finished_at - r->started_at, dur, sizeof(dur));
@@ -630,8 +666,21 @@ int cmd_history(const opts *o, const char *state_dir)
                 dr_duration_format(r->rto_seconds, rto, sizeof(rto));
             if (r->has_rpo)
                 dr_duration_format(r->rpo_seconds, rpo, sizeof(rpo));
-            printf("%-24s  %-9s  %-8s  %-20s  %-9s  %-11s  %-9s  %s%s\n", r->run_id, r->command,
+            if (r->rpo_unknown) {
+                /* unknown, with the known worst beside it */
+                char known[32];
+                snprintf(known, sizeof(known), "%s", rpo);
+                snprintf(rpo, sizeof(rpo), "unknown%s%s%s", r->has_rpo ? " (worst known " : "",
+                         r->has_rpo ? known : "", r->has_rpo ? ")" : "");
+            }
+            printf("%-24s  %-9s  %-8s  %-20s  %-9s  %-11s  %-9s  %s%s", r->run_id, r->command,
                    r->dry_run ? "dry-run" : r->mode, st, dur, r->status, rto, rpo, r->resumes ? " (resumed)" : "");
+            if (r->has_rto_part) {
+                char part[32];
+                dr_duration_format(r->rto_since_resume_seconds, part, sizeof(part));
+                printf(" (RTO from the first start; %s since the last resume)", part);
+            }
+            putchar('\n');
         }
         if (n == 0)
             printf("no runs recorded in %s\n", state_dir);

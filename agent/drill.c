@@ -335,28 +335,42 @@ static void write_html(FILE *f, const drill *d)
 int drill_write_reports(const drill *d, const char *state_dir, char *json_path, size_t jlen, char *html_path,
                         size_t hlen, dr_error *err)
 {
-    char dir[PATH_MAX];
+    char dir[PATH_MAX], name[128];
     json_t *doc;
+    char *text = NULL;
+    size_t len = 0;
     FILE *f;
+    int rc;
 
     snprintf(dir, sizeof(dir), "%s/reports", state_dir);
     if (mkdir(dir, 0700) != 0 && errno != EEXIST)
         return dr_error_set(err, DR_EIO, "%s: %s", dir, strerror(errno));
     snprintf(json_path, jlen, "%s/drill-%s.json", dir, d->run_id);
     snprintf(html_path, hlen, "%s/drill-%s.html", dir, d->run_id);
+    /* each written whole or not at all (temporary file, fsync, rename): a crash never leaves half a report */
     doc = drill_json(d);
-    if (!doc || json_dump_file(doc, json_path, JSON_INDENT(2)) != 0) {
-        json_decref(doc);
-        return dr_error_set(err, DR_EIO, "%s: cannot write", json_path);
-    }
+    text = doc ? json_dumps(doc, JSON_INDENT(2)) : NULL;
     json_decref(doc);
-    f = fopen(html_path, "w");
+    if (!text)
+        return dr_error_set(err, DR_ENOMEM, "%s: out of memory", json_path);
+    snprintf(name, sizeof(name), "drill-%s.json", d->run_id);
+    rc = state_write_file(dir, name, text, strlen(text), err);
+    free(text);
+    text = NULL;
+    if (rc != 0)
+        return rc;
+    f = open_memstream(&text, &len);
     if (!f)
-        return dr_error_set(err, DR_EIO, "%s: %s", html_path, strerror(errno));
+        return dr_error_set(err, DR_ENOMEM, "%s: %s", html_path, strerror(errno));
     write_html(f, d);
-    if (fclose(f) != 0)
+    if (fclose(f) != 0 || !text) {
+        free(text);
         return dr_error_set(err, DR_EIO, "%s: write failed", html_path);
-    return 0;
+    }
+    snprintf(name, sizeof(name), "drill-%s.html", d->run_id);
+    rc = state_write_file(dir, name, text, len, err);
+    free(text);
+    return rc;
 }
 
 int drill_write_last(const drill *d, const char *state_dir, dr_error *err)

@@ -138,6 +138,20 @@ static json_t *head_json(const agent *a, const report_info *ri)
     if (a->last_hook == HOOK_FAILOVER || a->last_hook == HOOK_FAILBACK)
         json_object_set_new(doc, "mode", json_string(a->last_opts.mode == DR_MODE_FORCED ? "forced" : "graceful"));
     json_object_set_new(doc, "rpo_observed_seconds", run_worst_rpo(a, &worst_rpo) ? json_real(worst_rpo) : json_null());
+    {
+        /* the run's RPO is unknown while one data resource's is: rpo_observed_seconds is then the known worst */
+        const char *ids[256];
+        size_t n = run_rpo_unknown(a, ids, 256);
+        json_t *arr = json_array();
+        for (size_t i = 0; i < n && i < 256; i++)
+            json_array_append_new(arr, json_string(ids[i]));
+        json_object_set_new(doc, "rpo_unknown_resources", arr);
+    }
+    if (ri->rto_seconds >= 0 && ri->has_rto) {
+        json_object_set_new(doc, "rto_seconds", json_real(ri->rto_seconds));
+        if (ri->rto_since_resume_seconds >= 0)
+            json_object_set_new(doc, "rto_since_resume_seconds", json_real(ri->rto_since_resume_seconds));
+    }
     json_object_set_new(doc, "duration_ms", json_integer((json_int_t)llround((a->run_finished - a->run_started) * 1000.0)));
     if (json_object_set_new(doc, "resources", json_array()) != 0) {
         json_decref(doc);
@@ -273,6 +287,22 @@ int report_text(const agent *a, const report_info *ri, FILE *out, int verbose)
     dr_duration_format(a->cfg->rpo, obj, sizeof(obj));
     dr_duration_format(a->run_finished - a->run_started, dur, sizeof(dur));
     fprintf(out, "%s %s in %s", ri->command, report_overall_status(a, ri->dry_run), dur);
+    if (ri->has_rto && ri->rto_seconds >= 0) {
+        char rto[32], part[32];
+        dr_duration_format(ri->rto_seconds, rto, sizeof(rto));
+        fprintf(out, "; RTO %s", rto);
+        if (ri->rto_since_resume_seconds >= 0) {
+            dr_duration_format(ri->rto_since_resume_seconds, part, sizeof(part));
+            fprintf(out, " from the run's first start (%s since this resume)", part);
+        }
+    }
+    {
+        const char *ids[1];
+        size_t unknown = run_rpo_unknown(a, ids, 1);
+        if (unknown)
+            fprintf(out, "; RPO unknown (%zu resource%s could not measure it, %s%s)", unknown, unknown == 1 ? "" : "s",
+                    ids[0], unknown > 1 ? ", ..." : "");
+    }
     if (run_worst_rpo(a, &worst)) {
         const char *who = "";
         for (size_t i = 0; i < a->cfg->n_res; i++)
@@ -280,7 +310,8 @@ int report_text(const agent *a, const report_info *ri, FILE *out, int verbose)
                 who = a->cfg->res[i].id;
         dr_duration_format(worst, rpo, sizeof(rpo));
         /* each plugin judges its own value (a backup's age has its own limit); this line only informs */
-        fprintf(out, "; longest observed RPO %s (%s; objective %s)", rpo, who, obj);
+        fprintf(out, "; longest %s RPO %s (%s; objective %s)", run_rpo_unknown(a, NULL, 0) ? "known" : "observed", rpo,
+                who, obj);
     }
     fputc('\n', out);
     return ferror(out) ? DR_EIO : 0;

@@ -14,6 +14,9 @@ typedef struct report_info {
     const char *command; /* "verify", "configure", ... */
     const char *run_id;
     int dry_run;
+    int has_rto;                     /* a failover that ended: its RTO */
+    double rto_seconds;              /* from the run's first start, across resumes */
+    double rto_since_resume_seconds; /* the resumed part alone; < 0 when not resumed */
 } report_info;
 
 json_t *report_json_doc(const agent *a, const report_info *ri);

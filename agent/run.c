@@ -78,6 +78,24 @@ void run_reset_cancel(void)
     g_cancel = 0;
 }
 
+/* ---- the run lease's guard ---- */
+
+static int (*g_guard)(void *);
+static void *g_guard_arg;
+
+void run_set_guard(int (*lost)(void *arg), void *arg)
+{
+    g_guard = lost;
+    g_guard_arg = arg;
+}
+
+/* Non-zero once the run may no longer act (its lease may be another host's). */
+static int guard_lost(void)
+{
+    int (*fn)(void *) = g_guard;
+    return fn && fn(g_guard_arg);
+}
+
 /* ---- jobs ---- */
 
 struct job {
@@ -124,7 +142,7 @@ static struct job *active_job(struct dr_resource *res)
 static int stop_cb(void *arg)
 {
     struct job *j = arg;
-    return g_cancel || j->abandoned;
+    return g_cancel || j->abandoned || guard_lost();
 }
 
 static void *job_main(void *p)
@@ -262,6 +280,7 @@ static int start_job(agent *a, const run_opts *o, size_t i, int64_t grace_unused
     pthread_attr_t attr;
     pthread_t t;
     double timeout = hook_timeout_of(a, o, i);
+    int src;
 
     (void)grace_unused;
     r->started_at = dr_now();
@@ -278,10 +297,12 @@ static int start_job(agent *a, const run_opts *o, size_t i, int64_t grace_unused
             o->observer->step_end(o->observer->arg, i);
         return 1;
     }
-    if (o->observer && o->observer->step_start && o->observer->step_start(o->observer->arg, i) != 0) {
-        r->rc = DR_EIO;
+    if (o->observer && o->observer->step_start && (src = o->observer->step_start(o->observer->arg, i)) != 0) {
+        r->rc = src == DR_EBUSY ? DR_EBUSY : DR_EIO;
         r->finished_at = dr_now();
-        snprintf(r->error, sizeof(r->error), "the step could not be recorded in the journal: not run");
+        snprintf(r->error, sizeof(r->error), "%s",
+                 src == DR_EBUSY ? "the run lease is lost (another host may hold it): not started"
+                                 : "the step could not be recorded in the journal: not run");
         finish_status(a, i, o->hook);
         if (o->observer->step_end)
             o->observer->step_end(o->observer->arg, i);
@@ -303,6 +324,8 @@ static int start_job(agent *a, const run_opts *o, size_t i, int64_t grace_unused
     j->args.run_id = j->run_id;
     j->args.step_id = j->step_id;
     j->deadline = dr_mono_ms() + (int64_t)(timeout * 1000.0);
+    if (o->run_deadline_ms > 0 && o->run_deadline_ms < j->deadline)
+        j->deadline = o->run_deadline_ms;
     atomic_init(&j->refs, 2);
 
     pthread_mutex_lock(&res->mu);
@@ -481,6 +504,13 @@ int run_execute(agent *a, const run_opts *o)
             }
             if (running >= (size_t)conc)
                 continue;
+            if (o->run_deadline_ms > 0 && now >= o->run_deadline_ms) {
+                state[i] = ST_DONE;
+                pending--;
+                mark_skipped(a, o, i, 0, "not started: the run's overall deadline passed");
+                progress = 1;
+                continue;
+            }
             pending--;
             if (start_job(a, o, i, grace)) {
                 state[i] = ST_DONE; /* ended at once (not implemented, or could not start) */
@@ -564,6 +594,20 @@ int run_worst_rpo(const agent *a, double *rpo)
         }
     }
     return have;
+}
+
+size_t run_rpo_unknown(const agent *a, const char **ids, size_t max)
+{
+    size_t n = 0;
+
+    for (size_t i = 0; i < a->cfg->n_res; i++) {
+        if ((a->last_opts.selected && !a->last_opts.selected[i]) || !a->results[i].rpo_unknown)
+            continue;
+        if (ids && n < max)
+            ids[n] = a->cfg->res[i].id;
+        n++;
+    }
+    return n;
 }
 
 /* ---- host API ---- */
@@ -753,6 +797,8 @@ static void h_rpo_observed(dr_resource *res, double seconds)
     if (j && seconds >= 0) {
         j->result->has_rpo = 1;
         j->result->rpo = seconds;
+    } else if (j) {
+        j->result->rpo_unknown = 1; /* a negative value: data whose RPO could not be measured */
     }
     pthread_mutex_unlock(&res->mu);
 }
@@ -771,7 +817,7 @@ static int h_should_stop(dr_resource *res)
 {
     struct job *j = current_job(res);
 
-    if (g_cancel)
+    if (g_cancel || guard_lost())
         return 1;
     if (!j)
         return 0;
@@ -798,7 +844,7 @@ static int h_sleep_ms(dr_resource *res, int64_t ms)
         int64_t now = dr_mono_ms(), step;
         struct timespec ts;
 
-        if (g_cancel || (j && j->abandoned))
+        if (g_cancel || (j && j->abandoned) || guard_lost())
             return DR_ECANCELED;
         if (j && now >= j->deadline)
             return DR_ETIMEDOUT;

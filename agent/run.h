@@ -70,6 +70,7 @@ typedef struct res_result {
     size_t n_changes;
     int has_rpo;
     double rpo;
+    int rpo_unknown;     /* the plugin holds data here but could not measure its RPO (rpo_observed < 0) */
     int status;          /* verify: dr_status; others: action_status */
     char progress[256];  /* what the hook waits for now */
 } res_result;
@@ -108,6 +109,8 @@ typedef struct run_opts {
     const unsigned char *selected; /* NULL: all; else selected[i] != 0 runs resource i */
     const run_observer *observer;
     int64_t grace_ms;       /* how long past its deadline a hook may take before it is abandoned; 0: 2000 */
+    int64_t run_deadline_ms; /* dr_mono_ms() by which the whole run ends (hook deadlines are cut to it, steps not
+                                started by then are skipped); 0: none */
 } run_opts;
 
 typedef struct aws_client_entry aws_client_entry;
@@ -159,6 +162,12 @@ int run_live_hooks(void);
 void run_request_cancel(void);
 int run_cancel_requested(void);
 void run_reset_cancel(void);
+/*
+ * A test run before each AWS call attempt, step and wait of the hooks: once
+ * it answers non-zero (the run lease is lost) they stop as if cancelled.
+ * NULL: none. Set before a run, cleared after it.
+ */
+void run_set_guard(int (*lost)(void *arg), void *arg);
 
 /* Run one hook over the selected resources. 0 when the run took place (whatever the outcomes). */
 int run_execute(agent *a, const run_opts *o);
@@ -168,5 +177,11 @@ dr_status run_worst_status(const agent *a);          /* verify */
 int run_all_succeeded(const agent *a);               /* actions: no failed or skipped step */
 int run_changes_pending(const agent *a);             /* configure --plan: a planned change exists */
 int run_worst_rpo(const agent *a, double *rpo);      /* 1 and *rpo when some resource reported one */
+/*
+ * Selected resources whose RPO is unknown (their plugin said so): the count,
+ * and up to max of their ids in ids (borrowed from the config). While one is
+ * unknown, the run's RPO is unknown; run_worst_rpo() gives the known worst.
+ */
+size_t run_rpo_unknown(const agent *a, const char **ids, size_t max);
 
 #endif

@@ -337,7 +337,7 @@ static void test_selection(void **state)
 /* report_json() streams the document resource by resource; it must write what json_dumpf of the whole tree does. */
 static void assert_streamed_json_equal(agent *a, const char *command)
 {
-    report_info ri = {command, "test-run", 0};
+    report_info ri = {.command = command, .run_id = "test-run"};
     json_t *doc = report_json_doc(a, &ri);
     char *whole = json_dumps(doc, JSON_INDENT(2) | JSON_ENSURE_ASCII), *streamed = NULL;
     size_t len = 0;
