@@ -11,6 +11,7 @@
 #include "dr/util.h"
 #include "log.h"
 #include "run.h"
+#include "state.h"
 
 /* ---- names and ranks ---- */
 
@@ -959,6 +960,18 @@ out:
     return c;
 }
 
+static int h_state_set(dr_resource *res, const char *key, const char *value, dr_error *err)
+{
+    if (guard_lost())
+        return dr_error_set(err, DR_EBUSY, "the run lease is lost: %s's state is not written", res->cfg->id);
+    return state_resource_set(res->agent->state_dir, res->cfg->id, key, value, err);
+}
+
+static int h_state_get(dr_resource *res, const char *key, char *out, size_t outlen)
+{
+    return state_resource_get(res->agent->state_dir, res->cfg->id, key, out, outlen);
+}
+
 static const dr_host_api g_host = {
     .struct_size = sizeof(dr_host_api),
     .abi_major = DR_ABI_MAJOR,
@@ -985,6 +998,8 @@ static const dr_host_api g_host = {
     .remaining_ms = h_remaining_ms,
     .sleep_ms = h_sleep_ms,
     .aws = h_aws,
+    .state_set = h_state_set,
+    .state_get = h_state_get,
 };
 
 const dr_host_api *host_api(void)

@@ -128,6 +128,7 @@ typedef struct agent {
     int cancelled_run;
     pthread_mutex_t aws_mu;
     aws_client_entry *clients;
+    const char *state_dir;     /* of the command (borrowed); NULL: plugins keep no state */
 } agent;
 
 /* The host API table handed to every plugin. */

@@ -112,6 +112,7 @@ int session_begin(session *s, agent *a, const session_opts *o, dr_error *err)
     progress_start(a, o->quiet, 0);
     if (!o->mutating)
         return 0;
+    a->state_dir = o->state_dir; /* plugins keep their state only under the lock */
 
     rc = state_dir_prepare(o->state_dir, err);
     if (rc != 0)

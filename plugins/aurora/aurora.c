@@ -968,8 +968,7 @@ static int au_verify(dr_resource *res, const dr_hook_args *args, dr_error *err)
         return 0;
     }
     verify_normal(&x, 1, &rpo);
-    if (rpo >= 0)
-        H->rpo_observed(res, rpo);
+    H->rpo_observed(res, rpo); /* negative: the data's RPO is unknown */
     return 0;
 }
 
@@ -1422,6 +1421,8 @@ static void report_outcome(au_ctx *x, double loss, double writable_at, au_side s
                          x->has_pg ? "accepted a write" : "was available as the writer (no data plane configured)");
 }
 
+static void note_switch_point(au_ctx *x);
+
 static int au_failover(dr_resource *res, const dr_hook_args *args, dr_error *err)
 {
     au_ctx x;
@@ -1459,6 +1460,7 @@ static int au_failover(dr_resource *res, const dr_hook_args *args, dr_error *err
         rc = dp_handover(&x, AU_PRIMARY, metric, &loss, err);
         if (rc != 0)
             return rc;
+        note_switch_point(&x);
 
         /* 3. Promote: PromoteReadReplicaDBCluster, or switch over / fail over the global database. */
         if (!x.global) {
@@ -1538,6 +1540,86 @@ static void retired_name(au_ctx *x, const char *id, char *out, size_t len)
     snprintf(out, len, "%.*s%s-%s", room, id, suffix, stamp);
 }
 
+/*
+ * Failover: remember where the side taking over stood when it was promoted
+ * (whatever the old primary writes later diverges from there), and the old
+ * primary's tuple counter when it answers. Kept in the resource's state for
+ * the failback.
+ */
+static void note_switch_point(au_ctx *x)
+{
+    au_pg *pg = NULL;
+    uint64_t lsn = 0;
+    int64_t tuples = -1;
+    char v[32];
+    dr_error e;
+
+    if (!x->has_pg || x->dry || !DR_HAS_MEMBER(H, dr_host_api, state_set))
+        return;
+    dr_error_clear(&e);
+    if (pg_open(x, AU_DR, 5000, &pg, &e) == 0 && au_pg_replay_lsn(pg, &lsn, &e) == 0) {
+        au_lsn_format(lsn, v, sizeof(v));
+        if (H->state_set(x->res, "switch_lsn", v, &e) != 0)
+            H->log(x->res, DR_LOG_WARN, "the switch point %s could not be kept: %s", v, e.message);
+    } else {
+        H->log(x->res, DR_LOG_WARN, "the switch point could not be read (%s): a failback cannot measure what the old "
+               "primary writes after this failover", e.message);
+        H->state_set(x->res, "switch_lsn", NULL, &e);
+    }
+    au_pg_close(pg);
+    pg = NULL;
+    dr_error_clear(&e);
+    if (pg_open(x, AU_PRIMARY, 3000, &pg, &e) == 0 && au_pg_tuple_counter(pg, &tuples, &e) == 0 && tuples >= 0)
+        snprintf(v, sizeof(v), "%lld", (long long)tuples);
+    else
+        v[0] = '\0';
+    au_pg_close(pg);
+    H->state_set(x->res, "switch_tuples", v[0] ? v : NULL, &e);
+}
+
+/*
+ * Failback, before the old primary is retired: what it wrote after the
+ * failover (WAL range and bytes, rows where its counters tell). Those writes
+ * are not in the serving cluster: the run's RPO is unknown, never 0.
+ */
+static void report_divergence(au_ctx *x, const char *kept_in)
+{
+    au_pg *pg = NULL;
+    au_pg_divergent d;
+    uint64_t since;
+    char v[32], from[32], to[32], rows[96] = "";
+    dr_error e;
+
+    if (!x->has_pg || !DR_HAS_MEMBER(H, dr_host_api, state_get) || !H->state_get(x->res, "switch_lsn", v, sizeof(v)) ||
+        au_lsn_parse(v, &since) != 0)
+        return;
+    dr_error_clear(&e);
+    if (pg_open(x, AU_PRIMARY, 5000, &pg, &e) != 0 || au_pg_divergence(pg, since, &d, &e) != 0) {
+        au_pg_close(pg);
+        dr_report_unknown(H, x->res, "divergent_writes", "0", &e);
+        H->rpo_observed(x->res, -1); /* it may have taken writes: not known */
+        return;
+    }
+    au_pg_close(pg);
+    if (d.standby || d.bytes == 0) {
+        H->log(x->res, DR_LOG_INFO, "the old primary took no writes after the failover%s",
+               d.standby ? " (it is a standby)" : "");
+        return;
+    }
+    au_lsn_format(d.since, from, sizeof(from));
+    au_lsn_format(d.now, to, sizeof(to));
+    if (d.tuples >= 0 && H->state_get(x->res, "switch_tuples", v, sizeof(v)))
+        snprintf(rows, sizeof(rows), ", %lld rows inserted, updated or deleted (pg_stat_database)",
+                 (long long)(d.tuples - strtoll(v, NULL, 10)));
+    dr_report_number(H, x->res, "divergent_writes", DR_STATUS_WARNING, (double)d.bytes, 0, "bytes",
+                     "the old primary %s took writes after the failover: %llu bytes of WAL from %s to %s%s; they are "
+                     "not in the serving cluster and are kept in the retired cluster %s",
+                     x->cluster, (unsigned long long)d.bytes, from, to, rows, kept_in);
+    H->log(x->res, DR_LOG_WARN, "the old primary %s took %llu bytes of WAL after the failover (%s..%s%s): kept in %s",
+           x->cluster, (unsigned long long)d.bytes, from, to, rows, kept_in);
+    H->rpo_observed(x->res, -1);
+}
+
 /* Rename a cluster out of the way (never delete: it may hold the only copy of something). */
 static int retire(au_ctx *x, dr_aws *c, const char *id, const char *action, dr_error *err)
 {
@@ -1546,6 +1628,8 @@ static int retire(au_ctx *x, dr_aws *c, const char *id, const char *action, dr_e
     int rc;
 
     retired_name(x, id, new_id, sizeof(new_id));
+    if (!x->dry && strcmp(action, "retire_old_primary") == 0)
+        report_divergence(x, new_id);
     snprintf(detail, sizeof(detail), "renamed to %s (kept, not deleted)", new_id);
     if (x->dry) {
         planned(x, action, id, "%s", detail);

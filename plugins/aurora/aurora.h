@@ -167,5 +167,18 @@ int au_pg_terminate_others(au_pg *pg, int *count, dr_error *err);
 int au_pg_write_probe(au_pg *pg, dr_error *err);
 
 void au_lsn_format(uint64_t lsn, char *out, size_t outlen);
+int au_lsn_parse(const char *s, uint64_t *lsn); /* "16/B374D848"; DR_EPARSE */
+
+/* What a primary wrote after `since` (the position its follower had replayed when it was promoted). */
+typedef struct au_pg_divergent {
+    int standby;      /* it is a standby (again): nothing of its own to measure */
+    uint64_t since;   /* the divergence point */
+    uint64_t now;     /* its current WAL position */
+    uint64_t bytes;   /* WAL written since `since` */
+    int64_t tuples;   /* pg_stat_database rows inserted + updated + deleted, cumulative; -1 unknown */
+} au_pg_divergent;
+int au_pg_divergence(au_pg *pg, uint64_t since, au_pg_divergent *out, dr_error *err);
+/* The cumulative pg_stat_database counter au_pg_divergence() reports (a baseline to subtract); -1 unknown. */
+int au_pg_tuple_counter(au_pg *pg, int64_t *tuples, dr_error *err);
 
 #endif /* AURORA_H */

@@ -411,3 +411,57 @@ int au_pg_write_probe(au_pg *pg, dr_error *err)
     }
     return rc;
 }
+
+int au_pg_divergence(au_pg *pg, uint64_t since, au_pg_divergent *out, dr_error *err)
+{
+    char sql[512], lsn[32];
+    PGresult *r = NULL;
+    int rc;
+
+    memset(out, 0, sizeof(*out));
+    out->since = since;
+    au_lsn_format(since, lsn, sizeof(lsn));
+    /* pg_current_wal_lsn(), pg_wal_lsn_diff() and pg_stat_database need no superuser */
+    snprintf(sql, sizeof(sql),
+             "SELECT pg_is_in_recovery(), CASE WHEN pg_is_in_recovery() THEN NULL ELSE pg_current_wal_lsn() END, "
+             "CASE WHEN pg_is_in_recovery() THEN NULL ELSE pg_wal_lsn_diff(pg_current_wal_lsn(), '%s'::pg_lsn) END, "
+             "(SELECT sum(tup_inserted + tup_updated + tup_deleted) FROM pg_stat_database)",
+             lsn);
+    rc = exec(pg, sql, "WAL written since the switch", &r, err);
+    if (rc != 0)
+        return rc;
+    if (PQntuples(r) != 1) {
+        rc = dr_error_set(err, DR_EPARSE, "%s: WAL written since the switch: no row", pg->name);
+    } else if (strcmp(PQgetvalue(r, 0, 0), "t") == 0) {
+        out->standby = 1; /* a standby again: whatever it had was rewound or replaced */
+    } else if (parse_lsn(PQgetvalue(r, 0, 1), &out->now) != 0) {
+        rc = dr_error_set(err, DR_EPARSE, "%s: unexpected answer to pg_current_wal_lsn()", pg->name);
+    } else {
+        double diff = strtod(PQgetvalue(r, 0, 2), NULL);
+        out->bytes = diff > 0 ? (uint64_t)diff : 0;
+        out->tuples = PQgetisnull(r, 0, 3) ? -1 : strtoll(PQgetvalue(r, 0, 3), NULL, 10);
+    }
+    PQclear(r);
+    return rc;
+}
+
+int au_pg_tuple_counter(au_pg *pg, int64_t *tuples, dr_error *err)
+{
+    PGresult *r = NULL;
+    int rc;
+
+    *tuples = -1;
+    rc = exec(pg, "SELECT sum(tup_inserted + tup_updated + tup_deleted) FROM pg_stat_database", "tuple counters", &r,
+              err);
+    if (rc != 0)
+        return rc;
+    if (PQntuples(r) == 1 && !PQgetisnull(r, 0, 0))
+        *tuples = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+    PQclear(r);
+    return 0;
+}
+
+int au_lsn_parse(const char *s, uint64_t *lsn)
+{
+    return parse_lsn(s, lsn);
+}

@@ -1818,6 +1818,8 @@ static int verify_dr_side(bk_ctx *x)
     worst = verify_ages(x, 1, &t, "dr_copy_age", x->k.max_copy_age, rc != 0 ? &err : NULL);
     if (worst >= 0)
         H->rpo_observed(x->res, worst);
+    else
+        H->rpo_observed(x->res, -1); /* the data's RPO is unknown */
     free(t.v);
     return 0;
 }
@@ -1850,6 +1852,8 @@ static int bk_verify(dr_resource *res, const dr_hook_args *a, dr_error *err)
     worst = verify_ages(&x, 0, &t, "recovery_point_age", x.k.max_backup_age, trc != 0 ? &terr : NULL);
     if (worst >= 0)
         H->rpo_observed(res, worst);
+    else
+        H->rpo_observed(res, -1); /* no recovery point's age could be read: the data's RPO is unknown */
     if (x.k.any_copy) {
         /* the DR side is judged for what the primary side protects, plus what it holds itself */
         for (size_t i = 0; i < t.n && tdrc == 0; i++)

@@ -458,12 +458,14 @@ static void check_latency(const ctx *x, const char *from, const char *to)
     read_lag(x, from, to, &l);
     if (l.rc != 0) {
         report_number_none(x, "replication_latency", DR_STATUS_UNKNOWN, rpo, "seconds", l.err.message);
+        H->rpo_observed(x->res, -1); /* the data's RPO is unknown */
         return;
     }
     if (l.n == 0) {
         snprintf(detail, sizeof(detail), "no ReplicationLatency datapoints for %s from %s to %s in the last %s",
                  x->table, from, to, window);
         report_number_none(x, "replication_latency", DR_STATUS_UNKNOWN, rpo, "seconds", detail);
+        H->rpo_observed(x->res, -1);
         return;
     }
     dr_report_number(H, x->res, "replication_latency", dr_lag_status(l.worst, rpo, frac), l.worst, rpo, "seconds",
@@ -898,6 +900,7 @@ static int switch_latency(const ctx *x, const char *from, const char *to, int mu
 
     if (w.last.rc != 0) {
         report_number_none(x, "replication_latency", DR_STATUS_UNKNOWN, rpo, "seconds", w.last.err.message);
+        H->rpo_observed(x->res, -1); /* the data's RPO is unknown */
         if (rc != 0) /* a graceful run must know what it leaves behind */
             dr_error_prefix(err, "replication latency could not be read (a forced run goes on without it): ");
         return rc;
@@ -907,6 +910,7 @@ static int switch_latency(const ctx *x, const char *from, const char *to, int mu
         snprintf(detail, sizeof(detail), "no ReplicationLatency datapoints for %s from %s to %s: no recent writes "
                  "to replicate", x->table, from, to);
         report_number_none(x, "replication_latency", DR_STATUS_UNKNOWN, rpo, "seconds", detail);
+        H->rpo_observed(x->res, -1);
         return rc;
     }
     dr_time_format(w.last.latest_at, 0, when, sizeof(when));

@@ -764,6 +764,7 @@ static void check_canary(s3ctx *x, const direction *d)
         break;
     case CANARY_ERROR:
         dr_report_unknown(H, x->res, "canary_replication", NULL, &e);
+        H->rpo_observed(x->res, -1); /* the data's RPO is unknown */
         break;
     }
 }
@@ -842,6 +843,8 @@ static int s3_verify(dr_resource *res, const dr_hook_args *args, dr_error *err)
         check_canary(&x, &d);
     else if (have_lag)
         H->rpo_observed(res, lag);
+    else
+        H->rpo_observed(res, -1); /* neither a canary nor the metrics: the data's RPO is unknown */
 
 lifecycle:
     /* 6. The cost advice. */

@@ -136,7 +136,8 @@ class Faults:
         if action == "unreachable" and not spec.get("region"):
             raise ValueError("an unreachable fault needs a region")
         rule = {"id": uuid.uuid4().hex[:12], "service": spec.get("service"), "region": spec.get("region"),
-                "operation": spec.get("operation"), "action": action, "status": spec.get("status"),
+                "operation": spec.get("operation"), "access_key": spec.get("access_key"),
+                "action": action, "status": spec.get("status"),
                 "code": spec.get("code"), "message": spec.get("message"),
                 "latency_ms": spec.get("latency_ms", 0), "hang_ms": spec.get("hang_ms"),
                 "size_bytes": int(spec.get("size_bytes", 256 * 1024 * 1024)),
@@ -153,7 +154,8 @@ class Faults:
                 if r["count"] is not None and r["hits"] >= r["count"]:
                     continue
                 if any(r[k] is not None and r[k] != v for k, v in
-                       (("service", req.service), ("region", req.region), ("operation", req.operation))):
+                       (("service", req.service), ("region", req.region), ("operation", req.operation),
+                        ("access_key", _access_key_of(req)))):
                     continue
                 if r["probability"] < 1.0 and random.random() >= r["probability"]:
                     continue
@@ -170,6 +172,18 @@ class Faults:
     def list(self):
         with self.lock:
             return [dict(r) for r in self.rules]
+
+
+_KEY_RE = re.compile(r"Credential=([A-Za-z0-9]+)/")
+
+
+def _access_key_of(req):
+    """The access key id that signed the request (who sent it, when two agents share the proxy); None unsigned."""
+    m = _KEY_RE.search(req.headers.get("Authorization", ""))
+    if m:
+        return m.group(1)
+    cred = req.query.get("X-Amz-Credential")
+    return cred[0].split("/")[0] if cred else None
 
 
 def _attempt_of(value):
@@ -199,7 +213,8 @@ class Proxy:
                  "ms": round((time.monotonic() - started) * 1000, 1),
                  # one logical call of an AWS SDK and its attempt number, to count retries per call
                  "invocation": req.headers.get("amz-sdk-invocation-id"),
-                 "attempt": _attempt_of(req.headers.get("amz-sdk-request", ""))}
+                 "attempt": _attempt_of(req.headers.get("amz-sdk-request", "")),
+                 "access_key": _access_key_of(req)}
         with self.log_lock:
             self.log.append(entry)
 

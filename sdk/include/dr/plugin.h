@@ -32,7 +32,7 @@ extern "C" {
 
 #define DR_PLUGIN_MAGIC 0x44524147u /* "DRAG" */
 #define DR_ABI_MAJOR 1
-#define DR_ABI_MINOR 0
+#define DR_ABI_MINOR 1
 
 /* The one symbol a plugin exports. */
 #define DR_PLUGIN_ENTRY_SYMBOL "dr_plugin_entry"
@@ -192,6 +192,12 @@ typedef struct dr_host_api {
      * NULL with err filled when no client can be made.
      */
     void *(*aws)(dr_resource *res, const char *region, dr_error *err);
+
+    /* --- since ABI 1.1: small values kept for this resource across runs (and hosts that share a state dir) --- */
+    /* Set (value NULL: remove) key; 0, or a negative code with err filled (DR_EBUSY: the run lease is lost). */
+    int (*state_set)(dr_resource *res, const char *key, const char *value, dr_error *err);
+    /* 1 and a NUL-terminated copy in out when the key is set (and fits), else 0. */
+    int (*state_get)(dr_resource *res, const char *key, char *out, size_t outlen);
 } dr_host_api;
 
 /* What a plugin is and offers. Static, owned by the plugin. Grows at the end. */
