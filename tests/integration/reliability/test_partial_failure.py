@@ -104,7 +104,7 @@ class PartialFailure(reltest.drtest.EnvTestCase):
         mine = lambda q, k: q.get("access_key") == k  # noqa: E731
         lease_ops = ("PutItem", "UpdateItem", "DeleteItem")
         a_leases = [q for q in log if mine(q, KEY_A) and q["service"] == "dynamodb" and q["region"] == D
-                    and q["operation"] in lease_ops and q["status"] == 200]
+                    and q["operation"] in ("PutItem", "UpdateItem") and q["status"] == 200]
         self.assertEqual([q["operation"] for q in a_leases], ["PutItem"], "host a renewed its lease")
         a_deadline = a_leases[-1]["time"] + lease - lease_margin(lease)
         irreversible = lambda q: (q["status"] is not None and not READS.match(q["operation"] or "")  # noqa: E731
@@ -229,6 +229,44 @@ class PartialFailure(reltest.drtest.EnvTestCase):
         v = a.run("verify", "--serving", "dr", "--format", "json")
         self.assertIsNotNone(v.json, v)
         self.assertIsInstance(v.json["rpo_unknown_resources"], list)
+
+    # ---- 5. writes the old primary took after a forced failover ------------------------------------------
+    def test_forced_failover_writes_on_old_primary_reported_at_failback(self):
+        a = self.host("diverge", types=["aurora"])
+        self.ready(a)
+        self.pair.sql("a", "CREATE TABLE split_rows (id int PRIMARY KEY, v text); "
+                           "INSERT INTO split_rows SELECT g, 'before' FROM generate_series(1, 5) g;", db="roadcall")
+        self.assertTrue(reltest.wait_for(
+            lambda: self.pair.sql("b", "SELECT count(*) FROM split_rows", db="roadcall", check=False) == "5",
+            timeout=30), "node b did not catch up")
+        r = a.run("failover", "--yes", "--mode", "forced", "--format", "json")
+        self.assertEqual(r.rc, 0, r)
+        state = json.load(open(os.path.join(a.state_dir, "plugin-state",
+                                            r.json["resources"][0]["id"] + ".json")))
+        self.assertRegex(state["switch_lsn"], r"^[0-9A-F]+/[0-9A-F]+$")
+        # the split: an application still writes to the old primary (past the fence, as a superuser can)
+        self.pair.sql("a", "SET default_transaction_read_only = off; "
+                           "INSERT INTO split_rows SELECT g, 'after the failover' FROM generate_series(6, 15) g;",
+                      db="roadcall")
+        r = a.run("failback", "--yes", "--format", "json")
+        self.assertEqual(r.rc, 0, r)
+        res = r.json["resources"][0]
+        checks = {c["name"]: c for c in res["checks"]}
+        self.assertIn("divergent_writes", checks, res)
+        c = checks["divergent_writes"]
+        self.assertEqual(c["status"], "WARNING")
+        self.assertGreater(float(c["observed"]), 0)
+        m = re.search(r"(\d+) rows inserted, updated or deleted", c["detail"])
+        self.assertIsNotNone(m, c["detail"])
+        self.assertGreaterEqual(int(m.group(1)), 10)
+        self.assertRegex(c["detail"], r"bytes of WAL from [0-9A-F]+/[0-9A-F]+ to [0-9A-F]+/[0-9A-F]+")
+        kept = re.search(r"kept in the retired cluster (\S+)", c["detail"]).group(1)
+        # the failback's RPO is not 0: unknown
+        self.assertIn(res["id"], r.json["rpo_unknown_resources"])
+        # the cluster named is there, kept (renamed, not deleted)
+        rds = self.env.client("rds", P, attempts=3)
+        ids = [x["DBClusterIdentifier"] for x in rds.describe_db_clusters()["DBClusters"]]
+        self.assertIn(kept, ids)
 
     # ---- 6. memory --------------------------------------------------------------------------------------------
     def test_250mb_answers_bounded_memory(self):
