@@ -237,7 +237,7 @@ class PartialFailure(reltest.drtest.EnvTestCase):
         self.pair.sql("a", "CREATE TABLE split_rows (id int PRIMARY KEY, v text); "
                            "INSERT INTO split_rows SELECT g, 'before' FROM generate_series(1, 5) g;", db="roadcall")
         self.assertTrue(reltest.wait_for(
-            lambda: self.pair.sql("b", "SELECT count(*) FROM split_rows", db="roadcall", check=False) == "5",
+            lambda: self.pair.pair.sql("b", "SELECT count(*) FROM split_rows", db="roadcall", check=False) == "5",
             timeout=30), "node b did not catch up")
         r = a.run("failover", "--yes", "--mode", "forced", "--format", "json")
         self.assertEqual(r.rc, 0, r)
