@@ -81,20 +81,26 @@ void run_reset_cancel(void)
 
 /* ---- the run lease's guard ---- */
 
-static int (*g_guard)(void *);
-static void *g_guard_arg;
+static int (*_Atomic g_guard)(void *);
+static void *_Atomic g_guard_arg;
 
 void run_set_guard(int (*lost)(void *arg), void *arg)
 {
-    g_guard = lost;
-    g_guard_arg = arg;
+    if (lost) {
+        g_guard_arg = arg;
+        g_guard = lost;
+    } else {
+        g_guard = NULL;
+        g_guard_arg = NULL;
+    }
 }
 
 /* Non-zero once the run may no longer act (its lease may be another host's). */
 static int guard_lost(void)
 {
     int (*fn)(void *) = g_guard;
-    return fn && fn(g_guard_arg);
+    void *arg = g_guard_arg;
+    return fn && arg && fn(arg);
 }
 
 /* ---- jobs ---- */

@@ -194,9 +194,23 @@ int drs_answer_check(const char *service, const char *op, dr_aws_protocol proto,
         if (len == 0 && !get)
             return 0;
         return parse_json_object(name, service, body, len, ctype, doc, err);
-    case DR_AWS_QUERY:
+    case DR_AWS_QUERY: {
+        int rc;
         snprintf(root, sizeof(root), "%sResponse", name);
-        return parse_xml(name, root, NULL, body, len, ctype, doc, err);
+        rc = parse_xml(name, root, NULL, body, len, ctype, doc, err);
+        /* a read answers inside <OpResult> (an empty list too): without it, "nothing found" would be a guess */
+        if (rc == 0 && (strncmp(name, "Describe", 8) == 0 || strncmp(name, "List", 4) == 0 ||
+                        strncmp(name, "Get", 3) == 0)) {
+            snprintf(root, sizeof(root), "%sResult", name);
+            if (!dr_node_get(dr_doc_root(*doc), root)) {
+                dr_doc_free(*doc);
+                *doc = NULL;
+                return dr_error_set(err, DR_EPARSE, "HTTP 2xx with <%sResponse> but no <%s>, not a %s answer", name,
+                                    root, name);
+            }
+        }
+        return rc;
+    }
     case DR_AWS_REST_XML:
         if (service && strcmp(service, "s3") == 0) {
             const char *want = NULL;

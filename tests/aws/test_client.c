@@ -901,6 +901,12 @@ static void test_strict_answers(void **state)
     assert_int_equal(strict_case("rds", DR_AWS_QUERY, "POST", "DescribeDBClusters", NULL, NULL,
                                  "<DescribeDBInstancesResponse/>", &n, &d, &err),
                      DR_EPARSE);
+    /* a read without its <OpResult> would read as "no cluster" */
+    assert_int_equal(strict_case("rds", DR_AWS_QUERY, "POST", "DescribeDBClusters", NULL, NULL,
+                                 "<DescribeDBClustersResponse><ResponseMetadata/></DescribeDBClustersResponse>", &n,
+                                 &d, &err),
+                     DR_EPARSE);
+    assert_non_null(strstr(err.message, "no <DescribeDBClustersResult>"));
     assert_int_equal(strict_case("rds", DR_AWS_QUERY, "POST", "DescribeDBClusters", NULL, NULL,
                                  "<DescribeDBClustersResponse><DescribeDBClustersResult><DBClusters/>"
                                  "</DescribeDBClustersResult></DescribeDBClustersResponse>",
@@ -960,7 +966,7 @@ static void test_answer_limits(void **state)
     assert_int_equal(drs_http_held_bytes(), 0);
     /* a response still held counts until it is freed */
     {
-        fx_response script[] = {{200, NULL, "<DescribeDBClustersResponse/>", 0, 0}};
+        fx_response script[] = {{200, NULL, "<ModifyDBClusterResponse/>", 0, 0}};
         fx_server *s = fx_start(script, 1, 1);
         dr_aws *c;
         dr_aws_request rq;
@@ -970,12 +976,12 @@ static void test_answer_limits(void **state)
         memset(&rq, 0, sizeof(rq));
         rq.struct_size = sizeof(rq);
         rq.service = "rds";
-        rq.operation = "DescribeDBClusters";
+        rq.operation = "ModifyDBCluster";
         rq.protocol = DR_AWS_QUERY;
-        rq.body = "Action=DescribeDBClusters";
+        rq.body = "Action=ModifyDBCluster";
         dr_error_clear(&err);
         assert_int_equal(dr_aws_send(c, &rq, &r, &err), 0);
-        assert_int_equal(drs_http_held_bytes(), strlen("<DescribeDBClustersResponse/>"));
+        assert_int_equal(drs_http_held_bytes(), strlen("<ModifyDBClusterResponse/>"));
         dr_aws_response_free(r);
         assert_int_equal(drs_http_held_bytes(), 0);
         dr_aws_free(c);
