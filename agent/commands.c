@@ -647,7 +647,7 @@ int cmd_history(const opts *o, const char *state_dir)
             if (x && r->has_rto_part)
                 json_object_set_new(x, "rto_since_resume_seconds", json_real(r->rto_since_resume_seconds));
             if (x)
-                json_object_set_new(x, "rpo_unknown_resources", json_integer((json_int_t)r->rpo_unknown));
+                json_object_set_new(x, "rpo_unknown_count", json_integer((json_int_t)r->rpo_unknown));
             json_array_append_new(arr, x);
         }
         json_dumpf(arr, stdout, JSON_INDENT(2));

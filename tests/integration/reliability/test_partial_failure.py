@@ -221,7 +221,7 @@ class PartialFailure(reltest.drtest.EnvTestCase):
         unknown = r.json["rpo_unknown_resources"]
         self.assertTrue(unknown and all(x.startswith("dynamodb") for x in unknown), unknown)
         h = json.loads(a.run("history", "--format", "json").stdout)[-1]
-        self.assertEqual(h["rpo_unknown_resources"], len(unknown))
+        self.assertEqual(h["rpo_unknown_count"], len(unknown))
         line = [ln for ln in a.run("history").stdout.splitlines() if ln.startswith(h["run_id"])][0]
         self.assertIn("unknown", line)
         self.assertNotRegex(line, r"\s0s\s")
