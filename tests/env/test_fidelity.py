@@ -64,8 +64,18 @@ class Coverage(drtest.EnvTestCase):
         aws("route53", "get-health-check", "--health-check-id", hc)
         aws("route53", "get-health-check-status", "--health-check-id", hc)
         aws("route53", "delete-health-check", "--health-check-id", hc)
+        # IAM
+        aws("iam", "create-role", "--role-name", "b", "--assume-role-policy-document", "{}")
+        aws("iam", "put-role-policy", "--role-name", "b", "--policy-name", "p", "--policy-document",
+            '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:GetObject","Resource":"*"}]}')
+        aws("iam", "attach-role-policy", "--role-name", "b", "--policy-arn",
+            "arn:aws:iam::aws:policy/service-role/AWSBackupServiceRolePolicyForBackup")
+        aws("iam", "list-attached-role-policies", "--role-name", "b")
         # Backup
         aws("backup", "create-backup-vault", "--backup-vault-name", VAULT)
+        aws("backup", "describe-backup-vault", "--backup-vault-name", VAULT)
+        aws("backup", "update-region-settings", "--resource-type-management-preference", "DynamoDB=true")
+        aws("backup", "describe-region-settings")
         aws("backup", "create-backup-vault", "--backup-vault-name", VAULT, region=DR)
         plan = aws("backup", "create-backup-plan", "--backup-plan",
                    f'{{"BackupPlanName":"p","Rules":[{{"RuleName":"d","TargetBackupVaultName":"{VAULT}",'
@@ -147,8 +157,18 @@ class Coverage(drtest.EnvTestCase):
         r53.get_health_check(HealthCheckId=hc)
         r53.get_health_check_status(HealthCheckId=hc)
         r53.delete_health_check(HealthCheckId=hc)
+        iam = c("iam")
+        iam.create_role(RoleName="b", AssumeRolePolicyDocument="{}")
+        iam.put_role_policy(RoleName="b", PolicyName="p", PolicyDocument='{"Version":"2012-10-17","Statement":'
+                            '[{"Effect":"Allow","Action":"s3:GetObject","Resource":"*"}]}')
+        iam.attach_role_policy(RoleName="b",
+                               PolicyArn="arn:aws:iam::aws:policy/service-role/AWSBackupServiceRolePolicyForBackup")
+        iam.list_attached_role_policies(RoleName="b")
         bk = c("backup")
         bk.create_backup_vault(BackupVaultName=VAULT)
+        bk.describe_backup_vault(BackupVaultName=VAULT)
+        bk.update_region_settings(ResourceTypeManagementPreference={"DynamoDB": True})
+        bk.describe_region_settings()
         c("backup", DR).create_backup_vault(BackupVaultName=VAULT)
         plan = bk.create_backup_plan(BackupPlan={"BackupPlanName": "p", "Rules": [{
             "RuleName": "d", "TargetBackupVaultName": VAULT, "ScheduleExpression": "cron(0 2 * * ? *)"}]})["BackupPlanId"]
