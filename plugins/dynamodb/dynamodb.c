@@ -796,7 +796,37 @@ static char *canary_body(const ctx *x, const canary_attr *a, int n, int item, co
                         a[0].value, a[1].name, a[1].type, a[1].value, "ConsistentRead", 1);
 }
 
-/* Write the canary item in `region` and read it back with a strongly consistent read. */
+/* {"TableName":..., "Key": {key attributes}, "ConditionExpression": the item is this run's} */
+static char *canary_delete_body(const ctx *x, const canary_attr *a, int n, const char *run, dr_error *err)
+{
+    if (n == 1)
+        return dr_json_pack(err, "{s:s, s:{s:{s:s}}, s:s, s:{s:{s:s}}}", "TableName", x->table, "Key", a[0].name,
+                            a[0].type, a[0].value, "ConditionExpression", "dr_agent_run = :run",
+                            "ExpressionAttributeValues", ":run", "S", run);
+    return dr_json_pack(err, "{s:s, s:{s:{s:s}, s:{s:s}}, s:s, s:{s:{s:s}}}", "TableName", x->table, "Key",
+                        a[0].name, a[0].type, a[0].value, a[1].name, a[1].type, a[1].value, "ConditionExpression",
+                        "dr_agent_run = :run", "ExpressionAttributeValues", ":run", "S", run);
+}
+
+/*
+ * Remove the canary item again, so that it does not stay in the application's table (scans, exports, streams
+ * consumers see it only for the moment of the check). Only this run's item is deleted: a newer run's stays.
+ */
+static void canary_cleanup(const ctx *x, dr_aws *c, const char *target, const canary_attr *a, int n, const char *run)
+{
+    dr_error e;
+    int rc;
+
+    dr_error_clear(&e);
+    rc = ddb(c, "DeleteItem", canary_delete_body(x, a, n, run, &e), NULL, &e);
+    if (rc != 0 && dr_error_is(&e, "ConditionalCheckFailedException"))
+        rc = 0; /* gone already, or another run's */
+    if (rc != 0)
+        H->log(x->res, DR_LOG_WARN, "the canary item of %s was not removed (%s): delete it by hand", target,
+               e.message);
+}
+
+/* Write the canary item in `region`, read it back with a strongly consistent read, then delete it. */
 static int canary(const ctx *x, dr_aws *c, const char *region, const dr_node *table, dr_error *err)
 {
     const char *spec = H->cfg_string(x->res, "canary_key");
@@ -804,7 +834,7 @@ static int canary(const ctx *x, dr_aws *c, const char *region, const dr_node *ta
     char *copy = NULL, run[64], when[40], target[300], detail[300];
     const char *got;
     dr_doc *doc = NULL;
-    int n, rc;
+    int n, rc, written = 0;
 
     if (!spec)
         return 0;
@@ -816,7 +846,7 @@ static int canary(const ctx *x, dr_aws *c, const char *region, const dr_node *ta
         H->change(x->res, DR_CHANGE_FAILED, "write canary item", target, err->message);
         goto out;
     }
-    snprintf(detail, sizeof(detail), "PutItem %s then a strongly consistent GetItem", spec);
+    snprintf(detail, sizeof(detail), "PutItem %s, a strongly consistent GetItem, then DeleteItem", spec);
     if (x->args->dry_run) {
         H->change(x->res, DR_CHANGE_PLANNED, "write canary item", target, detail);
         rc = 0;
@@ -827,6 +857,7 @@ static int canary(const ctx *x, dr_aws *c, const char *region, const dr_node *ta
         dr_uuid4(run);
     dr_time_format(dr_now(), 1, when, sizeof(when));
     rc = ddb(c, "PutItem", canary_body(x, attrs, n, 1, run, when, err), NULL, err);
+    written = rc == 0;
     if (rc == 0)
         rc = ddb(c, "GetItem", canary_body(x, attrs, n, 0, run, when, err), &doc, err);
     if (rc == 0) {
@@ -835,8 +866,10 @@ static int canary(const ctx *x, dr_aws *c, const char *region, const dr_node *ta
             rc = dr_error_set(err, DR_ESTATE, "the canary item read back from %s %s", target,
                               got ? "carries another run's marker" : "is missing");
     }
+    if (written)
+        canary_cleanup(x, c, target, attrs, n, run);
     if (rc == 0)
-        snprintf(detail, sizeof(detail), "wrote and read back %s (run %s)", spec, run);
+        snprintf(detail, sizeof(detail), "wrote, read back and deleted %s (run %s)", spec, run);
     H->change(x->res, rc == 0 ? DR_CHANGE_DONE : DR_CHANGE_FAILED, "write canary item", target,
               rc == 0 ? detail : err->message);
 out:
