@@ -31,6 +31,9 @@ static const dr_config_key config_keys[] = {
     {"graceful_max_latency", DR_KEY_DURATION, 0, "60s", NULL,
      "replication latency under which a graceful failover or failback goes on"},
     {"poll_interval", DR_KEY_DURATION, 0, "10s", NULL, "time between two polls while waiting for AWS"},
+    {"dr_kms_key", DR_KEY_STRING, 0, NULL, NULL,
+     "KMS key (ARN, id or alias) in the DR region that encrypts the replica of a table encrypted with a customer "
+     "managed key; default: the DR copy of a multi-Region key (mrk-...), derived from the table's key"},
 };
 
 /* What every hook needs: the resource, its table, both regions and the run options. */
@@ -544,6 +547,77 @@ static int ensure_stream(const ctx *x, dr_aws *c, dr_doc **doc, const dr_node **
 }
 
 /*
+ * What AWS needs before it adds a replica, checked first: the replica's KMS key in `to` for a table encrypted with
+ * a KMS key (dr_kms_key, or the DR copy of a multi-Region key), and write auto scaling for a PROVISIONED table.
+ * Fills `key` (empty: none sent) and appends to `detail` what the replica needs; DR_ECONFIG/DR_ESTATE with err
+ * naming what is missing.
+ */
+static int replica_needs(const ctx *x, dr_aws *cfrom, const dr_node *table, const char *to, char *key, size_t keylen,
+                         char *detail, size_t dlen, dr_error *err)
+{
+    const char *sse = dr_node_str(table, "SSEDescription.SSEType");
+    const char *arn = dr_node_str(table, "SSEDescription.KMSMasterKeyArn");
+    const char *billing = dr_node_str(table, "BillingModeSummary.BillingMode");
+    const char *conf_key = H->cfg_string(x->res, "dr_kms_key");
+    size_t used = strlen(detail);
+
+    key[0] = '\0';
+    if (sse && strcmp(sse, "KMS") == 0 && arn) {
+        const char *id = strrchr(arn, '/');
+        char region_part[64];
+        if (conf_key && *conf_key) {
+            snprintf(key, keylen, "%s", conf_key);
+            snprintf(detail + used, dlen - used, ", encrypted with %s (dr_kms_key)", key);
+        } else if (id && strncmp(id + 1, "mrk-", 4) == 0) {
+            /* a multi-Region key has the same id in every region: arn:aws:kms:<region>:<account>:key/mrk-... */
+            const char *p = arn;
+            size_t n;
+            for (int colons = 0; *p && colons < 3; p++)
+                colons += *p == ':';
+            n = (size_t)(p - arn);
+            snprintf(region_part, sizeof(region_part), "%.*s", (int)n, arn);
+            p = strchr(p, ':');
+            snprintf(key, keylen, "%s%s%s", region_part, to, p ? p : "");
+            snprintf(detail + used, dlen - used, ", encrypted with the replica of multi-Region key %s in %s: %s",
+                     id + 1, to, key);
+        } else {
+            snprintf(detail + used, dlen - used,
+                     ", table encrypted with KMS key %s: no replica key sent, which AWS accepts only for the AWS "
+                     "managed key aws/dynamodb (for a customer managed key set dr_kms_key)", arn);
+        }
+        used = strlen(detail);
+    }
+    if (!billing || strcmp(billing, "PROVISIONED") == 0) {
+        dr_doc *doc = NULL;
+        const dr_node *w = NULL;
+        int rc = ddb(cfrom, "DescribeTableReplicaAutoScaling", dr_json_pack(err, "{s:s}", "TableName", x->table),
+                     &doc, err);
+        if (rc != 0) {
+            dr_doc_free(doc);
+            return dr_error_prefix(err, "write auto scaling of PROVISIONED table %s: ", x->table);
+        }
+        for (const dr_node *r = dr_node_first(dr_node_get(dr_doc_root(doc), "TableAutoScalingDescription.Replicas"));
+             r; r = dr_node_next(r))
+            if (dr_node_str(r, "RegionName") && strcmp(dr_node_str(r, "RegionName"), dr_aws_region(cfrom)) == 0)
+                w = dr_node_get(r, "ReplicaProvisionedWriteCapacityAutoScalingSettings");
+        if (!w || dr_node_bool(w, "AutoScalingDisabled", 1) || dr_node_count(dr_node_get(w, "ScalingPolicies")) == 0) {
+            dr_doc_free(doc);
+            return dr_error_set(err, DR_ESTATE,
+                                "table %s is PROVISIONED without write auto scaling; a global table needs on-demand "
+                                "capacity or write auto scaling: switch it to PAY_PER_REQUEST or register a scalable "
+                                "target and a target-tracking policy for dynamodb:table:WriteCapacityUnits of "
+                                "table/%s (aws application-autoscaling register-scalable-target / "
+                                "put-scaling-policy), then run configure again",
+                                x->table, x->table);
+        }
+        snprintf(detail + used, dlen - used, ", PROVISIONED with write auto scaling %.0f-%.0f units",
+                 dr_node_num(w, "MinimumUnits", 0), dr_node_num(w, "MaximumUnits", 0));
+        dr_doc_free(doc);
+    }
+    return 0;
+}
+
+/*
  * Add the replica in `to` through the table in `from` (UpdateTable ReplicaUpdates, global tables 2019.11.21) and
  * wait until it is ACTIVE. `*planned` is set when a dry run planned it.
  */
@@ -552,7 +626,7 @@ static int ensure_replica(const ctx *x, dr_aws *cfrom, dr_aws *cto, const char *
 {
     const dr_node *rep = find_replica(*table, to), *other_t = NULL;
     dr_doc *other = NULL;
-    char target[300], detail[300];
+    char target[300], detail[900], key[300];
     int rc;
 
     *planned = 0;
@@ -585,15 +659,25 @@ static int ensure_replica(const ctx *x, dr_aws *cfrom, dr_aws *cto, const char *
     dr_error_clear(err);
 
     snprintf(detail, sizeof(detail), "global table version 2019.11.21, replica of %s in %s", x->table, from);
+    rc = replica_needs(x, cfrom, *table, to, key, sizeof(key), detail, sizeof(detail), err);
+    if (rc != 0) {
+        H->change(x->res, DR_CHANGE_FAILED, "add replica", target, err->message);
+        return rc;
+    }
     if (x->args->dry_run) {
         H->change(x->res, DR_CHANGE_PLANNED, "add replica", target, detail);
         *planned = 1;
         return 0;
     }
     rc = ddb(cfrom, "UpdateTable",
-             dr_json_pack(err, "{s:s, s:[{s:{s:s}}]}", "TableName", x->table, "ReplicaUpdates", "Create",
-                          "RegionName", to),
+             key[0] ? dr_json_pack(err, "{s:s, s:[{s:{s:s, s:s}}]}", "TableName", x->table, "ReplicaUpdates", "Create",
+                                   "RegionName", to, "KMSMasterKeyId", key)
+                    : dr_json_pack(err, "{s:s, s:[{s:{s:s}}]}", "TableName", x->table, "ReplicaUpdates", "Create",
+                                   "RegionName", to),
              NULL, err);
+    if (rc != 0 && !key[0] && strstr(err->message, "KMSMasterKeyId"))
+        dr_error_prefix(err, "table %s is encrypted with a customer managed KMS key: set dr_kms_key to its key in %s; ",
+                        x->table, to);
     if (rc == 0)
         rc = wait_table(x, cfrom, to, doc, table, err);
     H->change(x->res, rc == 0 ? DR_CHANGE_DONE : DR_CHANGE_FAILED, "add replica", target,

@@ -35,6 +35,7 @@ class Coverage(drtest.EnvTestCase):
         out = aws("dynamodb", "update-table", "--table-name", "t", "--replica-updates", f"Create={{RegionName={DR}}}")
         self.assertEqual(out["TableDescription"]["Replicas"][0]["RegionName"], DR)
         self.assertEqual(aws("dynamodb", "describe-table", "--table-name", "t")["Table"]["GlobalTableVersion"], "2019.11.21")
+        aws("dynamodb", "describe-table-replica-auto-scaling", "--table-name", "t")
         aws("dynamodb", "delete-table", "--table-name", "t", region=DR)
         # RDS
         aws("rds", "create-db-cluster", "--db-cluster-identifier", "app", "--engine", "aurora-postgresql",
@@ -132,6 +133,7 @@ class Coverage(drtest.EnvTestCase):
         c("dynamodb").create_table(TableName="t", **key)
         c("dynamodb").update_table(TableName="t", ReplicaUpdates=[{"Create": {"RegionName": DR}}])
         c("dynamodb").describe_table(TableName="t")
+        c("dynamodb").describe_table_replica_auto_scaling(TableName="t")
         c("dynamodb", DR).delete_table(TableName="t")
         c("rds").create_db_cluster(DBClusterIdentifier="app", Engine="aurora-postgresql", EngineVersion="15.4",
                                    MasterUsername="postgres", MasterUserPassword="not-a-secret-123")
