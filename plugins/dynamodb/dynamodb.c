@@ -565,7 +565,7 @@ static int replica_needs(const ctx *x, dr_aws *cfrom, const dr_node *table, cons
     if (sse && strcmp(sse, "KMS") == 0 && arn) {
         const char *id = strrchr(arn, '/');
         char region_part[64];
-        if (conf_key && *conf_key) {
+        if (conf_key && *conf_key && strcmp(to, x->dr) == 0) {
             snprintf(key, keylen, "%s", conf_key);
             snprintf(detail + used, dlen - used, ", encrypted with %s (dr_kms_key)", key);
         } else if (id && strncmp(id + 1, "mrk-", 4) == 0) {
@@ -583,7 +583,8 @@ static int replica_needs(const ctx *x, dr_aws *cfrom, const dr_node *table, cons
         } else {
             snprintf(detail + used, dlen - used,
                      ", table encrypted with KMS key %s: no replica key sent, which AWS accepts only for the AWS "
-                     "managed key aws/dynamodb (for a customer managed key set dr_kms_key)", arn);
+                     "managed key aws/dynamodb (for a customer managed key %s)", arn,
+                     strcmp(to, x->dr) == 0 ? "set dr_kms_key" : "use a multi-Region key or add the replica by hand");
         }
         used = strlen(detail);
     }
@@ -675,7 +676,7 @@ static int ensure_replica(const ctx *x, dr_aws *cfrom, dr_aws *cto, const char *
                     : dr_json_pack(err, "{s:s, s:[{s:{s:s}}]}", "TableName", x->table, "ReplicaUpdates", "Create",
                                    "RegionName", to),
              NULL, err);
-    if (rc != 0 && !key[0] && strstr(err->message, "KMSMasterKeyId"))
+    if (rc != 0 && !key[0] && strstr(err->message, "KMSMasterKeyId") && strcmp(to, x->dr) == 0)
         dr_error_prefix(err, "table %s is encrypted with a customer managed KMS key: set dr_kms_key to its key in %s; ",
                         x->table, to);
     if (rc == 0)
