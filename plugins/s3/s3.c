@@ -13,9 +13,9 @@ static const dr_config_key keys[] = {
      "source bucket in the primary region, the one the application writes"},
     {"dr_bucket", DR_KEY_STRING, DR_KEY_REQUIRED, NULL, NULL, "destination bucket in the DR region"},
     {"create_dr_bucket", DR_KEY_BOOL, 0, "true", NULL, "configure creates dr_bucket in the DR region when it is missing"},
-    {"replication_role", DR_KEY_STRING, 0, "dr-agent-s3-replication", NULL,
+    {"replication_role", DR_KEY_STRING, 0, NULL, NULL,
      "IAM role S3 assumes to replicate: a role name (created with its inline policy when missing) or a role ARN "
-     "(used as it is, not managed)"},
+     "(used as it is, not managed); default: a role of this bucket's own, dr-agent-s3-<bucket>"},
     {"replication_policy", DR_KEY_STRING, 0, NULL, NULL,
      "name of the inline policy this resource keeps on the role; default dr-agent-s3-<bucket>"},
     {"rule_id", DR_KEY_STRING, 0, "dr-replication", NULL,
@@ -59,6 +59,26 @@ static const char *partition_of(const char *region)
     return "aws";
 }
 
+/*
+ * The default replication role: one per bucket, "dr-agent-s3-<bucket>". IAM limits the inline policies of one role
+ * to 10,240 characters in total (about seven to ten buckets' worth) and a role to 10 managed policies (20 at most
+ * on request), so a role per bucket is the layout that holds for any number of buckets. Role names have at most
+ * 64 characters: a longer bucket name is cut and given a hash of the whole name.
+ */
+static void default_role(const char *bucket, char *out, size_t n)
+{
+    static const char prefix[] = "dr-agent-s3-";
+    uint32_t h = 2166136261u;
+
+    if (strlen(prefix) + strlen(bucket) <= 64) {
+        snprintf(out, n, "%s%s", prefix, bucket);
+        return;
+    }
+    for (const char *p = bucket; *p; p++)
+        h = (h ^ (unsigned char)*p) * 16777619u;
+    snprintf(out, n, "%s%.43s-%08x", prefix, bucket, (unsigned)h);
+}
+
 static void load(s3ctx *x, dr_resource *res, const dr_hook_args *args)
 {
     const char *p;
@@ -75,6 +95,10 @@ static void load(s3ctx *x, dr_resource *res, const dr_hook_args *args)
     x->rule_id = H->cfg_string(res, "rule_id");
     snprintf(x->reverse_rule_id, sizeof(x->reverse_rule_id), "%s-reverse", x->rule_id);
     x->role = H->cfg_string(res, "replication_role");
+    if (!x->role || !*x->role) {
+        default_role(x->bucket, x->role_buf, sizeof(x->role_buf));
+        x->role = x->role_buf;
+    }
     x->reverse_role = H->cfg_string(res, "reverse_replication_role");
     if (!x->reverse_role || !*x->reverse_role)
         x->reverse_role = x->role;
@@ -288,8 +312,12 @@ policy:
         dr_doc_free(resp);
         resp = NULL;
         rc = s3_iam_call(x, "PutRolePolicy", &form, &resp, err);
+        if (rc != 0 && dr_error_is(err, "LimitExceeded"))
+            dr_error_prefix(err, "role %s cannot hold the policy of one more bucket (IAM allows 10,240 characters "
+                            "of inline policies per role): leave replication_role unset, so that each bucket has "
+                            "a role of its own, or give this resource another role; ", role);
     }
-    change(x, rc, "put role policy", target, "%s: %s", x->policy, dr_buf_str(&why));
+    change(x, rc, "put role policy", target, "%s: %s", x->policy, rc == 0 ? dr_buf_str(&why) : err->message);
 out:
     free(text);
     dr_doc_free(resp);

@@ -34,6 +34,7 @@ typedef struct s3ctx {
     const char *rule_id;
     char reverse_rule_id[300];
     const char *role, *reverse_role;
+    char role_buf[72]; /* the derived per-bucket role name when replication_role is unset */
     char policy[160];
     const char *storage_class, *kms_key, *dr_kms_key;
     int64_t glacier_days;

@@ -7,7 +7,13 @@ import tempfile
 import drtest
 from drtest import DR, PRIMARY
 
-ROLE = "dr-agent-s3-replication"
+
+
+def role_of(bucket):
+    """The replication role a bucket gets by default: a role of its own (names of at most 64 characters)."""
+    return "dr-agent-s3-" + bucket
+
+
 RULE = "dr-replication"
 REVERSE_RULE = RULE + "-reverse"
 RPO = 900.0

@@ -1,0 +1,66 @@
+#!/usr/bin/env python3
+"""The s3 plugin against what a real account enforces and moto does not: IAM's inline-policy size per role, V1/V2
+replication rule mixes, and objects written before replication."""
+import os
+import sys
+import unittest
+
+sys.path.insert(0, os.path.join(os.environ.get("DR_SOURCE_DIR", "."), "tests", "env"))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from s3test import DR, PRIMARY, RULE, S3Case, role_of  # noqa: E402
+
+MANY = 30
+
+
+class AccountRules(S3Case):
+    def many(self, n=MANY):
+        """n application buckets (versioned) and their resources, all with the same settings."""
+        out = []
+        for i in range(n):
+            b = f"roadcall-media-{i:02d}-prod"
+            self.s3.create_bucket(Bucket=b)
+            out.append((f"m{i:02d}", b, b + "-dr"))
+        return out
+
+    # ---- IAM: 10,240 characters of inline policies per role -------------------------------------
+    def test_thirty_buckets_configure_without_an_iam_error(self):
+        estate = self.many()
+        plan = self.agent("configure", "--plan", resources=estate, timeout=300)
+        self.assertEqual(plan.rc, 2, plan)
+        done = self.agent("configure", resources=estate, timeout=300)
+        self.assertEqual(done.rc, 0, done.stderr[-3000:])
+        self.assertEqual([r for r in self.env.requests(service="iam") if r["status"] and r["status"] >= 400
+                          and r["operation"] != "GetRole"], [])
+        for _, bucket, _ in estate:
+            names = self.iam.list_role_policies(RoleName=role_of(bucket))["PolicyNames"]
+            self.assertEqual(names, [f"dr-agent-s3-{bucket}"])
+            cfg = self.replication(bucket)
+            self.assertTrue(cfg["Role"].endswith(f":role/{role_of(bucket)}"), cfg["Role"])
+        self.assertEqual(self.agent("configure", resources=estate, timeout=300).json["status"], "unchanged")
+
+    def test_one_shared_role_hits_the_limit_with_a_clear_error(self):
+        estate = self.many(20)
+        res = self.agent("configure", extra='replication_role = "shared-replication";', resources=estate,
+                         timeout=300)
+        self.assertEqual(res.rc, 1, res)
+        refused = [r for r in self.env.requests(operation="PutRolePolicy") if r["status"] == 409]
+        self.assertTrue(refused, "IAM (emulated) refused a policy once the role was full")
+        errors = [r.get("error") or "" for r in res.json["resources"] if r["status"] == "failed"]
+        self.assertTrue(errors)
+        self.assertTrue(all("10,240 characters" in e and "leave replication_role unset" in e for e in errors), errors)
+        ok = [r for r in res.json["resources"] if r["status"] == "done"]
+        self.assertGreaterEqual(len(ok), 6)
+
+    def test_long_bucket_names_get_a_role_name_within_64_characters(self):
+        b = "roadcall-" + "x" * 45 + "-prod"
+        self.s3.create_bucket(Bucket=b)
+        done = self.agent("configure", resources=[("long", b, "dr-" + b[:50])])
+        self.assertEqual(done.rc, 0, done)
+        roles = [r["RoleName"] for r in self.iam.list_roles()["Roles"] if r["RoleName"].startswith("dr-agent-s3-")]
+        self.assertEqual(len(roles), 1)
+        self.assertEqual(len(roles[0]), 64)
+        self.assertTrue(roles[0].startswith("dr-agent-s3-roadcall-xxx"))
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
