@@ -328,6 +328,31 @@ out:
 }
 
 /*
+ * Rules of the earlier format (V1: rule-level Prefix) cannot stay beside this plugin's V2 rule: S3 refuses the
+ * mix. They are converted (Filter/Prefix, a Priority, delete markers replicated as V1 did), which keeps them
+ * replicating what they did; the plan says which, and a warning names them.
+ */
+static void note_v1_rules(s3ctx *x, const direction *d, const dr_node *root, dr_buf *why)
+{
+    dr_buf names = DR_BUF_INIT;
+
+    for (const dr_node *r = dr_node_get(root, "Rule"); r; r = dr_node_next_named(r)) {
+        const char *id = dr_node_str(r, "ID");
+        if (!s3_rule_is_v1(r) || s3_streq(id, d->rule_id))
+            continue;
+        dr_buf_printf(&names, "%s%s (prefix '%s')", names.len ? ", " : "", id ? id : "(no id)",
+                      dr_node_str(r, "Prefix") ? dr_node_str(r, "Prefix") : "");
+    }
+    if (names.len) {
+        dr_buf_printf(why, "%sother rules in the earlier V1 format converted to V2 (S3 refuses a mix): %s",
+                      why->len ? "; " : "", dr_buf_str(&names));
+        H->log(x->res, DR_LOG_WARN, "s3://%s: replication rules %s are converted from V1 to V2 (Filter/Prefix, "
+               "a priority, delete markers replicated as before)", d->src, dr_buf_str(&names));
+    }
+    dr_buf_free(&names);
+}
+
+/*
  * The replication rule of direction d on its source bucket, as configured.
  * role_arn may be NULL in a dry run (the role is only planned).
  */
@@ -365,6 +390,7 @@ static int ensure_rule(s3ctx *x, const direction *d, const char *role_arn, dr_er
     if (root && cur_role && !s3_role_matches(d->role, cur_role) && dr_node_count(root) > 2)
         H->log(x->res, DR_LOG_WARN, "s3://%s: the other replication rules will use role %s too", d->src,
                role_arn ? role_arn : s3_role_name(d->role));
+    note_v1_rules(x, d, root, &why);
     if (!x->plan) {
         if (!role_arn || !*role_arn) {
             rc = dr_error_set(err, DR_ESTATE, "the ARN of role %s is not known", d->role);

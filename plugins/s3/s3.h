@@ -87,6 +87,8 @@ int s3_create_bucket(s3ctx *x, const char *region, const char *bucket, dr_error 
 /* *out NULL when the bucket has none; DR_ENOTFOUND: no such bucket. */
 int s3_get_replication(s3ctx *x, const char *region, const char *bucket, dr_aws_response **out, dr_error *err);
 const dr_node *s3_find_rule(const dr_node *root, const char *id);
+/* A rule in the earlier (V1) format: rule-level Prefix, no Filter. The build converts such rules to V2. */
+int s3_rule_is_v1(const dr_node *rule);
 int s3_filter_selects_all(const dr_node *rule);
 /* What differs between `rule` and direction d as configured, appended to why. */
 void s3_rule_differences(const s3ctx *x, const direction *d, const dr_node *rule, dr_buf *why);

@@ -9,6 +9,11 @@
 - A DeleteObject without a version id that leaves a delete marker is replicated the same way
   when the rule has DeleteMarkerReplication Enabled.
 Rules are matched by prefix only (not tags); CopyObject and multipart uploads do not replicate.
+- PutBucketReplication of a configuration that mixes rules of the earlier format (V1: a rule-level Prefix, no
+  Filter) with V2 rules (Filter), or a V1 rule with V2-only elements (Priority, DeleteMarkerReplication), is
+  refused with 400 MalformedXML, as S3 does (moto stores it).
+- Objects written before the bucket had a rule are not replicated and carry no replication status (as in S3,
+  where only S3 Batch Replication copies them).
 """
 import threading
 import xml.etree.ElementTree as ET
@@ -24,7 +29,8 @@ class S3:
         self.configs = {}  # bucket -> ReplicationConfiguration element, as PUT
         self.objects = {}  # (bucket, key, version id) -> replication status
         self.generation = 0  # a reset makes pending copies obsolete
-        self.before = {("s3", "GetBucketReplication"): self.get_replication}
+        self.before = {("s3", "GetBucketReplication"): self.get_replication,
+                       ("s3", "PutBucketReplication"): self.check_versions}
         self.after = {("s3", "PutBucketReplication"): self.put_replication,
                       ("s3", "DeleteBucketReplication"): self.forget,
                       ("s3", "DeleteBucket"): self.forget,
@@ -50,6 +56,23 @@ class S3:
         root = ET.fromstring(req.body)
         with self.lock:
             self.configs[req.labels["Bucket"]] = root
+        return None
+
+    def check_versions(self, req):
+        """S3 validates the configuration against one schema version: V1 and V2 rules cannot be mixed."""
+        try:
+            root = ET.fromstring(req.body)
+        except ET.ParseError:
+            return None  # moto's answer
+        kinds = set()
+        for rule in findall(root, "Rule"):
+            v1 = find(rule, "Prefix") is not None and find(rule, "Filter") is None
+            if v1 and (find(rule, "Priority") is not None or find(rule, "DeleteMarkerReplication") is not None):
+                kinds.add("bad")
+            kinds.add("v1" if v1 else "v2")
+        if "bad" in kinds or {"v1", "v2"} <= kinds:
+            return awswire.error_response(req, 400, "MalformedXML", "The XML you provided was not well-formed or "
+                                          "did not validate against our published schema")
         return None
 
     def forget(self, req, resp):

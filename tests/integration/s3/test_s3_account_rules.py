@@ -7,12 +7,14 @@ import unittest
 
 sys.path.insert(0, os.path.join(os.environ.get("DR_SOURCE_DIR", "."), "tests", "env"))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from s3test import DR, PRIMARY, RULE, S3Case, role_of  # noqa: E402
+from s3test import DR, PRIMARY, RESOURCES, RULE, S3Case, role_of  # noqa: E402
 
 MANY = 30
 
 
 class AccountRules(S3Case):
+    RESOURCES0 = RESOURCES[0]
+
     def many(self, n=MANY):
         """n application buckets (versioned) and their resources, all with the same settings."""
         out = []
@@ -60,6 +62,41 @@ class AccountRules(S3Case):
         self.assertEqual(len(roles), 1)
         self.assertEqual(len(roles[0]), 64)
         self.assertTrue(roles[0].startswith("dr-agent-s3-roadcall-xxx"))
+
+    # ---- V1 and V2 rules ------------------------------------------------------------------------
+    def test_v1_rules_of_other_teams_are_converted_and_keep_working(self):
+        _, bucket, dr_bucket = self.RESOURCES0
+        self.s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+        self.s3.create_bucket(Bucket="roadcall-archive")
+        self.s3.put_bucket_versioning(Bucket="roadcall-archive", VersioningConfiguration={"Status": "Enabled"})
+        legacy = {"ID": "archive-logs", "Prefix": "logs/", "Status": "Enabled",
+                  "Destination": {"Bucket": "arn:aws:s3:::roadcall-archive", "StorageClass": "GLACIER"}}
+        self.s3.put_bucket_replication(Bucket=bucket, ReplicationConfiguration={
+            "Role": "arn:aws:iam::123456789012:role/archive", "Rules": [legacy]})
+        plan = self.agent("configure", "--plan", resources=[self.RESOURCES0])
+        self.assertEqual(plan.rc, 2, plan)
+        detail = [c["detail"] for c in self.resource(plan, "s3." + self.RESOURCES0[0])["changes"]
+                  if c["action"] == "put replication rule"][0]
+        self.assertIn("archive-logs (prefix 'logs/')", detail)
+        self.assertIn("converted to V2", detail)
+        done = self.agent("configure", resources=[self.RESOURCES0])
+        self.assertEqual(done.rc, 0, done)
+        self.assertEqual([r for r in self.env.requests(operation="PutBucketReplication") if r["status"] != 200], [])
+        cfg = self.replication(bucket)
+        rules = {r["ID"]: r for r in cfg["Rules"]}
+        self.assertEqual(sorted(rules), ["archive-logs", RULE])
+        conv = rules["archive-logs"]
+        self.assertEqual(conv["Filter"], {"Prefix": "logs/"})
+        self.assertNotIn("Prefix", conv)
+        self.assertEqual(conv["DeleteMarkerReplication"], {"Status": "Enabled"})
+        self.assertEqual(conv["Destination"]["Bucket"], "arn:aws:s3:::roadcall-archive")
+        self.assertEqual(conv["Destination"]["StorageClass"], "GLACIER")
+        self.assertNotEqual(conv["Priority"], rules[RULE]["Priority"])
+        # the other team's rule still replicates its prefix
+        self.s3.put_object(Bucket=bucket, Key="logs/today", Body=b"x")
+        self.assertEqual(self.s3.head_object(Bucket=bucket, Key="logs/today")["ReplicationStatus"], "COMPLETED")
+        self.s3.head_object(Bucket="roadcall-archive", Key="logs/today")
+        self.assertEqual(self.agent("configure", resources=[self.RESOURCES0]).json["status"], "unchanged")
 
 
 if __name__ == "__main__":
