@@ -507,6 +507,39 @@ out:
     return rc;
 }
 
+/*
+ * Live replication copies new writes only: objects the source bucket held before the rule never reach the DR
+ * bucket unless S3 Batch Replication copies them. A bounded sample (one page of ListObjectsV2, and a binary
+ * search with HeadObject when the rule exists already) finds them; configure warns with the count and the exact
+ * remedy, in a dry run too, and verify keeps the check existing_objects until they are replicated.
+ */
+static void warn_backlog(s3ctx *x, const direction *d)
+{
+    dr_aws_response *cur = NULL;
+    s3_backlog b;
+    char remedy[900];
+    dr_error e;
+    int rc;
+
+    dr_error_clear(&e);
+    rc = s3_get_replication(x, d->src_region, d->src, &cur, &e);
+    if (rc == 0)
+        rc = s3_backlog_scan(x, d, !s3_find_rule(cur ? dr_aws_response_doc(cur) : NULL, d->rule_id), &b, &e);
+    dr_aws_response_free(cur);
+    if (rc != 0) {
+        H->log(x->res, DR_LOG_WARN, "s3://%s: could not look for objects written before replication: %s", d->src,
+               e.message);
+        return;
+    }
+    if (b.unreplicated == 0)
+        return;
+    s3_backlog_remedy(x, d, remedy, sizeof(remedy));
+    H->log(x->res, DR_LOG_WARN,
+           "s3://%s holds %s%zu objects written before its replication rule (oldest %s): live replication never "
+           "copies them to s3://%s; %s",
+           d->src, b.truncated ? "at least " : "", b.unreplicated, b.oldest, d->dst, remedy);
+}
+
 static int s3_configure(dr_resource *res, const dr_hook_args *args, dr_error *err)
 {
     s3ctx x;
@@ -533,7 +566,9 @@ static int s3_configure(dr_resource *res, const dr_hook_args *args, dr_error *er
     if (x.reverse && strcmp(rev.role, fwd.role) != 0 &&
         (rc = ensure_role(&x, rev.role, rev_arn, sizeof(rev_arn), err)) != 0)
         return rc;
-    /* 4. The rule: everything, RTC 15 minutes, replication metrics, delete markers, KMS when configured. */
+    /* 4. The rule: everything, RTC 15 minutes, replication metrics, delete markers, KMS when configured; what the
+          bucket held before it is reported, as it will not replicate. */
+    warn_backlog(&x, &fwd);
     if ((rc = ensure_rule(&x, &fwd, arn, err)) != 0)
         return rc;
     /* 5. The cost advice: noncurrent versions to GLACIER on both buckets. */
@@ -822,6 +857,31 @@ static void check_canary(s3ctx *x, const direction *d)
     }
 }
 
+/* existing_objects: objects the source held before the rule, not replicated (a bounded sample; WARNING until copied). */
+static void check_backlog(s3ctx *x, const direction *d)
+{
+    s3_backlog b;
+    char remedy[900];
+    dr_error e;
+
+    dr_error_clear(&e);
+    if (s3_backlog_scan(x, d, 0, &b, &e) != 0) {
+        dr_report_unknown(H, x->res, "existing_objects", "0", &e);
+        return;
+    }
+    if (b.unreplicated == 0) {
+        dr_report_number(H, x->res, "existing_objects", DR_STATUS_OK, 0, 0, "objects",
+                         "every object of the %zu listed in s3://%s%s has a replication status", b.listed, d->src,
+                         b.truncated ? " (first page)" : "");
+        return;
+    }
+    s3_backlog_remedy(x, d, remedy, sizeof(remedy));
+    dr_report_number(H, x->res, "existing_objects", DR_STATUS_WARNING, (double)b.unreplicated, 0, "objects",
+                     "%s%zu objects of s3://%s were written before its replication rule (%s to %s) and are not in "
+                     "s3://%s; %s",
+                     b.truncated ? "at least " : "", b.unreplicated, d->src, b.oldest, b.newest, d->dst, remedy);
+}
+
 /* lifecycle_rule: noncurrent versions go to GLACIER on both buckets (a cost rule: WARNING at worst). */
 static void check_lifecycle(s3ctx *x)
 {
@@ -883,6 +943,10 @@ static int s3_verify(dr_resource *res, const dr_hook_args *args, dr_error *err)
     rc = s3_get_replication(&x, d.src_region, d.src, &cur, &e);
     root = rc == 0 && cur ? dr_aws_response_doc(cur) : NULL;
     check_rule(&x, &d, rc, root, &e);
+    if (rc != 0 && rc != DR_ENOTFOUND)
+        dr_report_unknown(H, x.res, "existing_objects", "0", &e);
+    else if (s3_find_rule(root, d.rule_id))
+        check_backlog(&x, &d);
 
     /* 3. The role S3 assumes. */
     check_role(&x, &d, root != NULL, dr_node_str(root, "Role"));

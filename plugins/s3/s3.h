@@ -122,4 +122,19 @@ canary_outcome s3_run_canary(s3ctx *x, const direction *d, int64_t max_ms, doubl
                              dr_error *err);
 int64_t s3_canary_budget(s3ctx *x, double want_s);
 
+/* ---- objects written before the replication rule (s3_backlog.c) ---- */
+#define S3_BACKLOG_SAMPLE 1000 /* keys listed: one page of ListObjectsV2 */
+typedef struct s3_backlog {
+    size_t listed;       /* keys in the sample */
+    int truncated;       /* the bucket holds more than the sample */
+    size_t unreplicated; /* of the sample, written before the rule (no replication status) */
+    int heads;           /* HeadObject calls made */
+    char oldest[40];     /* LastModified of the oldest listed object */
+    char newest[40];     /* LastModified of the newest one without a status */
+} s3_backlog;
+/* The sample of d's source bucket; rule_is_new: the rule is being created, so every listed object predates it. */
+int s3_backlog_scan(s3ctx *x, const direction *d, int rule_is_new, s3_backlog *b, dr_error *err);
+/* The exact remedy, an S3 Batch Replication job, as one command line. */
+void s3_backlog_remedy(const s3ctx *x, const direction *d, char *out, size_t len);
+
 #endif /* DR_PLUGIN_S3_H */

@@ -38,7 +38,8 @@ class S3:
                       ("s3", "DeleteObject"): self.object_deleted,
                       ("s3", "HeadObject"): self.add_status,
                       ("s3", "GetObject"): self.add_status}
-        self.control = [("GET", r"/s3", lambda m, s, q: (200, self.dump()))]
+        self.control = [("GET", r"/s3", lambda m, s, q: (200, self.dump())),
+                        ("POST", r"/s3/batch-replication", self.c_batch_replicate)]
 
     def reset(self):
         with self.lock:
@@ -153,6 +154,30 @@ class S3:
             self.objects[(bucket, key, version)] = status
             if out is not None:
                 self.objects[(dest, key, out.get("VersionId"))] = "REPLICA"
+
+    def c_batch_replicate(self, m, spec, query):
+        """POST /s3/batch-replication {"bucket", "region"?}: what an S3 Batch Replication job does: every current
+        object of the bucket without a replication status (written before the rule, or FAILED) is copied by
+        the bucket's rules now. Returns the keys it copied."""
+        import concurrent.futures
+        bucket, region = spec["bucket"], spec.get("region", "us-east-1")
+        s3 = self.fx.client("s3", region)
+        todo = []
+        for page in s3.get_paginator("list_object_versions").paginate(Bucket=bucket):
+            for obj in page.get("Versions", []):
+                if not obj.get("IsLatest"):
+                    continue
+                key, version = obj["Key"], obj.get("VersionId")
+                version = None if version == "null" else version
+                with self.lock:
+                    status = self.objects.get((bucket, key, version))
+                    gen = self.generation
+                rule = self._rule_for(bucket, key)
+                if rule is not None and status in (None, "FAILED"):
+                    todo.append((key, version, rule[0], gen))
+        with concurrent.futures.ThreadPoolExecutor(8) as pool:
+            list(pool.map(lambda t: self._copy(region, bucket, t[0], t[1], t[2], t[3]), todo))
+        return 200, {"replicated": sorted(t[0] for t in todo)}
 
     def add_status(self, req, resp):
         version = req.q("versionId") or resp.header("x-amz-version-id")

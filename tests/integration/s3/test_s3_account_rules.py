@@ -98,6 +98,51 @@ class AccountRules(S3Case):
         self.s3.head_object(Bucket="roadcall-archive", Key="logs/today")
         self.assertEqual(self.agent("configure", resources=[self.RESOURCES0]).json["status"], "unchanged")
 
+    # ---- objects written before replication ------------------------------------------------------
+    def test_thousand_objects_before_configure_warn_until_batch_replicated(self):
+        _, bucket, dr_bucket = self.RESOURCES0
+        self.s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+        import concurrent.futures
+        moto = self.env.moto_client("s3")  # written before any rule: straight to moto, faster than the proxy
+        with concurrent.futures.ThreadPoolExecutor(8) as pool:
+            list(pool.map(lambda i: moto.put_object(Bucket=bucket, Key=f"calls/{i:04d}.wav", Body=b"x"),
+                          range(1000)))
+        one = [self.RESOURCES0]
+        plan = self.agent("configure", "--plan", resources=one)
+        self.assertIn(f"s3://{bucket} holds 1000 objects written before its replication rule", plan.stderr)
+        self.assertIn("aws s3control create-job", plan.stderr)
+        self.assertIn(f'"SourceBucket":"arn:aws:s3:::{bucket}"', plan.stderr)
+        listings = self.env.requests(operation="ListObjectsV2")
+        self.assertEqual(len(listings), 1, "one page, not the whole bucket")
+        done = self.agent("configure", resources=one)
+        self.assertEqual(done.rc, 0, done)
+        self.assertIn("holds 1000 objects written before", done.stderr)
+        # a write after configure replicates; the old objects do not
+        self.s3.put_object(Bucket=bucket, Key="calls/new.wav", Body=b"y")
+        self.s3dr.head_object(Bucket=dr_bucket, Key="calls/new.wav")
+        self.env.clear_requests()
+        res = self.agent("verify", resources=one)
+        c = self.checks(res, "s3." + self.RESOURCES0[0])["existing_objects"]
+        self.assertEqual((c["status"], c["observed"], c["unit"]), ("WARNING", 1000.0, "objects"))
+        self.assertIn("aws s3control create-job", c["detail"])
+        heads = self.env.requests(operation="HeadObject")
+        self.assertLessEqual(len(heads), 12, "a binary search, not a HEAD per object")
+        self.assertEqual(len(self.env.requests(operation="ListObjectsV2")), 1)
+        again = self.agent("verify", resources=one)
+        self.assertEqual(self.checks(again, "s3." + self.RESOURCES0[0])["existing_objects"]["status"], "WARNING")
+        # S3 Batch Replication copies them (emulated): every object reaches the DR bucket, the check is OK
+        out = self.env.control("POST", "/s3/batch-replication", {"bucket": bucket})
+        self.assertEqual(len(out["replicated"]), 1000)
+        keys = set()
+        for page in self.s3dr.get_paginator("list_objects_v2").paginate(Bucket=dr_bucket):
+            keys |= {o["Key"] for o in page.get("Contents", [])}
+        self.assertEqual(len(keys), 1001)
+        res = self.agent("verify", resources=one)
+        c = self.checks(res, "s3." + self.RESOURCES0[0])["existing_objects"]
+        self.assertEqual((c["status"], c["observed"]), ("OK", 0.0), c)
+        again = self.agent("configure", resources=one)
+        self.assertNotIn("written before", again.stderr)
+
 
 if __name__ == "__main__":
     unittest.main(verbosity=2)
