@@ -480,7 +480,7 @@ class Server(http.server.ThreadingHTTPServer):
 
 
 EMULATORS = (("emu_dynamodb", "DynamoDB"), ("emu_rds", "RDS"), ("emu_route53", "Route53"),
-             ("emu_backup", "Backup"), ("emu_s3", "S3"))  # (module, class): one per service whose gaps the proxy fills
+             ("emu_backup", "Backup"), ("emu_s3", "S3"), ("emu_iam", "IAM"))  # (module, class): one per service whose gaps the proxy fills
 
 
 def build_emulators(fx):

@@ -35,6 +35,7 @@ class Coverage(drtest.EnvTestCase):
         out = aws("dynamodb", "update-table", "--table-name", "t", "--replica-updates", f"Create={{RegionName={DR}}}")
         self.assertEqual(out["TableDescription"]["Replicas"][0]["RegionName"], DR)
         self.assertEqual(aws("dynamodb", "describe-table", "--table-name", "t")["Table"]["GlobalTableVersion"], "2019.11.21")
+        aws("dynamodb", "describe-table-replica-auto-scaling", "--table-name", "t")
         aws("dynamodb", "delete-table", "--table-name", "t", region=DR)
         # RDS
         aws("rds", "create-db-cluster", "--db-cluster-identifier", "app", "--engine", "aurora-postgresql",
@@ -64,8 +65,18 @@ class Coverage(drtest.EnvTestCase):
         aws("route53", "get-health-check", "--health-check-id", hc)
         aws("route53", "get-health-check-status", "--health-check-id", hc)
         aws("route53", "delete-health-check", "--health-check-id", hc)
+        # IAM
+        aws("iam", "create-role", "--role-name", "b", "--assume-role-policy-document", "{}")
+        aws("iam", "put-role-policy", "--role-name", "b", "--policy-name", "p", "--policy-document",
+            '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:GetObject","Resource":"*"}]}')
+        aws("iam", "attach-role-policy", "--role-name", "b", "--policy-arn",
+            "arn:aws:iam::aws:policy/service-role/AWSBackupServiceRolePolicyForBackup")
+        aws("iam", "list-attached-role-policies", "--role-name", "b")
         # Backup
         aws("backup", "create-backup-vault", "--backup-vault-name", VAULT)
+        aws("backup", "describe-backup-vault", "--backup-vault-name", VAULT)
+        aws("backup", "update-region-settings", "--resource-type-management-preference", "DynamoDB=true")
+        aws("backup", "describe-region-settings")
         aws("backup", "create-backup-vault", "--backup-vault-name", VAULT, region=DR)
         plan = aws("backup", "create-backup-plan", "--backup-plan",
                    f'{{"BackupPlanName":"p","Rules":[{{"RuleName":"d","TargetBackupVaultName":"{VAULT}",'
@@ -122,6 +133,7 @@ class Coverage(drtest.EnvTestCase):
         c("dynamodb").create_table(TableName="t", **key)
         c("dynamodb").update_table(TableName="t", ReplicaUpdates=[{"Create": {"RegionName": DR}}])
         c("dynamodb").describe_table(TableName="t")
+        c("dynamodb").describe_table_replica_auto_scaling(TableName="t")
         c("dynamodb", DR).delete_table(TableName="t")
         c("rds").create_db_cluster(DBClusterIdentifier="app", Engine="aurora-postgresql", EngineVersion="15.4",
                                    MasterUsername="postgres", MasterUserPassword="not-a-secret-123")
@@ -147,8 +159,18 @@ class Coverage(drtest.EnvTestCase):
         r53.get_health_check(HealthCheckId=hc)
         r53.get_health_check_status(HealthCheckId=hc)
         r53.delete_health_check(HealthCheckId=hc)
+        iam = c("iam")
+        iam.create_role(RoleName="b", AssumeRolePolicyDocument="{}")
+        iam.put_role_policy(RoleName="b", PolicyName="p", PolicyDocument='{"Version":"2012-10-17","Statement":'
+                            '[{"Effect":"Allow","Action":"s3:GetObject","Resource":"*"}]}')
+        iam.attach_role_policy(RoleName="b",
+                               PolicyArn="arn:aws:iam::aws:policy/service-role/AWSBackupServiceRolePolicyForBackup")
+        iam.list_attached_role_policies(RoleName="b")
         bk = c("backup")
         bk.create_backup_vault(BackupVaultName=VAULT)
+        bk.describe_backup_vault(BackupVaultName=VAULT)
+        bk.update_region_settings(ResourceTypeManagementPreference={"DynamoDB": True})
+        bk.describe_region_settings()
         c("backup", DR).create_backup_vault(BackupVaultName=VAULT)
         plan = bk.create_backup_plan(BackupPlan={"BackupPlanName": "p", "Rules": [{
             "RuleName": "d", "TargetBackupVaultName": VAULT, "ScheduleExpression": "cron(0 2 * * ? *)"}]})["BackupPlanId"]

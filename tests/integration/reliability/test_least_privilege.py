@@ -41,6 +41,15 @@ KNOWN_UNCHECKED = {
            for a in ("dynamodb:CreateTable", "dynamodb:CreateTableReplica", "dynamodb:Scan", "dynamodb:Query",
                      "dynamodb:UpdateItem", "dynamodb:PutItem", "dynamodb:GetItem", "dynamodb:DeleteItem",
                      "dynamodb:BatchWriteItem", "iam:CreateServiceLinkedRole")},
+        # replica prerequisites: only for PROVISIONED tables (write auto scaling, which DynamoDB reads from
+        # Application Auto Scaling on the caller's behalf) and tables with a customer managed key; the estate's
+        # tables are on-demand with the default key
+        **{f"configure:{a}": "PROVISIONED or CMK-encrypted tables only; the estate has neither" for a in (
+            "dynamodb:DescribeTableReplicaAutoScaling", "application-autoscaling:DescribeScalableTargets",
+            "application-autoscaling:DescribeScalingPolicies", "kms:DescribeKey", "kms:CreateGrant", "kms:Decrypt",
+            "kms:Encrypt")},
+        # the canary's clean-up: a failed delete is a warning naming the item, never a failed failover
+        "failover:dynamodb:DeleteItem": "a canary item that cannot be deleted is reported as a warning",
         # failback after a failover finds the global table, streams and PITR in place: nothing to change
         "failback:dynamodb:UpdateTable": "nothing to change after a failover",
         "failback:dynamodb:DescribeContinuousBackups": "not read when the table needs no change",
