@@ -14,6 +14,7 @@
 #include "log.h"
 #include "report.h"
 #include "run.h"
+#include "sdkhost.h"
 #include "version.h"
 
 
@@ -350,7 +351,7 @@ int main(int argc, char **argv)
     agent a;
     errlist errs = {0};
     dr_error err;
-    char dirbuf[PATH_MAX];
+    char dirbuf[PATH_MAX], owndir[PATH_MAX];
     const char *config_path, *plugin_dir;
     unsigned char *sel = NULL;
     struct sigaction sa;
@@ -392,11 +393,11 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
 
     dr_error_clear(&err);
-    if (dr_sdk_global_init(&err) != 0) {
+    if (host_sdk_global_init(&err) != 0) {
         log_error("%s", err.message);
         goto out;
     }
-    dr_sdk_set_log(sdk_log, NULL, o.log_level);
+    host_sdk_set_log(sdk_log, NULL, o.log_level);
 
     config_path = o.config ? o.config : getenv("DR_AGENT_CONFIG") ? getenv("DR_AGENT_CONFIG") : DR_DEFAULT_CONFIG;
     if (strcmp(o.command, "history") == 0) {
@@ -417,6 +418,10 @@ int main(int argc, char **argv)
             goto out;
         }
         plugin_dir = pick_plugin_dir(&o, a.cfg, dirbuf, sizeof(dirbuf));
+        if (default_plugin_dir(owndir, sizeof(owndir)) == 0)
+            plugins_configure(&a.plugins, a.cfg, owndir);
+        else
+            plugins_configure(&a.plugins, a.cfg, NULL);
         if (plugins_load_dir(plugin_dir, host_api(), &a.plugins, &err) != 0) {
             log_error("%s", err.message);
             rc = EXIT_CONFIG;
@@ -480,6 +485,6 @@ out:
         fflush(stderr);
         _exit(rc);
     }
-    dr_sdk_global_cleanup();
+    host_sdk_global_cleanup();
     return rc;
 }

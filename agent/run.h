@@ -127,6 +127,12 @@ typedef struct agent {
     aws_client_entry *clients;
 } agent;
 
+/*
+ * Loader options from the config (may be NULL): agent.isolation, agent.plugin_paths, and own_dir, the agent's
+ * own plugin directory (its built-in types are the shipped plugins). The set borrows cfg's strings.
+ */
+void plugins_configure(plugin_set *set, const dr_config *cfg, const char *own_dir);
+
 /* The host API table handed to every plugin. */
 const dr_host_api *host_api(void);
 

@@ -26,8 +26,11 @@ function(dr_plugin type)
     OUTPUT_NAME ${type} PREFIX ""
     LIBRARY_OUTPUT_DIRECTORY "${DR_PLUGIN_OUTPUT_DIR}"
     C_VISIBILITY_PRESET hidden
-    BUILD_RPATH "$ORIGIN/../.."
-    INSTALL_RPATH "$ORIGIN/../..")
+    # no run path: libdr-sdk is already loaded by the host that dlopens the plugin, and a run path
+    # (CMake pads build run paths with ':', an empty entry that means the current directory) only widens
+    # where the dynamic loader looks
+    SKIP_BUILD_RPATH ON
+    INSTALL_RPATH "")
   target_link_libraries(plugin_${type} PRIVATE dr_sdk ${P_LIBS})
   target_link_options(plugin_${type} PRIVATE
     "-Wl,--version-script=${PROJECT_SOURCE_DIR}/cmake/plugin.map")

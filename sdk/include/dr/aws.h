@@ -36,24 +36,11 @@ extern "C" {
 typedef struct dr_aws dr_aws;
 typedef struct dr_aws_response dr_aws_response;
 
-/* --- process set-up (the host calls these; plugins never do) --- */
-
-/* curl and OpenSSL global initialisation; once, from main, before any thread. */
-int dr_sdk_global_init(dr_error *err);
-void dr_sdk_global_cleanup(void);
-
-/* Where SDK log lines go (default: nowhere). level: dr_log_level values (0 error .. 3 debug). */
-typedef void (*dr_sdk_log_fn)(int level, const char *message, void *arg);
-void dr_sdk_set_log(dr_sdk_log_fn fn, void *arg, int max_level);
-
 /*
- * Limits of the calls this thread makes from now on (the host sets them
- * around each hook): an absolute deadline on dr_mono_ms() (0 = none) and a
- * stop query (NULL = none). A call that would wait past the deadline fails
- * with DR_ETIMEDOUT; a stop request aborts transfers and retry sleeps with
- * DR_ECANCELED.
+ * Process set-up (curl and OpenSSL initialisation, where SDK log lines go,
+ * per-thread deadlines) belongs to the host and is not part of this API:
+ * a plugin's calls get the deadline and cancel of the hook they run in.
  */
-void dr_aws_set_thread_limits(int64_t deadline_mono_ms, int (*stop)(void *arg), void *arg);
 
 /* --- clients --- */
 

@@ -1,0 +1,333 @@
+/* isolate.c: runs one plugin call in a forked child process and relays what it reports over a framed pipe. */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "dr/aws.h"
+#include "dr/util.h"
+#include "isolate.h"
+#include "run.h"
+#include "sdkhost.h"
+
+#define ISO_MAX_STRING (64u * 1024u)
+
+static int g_fd = -1;                                    /* the pipe to the parent, in a child only */
+static pthread_mutex_t g_send_mu = PTHREAD_MUTEX_INITIALIZER; /* locked in children only */
+
+int iso_in_child(void)
+{
+    return g_fd >= 0;
+}
+
+/* LeakSanitizer: a child that ends through exit() holds the parent's heap; that is not a leak. */
+int __lsan_is_turned_off(void) __attribute__((visibility("default")));
+int __lsan_is_turned_off(void)
+{
+    return g_fd >= 0;
+}
+
+static int write_all(int fd, const unsigned char *p, size_t n)
+{
+    while (n > 0) {
+        ssize_t w = write(fd, p, n);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return -1;
+        p += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
+int iso_send(int type, int32_t i, double d, size_t n, const char *const *s)
+{
+    size_t len = sizeof(int32_t) + sizeof(double) + sizeof(uint32_t), off = 0;
+    unsigned char *f;
+    uint32_t u;
+    int rc;
+
+    if (g_fd < 0)
+        return -1;
+    if (n > ISO_MAX_STRINGS)
+        n = ISO_MAX_STRINGS;
+    for (size_t k = 0; k < n; k++)
+        len += sizeof(uint32_t) + (s[k] ? strnlen(s[k], ISO_MAX_STRING) : 0);
+    f = malloc(5 + len);
+    if (!f)
+        return -1;
+    f[off++] = (unsigned char)type;
+    u = (uint32_t)len;
+    memcpy(f + off, &u, 4), off += 4;
+    memcpy(f + off, &i, sizeof(i)), off += sizeof(i);
+    memcpy(f + off, &d, sizeof(d)), off += sizeof(d);
+    u = (uint32_t)n;
+    memcpy(f + off, &u, 4), off += 4;
+    for (size_t k = 0; k < n; k++) {
+        size_t l = s[k] ? strnlen(s[k], ISO_MAX_STRING) : 0;
+        u = s[k] ? (uint32_t)l : 0xffffffffu;
+        memcpy(f + off, &u, 4), off += 4;
+        if (l)
+            memcpy(f + off, s[k], l), off += l;
+    }
+    pthread_mutex_lock(&g_send_mu);
+    rc = write_all(g_fd, f, off);
+    pthread_mutex_unlock(&g_send_mu);
+    free(f);
+    return rc;
+}
+
+/* The SDK's log lines in a child go to the parent, which prints them as it prints its own. */
+static void child_sdk_log(int level, const char *message, void *arg)
+{
+    const char *s[2] = {message, "aws"};
+
+    (void)arg;
+    iso_send(ISO_LOG, level, 0, 2, s);
+}
+
+static void child_on_signal(int sig)
+{
+    (void)sig;
+    run_request_cancel();
+}
+
+static void child_main(int fd, iso_body_fn body, void *body_arg)
+{
+    char err[512] = "";
+    const char *s[1] = {err};
+    struct sigaction sa;
+    int rc;
+
+    g_fd = fd;
+    /* a plugin's stray output must not mix into a report on stdout */
+    dup2(STDERR_FILENO, STDOUT_FILENO);
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = child_on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    host_sdk_set_log(child_sdk_log, NULL, DR_LOG_DEBUG);
+    rc = body(body_arg, err, sizeof(err));
+    iso_send(ISO_RESULT, rc, 0, 1, s);
+    _exit(0);
+}
+
+/* Decode one frame's payload into m; strings are copied, NUL-terminated, into scratch. */
+static int decode(int type, const unsigned char *p, size_t len, char *scratch, iso_msg *m)
+{
+    size_t off = 0;
+    uint32_t n, l;
+
+    memset(m, 0, sizeof(*m));
+    m->type = type;
+    if (len < sizeof(int32_t) + sizeof(double) + 4)
+        return -1;
+    memcpy(&m->i, p, sizeof(m->i)), off += sizeof(m->i);
+    memcpy(&m->d, p + off, sizeof(m->d)), off += sizeof(m->d);
+    memcpy(&n, p + off, 4), off += 4;
+    if (n > ISO_MAX_STRINGS)
+        return -1;
+    m->n = n;
+    for (uint32_t k = 0; k < n; k++) {
+        if (len - off < 4)
+            return -1;
+        memcpy(&l, p + off, 4), off += 4;
+        if (l == 0xffffffffu)
+            continue;
+        if (l > len - off)
+            return -1;
+        memcpy(scratch, p + off, l);
+        scratch[l] = '\0';
+        m->s[k] = scratch;
+        scratch += l + 1;
+        off += l;
+    }
+    return off == len ? 0 : -1;
+}
+
+static void describe_end(const char *what, int status, const iso_outcome *o, int protocol_error, char *out,
+                         size_t len)
+{
+    if (protocol_error) {
+        snprintf(out, len, "%s sent a malformed message to the host; its plugin process was killed", what);
+    } else if (o->timed_out) {
+        snprintf(out, len, "%s did not return before its deadline; its plugin process was killed (signal %d)", what,
+                 WIFSIGNALED(status) ? WTERMSIG(status) : SIGKILL);
+    } else if (o->cancelled && WIFSIGNALED(status)) {
+        snprintf(out, len, "%s did not stop after the cancel request; its plugin process was killed (signal %d)",
+                 what, WTERMSIG(status));
+    } else if (WIFSIGNALED(status)) {
+        snprintf(out, len, "%s crashed: the plugin process was killed by signal %d (%s)%s", what, WTERMSIG(status),
+                 strsignal(WTERMSIG(status)), WCOREDUMP(status) ? ", core dumped" : "");
+    } else if (WIFEXITED(status)) {
+        snprintf(out, len, "%s ended the plugin process with exit status %d before returning (exit() in the plugin)",
+                 what, WEXITSTATUS(status));
+    } else {
+        snprintf(out, len, "%s ended without a result (wait status 0x%x)", what, (unsigned)status);
+    }
+}
+
+int iso_call(const char *what, iso_body_fn body, void *body_arg, iso_frame_fn on_frame, void *frame_arg,
+             int64_t deadline_ms, int64_t grace_ms, iso_cancel_fn cancelled, iso_outcome *out)
+{
+    int fds[2] = {-1, -1};
+    unsigned char *buf = NULL;
+    char *scratch = NULL;
+    size_t have = 0, cap = 64 * 1024;
+    int64_t kill_at = 0;
+    int status = 0, reaped = 0, eof = 0, term_sent = 0, protocol_error = 0, rc = 0;
+    pid_t pid;
+
+    memset(out, 0, sizeof(*out));
+    buf = malloc(cap);
+    scratch = malloc(ISO_MAX_FRAME + ISO_MAX_STRINGS + 1);
+    if (!buf || !scratch) {
+        snprintf(out->message, sizeof(out->message), "%s: out of memory", what);
+        rc = DR_ENOMEM;
+        goto done;
+    }
+    if (pipe2(fds, O_CLOEXEC) != 0) {
+        snprintf(out->message, sizeof(out->message), "%s: cannot create a pipe: %s", what, strerror(errno));
+        rc = DR_EIO;
+        goto done;
+    }
+    fflush(NULL);
+    pid = fork();
+    if (pid < 0) {
+        snprintf(out->message, sizeof(out->message), "%s: cannot start a plugin process: %s", what, strerror(errno));
+        rc = DR_EIO;
+        goto done;
+    }
+    if (pid == 0) {
+        close(fds[0]);
+        child_main(fds[1], body, body_arg);
+    }
+    close(fds[1]);
+    fds[1] = -1;
+
+    while (!reaped) {
+        int64_t now = dr_mono_ms();
+        struct pollfd pfd = {fds[0], POLLIN, 0};
+        int pr;
+
+        if (!term_sent && cancelled && cancelled()) {
+            kill(pid, SIGTERM);
+            term_sent = 1;
+            out->cancelled = 1;
+            if (!kill_at)
+                kill_at = now + grace_ms;
+        }
+        if (!kill_at && deadline_ms > 0 && now >= deadline_ms + grace_ms) {
+            out->timed_out = 1;
+            kill_at = now;
+        }
+        if (kill_at && now >= kill_at) {
+            kill(pid, SIGKILL);
+            kill_at = INT64_MAX;
+        }
+        if (eof) {
+            pid_t w = waitpid(pid, &status, WNOHANG);
+            if (w == pid) {
+                reaped = 1;
+                break;
+            }
+            poll(NULL, 0, 10);
+            continue;
+        }
+        pr = poll(&pfd, 1, 50);
+        if (pr < 0 && errno != EINTR)
+            eof = 1;
+        if (pr <= 0) {
+            /* a grandchild may hold the pipe open: the child's end is what counts */
+            if (waitpid(pid, &status, WNOHANG) == pid) {
+                reaped = 1;
+                eof = 1;
+            }
+            if (!reaped)
+                continue;
+        }
+        for (;;) {
+            ssize_t r;
+            if (have == cap) {
+                unsigned char *nb;
+                if (cap >= ISO_MAX_FRAME + 5) {
+                    protocol_error = 1;
+                    break;
+                }
+                nb = realloc(buf, cap * 2);
+                if (!nb) {
+                    protocol_error = 1;
+                    break;
+                }
+                buf = nb;
+                cap *= 2;
+            }
+            r = read(fds[0], buf + have, cap - have);
+            if (r < 0 && errno == EINTR)
+                continue;
+            if (r <= 0) {
+                if (r == 0)
+                    eof = 1;
+                break;
+            }
+            have += (size_t)r;
+            if (have < cap || reaped)
+                break;
+        }
+        /* hand on the complete frames */
+        while (!protocol_error && have >= 5) {
+            uint32_t len;
+            iso_msg m;
+            memcpy(&len, buf + 1, 4);
+            if (len > ISO_MAX_FRAME) {
+                protocol_error = 1;
+                break;
+            }
+            if (have < 5 + (size_t)len)
+                break;
+            if (decode(buf[0], buf + 5, len, scratch, &m) != 0) {
+                protocol_error = 1;
+                break;
+            }
+            if (m.type == ISO_RESULT) {
+                out->returned = 1;
+                out->rc = m.i;
+                snprintf(out->message, sizeof(out->message), "%s", m.s[0] ? m.s[0] : "");
+            } else if (on_frame) {
+                on_frame(frame_arg, &m);
+            }
+            memmove(buf, buf + 5 + len, have - 5 - len);
+            have -= 5 + (size_t)len;
+        }
+        if (protocol_error && kill_at != INT64_MAX) {
+            kill(pid, SIGKILL);
+            kill_at = INT64_MAX;
+            out->returned = 0;
+            eof = 1;
+        }
+    }
+    if (!out->returned || protocol_error) {
+        out->returned = 0;
+        describe_end(what, status, out, protocol_error, out->message, sizeof(out->message));
+    } else {
+        out->timed_out = out->cancelled = 0;
+    }
+done:
+    if (fds[0] >= 0)
+        close(fds[0]);
+    if (fds[1] >= 0)
+        close(fds[1]);
+    free(buf);
+    free(scratch);
+    return rc;
+}
