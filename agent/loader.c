@@ -330,8 +330,12 @@ static int plugin_init(plugin *p, const dr_host_api *host, double timeout, dr_er
         if (iso_call("init", isolated_init_body, &ia, init_log_frame, NULL, deadline, 0, run_cancel_requested,
                      &out) != 0)
             return dr_error_set(err, DR_EPLUGIN, "%s: refused: %s", p->path, out.message);
-        if (!out.returned)
-            return dr_error_set(err, DR_EPLUGIN, "%s: refused: %s", p->path, out.message);
+        if (!out.returned) {
+            /* kept, so that its resources are known and each fails with this message */
+            dr_error_set(err, DR_EPLUGIN, "%s: %s; its resources fail", p->path, out.message);
+            p->broken = strdup(out.message);
+            return p->broken ? DR_EPLUGIN : dr_error_set(err, DR_ENOMEM, "out of memory");
+        }
         if (out.rc != 0)
             return dr_error_set(err, DR_EPLUGIN, "%s: refused: init failed: %s", p->path,
                                 out.message[0] ? out.message : dr_strerror(out.rc));
@@ -567,12 +571,14 @@ int plugins_load_dir(const char *dir, const dr_host_api *host, plugin_set *set, 
         if (!cands[i].path)
             continue;
         dr_error_clear(&perr);
-        if (plugin_init(&cands[i], host, set->init_timeout, &perr) != 0) {
+        if (plugin_init(&cands[i], host, set->init_timeout, &perr) != 0 && !cands[i].broken) {
             add_refusal(set, perr.message);
             free(cands[i].path);
             cands[i].path = NULL;
             continue;
         }
+        if (cands[i].broken)
+            add_refusal(set, perr.message);
         items = realloc(set->items, (set->n + 1) * sizeof(*items));
         if (!items) {
             rc = dr_error_set(err, DR_ENOMEM, "out of memory");
@@ -607,8 +613,10 @@ const plugin *plugins_find(const plugin_set *set, const char *type)
 
 void plugin_set_free(plugin_set *set)
 {
-    for (size_t i = 0; i < set->n; i++)
+    for (size_t i = 0; i < set->n; i++) {
         free(set->items[i].path);
+        free(set->items[i].broken);
+    }
     free(set->items);
     for (size_t i = 0; i < set->n_refusals; i++)
         free(set->refusals[i]);

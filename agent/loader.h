@@ -18,6 +18,7 @@ typedef struct plugin {
     dr_plugin_descriptor desc; /* the plugin's descriptor, zero-filled past its struct_size */
     int shipped;               /* a built-in type from the agent's own plugin directory */
     int isolated;              /* its init, validate and hooks run in a child process (isolate.c) */
+    char *broken;              /* an isolated init crashed, exited or hung: why; its resources fail with it */
 } plugin;
 
 /* Which plugins run isolated (agent.isolation). */

@@ -462,8 +462,14 @@ int main(int argc, char **argv)
         rc = cmd_plan(&o, &a, sel);
     else if (strcmp(o.command, "configure") == 0)
         rc = cmd_run(&o, &a, sel, HOOK_CONFIGURE, config_path, NULL);
-    else if (strcmp(o.command, "verify") == 0)
+    else if (strcmp(o.command, "verify") == 0) {
         rc = cmd_run(&o, &a, sel, HOOK_VERIFY, config_path, NULL);
+        /* a plugin file that was refused (or whose init crashed) is not in effect: never a plain OK */
+        if (rc == 0 && a.plugins.n_refusals > 0) {
+            log_warn("verify: WARNING: %zu plugin file(s) refused (see above)", a.plugins.n_refusals);
+            rc = 1;
+        }
+    }
     else if (strcmp(o.command, "failover") == 0)
         rc = cmd_run(&o, &a, sel, HOOK_FAILOVER, config_path, NULL);
     else if (strcmp(o.command, "failback") == 0)

@@ -269,6 +269,16 @@ static char *dup_or_null(const char *s)
     return d;
 }
 
+/* The same, counting in *bad the strings that were not valid UTF-8. */
+static char *dup_counting(const char *s, int *bad)
+{
+    char *d = dup_or_null(s);
+
+    if (d && strcmp(d, s) != 0)
+        (*bad)++;
+    return d;
+}
+
 static void finish_status(agent *a, size_t i, hook_kind h)
 {
     res_result *r = &a->results[i];
@@ -351,6 +361,16 @@ static int start_job(agent *a, const run_opts *o, size_t i, int64_t grace_unused
 
     (void)grace_unused;
     r->started_at = dr_now();
+    if (res->broken || res->plugin->broken) {
+        r->finished_at = r->started_at;
+        r->rc = DR_EPLUGIN;
+        snprintf(r->error, sizeof(r->error), "not run: the plugin's %s", res->broken ? res->broken : res->plugin->broken);
+        dr_utf8_scrub(r->error);
+        finish_status(a, i, o->hook);
+        if (o->observer && o->observer->step_end)
+            o->observer->step_end(o->observer->arg, i);
+        return 1;
+    }
     if (!fn) {
         r->finished_at = r->started_at;
         snprintf(r->error, sizeof(r->error), "plugin %s does not implement %s", res->plugin->desc.type,
@@ -791,6 +811,7 @@ static void h_check(dr_resource *res, const dr_check *c)
 {
     struct job *j;
     check_rec *n, rec;
+    int bad = 0;
 
     if (!c || !c->name)
         return;
@@ -804,14 +825,25 @@ static void h_check(dr_resource *res, const dr_check *c)
         return;
     }
     memset(&rec, 0, sizeof(rec));
-    rec.name = dup_or_null(c->name);
+    rec.name = dup_counting(c->name, &bad);
     if (!rec.name)
         return;
     rec.status = (unsigned)c->status <= DR_STATUS_UNKNOWN ? c->status : DR_STATUS_UNKNOWN;
-    rec.observed = DR_HAS_MEMBER(c, dr_check, observed) ? dup_or_null(c->observed) : NULL;
-    rec.threshold = DR_HAS_MEMBER(c, dr_check, threshold) ? dup_or_null(c->threshold) : NULL;
-    rec.unit = DR_HAS_MEMBER(c, dr_check, unit) ? dup_or_null(c->unit) : NULL;
-    rec.detail = DR_HAS_MEMBER(c, dr_check, detail) ? dup_or_null(c->detail) : NULL;
+    rec.observed = DR_HAS_MEMBER(c, dr_check, observed) && c->observed ? dup_counting(c->observed, &bad) : NULL;
+    rec.threshold = DR_HAS_MEMBER(c, dr_check, threshold) && c->threshold ? dup_counting(c->threshold, &bad) : NULL;
+    rec.unit = DR_HAS_MEMBER(c, dr_check, unit) && c->unit ? dup_counting(c->unit, &bad) : NULL;
+    rec.detail = DR_HAS_MEMBER(c, dr_check, detail) && c->detail ? dup_counting(c->detail, &bad) : NULL;
+    if (bad) {
+        /* a check whose text is not UTF-8 cannot be trusted to say what it means: never OK */
+        char *d = malloc(strlen(rec.detail ? rec.detail : "") + 64);
+        rec.status = dr_status_worst(rec.status, DR_STATUS_UNKNOWN);
+        if (d) {
+            sprintf(d, "%s%sthe plugin's text was not valid UTF-8", rec.detail ? rec.detail : "",
+                    rec.detail ? "; " : "");
+            free(rec.detail);
+            rec.detail = d;
+        }
+    }
 
     pthread_mutex_lock(&res->mu);
     j = active_job(res);
@@ -1187,7 +1219,7 @@ static void validate_frame(void *arg, const iso_msg *m)
 }
 
 /* An isolated plugin's validate: in a child, under the init deadline and the cancel request. */
-static int validate_isolated(agent *a, size_t i, dr_error *err)
+static int validate_isolated(agent *a, size_t i, dr_error *err, int *crashed)
 {
     struct validate_arg va = {&a->res[i]};
     double t = a->cfg->agent.hook_timeout < 30 ? a->cfg->agent.hook_timeout : 30;
@@ -1198,8 +1230,10 @@ static int validate_isolated(agent *a, size_t i, dr_error *err)
                   dr_mono_ms() + (int64_t)(t * 1000.0), 0, run_cancel_requested, &out);
     if (rc != 0)
         return dr_error_set(err, rc, "%s", out.message);
-    if (!out.returned)
+    if (!out.returned) {
+        *crashed = 1;
         return dr_error_set(err, DR_EPLUGIN, "%s", out.message);
+    }
     if (out.rc != 0)
         return dr_error_set(err, out.rc, "%s", out.message);
     return 0;
@@ -1216,7 +1250,24 @@ int agent_validate(agent *a, errlist *errs)
         if (!p || !p->desc.validate)
             continue;
         dr_error_clear(&err);
-        if (p->isolated ? validate_isolated(a, i, &err) != 0 : p->desc.validate(&a->res[i], &err) != 0)
+        if (p->broken)
+            continue;
+        if (p->isolated) {
+            int crashed = 0;
+            if (validate_isolated(a, i, &err, &crashed) == 0)
+                continue;
+            if (crashed) {
+                /* not a configuration error: this resource fails, the others run */
+                log_error("%s: %s", a->cfg->res[i].id, err.message);
+                a->res[i].broken = strdup(err.message);
+                if (a->res[i].broken)
+                    continue;
+            }
+            errlist_add(errs, a->cfg->path, a->cfg->res[i].line, "%s: %s", a->cfg->res[i].id,
+                        err.message[0] ? err.message : "invalid configuration");
+            continue;
+        }
+        if (p->desc.validate(&a->res[i], &err) != 0)
             errlist_add(errs, a->cfg->path, a->cfg->res[i].line, "%s: %s", a->cfg->res[i].id,
                         err.message[0] ? err.message : "invalid configuration");
     }
@@ -1246,6 +1297,8 @@ int agent_free(agent *a)
         for (size_t i = 0; i < a->cfg->n_res; i++)
             free_result(&a->results[i]);
     free(a->results);
+    for (size_t i = 0; a->res && a->cfg && i < a->cfg->n_res; i++)
+        free(a->res[i].broken);
     free(a->res);
     graph_free(&a->g);
     config_free(a->cfg); /* before the plugins: its values point at their key tables */

@@ -85,6 +85,7 @@ struct dr_resource {
     const plugin *plugin;
     pthread_mutex_t mu;
     struct job *job; /* the hook call in progress, NULL between calls */
+    char *broken;    /* its isolated validate crashed, exited or hung: why; every step of it fails with this */
 };
 
 /* Observer of a run: the journal and the progress display. Called from the runner's thread. */
