@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -100,7 +101,7 @@ static void child_on_signal(int sig)
     run_request_cancel();
 }
 
-static void child_main(int fd, iso_body_fn body, void *body_arg)
+static void child_main(int fd, pid_t parent, iso_body_fn body, void *body_arg)
 {
     char err[512] = "";
     const char *s[1] = {err};
@@ -108,6 +109,10 @@ static void child_main(int fd, iso_body_fn body, void *body_arg)
     int rc;
 
     g_fd = fd;
+    /* the child ends with the agent (a killed agent leaves no plugin process behind) */
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (getppid() != parent)
+        _exit(127);
     /* a plugin's stray output must not mix into a report on stdout */
     dup2(STDERR_FILENO, STDOUT_FILENO);
     memset(&sa, 0, sizeof(sa));
@@ -186,7 +191,7 @@ int iso_call(const char *what, iso_body_fn body, void *body_arg, iso_frame_fn on
     size_t have = 0, cap = 64 * 1024;
     int64_t kill_at = 0;
     int status = 0, reaped = 0, eof = 0, term_sent = 0, protocol_error = 0, rc = 0;
-    pid_t pid;
+    pid_t pid, parent;
 
     memset(out, 0, sizeof(*out));
     buf = malloc(cap);
@@ -202,6 +207,7 @@ int iso_call(const char *what, iso_body_fn body, void *body_arg, iso_frame_fn on
         goto done;
     }
     fflush(NULL);
+    parent = getpid();
     pid = fork();
     if (pid < 0) {
         snprintf(out->message, sizeof(out->message), "%s: cannot start a plugin process: %s", what, strerror(errno));
@@ -210,7 +216,7 @@ int iso_call(const char *what, iso_body_fn body, void *body_arg, iso_frame_fn on
     }
     if (pid == 0) {
         close(fds[0]);
-        child_main(fds[1], body, body_arg);
+        child_main(fds[1], parent, body, body_arg);
     }
     close(fds[1]);
     fds[1] = -1;

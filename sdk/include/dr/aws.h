@@ -82,6 +82,21 @@ void dr_aws_counters(uint64_t *calls, uint64_t *attempts);
 
 /* --- generic request --- */
 
+/*
+ * Services: `service` is the SigV4 signing name of any AWS service ("sqs",
+ * "elasticfilesystem", "elasticache", ...), optionally followed by
+ * ":<endpoint prefix>" when the host name differs ("ses:email"). The
+ * endpoint follows the standard rules: https://<prefix>.<region>.<DNS suffix
+ * of the region's partition>, unless an endpoint is configured: the
+ * client's endpoint_url, then AWS_ENDPOINT_URL_<SIGNING NAME> (upper case,
+ * '-' as '_'), then AWS_ENDPOINT_URL, then the profile's services section
+ * (key: the signing name in lower case, '-' as '_') and endpoint_url
+ * (AWS_IGNORE_CONFIGURED_ENDPOINT_URLS turns the last four off). These have
+ * their own rules built in: dynamodb, rds, s3 (virtual-hosted buckets),
+ * route53 and iam (global endpoints), backup, monitoring (also
+ * "cloudwatch"), sts (regional, or the legacy global endpoint).
+ */
+
 typedef enum dr_aws_protocol {
     DR_AWS_JSON = 0,     /* awsJson 1.0: DynamoDB, CloudWatch */
     DR_AWS_QUERY = 1,    /* form POST, XML response: RDS, STS, IAM */
@@ -91,7 +106,7 @@ typedef enum dr_aws_protocol {
 
 typedef struct dr_aws_request {
     uint32_t struct_size;     /* sizeof(dr_aws_request) */
-    const char *service;      /* "dynamodb" "rds" "s3" "route53" "backup" "monitoring" "sts" "iam" */
+    const char *service;      /* any AWS service by its SigV4 signing name, see "Services" below */
     const char *operation;    /* "DescribeTable": for logs, errors and test fixtures */
     dr_aws_protocol protocol;
     const char *method;       /* NULL: "POST" */
