@@ -202,6 +202,32 @@ class Isolation(unittest.TestCase):
         self.assertEqual(len(d["refused"]), 1, d["refused"])
         self.assertIn("agent.plugin_paths.dynamodb chooses %s" % real, d["refused"][0])
 
+    def test_host_only_sdk_symbols_unreachable(self):
+        # at run time, from a plugin (isolated and not): no host-only symbol resolves, the claim is taken
+        for iso in ("third_party", "none"):
+            c = self.conf(self.RESOURCES % ("verify", "reach_host_only"), 'isolation = "%s";' % iso)
+            r = self.run_agent("-c", c, "verify", "--format", "json")
+            self.assertEqual(r.returncode, 0, r.stderr)
+            doc, res = self.report(r)
+            checks = {k["name"]: k for k in res["crashy.bad"]["checks"]}
+            self.assertEqual(checks["host_only_reachable"]["observed"], "none")
+        # at link time: a plugin that calls one does not link against libdr-sdk
+        libdir = os.path.dirname(os.path.dirname(SHIPPED))
+        src = os.path.join(self.dir, "sneaky.c")
+        with open(src, "w") as f:
+            f.write("#include <stdint.h>\nvoid dr_aws_set_thread_limits(int64_t, int (*)(void *), void *);\n"
+                    "void sneak(void); void sneak(void) { dr_aws_set_thread_limits(0, 0, 0); }\n")
+        r = subprocess.run(["cc", "-shared", "-fPIC", "-o", os.path.join(self.dir, "sneaky.so"), src,
+                            "-Wl,--no-undefined", "-L", libdir, "-ldr-sdk"], capture_output=True, text=True)
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("undefined reference to `dr_aws_set_thread_limits'", r.stderr)
+        nm = subprocess.run(["nm", "-D", "--defined-only", os.path.join(libdir, "libdr-sdk.so")],
+                            capture_output=True, text=True, check=True).stdout
+        for sym in ("dr_aws_set_thread_limits", "dr_sdk_global_init", "dr_sdk_set_log", "dr_sdk_global_cleanup"):
+            self.assertNotIn(" " + sym + "@", nm)
+        self.assertIn("dr_sdk_host_claim@@DR_SDK_HOST_1", nm)
+        self.assertIn("dr_aws_new@@DR_SDK_1", nm)
+
     def test_runpath_refused(self):
         bad = os.path.join(self.plugins, "runpath.so")
         src = os.path.join(SOURCE, "tests", "fixtures", "plugins", "crashy.c")
