@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/prctl.h>
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -190,6 +191,7 @@ int iso_call(const char *what, iso_body_fn body, void *body_arg, iso_frame_fn on
     char *scratch = NULL;
     size_t have = 0, cap = 64 * 1024;
     int64_t kill_at = 0;
+    long wait_ns = 100000L;
     int status = 0, reaped = 0, eof = 0, term_sent = 0, protocol_error = 0, rc = 0;
     pid_t pid, parent;
 
@@ -242,12 +244,15 @@ int iso_call(const char *what, iso_body_fn body, void *body_arg, iso_frame_fn on
             kill_at = INT64_MAX;
         }
         if (eof) {
-            pid_t w = waitpid(pid, &status, WNOHANG);
-            if (w == pid) {
+            /* the pipe closed: the child is ending; wait for it with a short, growing pause */
+            struct timespec ts = {0, wait_ns};
+            if (waitpid(pid, &status, WNOHANG) == pid) {
                 reaped = 1;
                 break;
             }
-            poll(NULL, 0, 10);
+            nanosleep(&ts, NULL);
+            if (wait_ns < 10000000L)
+                wait_ns *= 2;
             continue;
         }
         pr = poll(&pfd, 1, 50);
