@@ -104,6 +104,7 @@ static void child_on_signal(int sig)
 
 static void child_main(int fd, pid_t parent, iso_body_fn body, void *body_arg)
 {
+    static const int fatal[] = {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT};
     char err[512] = "";
     const char *s[1] = {err};
     struct sigaction sa;
@@ -122,6 +123,10 @@ static void child_main(int fd, pid_t parent, iso_body_fn body, void *body_arg)
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
+    /* a crash ends the child with its own signal (a sanitizer's handler would turn it into an exit status) */
+    sa.sa_handler = SIG_DFL;
+    for (size_t i = 0; i < sizeof(fatal) / sizeof(fatal[0]); i++)
+        sigaction(fatal[i], &sa, NULL);
     host_sdk_set_log(child_sdk_log, NULL, DR_LOG_DEBUG);
     rc = body(body_arg, err, sizeof(err));
     iso_send(ISO_RESULT, rc, 0, 1, s);
