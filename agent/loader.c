@@ -320,6 +320,7 @@ static void init_log_frame(void *arg, const iso_msg *m)
 static int plugin_init(plugin *p, const dr_host_api *host, double timeout, dr_error *err)
 {
     dr_error ierr;
+    int rc;
 
     if (!p->desc.init)
         return 0;
@@ -342,7 +343,10 @@ static int plugin_init(plugin *p, const dr_host_api *host, double timeout, dr_er
         return 0;
     }
     dr_error_clear(&ierr);
-    if (p->desc.init(host, &ierr) != 0)
+    run_plugin_call_begin();
+    rc = p->desc.init(host, &ierr);
+    run_plugin_call_end();
+    if (rc != 0)
         return dr_error_set(err, DR_EPLUGIN, "%s: refused: init failed: %s", p->path,
                             ierr.message[0] ? ierr.message : dr_strerror(ierr.code));
     return 0;

@@ -13,6 +13,7 @@
 #include "drill.h"
 #include "log.h"
 #include "report.h"
+#include "isolate.h"
 #include "run.h"
 #include "sdkhost.h"
 #include "version.h"
@@ -260,6 +261,20 @@ static int parse_args(int argc, char **argv, opts *o)
     return 0;
 }
 
+/* The exit code when a plugin running in the agent's process ends it with exit(): never 0 (set per command). */
+static int g_plugin_exit_code = EXIT_FAIL;
+
+static void plugin_exit_guard(void)
+{
+    if (!iso_in_child() && run_in_plugin_code()) {
+        static const char msg[] = "dr-agent: a plugin ended the process (exit() during one of its calls): no result\n";
+        if (write(STDERR_FILENO, msg, sizeof(msg) - 1) < 0) {
+            /* nothing more to do */
+        }
+        _exit(g_plugin_exit_code);
+    }
+}
+
 static void on_signal(int sig)
 {
     (void)sig;
@@ -391,6 +406,8 @@ int main(int argc, char **argv)
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
+    g_plugin_exit_code = strcmp(o.command, "verify") == 0 ? 3 : EXIT_FAIL; /* verify: UNKNOWN */
+    atexit(plugin_exit_guard);
 
     dr_error_clear(&err);
     if (host_sdk_global_init(&err) != 0) {

@@ -1242,6 +1242,7 @@ static int validate_isolated(agent *a, size_t i, dr_error *err, int *crashed)
 int agent_validate(agent *a, errlist *errs)
 {
     size_t before = errs->n;
+    int rc;
 
     for (size_t i = 0; i < a->cfg->n_res; i++) {
         const plugin *p = a->res[i].plugin;
@@ -1267,7 +1268,10 @@ int agent_validate(agent *a, errlist *errs)
                         err.message[0] ? err.message : "invalid configuration");
             continue;
         }
-        if (p->desc.validate(&a->res[i], &err) != 0)
+        run_plugin_call_begin();
+        rc = p->desc.validate(&a->res[i], &err);
+        run_plugin_call_end();
+        if (rc != 0)
             errlist_add(errs, a->cfg->path, a->cfg->res[i].line, "%s: %s", a->cfg->res[i].id,
                         err.message[0] ? err.message : "invalid configuration");
     }
@@ -1277,6 +1281,23 @@ int agent_validate(agent *a, errlist *errs)
 int run_live_hooks(void)
 {
     return (int)atomic_load(&g_live_jobs);
+}
+
+static atomic_int g_plugin_calls;
+
+void run_plugin_call_begin(void)
+{
+    atomic_fetch_add(&g_plugin_calls, 1);
+}
+
+void run_plugin_call_end(void)
+{
+    atomic_fetch_sub(&g_plugin_calls, 1);
+}
+
+int run_in_plugin_code(void)
+{
+    return atomic_load(&g_plugin_calls) > 0 || atomic_load(&g_live_jobs) > 0;
 }
 
 int agent_free(agent *a)

@@ -161,6 +161,11 @@ int agent_validate(agent *a, errlist *errs);
 int agent_free(agent *a);
 /* Hooks still running, abandoned ones included. */
 int run_live_hooks(void);
+/* Around an init or validate called in the agent's own process (not isolated). */
+void run_plugin_call_begin(void);
+void run_plugin_call_end(void);
+/* Non-zero while plugin code runs in the agent's process (a hook thread, an init or a validate). */
+int run_in_plugin_code(void);
 
 /* Ask every running hook to stop (from a signal handler: async-signal-safe). */
 void run_request_cancel(void);

@@ -228,6 +228,20 @@ class Isolation(unittest.TestCase):
         self.assertIn("dr_sdk_host_claim@@DR_SDK_HOST_1", nm)
         self.assertIn("dr_aws_new@@DR_SDK_1", nm)
 
+    def test_exit_in_process_is_never_ok(self):
+        # with isolation off, exit(0) in a hook or in init ends the agent, but never with 0
+        c = self.conf(self.RESOURCES % ("verify", "exit0"), 'isolation = "none";')
+        r = self.run_agent("-c", c, "verify", "--format", "json")
+        self.assertEqual(r.returncode, 3)
+        self.assertIn(b"a plugin ended the process (exit() during one of its calls)", r.stderr)
+        c = self.conf(self.RESOURCES % ("failover", "exit0"), 'isolation = "none";')
+        r = self.run_agent("-c", c, "failover", "--yes")
+        self.assertEqual(r.returncode, 1)
+        self.assertIn(b"a plugin ended the process (exit() during one of its calls)", r.stderr)
+        c = self.conf(self.RESOURCES % ("none", "segv"), 'isolation = "none";')
+        r = self.run_agent("-c", c, "verify", env={"CRASHY_INIT": "exit0"})
+        self.assertEqual(r.returncode, 3)
+
     def test_runpath_refused(self):
         bad = os.path.join(self.plugins, "runpath.so")
         src = os.path.join(SOURCE, "tests", "fixtures", "plugins", "crashy.c")
