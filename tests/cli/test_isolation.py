@@ -111,14 +111,18 @@ class Isolation(unittest.TestCase):
                         self.assertIn("crashy.bad", journal)
                         self.assertIn("fixture.other", journal)
 
-    def test_failback_crash(self):
-        c = self.conf(self.RESOURCES % ("failback", "segv"))
-        self.assertEqual(self.run_agent("-c", c, "failover", "--yes").returncode, 0)
-        r = self.run_agent("-c", c, "failback", "--yes", "--format", "json")
-        self.assertEqual(r.returncode, 1)
-        doc, res = self.report(r)
-        self.assertIn(MESSAGES["segv"], res["crashy.bad"]["error"])
-        self.assertEqual(res["fixture.other"]["status"], "done")
+    def test_hook_misbehaviour_in_failback(self):
+        for how, msg in MESSAGES.items():
+            with self.subTest(how=how):
+                shutil.rmtree(self.state, ignore_errors=True)
+                c = self.conf(self.RESOURCES % ("failback", how))
+                self.assertEqual(self.run_agent("-c", c, "failover", "--yes").returncode, 0)
+                r = self.run_agent("-c", c, "failback", "--yes", "--format", "json")
+                self.assertEqual(r.returncode, 1)
+                doc, res = self.report(r)
+                self.assertEqual(res["crashy.bad"]["status"], "failed")
+                self.assertIn("failback " + msg, res["crashy.bad"]["error"])
+                self.assertEqual(res["fixture.other"]["status"], "done")
 
     def test_validate_misbehaviour(self):
         for how, msg in MESSAGES.items():
@@ -241,6 +245,33 @@ class Isolation(unittest.TestCase):
         c = self.conf(self.RESOURCES % ("none", "segv"), 'isolation = "none";')
         r = self.run_agent("-c", c, "verify", env={"CRASHY_INIT": "exit0"})
         self.assertEqual(r.returncode, 3)
+
+    def test_builtin_type_shipped_wins(self):
+        # an installed-like tree: bin/dr-agent, lib/libdr-sdk.so.1, lib/dr-agent/plugins with the shipped
+        # dynamodb.so and a third-party file registering "dynamodb" next to it
+        root = os.path.join(self.dir, "root")
+        own = os.path.join(root, "lib", "dr-agent", "plugins")
+        os.makedirs(own, 0o755)
+        os.makedirs(os.path.join(root, "bin"), 0o755)
+        for d in (root, os.path.join(root, "lib"), os.path.join(root, "lib", "dr-agent"), own, os.path.join(root, "bin")):
+            os.chmod(d, 0o755)
+        shutil.copy(AGENT, os.path.join(root, "bin", "dr-agent"))
+        libdir = os.path.dirname(os.path.dirname(SHIPPED))
+        for f in glob.glob(os.path.join(libdir, "libdr-sdk.so*")):
+            shutil.copy(f, os.path.join(root, "lib"), follow_symlinks=True)
+        shutil.copy(os.path.join(SHIPPED, "dynamodb.so"), own)
+        shutil.copy(os.path.join(CRASHY, "fake_dynamodb.so"), own)
+        r = subprocess.run([os.path.join(root, "bin", "dr-agent"), "plugins", "--format", "json"], capture_output=True,
+                           text=True, env={k: v for k, v in os.environ.items() if not k.startswith("DR_AGENT")})
+        d = json.loads(r.stdout)
+        types = {p["type"]: p for p in d["plugins"]}
+        self.assertEqual(os.path.realpath(types["dynamodb"]["file"]), os.path.join(own, "dynamodb.so"))
+        self.assertFalse(types["dynamodb"]["isolated"])
+        self.assertEqual(types["dynamodb"]["services"], ["dynamodb", "monitoring"])
+        self.assertEqual(len(d["refused"]), 1, d["refused"])
+        self.assertIn("fake_dynamodb.so: refused: resource type 'dynamodb' is built in (", d["refused"][0])
+        self.assertIn("dynamodb.so); another file can provide it only when agent.plugin_paths.dynamodb names it",
+                      d["refused"][0])
 
     def test_runpath_refused(self):
         bad = os.path.join(self.plugins, "runpath.so")
