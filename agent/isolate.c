@@ -188,19 +188,84 @@ static void describe_end(const char *what, int status, const iso_outcome *o, int
     }
 }
 
+/* The parent's side of the pipe. */
+typedef struct reader {
+    int fd;
+    unsigned char *buf;
+    size_t have, cap;
+    char *scratch;
+    iso_frame_fn on_frame;
+    void *frame_arg;
+    iso_outcome *out;
+    int eof;
+    int protocol_error;
+} reader;
+
+/* Read what is there (never blocks) and hand on the complete frames; the bytes read, 0 at EOF or when none. */
+static ssize_t pump(reader *rd)
+{
+    ssize_t r;
+
+    if (rd->have == rd->cap) {
+        /* one frame larger than the buffer */
+        unsigned char *nb = rd->cap < ISO_MAX_FRAME + 5 ? realloc(rd->buf, rd->cap * 2) : NULL;
+        if (!nb) {
+            rd->protocol_error = 1;
+            return 0;
+        }
+        rd->buf = nb;
+        rd->cap *= 2;
+    }
+    do
+        r = read(rd->fd, rd->buf + rd->have, rd->cap - rd->have);
+    while (r < 0 && errno == EINTR);
+    if (r == 0)
+        rd->eof = 1;
+    if (r <= 0)
+        return 0;
+    rd->have += (size_t)r;
+    while (rd->have >= 5) {
+        uint32_t len;
+        iso_msg m;
+        memcpy(&len, rd->buf + 1, 4);
+        if (len > ISO_MAX_FRAME) {
+            rd->protocol_error = 1;
+            break;
+        }
+        if (rd->have < 5 + (size_t)len)
+            break;
+        if (decode(rd->buf[0], rd->buf + 5, len, rd->scratch, &m) != 0) {
+            rd->protocol_error = 1;
+            break;
+        }
+        if (m.type == ISO_RESULT) {
+            rd->out->returned = 1;
+            rd->out->rc = m.i;
+            snprintf(rd->out->message, sizeof(rd->out->message), "%s", m.s[0] ? m.s[0] : "");
+        } else if (rd->on_frame) {
+            rd->on_frame(rd->frame_arg, &m);
+        }
+        memmove(rd->buf, rd->buf + 5 + len, rd->have - 5 - len);
+        rd->have -= 5 + (size_t)len;
+    }
+    return r;
+}
+
 int iso_call(const char *what, iso_body_fn body, void *body_arg, iso_frame_fn on_frame, void *frame_arg,
              int64_t deadline_ms, int64_t grace_ms, iso_cancel_fn cancelled, iso_outcome *out)
 {
     int fds[2] = {-1, -1};
     unsigned char *buf = NULL;
     char *scratch = NULL;
-    size_t have = 0, cap = 64 * 1024;
+    size_t cap = 64 * 1024;
+    reader rd;
     int64_t kill_at = 0;
     long wait_ns = 100000L;
-    int status = 0, reaped = 0, eof = 0, term_sent = 0, protocol_error = 0, rc = 0;
+    int status = 0, reaped = 0, term_sent = 0, protocol_error = 0, rc = 0;
     pid_t pid, parent;
 
     memset(out, 0, sizeof(*out));
+    memset(&rd, 0, sizeof(rd));
     buf = malloc(cap);
     scratch = malloc(ISO_MAX_FRAME + ISO_MAX_STRINGS + 1);
     if (!buf || !scratch) {
@@ -228,6 +293,15 @@ int iso_call(const char *what, iso_body_fn body, void *body_arg, iso_frame_fn on
     close(fds[1]);
     fds[1] = -1;
 
+    /* never block on the pipe: a grandchild of the plugin may hold it open after the child ended */
+    fcntl(fds[0], F_SETFL, fcntl(fds[0], F_GETFL) | O_NONBLOCK);
+    rd.fd = fds[0];
+    rd.buf = buf;
+    rd.cap = cap;
+    rd.scratch = scratch;
+    rd.on_frame = on_frame;
+    rd.frame_arg = frame_arg;
+    rd.out = out;
     while (!reaped) {
         int64_t now = dr_mono_ms();
         struct pollfd pfd = {fds[0], POLLIN, 0};
@@ -248,9 +322,13 @@ int iso_call(const char *what, iso_body_fn body, void *body_arg, iso_frame_fn on
             kill(pid, SIGKILL);
             kill_at = INT64_MAX;
         }
-        if (eof) {
-            /* the pipe closed: the child is ending; wait for it with a short, growing pause */
+        if (rd.eof || rd.protocol_error) {
+            /* the pipe closed (or is no longer read): the child is ending; wait with a short, growing pause */
             struct timespec ts = {0, wait_ns};
+            if (rd.protocol_error && kill_at != INT64_MAX) {
+                kill(pid, SIGKILL);
+                kill_at = INT64_MAX;
+            }
             if (waitpid(pid, &status, WNOHANG) == pid) {
                 reaped = 1;
                 break;
@@ -261,77 +339,20 @@ int iso_call(const char *what, iso_body_fn body, void *body_arg, iso_frame_fn on
             continue;
         }
         pr = poll(&pfd, 1, 50);
+        if (pr > 0) {
+            pump(&rd);
+            continue;
+        }
         if (pr < 0 && errno != EINTR)
-            eof = 1;
-        if (pr <= 0) {
-            /* a grandchild may hold the pipe open: the child's end is what counts */
-            if (waitpid(pid, &status, WNOHANG) == pid) {
-                reaped = 1;
-                eof = 1;
-            }
-            if (!reaped)
-                continue;
-        }
-        for (;;) {
-            ssize_t r;
-            if (have == cap) {
-                unsigned char *nb;
-                if (cap >= ISO_MAX_FRAME + 5) {
-                    protocol_error = 1;
-                    break;
-                }
-                nb = realloc(buf, cap * 2);
-                if (!nb) {
-                    protocol_error = 1;
-                    break;
-                }
-                buf = nb;
-                cap *= 2;
-            }
-            r = read(fds[0], buf + have, cap - have);
-            if (r < 0 && errno == EINTR)
-                continue;
-            if (r <= 0) {
-                if (r == 0)
-                    eof = 1;
-                break;
-            }
-            have += (size_t)r;
-            if (have < cap || reaped)
-                break;
-        }
-        /* hand on the complete frames */
-        while (!protocol_error && have >= 5) {
-            uint32_t len;
-            iso_msg m;
-            memcpy(&len, buf + 1, 4);
-            if (len > ISO_MAX_FRAME) {
-                protocol_error = 1;
-                break;
-            }
-            if (have < 5 + (size_t)len)
-                break;
-            if (decode(buf[0], buf + 5, len, scratch, &m) != 0) {
-                protocol_error = 1;
-                break;
-            }
-            if (m.type == ISO_RESULT) {
-                out->returned = 1;
-                out->rc = m.i;
-                snprintf(out->message, sizeof(out->message), "%s", m.s[0] ? m.s[0] : "");
-            } else if (on_frame) {
-                on_frame(frame_arg, &m);
-            }
-            memmove(buf, buf + 5 + len, have - 5 - len);
-            have -= 5 + (size_t)len;
-        }
-        if (protocol_error && kill_at != INT64_MAX) {
-            kill(pid, SIGKILL);
-            kill_at = INT64_MAX;
-            out->returned = 0;
-            eof = 1;
-        }
+            rd.eof = 1;
+        if (waitpid(pid, &status, WNOHANG) == pid)
+            reaped = 1;
     }
+    /* what the child wrote before it ended */
+    while (!rd.eof && !rd.protocol_error && pump(&rd) > 0)
+        ;
+    buf = rd.buf;
+    protocol_error = rd.protocol_error;
     if (!out->returned || protocol_error) {
         out->returned = 0;
         describe_end(what, status, out, protocol_error, out->message, sizeof(out->message));
