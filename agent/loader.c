@@ -385,7 +385,9 @@ int plugin_load_file(const char *dir, const char *file, const dr_host_api *host,
         return 0;
 fail:
     free(out->path);
+    free(out->broken);
     out->path = NULL;
+    out->broken = NULL;
     return rc;
 }
 
@@ -591,10 +593,13 @@ int plugins_load_dir(const char *dir, const dr_host_api *host, plugin_set *set, 
         set->items = items;
         set->items[set->n++] = cands[i];
         cands[i].path = NULL;
+        cands[i].broken = NULL;
     }
 out:
-    for (size_t i = 0; i < n_cands; i++)
+    for (size_t i = 0; i < n_cands; i++) {
         free(cands[i].path);
+        free(cands[i].broken);
+    }
     free(cands);
     free(drop);
     for (size_t i = 0; i < n_names; i++)
