@@ -111,6 +111,10 @@ static void child_main(int fd, pid_t parent, iso_body_fn body, void *body_arg)
     int rc;
 
     g_fd = fd;
+    /* nothing of the agent's but the pipe: a child must not hold the run lock, the journal or connections */
+    if (fd > 3)
+        close_range(3, (unsigned)fd - 1, 0);
+    close_range((unsigned)fd + 1, ~0U, 0);
     /* the child ends with the agent (a killed agent leaves no plugin process behind) */
     prctl(PR_SET_PDEATHSIG, SIGKILL);
     if (getppid() != parent)
