@@ -88,10 +88,11 @@ for lib in libstdc++.so.6 libdr-sdk.so.1 libcurl.so.4 libc.so.6; do
   cc -shared -fPIC -o "$plant/$lib" "$tmp/planted.c"; cp "$plant/$lib" "$plugins/$lib"
 done
 cc -shared -fPIC -o "$plant/libdrplant.so" "$tmp/planted.c" -Wl,-soname,libdrplant.so
-cc -shared -fPIC -I"$prefix/include" -o "$plugins/dotpath.so" "$src_dir/sdk/examples/exec-step/exec_step.c" \
-   -D_GNU_SOURCE -L"$prefix/lib" -ldr-sdk -L"$plant" -Wl,--no-as-needed -ldrplant -Wl,--enable-new-dtags,-rpath,.
+# (a plugin that calls no SDK function, so that the control below can load it outside the agent)
+cc -shared -fPIC -I"$prefix/include" -o "$plugins/dotpath.so" "$src_dir/tests/fixtures/plugins/crashy.c" \
+   -D_GNU_SOURCE -DCRASHY_TYPE='"dotpath"' -L"$plant" -Wl,--no-as-needed -ldrplant -Wl,--enable-new-dtags,-rpath,.
 # the control: loaded without the agent's check, from the planted directory, the plugin pulls the planted library in
-(cd "$plant" && LD_LIBRARY_PATH="$prefix/lib" python3 -c 'import ctypes, sys; ctypes.CDLL(sys.argv[1])' "$plugins/dotpath.so")
+(cd "$plant" && python3 -c 'import ctypes, sys; ctypes.CDLL(sys.argv[1])' "$plugins/dotpath.so")
 [ -e "$tmp/planted-was-loaded" ] || { echo "FAIL: the control did not load the planted library"; exit 1; }
 rm -f "$tmp/planted-was-loaded"
 out=$(cd "$plant" && "$prefix/bin/dr-agent" plugins --plugin-dir "$plugins" --format json)
