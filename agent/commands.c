@@ -60,8 +60,14 @@ int cmd_plugins(const opts *o, const plugin_set *ps, const char *dir)
                                                  "abi", "", "hooks", hooks, "config_keys", keys));
             {
                 char abi[16];
+                json_t *last = json_array_get(arr, json_array_size(arr) - 1), *svc = json_array();
                 snprintf(abi, sizeof(abi), "%u.%u", d->abi_major, d->abi_minor);
-                json_object_set_new(json_array_get(arr, json_array_size(arr) - 1), "abi", json_string(abi));
+                json_object_set_new(last, "abi", json_string(abi));
+                /* the AWS services it declares (ABI 1.1); null: not declared */
+                for (size_t k = 0; d->services && d->services[k]; k++)
+                    json_array_append_new(svc, json_string(d->services[k]));
+                json_object_set_new(last, "services", d->services ? svc : (json_decref(svc), json_null()));
+                json_object_set_new(last, "isolated", json_boolean(ps->items[i].isolated));
             }
         }
         for (size_t i = 0; i < ps->n_refusals; i++)
@@ -78,6 +84,11 @@ int cmd_plugins(const opts *o, const plugin_set *ps, const char *dir)
                d->abi_major, d->abi_minor, d->description ? d->description : "", ps->items[i].path);
         for (int h = 0; h < HOOK_COUNT; h++)
             printf(" %s%s", hook_name((hook_kind)h), hook_fn(d, (hook_kind)h) ? "" : "(none)");
+        printf("\n  AWS services:");
+        for (size_t k = 0; d->services && d->services[k]; k++)
+            printf(" %s", d->services[k]);
+        printf("%s\n  runs %s", d->services ? "" : " (not declared)",
+               ps->items[i].isolated ? "isolated (a child process per call)" : "in the agent's process");
         printf("\n  keys:\n");
         for (size_t k = 0; k < d->n_keys; k++) {
             const dr_config_key *key = &d->keys[k];

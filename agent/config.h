@@ -105,6 +105,10 @@ typedef struct dr_config {
         char *lock_name;    /* the lease item, default "dr-agent" */
         double lock_lease;  /* seconds, default 60 */
         double verify_timeout; /* seconds: the whole of a verify, default 5 minutes */
+        char *isolation;    /* "third_party" (default), "all" or "none": which plugins run in a child process */
+        char **plugin_path_types; /* agent.plugin_paths: the plugin file chosen for a type */
+        char **plugin_paths;
+        size_t n_plugin_paths;
     } agent;
     cfg_resource *res;
     size_t n_res;

@@ -16,6 +16,7 @@
 #include "lock.h"
 #include "log.h"
 #include "run.h"
+#include "sdkhost.h"
 
 void lock_holder_describe(const lock_holder *h, char *out, size_t len)
 {
@@ -295,9 +296,9 @@ static int lease_renew(run_lock *lk, dr_error *err)
                         "lease_token = :me", "ExpressionAttributeValues", ":exp", "N", exp, ":me", "S", lk->token);
     if (!body)
         return err->code;
-    dr_aws_set_thread_limits(until < local ? until : local, NULL, NULL);
+    host_sdk_set_thread_limits(until < local ? until : local, NULL, NULL);
     rc = ddb(lk, "UpdateItem", body, &doc, err);
-    dr_aws_set_thread_limits(0, NULL, NULL);
+    host_sdk_set_thread_limits(0, NULL, NULL);
     free(body);
     dr_doc_free(doc);
     if (rc == 0)

@@ -13,7 +13,9 @@
 #include "drill.h"
 #include "log.h"
 #include "report.h"
+#include "isolate.h"
 #include "run.h"
+#include "sdkhost.h"
 #include "version.h"
 
 
@@ -259,6 +261,20 @@ static int parse_args(int argc, char **argv, opts *o)
     return 0;
 }
 
+/* The exit code when a plugin running in the agent's process ends it with exit(): never 0 (set per command). */
+static int g_plugin_exit_code = EXIT_FAIL;
+
+static void plugin_exit_guard(void)
+{
+    if (!iso_in_child() && run_in_plugin_code()) {
+        static const char msg[] = "dr-agent: a plugin ended the process (exit() during one of its calls): no result\n";
+        if (write(STDERR_FILENO, msg, sizeof(msg) - 1) < 0) {
+            /* nothing more to do */
+        }
+        _exit(g_plugin_exit_code);
+    }
+}
+
 static void on_signal(int sig)
 {
     (void)sig;
@@ -350,7 +366,7 @@ int main(int argc, char **argv)
     agent a;
     errlist errs = {0};
     dr_error err;
-    char dirbuf[PATH_MAX];
+    char dirbuf[PATH_MAX], owndir[PATH_MAX];
     const char *config_path, *plugin_dir;
     unsigned char *sel = NULL;
     struct sigaction sa;
@@ -390,13 +406,15 @@ int main(int argc, char **argv)
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
+    g_plugin_exit_code = strcmp(o.command, "verify") == 0 ? 3 : EXIT_FAIL; /* verify: UNKNOWN */
+    atexit(plugin_exit_guard);
 
     dr_error_clear(&err);
-    if (dr_sdk_global_init(&err) != 0) {
+    if (host_sdk_global_init(&err) != 0) {
         log_error("%s", err.message);
         goto out;
     }
-    dr_sdk_set_log(sdk_log, NULL, o.log_level);
+    host_sdk_set_log(sdk_log, NULL, o.log_level);
 
     config_path = o.config ? o.config : getenv("DR_AGENT_CONFIG") ? getenv("DR_AGENT_CONFIG") : DR_DEFAULT_CONFIG;
     if (strcmp(o.command, "history") == 0) {
@@ -417,6 +435,10 @@ int main(int argc, char **argv)
             goto out;
         }
         plugin_dir = pick_plugin_dir(&o, a.cfg, dirbuf, sizeof(dirbuf));
+        if (default_plugin_dir(owndir, sizeof(owndir)) == 0)
+            plugins_configure(&a.plugins, a.cfg, owndir);
+        else
+            plugins_configure(&a.plugins, a.cfg, NULL);
         if (plugins_load_dir(plugin_dir, host_api(), &a.plugins, &err) != 0) {
             log_error("%s", err.message);
             rc = EXIT_CONFIG;
@@ -457,8 +479,14 @@ int main(int argc, char **argv)
         rc = cmd_plan(&o, &a, sel);
     else if (strcmp(o.command, "configure") == 0)
         rc = cmd_run(&o, &a, sel, HOOK_CONFIGURE, config_path, NULL);
-    else if (strcmp(o.command, "verify") == 0)
+    else if (strcmp(o.command, "verify") == 0) {
         rc = cmd_run(&o, &a, sel, HOOK_VERIFY, config_path, NULL);
+        /* a plugin file that was refused (or whose init crashed) is not in effect: never a plain OK */
+        if (rc == 0 && a.plugins.n_refusals > 0) {
+            log_warn("verify: WARNING: %zu plugin file(s) refused (see above)", a.plugins.n_refusals);
+            rc = 1;
+        }
+    }
     else if (strcmp(o.command, "failover") == 0)
         rc = cmd_run(&o, &a, sel, HOOK_FAILOVER, config_path, NULL);
     else if (strcmp(o.command, "failback") == 0)
@@ -480,6 +508,6 @@ out:
         fflush(stderr);
         _exit(rc);
     }
-    dr_sdk_global_cleanup();
+    host_sdk_global_cleanup();
     return rc;
 }

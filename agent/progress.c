@@ -1,5 +1,6 @@
 /* progress.c: what a run is doing now: one live line per running resource on a terminal, timestamped lines otherwise. */
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,7 +16,7 @@ static struct {
     int live;       /* redrawn block on a terminal */
     int quiet;
     int drawn;      /* lines of the block currently on screen */
-    int stop;
+    atomic_int stop; /* set by the runner's thread, read by the ticker */
     pthread_t ticker;
     int ticking;
     pthread_mutex_t mu; /* guards `running` */

@@ -86,6 +86,7 @@ struct dr_resource {
     const plugin *plugin;
     pthread_mutex_t mu;
     struct job *job; /* the hook call in progress, NULL between calls */
+    char *broken;    /* its isolated validate crashed, exited or hung: why; every step of it fails with this */
 };
 
 /* Observer of a run: the journal and the progress display. Called from the runner's thread. */
@@ -131,6 +132,12 @@ typedef struct agent {
     const char *state_dir;     /* of the command (borrowed); NULL: plugins keep no state */
 } agent;
 
+/*
+ * Loader options from the config (may be NULL): agent.isolation, agent.plugin_paths, and own_dir, the agent's
+ * own plugin directory (its built-in types are the shipped plugins). The set borrows cfg's strings.
+ */
+void plugins_configure(plugin_set *set, const dr_config *cfg, const char *own_dir);
+
 /* The host API table handed to every plugin. */
 const dr_host_api *host_api(void);
 
@@ -158,6 +165,11 @@ int agent_validate(agent *a, errlist *errs);
 int agent_free(agent *a);
 /* Hooks still running, abandoned ones included. */
 int run_live_hooks(void);
+/* Around an init or validate called in the agent's own process (not isolated). */
+void run_plugin_call_begin(void);
+void run_plugin_call_end(void);
+/* Non-zero while plugin code runs in the agent's process (a hook thread, an init or a validate). */
+int run_in_plugin_code(void);
 
 /* Ask every running hook to stop (from a signal handler: async-signal-safe). */
 void run_request_cancel(void);

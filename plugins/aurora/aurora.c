@@ -2018,6 +2018,9 @@ static int au_validate(dr_resource *res, dr_error *err)
     return 0;
 }
 
+/* The AWS services (signing names) this plugin calls. */
+static const char *const services[] = {"rds", "monitoring", NULL};
+
 static const dr_plugin_descriptor descriptor = {
     DR_PLUGIN_HEADER,
     "aurora",
@@ -2032,6 +2035,7 @@ static const dr_plugin_descriptor descriptor = {
     au_verify,
     au_failover,
     au_failback,
+    services,
 };
 
 DR_PLUGIN_DECLARE_ENTRY

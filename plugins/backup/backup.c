@@ -2300,6 +2300,9 @@ static int bk_init(const dr_host_api *host, dr_error *err)
     return 0;
 }
 
+/* The AWS services (signing names) this plugin calls. */
+static const char *const services[] = {"backup", NULL};
+
 static const dr_plugin_descriptor descriptor = {
     DR_PLUGIN_HEADER,
     "backup",
@@ -2314,6 +2317,7 @@ static const dr_plugin_descriptor descriptor = {
     bk_verify,
     bk_failover,
     bk_failback,
+    services,
 };
 
 DR_PLUGIN_DECLARE_ENTRY

@@ -1224,6 +1224,9 @@ static int dynamodb_init(const dr_host_api *host, dr_error *err)
     return 0;
 }
 
+/* The AWS services (signing names) this plugin calls. */
+static const char *const services[] = {"dynamodb", "monitoring", NULL};
+
 static const dr_plugin_descriptor descriptor = {
     DR_PLUGIN_HEADER,
     "dynamodb",
@@ -1238,6 +1241,7 @@ static const dr_plugin_descriptor descriptor = {
     dynamodb_verify,
     dynamodb_failover,
     dynamodb_failback,
+    services,
 };
 
 DR_PLUGIN_DECLARE_ENTRY

@@ -1408,6 +1408,9 @@ static int r53_init(const dr_host_api *host, dr_error *err)
     return 0;
 }
 
+/* The AWS services (signing names) this plugin calls. */
+static const char *const services[] = {"route53", NULL};
+
 static const dr_plugin_descriptor descriptor = {
     DR_PLUGIN_HEADER,
     "route53",
@@ -1422,6 +1425,7 @@ static const dr_plugin_descriptor descriptor = {
     r53_verify,
     r53_failover,
     r53_failback,
+    services,
 };
 
 DR_PLUGIN_DECLARE_ENTRY

@@ -1255,6 +1255,9 @@ static int s3_init(const dr_host_api *host, dr_error *err)
     return 0;
 }
 
+/* The AWS services (signing names) this plugin calls. */
+static const char *const services[] = {"s3", "iam", "monitoring", NULL};
+
 static const dr_plugin_descriptor descriptor = {
     DR_PLUGIN_HEADER,
     "s3",
@@ -1269,6 +1272,7 @@ static const dr_plugin_descriptor descriptor = {
     s3_verify,
     s3_failover,
     s3_failback,
+    services,
 };
 
 DR_PLUGIN_DECLARE_ENTRY

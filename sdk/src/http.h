@@ -14,6 +14,7 @@
 
 #include "dr/error.h"
 #include "dr/util.h"
+#include "dr_sdk_host.h"
 
 typedef struct drs_http drs_http;
 
