@@ -94,6 +94,7 @@ int dr_aws_new(const dr_aws_config *cfg_in, dr_aws **out, dr_error *err)
         return dr_error_set(err, DR_ENOMEM, "out of memory");
     pthread_mutex_init(&c->creds_mu, NULL);
     pthread_mutex_init(&c->account_mu, NULL);
+    pthread_mutex_init(&c->down_mu, NULL);
     drs_quota_init(&c->quota);
     c->backoff_base_s = 1.0;
     c->backoff_rnd = -1;
@@ -185,6 +186,7 @@ void dr_aws_free(dr_aws *c)
     drs_quota_destroy(&c->quota);
     pthread_mutex_destroy(&c->creds_mu);
     pthread_mutex_destroy(&c->account_mu);
+    pthread_mutex_destroy(&c->down_mu);
     free(c->region);
     free(c->profile);
     free(c->role_arn);
@@ -489,6 +491,28 @@ static int global_service(const char *name)
     return strcmp(name, "route53") == 0 || strcmp(name, "iam") == 0;
 }
 
+/* Did `service` give no HTTP answer to this client before? (region-down memory, see client.h) */
+static int service_down(dr_aws *c, const char *service)
+{
+    int down = 0;
+
+    pthread_mutex_lock(&c->down_mu);
+    for (int i = 0; i < c->n_down && !down; i++)
+        down = strcmp(c->down[i], service) == 0;
+    pthread_mutex_unlock(&c->down_mu);
+    return down;
+}
+
+static void mark_service_down(dr_aws *c, const char *service)
+{
+    pthread_mutex_lock(&c->down_mu);
+    if (c->n_down < (int)(sizeof(c->down) / sizeof(c->down[0]))) {
+        snprintf(c->down[c->n_down], sizeof(c->down[0]), "%s", service);
+        c->n_down++;
+    }
+    pthread_mutex_unlock(&c->down_mu);
+}
+
 int drs_send(dr_aws *c, const dr_aws_request *rq_in, drs_auth auth, const drs_creds *given, dr_aws_response **out,
              dr_error *err)
 {
@@ -500,7 +524,7 @@ int drs_send(dr_aws *c, const dr_aws_request *rq_in, drs_auth auth, const drs_cr
     dr_error last;
     char invocation[37], where[160];
     const char *op;
-    int attempt = 0, rc = 0, last_cost = 0, status = 0, net_kind;
+    int attempt = 0, rc = 0, last_cost = 0, status = 0, net_kind, leaving_here, no_answer = 0;
     struct timespec t0;
     drs_aws_err ae;
 
@@ -515,6 +539,15 @@ int drs_send(dr_aws *c, const dr_aws_request *rq_in, drs_auth auth, const drs_cr
     n_calls++;
     if ((rc = prepare(c, &rq, &p, err)) != 0) {
         dr_error_prefix(err, "%s: ", where);
+        prepared_free(&p);
+        return rc;
+    }
+    /* A global service signed for this region (Route 53 and IAM in us-east-1) lives there as well. */
+    leaving_here = c->network_max_attempts > 0 &&
+                   (!global_service(p.svc->name) || strcmp(p.ep.signing_region, c->region) == 0);
+    if (leaving_here && service_down(c, p.svc->name)) {
+        rc = dr_error_set(err, DR_ENETWORK, "%s: %s in %s gave no answer earlier in this run: not called again "
+                          "(the region may be gone)", where, p.svc->name, c->region);
         prepared_free(&p);
         return rc;
     }
@@ -582,6 +615,7 @@ int drs_send(dr_aws *c, const dr_aws_request *rq_in, drs_auth auth, const drs_cr
         rc = drs_http_perform(c->http, &hr, &rs, &net_kind, &last);
         if (store.data)
             explicit_bzero(store.data, store.len); /* the lines held the token and signature */
+        no_answer = rc != 0;
         if (rc != 0) {
             status = 0;
             if (net_kind == DRS_NET_TRANSIENT)
@@ -628,8 +662,7 @@ int drs_send(dr_aws *c, const dr_aws_request *rq_in, drs_auth auth, const drs_cr
         /* Retry? */
         if (kind == DRS_RETRY_NONE || attempt >= c->max_attempts)
             break;
-        if (rc != 0 && status == 0 && c->network_max_attempts > 0 && attempt >= c->network_max_attempts &&
-            !global_service(p.svc->name)) {
+        if (rc != 0 && status == 0 && leaving_here && attempt >= c->network_max_attempts) {
             dr_error_prefix(&last, "no retry (the region may be gone): ");
             break;
         }
@@ -682,6 +715,8 @@ int drs_send(dr_aws *c, const dr_aws_request *rq_in, drs_auth auth, const drs_cr
                     attempt == 1 ? "" : "s", ms);
         } else {
             last.attempts = attempt;
+            if (leaving_here && no_answer && status == 0)
+                mark_service_down(c, p.svc->name);
             drs_log(DR_LOG_DEBUG, "aws: %s: %s, %d attempt%s, %.1f ms: %s", where, status_text, attempt,
                     attempt == 1 ? "" : "s", ms, last.message);
             *err = last;

@@ -48,6 +48,13 @@ struct dr_aws {
     int have_creds;
     pthread_mutex_t account_mu;
     char account_id[32];
+    /*
+     * A client that may be leaving its region (network_max_attempts > 0) remembers, for the rest of
+     * its life (one run), the services there that gave no HTTP answer, and calls them no more.
+     */
+    pthread_mutex_t down_mu;
+    char down[8][32];
+    int n_down;
 };
 
 struct dr_aws_response {

@@ -42,9 +42,10 @@ def reference_block():
 class Resolver:
     """A tiny DNS server on loopback standing in for a recursive resolver in front of Route 53.
 
-    mode "route53": answers what Route 53 would (the PRIMARY's value while its health check is
-    healthy according to GetHealthCheckStatus through the proxy, else the SECONDARY's); mode
-    "stale": keeps answering the primary endpoint, like a resolver with a stuck cache.
+    mode "route53": answers what Route 53's name servers would, from the proxy's data-plane emulation
+    (GET /__proxy/route53/answer: failover records and the status Route 53 acts on), which keeps
+    answering while a fault cuts the control plane; mode "stale": keeps answering the primary
+    endpoint, like a resolver with a stuck cache.
     """
 
     def __init__(self, env, mode="route53"):
@@ -54,7 +55,6 @@ class Resolver:
         self.sock.settimeout(0.2)
         self.addr = "127.0.0.1:%d" % self.sock.getsockname()[1]
         self.stop = threading.Event()
-        self.r53 = env.client("route53", attempts=3)
         self.thread = threading.Thread(target=self.serve, daemon=True)
         self.thread.start()
 
@@ -66,18 +66,7 @@ class Resolver:
     def answer(self):
         if self.mode == "stale":
             return PRIMARY_EP
-        zone = self.r53.list_hosted_zones_by_name(DNSName=ZONE)["HostedZones"][0]["Id"]
-        sets = self.r53.list_resource_record_sets(HostedZoneId=zone, StartRecordName=RECORD,
-                                                  StartRecordType="CNAME")["ResourceRecordSets"]
-        sets = [s for s in sets if s["Name"].rstrip(".") == RECORD and s["Type"] == "CNAME"]
-        role = {s.get("Failover"): s for s in sets}
-        p, s = role.get("PRIMARY"), role.get("SECONDARY")
-        if p and p.get("HealthCheckId"):
-            obs = self.r53.get_health_check_status(HealthCheckId=p["HealthCheckId"])["HealthCheckObservations"]
-            healthy = sum(o["StatusReport"]["Status"].startswith("Success") for o in obs)
-            if healthy * 2 > len(obs):
-                return p["ResourceRecords"][0]["Value"]
-        return (s or p)["ResourceRecords"][0]["Value"]
+        return self.env.control("GET", f"/route53/answer?name={RECORD}&type=CNAME")["answer"]
 
     @staticmethod
     def name_wire(name):
@@ -105,6 +94,8 @@ class Resolver:
 
 
 class Route53Plugin(drtest.EnvTestCase):
+    method = "invert"  # failover_method of these tests (the reference configuration's is set per class)
+
     def setUp(self):
         super().setUp()
         self.r53 = self.env.client("route53")
@@ -127,6 +118,8 @@ class Route53Plugin(drtest.EnvTestCase):
         return zones[0]["Id"].rsplit("/", 1)[-1]
 
     def write_config(self, **extra):
+        extra.setdefault("failover_method", self.method)
+        self.current_method = extra["failover_method"]
         block = reference_block()
         lines = ""
         for k, v in extra.items():
@@ -150,6 +143,11 @@ resources = (
     def agent(self, *args, rc=None):
         res = self.env.run([AGENT, "-c", self.conf, "--plugin-dir", PLUGINS, "--format", "json"] + list(args),
                            timeout=240)
+        if rc == 0 and args[0] == "verify" and self.current_method != "alarm" and res.json:
+            # invert and records call Route 53's control plane in us-east-1, the primary region: verify warns
+            cp = self.checks(res)["failover_control_planes"]
+            self.assertEqual((cp["status"], cp["observed"]), ("WARNING", "route53@us-east-1"))
+            rc = 1
         if rc is not None:
             self.assertEqual(res.rc, rc, f"dr-agent {' '.join(args)}: {res}")
         self.assertIsNotNone(res.json, f"dr-agent {' '.join(args)} wrote no JSON: {res}")
