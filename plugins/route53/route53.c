@@ -42,7 +42,7 @@ static const dr_host_api *H;
 #define UPDATE_ATTEMPTS 3
 #define TRAFFIC_NS "DrAgent/Route53"   /* the metric the traffic alarm watches: 1 = traffic on DR */
 #define TRAFFIC_METRIC "TrafficOnDR"
-#define R53_GAP_MS 200                 /* Route 53 allows 5 API requests per second per account */
+#define R53_GAP_MS 210                 /* Route 53 allows 5 API requests per second per account: a little under */
 #define WAIT_MAX_MS 30000              /* polling backs off up to this */
 
 static const dr_config_key keys[] = {
@@ -345,7 +345,7 @@ static int r53_validate(dr_resource *res, dr_error *err)
 
 /*
  * Route 53 allows five API requests per second per account, whatever the caller: every request of
- * this process (all route53 resources, waits included) takes the next 200 ms slot.
+ * this process (all route53 resources, waits included) takes the next 210 ms slot.
  */
 static pthread_mutex_t pace_mu = PTHREAD_MUTEX_INITIALIZER;
 static int64_t pace_next_ms;
@@ -1818,9 +1818,9 @@ static void verify_control_planes(dr_resource *res, const r53_conf *c)
 }
 
 /* route53_control_plane (verify in DR): the Route 53 API did not answer at all, as in a regional outage. */
-static void verify_reachability(dr_resource *res, const r53_conf *c, const r53_state *s)
+static void verify_reachability(dr_resource *res, const dr_hook_args *args, const r53_conf *c, const r53_state *s)
 {
-    if (s->zone_rc != 0 && s->zone_err.http_status == 0 && s->zone_rc != DR_ENOTFOUND && s->zone_rc != DR_ECONFIG)
+    if (args->serving == DR_SERVING_DR && s->zone_rc != 0 && s->zone_err.http_status == 0 && s->zone_rc != DR_ENOTFOUND && s->zone_rc != DR_ECONFIG)
         dr_report_state(H, res, "route53_control_plane", DR_STATUS_CRITICAL, "unreachable", "reachable",
                         "Route 53's API (signed for %s) does not answer: %s is down or cut off%s", c->api_region,
                         c->api_region, c->by_alarm ? "; failover and failback by alarm do not need it" : "");
@@ -1852,7 +1852,7 @@ static int r53_verify(dr_resource *res, const dr_hook_args *args, dr_error *err)
     if (c.by_alarm)
         verify_alarm(res, args, &c, &s);
     verify_control_planes(res, &c);
-    verify_reachability(res, &c, &s);
+    verify_reachability(res, args, &c, &s);
     state_free(&s);
     return 0;
 }

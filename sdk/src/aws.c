@@ -95,6 +95,7 @@ int dr_aws_new(const dr_aws_config *cfg_in, dr_aws **out, dr_error *err)
     pthread_mutex_init(&c->creds_mu, NULL);
     pthread_mutex_init(&c->account_mu, NULL);
     pthread_mutex_init(&c->down_mu, NULL);
+    pthread_cond_init(&c->down_cv, NULL);
     drs_quota_init(&c->quota);
     c->backoff_base_s = 1.0;
     c->backoff_rnd = -1;
@@ -187,6 +188,7 @@ void dr_aws_free(dr_aws *c)
     pthread_mutex_destroy(&c->creds_mu);
     pthread_mutex_destroy(&c->account_mu);
     pthread_mutex_destroy(&c->down_mu);
+    pthread_cond_destroy(&c->down_cv);
     free(c->region);
     free(c->profile);
     free(c->role_arn);
@@ -491,25 +493,45 @@ static int global_service(const char *name)
     return strcmp(name, "route53") == 0 || strcmp(name, "iam") == 0;
 }
 
-/* Did `service` give no HTTP answer to this client before? (region-down memory, see client.h) */
-static int service_down(dr_aws *c, const char *service)
+/*
+ * Region-down memory (see client.h). Returns 3 when `service` gave no answer before (do not call it),
+ * 1 when this call is the service's probe (report with probe_end), 2 when it answered before.
+ */
+static int probe_begin(dr_aws *c, const char *service)
 {
-    int down = 0;
+    int i, st = 2;
 
     pthread_mutex_lock(&c->down_mu);
-    for (int i = 0; i < c->n_down && !down; i++)
-        down = strcmp(c->down[i], service) == 0;
+    for (;;) {
+        for (i = 0; i < c->n_down; i++)
+            if (strcmp(c->down[i], service) == 0)
+                break;
+        if (i == c->n_down) {
+            if (i == (int)(sizeof(c->down) / sizeof(c->down[0])))
+                break; /* no room: no memory for this one */
+            snprintf(c->down[i], sizeof(c->down[0]), "%s", service);
+            c->down_state[i] = 1;
+            c->n_down++;
+            st = 1;
+            break;
+        }
+        if (c->down_state[i] != 1) {
+            st = c->down_state[i];
+            break;
+        }
+        pthread_cond_wait(&c->down_cv, &c->down_mu); /* another call is the probe: its answer decides */
+    }
     pthread_mutex_unlock(&c->down_mu);
-    return down;
+    return st;
 }
 
-static void mark_service_down(dr_aws *c, const char *service)
+static void probe_end(dr_aws *c, const char *service, int answered)
 {
     pthread_mutex_lock(&c->down_mu);
-    if (c->n_down < (int)(sizeof(c->down) / sizeof(c->down[0]))) {
-        snprintf(c->down[c->n_down], sizeof(c->down[0]), "%s", service);
-        c->n_down++;
-    }
+    for (int i = 0; i < c->n_down; i++)
+        if (strcmp(c->down[i], service) == 0 && c->down_state[i] == 1)
+            c->down_state[i] = answered ? 2 : 3;
+    pthread_cond_broadcast(&c->down_cv);
     pthread_mutex_unlock(&c->down_mu);
 }
 
@@ -524,7 +546,7 @@ int drs_send(dr_aws *c, const dr_aws_request *rq_in, drs_auth auth, const drs_cr
     dr_error last;
     char invocation[37], where[160];
     const char *op;
-    int attempt = 0, rc = 0, last_cost = 0, status = 0, net_kind, leaving_here, no_answer = 0;
+    int attempt = 0, rc = 0, last_cost = 0, status = 0, net_kind, leaving_here, no_answer = 0, probe;
     struct timespec t0;
     drs_aws_err ae;
 
@@ -545,7 +567,8 @@ int drs_send(dr_aws *c, const dr_aws_request *rq_in, drs_auth auth, const drs_cr
     /* A global service signed for this region (Route 53 and IAM in us-east-1) lives there as well. */
     leaving_here = c->network_max_attempts > 0 &&
                    (!global_service(p.svc->name) || strcmp(p.ep.signing_region, c->region) == 0);
-    if (leaving_here && service_down(c, p.svc->name)) {
+    probe = leaving_here ? probe_begin(c, p.svc->name) : 2;
+    if (probe == 3) {
         rc = dr_error_set(err, DR_ENETWORK, "%s: %s in %s gave no answer earlier in this run: not called again "
                           "(the region may be gone)", where, p.svc->name, c->region);
         prepared_free(&p);
@@ -715,14 +738,14 @@ int drs_send(dr_aws *c, const dr_aws_request *rq_in, drs_auth auth, const drs_cr
                     attempt == 1 ? "" : "s", ms);
         } else {
             last.attempts = attempt;
-            if (leaving_here && no_answer && status == 0)
-                mark_service_down(c, p.svc->name);
             drs_log(DR_LOG_DEBUG, "aws: %s: %s, %d attempt%s, %.1f ms: %s", where, status_text, attempt,
                     attempt == 1 ? "" : "s", ms, last.message);
             *err = last;
             dr_error_prefix(err, "%s: ", where);
         }
     }
+    if (probe == 1)
+        probe_end(c, p.svc->name, !(rc != 0 && no_answer && status == 0));
     drs_http_resp_free(&rs);
     drs_creds_clear(&cr);
     if (store.data)

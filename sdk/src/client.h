@@ -50,10 +50,13 @@ struct dr_aws {
     char account_id[32];
     /*
      * A client that may be leaving its region (network_max_attempts > 0) remembers, for the rest of
-     * its life (one run), the services there that gave no HTTP answer, and calls them no more.
+     * its life (one run), the services there that gave no HTTP answer, and calls them no more. The
+     * first call to a service is its probe: concurrent calls to it wait for the probe's outcome.
      */
     pthread_mutex_t down_mu;
+    pthread_cond_t down_cv;
     char down[8][32];
+    int down_state[8]; /* 1 probing, 2 answered, 3 no answer */
     int n_down;
 };
 

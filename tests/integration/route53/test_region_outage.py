@@ -14,7 +14,9 @@ SOURCE = os.environ["DR_SOURCE_DIR"]
 AGENT = os.environ["DR_AGENT_BIN"]
 PLUGINS = os.environ["DR_AGENT_PLUGIN_DIR"]
 sys.path.insert(0, os.path.join(SOURCE, "tests", "env"))
+sys.path.insert(0, os.path.join(SOURCE, "tests", "integration", "reliability"))
 import drtest  # noqa: E402
+from reltest import Relay  # noqa: E402  (the primary PostgreSQL node's data plane, which a test can cut)
 
 P, D = "us-east-1", "us-west-2"
 RECORD = "api.roadcall.example.com"
@@ -29,10 +31,11 @@ class RegionOutage(unittest.TestCase):
         subprocess.run([sys.executable, os.path.join(SOURCE, "tests", "env", "seed_estate.py"), "--stage", "primary"],
                        check=True, capture_output=True)
         cls.conf = os.path.join(cls.tmp, "dr-agent.conf")
+        cls.relay = Relay(os.environ["DR_TEST_PG_PRIMARY_PORT"])  # the agent reaches us-east-1's database through it
         with open(cls.conf, "w") as f:
             subprocess.run([sys.executable, os.path.join(SOURCE, "scripts", "demo-config.py"),
                             os.path.join(SOURCE, "conf", "dr-agent.conf"), os.path.join(cls.tmp, "state")],
-                           check=True, stdout=f)
+                           check=True, stdout=f, env=dict(os.environ, DR_TEST_PG_PRIMARY_PORT=str(cls.relay.port)))
         os.chmod(cls.conf, 0o600)
         subprocess.run([sys.executable, os.path.join(SOURCE, "scripts", "demo-estate.py"), "grants"], check=True,
                        capture_output=True)
@@ -57,6 +60,7 @@ class RegionOutage(unittest.TestCase):
 
         # us-east-1 goes away, control planes included; the agent's host reaches us-west-2 only
         outage = self.env.region_outage(P)
+        self.relay.set("unreachable")
         self.env.clear_requests()
         r53 = self.env.client("route53", P)
         with self.assertRaises(Exception):
@@ -81,6 +85,12 @@ class RegionOutage(unittest.TestCase):
         late = [(e["service"], e["operation"], round(e["time"] - first[e["service"]], 3)) for e in log
                 if e["service"] in first and e["time"] > first[e["service"]] + 0.5]
         self.assertEqual(late, [], "calls to us-east-1 after the first failed attempt of their service")
+        print(f"failover: {fo.seconds:.1f}s; us-east-1 requests {len(log)}, first failures per service "
+              f"{sorted(first)}, database connections {self.relay.connections}", file=sys.stderr)
+        self.assertTrue(first, "the forced failover never tried the region it left: the test proves nothing")
+        self.assertLessEqual(self.relay.connections, 1, "connections to us-east-1's database after the first failed one")
+        self.assertEqual(len(log), len(first) + sum(1 for e in log if e["fault"] != "unreachable"),
+                         f"more than one failed attempt for some service: {[(e['service'], e['operation'], e['attempt'], e['time']) for e in log]}")
         self.assertNotIn("route53", first, "the failover called Route 53's control plane")
 
         # verify in DR: the primary region is reported down, within the verify deadline
@@ -97,6 +107,7 @@ class RegionOutage(unittest.TestCase):
 
         # us-east-1 comes back: failback completes and traffic returns
         self.env.clear_faults(outage)
+        self.relay.set("pass")
         fb = self.agent("failback", "--mode", "forced", "--yes")
         self.assertIsNotNone(fb.json, fb.stderr[-3000:])
         self.assertEqual(fb.returncode, 0, json.dumps([(r["id"], r["status"], r.get("error")) for r in
