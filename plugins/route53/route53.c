@@ -338,7 +338,12 @@ static int load_conf(dr_resource *res, r53_conf *c, dr_error *err)
 static int r53_validate(dr_resource *res, dr_error *err)
 {
     r53_conf c;
-    return load_conf(res, &c, err);
+    int rc = load_conf(res, &c, err);
+
+    /* what a failover calls: CloudWatch in alarm_region, or Route 53's control plane */
+    if (rc == 0 && DR_HAS_MEMBER(H, dr_host_api, failover_control_plane))
+        H->failover_control_plane(res, c.by_alarm ? "cloudwatch" : "route53", c.by_alarm ? c.alarm_region : c.api_region);
+    return rc;
 }
 
 /* ---- Route 53 calls ---- */

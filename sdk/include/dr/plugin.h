@@ -192,6 +192,13 @@ typedef struct dr_host_api {
      * NULL with err filled when no client can be made.
      */
     void *(*aws)(dr_resource *res, const char *region, dr_error *err);
+
+    /*
+     * Newer member (test with DR_HAS_MEMBER): declare, from validate, a control plane that a failover of
+     * this resource calls, as service and region ("route53", "us-east-1"). `dr-agent plan` lists them
+     * and flags one in the primary region. Both strings are copied.
+     */
+    void (*failover_control_plane)(dr_resource *res, const char *service, const char *region);
 } dr_host_api;
 
 /* What a plugin is and offers. Static, owned by the plugin. Grows at the end. */

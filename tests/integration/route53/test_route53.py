@@ -704,6 +704,27 @@ class AlarmMethod(Route53Plugin):
         _, checks = self.verify(rc=0)
         self.assertEqual(checks["traffic_alarm"]["observed"], "OK")
 
+    def test_plan_and_verify_name_the_control_planes_a_failover_needs(self):
+        def planned():
+            plan = self.agent("plan", rc=0).json
+            (r,) = [r for level in plan["levels"] for r in level if r["id"] == "route53.api"]
+            return r["failover_control_planes"]
+        self.assertEqual(planned(), [{"service": "cloudwatch", "region": "us-west-2", "in_primary_region": False}])
+        self.configure()
+        _, checks = self.verify(rc=0)
+        self.assertEqual((checks["failover_control_planes"]["status"], checks["failover_control_planes"]["observed"]),
+                         ("OK", "cloudwatch@us-west-2"))
+        # the other methods need Route 53's control plane, in us-east-1: the region a failover leaves
+        self.write_config(failover_method="records")
+        self.assertEqual(planned(), [{"service": "route53", "region": "us-east-1", "in_primary_region": True}])
+        res = self.agent("verify", rc=2)  # also CRITICAL: the PRIMARY still uses the alarm method's check
+        cp = self.checks(res)["failover_control_planes"]
+        self.assertEqual((cp["status"], cp["observed"]), ("WARNING", "route53@us-east-1"))
+        self.assertIn("set failover_method = alarm", cp["detail"])
+        # an alarm in the primary region would be no better
+        self.write_config(alarm_region="us-east-1")
+        self.assertEqual(planned(), [{"service": "cloudwatch", "region": "us-east-1", "in_primary_region": True}])
+
     def test_failover_with_the_control_plane_down(self):
         self.configure()
         self.env.region_outage("us-east-1")  # Route 53's control plane with it
