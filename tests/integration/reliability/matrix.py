@@ -15,7 +15,7 @@ TYPE_SERVICES = {
     "dynamodb": {"dynamodb", "monitoring"},
     "s3": {"s3", "monitoring", "iam"},
     "backup": {"backup"},
-    "route53": {"route53"},
+    "route53": {"route53", "monitoring"},  # the HealthCheckStatus metric (us-east-1), the traffic alarm (DR region)
     "aurora": {"rds", "monitoring", "pg"},
 }
 REGIONAL = ("dynamodb", "s3", "backup", "monitoring", "rds", "sts")
