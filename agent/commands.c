@@ -131,11 +131,21 @@ int cmd_plan(const opts *o, const agent *a, const unsigned char *sel)
                 json_t *deps;
                 if (a->g.level[i] != l || (sel && !sel[i]))
                     continue;
+                json_t *cps = json_array();
                 deps = json_array();
                 for (size_t k = 0; k < a->g.n_deps[i]; k++)
                     json_array_append_new(deps, json_string(cfg->res[a->g.deps[i][k]].id));
-                json_array_append_new(lv, json_pack("{s:s, s:s, s:s, s:o}", "id", cfg->res[i].id, "plugin",
-                                                    cfg->res[i].type, "name", cfg->res[i].name, "depends_on", deps));
+                for (int k = 0; k < a->res[i].n_control_planes; k++) {
+                    const char *cp = a->res[i].control_planes[k], *at = strchr(cp, '@');
+                    if (!at)
+                        continue;
+                    json_array_append_new(cps, json_pack("{s:s%, s:s, s:b}", "service", cp, (size_t)(at - cp),
+                                                         "region", at + 1, "in_primary_region",
+                                                         strcmp(at + 1, cfg->primary_region) == 0));
+                }
+                json_array_append_new(lv, json_pack("{s:s, s:s, s:s, s:o, s:o}", "id", cfg->res[i].id, "plugin",
+                                                    cfg->res[i].type, "name", cfg->res[i].name, "depends_on", deps,
+                                                    "failover_control_planes", cps));
             }
             json_array_append_new(levels, lv);
         }
@@ -162,6 +172,11 @@ int cmd_plan(const opts *o, const agent *a, const unsigned char *sel)
                 for (size_t k = 0; k < a->g.n_deps[i]; k++)
                     printf("%s %s", k ? "," : "", cfg->res[a->g.deps[i][k]].id);
                 printf(")");
+            }
+            for (int k = 0; k < a->res[i].n_control_planes; k++) {
+                const char *cp = a->res[i].control_planes[k], *at = strchr(cp, '@');
+                printf("%s%s%s", k ? ", " : "  failover calls ", cp,
+                       at && strcmp(at + 1, cfg->primary_region) == 0 ? " (in the primary region!)" : "");
             }
             putchar('\n');
         }

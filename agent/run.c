@@ -1158,6 +1158,23 @@ static int h_state_get(dr_resource *res, const char *key, char *out, size_t outl
     return state_resource_get(res->agent->state_dir, res->cfg->id, key, out, outlen);
 }
 
+static void h_failover_control_plane(dr_resource *res, const char *service, const char *region)
+{
+    char item[96];
+
+    if (!service || !region)
+        return;
+    snprintf(item, sizeof(item), "%s@%s", service, region);
+    pthread_mutex_lock(&res->mu);
+    for (int i = 0; i < res->n_control_planes; i++)
+        if (strcmp(res->control_planes[i], item) == 0)
+            goto out;
+    if (res->n_control_planes < (int)(sizeof(res->control_planes) / sizeof(res->control_planes[0])))
+        snprintf(res->control_planes[res->n_control_planes++], sizeof(res->control_planes[0]), "%s", item);
+out:
+    pthread_mutex_unlock(&res->mu);
+}
+
 static const dr_host_api g_host = {
     .struct_size = sizeof(dr_host_api),
     .abi_major = DR_ABI_MAJOR,
@@ -1186,6 +1203,7 @@ static const dr_host_api g_host = {
     .aws = h_aws,
     .state_set = h_state_set,
     .state_get = h_state_get,
+    .failover_control_plane = h_failover_control_plane,
 };
 
 const dr_host_api *host_api(void)

@@ -87,6 +87,8 @@ struct dr_resource {
     pthread_mutex_t mu;
     struct job *job; /* the hook call in progress, NULL between calls */
     char *broken;    /* its isolated validate crashed, exited or hung: why; every step of it fails with this */
+    char control_planes[4][96]; /* "service@region" a failover calls, as the plugin declared them */
+    int n_control_planes;
 };
 
 /* Observer of a run: the journal and the progress display. Called from the runner's thread. */

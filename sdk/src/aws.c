@@ -95,6 +95,8 @@ int dr_aws_new(const dr_aws_config *cfg_in, dr_aws **out, dr_error *err)
         return dr_error_set(err, DR_ENOMEM, "out of memory");
     pthread_mutex_init(&c->creds_mu, NULL);
     pthread_mutex_init(&c->account_mu, NULL);
+    pthread_mutex_init(&c->down_mu, NULL);
+    pthread_cond_init(&c->down_cv, NULL);
     drs_quota_init(&c->quota);
     c->backoff_base_s = 1.0;
     c->backoff_rnd = -1;
@@ -186,6 +188,8 @@ void dr_aws_free(dr_aws *c)
     drs_quota_destroy(&c->quota);
     pthread_mutex_destroy(&c->creds_mu);
     pthread_mutex_destroy(&c->account_mu);
+    pthread_mutex_destroy(&c->down_mu);
+    pthread_cond_destroy(&c->down_cv);
     free(c->region);
     free(c->profile);
     free(c->role_arn);
@@ -473,6 +477,48 @@ static int global_service(const char *name)
     return strcmp(name, "route53") == 0 || strcmp(name, "iam") == 0;
 }
 
+/*
+ * Region-down memory (see client.h). Returns 3 when `service` gave no answer before (do not call it),
+ * 1 when this call is the service's probe (report with probe_end), 2 when it answered before.
+ */
+static int probe_begin(dr_aws *c, const char *service)
+{
+    int i, st = 2;
+
+    pthread_mutex_lock(&c->down_mu);
+    for (;;) {
+        for (i = 0; i < c->n_down; i++)
+            if (strcmp(c->down[i], service) == 0)
+                break;
+        if (i == c->n_down) {
+            if (i == (int)(sizeof(c->down) / sizeof(c->down[0])))
+                break; /* no room: no memory for this one */
+            snprintf(c->down[i], sizeof(c->down[0]), "%s", service);
+            c->down_state[i] = 1;
+            c->n_down++;
+            st = 1;
+            break;
+        }
+        if (c->down_state[i] != 1) {
+            st = c->down_state[i];
+            break;
+        }
+        pthread_cond_wait(&c->down_cv, &c->down_mu); /* another call is the probe: its answer decides */
+    }
+    pthread_mutex_unlock(&c->down_mu);
+    return st;
+}
+
+static void probe_end(dr_aws *c, const char *service, int answered)
+{
+    pthread_mutex_lock(&c->down_mu);
+    for (int i = 0; i < c->n_down; i++)
+        if (strcmp(c->down[i], service) == 0 && c->down_state[i] == 1)
+            c->down_state[i] = answered ? 2 : 3;
+    pthread_cond_broadcast(&c->down_cv);
+    pthread_mutex_unlock(&c->down_mu);
+}
+
 int drs_send(dr_aws *c, const dr_aws_request *rq_in, drs_auth auth, const drs_creds *given, dr_aws_response **out,
              dr_error *err)
 {
@@ -484,7 +530,7 @@ int drs_send(dr_aws *c, const dr_aws_request *rq_in, drs_auth auth, const drs_cr
     dr_error last;
     char invocation[37], where[160];
     const char *op;
-    int attempt = 0, rc = 0, last_cost = 0, status = 0, net_kind;
+    int attempt = 0, rc = 0, last_cost = 0, status = 0, net_kind, leaving_here, no_answer = 0, probe;
     struct timespec t0;
     drs_aws_err ae;
     dr_doc *doc = NULL;
@@ -500,6 +546,16 @@ int drs_send(dr_aws *c, const dr_aws_request *rq_in, drs_auth auth, const drs_cr
     n_calls++;
     if ((rc = prepare(c, &rq, &p, err)) != 0) {
         dr_error_prefix(err, "%s: ", where);
+        prepared_free(&p);
+        return rc;
+    }
+    /* A global service signed for this region (Route 53 and IAM in us-east-1) lives there as well. */
+    leaving_here = c->network_max_attempts > 0 &&
+                   (!global_service(p.svc->name) || strcmp(p.ep.signing_region, c->region) == 0);
+    probe = leaving_here ? probe_begin(c, p.svc->name) : 2;
+    if (probe == 3) {
+        rc = dr_error_set(err, DR_ENETWORK, "%s: %s in %s gave no answer earlier in this run: not called again "
+                          "(the region may be gone)", where, p.svc->name, c->region);
         prepared_free(&p);
         return rc;
     }
@@ -568,6 +624,7 @@ int drs_send(dr_aws *c, const dr_aws_request *rq_in, drs_auth auth, const drs_cr
         rc = drs_http_perform(c->http, &hr, &rs, &net_kind, &last);
         if (store.data)
             explicit_bzero(store.data, store.len); /* the lines held the token and signature */
+        no_answer = rc != 0;
         if (rc != 0) {
             status = 0;
             if (net_kind == DRS_NET_TRANSIENT)
@@ -620,8 +677,7 @@ int drs_send(dr_aws *c, const dr_aws_request *rq_in, drs_auth auth, const drs_cr
         /* Retry? */
         if (kind == DRS_RETRY_NONE || attempt >= c->max_attempts)
             break;
-        if (rc != 0 && status == 0 && c->network_max_attempts > 0 && attempt >= c->network_max_attempts &&
-            !global_service(p.svc->name)) {
+        if (rc != 0 && status == 0 && leaving_here && attempt >= c->network_max_attempts) {
             dr_error_prefix(&last, "no retry (the region may be gone): ");
             break;
         }
@@ -675,6 +731,8 @@ int drs_send(dr_aws *c, const dr_aws_request *rq_in, drs_auth auth, const drs_cr
             dr_error_prefix(err, "%s: ", where);
         }
     }
+    if (probe == 1)
+        probe_end(c, p.svc->name, !(rc != 0 && no_answer && status == 0));
     drs_http_resp_free(&rs);
     dr_doc_free(doc);
     drs_creds_clear(&cr);

@@ -211,6 +211,46 @@ static void test_network_max_attempts(void **state)
     fx_stop(s);
 }
 
+/* A region being left: a service that gave no answer is not called again by that client (one failed attempt per run). */
+static void test_region_down_memory(void **state)
+{
+    fx_response script[] = {{200, NULL, "{}", 10000, 0}, OK_TABLE};
+    fx_server *s = fx_start(script, 2, 1);
+    dr_aws_config cfg;
+    dr_aws *c = NULL;
+    dr_doc *d = NULL;
+    dr_error err;
+    (void)state;
+
+    base_env();
+    memset(&cfg, 0, sizeof(cfg));
+    cfg.struct_size = sizeof(cfg);
+    cfg.region = "us-east-1";
+    cfg.endpoint_url = fx_url(s);
+    cfg.max_attempts = 3;
+    cfg.attempt_timeout_ms = 300;
+    cfg.connect_timeout_ms = 1000;
+    cfg.network_max_attempts = 1;
+    dr_error_clear(&err);
+    assert_int_equal(dr_aws_new(&cfg, &c, &err), 0);
+    assert_int_equal(describe_table(c, &d, &err), DR_ETIMEDOUT);
+    assert_int_equal(fx_count(s), 1);
+    assert_int_equal(describe_table(c, &d, &err), DR_ENETWORK);
+    assert_int_equal(fx_count(s), 1); /* nothing sent */
+    assert_non_null(strstr(err.message, "gave no answer earlier in this run"));
+    dr_aws_free(c);
+
+    /* a client that is not leaving the region keeps calling */
+    cfg.network_max_attempts = 0;
+    cfg.max_attempts = 1;
+    assert_int_equal(dr_aws_new(&cfg, &c, &err), 0);
+    assert_int_equal(describe_table(c, &d, &err), 0);
+    assert_int_equal(fx_count(s), 2);
+    dr_doc_free(d);
+    dr_aws_free(c);
+    fx_stop(s);
+}
+
 /* A kept-alive connection closed without an answer: one request on the wire per attempt, never a hidden re-send. */
 static void test_no_hidden_resend(void **state)
 {
@@ -1015,6 +1055,7 @@ int main(void)
         cmocka_unit_test(test_no_credentials),
         cmocka_unit_test(test_strict_answers),
         cmocka_unit_test(test_answer_limits),
+        cmocka_unit_test(test_region_down_memory),
     };
     int rc;
 

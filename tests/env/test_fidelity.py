@@ -3,6 +3,7 @@
 boto3 (each response body checked against the botocore model). A new emulation without coverage fails here."""
 import os
 import sys
+import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -117,6 +118,13 @@ class Coverage(drtest.EnvTestCase):
         aws("s3api", "delete-bucket-replication", "--bucket", "src")
         aws("s3api", "create-bucket", "--bucket", "gone")
         aws("s3api", "delete-bucket", "--bucket", "gone")
+        # CloudWatch: the CLI speaks CBOR, which the proxy leaves to moto (its JSON answers are checked in
+        # test_emu_route53.py)
+        aws("cloudwatch", "put-metric-data", "--namespace", "DrAgent/Route53", "--metric-name", "TrafficOnDR",
+            "--value", "0", region=DR)
+        aws("cloudwatch", "get-metric-statistics", "--namespace", "AWS/Route53", "--metric-name", "HealthCheckStatus",
+            "--start-time", "2026-01-01T00:00:00Z", "--end-time", "2026-01-01T01:00:00Z", "--period", "60",
+            "--statistics", "Minimum")
         self.assert_covered()
 
     def test_boto3(self):
@@ -207,6 +215,12 @@ class Coverage(drtest.EnvTestCase):
         s3.delete_object(Bucket="src", Key="k")
         s3.delete_bucket_replication(Bucket="src")
         s3.delete_bucket(Bucket="gone")
+        # CloudWatch: CBOR from boto3, left to moto (not model-checked here: test_emu_route53.py checks the JSON)
+        cw = self.env.client("cloudwatch", DR)
+        cw.put_metric_data(Namespace="DrAgent/Route53", MetricData=[{"MetricName": "TrafficOnDR", "Value": 0}])
+        self.env.client("cloudwatch").get_metric_statistics(
+            Namespace="AWS/Route53", MetricName="HealthCheckStatus", StartTime=time.time() - 600, EndTime=time.time(),
+            Period=60, Statistics=["Minimum"])
 
         problems = []
         for service, raw in raws:

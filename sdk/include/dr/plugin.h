@@ -220,6 +220,12 @@ typedef struct dr_host_api {
     int (*state_set)(dr_resource *res, const char *key, const char *value, dr_error *err);
     /* 1 and a NUL-terminated copy in out when the key is set (and fits), else 0. */
     int (*state_get)(dr_resource *res, const char *key, char *out, size_t outlen);
+    /*
+     * Since ABI 1.1: declare, from validate, a control plane that a failover of
+     * this resource calls, as service and region ("route53", "us-east-1"). `dr-agent plan` lists them
+     * and flags one in the primary region. Both strings are copied.
+     */
+    void (*failover_control_plane)(dr_resource *res, const char *service, const char *region);
 } dr_host_api;
 
 /* What a plugin is and offers. Static, owned by the plugin. Grows at the end. */

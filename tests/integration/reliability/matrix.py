@@ -15,7 +15,7 @@ TYPE_SERVICES = {
     "dynamodb": {"dynamodb", "monitoring"},
     "s3": {"s3", "monitoring", "iam"},
     "backup": {"backup"},
-    "route53": {"route53"},
+    "route53": {"route53", "monitoring"},  # the HealthCheckStatus metric (us-east-1), the traffic alarm (DR region)
     "aurora": {"rds", "monitoring", "pg"},
 }
 REGIONAL = ("dynamodb", "s3", "backup", "monitoring", "rds", "sts")
@@ -78,7 +78,9 @@ def persistent_faults():
         "throttle dynamodb": Fault([dict(service="dynamodb", action="throttle")], {"dynamodb"}),
         "500 s3": Fault([dict(service="s3", action="error", status=500)], {"s3"}),
         "503 backup": Fault([dict(service="backup", action="error", status=503)], {"backup"}),
-        "drop route53": Fault([dict(service="route53", action="drop")], {"route53"}),
+        # a failover moves traffic through the traffic alarm (CloudWatch, DR region): it never meets Route 53's API
+        "drop route53": Fault([dict(service="route53", action="drop")], {"route53"},
+                              untouched=("failover-graceful", "failover-forced")),
         "hang cloudwatch": Fault([dict(service="monitoring", action="hang", hang_ms=60000)], {"monitoring"}),
         # a failover talks to Aurora's DR region only: it never meets the primary region's RDS
         "throttle rds primary": Fault([dict(service="rds", region=P, action="throttle")], {"rds"}, P,

@@ -46,8 +46,8 @@ class LockRace(reltest.drtest.EnvTestCase):
         reltest.make_healthy(self.env)
 
     def slow_failover(self, seconds=4):
-        """The health check inversion (route53's failover) waits: the winner holds the lock that long."""
-        self.env.add_fault(service="route53", operation="UpdateHealthCheck", action="latency",
+        """The traffic alarm's datapoint (route53's failover) waits: the winner holds the lock that long."""
+        self.env.add_fault(service="monitoring", operation="PutMetricData", action="latency",
                            latency_ms=int(seconds * 1000))
 
     def same_instant(self, a, b, *args):
@@ -95,8 +95,9 @@ class LockRace(reltest.drtest.EnvTestCase):
         self.assertEqual(won[0][1][-1]["event"], "run_end")
         if lose[0].state_dir != win[0].state_dir:
             self.assertEqual(self.failover_runs(lose[0]), [], "the refused agent ran steps")
-        # exactly one health-check inversion reached AWS
-        self.assertEqual(len([q for q in self.env.requests(operation="UpdateHealthCheck") if q["status"] == 200]), 1)
+        # exactly one traffic move (the alarm's datapoint, sent by the agent as JSON to "/") reached AWS
+        self.assertEqual(len([q for q in self.env.requests(operation="PutMetricData")
+                              if q["status"] == 200 and q["path"] == "/"]), 1)
 
     def test_two_processes_one_state_dir(self):
         a = self.host("one")
