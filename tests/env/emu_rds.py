@@ -8,8 +8,16 @@
   (moto answers 500).
 - PromoteReadReplicaDBCluster and CreateDBCluster keep moto's behaviour; DescribeDBClusters shows
   the cluster `promoting` / `creating` for the duration set for the operation.
-- CreateDBCluster with ReplicationSourceIdentifier: moto wrongly requires MasterUsername and
-  MasterUserPassword and defaults EngineVersion; the proxy copies them from the source cluster.
+- CreateDBCluster with ReplicationSourceIdentifier for aurora-postgresql: refused with
+  InvalidParameterCombination (Aurora PostgreSQL replicates across Regions only as a global database;
+  cross-Region replica clusters are an Aurora MySQL feature). For other engines moto wrongly requires
+  MasterUsername and MasterUserPassword and defaults EngineVersion; the proxy copies them from the source.
+- SwitchoverGlobalCluster (and FailoverGlobalCluster without AllowDataLoss) loses nothing: the old
+  writer's node is made read-only and its sessions ended, the target's node replays all of its WAL, is
+  promoted, and the old writer's node becomes its standby.
+- FailoverGlobalCluster with AllowDataLoss promotes the target's node at once. The old primary stays
+  a member with SynchronizationStatus pending-resync; as soon as its node runs again (its Region is
+  back), the next RDS call rebuilds it as a secondary of the new writer (what it wrote alone is lost).
 - The bridge (drenv --pg): every Aurora cluster in us-east-1 is backed by node a, in us-west-2 by
   node b. Promoting a cluster (PromoteReadReplicaDBCluster, FailoverGlobalCluster,
   SwitchoverGlobalCluster to a target) promotes its region's node; a switchover also makes the old
@@ -44,6 +52,7 @@ class RDS:
         self.writer = {}  # global cluster id -> writer cluster ARN, once a failover or switchover moved it
         self.moves = {}  # global cluster id -> in-progress move {kind, from, to, data_loss, until}
         self.busy = {}  # cluster ARN -> (status, until): `promoting`, `creating`
+        self.resync = {}  # global cluster id -> old primary ARN left behind by a failover with data loss
         self.before = {("rds", "CreateDBCluster"): self.create_cluster,
                        ("rds", "PromoteReadReplicaDBCluster"): self.promote,
                        ("rds", "FailoverGlobalCluster"): self.failover,
@@ -57,10 +66,12 @@ class RDS:
             self.writer.clear()
             self.moves.clear()
             self.busy.clear()
+            self.resync.clear()
 
     def dump(self):
         with self.lock:
-            return {"writer": dict(self.writer), "moves": dict(self.moves), "busy": dict(self.busy)}
+            return {"writer": dict(self.writer), "moves": dict(self.moves), "busy": dict(self.busy),
+                    "resync": dict(self.resync)}
 
     # ---- the bridge --------------------------------------------------------------------------
     def _bridge(self, op, *args):
@@ -69,8 +80,12 @@ class RDS:
         if pg is None or any(r not in NODE_OF for r in args):
             return None
         nodes = [NODE_OF[r] for r in args]
-        if op == "standby" and nodes[0] == nodes[1]:
+        if op in ("standby", "switchover") and nodes[0] == nodes[1]:
             return None
+        if op == "switchover":
+            return pg.switchover(nodes[0], nodes[1])
+        if op == "running":
+            return pg.running(nodes[0])
         return pg.promote(nodes[0]) if op == "promote" else pg.make_standby(nodes[0], nodes[1])
 
     def c_pg(self, m, spec, query):
@@ -102,6 +117,10 @@ class RDS:
     def create_cluster(self, req):
         form = dict(req.form)
         source_arn = form.get("ReplicationSourceIdentifier")
+        if source_arn and form.get("Engine", "").lower() == "aurora-postgresql":
+            return error_response(req, 400, "InvalidParameterCombination",
+                                  "Cross-Region read replica clusters are not supported for the aurora-postgresql "
+                                  "engine. Use an Aurora global database (GlobalClusterIdentifier) instead.")
         source_region = arn_region(source_arn) if source_arn else None
         body = None
         if source_arn and source_region and "MasterUsername" not in form:
@@ -206,17 +225,36 @@ class RDS:
             if old == target:
                 return error_response(req, 400, "InvalidGlobalClusterStateFault",
                                       f"DBCluster {target} is already the primary cluster of global cluster {gid}.")
-        self._bridge("promote", arn_region(target))
         if kind == "switchover":
-            self._bridge("standby", arn_region(old), arn_region(target))
+            self._bridge("switchover", arn_region(old), arn_region(target))
+        else:
+            self._bridge("promote", arn_region(target))
         op = "SwitchoverGlobalCluster" if req.operation == "SwitchoverGlobalCluster" else "FailoverGlobalCluster"
         with self.lock:
             self.writer[gid] = target
+            if kind == "failover" and old and old != target:
+                self.resync[gid] = old
+            else:
+                self.resync.pop(gid, None)
             self.moves[gid] = {"kind": kind, "from": old, "to": target, "data_loss": kind == "failover",
                                "until": time.time() + self.fx.duration(op)}
             self._patch_global(gc, in_call=True)
         gc.tag = "GlobalCluster"  # the same structure, under the name the Failover/Switchover result uses
         return query_response("rds", req.operation, to_xml(gc))
+
+    # ---- the old primary of a failover with data loss ------------------------------------------
+    def settle(self):
+        """Rebuild, as a secondary of the writer, an old primary whose Region is back (its node runs)."""
+        with self.lock:
+            pending = list(self.resync.items())
+        for gid, old in pending:
+            writer = self.writer.get(gid)
+            if not writer or not self._bridge("running", arn_region(old)) and self.fx.pg is not None:
+                continue
+            self._bridge("standby", arn_region(old), arn_region(writer))
+            with self.lock:
+                if self.resync.get(gid) == old:
+                    del self.resync[gid]
 
     # ---- Describe* answers -------------------------------------------------------------------
     def _patch_global(self, gc, in_call=False):
@@ -227,6 +265,10 @@ class RDS:
         writer = self._writer_of(gid, arns)
         for m, arn in zip(members, arns):
             find(m, "IsWriter").text = "true" if arn == writer else "false"
+            sync = find(m, "SynchronizationStatus")
+            if sync is None:
+                sync = ET.SubElement(m, "SynchronizationStatus")
+            sync.text = "pending-resync" if self.resync.get(gid) == arn else "connected"
             readers = find(m, "Readers")
             if readers is None:
                 readers = ET.SubElement(m, "Readers")
@@ -248,6 +290,7 @@ class RDS:
             del self.moves[gid]
 
     def patch_global_clusters(self, req, resp):
+        self.settle()
         root = ET.fromstring(resp.body)
         wanted = req.form.get("GlobalClusterIdentifier")
         wanted = wanted.rsplit(":", 1)[-1] if wanted else None
@@ -263,6 +306,7 @@ class RDS:
         return with_xml(resp, root, awswire.NS["rds"])
 
     def patch_clusters(self, req, resp):
+        self.settle()
         root = ET.fromstring(resp.body)
         changed = False
         now = time.time()

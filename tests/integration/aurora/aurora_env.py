@@ -22,10 +22,6 @@ PRIMARY_INSTANCE = "roadcall-aurora-prod-writer"  # made by seed_estate.py
 RPO_S = 4  # small, so that a real data-plane lag can exceed it within a test
 HEALTHY_LAG_MS = 200.0
 
-# What the plugin's database user needs (docs/plugins/aurora.md, "Data-plane privileges").
-GRANTS_POSTGRES = ("GRANT pg_monitor, pg_signal_backend TO dr; "
-                   "GRANT ALTER SYSTEM ON PARAMETER default_transaction_read_only TO dr;")
-GRANTS_ROADCALL = "GRANT EXECUTE ON FUNCTION pg_reload_conf() TO dr;"
 
 READ_ONLY_CALLS = {"DescribeDBClusters", "DescribeDBInstances", "DescribeGlobalClusters", "GetMetricStatistics",
                    "GetCallerIdentity"}
@@ -54,7 +50,7 @@ class AuroraTestCase(drtest.EnvTestCase):
     """Each test starts from reset moto, the pair in its original roles (a primary, b standby), a fresh state dir."""
 
     needs_pg = True
-    mode = "replica"
+    mode = "global"
 
     @classmethod
     def setUpClass(cls):
@@ -67,8 +63,7 @@ class AuroraTestCase(drtest.EnvTestCase):
     def setUp(self):
         super().setUp()  # the proxy's reset also gives the pair back its roles and an empty database
         self.restore_pair()
-        self.pair.sql("a", GRANTS_POSTGRES)
-        self.pair.sql("a", GRANTS_ROADCALL, db="roadcall")
+        self.assert_not_superuser()
         self.tmp = tempfile.mkdtemp(prefix="aurora-test-")
         self.conf = self.write_conf()
 
@@ -98,6 +93,34 @@ class AuroraTestCase(drtest.EnvTestCase):
         p.sql("a", "DROP TABLE IF EXISTS calls; CREATE TABLE calls (id bigint PRIMARY KEY, region text, "
                    "at timestamptz DEFAULT now()); ALTER TABLE calls OWNER TO dr;", db="roadcall")
         p.wait_streaming("b", "a")
+
+    def assert_not_superuser(self):
+        """Aurora's permission model holds on both nodes: `dr` is a member of rds_superuser, not a superuser, and
+        what needs a superuser (ALTER SYSTEM, pg_reload_conf()) is refused to it."""
+        deadline = time.monotonic() + 20
+        while self.psql("b", "SELECT 1", check=False)[0] != 0:  # the database the reset made, not replayed yet
+            self.assertLess(time.monotonic(), deadline, "node b never got the test database")
+            time.sleep(0.05)
+        for node in ("a", "b"):
+            self.assertEqual(self.psql(node, "SELECT rolsuper FROM pg_roles WHERE rolname = current_user")[1], "f")
+            self.assertEqual(self.psql(node, "SELECT pg_has_role('rds_superuser', 'member')")[1], "t")
+            rc, _, err = self.psql(node, "SELECT pg_reload_conf()", check=False)
+            self.assertNotEqual(rc, 0)
+            self.assertIn("permission denied", err)
+        rc, _, err = self.psql("a", "ALTER SYSTEM SET default_transaction_read_only = on", check=False)
+        self.assertNotEqual(rc, 0)
+        self.assertIn("permission denied", err)
+
+    def writable(self, node):
+        """Does a new session of `dr` on the node take a write (not a standby, not fenced)?"""
+        rc, _, _ = self.psql(node, "BEGIN; CREATE TEMPORARY TABLE probe (x int) ON COMMIT DROP; ROLLBACK;",
+                             check=False)
+        return rc == 0
+
+    def assert_one_writer(self, node):
+        """Exactly one node takes writes, and it is `node`."""
+        self.assertEqual({n: self.writable(n) for n in ("a", "b")}, {"a": node == "a", "b": node == "b"},
+                         f"node {node} should be the only writer")
 
     def psql(self, node, sql, check=True):
         """SQL as the plugin's user `dr` on node a (us-east-1) or b (us-west-2); returns (rc, stdout, stderr)."""
@@ -337,6 +360,7 @@ class VerifyCases:
         self.superuser("b", f"ALTER SYSTEM SET recovery_min_apply_delay = '{RPO_S + 3}s'; SELECT pg_reload_conf();")
         time.sleep(0.5)
         self.write_rows("a", 1, 10, "east")
+        time.sleep(RPO_S + 1)  # Aurora's rpo_lag_in_msec grows while the commit is not yet on the DR side
         broken = self.verify(expect=2)
         self.assert_only(healthy, broken, ["dp_replay_lag"], status="CRITICAL")
         c = checks_of(broken)
