@@ -104,7 +104,6 @@ int au_create_instance(dr_aws *c, const char *id, const char *cluster, const cha
 int au_create_global(dr_aws *c, const char *global_id, const char *source_arn, dr_error *err);
 int au_modify_scaling(dr_aws *c, const char *id, double min_acu, double max_acu, dr_error *err);
 int au_rename_cluster(dr_aws *c, const char *id, const char *new_id, dr_error *err);
-int au_promote(dr_aws *c, const char *id, dr_error *err);
 int au_switchover(dr_aws *c, const char *global_id, const char *target_arn, dr_error *err);
 int au_failover_global(dr_aws *c, const char *global_id, const char *target_arn, dr_error *err);
 int au_remove_from_global(dr_aws *c, const char *global_id, const char *cluster_arn, dr_error *err);
