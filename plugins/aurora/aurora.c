@@ -1398,7 +1398,12 @@ static int au_failover(dr_resource *res, const dr_hook_args *args, dr_error *err
     }
 
     already = cluster_serves(&r, &g);
-    if (!already) {
+    if (!already && g.failover_status[0] && strcmp(g.failover_to, r.arn) == 0) {
+        /* A switch to the DR cluster was accepted (a run killed after the call): wait for it, send nothing. */
+        H->log(res, DR_LOG_INFO, "global cluster %s is already moving its writer to %s: waiting for it", x.global_id,
+               x.dr_cluster);
+        loss = x.forced ? -1 : 0;
+    } else if (!already) {
         /* 2. Hand the writes over on the data plane: fence and drain (graceful), or one attempt (forced). */
         double metric = x.forced ? last_known_lag(&x) : -1;
         rc = dp_handover(&x, AU_PRIMARY, metric, &loss, err);
@@ -1569,6 +1574,14 @@ static int failback_global(au_ctx *x, dr_aws *pc, dr_aws *dc, int *switched, dou
     w = au_global_writer(&g);
     if (p.found && w && strcmp(w->arn, p.arn) == 0)
         goto topology; /* already back */
+    if (p.found && g.failover_status[0] && strcmp(g.failover_to, p.arn) == 0) {
+        /* A switch back was accepted (a run killed after the call): wait for it, send nothing. */
+        H->log(x->res, DR_LOG_INFO, "global cluster %s is already moving its writer to %s: waiting for it",
+               x->global_id, x->cluster);
+        if (x->dry)
+            return 0;
+        goto switching;
+    }
     if (!r.found || !w || strcmp(w->arn, r.arn) != 0)
         return dr_error_set(err, DR_ESTATE, "cannot fail back: the writer of %s is %s, not %s", x->global_id,
                             w ? w->arn : "none", x->dr_cluster);
@@ -1641,6 +1654,7 @@ static int failback_global(au_ctx *x, dr_aws *pc, dr_aws *dc, int *switched, dou
         }
         *switched = 1;
     }
+switching:
     rc = wait_cluster_ready(x, pc, x->cluster, 0, 1, 1, err);
     if (rc != 0)
         return rc;

@@ -216,28 +216,35 @@ class RDS:
             return error_response(req, 404, "DBClusterNotFoundFault",
                                   f"DBCluster {target} is not a member of global cluster {gid}.")
         target = match[0]
+        op = "SwitchoverGlobalCluster" if req.operation == "SwitchoverGlobalCluster" else "FailoverGlobalCluster"
         with self.lock:
             move = self.moves.get(gid)
-            if move and move["until"] > time.time():
+            if move and (move["running"] or move["until"] > time.time()):
                 return error_response(req, 400, "InvalidGlobalClusterStateFault",
                                       f"Global cluster {gid} is already failing over.")
             old = self._writer_of(gid, members)
             if old == target:
                 return error_response(req, 400, "InvalidGlobalClusterStateFault",
                                       f"DBCluster {target} is already the primary cluster of global cluster {gid}.")
-        if kind == "switchover":
-            self._bridge("switchover", arn_region(old), arn_region(target))
-        else:
-            self._bridge("promote", arn_region(target))
-        op = "SwitchoverGlobalCluster" if req.operation == "SwitchoverGlobalCluster" else "FailoverGlobalCluster"
+            # accepted: the global cluster shows the move (FailoverState) from now on, as AWS does
+            self.moves[gid] = {"kind": kind, "from": old, "to": target, "data_loss": kind == "failover",
+                               "until": 0, "running": True}
+        try:
+            if kind == "switchover":
+                self._bridge("switchover", arn_region(old), arn_region(target))
+            else:
+                self._bridge("promote", arn_region(target))
+        except Exception:
+            with self.lock:
+                self.moves.pop(gid, None)
+            raise
         with self.lock:
             self.writer[gid] = target
             if kind == "failover" and old and old != target:
                 self.resync[gid] = old
             else:
                 self.resync.pop(gid, None)
-            self.moves[gid] = {"kind": kind, "from": old, "to": target, "data_loss": kind == "failover",
-                               "until": time.time() + self.fx.duration(op)}
+            self.moves[gid].update(running=False, until=time.time() + self.fx.duration(op))
             self._patch_global(gc, in_call=True)
         gc.tag = "GlobalCluster"  # the same structure, under the name the Failover/Switchover result uses
         return query_response("rds", req.operation, to_xml(gc))
@@ -279,7 +286,7 @@ class RDS:
                     if other != arn:
                         ET.SubElement(readers, "member").text = other
         move = self.moves.get(gid)
-        if move and (in_call or move["until"] > time.time()):
+        if move and (in_call or move["running"] or move["until"] > time.time()):
             find(gc, "Status").text = "failing-over" if move["kind"] == "failover" else "switching-over"
             fs = ET.SubElement(gc, "FailoverState")
             ET.SubElement(fs, "Status").text = "failing-over"
