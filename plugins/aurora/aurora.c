@@ -1226,6 +1226,29 @@ static int serves_now(au_ctx *x, dr_aws *c, const char *id)
     return cluster_serves(&cl, &g);
 }
 
+/*
+ * A switch call was refused as InvalidGlobalClusterStateFault: was the same
+ * switch accepted already (an attempt that timed out on our side and was
+ * retried, or a run before a crash)? Then the target is the writer, or a move
+ * to it is under way.
+ */
+static int switch_accepted(au_ctx *x, const char *target_arn, const dr_error *err)
+{
+    const au_gmember *w;
+    au_global g;
+    dr_error e;
+
+    if (!dr_error_is(err, "InvalidGlobalClusterStateFault"))
+        return 0;
+    dr_error_clear(&e);
+    if (describe_global(x, &g, &e) != 0 || !g.found)
+        return 0;
+    w = au_global_writer(&g);
+    if (w && strcmp(w->arn, target_arn) == 0)
+        return 1;
+    return g.failover_status[0] && strcmp(g.failover_to, target_arn) == 0;
+}
+
 /* Unfence the side that now serves (a fence may have travelled with replicated catalogs) and wait for a write. */
 static int open_for_writes(au_ctx *x, au_side side, double *when, dr_error *err)
 {
@@ -1419,6 +1442,12 @@ static int au_failover(dr_resource *res, const dr_hook_args *args, dr_error *err
             } else {
                 rc = x.forced ? au_failover_global(dc, x.global_id, r.arn, err)
                               : au_switchover(dc, x.global_id, r.arn, err);
+                if (rc != 0 && switch_accepted(&x, r.arn, err)) {
+                    H->log(res, DR_LOG_INFO, "%s: an earlier attempt was accepted, the writer moves to %s", op,
+                           x.dr_cluster);
+                    dr_error_clear(err);
+                    rc = 0;
+                }
                 if (changed(&x, rc, op, x.global_id, r.arn, err) != 0) {
                     if (serves_now(&x, dc, x.dr_cluster) == 0)
                         undo_fence(&x, AU_PRIMARY, err);
@@ -1647,6 +1676,11 @@ static int failback_global(au_ctx *x, dr_aws *pc, dr_aws *dc, int *switched, dou
             return 0;
         }
         rc = x->forced ? au_failover_global(pc, x->global_id, p.arn, err) : au_switchover(pc, x->global_id, p.arn, err);
+        if (rc != 0 && switch_accepted(x, p.arn, err)) {
+            H->log(x->res, DR_LOG_INFO, "%s: an earlier attempt was accepted, the writer moves to %s", op, x->cluster);
+            dr_error_clear(err);
+            rc = 0;
+        }
         if (changed(x, rc, op, x->global_id, p.arn, err) != 0) {
             if (serves_now(x, pc, x->cluster) == 0)
                 undo_fence(x, AU_DR, err);

@@ -76,6 +76,14 @@ class Configure(GlobalCase):
                                   ReplicationSourceIdentifier=self.arn(PRIMARY, CLUSTER))
         self.assertEqual(cm.exception.response["Error"]["Code"], "InvalidParameterCombination")
 
+    def test_alter_system_fence_is_not_offered(self):
+        # Aurora has no ALTER SYSTEM: the database fence is the one method
+        self.conf = self.write_conf(fence_method='"system"')
+        r = self.run_agent("configure", "--plan")
+        self.assertEqual(r.rc, 78, r)
+        self.assertIn("fence_method", r.stderr)
+        self.assertIn("not one of database", r.stderr)
+
 
 class Verify(VerifyCases, GlobalCase):
     healthy_checks = HEALTHY
