@@ -17,7 +17,8 @@
   promoted, and the old writer's node becomes its standby.
 - FailoverGlobalCluster with AllowDataLoss promotes the target's node at once. The old primary stays
   a member with SynchronizationStatus pending-resync; as soon as its node runs again (its Region is
-  back), the next RDS call rebuilds it as a secondary of the new writer (what it wrote alone is lost).
+  back), the next RDS call starts rebuilding it in the background as a secondary of the new writer
+  (what it wrote alone is lost); the member shows connected once that is done.
 - The bridge (drenv --pg): every Aurora cluster in us-east-1 is backed by node a, in us-west-2 by
   node b. Promoting a cluster (PromoteReadReplicaDBCluster, FailoverGlobalCluster,
   SwitchoverGlobalCluster to a target) promotes its region's node; a switchover also makes the old
@@ -53,6 +54,7 @@ class RDS:
         self.moves = {}  # global cluster id -> in-progress move {kind, from, to, data_loss, until}
         self.busy = {}  # cluster ARN -> (status, until): `promoting`, `creating`
         self.resync = {}  # global cluster id -> old primary ARN left behind by a failover with data loss
+        self.rebuilding = set()  # global cluster ids whose old primary is being rebuilt in the background
         self.before = {("rds", "CreateDBCluster"): self.create_cluster,
                        ("rds", "PromoteReadReplicaDBCluster"): self.promote,
                        ("rds", "FailoverGlobalCluster"): self.failover,
@@ -67,6 +69,7 @@ class RDS:
             self.moves.clear()
             self.busy.clear()
             self.resync.clear()
+            self.rebuilding.clear()
 
     def dump(self):
         with self.lock:
@@ -251,17 +254,31 @@ class RDS:
 
     # ---- the old primary of a failover with data loss ------------------------------------------
     def settle(self):
-        """Rebuild, as a secondary of the writer, an old primary whose Region is back (its node runs)."""
+        """Start rebuilding, as a secondary of the writer, an old primary whose Region is back (its node runs).
+        Aurora does it in the background: the member shows pending-resync until the rebuild is done."""
         with self.lock:
-            pending = list(self.resync.items())
+            pending = [(g, o) for g, o in self.resync.items() if g not in self.rebuilding]
         for gid, old in pending:
             writer = self.writer.get(gid)
             if not writer or not self._bridge("running", arn_region(old)) and self.fx.pg is not None:
                 continue
+            with self.lock:
+                if gid in self.rebuilding or self.resync.get(gid) != old:
+                    continue
+                self.rebuilding.add(gid)
+            threading.Thread(target=self._rebuild, args=(gid, old, writer), daemon=True).start()
+
+    def _rebuild(self, gid, old, writer):
+        try:
             self._bridge("standby", arn_region(old), arn_region(writer))
             with self.lock:
                 if self.resync.get(gid) == old:
                     del self.resync[gid]
+        except Exception:  # noqa: BLE001 - stays pending-resync; the next RDS call tries again
+            pass
+        finally:
+            with self.lock:
+                self.rebuilding.discard(gid)
 
     # ---- Describe* answers -------------------------------------------------------------------
     def _patch_global(self, gc, in_call=False):

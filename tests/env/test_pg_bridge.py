@@ -126,9 +126,15 @@ class Bridge(drtest.EnvTestCase):
                                          AllowDataLoss=True)
         self.assertEqual(self.roles(), {"a": "primary", "b": "primary"})
         self.assertEqual(self.sql("standby", "SELECT count(*) FROM g"), "1003")
-        members = self.rds.describe_global_clusters(GlobalClusterIdentifier="gdb")["GlobalClusters"][0]
-        self.assertEqual({m["DBClusterArn"]: m["SynchronizationStatus"] for m in members["GlobalClusterMembers"]},
-                         {primary: "connected", secondary: "connected"})
+        deadline = time.monotonic() + 60
+        while True:  # Aurora rebuilds it in the background: pending-resync until then
+            members = self.rds.describe_global_clusters(GlobalClusterIdentifier="gdb")["GlobalClusters"][0]
+            sync = {m["DBClusterArn"]: m["SynchronizationStatus"] for m in members["GlobalClusterMembers"]}
+            if sync == {primary: "connected", secondary: "connected"}:
+                break
+            self.assertEqual(sync, {primary: "pending-resync", secondary: "connected"})
+            self.assertLess(time.monotonic(), deadline)
+            time.sleep(0.1)
         self.assertEqual(self.roles(), {"a": "standby", "b": "primary"})
         self.sql("standby", "INSERT INTO g VALUES (5)")
         self.wait_visible("primary", "SELECT count(*) FROM g", "1004")

@@ -107,7 +107,7 @@ class Verify(VerifyCases, GlobalCase):
         self.env.client("rds", DR).failover_global_cluster(GlobalClusterIdentifier=GLOBAL,
                                                            TargetDbClusterIdentifier=self.arn(DR, DR_CLUSTER),
                                                            AllowDataLoss=True)
-        self.global_cluster()  # the old primary's region is up: the emulation rebuilds it as a secondary now
+        self.wait_connected(self.arn(PRIMARY, CLUSTER))  # its region is up: rebuilt as a secondary
         self.restore_pair()  # the bridge promoted node b: give it back its standby role
         time.sleep(0.2)
         broken = self.verify(expect=2)
@@ -211,6 +211,7 @@ class Failover(GlobalCase):
         self.assert_all_ok(self.verify("--serving", "dr", expect=0), SERVING_DR)
         # the region of the old primary was up: Aurora rebuilt it as a secondary. Here the rebuild went wrong
         # (its database writes on its own, behind the control plane's back): failback takes the manual path.
+        self.wait_connected(self.arn(PRIMARY, CLUSTER))
         self.pair.promote("a")
         self.write_rows("a", 200, 2, "east")  # diverged writes, kept in the retired cluster
 

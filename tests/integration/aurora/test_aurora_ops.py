@@ -188,6 +188,8 @@ class Failover(AuroraTestCase):
 
         # the primary region comes back: Aurora rebuilds the old primary as a secondary of the new writer
         self.pair.start("a")
+        self.env.clear_faults()
+        self.wait_connected(self.arn(PRIMARY, CLUSTER))
         self.assert_all_ok(self.verify("--serving", "dr", expect=0), SERVING_DR)
         self.assert_one_writer("b")
         self.wait_row("a", 1002)
@@ -203,6 +205,7 @@ class Failover(AuroraTestCase):
         self.assert_one_writer("a")
         self.write_rows("a", 2000, 1, "east")
         self.wait_row("b", 2000)
+        self.wait_connected(self.arn(DR, DR_CLUSTER))
 
     def test_forced_switch_to_an_unreachable_database_fences_nothing(self):
         self.configure()
@@ -230,6 +233,7 @@ class Failover(AuroraTestCase):
         self.assertIn(("failover_global_cluster", True), changes_of(rep))
         self.wait_row("a", 6)
         self.assert_one_writer("a")
+        self.wait_connected(self.arn(DR, DR_CLUSTER))
 
     def test_forced_failover_says_why_the_loss_window_is_unknown(self):
         self.configure()
