@@ -208,10 +208,11 @@ class Failover(GlobalCase):
         self.assertEqual(self.writer_arn(), self.arn(DR, DR_CLUSTER))
         self.assert_one_writer("b")
         self.write_rows("b", 100, 4, "west")
-        self.assert_all_ok(self.verify("--serving", "dr", expect=0), SERVING_DR)
-        # the region of the old primary was up: Aurora rebuilt it as a secondary. Here the rebuild went wrong
-        # (its database writes on its own, behind the control plane's back): failback takes the manual path.
+        # the region of the old primary was up: Aurora rebuilds it as a secondary (in the background)
         self.wait_connected(self.arn(PRIMARY, CLUSTER))
+        self.assert_all_ok(self.verify("--serving", "dr", expect=0), SERVING_DR)
+        # Here the rebuild went wrong (its database writes on its own, behind the control plane's back): failback
+        # takes the manual path.
         self.pair.promote("a")
         self.write_rows("a", 200, 2, "east")  # diverged writes, kept in the retired cluster
 
