@@ -14,6 +14,7 @@ P, DR = drtest.PRIMARY, drtest.DR
 ACCT = "123456789012"
 VAULT = "roadcall-backup-vault-prod"
 CLUSTER_ARN = f"arn:aws:rds:{P}:{ACCT}:cluster:app"
+MYSQL_ARN = f"arn:aws:rds:{P}:{ACCT}:cluster:appm"  # cross-Region replica clusters exist for Aurora MySQL only
 REPLICATION = ('{"Role":"arn:aws:iam::123456789012:role/r","Rules":[{"ID":"dr","Priority":1,"Status":"Enabled",'
                '"Filter":{"Prefix":""},"DeleteMarkerReplication":{"Status":"Enabled"},'
                '"Destination":{"Bucket":"arn:aws:s3:::dst"}}]}')
@@ -50,8 +51,14 @@ class Coverage(drtest.EnvTestCase):
             "--target-db-cluster-identifier", CLUSTER_ARN)
         self.assertTrue(aws("rds", "describe-global-clusters", "--global-cluster-identifier", "g")
                         ["GlobalClusters"][0]["GlobalClusterMembers"][0]["IsWriter"])
-        aws("rds", "create-db-cluster", "--db-cluster-identifier", "app-replica", "--engine", "aurora-postgresql",
-            "--replication-source-identifier", CLUSTER_ARN, region=DR)
+        res = self.env.aws("rds", "create-db-cluster", "--db-cluster-identifier", "app-replica", "--engine",
+                           "aurora-postgresql", "--replication-source-identifier", CLUSTER_ARN, region=DR)
+        self.assertNotEqual(res.rc, 0)
+        self.assertIn("InvalidParameterCombination", res.stderr)  # Aurora PostgreSQL: a global database instead
+        aws("rds", "create-db-cluster", "--db-cluster-identifier", "appm", "--engine", "aurora-mysql",
+            "--master-username", "admin", "--master-user-password", "not-a-secret-123")
+        aws("rds", "create-db-cluster", "--db-cluster-identifier", "app-replica", "--engine", "aurora-mysql",
+            "--replication-source-identifier", MYSQL_ARN, region=DR)
         aws("rds", "promote-read-replica-db-cluster", "--db-cluster-identifier", "app-replica", region=DR)
         aws("rds", "describe-db-clusters", "--db-cluster-identifier", "app-replica", region=DR)
         # Route 53
@@ -151,8 +158,14 @@ class Coverage(drtest.EnvTestCase):
         c("rds").failover_global_cluster(GlobalClusterIdentifier="g", TargetDbClusterIdentifier=sec, AllowDataLoss=True)
         c("rds").switchover_global_cluster(GlobalClusterIdentifier="g", TargetDbClusterIdentifier=CLUSTER_ARN)
         c("rds").describe_global_clusters()
-        c("rds", DR).create_db_cluster(DBClusterIdentifier="app-replica", Engine="aurora-postgresql",
-                                       ReplicationSourceIdentifier=CLUSTER_ARN)
+        with self.assertRaises(c("rds", DR).exceptions.ClientError) as cm:  # no such thing for Aurora PostgreSQL
+            c("rds", DR).create_db_cluster(DBClusterIdentifier="app-replica", Engine="aurora-postgresql",
+                                           ReplicationSourceIdentifier=CLUSTER_ARN)
+        self.assertEqual(cm.exception.response["Error"]["Code"], "InvalidParameterCombination")
+        c("rds").create_db_cluster(DBClusterIdentifier="appm", Engine="aurora-mysql", MasterUsername="admin",
+                                   MasterUserPassword="not-a-secret-123")
+        c("rds", DR).create_db_cluster(DBClusterIdentifier="app-replica", Engine="aurora-mysql",
+                                       ReplicationSourceIdentifier=MYSQL_ARN)
         c("rds", DR).promote_read_replica_db_cluster(DBClusterIdentifier="app-replica")
         c("rds", DR).describe_db_clusters()
         r53 = c("route53")

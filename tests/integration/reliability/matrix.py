@@ -6,6 +6,7 @@ import re
 import tempfile
 import time
 
+import pgpair
 import reltest
 from reltest import D, P
 
@@ -168,6 +169,14 @@ class Matrix:
         env.clear_requests()
         return agent
 
+    def takes_writes(self, node):
+        """Not a standby and not fenced; a node Aurora is rebuilding as a secondary (stopped for pg_rewind after a
+        failover with data loss) takes no writes."""
+        try:
+            return not self.pair.pair.in_recovery(node) and not self.pair.fenced(node)
+        except pgpair.PgError:
+            return False
+
     def run_cell(self, fault_name, faults, command):
         cell = Cell(fault_name, command)
         agent = self.fresh(command)
@@ -193,7 +202,7 @@ class Matrix:
             r.set("pass")
         cell.operations = sorted({q["operation"] for q in log if q["operation"]})
         # the nodes that take writes now (not a standby, not fenced), seen through the superuser path
-        cell.writable = [n for n in ("a", "b") if not self.pair.pair.in_recovery(n) and not self.pair.fenced(n)]
+        cell.writable = [n for n in ("a", "b") if self.takes_writes(n)]
         if command == "verify" and all(READ_ONLY.match(op) for op in cell.operations):
             self.untouched = agent
         per = collections.Counter()
