@@ -1508,6 +1508,23 @@ static void retired_name(au_ctx *x, const char *id, char *out, size_t len)
     snprintf(out, len, "%.*s%s-%s", room, id, suffix, stamp);
 }
 
+/* The DR side's durable position in the global database (aurora_global_db_status(), its own row). */
+static int dr_switch_lsn(au_pg *pg, const char *region, uint64_t *lsn, dr_error *err)
+{
+    au_pg_gdb g;
+    const au_pg_gdb_row *row;
+    int rc = au_pg_global_status(pg, &g, err);
+
+    if (rc != 0)
+        return rc;
+    row = au_pg_gdb_region(&g, region);
+    if (!row || row->highest_lsn == 0)
+        return dr_error_set(err, DR_ESTATE, "aurora_global_db_status() on %s lists no position for %s",
+                            au_pg_name(pg), region);
+    *lsn = row->highest_lsn;
+    return 0;
+}
+
 /*
  * Failover: remember where the side taking over stood when it was promoted
  * (whatever the old primary writes later diverges from there), and the old
@@ -1525,7 +1542,7 @@ static void note_switch_point(au_ctx *x)
     if (!x->has_pg || x->dry || !DR_HAS_MEMBER(H, dr_host_api, state_set))
         return;
     dr_error_clear(&e);
-    if (pg_open(x, AU_DR, 5000, &pg, &e) == 0 && au_pg_replay_lsn(pg, &lsn, &e) == 0) {
+    if (pg_open(x, AU_DR, 5000, &pg, &e) == 0 && dr_switch_lsn(pg, x->dreg, &lsn, &e) == 0) {
         au_lsn_format(lsn, v, sizeof(v));
         if (H->state_set(x->res, "switch_lsn", v, &e) != 0)
             H->log(x->res, DR_LOG_WARN, "the switch point %s could not be kept: %s", v, e.message);
