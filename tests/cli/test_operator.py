@@ -1,0 +1,102 @@
+#!/usr/bin/env python3
+"""test_operator.py: what an operator sees: live progress on a narrow terminal, Nagios and Prometheus conventions,
+the plan summary line, drill notes, cleanup of retired resources and the bash completion script."""
+import fcntl
+import json
+import os
+import pty
+import re
+import select
+import shutil
+import struct
+import subprocess
+import tempfile
+import termios
+import time
+import unittest
+
+AGENT = os.environ["DR_AGENT_BIN"]
+FIXTURES = os.environ["DR_FIXTURE_DIR"]
+SOURCE = os.environ["DR_SOURCE_DIR"]
+
+HEAD = """objectives = { rto = "1h"; rpo = "15m"; };
+regions = { primary = "us-east-1"; dr = "us-west-2"; };
+"""
+
+ESC = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+
+
+class Operator(unittest.TestCase):
+    def setUp(self):
+        self.dir = tempfile.mkdtemp(prefix="drop.")
+        self.state = os.path.join(self.dir, "state")
+
+    def tearDown(self):
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def conf(self, resources, extra=""):
+        path = os.path.join(self.dir, "dr-agent.conf")
+        with open(path, "w") as f:
+            f.write(HEAD + extra + 'agent = { state_dir = "%s"; plugin_dir = "%s"; };\n' % (self.state, FIXTURES))
+            f.write("resources = (\n%s\n);\n" % resources)
+        os.chmod(path, 0o600)
+        return path
+
+    def run_agent(self, *args, timeout=60, stdin=subprocess.DEVNULL):
+        e = dict(os.environ)
+        e.pop("DR_AGENT_CONFIG", None)
+        e.pop("DR_AGENT_PLUGIN_DIR", None)
+        return subprocess.run([AGENT, *args], capture_output=True, text=True, env=e, stdin=stdin, timeout=timeout)
+
+    def on_pty(self, args, cols, rows=24):
+        """Run the agent with stderr on a pseudo-terminal of `cols` columns; return what the terminal received."""
+        master, slave = pty.openpty()
+        fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
+        e = dict(os.environ, TERM="xterm")
+        e.pop("COLUMNS", None)
+        p = subprocess.Popen([AGENT, *args], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=slave, env=e)
+        os.close(slave)
+        out = b""
+        while True:
+            r, _, _ = select.select([master], [], [], 0.2)
+            if r:
+                try:
+                    chunk = os.read(master, 65536)
+                except OSError:
+                    break
+                if not chunk:
+                    break
+                out += chunk
+            elif p.poll() is not None:
+                break
+        p.wait(timeout=30)
+        os.close(master)
+        return p.returncode, out.decode("utf-8", "replace")
+
+    # --- live progress ---
+
+    def test_progress_fits_a_narrow_terminal(self):
+        long_name = "a-rather-long-resource-name-for-a-narrow-terminal"
+        c = self.conf('{ type = "fixture"; name = "%s"; sleep = "1500ms"; change = "x"; }' % long_name)
+        rc, screen = self.on_pty(["-c", c, "configure"], cols=40)
+        self.assertEqual(rc, 0, screen)
+        # the redrawn block: each of its lines begins by erasing the row
+        block = [ESC.sub("", l) for l in screen.replace("\r", "").split("\n") if l.startswith("\x1b[2K") or
+                 "\x1b[2K  " in l]
+        live = [l for l in block if "fixture." in l and "sleeping" in l or l.endswith("~")]
+        self.assertTrue(live, "no live progress line drawn: %r" % screen)
+        for l in block:
+            self.assertLessEqual(len(l), 39, "a live line wider than the terminal: %r" % l)
+        self.assertTrue(any(l.endswith("~") for l in block), block)
+        # a wide terminal shows the whole line
+        rc, screen = self.on_pty(["-c", c, "configure"], cols=200)
+        self.assertEqual(rc, 0)
+        self.assertIn("sleeping 1.5s", ESC.sub("", screen))
+        # not a terminal: no escape sequences at all
+        r = self.run_agent("-c", c, "configure")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertNotIn("\x1b[", r.stderr)
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
