@@ -294,8 +294,13 @@ int cmd_run(const opts *o, agent *a, const unsigned char *sel, hook_kind hook, c
     ri.command = hook_name(hook);
     ri.run_id = s.run_id;
     ri.dry_run = o->plan;
-    if (output_report(o, a, &ri) != 0 && hook != HOOK_VERIFY)
-        return EXIT_FAIL;
+    if (output_report(o, a, &ri) != 0) {
+        /* monitoring that reads the textfile would go on seeing the last one: say so in the exit code
+           (for verify: UNKNOWN, unless a resource is CRITICAL) */
+        if (hook != HOOK_VERIFY)
+            return EXIT_FAIL;
+        return run_worst_status(a) == DR_STATUS_CRITICAL ? (int)DR_STATUS_CRITICAL : (int)DR_STATUS_UNKNOWN;
+    }
 
     if (hook == HOOK_VERIFY)
         return (int)run_worst_status(a);

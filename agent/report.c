@@ -210,19 +210,89 @@ int report_json(const agent *a, const report_info *ri, FILE *out)
     return rc;
 }
 
+/* Bytes in binary multiples: "512 B", "1.5 GiB". */
+static void fmt_bytes(char *out, size_t len, double b)
+{
+    static const char *const units[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB"};
+    int u = 0;
+
+    while (b >= 1024 && u < 5) {
+        b /= 1024;
+        u++;
+    }
+    if (u == 0)
+        snprintf(out, len, "%.0f B", b);
+    else
+        snprintf(out, len, "%.1f %s", b, units[u]);
+}
+
+/*
+ * One way to write each kind of value: durations human-readable ("15m"), bytes in binary multiples, counts as
+ * bare numbers; other units follow the number.
+ */
 static void fmt_value(char *out, size_t len, const char *v, const char *unit)
 {
-    if (!v)
+    char *end;
+    double d;
+
+    if (!v) {
         snprintf(out, len, "-");
-    else if (unit && strcmp(unit, "seconds") == 0) {
-        double d = strtod(v, NULL);
-        char buf[32];
-        dr_duration_format(d, buf, sizeof(buf));
-        snprintf(out, len, "%s", buf);
-    } else if (unit)
-        snprintf(out, len, "%s %s", v, unit);
-    else
+        return;
+    }
+    d = strtod(v, &end);
+    if (!unit || end == v || *end != '\0') {
         snprintf(out, len, "%s", v);
+    } else if (strcmp(unit, "seconds") == 0) {
+        dr_duration_format(d, out, len);
+    } else if (strcmp(unit, "bytes") == 0) {
+        fmt_bytes(out, len, d);
+    } else if (strcmp(unit, "count") == 0) {
+        snprintf(out, len, "%s", v);
+    } else if (strcmp(unit, "percent") == 0) {
+        snprintf(out, len, "%s%%", v);
+    } else {
+        snprintf(out, len, "%s %s", v, unit);
+    }
+}
+
+/* Kind of a change by the first word of its action: 0 add, 1 change, 2 destroy. */
+static int change_kind(const char *action)
+{
+    static const char *const add[] = {"add", "create", "enable", "put", "write", "copy", "start", NULL};
+    static const char *const destroy[] = {"delete", "remove", "disable", "destroy", "drop", "stop", "detach", NULL};
+    size_t n = strcspn(action, " _-");
+
+    for (const char *const *w = add; *w; w++)
+        if (strlen(*w) == n && strncmp(action, *w, n) == 0)
+            return 0;
+    for (const char *const *w = destroy; *w; w++)
+        if (strlen(*w) == n && strncmp(action, *w, n) == 0)
+            return 2;
+    return 1;
+}
+
+void report_change_summary(const agent *a, int dry_run, FILE *out)
+{
+    size_t n[3] = {0, 0, 0}, failed = 0;
+
+    for (size_t i = 0; i < a->cfg->n_res; i++) {
+        if (!selected(a, i))
+            continue;
+        for (size_t k = 0; k < a->results[i].n_changes; k++) {
+            const change_rec *c = &a->results[i].changes[k];
+            if (c->state == DR_CHANGE_FAILED)
+                failed++;
+            else if (c->state == (dry_run ? DR_CHANGE_PLANNED : DR_CHANGE_DONE))
+                n[change_kind(c->action)]++;
+        }
+    }
+    if (dry_run)
+        fprintf(out, "Plan: %zu to add, %zu to change, %zu to destroy.", n[0], n[1], n[2]);
+    else
+        fprintf(out, "Applied: %zu added, %zu changed, %zu destroyed.", n[0], n[1], n[2]);
+    if (failed)
+        fprintf(out, " %zu failed.", failed);
+    fputc('\n', out);
 }
 
 int report_text(const agent *a, const report_info *ri, FILE *out, int verbose)
@@ -283,6 +353,8 @@ int report_text(const agent *a, const report_info *ri, FILE *out, int verbose)
         fprintf(out, "; longest observed RPO %s (%s; objective %s)", rpo, who, obj);
     }
     fputc('\n', out);
+    if (a->last_hook == HOOK_CONFIGURE)
+        report_change_summary(a, ri->dry_run, out);
     return ferror(out) ? DR_EIO : 0;
 }
 
@@ -403,6 +475,13 @@ out:
     return rc;
 }
 
+/* Text of the Nagios long output: '|' would start perfdata and a newline a new line, so neither is written. */
+static void nagios_text(FILE *out, const char *s)
+{
+    for (; *s; s++)
+        fputc(*s == '|' ? '/' : *s == '\n' ? ' ' : *s, out);
+}
+
 int report_nagios(const agent *a, const report_info *ri, FILE *out)
 {
     dr_status worst = run_worst_status(a);
@@ -425,10 +504,47 @@ int report_nagios(const agent *a, const report_info *ri, FILE *out)
     if (first_bad)
         fprintf(out, "; first %s: %s", dr_status_name(worst), first_bad);
     fprintf(out, " | ");
-    /* no warn/crit on the RPO: each plugin judges its own value (a backup's age has its own limit) */
+    /*
+     * Thresholds as Nagios ranges: the RPO warns above half the objective (the plugins' default warning fraction)
+     * and is critical above it; any WARNING resource warns, any CRITICAL or UNKNOWN one is critical. The status
+     * above stays each plugin's own judgement (a backup's age has its own limit).
+     */
     if (have_rpo)
-        fprintf(out, "rpo=%.3fs;;;0; rpo_objective=%.0fs ", rpo, a->cfg->rpo);
-    fprintf(out, "ok=%zu warning=%zu critical=%zu unknown=%zu duration=%.3fs\n", counts[0], counts[1], counts[2],
-            counts[3], a->run_finished - a->run_started);
+        fprintf(out, "rpo=%.3fs;%.0f;%.0f;0; rpo_objective=%.0fs ", rpo, a->cfg->rpo * 0.5, a->cfg->rpo, a->cfg->rpo);
+    fprintf(out, "ok=%zu;;;0;%zu warning=%zu;0;;0;%zu critical=%zu;;0;0;%zu unknown=%zu;;0;0;%zu duration=%.3fs;;;0;\n",
+            counts[0], total, counts[1], total, counts[2], total, counts[3], total, a->run_finished - a->run_started);
+    /* long output: one line per check that is not OK, under its resource */
+    for (size_t i = 0; i < a->cfg->n_res; i++) {
+        const res_result *r = &a->results[i];
+
+        if (!selected(a, i) || r->status == DR_STATUS_OK)
+            continue;
+        fprintf(out, "%s %s: %s\n", dr_status_name((dr_status)(r->status & 3)), a->cfg->res[i].id, a->cfg->res[i].type);
+        for (size_t k = 0; k < r->n_checks; k++) {
+            const check_rec *c = &r->checks[k];
+            char ob[96], th[96];
+            if (c->status == DR_STATUS_OK)
+                continue;
+            fmt_value(ob, sizeof(ob), c->observed, c->unit);
+            fmt_value(th, sizeof(th), c->threshold, c->unit);
+            fprintf(out, "  %s %s: ", dr_status_name(c->status), c->name);
+            nagios_text(out, ob);
+            if (c->threshold) {
+                fputs(" (expected ", out);
+                nagios_text(out, th);
+                fputc(')', out);
+            }
+            if (c->detail) {
+                fputs(" - ", out);
+                nagios_text(out, c->detail);
+            }
+            fputc('\n', out);
+        }
+        if (r->error[0]) {
+            fputs("  ", out);
+            nagios_text(out, r->error);
+            fputc('\n', out);
+        }
+    }
     return ferror(out) ? DR_EIO : 0;
 }

@@ -97,6 +97,78 @@ class Operator(unittest.TestCase):
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertNotIn("\x1b[", r.stderr)
 
+    # --- monitoring conventions ---
+
+    def test_nagios_thresholds_and_long_output(self):
+        c = self.conf('{ type = "fixture_dep"; name = "a"; rpo = 2.5; },\n'
+                      '{ type = "fixture_dep"; name = "b"; status = "CRITICAL"; checks = 2; },\n'
+                      '{ type = "fixture"; name = "c"; fail = ["verify"]; }')
+        r = self.run_agent("-c", c, "verify", "--format", "nagios")
+        self.assertEqual(r.returncode, 2, r.stdout)  # CRITICAL is worse than UNKNOWN
+        lines = r.stdout.rstrip("\n").split("\n")
+        head, perf = lines[0].split(" | ")
+        self.assertTrue(head.startswith("DR CRITICAL - 3 resources: 1 OK, 0 WARNING, 1 CRITICAL, 1 UNKNOWN"), head)
+        # every perfdata item: label=value[UOM];[warn];[crit];[min];[max]
+        items = dict(p.split("=", 1) for p in perf.split())
+        for label, v in items.items():
+            self.assertRegex(v, r"^-?[0-9.]+[a-z%]*(;[0-9.:@~]*){0,4}$", label)
+        self.assertEqual(items["rpo"], "2.500s;450;900;0;")
+        self.assertEqual(items["critical"], "1;;0;0;3")
+        # the long output: the resources that are not OK and why, no '|' in the text
+        self.assertIn("CRITICAL fixture_dep.b: fixture_dep", lines[1:])
+        self.assertIn("  CRITICAL check_0: 12.5s (expected 15m) - fixture check", lines[1:])
+        self.assertNotIn("check_1", r.stdout)  # an OK check is not news
+        self.assertTrue(any(l.startswith("UNKNOWN fixture.c") for l in lines[1:]), lines)
+        self.assertTrue(any("verify failed as configured" in l for l in lines[1:]), lines)
+        for l in lines[1:]:
+            self.assertNotIn("|", l)
+        # all OK: the status line alone
+        c = self.conf('{ type = "fixture_dep"; name = "a"; }')
+        r = self.run_agent("-c", c, "verify", "--format", "nagios")
+        self.assertEqual(r.returncode, 0)
+        self.assertEqual(len(r.stdout.strip().splitlines()), 1)
+
+    def test_prometheus_textfile_failure_exits_non_zero(self):
+        c = self.conf('{ type = "fixture_dep"; name = "a"; }')
+        missing = os.path.join(self.dir, "no-such-dir", "dr.prom")
+        r = self.run_agent("-c", c, "verify", "--prometheus-file", missing)
+        self.assertEqual(r.returncode, 3, r.stderr)  # OK estate, but the textfile is stale: UNKNOWN
+        self.assertIn("no-such-dir/dr.prom", r.stderr)
+        c = self.conf('{ type = "fixture_dep"; name = "a"; status = "CRITICAL"; }')
+        r = self.run_agent("-c", c, "verify", "--prometheus-file", missing)
+        self.assertEqual(r.returncode, 2, r.stderr)  # CRITICAL stays CRITICAL
+        c = self.conf('{ type = "fixture_dep"; name = "a"; change = "x"; }')
+        r = self.run_agent("-c", c, "configure", "--prometheus-file", missing)
+        self.assertEqual(r.returncode, 1, r.stderr)
+        # a directory the agent cannot write to
+        ro = os.path.join(self.dir, "ro")
+        os.mkdir(ro, 0o500)
+        if os.geteuid() != 0:
+            r = self.run_agent("-c", c, "verify", "--prometheus-file", os.path.join(ro, "dr.prom"))
+            self.assertEqual(r.returncode, 3, r.stderr)
+        ok = os.path.join(self.dir, "dr.prom")
+        r = self.run_agent("-c", self.conf('{ type = "fixture_dep"; name = "a"; }'), "verify", "--prometheus-file", ok)
+        self.assertEqual(r.returncode, 0, r.stderr)
+
+    # --- configure: the plan summary line ---
+
+    def test_configure_plan_summary_line(self):
+        c = self.conf('{ type = "fixture_dep"; name = "a"; change = "create replica"; },\n'
+                      '{ type = "fixture_dep"; name = "b"; change = "enable stream"; },\n'
+                      '{ type = "fixture"; name = "c"; change = "update_health_check"; },\n'
+                      '{ type = "fixture"; name = "d"; change = "delete retired cluster"; },\n'
+                      '{ type = "fixture"; name = "e"; }')
+        r = self.run_agent("-c", c, "configure", "--plan")
+        self.assertEqual(r.returncode, 2, r.stderr)
+        self.assertEqual(r.stdout.splitlines()[-1], "Plan: 2 to add, 1 to change, 1 to destroy.")
+        r = self.run_agent("-c", c, "configure")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(r.stdout.splitlines()[-1], "Applied: 2 added, 1 changed, 1 destroyed.")
+        c = self.conf('{ type = "fixture"; name = "e"; }')
+        r = self.run_agent("-c", c, "configure", "--plan")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(r.stdout.splitlines()[-1], "Plan: 0 to add, 0 to change, 0 to destroy.")
+
 
 if __name__ == "__main__":
     unittest.main(verbosity=2)
