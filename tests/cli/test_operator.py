@@ -169,6 +169,47 @@ class Operator(unittest.TestCase):
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertEqual(r.stdout.splitlines()[-1], "Plan: 0 to add, 0 to change, 0 to destroy.")
 
+    # --- bash completion ---
+
+    def complete(self, line):
+        """The words bash completion offers for `line` (the cursor at its end)."""
+        script = os.path.join(SOURCE, "conf", "bash-completion", "dr-agent")
+        words = line.split(" ")
+        words[0] = AGENT
+        prog = ('source "$1"; shift; COMP_WORDS=("$@"); COMP_CWORD=$((${#COMP_WORDS[@]} - 1)); '
+                '_dr_agent; printf "%s\\n" "${COMPREPLY[@]}"')
+        e = dict(os.environ)
+        e.pop("DR_AGENT_CONFIG", None)
+        r = subprocess.run(["bash", "--norc", "-c", prog, "bash", script, *words], capture_output=True, text=True,
+                           env=e, timeout=30)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        return sorted(w for w in r.stdout.split("\n") if w)
+
+    def test_bash_completion(self):
+        c = self.conf('{ type = "fixture_dep"; name = "orders"; },\n{ type = "fixture"; name = "dns"; }')
+        self.assertEqual(self.complete("dr-agent "), sorted(
+            "plugins plan configure verify failover failback drill resume history cleanup".split()))
+        self.assertEqual(self.complete("dr-agent ver"), ["verify"])
+        self.assertEqual(self.complete("dr-agent -c %s fail" % c), ["failback", "failover"])
+        self.assertEqual(self.complete("dr-agent verify --format "), ["json", "nagios", "prometheus", "text"])
+        self.assertEqual(self.complete("dr-agent plan -f "), ["dot", "json", "text"])
+        self.assertEqual(self.complete("dr-agent failover --mode "), ["forced", "graceful"])
+        self.assertEqual(self.complete("dr-agent verify --serving "), ["dr", "primary"])
+        self.assertIn("--dry-run", self.complete("dr-agent failover --"))
+        self.assertIn("--notes", self.complete("dr-agent drill --"))
+        self.assertIn("--older-than", self.complete("dr-agent cleanup --"))
+        self.assertNotIn("--notes", self.complete("dr-agent verify --"))
+        # resource ids and TYPE.* of the configuration named on the line
+        self.assertEqual(self.complete("dr-agent -c %s verify --resource " % c),
+                         ["fixture.*", "fixture.dns", "fixture_dep.*", "fixture_dep.orders"])
+        self.assertEqual(self.complete("dr-agent -c %s verify -r fixture_dep." % c),
+                         ["fixture_dep.*", "fixture_dep.orders"])
+        # run ids for resume
+        r = self.run_agent("-c", c, "configure")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        runs = json.loads(self.run_agent("-c", c, "history", "--format", "json").stdout)
+        self.assertEqual(self.complete("dr-agent -c %s resume " % c), [runs[0]["run_id"]])
+
 
 if __name__ == "__main__":
     unittest.main(verbosity=2)

@@ -11,7 +11,7 @@ prefix=$tmp/prefix
 cmake --install "$build_dir" --prefix "$prefix" >/dev/null
 for f in bin/dr-agent include/dr/plugin.h include/dr/sdk.h lib/pkgconfig/dr-agent-sdk.pc \
          lib/cmake/DrAgentSdk/DrAgentSdkConfig.cmake share/dr-agent/plugin.map etc/dr-agent/dr-agent.conf.example \
-         share/man/man1/dr-agent.1 share/man/man5/dr-agent.conf.5 share/doc/dr-agent/README.md; do
+         share/man/man1/dr-agent.1.gz share/man/man5/dr-agent.conf.5.gz share/doc/dr-agent/README.md; do
   [ -e "$prefix/$f" ] || { echo "FAIL: $f not installed"; exit 1; }
 done
 echo "ok   installed layout"
