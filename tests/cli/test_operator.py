@@ -150,6 +150,52 @@ class Operator(unittest.TestCase):
         r = self.run_agent("-c", self.conf('{ type = "fixture_dep"; name = "a"; }'), "verify", "--prometheus-file", ok)
         self.assertEqual(r.returncode, 0, r.stderr)
 
+    def test_prometheus_alerting_rules(self):
+        rules = os.path.join(SOURCE, "conf", "prometheus", "dr-agent.rules.yml")
+        with open(rules) as f:
+            text = f.read()
+        # every metric the rules use is one verify writes (with a drill on record)
+        c = self.conf('{ type = "fixture_dep"; name = "a"; rpo = 2.5; change = "x"; }')
+        r = self.run_agent("-c", c, "drill", "--yes")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        prom = self.run_agent("-c", c, "verify", "--format", "prometheus").stdout
+        written = set(re.findall(r"^(dr_[a-z_]+)", prom, re.M))
+        used = set(re.findall(r"\b(dr_[a-z_]+)\b", text))
+        self.assertTrue(used, text)
+        self.assertLessEqual(used, written, "rules use metrics verify does not write")
+        for alert in ("DrVerifyFailing", "DrRpoAboveObjective", "DrDrillOverdue", "DrVerifyNotRunRecently"):
+            self.assertIn("alert: " + alert, text)
+        promtool = shutil.which("promtool")
+        if not promtool:
+            self.skipTest("promtool is not installed (./scripts/setup installs Debian's prometheus package)")
+        r = subprocess.run([promtool, "check", "rules", rules], capture_output=True, text=True)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertIn("SUCCESS", r.stdout)
+        # the alerts fire when they should (series shaped like verify's)
+        shutil.copy(rules, self.dir)
+        shutil.copy(os.path.join(SOURCE, "tests", "cli", "dr-agent.rules.test.yml"), self.dir)
+        r = subprocess.run([promtool, "test", "rules", "dr-agent.rules.test.yml"], capture_output=True, text=True,
+                           cwd=self.dir)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+
+    def test_verify_service_outlasts_the_canary_wait(self):
+        unit = os.path.join(os.path.dirname(os.path.dirname(AGENT)), "dr-agent-verify.service")
+        with open(unit) as f:
+            text = f.read()
+        m = re.search(r"^TimeoutStartSec=(\d+)min$", text, re.M)
+        self.assertTrue(m, "TimeoutStartSec in minutes expected")
+        timeout = int(m.group(1)) * 60
+        r = self.run_agent("plugins", "--format", "json", "--plugin-dir", os.environ["DR_PLUGIN_OUTPUT_DIR"])
+        self.assertEqual(r.returncode, 0, r.stderr)
+        s3 = [p for p in json.loads(r.stdout)["plugins"] if p["type"] == "s3"][0]
+        deadline = [k for k in s3["config_keys"] if k["name"] == "canary_deadline"][0]["default"]
+        self.assertRegex(deadline, r"^\d+m$")
+        # the canary wait plus the other checks (a few minutes) must end before systemd stops the service
+        self.assertGreaterEqual(timeout, int(deadline[:-1]) * 60 + 300, (timeout, deadline))
+        # and verify finishes before the next timer tick would want to start it again
+        with open(os.path.join(SOURCE, "conf", "systemd", "dr-agent-verify.timer")) as f:
+            self.assertIn("OnCalendar=*:0/15", f.read())
+
     # --- configure: the plan summary line ---
 
     def test_configure_plan_summary_line(self):
