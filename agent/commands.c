@@ -354,6 +354,11 @@ int cmd_drill(const opts *o, agent *a, const unsigned char *sel, const char *con
                         "what a failover would change\n");
         return EXIT_USAGE;
     }
+    if (o->notes && access(o->notes, R_OK) != 0) {
+        fprintf(stderr, "dr-agent: --notes %s: cannot read it (create the file first; it is read when the drill "
+                        "ends, so it can be written during the drill)\n", o->notes);
+        return EXIT_USAGE;
+    }
     if (confirm(o, a, "drill") != 0)
         return EXIT_USAGE;
     fill_session_opts(o, a, sel, "drill", config_path, &so);
@@ -436,9 +441,23 @@ aborted:
              run_cancel_requested() ? " (cancelled)" : "");
     d.failed_phase = 1;
 report:
-    if (run_cancel_requested() && !d.failed_phase) {
-        snprintf(d.failure, sizeof(d.failure), "the drill was cancelled");
+    if (run_cancel_requested()) {
+        /* neither met nor missed: say where it stopped and which region serves now */
+        const char *last = d.n_steps ? d.steps[d.n_steps - 1].phase : "verify";
+        dr_serving now = DR_SERVING_PRIMARY;
+        dr_error serr;
+        dr_error_clear(&serr);
+        state_read_serving(so.state_dir, &now, &serr);
+        snprintf(d.failure, sizeof(d.failure), "the drill was cancelled during the %s phase; %s serves now%s", last,
+                 now == DR_SERVING_DR ? a->cfg->dr_region : a->cfg->primary_region,
+                 now == DR_SERVING_DR ? ": run 'dr-agent failback' to return" : "");
+        d.cancelled = 1;
         d.failed_phase = 1;
+    }
+    if (o->notes) {
+        dr_error_clear(&err);
+        if (drill_read_notes(&d, o->notes, &err) != 0)
+            log_error("%s; the report has no lessons learned", err.message);
     }
     drill_finish(&d);
     dr_error_clear(&err);
@@ -477,11 +496,13 @@ report:
         dr_duration_format(d.rto_objective, orto, sizeof(orto));
         dr_duration_format(d.rpo_objective, orpo, sizeof(orpo));
         printf("drill %s: %s\n  RTO %s (objective %s)\n  RPO %s%s%s%s (objective %s)\n  report %s\n", d.run_id,
-               d.success ? "objectives met" : "FAILED", rto, orto, rpo, d.has_rpo ? " (" : "",
+               d.cancelled ? "CANCELLED" : d.success ? "objectives met" : "FAILED", rto, orto, rpo, d.has_rpo ? " (" : "",
                d.has_rpo ? d.rpo_resource : "", d.has_rpo ? ")" : "", orpo,
                html_path[0] ? html_path : "not written");
         if (d.failure[0])
             printf("  %s\n", d.failure);
+        if (d.notes)
+            printf("  lessons learned recorded from %s\n", o->notes);
     }
     rc = d.success && reports_ok ? EXIT_OK : EXIT_FAIL;
     drill_free(&d);
@@ -617,6 +638,11 @@ int cmd_history(const opts *o, const char *state_dir)
                           "finished_at", r->ended ? json_string(b) : json_null(), "rto_seconds",
                           r->has_rto ? json_real(r->rto_seconds) : json_null(), "rpo_seconds",
                           r->has_rpo ? json_real(r->rpo_seconds) : json_null(), "resumes", r->resumes);
+            if (x && strcmp(r->command, "drill") == 0) {
+                char *notes = drill_notes_of(state_dir, r->run_id);
+                json_object_set_new(x, "lessons_learned", notes ? json_string(notes) : json_null());
+                free(notes);
+            }
             json_array_append_new(arr, x);
         }
         json_dumpf(arr, stdout, JSON_INDENT(2));
@@ -637,6 +663,16 @@ int cmd_history(const opts *o, const char *state_dir)
                 dr_duration_format(r->rpo_seconds, rpo, sizeof(rpo));
             printf("%-24s  %-9s  %-8s  %-20s  %-9s  %-11s  %-9s  %s%s\n", r->run_id, r->command,
                    r->dry_run ? "dry-run" : r->mode, st, dur, r->status, rto, rpo, r->resumes ? " (resumed)" : "");
+            if (strcmp(r->command, "drill") == 0) {
+                char *notes = drill_notes_of(state_dir, r->run_id);
+                /* the lessons learned, indented under their drill */
+                for (char *line = notes, *nl; line && *line; line = nl ? nl + 1 : line + strlen(line)) {
+                    nl = strchr(line, '\n');
+                    printf("  %s %.*s\n", line == notes ? "lessons learned:" : "                ",
+                           nl ? (int)(nl - line) : (int)strlen(line), line);
+                }
+                free(notes);
+            }
         }
         if (n == 0)
             printf("no runs recorded in %s\n", state_dir);

@@ -88,13 +88,15 @@ static void usage_command(const char *cmd, FILE *out)
                 "required. --dry-run shows the steps without making them.\n",
                 cmd, strcmp(cmd, "failover") == 0 ? "Makes the DR region serve" : "Makes the primary region serve again");
     else if (strcmp(cmd, "drill") == 0)
-        fprintf(out, "Usage: dr-agent [-c FILE] drill [--mode graceful|forced] [--yes] [--format text|json]\n\n"
+        fprintf(out, "Usage: dr-agent [-c FILE] drill [--mode graceful|forced] [--yes] [--notes FILE] [--format text|json]\n\n"
                      "The quarterly DR drill as one command: verify, failover, verify with the DR region\n"
                      "serving (repeated until every resource is OK; this ends the RTO), failback, verify.\n"
                      "Measures the RTO (failover start until every resource verifies OK in the DR region)\n"
                      "and the RPO (worst observed per resource) against the objectives, writes a JSON\n"
                      "and a self-contained HTML report with a timeline to <state_dir>/reports/, and exits\n"
-                     "1 when a phase failed or an objective was missed.\n");
+                     "1 when a phase failed, an objective was missed or the drill was cancelled.\n"
+                     "--notes FILE: the lessons learned, read when the drill ends (write them during the\n"
+                     "drill), shown in the report and by 'dr-agent history'.\n");
     else if (strcmp(cmd, "resume") == 0)
         fprintf(out, "Usage: dr-agent [-c FILE] resume [RUN_ID] [--yes]\n\n"
                      "Continues an interrupted configure, failover or failback with the same run id,\n"
@@ -104,7 +106,7 @@ static void usage_command(const char *cmd, FILE *out)
     else if (strcmp(cmd, "history") == 0)
         fprintf(out, "Usage: dr-agent [-c FILE] history [--format text|json]\n\n"
                      "Lists the runs recorded in the state directory: command, mode, start, duration,\n"
-                     "outcome (done, failed, interrupted), RTO and RPO.\n");
+                     "outcome (done, failed, interrupted), RTO and RPO; under a drill, its lessons learned.\n");
 }
 
 static int parse_format(const char *s, fmt *out)
@@ -126,7 +128,7 @@ static int parse_format(const char *s, fmt *out)
 static int parse_args(int argc, char **argv, opts *o)
 {
     enum { O_PLUGIN_DIR = 1000, O_STATE_DIR, O_PROM_FILE, O_PLAN, O_YES, O_MODE, O_SERVING, O_CONC, O_TIMEOUT,
-           O_LOG_FORMAT, O_DRY_RUN, O_WAIT };
+           O_LOG_FORMAT, O_DRY_RUN, O_WAIT, O_NOTES, O_OLDER_THAN };
     static const struct option longopts[] = {
         {"config", required_argument, NULL, 'c'},
         {"plugin-dir", required_argument, NULL, O_PLUGIN_DIR},
@@ -142,6 +144,8 @@ static int parse_args(int argc, char **argv, opts *o)
         {"concurrency", required_argument, NULL, O_CONC},
         {"timeout", required_argument, NULL, O_TIMEOUT},
         {"wait", required_argument, NULL, O_WAIT},
+        {"notes", required_argument, NULL, O_NOTES},
+        {"older-than", required_argument, NULL, O_OLDER_THAN},
         {"log-format", required_argument, NULL, O_LOG_FORMAT},
         {"quiet", no_argument, NULL, 'q'},
         {"verbose", no_argument, NULL, 'v'},
@@ -217,6 +221,13 @@ static int parse_args(int argc, char **argv, opts *o)
         case O_WAIT:
             if (dr_duration_parse(optarg, &o->wait) != 0) {
                 fprintf(stderr, "dr-agent: --wait: bad duration '%s' (e.g. 30s, 10m)\n", optarg);
+                return -1;
+            }
+            break;
+        case O_NOTES: o->notes = optarg; break;
+        case O_OLDER_THAN:
+            if (dr_duration_parse(optarg, &o->older_than) != 0 || o->older_than <= 0) {
+                fprintf(stderr, "dr-agent: --older-than: bad duration '%s' (e.g. 7d, 48h)\n", optarg);
                 return -1;
             }
             break;

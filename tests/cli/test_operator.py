@@ -7,6 +7,7 @@ import os
 import pty
 import re
 import select
+import signal
 import shutil
 import struct
 import subprocess
@@ -214,6 +215,88 @@ class Operator(unittest.TestCase):
         r = self.run_agent("-c", c, "configure", "--plan")
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertEqual(r.stdout.splitlines()[-1], "Plan: 0 to add, 0 to change, 0 to destroy.")
+
+    # --- the drill report ---
+
+    def test_drill_report_contents_and_notes(self):
+        c = self.conf('{ type = "fixture_dep"; name = "db"; rpo = 2.5; change = "promote"; },\n'
+                      '{ type = "fixture"; name = "dns"; change = "switch"; }')
+        notes = os.path.join(self.dir, "lessons.txt")
+        r = self.run_agent("-c", c, "drill", "--yes", "--notes", notes)
+        self.assertEqual(r.returncode, 64)  # a notes file that does not exist is refused before anything runs
+        self.assertIn("--notes %s" % notes, r.stderr)
+        with open(notes, "w") as f:
+            f.write("DNS TTL too long <b>\nrunbook step 4 unclear\n")
+        r = self.run_agent("-c", c, "drill", "--yes", "--notes", notes, "--format", "json")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        doc = json.loads(r.stdout)
+        self.assertEqual(doc["outcome"], "objectives met")
+        self.assertFalse(doc["cancelled"])
+        self.assertEqual(doc["host"], os.uname().nodename)
+        self.assertEqual(doc["config"], c)
+        import hashlib
+        with open(c, "rb") as f:
+            self.assertEqual(doc["config_digest"], "sha256:" + hashlib.sha256(f.read()).hexdigest())
+        self.assertEqual(doc["plugin_versions"], "fixture 1.2.3, fixture_dep 1.2.3")
+        self.assertEqual(doc["lessons_learned"], "DNS TTL too long <b>\nrunbook step 4 unclear")
+        fo = [s for s in doc["steps"] if s["phase"] == "failover" and s["resource"] == "fixture_dep.db"][0]
+        self.assertEqual(fo["phase_label"], "2 failover")
+        self.assertEqual(fo["detail"], "promote db: made")  # the step taken, on success too
+        v = [s for s in doc["steps"] if s["phase"] == "verify-dr"][0]
+        self.assertEqual(v["phase_label"], "3 verify (DR serving)")
+        self.assertEqual(v["detail"], "1 check OK")
+        with open(os.path.join(self.state, "reports", "drill-%s.html" % doc["run_id"])) as f:
+            page = f.read()
+        self.assertIn('<span class="ok">objectives met</span>', page)
+        self.assertIn(os.uname().nodename, page)
+        self.assertIn(doc["config_digest"], page)
+        self.assertIn("fixture 1.2.3, fixture_dep 1.2.3", page)
+        self.assertRegex(page, r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ on ")
+        self.assertIn("<td>2 failover</td>", page)
+        self.assertIn("promote db: made", page)
+        self.assertIn('contenteditable="true">DNS TTL too long &lt;b&gt;\nrunbook step 4 unclear</div>', page)
+        # history shows the lessons learned under the drill
+        h = self.run_agent("-c", c, "history")
+        self.assertEqual(h.returncode, 0, h.stderr)
+        lines = h.stdout.splitlines()
+        i = [k for k, l in enumerate(lines) if l.startswith(doc["run_id"])][0]
+        self.assertEqual(lines[i + 1], "  lessons learned: DNS TTL too long <b>")
+        self.assertEqual(lines[i + 2], "                   runbook step 4 unclear")
+        hj = json.loads(self.run_agent("-c", c, "history", "--format", "json").stdout)
+        self.assertEqual(hj[-1]["lessons_learned"], doc["lessons_learned"])
+
+    def test_drill_failed_before_failover_colours(self):
+        c = self.conf('{ type = "fixture_dep"; name = "db"; status = "CRITICAL"; change = "promote"; }')
+        r = self.run_agent("-c", c, "drill", "--yes", "--format", "json")
+        self.assertEqual(r.returncode, 1)
+        doc = json.loads(r.stdout)
+        self.assertEqual(doc["outcome"], "objectives missed")
+        with open(os.path.join(self.state, "reports", "drill-%s.html" % doc["run_id"])) as f:
+            page = f.read()
+        # nothing was measured: neither the RTO nor the RPO cell is green
+        self.assertNotIn('class="ok"', page)
+        self.assertIn('<td class="na">not measured</td>', page)
+        self.assertIn("1 verify (primary serving)", page)
+        self.assertIn("CRITICAL check_0: 12.5 - fixture check", page)
+
+    def test_drill_cancelled_is_shown_as_such(self):
+        c = self.conf('{ type = "fixture_dep"; name = "db"; change = "promote"; sleep = "3s"; }')
+        e = dict(os.environ)
+        e.pop("DR_AGENT_CONFIG", None)
+        p = subprocess.Popen([AGENT, "-c", c, "drill", "--yes", "--format", "json"], stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL, env=e)
+        time.sleep(4.5)  # in the failover (the verify before it takes 3s)
+        p.send_signal(signal.SIGINT)
+        out, err = p.communicate(timeout=60)
+        self.assertEqual(p.returncode, 1, err)
+        doc = json.loads(out)
+        self.assertTrue(doc["cancelled"])
+        self.assertEqual(doc["outcome"], "cancelled")
+        self.assertIn("cancelled during the failover phase", doc["failure"])
+        with open(os.path.join(self.state, "reports", "drill-%s.html" % doc["run_id"])) as f:
+            page = f.read()
+        self.assertIn('<span class="warn">cancelled</span>', page)
+        self.assertNotIn("objectives missed", page)
 
     # --- bash completion ---
 
