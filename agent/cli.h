@@ -28,7 +28,6 @@ typedef struct opts {
     const char *state_dir;
     const char *prometheus_file;
     const char *notes;     /* drill --notes FILE: lessons learned */
-    double older_than;     /* cleanup --older-than: retention (0: the config's) */
     char **resources;
     size_t n_resources;
     fmt format;

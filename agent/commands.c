@@ -680,3 +680,120 @@ int cmd_history(const opts *o, const char *state_dir)
     journal_runs_free(runs, n);
     return EXIT_OK;
 }
+
+/* Ask on the terminal before deleting what the plan listed; --yes without one. */
+static int confirm_cleanup(const opts *o, size_t n)
+{
+    char line[64];
+
+    if (o->yes)
+        return 0;
+    if (!isatty(STDIN_FILENO)) {
+        fprintf(stderr, "dr-agent: cleanup deletes what is listed above; stdin is not a terminal, so pass --yes to "
+                        "confirm\n");
+        return -1;
+    }
+    fprintf(stderr, "cleanup: delete the %zu retired resource%s listed above (this cannot be undone). Type 'yes' to "
+                    "go on: ", n, n == 1 ? "" : "s");
+    if (!fgets(line, sizeof(line), stdin) || strcmp(line, "yes\n") != 0) {
+        fprintf(stderr, "dr-agent: not confirmed; nothing deleted\n");
+        return -1;
+    }
+    return 0;
+}
+
+/* Planned changes of the last run over the selected resources. */
+static size_t planned_count(const agent *a)
+{
+    size_t n = 0;
+
+    for (size_t i = 0; i < a->cfg->n_res; i++) {
+        if (a->last_opts.selected && !a->last_opts.selected[i])
+            continue;
+        for (size_t k = 0; k < a->results[i].n_changes; k++)
+            n += a->results[i].changes[k].state == DR_CHANGE_PLANNED;
+    }
+    return n;
+}
+
+int cmd_cleanup(const opts *o, agent *a, const unsigned char *sel, const char *config_path)
+{
+    session_opts so;
+    session s;
+    report_info ri;
+    dr_error err;
+    unsigned char *csel;
+    size_t n_sel = 0, pending;
+    int rc = EXIT_FAIL, ok;
+
+    if (o->format != FMT_TEXT && o->format != FMT_JSON) {
+        fprintf(stderr, "dr-agent: cleanup reports as text or json\n");
+        return EXIT_USAGE;
+    }
+    /* only the resources whose plugin retires anything */
+    csel = calloc(a->cfg->n_res + 1, 1);
+    if (!csel)
+        return EXIT_FAIL;
+    for (size_t i = 0; i < a->cfg->n_res; i++) {
+        if ((!sel || sel[i]) && hook_fn(&a->res[i].plugin->desc, HOOK_CLEANUP)) {
+            csel[i] = 1;
+            n_sel++;
+        }
+    }
+    if (n_sel == 0) {
+        printf("nothing to clean up: no selected resource's plugin retires resources\n");
+        free(csel);
+        return EXIT_OK;
+    }
+    fill_session_opts(o, a, csel, "cleanup", config_path, &so);
+    so.mutating = 1;
+    so.dry_run = o->plan;
+    dr_error_clear(&err);
+    if (session_begin(&s, a, &so, &err) != 0) {
+        free(csel);
+        return begin_failed(&err);
+    }
+    so.serving = current_serving(o, so.state_dir);
+    memset(&ri, 0, sizeof(ri));
+    ri.command = "cleanup";
+    ri.run_id = s.run_id;
+
+    /* 1. the plan: what is retired and older than the retention */
+    if (session_run(&s, HOOK_CLEANUP, "plan", 1, so.serving) != 0) {
+        session_end(&s, "failed", -1, -1);
+        goto out;
+    }
+    pending = planned_count(a);
+    if (o->plan || pending == 0 || !run_all_succeeded(a)) {
+        ri.dry_run = 1;
+        session_end(&s, !run_all_succeeded(a) ? "failed" : pending ? "planned" : "unchanged", -1, -1);
+        output_report(o, a, &ri);
+        rc = !run_all_succeeded(a) ? EXIT_FAIL : o->plan && pending ? EXIT_PLAN_CHANGES : EXIT_OK;
+        goto out;
+    }
+    if (o->format == FMT_TEXT) {
+        ri.dry_run = 1;
+        report_text(a, &ri, stdout, 0);
+        fflush(stdout);
+    }
+    if (confirm_cleanup(o, pending) != 0) {
+        session_end(&s, "unchanged", -1, -1);
+        rc = EXIT_USAGE;
+        goto out;
+    }
+
+    /* 2. delete: each plugin looks again (what is listed now is what it deletes) */
+    if (session_run(&s, HOOK_CLEANUP, "cleanup", 0, so.serving) != 0) {
+        session_end(&s, "failed", -1, -1);
+        goto out;
+    }
+    ok = run_all_succeeded(a) && !(s.locked && lock_lost(&s.lock));
+    session_end(&s, ok ? report_overall_status(a, 0) : "failed", -1, -1);
+    ri.dry_run = 0;
+    if (output_report(o, a, &ri) != 0)
+        ok = 0;
+    rc = ok ? EXIT_OK : EXIT_FAIL;
+out:
+    free(csel);
+    return rc;
+}

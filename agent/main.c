@@ -18,7 +18,7 @@
 
 
 static const char *const commands[] = {"plugins", "plan",  "configure", "verify",  "failover",
-                                       "failback", "drill", "resume",    "history", NULL};
+                                       "failback", "drill", "resume",    "history", "cleanup", NULL};
 
 static void usage_main(FILE *out)
 {
@@ -37,6 +37,7 @@ static void usage_main(FILE *out)
             "  drill       verify, failover, verify in the DR region, failback, verify; measure RTO and RPO\n"
             "  resume      continue an interrupted configure, failover or failback (the newest, or RUN_ID)\n"
             "  history     list past runs with their outcome, RTO and RPO\n"
+            "  cleanup     delete what failovers and drills retired, once older than the retention (--plan: list)\n"
             "\n"
             "Common options:\n"
             "  -c, --config FILE        configuration (default: $DR_AGENT_CONFIG or %s)\n"
@@ -103,6 +104,13 @@ static void usage_command(const char *cmd, FILE *out)
                      "mode and resources. Every step runs again and checks the state first, so steps\n"
                      "that had finished are re-checked, not redone. Without RUN_ID: the newest\n"
                      "interrupted run.\n");
+    else if (strcmp(cmd, "cleanup") == 0)
+        fprintf(out, "Usage: dr-agent [-c FILE] cleanup [--plan] [--yes] [--resource ID ...] [--format text|json]\n\n"
+                     "Failovers, failbacks and drills keep what they replace (an Aurora cluster renamed\n"
+                     "<id>-retired-<time>): it may hold writes a forced failover lost, and it is billed.\n"
+                     "cleanup lists what is older than each resource's retired_retention, then deletes\n"
+                     "it after confirmation (on a terminal; without one --yes is required). --plan lists\n"
+                     "only; exit code 2 when something would be deleted, like configure --plan.\n");
     else if (strcmp(cmd, "history") == 0)
         fprintf(out, "Usage: dr-agent [-c FILE] history [--format text|json]\n\n"
                      "Lists the runs recorded in the state directory: command, mode, start, duration,\n"
@@ -128,7 +136,7 @@ static int parse_format(const char *s, fmt *out)
 static int parse_args(int argc, char **argv, opts *o)
 {
     enum { O_PLUGIN_DIR = 1000, O_STATE_DIR, O_PROM_FILE, O_PLAN, O_YES, O_MODE, O_SERVING, O_CONC, O_TIMEOUT,
-           O_LOG_FORMAT, O_DRY_RUN, O_WAIT, O_NOTES, O_OLDER_THAN };
+           O_LOG_FORMAT, O_DRY_RUN, O_WAIT, O_NOTES };
     static const struct option longopts[] = {
         {"config", required_argument, NULL, 'c'},
         {"plugin-dir", required_argument, NULL, O_PLUGIN_DIR},
@@ -145,7 +153,6 @@ static int parse_args(int argc, char **argv, opts *o)
         {"timeout", required_argument, NULL, O_TIMEOUT},
         {"wait", required_argument, NULL, O_WAIT},
         {"notes", required_argument, NULL, O_NOTES},
-        {"older-than", required_argument, NULL, O_OLDER_THAN},
         {"log-format", required_argument, NULL, O_LOG_FORMAT},
         {"quiet", no_argument, NULL, 'q'},
         {"verbose", no_argument, NULL, 'v'},
@@ -225,12 +232,6 @@ static int parse_args(int argc, char **argv, opts *o)
             }
             break;
         case O_NOTES: o->notes = optarg; break;
-        case O_OLDER_THAN:
-            if (dr_duration_parse(optarg, &o->older_than) != 0 || o->older_than <= 0) {
-                fprintf(stderr, "dr-agent: --older-than: bad duration '%s' (e.g. 7d, 48h)\n", optarg);
-                return -1;
-            }
-            break;
         case O_LOG_FORMAT:
             if (strcmp(optarg, "text") == 0)
                 o->log_fmt = LOG_FORMAT_TEXT;
@@ -478,6 +479,8 @@ int main(int argc, char **argv)
         rc = cmd_drill(&o, &a, sel, config_path);
     else if (strcmp(o.command, "resume") == 0)
         rc = cmd_resume(&o, &a, config_path);
+    else if (strcmp(o.command, "cleanup") == 0)
+        rc = cmd_cleanup(&o, &a, sel, config_path);
     if (strcmp(o.command, "verify") != 0 && strcmp(o.command, "plan") != 0 && run_cancel_requested() && rc == EXIT_OK)
         rc = EXIT_FAIL;
 out:

@@ -353,7 +353,7 @@ int report_text(const agent *a, const report_info *ri, FILE *out, int verbose)
         fprintf(out, "; longest observed RPO %s (%s; objective %s)", rpo, who, obj);
     }
     fputc('\n', out);
-    if (a->last_hook == HOOK_CONFIGURE)
+    if (a->last_hook == HOOK_CONFIGURE || a->last_hook == HOOK_CLEANUP)
         report_change_summary(a, ri->dry_run, out);
     return ferror(out) ? DR_EIO : 0;
 }

@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include "aurora.h"
+#include "retired.h"
 
 /*
  * The runbook this replaces (configure-aurora-replica.sh and the promotion
@@ -43,6 +44,8 @@ static const dr_config_key keys[] = {
     {"primary_kms_key", DR_KEY_STRING, 0, NULL, NULL, "KMS key in the primary region for a cluster failback creates"},
     {"retired_suffix", DR_KEY_STRING, 0, "-retired", NULL,
      "failback renames a cluster it replaces to <id><suffix>-<UTC yyyymmddhhmmss> instead of deleting it"},
+    {"retired_retention", DR_KEY_DURATION, 0, "7d", NULL,
+     "retired clusters older than this: verify warns, 'dr-agent cleanup' deletes them (final snapshot kept)"},
     {"fence", DR_KEY_BOOL, 0, "true", NULL,
      "fence writes on the side being left (needs the data plane); a graceful switch is refused without it"},
     {"fence_method", DR_KEY_ENUM, 0, "system", "system|database",
@@ -963,6 +966,7 @@ static int au_verify(dr_resource *res, const dr_hook_args *args, dr_error *err)
 
     (void)err;
     ctx_init(&x, res, args);
+    au_retired_check(H, res);
     if (args->serving == DR_SERVING_DR) {
         verify_serving_dr(&x);
         return 0;
@@ -971,6 +975,11 @@ static int au_verify(dr_resource *res, const dr_hook_args *args, dr_error *err)
     if (rpo >= 0)
         H->rpo_observed(res, rpo);
     return 0;
+}
+
+static int au_cleanup(dr_resource *res, const dr_hook_args *args, dr_error *err)
+{
+    return au_retired_cleanup(H, res, args->dry_run, err);
 }
 
 /* ---------------------------------------------------------- configure --- */
@@ -1948,6 +1957,7 @@ static const dr_plugin_descriptor descriptor = {
     au_verify,
     au_failover,
     au_failback,
+    au_cleanup,
 };
 
 DR_PLUGIN_DECLARE_ENTRY

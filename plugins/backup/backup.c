@@ -2144,6 +2144,7 @@ static const dr_plugin_descriptor descriptor = {
     bk_verify,
     bk_failover,
     bk_failback,
+    NULL, /* cleanup: nothing retired */
 };
 
 DR_PLUGIN_DECLARE_ENTRY

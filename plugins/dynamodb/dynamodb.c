@@ -1116,6 +1116,7 @@ static const dr_plugin_descriptor descriptor = {
     dynamodb_verify,
     dynamodb_failover,
     dynamodb_failback,
+    NULL, /* cleanup: nothing retired */
 };
 
 DR_PLUGIN_DECLARE_ENTRY

@@ -1422,6 +1422,7 @@ static const dr_plugin_descriptor descriptor = {
     r53_verify,
     r53_failover,
     r53_failback,
+    NULL, /* cleanup: nothing retired */
 };
 
 DR_PLUGIN_DECLARE_ENTRY

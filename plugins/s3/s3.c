@@ -1148,6 +1148,7 @@ static const dr_plugin_descriptor descriptor = {
     s3_verify,
     s3_failover,
     s3_failback,
+    NULL, /* cleanup: nothing retired */
 };
 
 DR_PLUGIN_DECLARE_ENTRY

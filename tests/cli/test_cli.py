@@ -291,7 +291,7 @@ class Cli(unittest.TestCase):
         types = {p["type"]: p for p in doc["plugins"]}
         self.assertEqual(set(types), {"fixture", "fixture_dep"})
         self.assertEqual(types["fixture"]["version"], "1.2.3")
-        self.assertEqual(types["fixture"]["hooks"], ["configure", "verify", "failover", "failback"])
+        self.assertEqual(types["fixture"]["hooks"], ["configure", "verify", "failover", "failback", "cleanup"])
         keys = {k["name"]: k for k in types["fixture"]["config_keys"]}
         self.assertEqual(keys["status"]["type"], "choice")
         self.assertEqual(keys["status"]["choices"], "OK|WARNING|CRITICAL|UNKNOWN")

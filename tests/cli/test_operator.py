@@ -298,6 +298,70 @@ class Operator(unittest.TestCase):
         self.assertIn('<span class="warn">cancelled</span>', page)
         self.assertNotIn("objectives missed", page)
 
+    # --- cleanup of retired resources ---
+
+    def cleanup_on_terminal(self, c, answer):
+        """cleanup with stdin on a pseudo-terminal, answering `answer` to the question."""
+        master, slave = pty.openpty()
+        e = dict(os.environ)
+        e.pop("DR_AGENT_CONFIG", None)
+        p = subprocess.Popen([AGENT, "-c", c, "cleanup"], stdin=slave, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             text=True, env=e)
+        os.close(slave)
+        time.sleep(1.0)
+        os.write(master, (answer + "\n").encode())
+        out, err = p.communicate(timeout=30)
+        os.close(master)
+        return p.returncode, out, err
+
+    def test_cleanup_planned_confirmed_applied(self):
+        retired = os.path.join(self.dir, "retired.txt")
+        now = time.time()
+        with open(retired, "w") as f:
+            f.write("old-a %d\nold-b %d\nyoung %d\n" % (now - 30 * 86400, now - 9 * 86400, now - 3600))
+        c = self.conf('{ type = "fixture"; name = "r"; retired_file = "%s"; retired_retention = "7d"; },\n'
+                      '{ type = "fixture_dep"; name = "other"; }' % retired)
+        # verify warns about what is older than the retention
+        r = self.run_agent("-c", c, "verify")
+        self.assertEqual(r.returncode, 1, r.stdout)
+        self.assertIn("WARNING  retired_resources: 2 (expected 0) - old-a, old-b", r.stdout)
+        # the plan: exit 2, nothing deleted
+        r = self.run_agent("-c", c, "cleanup", "--plan")
+        self.assertEqual(r.returncode, 2, r.stderr)
+        self.assertIn("plan     delete retired old-a - retired 30 days ago; monthly cost class: low", r.stdout)
+        self.assertIn("Plan: 0 to add, 0 to change, 2 to destroy.", r.stdout)
+        self.assertNotIn("young", r.stdout)
+        # no terminal, no --yes: the plan is shown, nothing deleted
+        r = self.run_agent("-c", c, "cleanup")
+        self.assertEqual(r.returncode, 64)
+        self.assertIn("pass --yes", r.stderr)
+        self.assertIn("old-a", r.stdout)
+        # on a terminal: asked like failover; anything but 'yes' deletes nothing
+        rc, out, err = self.cleanup_on_terminal(c, "no")
+        self.assertEqual(rc, 64, err)
+        self.assertIn("Type 'yes' to go on", err)
+        self.assertIn("not confirmed; nothing deleted", err)
+        with open(retired) as f:
+            self.assertEqual(len(f.read().splitlines()), 3)
+        rc, out, err = self.cleanup_on_terminal(c, "yes")
+        self.assertEqual(rc, 0, err)
+        self.assertIn("done     delete retired old-a", out)
+        self.assertIn("Applied: 0 added, 0 changed, 2 destroyed.", out)
+        with open(retired) as f:
+            self.assertEqual([l.split()[0] for l in f], ["young"])
+        # the run is in the history; a second cleanup has nothing to do
+        self.assertIn("cleanup", [h["command"] for h in json.loads(
+            self.run_agent("-c", c, "history", "--format", "json").stdout)])
+        r = self.run_agent("-c", c, "cleanup", "--yes")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("Plan: 0 to add, 0 to change, 0 to destroy.", r.stdout)
+        r = self.run_agent("-c", c, "verify")
+        self.assertEqual(r.returncode, 0, r.stdout)
+        # --resource limits what cleanup looks at
+        r = self.run_agent("-c", c, "cleanup", "--plan", "--resource", "fixture_dep.other")
+        self.assertEqual(r.returncode, 0)
+        self.assertNotIn("fixture.r", r.stdout)
+
     # --- bash completion ---
 
     def complete(self, line):
@@ -326,7 +390,7 @@ class Operator(unittest.TestCase):
         self.assertEqual(self.complete("dr-agent verify --serving "), ["dr", "primary"])
         self.assertIn("--dry-run", self.complete("dr-agent failover --"))
         self.assertIn("--notes", self.complete("dr-agent drill --"))
-        self.assertIn("--older-than", self.complete("dr-agent cleanup --"))
+        self.assertIn("--yes", self.complete("dr-agent cleanup --"))
         self.assertNotIn("--notes", self.complete("dr-agent verify --"))
         # resource ids and TYPE.* of the configuration named on the line
         self.assertEqual(self.complete("dr-agent -c %s verify --resource " % c),

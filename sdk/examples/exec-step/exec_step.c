@@ -221,6 +221,7 @@ static const dr_plugin_descriptor descriptor = {
     ex_verify,
     ex_failover,
     ex_failback,
+    NULL, /* cleanup: nothing retired */
 };
 
 DR_PLUGIN_DECLARE_ENTRY

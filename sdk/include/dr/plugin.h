@@ -32,7 +32,7 @@ extern "C" {
 
 #define DR_PLUGIN_MAGIC 0x44524147u /* "DRAG" */
 #define DR_ABI_MAJOR 1
-#define DR_ABI_MINOR 0
+#define DR_ABI_MINOR 1
 
 /* The one symbol a plugin exports. */
 #define DR_PLUGIN_ENTRY_SYMBOL "dr_plugin_entry"
@@ -224,6 +224,11 @@ typedef struct dr_plugin_descriptor {
     dr_hook_fn verify;
     dr_hook_fn failover;
     dr_hook_fn failback;
+
+    /* ABI 1.1: remove what failovers, failbacks and drills retired (renamed out of the way, still billed) once it
+       is older than the retention the resource's config gives; with dry_run, report each as a planned change.
+       May be NULL. A plugin built for 1.0 has none (the host reads only struct_size bytes). */
+    dr_hook_fn cleanup;
 } dr_plugin_descriptor;
 
 /* The type of the entry point a plugin exports as DR_PLUGIN_ENTRY_SYMBOL. */
