@@ -659,12 +659,19 @@ static double dp_checks_normal(au_ctx *x, dp_view *v)
                         role_text(&v->role[AU_PRIMARY]), "writable", "%s", au_pg_name(v->pg[AU_PRIMARY]));
     if (!v->role_ok[AU_DR])
         dr_report_unknown(H, x->res, "dp_dr_read_only", "standby", &v->err[AU_DR]);
-    else if (!v->role[AU_DR].in_recovery)
+    else if (!v->role[AU_DR].in_recovery) {
+        int primary_writes = v->role_ok[AU_PRIMARY] && !v->role[AU_PRIMARY].in_recovery &&
+                             !v->role[AU_PRIMARY].default_read_only;
+        /* fenced (read-only) is not a second writer: only two writable sides are a split brain */
         dr_report_state(H, x->res, "dp_dr_read_only", DR_STATUS_CRITICAL, role_text(&v->role[AU_DR]), "standby",
-                        "%s is not a standby%s: two writers (split brain); streaming and lag checks left out",
+                        "%s is not a standby, so it does not receive the primary's writes and a failover would lose "
+                        "them; %s; streaming and lag checks left out",
                         au_pg_name(v->pg[AU_DR]),
-                        v->role_ok[AU_PRIMARY] && !v->role[AU_PRIMARY].in_recovery ? " and the primary is one too"
-                                                                                    : "");
+                        v->role[AU_DR].default_read_only ? "it is fenced (read-only): no second writer, not a split brain"
+                        : primary_writes ? "both sides accept writes: split brain, writes diverge until one is fenced"
+                                         : "it accepts writes and the primary does not: the roles look swapped (a "
+                                           "failover without failback?)");
+    }
     else
         dr_report_state(H, x->res, "dp_dr_read_only", DR_STATUS_OK, "standby", "standby", "%s is in recovery",
                         au_pg_name(v->pg[AU_DR]));
@@ -952,9 +959,12 @@ static void verify_serving_dr(au_ctx *x)
                                 ? DR_STATUS_OK
                                 : DR_STATUS_CRITICAL,
                             role_text(&v.role[AU_PRIMARY]), "read-only", "%s%s", au_pg_name(v.pg[AU_PRIMARY]),
-                            v.role[AU_PRIMARY].in_recovery || v.role[AU_PRIMARY].default_read_only
-                                ? ""
-                                : ": the old primary accepts writes (split brain)");
+                            v.role[AU_PRIMARY].in_recovery
+                                ? ": a standby, it accepts no writes"
+                            : v.role[AU_PRIMARY].default_read_only
+                                ? ": fenced (read-only), so the DR side is the only writer"
+                                : ": the old primary accepts writes while the DR side serves: split brain, clients "
+                                  "still connected to it write data the DR side never sees");
         dp_close(&v);
     }
 }
@@ -1134,11 +1144,22 @@ static int au_configure(dr_resource *res, const dr_hook_args *args, dr_error *er
         if (rc != 0)
             return rc;
     } else {
-        if (!x.global && strcmp(r.source, p.arn) != 0)
+        if (!x.global && strcmp(r.source, p.arn) != 0) {
+            if (!r.source[0])
+                /* promoted by a failover (of this resource alone, or by hand): it is the writer now */
+                return dr_error_set(err, DR_ESTATE,
+                                    "DR cluster %s is a standalone writer, not a read replica of %s: a failover "
+                                    "promoted it and it may be the database that serves now, so do not rename or "
+                                    "delete it. Run 'dr-agent failback --resource %s': it rebuilds %s as a replica "
+                                    "of %s, switches back, and recreates %s as a replica (the replaced clusters are "
+                                    "kept as <id>-retired-<time>)",
+                                    x.dr_cluster, x.cluster, H->resource_id(res), x.cluster, x.dr_cluster,
+                                    x.dr_cluster);
             return dr_error_set(err, DR_ESTATE,
-                                "DR cluster %s exists but is not a read replica of %s (source: %s); a standalone "
-                                "cluster cannot be re-attached: rename or delete it, then run configure again",
-                                x.dr_cluster, p.arn, dash(r.source));
+                                "DR cluster %s replicates from %s, not from %s: configure changes nothing until "
+                                "that is understood; check which cluster serves ('dr-agent verify --serving dr')",
+                                x.dr_cluster, dash(r.source), p.arn);
+        }
         if (x.global) {
             au_global g2;
             rc = describe_global(&x, &g2, err);
@@ -1146,9 +1167,11 @@ static int au_configure(dr_resource *res, const dr_hook_args *args, dr_error *er
                 return rc;
             if (!x.dry && (!g2.found || !au_global_member(&g2, r.arn)))
                 return dr_error_set(err, DR_ESTATE,
-                                    "DR cluster %s exists but is not a member of global cluster %s: rename or delete "
-                                    "it, then run configure again",
-                                    x.dr_cluster, x.global_id);
+                                    "DR cluster %s exists but is not a member of global cluster %s; if a failover "
+                                    "detached it, it may be the writer now: do not delete it, run 'dr-agent failback "
+                                    "--resource %s'; otherwise check which cluster serves ('dr-agent verify "
+                                    "--serving dr')",
+                                    x.dr_cluster, x.global_id, H->resource_id(res));
         }
         if (!r.has_scaling || fabs(r.min_acu - H->cfg_float(res, "min_capacity")) > 1e-9 ||
             fabs(r.max_acu - H->cfg_float(res, "max_capacity")) > 1e-9) {

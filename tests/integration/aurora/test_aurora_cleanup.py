@@ -94,5 +94,38 @@ class AuroraCleanup(AuroraTestCase):
         self.assertIn(OLD_P, r.stdout)
 
 
+class AuroraWording(AuroraTestCase):
+    """What the messages tell an operator in the states that are easy to get wrong."""
+
+    def test_fenced_dr_side_is_not_called_split_brain(self):
+        self.configure()
+        self.verify(expect=0)
+        self.pair.promote("b")
+        self.superuser("b", "ALTER SYSTEM SET default_transaction_read_only = on; SELECT pg_reload_conf();")
+        c = checks_of(self.verify(expect=2))["dp_dr_read_only"]
+        self.assertEqual(c["status"], "CRITICAL")
+        self.assertIn("fenced (read-only): no second writer, not a split brain", c["detail"])
+        self.assertIn("does not receive the primary's writes", c["detail"])
+        self.assertNotIn("split brain,", c["detail"])
+        # unfenced, both sides write: now it is a split brain
+        self.superuser("b", "ALTER SYSTEM RESET default_transaction_read_only; SELECT pg_reload_conf();")
+        c = checks_of(self.verify(expect=2))["dp_dr_read_only"]
+        self.assertIn("both sides accept writes: split brain", c["detail"])
+
+    def test_configure_after_a_single_resource_failover_points_to_failback(self):
+        self.configure()
+        self.clear_automated_snapshots()
+        self.agent_json("failover", "--yes", "--resource", "aurora.main", expect=0)
+        self.assertEqual(self.cluster(DR, DR_CLUSTER).get("ReplicationSourceIdentifier", ""), "")
+        r = self.run_agent("configure", "--plan")
+        self.assertEqual(r.rc, 1, r.stdout + r.stderr)
+        text = r.stdout + r.stderr
+        self.assertNotIn(": rename or delete it", text)
+        self.assertIn("is a standalone writer", text)
+        self.assertIn("do not rename or delete it", text)
+        self.assertIn("dr-agent failback --resource aurora.main", text)
+        self.assertIsNotNone(self.cluster(DR, DR_CLUSTER))
+
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)
