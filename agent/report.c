@@ -255,6 +255,40 @@ static void fmt_value(char *out, size_t len, const char *v, const char *unit)
     }
 }
 
+/* A numeric check against a limit (a lag, an age, a count) rather than a state to match. */
+static int is_limit(const check_rec *c)
+{
+    char *end;
+
+    if (!c->unit || !c->observed || !c->threshold)
+        return 0;
+    strtod(c->threshold, &end);
+    if (*end != '\0')
+        return 0;
+    strtod(c->observed, &end);
+    return *end == '\0';
+}
+
+/*
+ * " (expected X)" for a state, " (limit X)" for a number; a WARNING still within its limit says why it warns, so
+ * "10m (limit 15m)" is not read as fine.
+ */
+static void fmt_expectation(char *out, size_t len, const check_rec *c, const char *th)
+{
+    if (!c->threshold) {
+        out[0] = '\0';
+        return;
+    }
+    if (!is_limit(c)) {
+        snprintf(out, len, " (expected %s)", th);
+        return;
+    }
+    if (c->status == DR_STATUS_WARNING && strtod(c->observed, NULL) <= strtod(c->threshold, NULL))
+        snprintf(out, len, " (limit %s; WARNING: close to it, CRITICAL above it)", th);
+    else
+        snprintf(out, len, " (limit %s)", th);
+}
+
 /* Kind of a change by the first word of its action: 0 add, 1 change, 2 destroy. */
 static int change_kind(const char *action)
 {
@@ -321,11 +355,11 @@ int report_text(const agent *a, const report_info *ri, FILE *out, int verbose)
             char ob[96], th[96];
             if (!verbose && c->status == DR_STATUS_OK)
                 continue;
+            char ex[160];
             fmt_value(ob, sizeof(ob), c->observed, c->unit);
             fmt_value(th, sizeof(th), c->threshold, c->unit);
-            fprintf(out, "    %-8s %s: %s", dr_status_name(c->status), c->name, ob);
-            if (c->threshold)
-                fprintf(out, " (expected %s)", th);
+            fmt_expectation(ex, sizeof(ex), c, th);
+            fprintf(out, "    %-8s %s: %s%s", dr_status_name(c->status), c->name, ob, ex);
             if (c->detail)
                 fprintf(out, " - %s", c->detail);
             fputc('\n', out);
@@ -522,18 +556,15 @@ int report_nagios(const agent *a, const report_info *ri, FILE *out)
         fprintf(out, "%s %s: %s\n", dr_status_name((dr_status)(r->status & 3)), a->cfg->res[i].id, a->cfg->res[i].type);
         for (size_t k = 0; k < r->n_checks; k++) {
             const check_rec *c = &r->checks[k];
-            char ob[96], th[96];
+            char ob[96], th[96], ex[160];
             if (c->status == DR_STATUS_OK)
                 continue;
             fmt_value(ob, sizeof(ob), c->observed, c->unit);
             fmt_value(th, sizeof(th), c->threshold, c->unit);
+            fmt_expectation(ex, sizeof(ex), c, th);
             fprintf(out, "  %s %s: ", dr_status_name(c->status), c->name);
             nagios_text(out, ob);
-            if (c->threshold) {
-                fputs(" (expected ", out);
-                nagios_text(out, th);
-                fputc(')', out);
-            }
+            nagios_text(out, ex);
             if (c->detail) {
                 fputs(" - ", out);
                 nagios_text(out, c->detail);

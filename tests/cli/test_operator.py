@@ -117,7 +117,7 @@ class Operator(unittest.TestCase):
         self.assertEqual(items["critical"], "1;;0;0;3")
         # the long output: the resources that are not OK and why, no '|' in the text
         self.assertIn("CRITICAL fixture_dep.b: fixture_dep", lines[1:])
-        self.assertIn("  CRITICAL check_0: 12.5s (expected 15m) - fixture check", lines[1:])
+        self.assertIn("  CRITICAL check_0: 12.5s (limit 15m) - fixture check", lines[1:])
         self.assertNotIn("check_1", r.stdout)  # an OK check is not news
         self.assertTrue(any(l.startswith("UNKNOWN fixture.c") for l in lines[1:]), lines)
         self.assertTrue(any("verify failed as configured" in l for l in lines[1:]), lines)
@@ -196,6 +196,28 @@ class Operator(unittest.TestCase):
         # and verify finishes before the next timer tick would want to start it again
         with open(os.path.join(SOURCE, "conf", "systemd", "dr-agent-verify.timer")) as f:
             self.assertIn("OnCalendar=*:0/15", f.read())
+
+    def test_one_unit_per_kind_of_value(self):
+        c = self.conf('{ type = "fixture"; name = "lag"; status = "WARNING"; check_observed = "600"; },\n'
+                      '{ type = "fixture"; name = "age"; status = "CRITICAL"; check_observed = "2851200"; '
+                      'check_threshold = "2764800"; },\n'
+                      '{ type = "fixture"; name = "bytes"; status = "WARNING"; check_unit = "bytes"; '
+                      'check_observed = "1610612736"; check_threshold = "1073741824"; },\n'
+                      '{ type = "fixture"; name = "jobs"; status = "CRITICAL"; check_unit = "count"; '
+                      'check_observed = "2"; check_threshold = "0"; },\n'
+                      '{ type = "fixture"; name = "state"; status = "CRITICAL"; check_unit = ""; '
+                      'check_observed = "disabled"; check_threshold = "enabled"; }')
+        r = self.run_agent("-c", c, "verify")
+        self.assertEqual(r.returncode, 2, r.stderr)
+        out = r.stdout
+        # durations human-readable, with the reason a WARNING below its limit warns
+        self.assertIn("WARNING  check_0: 10m (limit 15m; WARNING: close to it, CRITICAL above it) - fixture check", out)
+        self.assertIn("CRITICAL check_0: 792h (limit 768h) - fixture check", out)
+        self.assertNotIn("2764800", out)
+        self.assertIn("WARNING  check_0: 1.5 GiB (limit 1.0 GiB) - fixture check", out)
+        self.assertIn("CRITICAL check_0: 2 (limit 0) - fixture check", out)
+        self.assertNotIn("count", out)
+        self.assertIn("CRITICAL check_0: disabled (expected enabled) - fixture check", out)
 
     # --- configure: the plan summary line ---
 
@@ -324,7 +346,7 @@ class Operator(unittest.TestCase):
         # verify warns about what is older than the retention
         r = self.run_agent("-c", c, "verify")
         self.assertEqual(r.returncode, 1, r.stdout)
-        self.assertIn("WARNING  retired_resources: 2 (expected 0) - old-a, old-b", r.stdout)
+        self.assertIn("WARNING  retired_resources: 2 (limit 0) - old-a, old-b", r.stdout)
         # the plan: exit 2, nothing deleted
         r = self.run_agent("-c", c, "cleanup", "--plan")
         self.assertEqual(r.returncode, 2, r.stderr)
