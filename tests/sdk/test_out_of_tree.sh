@@ -33,11 +33,14 @@ for so in "$tmp/pc/exec.so" "$tmp/cm/build/exec.so"; do
 done
 echo "ok   only dr_plugin_entry is exported"
 
-# 3. the installed agent loads it next to the bundled plugins
+# 3. installed the documented way (the example's install rule: the SDK's plugin directory), the installed agent
+#    loads it next to the bundled plugins
+cmake --install "$tmp/cm/build" >/dev/null
+[ -e "$prefix/lib/dr-agent/plugins/exec.so" ] || { echo "FAIL: cmake --install did not put exec.so in the plugin directory"; exit 1; }
+echo "ok   cmake --install put exec.so in $prefix/lib/dr-agent/plugins"
 plugins=$tmp/plugins
 mkdir -m 0755 "$plugins"
 cp "$prefix"/lib/dr-agent/plugins/*.so "$plugins"/ 2>/dev/null || true
-cp "$tmp/cm/build/exec.so" "$plugins/"
 out=$("$prefix/bin/dr-agent" plugins --plugin-dir "$plugins" --format json)
 echo "$out" | python3 -c '
 import json, sys
