@@ -539,12 +539,33 @@ int report_nagios(const agent *a, const report_info *ri, FILE *out)
         fprintf(out, "; first %s: %s", dr_status_name(worst), first_bad);
     fprintf(out, " | ");
     /*
-     * Thresholds as Nagios ranges: the RPO warns above half the objective (the plugins' default warning fraction)
-     * and is critical above it; any WARNING resource warns, any CRITICAL or UNKNOWN one is critical. The status
-     * above stays each plugin's own judgement (a backup's age has its own limit).
+     * Thresholds as Nagios ranges. The worst observed RPO mixes replication lags and backup ages, each judged by its
+     * plugin against its own limit: it carries none. Each numeric check in seconds, bytes or a count carries its own
+     * limit as the critical threshold; any WARNING resource warns, any CRITICAL or UNKNOWN one is critical.
      */
     if (have_rpo)
-        fprintf(out, "rpo=%.3fs;%.0f;%.0f;0; rpo_objective=%.0fs ", rpo, a->cfg->rpo * 0.5, a->cfg->rpo, a->cfg->rpo);
+        fprintf(out, "rpo=%.3fs;;;0; rpo_objective=%.0fs ", rpo, a->cfg->rpo);
+    for (size_t i = 0; i < a->cfg->n_res; i++) {
+        if (!selected(a, i))
+            continue;
+        for (size_t k = 0; k < a->results[i].n_checks; k++) {
+            const check_rec *c = &a->results[i].checks[k];
+            const char *uom;
+            if (!is_limit(c))
+                continue;
+            uom = strcmp(c->unit, "seconds") == 0 ? "s" : strcmp(c->unit, "bytes") == 0 ? "B"
+                : strcmp(c->unit, "count") == 0 ? "" : NULL;
+            if (!uom)
+                continue;
+            fputc('\'', out);
+            for (const char *p = a->cfg->res[i].id; *p; p++)
+                fputc(*p == '\'' || *p == '=' || *p == ' ' ? '_' : *p, out);
+            fputc('/', out);
+            for (const char *p = c->name; *p; p++)
+                fputc(*p == '\'' || *p == '=' || *p == ' ' ? '_' : *p, out);
+            fprintf(out, "'=%.6g%s;;%.6g;0; ", strtod(c->observed, NULL), uom, strtod(c->threshold, NULL));
+        }
+    }
     fprintf(out, "ok=%zu;;;0;%zu warning=%zu;0;;0;%zu critical=%zu;;0;0;%zu unknown=%zu;;0;0;%zu duration=%.3fs;;;0;\n",
             counts[0], total, counts[1], total, counts[2], total, counts[3], total, a->run_finished - a->run_started);
     /* long output: one line per check that is not OK, under its resource */

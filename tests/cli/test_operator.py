@@ -112,13 +112,18 @@ class Operator(unittest.TestCase):
         # every perfdata item: label=value[UOM];[warn];[crit];[min];[max]
         items = dict(p.split("=", 1) for p in perf.split())
         for label, v in items.items():
-            self.assertRegex(v, r"^-?[0-9.]+[a-z%]*(;[0-9.:@~]*){0,4}$", label)
-        self.assertEqual(items["rpo"], "2.500s;450;900;0;")
+            self.assertRegex(label, r"^([a-z_]+|'[^'=]+')$")
+            self.assertRegex(v, r"^-?[0-9.]+[a-zA-Z%]*(;[0-9.:@~]*){0,4}$", label)
+        # the worst RPO mixes lags and backup ages judged by their own limits: no threshold of its own
+        self.assertEqual(items["rpo"], "2.5s;;;0;".replace("2.5", "2.500"))
+        # each numeric check carries its own limit as the critical threshold
+        self.assertEqual(items["'fixture_dep.b/check_0'"], "12.5s;;900;0;")
+        self.assertEqual(items["'fixture_dep.a/check_0'"], "12.5s;;900;0;")
         self.assertEqual(items["critical"], "1;;0;0;3")
         # the long output: the resources that are not OK and why, no '|' in the text
         self.assertIn("CRITICAL fixture_dep.b: fixture_dep", lines[1:])
         self.assertIn("  CRITICAL check_0: 12.5s (limit 15m) - fixture check", lines[1:])
-        self.assertNotIn("check_1", r.stdout)  # an OK check is not news
+        self.assertNotIn("check_1:", r.stdout)  # an OK check is not news in the long output
         self.assertTrue(any(l.startswith("UNKNOWN fixture.c") for l in lines[1:]), lines)
         self.assertTrue(any("verify failed as configured" in l for l in lines[1:]), lines)
         for l in lines[1:]:
