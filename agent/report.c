@@ -289,11 +289,14 @@ static void fmt_expectation(char *out, size_t len, const check_rec *c, const cha
         snprintf(out, len, " (limit %s)", th);
 }
 
-/* Kind of a change by the first word of its action: 0 add, 1 change, 2 destroy. */
+/*
+ * Kind of a change by the first word of its action: 0 add (a new resource: "create", "add replica"), 2 destroy
+ * ("delete", "remove"), 1 change otherwise (a setting of an existing one: "enable versioning", "update ...").
+ */
 static int change_kind(const char *action)
 {
-    static const char *const add[] = {"add", "create", "enable", "put", "write", "copy", "start", NULL};
-    static const char *const destroy[] = {"delete", "remove", "disable", "destroy", "drop", "stop", "detach", NULL};
+    static const char *const add[] = {"add", "create", "put", "write", "copy", NULL};
+    static const char *const destroy[] = {"delete", "remove", "destroy", "drop", "detach", NULL};
     size_t n = strcspn(action, " _-");
 
     for (const char *const *w = add; *w; w++)
