@@ -52,7 +52,8 @@ for d in "$deb" "$lib" "$dev"; do dpkg-deb -x "$d" "$tmp/root"; done
 root=$tmp/root$prefix
 for f in bin/dr-agent include/dr/plugin.h share/man/man1/dr-agent.1.gz share/man/man5/dr-agent.conf.5.gz \
          share/doc/dr-agent/operator-guide.md share/doc/dr-agent/copyright share/doc/dr-agent/changelog.gz \
-         share/doc/libdr-sdk1/copyright share/doc/dr-agent-dev/copyright share/bash-completion/completions/dr-agent; do
+         share/doc/libdr-sdk1/copyright share/doc/dr-agent-dev/copyright share/bash-completion/completions/dr-agent \
+         share/doc/dr-agent/examples/dr-agent.rules.yml; do
   [ -e "$root/$f" ] || { echo "FAIL: $prefix/$f not in the packages"; exit 1; }
 done
 [ -e "$tmp/root/etc/dr-agent/dr-agent.conf.example" ] || { echo "FAIL: /etc/dr-agent/dr-agent.conf.example missing"; exit 1; }
