@@ -268,7 +268,11 @@ static int delete_one(const dr_host_api *h, dr_resource *res, const au_retired *
         rc = dr_wait_for(h, res, "the retired cluster's instances to be deleted", 5000, 0, probe_instances_gone, &g, err);
     }
     if (rc == 0) {
-        snprintf(snap, snap_len, "%.57s-final", r->id);
+        /* 63 characters at most; no trailing or double hyphen (RDS refuses both in a snapshot identifier) */
+        size_t keep = strlen(r->id) < 57 ? strlen(r->id) : 57;
+        while (keep > 1 && r->id[keep - 1] == '-')
+            keep--;
+        snprintf(snap, snap_len, "%.*s-final", (int)keep, r->id);
         dr_buf_free(&form);
         dr_aws_form_add(&form, "DBClusterIdentifier", r->id);
         dr_aws_form_add(&form, "SkipFinalSnapshot", "false");
