@@ -64,7 +64,8 @@ class DrillReference(unittest.TestCase):
                 where = f"{r['id']} {c['name']}"
                 self.assertTrue(c["detail"] and len(c["detail"]) > 10, where)
                 self.assertIsNotNone(c["observed"], where)
-                self.assertIsNotNone(c["threshold"], where)
+                if c["threshold"] is None:  # reported, not judged, unless a limit is configured (s3 max_pending_*)
+                    self.assertIn(c["name"], ("operations_pending_replication", "bytes_pending_replication"), where)
                 self.assertIn(c["unit"], (None, "seconds", "bytes", "count"), where)
         text = self.agent("verify", "-v").stdout
         self.assertNotRegex(text, r"\d{6,}(\.\d+)? seconds|expected \d{5,}\b|\d count\b", text)
