@@ -192,11 +192,17 @@ void au_retired_check(const dr_host_api *h, dr_resource *res)
     char k[32], count[16];
     dr_error err;
 
-    /* housekeeping, not a DR prerequisite: never worse than WARNING; a region that cannot be listed (its other
-       checks say why) is named in the detail */
+    /* housekeeping, not a DR prerequisite: never worse than WARNING; UNKNOWN when a region cannot be listed */
     dr_error_clear(&err);
     dr_duration_format(keep, k, sizeof(k));
     list_both(h, res, &r, &n, &unlisted, &err);
+    if (unlisted.len) {
+        dr_error_set(&err, DR_EAWS, "%s", dr_buf_str(&unlisted));
+        dr_report_unknown(h, res, "retired_clusters", "0", &err);
+        dr_buf_free(&unlisted);
+        free(r);
+        return;
+    }
     for (size_t i = 0; i < n; i++) {
         char age[32];
         if (r[i].age <= keep)
@@ -210,12 +216,11 @@ void au_retired_check(const dr_host_api *h, dr_resource *res)
     if (old)
         dr_report_state(h, res, "retired_clusters", DR_STATUS_WARNING, count, "0",
                         "%zu cluster%s kept after a failback for longer than retired_retention (%s) and still billed: "
-                        "%s. Check they hold nothing you need, then run 'dr-agent cleanup'%s%s",
-                        old, old == 1 ? "" : "s", k, dr_buf_str(&b), unlisted.len ? "; " : "", dr_buf_str(&unlisted));
+                        "%s. Check they hold nothing you need, then run 'dr-agent cleanup'",
+                        old, old == 1 ? "" : "s", k, dr_buf_str(&b));
     else
         dr_report_state(h, res, "retired_clusters", DR_STATUS_OK, count, "0",
-                        "%zu retired cluster%s, none older than retired_retention (%s)%s%s", n, n == 1 ? "" : "s", k,
-                        unlisted.len ? "; " : "", dr_buf_str(&unlisted));
+                        "%zu retired cluster%s, none older than retired_retention (%s)", n, n == 1 ? "" : "s", k);
     dr_buf_free(&b);
     dr_buf_free(&unlisted);
     free(r);
