@@ -356,8 +356,13 @@ int cmd_run(const opts *o, agent *a, const unsigned char *sel, hook_kind hook, c
     ri.command = hook_name(hook);
     ri.run_id = s.run_id;
     ri.dry_run = o->plan;
-    if (output_report(o, a, &ri) != 0 && hook != HOOK_VERIFY)
-        return EXIT_FAIL;
+    if (output_report(o, a, &ri) != 0) {
+        /* monitoring that reads the textfile would go on seeing the last one: say so in the exit code
+           (for verify: UNKNOWN, unless a resource is CRITICAL) */
+        if (hook != HOOK_VERIFY)
+            return EXIT_FAIL;
+        return run_worst_status(a) == DR_STATUS_CRITICAL ? (int)DR_STATUS_CRITICAL : (int)DR_STATUS_UNKNOWN;
+    }
 
     if (hook == HOOK_VERIFY)
         return (int)run_worst_status(a);
@@ -413,6 +418,11 @@ int cmd_drill(const opts *o, agent *a, const unsigned char *sel, const char *con
     }
     if (refuse_empty(a, "drill") != 0)
         return EXIT_CONFIG;
+    if (o->notes && access(o->notes, R_OK) != 0) {
+        fprintf(stderr, "dr-agent: --notes %s: cannot read it (create the file first; it is read when the drill "
+                        "ends, so it can be written during the drill)\n", o->notes);
+        return EXIT_USAGE;
+    }
     if (confirm(o, a, "drill") != 0)
         return EXIT_USAGE;
     fill_session_opts(o, a, sel, "drill", config_path, &so);
@@ -499,9 +509,23 @@ aborted:
              run_cancel_requested() ? " (cancelled)" : "");
     d.failed_phase = 1;
 report:
-    if (run_cancel_requested() && !d.failed_phase) {
-        snprintf(d.failure, sizeof(d.failure), "the drill was cancelled");
+    if (run_cancel_requested()) {
+        /* neither met nor missed: say where it stopped and which region serves now */
+        const char *last = d.n_steps ? d.steps[d.n_steps - 1].phase : "verify";
+        dr_serving now = DR_SERVING_PRIMARY;
+        dr_error serr;
+        dr_error_clear(&serr);
+        state_read_serving(so.state_dir, &now, &serr);
+        snprintf(d.failure, sizeof(d.failure), "the drill was cancelled during the %s phase; %s serves now%s", last,
+                 now == DR_SERVING_DR ? a->cfg->dr_region : a->cfg->primary_region,
+                 now == DR_SERVING_DR ? ": run 'dr-agent failback' to return" : "");
+        d.cancelled = 1;
         d.failed_phase = 1;
+    }
+    if (o->notes) {
+        dr_error_clear(&err);
+        if (drill_read_notes(&d, o->notes, &err) != 0)
+            log_error("%s; the report has no lessons learned", err.message);
     }
     drill_finish(&d);
     dr_error_clear(&err);
@@ -540,11 +564,13 @@ report:
         dr_duration_format(d.rto_objective, orto, sizeof(orto));
         dr_duration_format(d.rpo_objective, orpo, sizeof(orpo));
         printf("drill %s: %s\n  RTO %s (objective %s)\n  RPO %s%s%s%s (objective %s)\n  report %s\n", d.run_id,
-               d.success ? "objectives met" : "FAILED", rto, orto, rpo, d.has_rpo ? " (" : "",
+               d.cancelled ? "CANCELLED" : d.success ? "objectives met" : "FAILED", rto, orto, rpo, d.has_rpo ? " (" : "",
                d.has_rpo ? d.rpo_resource : "", d.has_rpo ? ")" : "", orpo,
                html_path[0] ? html_path : "not written");
         if (d.failure[0])
             printf("  %s\n", d.failure);
+        if (d.notes)
+            printf("  lessons learned recorded from %s\n", o->notes);
     }
     rc = d.success && reports_ok ? EXIT_OK : EXIT_FAIL;
     drill_free(&d);
@@ -674,6 +700,11 @@ int cmd_history(const opts *o, const char *state_dir)
                 json_object_set_new(x, "rto_since_resume_seconds", json_real(r->rto_since_resume_seconds));
             if (x)
                 json_object_set_new(x, "rpo_unknown_count", json_integer((json_int_t)r->rpo_unknown));
+            if (x && strcmp(r->command, "drill") == 0) {
+                char *notes = drill_notes_of(state_dir, r->run_id);
+                json_object_set_new(x, "lessons_learned", notes ? json_string(notes) : json_null());
+                free(notes);
+            }
             json_array_append_new(arr, x);
         }
         json_dumpf(arr, stdout, JSON_INDENT(2));
@@ -707,10 +738,137 @@ int cmd_history(const opts *o, const char *state_dir)
                 printf(" (RTO from the first start; %s since the last resume)", part);
             }
             putchar('\n');
+            if (strcmp(r->command, "drill") == 0) {
+                char *notes = drill_notes_of(state_dir, r->run_id);
+                /* the lessons learned, indented under their drill */
+                for (char *line = notes, *nl; line && *line; line = nl ? nl + 1 : line + strlen(line)) {
+                    nl = strchr(line, '\n');
+                    printf("  %s %.*s\n", line == notes ? "lessons learned:" : "                ",
+                           nl ? (int)(nl - line) : (int)strlen(line), line);
+                }
+                free(notes);
+            }
         }
         if (n == 0)
             printf("no runs recorded in %s\n", state_dir);
     }
     journal_runs_free(runs, n);
     return EXIT_OK;
+}
+
+/* Ask on the terminal before deleting what the plan listed; --yes without one. */
+static int confirm_cleanup(const opts *o, size_t n)
+{
+    char line[64];
+
+    if (o->yes)
+        return 0;
+    if (!isatty(STDIN_FILENO)) {
+        fprintf(stderr, "dr-agent: cleanup deletes what is listed above; stdin is not a terminal, so pass --yes to "
+                        "confirm\n");
+        return -1;
+    }
+    fprintf(stderr, "cleanup: delete the %zu retired resource%s listed above (this cannot be undone). Type 'yes' to "
+                    "go on: ", n, n == 1 ? "" : "s");
+    if (!fgets(line, sizeof(line), stdin) || strcmp(line, "yes\n") != 0) {
+        fprintf(stderr, "dr-agent: not confirmed; nothing deleted\n");
+        return -1;
+    }
+    return 0;
+}
+
+/* Planned changes of the last run over the selected resources. */
+static size_t planned_count(const agent *a)
+{
+    size_t n = 0;
+
+    for (size_t i = 0; i < a->cfg->n_res; i++) {
+        if (a->last_opts.selected && !a->last_opts.selected[i])
+            continue;
+        for (size_t k = 0; k < a->results[i].n_changes; k++)
+            n += a->results[i].changes[k].state == DR_CHANGE_PLANNED;
+    }
+    return n;
+}
+
+int cmd_cleanup(const opts *o, agent *a, const unsigned char *sel, const char *config_path)
+{
+    session_opts so;
+    session s;
+    report_info ri;
+    dr_error err;
+    unsigned char *csel;
+    size_t n_sel = 0, pending;
+    int rc = EXIT_FAIL, ok;
+
+    if (o->format != FMT_TEXT && o->format != FMT_JSON) {
+        fprintf(stderr, "dr-agent: cleanup reports as text or json\n");
+        return EXIT_USAGE;
+    }
+    /* only the resources whose plugin retires anything */
+    csel = calloc(a->cfg->n_res + 1, 1);
+    if (!csel)
+        return EXIT_FAIL;
+    for (size_t i = 0; i < a->cfg->n_res; i++) {
+        if ((!sel || sel[i]) && hook_fn(&a->res[i].plugin->desc, HOOK_CLEANUP)) {
+            csel[i] = 1;
+            n_sel++;
+        }
+    }
+    if (n_sel == 0) {
+        printf("nothing to clean up: no selected resource's plugin retires resources\n");
+        free(csel);
+        return EXIT_OK;
+    }
+    fill_session_opts(o, a, csel, "cleanup", config_path, &so);
+    so.mutating = 1;
+    so.dry_run = o->plan;
+    dr_error_clear(&err);
+    if (session_begin(&s, a, &so, &err) != 0) {
+        free(csel);
+        return begin_failed(&err);
+    }
+    so.serving = current_serving(o, so.state_dir);
+    memset(&ri, 0, sizeof(ri));
+    ri.command = "cleanup";
+    ri.run_id = s.run_id;
+
+    /* 1. the plan: what is retired and older than the retention */
+    if (session_run(&s, HOOK_CLEANUP, "plan", 1, so.serving) != 0) {
+        session_end(&s, "failed", -1, -1);
+        goto out;
+    }
+    pending = planned_count(a);
+    if (o->plan || pending == 0 || !run_all_succeeded(a)) {
+        ri.dry_run = 1;
+        session_end(&s, !run_all_succeeded(a) ? "failed" : pending ? "planned" : "unchanged", -1, -1);
+        output_report(o, a, &ri);
+        rc = !run_all_succeeded(a) ? EXIT_FAIL : o->plan && pending ? EXIT_PLAN_CHANGES : EXIT_OK;
+        goto out;
+    }
+    if (o->format == FMT_TEXT) {
+        ri.dry_run = 1;
+        report_text(a, &ri, stdout, 0);
+        fflush(stdout);
+    }
+    if (confirm_cleanup(o, pending) != 0) {
+        session_end(&s, "unchanged", -1, -1);
+        rc = EXIT_USAGE;
+        goto out;
+    }
+
+    /* 2. delete: each plugin looks again (what is listed now is what it deletes) */
+    if (session_run(&s, HOOK_CLEANUP, "cleanup", 0, so.serving) != 0) {
+        session_end(&s, "failed", -1, -1);
+        goto out;
+    }
+    ok = run_all_succeeded(a) && !(s.locked && lock_lost(&s.lock));
+    session_end(&s, ok ? report_overall_status(a, 0) : "failed", -1, -1);
+    ri.dry_run = 0;
+    if (output_report(o, a, &ri) != 0)
+        ok = 0;
+    rc = ok ? EXIT_OK : EXIT_FAIL;
+out:
+    free(csel);
+    return rc;
 }

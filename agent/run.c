@@ -19,7 +19,7 @@
 
 const char *hook_name(hook_kind h)
 {
-    static const char *const names[] = {"configure", "verify", "failover", "failback"};
+    static const char *const names[] = {"configure", "verify", "failover", "failback", "cleanup"};
     return h < HOOK_COUNT ? names[h] : "?";
 }
 
@@ -30,6 +30,7 @@ dr_hook_fn hook_fn(const dr_plugin_descriptor *d, hook_kind h)
     case HOOK_VERIFY: return d->verify;
     case HOOK_FAILOVER: return d->failover;
     case HOOK_FAILBACK: return d->failback;
+    case HOOK_CLEANUP: return d->cleanup;
     default: return NULL;
     }
 }

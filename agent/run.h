@@ -18,7 +18,7 @@
 #include "graph.h"
 #include "loader.h"
 
-typedef enum hook_kind { HOOK_CONFIGURE = 0, HOOK_VERIFY, HOOK_FAILOVER, HOOK_FAILBACK, HOOK_COUNT } hook_kind;
+typedef enum hook_kind { HOOK_CONFIGURE = 0, HOOK_VERIFY, HOOK_FAILOVER, HOOK_FAILBACK, HOOK_CLEANUP, HOOK_COUNT } hook_kind;
 
 const char *hook_name(hook_kind h);
 dr_hook_fn hook_fn(const dr_plugin_descriptor *d, hook_kind h);

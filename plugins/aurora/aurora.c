@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include "aurora.h"
+#include "retired.h"
 
 /*
  * The runbook this replaces (configure-aurora-replica.sh and the promotion
@@ -45,6 +46,8 @@ static const dr_config_key keys[] = {
     {"primary_kms_key", DR_KEY_STRING, 0, NULL, NULL, "KMS key in the primary region for a cluster failback creates"},
     {"retired_suffix", DR_KEY_STRING, 0, "-retired", NULL,
      "failback renames a cluster it replaces to <id><suffix>-<UTC yyyymmddhhmmss> instead of deleting it"},
+    {"retired_retention", DR_KEY_DURATION, 0, "7d", NULL,
+     "retired clusters older than this: verify warns, 'dr-agent cleanup' deletes them (final snapshot kept)"},
     {"fence", DR_KEY_BOOL, 0, "true", NULL,
      "fence writes on the side being left (needs the data plane); a graceful switch is refused without it"},
     {"fence_method", DR_KEY_ENUM, 0, "database", "database",
@@ -652,12 +655,19 @@ static double dp_checks_normal(au_ctx *x, dp_view *v)
                         role_text(&v->role[AU_PRIMARY]), "writable", "%s", au_pg_name(v->pg[AU_PRIMARY]));
     if (!v->role_ok[AU_DR])
         dr_report_unknown(H, x->res, "dp_dr_read_only", "standby", &v->err[AU_DR]);
-    else if (!v->role[AU_DR].in_recovery)
+    else if (!v->role[AU_DR].in_recovery) {
+        int primary_writes = v->role_ok[AU_PRIMARY] && !v->role[AU_PRIMARY].in_recovery &&
+                             !v->role[AU_PRIMARY].default_read_only;
+        /* fenced (read-only) is not a second writer: only two writable sides are a split brain */
         dr_report_state(H, x->res, "dp_dr_read_only", DR_STATUS_CRITICAL, role_text(&v->role[AU_DR]), "standby",
-                        "%s is not a standby%s: two writers (split brain); replication and lag checks left out",
+                        "%s is not a standby, so it does not receive the primary's writes and a failover would lose "
+                        "them; %s; streaming and lag checks left out",
                         au_pg_name(v->pg[AU_DR]),
-                        v->role_ok[AU_PRIMARY] && !v->role[AU_PRIMARY].in_recovery ? " and the primary is one too"
-                                                                                    : "");
+                        v->role[AU_DR].default_read_only ? "it is fenced (read-only): no second writer, not a split brain"
+                        : primary_writes ? "both sides accept writes: split brain, writes diverge until one is fenced"
+                                         : "it accepts writes and the primary does not: the roles look swapped (a "
+                                           "failover without failback?)");
+    }
     else
         dr_report_state(H, x->res, "dp_dr_read_only", DR_STATUS_OK, "standby", "standby", "%s is in recovery",
                         au_pg_name(v->pg[AU_DR]));
@@ -938,9 +948,12 @@ static void verify_serving_dr(au_ctx *x)
                                 ? DR_STATUS_OK
                                 : DR_STATUS_CRITICAL,
                             role_text(&v.role[AU_PRIMARY]), "read-only", "%s%s", au_pg_name(v.pg[AU_PRIMARY]),
-                            v.role[AU_PRIMARY].in_recovery || v.role[AU_PRIMARY].default_read_only
-                                ? ""
-                                : ": the old primary accepts writes (split brain)");
+                            v.role[AU_PRIMARY].in_recovery
+                                ? ": a standby, it accepts no writes"
+                            : v.role[AU_PRIMARY].default_read_only
+                                ? ": fenced (read-only), so the DR side is the only writer"
+                                : ": the old primary accepts writes while the DR side serves: split brain, clients "
+                                  "still connected to it write data the DR side never sees");
         dp_close(&v);
     }
 }
@@ -952,6 +965,7 @@ static int au_verify(dr_resource *res, const dr_hook_args *args, dr_error *err)
 
     (void)err;
     ctx_init(&x, res, args);
+    au_retired_check(H, res);
     if (args->serving == DR_SERVING_DR) {
         verify_serving_dr(&x);
         return 0;
@@ -959,6 +973,11 @@ static int au_verify(dr_resource *res, const dr_hook_args *args, dr_error *err)
     verify_normal(&x, 1, &rpo);
     H->rpo_observed(res, rpo); /* negative: the data's RPO is unknown */
     return 0;
+}
+
+static int au_cleanup(dr_resource *res, const dr_hook_args *args, dr_error *err)
+{
+    return au_retired_cleanup(H, res, args->dry_run, err);
 }
 
 /* ---------------------------------------------------------- configure --- */
@@ -1117,9 +1136,11 @@ static int au_configure(dr_resource *res, const dr_hook_args *args, dr_error *er
                 return rc;
             if (!x.dry && (!g2.found || !au_global_member(&g2, r.arn)))
                 return dr_error_set(err, DR_ESTATE,
-                                    "DR cluster %s exists but is not a member of global cluster %s: rename or delete "
-                                    "it, then run configure again",
-                                    x.dr_cluster, x.global_id);
+                                    "DR cluster %s exists but is not a member of global cluster %s; if a failover "
+                                    "detached it, it may be the writer now: do not delete it, run 'dr-agent failback "
+                                    "--resource %s'; otherwise check which cluster serves ('dr-agent verify "
+                                    "--serving dr')",
+                                    x.dr_cluster, x.global_id, H->resource_id(res));
         }
         if (!r.has_scaling || fabs(r.min_acu - H->cfg_float(res, "min_capacity")) > 1e-9 ||
             fabs(r.max_acu - H->cfg_float(res, "max_capacity")) > 1e-9) {
@@ -1904,6 +1925,7 @@ static const dr_plugin_descriptor descriptor = {
     au_failover,
     au_failback,
     services,
+    au_cleanup,
 };
 
 DR_PLUGIN_DECLARE_ENTRY

@@ -1868,7 +1868,7 @@ static double verify_ages(bk_ctx *x, int dr, const bk_targets *t, const char *ch
     dr_error err;
     char name[200], want[40];
 
-    snprintf(want, sizeof(want), "%.0f", max_age);
+    dr_duration_format(max_age, want, sizeof(want)); /* "32d", not seconds: an UNKNOWN check has no unit */
     if (list_err) { /* the tagged resources could not be listed: the configured ones are still judged */
         dr_report_unknown(H, x->res, check, want, list_err);
         worst = -1;
@@ -2318,6 +2318,7 @@ static const dr_plugin_descriptor descriptor = {
     bk_failover,
     bk_failback,
     services,
+    NULL, /* cleanup: nothing retired */
 };
 
 DR_PLUGIN_DECLARE_ENTRY

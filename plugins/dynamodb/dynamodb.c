@@ -1242,6 +1242,7 @@ static const dr_plugin_descriptor descriptor = {
     dynamodb_failover,
     dynamodb_failback,
     services,
+    NULL, /* cleanup: nothing retired */
 };
 
 DR_PLUGIN_DECLARE_ENTRY

@@ -950,7 +950,8 @@ static void hc_diff(const r53_conf *c, const r53_hc *h, int want_inverted, dr_bu
     if (c->hc_fqdn && !value_eq("CNAME", h->fqdn, c->hc_fqdn))
         dr_buf_printf(diff, "%sFQDN %s -> %s", SEP(diff), h->fqdn[0] ? h->fqdn : "none", c->hc_fqdn);
     if (c->hc_ip && strcmp(h->ip, c->hc_ip) != 0)
-        dr_buf_printf(diff, "%sIP address %s -> %s", SEP(diff), h->ip[0] ? h->ip : "none", c->hc_ip);
+        dr_buf_printf(diff, "%sIP address %s -> %s (the health check probes the wrong endpoint)", SEP(diff),
+                      h->ip[0] ? h->ip : "none", c->hc_ip);
     if (c->hc_path && strcmp(h->path, c->hc_path) != 0)
         dr_buf_printf(diff, "%spath %s -> %s", SEP(diff), h->path[0] ? h->path : "none", c->hc_path);
     if (h->port != c->hc_port)
@@ -2132,6 +2133,7 @@ static const dr_plugin_descriptor descriptor = {
     r53_failover,
     r53_failback,
     services,
+    NULL, /* cleanup: nothing retired */
 };
 
 DR_PLUGIN_DECLARE_ENTRY

@@ -682,7 +682,8 @@ static dr_status check_rule(s3ctx *x, const direction *d, int rc, const dr_node 
         snprintf(rtc, sizeof(rtc), "%s", v ? v : "off");
     snprintf(want, sizeof(want), "Enabled, %d minutes", RTC_MINUTES);
     WORST(s = strcmp(rtc, want) == 0 ? DR_STATUS_OK : DR_STATUS_CRITICAL);
-    dr_report_state(H, x->res, "replication_time_control", s, rtc, want, "%s",
+    dr_report_state(H, x->res, "replication_time_control", s, rtc, want, "rule %s on s3://%s (to s3://%s): %s",
+                    d->rule_id, d->src, d->dst,
                     s == DR_STATUS_OK ? "S3 Replication Time Control: 99.99% of objects within 15 minutes"
                                       : "without RTC, S3 promises no replication time: the RPO cannot be held");
 
@@ -1273,6 +1274,7 @@ static const dr_plugin_descriptor descriptor = {
     s3_failover,
     s3_failback,
     services,
+    NULL, /* cleanup: nothing retired */
 };
 
 DR_PLUGIN_DECLARE_ENTRY

@@ -11,7 +11,7 @@ prefix=$tmp/prefix
 cmake --install "$build_dir" --prefix "$prefix" >/dev/null
 for f in bin/dr-agent include/dr/plugin.h include/dr/sdk.h lib/pkgconfig/dr-agent-sdk.pc \
          lib/cmake/DrAgentSdk/DrAgentSdkConfig.cmake share/dr-agent/plugin.map etc/dr-agent/dr-agent.conf.example \
-         share/man/man1/dr-agent.1 share/man/man5/dr-agent.conf.5 share/doc/dr-agent/README.md; do
+         share/man/man1/dr-agent.1.gz share/man/man5/dr-agent.conf.5.gz share/doc/dr-agent/README.md; do
   [ -e "$prefix/$f" ] || { echo "FAIL: $f not installed"; exit 1; }
 done
 echo "ok   installed layout"
@@ -59,11 +59,14 @@ for so in "$tmp/pc/exec.so" "$tmp/cm/build/exec.so"; do
 done
 echo "ok   only dr_plugin_entry is exported; no run path in plugins built with pkg-config or find_package"
 
-# 3. the installed agent loads it next to the bundled plugins
+# 3. installed the documented way (the example's install rule: the SDK's plugin directory), the installed agent
+#    loads it next to the bundled plugins
+cmake --install "$tmp/cm/build" >/dev/null
+[ -e "$prefix/lib/dr-agent/plugins/exec.so" ] || { echo "FAIL: cmake --install did not put exec.so in the plugin directory"; exit 1; }
+echo "ok   cmake --install put exec.so in $prefix/lib/dr-agent/plugins"
 plugins=$tmp/plugins
 mkdir -m 0755 "$plugins"
 cp "$prefix"/lib/dr-agent/plugins/*.so "$plugins"/ 2>/dev/null || true
-cp "$tmp/cm/build/exec.so" "$plugins/"
 out=$("$prefix/bin/dr-agent" plugins --plugin-dir "$plugins" --format json)
 echo "$out" | python3 -c '
 import json, sys

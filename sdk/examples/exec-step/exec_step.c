@@ -225,6 +225,7 @@ static const dr_plugin_descriptor descriptor = {
     ex_failover,
     ex_failback,
     no_services,
+    NULL, /* cleanup: nothing retired */
 };
 
 DR_PLUGIN_DECLARE_ENTRY

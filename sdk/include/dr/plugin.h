@@ -264,6 +264,11 @@ typedef struct dr_plugin_descriptor {
     /* The AWS services (SigV4 signing names, as given to dr/aws.h) the plugin calls, NULL-terminated, for
        `dr-agent plugins` and IAM reviews; NULL: not declared (a plugin built against ABI 1.0 has none). */
     const char *const *services;
+
+    /* ABI 1.1: remove what failovers, failbacks and drills retired (renamed out of the way, still billed) once it
+       is older than the retention the resource's config gives; with dry_run, report each as a planned change.
+       May be NULL. A plugin built for 1.0 has none (the host reads only struct_size bytes). */
+    dr_hook_fn cleanup;
 } dr_plugin_descriptor;
 
 /* The type of the entry point a plugin exports as DR_PLUGIN_ENTRY_SYMBOL. */

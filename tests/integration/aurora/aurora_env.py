@@ -418,7 +418,8 @@ class VerifyCases:
             self.env.clear_faults()
             self.pair.start("a")
         self.assert_only(healthy, broken, ["primary_cluster_status", "primary_writer_status", "dp_primary_writable",
-                                           "dp_streaming", "dp_replay_lag_bytes", "dp_replay_lag"], status="UNKNOWN")
+                                           "dp_streaming", "dp_replay_lag_bytes", "dp_replay_lag", "retired_clusters"],
+                         status="UNKNOWN")
         self.assertEqual(broken["status"], "UNKNOWN")
         for name in ("primary_cluster_status", "dp_primary_writable"):
             self.assertIsNone(checks_of(broken)[name]["observed"])
@@ -429,7 +430,7 @@ class VerifyCases:
         self.env.add_fault(region=DR, action="unreachable")
         broken = self.verify(expect=3)
         self.assert_only(healthy, broken, ["dr_cluster_status", "dr_replication_source", "dr_instance_status",
-                                           "dr_capacity", "replication_lag"], status="UNKNOWN")
+                                           "dr_capacity", "replication_lag", "retired_clusters"], status="UNKNOWN")
 
     def test_no_lag_metric_is_unknown(self):
         self.seed_primary()

@@ -8,10 +8,10 @@ import time
 from aurora_env import (CLUSTER, DR, DR_CLUSTER, GLOBAL, PRIMARY, RPO_S, AuroraTestCase, VerifyCases, changes_of,
                         checks_of, main, resource_of)
 
-HEALTHY = ["primary_cluster_status", "primary_writer_status", "global_cluster_status", "dr_cluster_status",
+HEALTHY = ["retired_clusters", "primary_cluster_status", "primary_writer_status", "global_cluster_status", "dr_cluster_status",
            "dr_replication_source", "dr_instance_status", "dr_capacity", "replication_lag", "dp_primary_writable",
            "dp_dr_read_only", "dp_streaming", "dp_replay_lag_bytes", "dp_replay_lag"]
-SERVING_DR = ["dr_cluster_status", "dr_cluster_role", "dr_writer_status", "dp_dr_writable", "dp_primary_fenced"]
+SERVING_DR = ["retired_clusters", "dr_cluster_status", "dr_cluster_role", "dr_writer_status", "dp_dr_writable", "dp_primary_fenced"]
 
 
 class GlobalCase(AuroraTestCase):

@@ -24,7 +24,7 @@ class Iam(AuroraTestCase):
         self.assertTrue(self.env.auth, "run with drenv --auth")
         with open(POLICY_FILE) as f:
             self.policies = json.load(f)
-        self.assertEqual(set(self.policies), {"configure", "verify", "failover", "failback"})
+        self.assertEqual(set(self.policies), {"configure", "verify", "failover", "failback", "cleanup"})
 
     def user_for(self, hook, suffix):
         """An IAM user whose only policy is the hook's (resources widened to "*" for moto)."""
