@@ -156,6 +156,7 @@ static const dr_plugin_descriptor descriptor = {
     NULL,
     NULL,
     services,
+    NULL, /* cleanup: nothing retired */
 };
 
 DR_PLUGIN_DECLARE_ENTRY
