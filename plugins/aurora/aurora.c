@@ -1315,6 +1315,14 @@ static int dp_handover(au_ctx *x, au_side from, double metric_lag, double *loss,
         *loss = 0;
         if (!x->has_pg || !x->fence)
             return 0;
+        /* The fence travels with the data: the side taking over must be reachable to be unfenced after the switch. */
+        rc = pg_open(x, to, 0, &dst, err);
+        if (rc != 0) {
+            dr_error_prefix(err, "the side taking over cannot be reached, nothing fenced or switched: ");
+            return rc;
+        }
+        au_pg_close(dst);
+        dst = NULL;
         rc = pg_open(x, from, 0, &src, err);
         if (rc != 0) {
             dr_error_prefix(err, "cannot fence the side being left, refusing a graceful switch (use --mode forced): ");
