@@ -96,8 +96,12 @@ class Auth(drtest.EnvTestCase):
         arn = rds.create_db_cluster(DBClusterIdentifier="auth-c", Engine="aurora-postgresql", EngineVersion="15.4",
                                     MasterUsername="postgres", MasterUserPassword="not-a-secret-123"
                                     )["DBCluster"]["DBClusterArn"]
+        rds.create_global_cluster(GlobalClusterIdentifier="auth-g", SourceDBClusterIdentifier=arn)
         e.client("rds", drtest.DR).create_db_cluster(DBClusterIdentifier="auth-r", Engine="aurora-postgresql",
-                                                     ReplicationSourceIdentifier=arn)
+                                                     EngineVersion="15.4", GlobalClusterIdentifier="auth-g")
+        members = rds.describe_global_clusters(GlobalClusterIdentifier="auth-g")["GlobalClusters"][0][
+            "GlobalClusterMembers"]
+        self.assertEqual(len(members), 2, members)
 
     def test_moto_reset_is_refused(self):
         self.assertIn("IAM users", self.env.control("POST", "/reset?moto=1", expect=400)["error"])

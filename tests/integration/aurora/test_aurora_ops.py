@@ -9,7 +9,7 @@ from aurora_env import (CLUSTER, DR, DR_CLUSTER, HEALTHY_LAG_MS, PRIMARY, RPO_S,
                         checks_of, main, resource_of)
 import pgpair
 
-SERVING_DR = ["dr_cluster_status", "dr_cluster_role", "dr_writer_status", "dp_dr_writable", "dp_primary_fenced"]
+SERVING_DR = ["retired_clusters", "dr_cluster_status", "dr_cluster_role", "dr_writer_status", "dp_dr_writable", "dp_primary_fenced"]
 
 
 class Configure(AuroraTestCase):
