@@ -872,13 +872,13 @@ static void check_backlog(s3ctx *x, const direction *d)
         return;
     }
     if (b.unreplicated == 0) {
-        dr_report_number(H, x->res, "existing_objects", DR_STATUS_OK, 0, 0, "objects",
+        dr_report_number(H, x->res, "existing_objects", DR_STATUS_OK, 0, 0, "count",
                          "every object of the %zu listed in s3://%s%s has a replication status", b.listed, d->src,
                          b.truncated ? " (first page)" : "");
         return;
     }
     s3_backlog_remedy(x, d, remedy, sizeof(remedy));
-    dr_report_number(H, x->res, "existing_objects", DR_STATUS_WARNING, (double)b.unreplicated, 0, "objects",
+    dr_report_number(H, x->res, "existing_objects", DR_STATUS_WARNING, (double)b.unreplicated, 0, "count",
                      "%s%zu objects of s3://%s were written before its replication rule (%s to %s) and are not in "
                      "s3://%s; %s",
                      b.truncated ? "at least " : "", b.unreplicated, d->src, b.oldest, b.newest, d->dst, remedy);

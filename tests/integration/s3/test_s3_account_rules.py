@@ -123,7 +123,7 @@ class AccountRules(S3Case):
         self.env.clear_requests()
         res = self.agent("verify", resources=one)
         c = self.checks(res, "s3." + self.RESOURCES0[0])["existing_objects"]
-        self.assertEqual((c["status"], c["observed"], c["unit"]), ("WARNING", 1000.0, "objects"))
+        self.assertEqual((c["status"], c["observed"], c["unit"]), ("WARNING", 1000.0, "count"))
         self.assertIn("aws s3control create-job", c["detail"])
         heads = self.env.requests(operation="HeadObject")
         self.assertLessEqual(len(heads), 12, "a binary search, not a HEAD per object")
