@@ -77,16 +77,57 @@ void dr_aws_calls_free(dr_aws_call *calls, size_t n)
 }
 
 typedef struct batch {
-    dr_aws_call *calls;
     size_t n;
-    atomic_size_t next; /* the next call a worker takes */
+    atomic_size_t next; /* the next item a worker takes */
+    void (*run)(void *items, size_t i);
+    void *items;
     int64_t deadline;   /* the caller's limits, for the workers */
     int (*stop)(void *);
     void *stop_arg;
 } batch;
 
-static void run_one(dr_aws_call *call)
+static void *worker(void *p)
 {
+    batch *b = p;
+    size_t i;
+
+    dr_aws_set_thread_limits(b->deadline, b->stop, b->stop_arg);
+    while ((i = atomic_fetch_add(&b->next, 1)) < b->n)
+        b->run(b->items, i);
+    dr_aws_set_thread_limits(0, NULL, NULL);
+    return NULL;
+}
+
+/* Run items 0..n) with at most max_parallel at once, the calling thread being one of the workers. */
+static void run_batch(void (*run)(void *items, size_t i), void *items, size_t n, int max_parallel)
+{
+    batch b;
+    pthread_t threads[DR_AWS_PARALLEL_MAX];
+    size_t want, started = 0, i;
+
+    if (max_parallel <= 0)
+        max_parallel = DR_AWS_PARALLEL_DEFAULT;
+    if (max_parallel > DR_AWS_PARALLEL_MAX)
+        max_parallel = DR_AWS_PARALLEL_MAX;
+    memset(&b, 0, sizeof(b));
+    b.n = n;
+    b.run = run;
+    b.items = items;
+    atomic_init(&b.next, 0);
+    drs_limits_get(&b.deadline, &b.stop, &b.stop_arg);
+    /* a thread that cannot start leaves its share to the others */
+    want = (n < (size_t)max_parallel ? n : (size_t)max_parallel) - 1;
+    while (started < want && pthread_create(&threads[started], NULL, worker, &b) == 0)
+        started++;
+    while ((i = atomic_fetch_add(&b.next, 1)) < n)
+        run(items, i);
+    for (size_t t = 0; t < started; t++)
+        pthread_join(threads[t], NULL);
+}
+
+static void run_call(void *items, size_t i)
+{
+    dr_aws_call *call = (dr_aws_call *)items + i;
     dr_aws_response *r = NULL;
 
     dr_error_clear(&call->err);
@@ -106,48 +147,29 @@ static void run_one(dr_aws_call *call)
         dr_aws_response_free(r);
 }
 
-static void *worker(void *p)
+static void run_task(void *items, size_t i)
 {
-    batch *b = p;
-    size_t i;
+    dr_aws_task *t = (dr_aws_task *)items + i;
 
-    dr_aws_set_thread_limits(b->deadline, b->stop, b->stop_arg);
-    while ((i = atomic_fetch_add(&b->next, 1)) < b->n)
-        run_one(&b->calls[i]);
-    dr_aws_set_thread_limits(0, NULL, NULL);
-    return NULL;
+    if (t->fn)
+        t->fn(t->arg);
+}
+
+void dr_aws_run_all(dr_aws_task *tasks, size_t n, int max_parallel)
+{
+    if (tasks && n > 0)
+        run_batch(run_task, tasks, n, max_parallel);
 }
 
 int dr_aws_send_all(dr_aws_call *calls, size_t n, int max_parallel, dr_error *err)
 {
-    batch b;
-    pthread_t threads[DR_AWS_PARALLEL_MAX];
-    size_t want, started = 0, failed = 0, first = 0;
+    size_t failed = 0, first = 0;
 
     if (n == 0)
         return 0;
     if (!calls)
         return dr_error_set(err, DR_EINVAL, "dr_aws_send_all: no calls");
-    if (max_parallel <= 0)
-        max_parallel = DR_AWS_PARALLEL_DEFAULT;
-    if (max_parallel > DR_AWS_PARALLEL_MAX)
-        max_parallel = DR_AWS_PARALLEL_MAX;
-    memset(&b, 0, sizeof(b));
-    b.calls = calls;
-    b.n = n;
-    atomic_init(&b.next, 0);
-    drs_limits_get(&b.deadline, &b.stop, &b.stop_arg);
-    /* The calling thread is one of the workers; a thread that cannot start leaves its share to the others. */
-    want = (n < (size_t)max_parallel ? n : (size_t)max_parallel) - 1;
-    while (started < want && pthread_create(&threads[started], NULL, worker, &b) == 0)
-        started++;
-    {
-        size_t i;
-        while ((i = atomic_fetch_add(&b.next, 1)) < n)
-            run_one(&calls[i]);
-    }
-    for (size_t t = 0; t < started; t++)
-        pthread_join(threads[t], NULL);
+    run_batch(run_call, calls, n, max_parallel);
     for (size_t i = 0; i < n; i++) {
         if (calls[i].rc != 0 && failed++ == 0)
             first = i;

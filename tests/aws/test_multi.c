@@ -491,12 +491,77 @@ static void test_retry_inside_batch(void **state)
     echo_stop(s);
 }
 
+typedef struct task_arg {
+    dr_aws *c;
+    int i, rc;
+    double got;
+    int64_t deadline;
+} task_arg;
+
+/* Two requests one after the other, as a helper that reads and then reads again would make. */
+static void two_reads(void *p)
+{
+    task_arg *a = p;
+    int (*stop)(void *);
+    void *arg;
+
+    drs_limits_get(&a->deadline, &stop, &arg);
+    for (int k = 0; k < 2; k++) {
+        dr_aws_call call;
+        hdrs h;
+        char body[32];
+        dr_error err;
+        json_call(&call, &h, body, sizeof(body), a->c, a->i, 100, 200);
+        dr_error_clear(&err);
+        a->rc = drs_send(a->c, &call.req, DRS_AUTH_CLIENT, NULL, &call.response, &err);
+        if (a->rc == 0)
+            a->got = dr_node_num(dr_aws_response_doc(call.response), "got.i", -1);
+        dr_aws_calls_free(&call, 1);
+    }
+}
+
+static void test_tasks(void **state)
+{
+    echo *s = echo_start();
+    dr_aws *c = client_at(s->url, 3);
+    task_arg args[5];
+    dr_aws_task tasks[5];
+    int64_t t0, wall, deadline;
+    (void)state;
+
+    for (int i = 0; i < 5; i++) {
+        memset(&args[i], 0, sizeof(args[i]));
+        args[i].c = c;
+        args[i].i = i;
+        args[i].rc = -1;
+        tasks[i].fn = two_reads;
+        tasks[i].arg = &args[i];
+    }
+    t0 = dr_mono_ms();
+    deadline = t0 + 60000;
+    dr_aws_set_thread_limits(deadline, NULL, NULL);
+    dr_aws_run_all(tasks, 5, 0);
+    dr_aws_set_thread_limits(0, NULL, NULL);
+    wall = dr_mono_ms() - t0;
+    for (int i = 0; i < 5; i++) {
+        assert_int_equal(args[i].rc, 0);
+        assert_int_equal((int)args[i].got, i);
+        assert_int_equal(args[i].deadline, deadline); /* each worker ran under the caller's deadline */
+    }
+    /* 10 requests of 100 ms: two rounds together, not ten one after another */
+    assert_true(wall < 700);
+    assert_int_equal(s->requests, 10);
+    dr_aws_run_all(NULL, 0, 0);
+    dr_aws_free(c);
+    echo_stop(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_order_and_overlap),  cmocka_unit_test(test_query_and_mixed_clients),
         cmocka_unit_test(test_partial_failure),    cmocka_unit_test(test_cancel_mid_flight),
-        cmocka_unit_test(test_deadline),           cmocka_unit_test(test_retry_inside_batch),
+        cmocka_unit_test(test_deadline),           cmocka_unit_test(test_retry_inside_batch),  cmocka_unit_test(test_tasks),
     };
     dr_error err;
 

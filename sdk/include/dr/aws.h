@@ -203,6 +203,21 @@ int dr_aws_send_all(dr_aws_call *calls, size_t n, int max_parallel, dr_error *er
 /* Free each call's doc, response and private storage (the array itself is the caller's). */
 void dr_aws_calls_free(dr_aws_call *calls, size_t n);
 
+/*
+ * The same for reads that are more than one request each (a helper such as
+ * dr_aws_metric_get, a describe and its parse): fn(arg) of each task runs on
+ * the batch's workers, at most max_parallel at once, and dr_aws_run_all
+ * returns when all have returned. A task keeps its result in its own arg
+ * (nothing is shared between tasks) and makes AWS calls only: it does not
+ * call the plugin host's API (reports, logs, host->aws), which belongs to the
+ * hook's thread; take the clients before the batch.
+ */
+typedef struct dr_aws_task {
+    void (*fn)(void *arg);
+    void *arg;
+} dr_aws_task;
+void dr_aws_run_all(dr_aws_task *tasks, size_t n, int max_parallel);
+
 /* --- CloudWatch --- */
 
 typedef struct dr_aws_dim {
