@@ -206,6 +206,52 @@ def call_summary(log):
             "errors": sum(1 for e in log if (e.get("status") or 0) >= 400 or e.get("status") is None)}
 
 
+def round_trips(log):
+    """Calls on the critical path: the longest chain of calls in the request log each of which started after the
+    one before had been answered (so could have waited on it). Each entry spans [time - ms, time] at the proxy.
+    Calls that overlapped in time cannot have waited on each other, so they never share a chain."""
+    import bisect
+    spans = sorted((e["time"] - (e.get("ms") or 0) / 1000.0, e["time"]) for e in log if e.get("time") is not None)
+    ends, best = [], []  # ends sorted; best[k]: the longest chain ending at or before ends[k]
+    longest = 0
+    for start, end in sorted(spans, key=lambda x: x[1]):
+        k = bisect.bisect_right(ends, start)
+        chain = (best[k - 1] if k else 0) + 1
+        longest = max(longest, chain)
+        ends.append(end)
+        best.append(max(chain, best[-1] if best else 0))
+    return longest
+
+
+class latency:
+    """`with latency(aws, ms):` every call through the proxy waits ms before its answer (the proxy's latency
+    fault), as a call to a real AWS endpoint costs a round trip; 0 adds nothing."""
+
+    def __init__(self, aws, ms):
+        self.aws, self.ms, self.id = aws, ms, None
+
+    def __enter__(self):
+        if self.ms > 0:
+            self.id = self.aws.env.add_fault(action="latency", latency_ms=self.ms)
+        return self
+
+    def __exit__(self, *exc):
+        if self.id:
+            self.aws.env.clear_faults(self.id)
+        return False
+
+
+def parse_latencies(text):
+    """"0,40" -> [0, 40] (milliseconds per call)."""
+    try:
+        out = [int(x) for x in text.split(",") if x.strip() != ""]
+    except ValueError:
+        raise SystemExit(f"--latency: a comma-separated list of milliseconds, not '{text}'")
+    if not out or any(x < 0 for x in out):
+        raise SystemExit(f"--latency: a comma-separated list of milliseconds, not '{text}'")
+    return out
+
+
 # ---- the reference estate ----------------------------------------------------------------------
 def _demo_config():
     """scripts/demo-config.py as a module: it knows where each resource of the reference config ends."""

@@ -475,7 +475,17 @@ static int get_hc(dr_aws *aws, const char *id, r53_hc *h, dr_error *err)
  * (two runs racing) are resolved in favour of the one the PRIMARY uses.
  * Sets h->found = 0 when there is none.
  */
+static int find_hc_n(dr_resource *res, dr_aws *aws, const r53_conf *c, const r53_state *s, r53_hc *h, int *n_matches,
+                     dr_error *err);
+
 static int find_hc(dr_resource *res, dr_aws *aws, const r53_conf *c, const r53_state *s, r53_hc *h, dr_error *err)
+{
+    return find_hc_n(res, aws, c, s, h, NULL, err);
+}
+
+/* find_hc, telling how many health checks carry the prefix; res NULL: no log line (a batch's worker). */
+static int find_hc_n(dr_resource *res, dr_aws *aws, const r53_conf *c, const r53_state *s, r53_hc *h, int *n_matches,
+                     dr_error *err)
 {
     char marker[128] = "";
     int rc = 0, matches = 0, pages = 0;
@@ -520,7 +530,9 @@ static int find_hc(dr_resource *res, dr_aws *aws, const r53_conf *c, const r53_s
         dr_doc_free(d);
         break;
     }
-    if (matches > 1)
+    if (n_matches)
+        *n_matches = matches;
+    if (matches > 1 && res)
         H->log(res, DR_LOG_WARN, "%d health checks carry the CallerReference prefix %s; using %s", matches,
                c->caller_prefix, h->id);
     return 0;
@@ -1217,6 +1229,81 @@ static void verify_records(dr_resource *res, const dr_hook_args *args, const r53
     }
 }
 
+/*
+ * read_state for verify in two round trips instead of four: the zone and its
+ * records, and the health check and its status, are two independent chains
+ * read at once. The health check chain reads without the records, which only
+ * choose among several health checks with our prefix (two runs that raced):
+ * then it is read again with them, as read_state does.
+ */
+typedef struct r53_part {
+    dr_aws *aws;
+    const r53_conf *c;
+    r53_state *s;
+    int with_status, matches;
+} r53_part;
+
+static void read_zone_part(void *arg)
+{
+    r53_part *p = arg;
+
+    p->s->zone_rc = find_zone(p->aws, p->c, p->s->zone_id, sizeof(p->s->zone_id), &p->s->zone_err);
+    if (p->s->zone_rc == 0)
+        p->s->zone_rc = read_records(p->aws, p->c, p->s, &p->s->zone_err);
+}
+
+static void read_hc_part(void *arg)
+{
+    r53_part *p = arg;
+    r53_state *s = p->s;
+
+    s->hc_rc = find_hc_n(NULL, p->aws, p->c, s, &s->hc, &p->matches, &s->hc_err);
+    if (s->hc_rc == 0 && s->hc.found && p->with_status)
+        s->st_rc = read_status(p->aws, s->hc.id, &s->st_healthy, &s->st_total, &s->st_err);
+    else if (s->hc_rc != 0 || !s->hc.found)
+        s->st_rc = s->hc_rc ? s->hc_rc : DR_ENOTFOUND;
+    else
+        s->st_rc = DR_EUNSUPPORTED;
+}
+
+static void read_state_together(dr_resource *res, dr_aws *aws, const r53_conf *c, r53_state *s, int with_status)
+{
+    r53_state hs;
+    r53_part zp, hp;
+    dr_aws_task tasks[2];
+
+    if (!aws) {
+        read_state(res, aws, c, s, with_status);
+        return;
+    }
+    memset(s, 0, sizeof(*s));
+    memset(&hs, 0, sizeof(hs));
+    zp = (r53_part){aws, c, s, with_status, 0};
+    hp = (r53_part){aws, c, &hs, with_status, 0};
+    tasks[0] = (dr_aws_task){read_zone_part, &zp};
+    tasks[1] = (dr_aws_task){read_hc_part, &hp};
+    dr_aws_run_all(tasks, 2, 0);
+    if (hp.matches > 1) {
+        /* several candidates: choose with the records, as read_state does */
+        s->hc_rc = find_hc(res, aws, c, s, &s->hc, &s->hc_err);
+        if (s->hc_rc == 0 && s->hc.found && with_status)
+            s->st_rc = read_status(aws, s->hc.id, &s->st_healthy, &s->st_total, &s->st_err);
+        else if (s->hc_rc != 0 || !s->hc.found)
+            s->st_rc = s->hc_rc ? s->hc_rc : DR_ENOTFOUND;
+        else
+            s->st_rc = DR_EUNSUPPORTED;
+    } else {
+        s->hc_rc = hs.hc_rc;
+        s->hc_err = hs.hc_err;
+        s->hc = hs.hc;
+        s->st_rc = hs.st_rc;
+        s->st_err = hs.st_err;
+        s->st_healthy = hs.st_healthy;
+        s->st_total = hs.st_total;
+    }
+    state_free(&hs);
+}
+
 static int r53_verify(dr_resource *res, const dr_hook_args *args, dr_error *err)
 {
     r53_conf c;
@@ -1230,7 +1317,7 @@ static int r53_verify(dr_resource *res, const dr_hook_args *args, dr_error *err)
         return rc;
     dr_error_clear(&cerr);
     aws = client(res, &c, &cerr);
-    read_state(res, aws, &c, &s, 1);
+    read_state_together(res, aws, &c, &s, 1);
     if (!aws) {
         s.zone_err = s.hc_err = s.st_err = cerr;
     }
