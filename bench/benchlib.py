@@ -206,21 +206,39 @@ def call_summary(log):
             "errors": sum(1 for e in log if (e.get("status") or 0) >= 400 or e.get("status") is None)}
 
 
-def round_trips(log):
-    """Calls on the critical path: the longest chain of calls in the request log each of which started after the
-    one before had been answered (so could have waited on it). Each entry spans [time - ms, time] at the proxy.
-    Calls that overlapped in time cannot have waited on each other, so they never share a chain."""
+def critical_chain(log):
+    """The calls on the critical path: the longest chain of calls in the request log each of which started after the
+    one before had been answered (so could have waited on it), oldest first. Each entry spans [time - ms, time] at the
+    proxy. Calls that overlapped in time cannot have waited on each other, so they never share a chain."""
     import bisect
-    spans = sorted((e["time"] - (e.get("ms") or 0) / 1000.0, e["time"]) for e in log if e.get("time") is not None)
-    ends, best = [], []  # ends sorted; best[k]: the longest chain ending at or before ends[k]
-    longest = 0
-    for start, end in sorted(spans, key=lambda x: x[1]):
+    spans = sorted(((e["time"] - (e.get("ms") or 0) / 1000.0, e["time"], e) for e in log if e.get("time") is not None),
+                   key=lambda x: x[1])
+    ends, best = [], []  # ends sorted; best[k]: (length, index) of the longest chain ending at or before ends[k]
+    length, prev = [], []
+    for i, (start, end, _) in enumerate(spans):
         k = bisect.bisect_right(ends, start)
-        chain = (best[k - 1] if k else 0) + 1
-        longest = max(longest, chain)
+        before = best[k - 1] if k else (0, -1)
+        length.append(before[0] + 1)
+        prev.append(before[1])
         ends.append(end)
-        best.append(max(chain, best[-1] if best else 0))
-    return longest
+        best.append(max((length[i], i), best[-1]) if best else (length[i], i))
+    if not spans:
+        return []
+    i, chain = best[-1][1], []
+    while i >= 0:
+        chain.append(spans[i][2])
+        i = prev[i]
+    return chain[::-1]
+
+
+def round_trips(log):
+    """How many calls are on the critical path (critical_chain)."""
+    return len(critical_chain(log))
+
+
+def chain_text(log):
+    """The critical chain as "service Operation region -> ...", for the reports."""
+    return " -> ".join(f"{e.get('service')} {e.get('operation')}" for e in critical_chain(log))
 
 
 class latency:

@@ -49,7 +49,7 @@ def measure(aws, tools, env, runs, ref, lat):
             s = {"rc": r.rc, "wall": r.wall, "cpu": r.cpu, "user": r.user, "sys": r.sys, "maxrss_kb": r.maxrss_kb,
                  "calls": calls["calls"], "call_errors": calls["errors"], "server_cpu": server,
                  "call_median_ms": calls["median_ms"],
-                 "round_trips": bl.round_trips(log)}
+                 "round_trips": bl.round_trips(log), "chain": bl.chain_text(log)}
             if name == "dr-agent":
                 rep = r.json()
                 s["checks"] = bl.count_checks(rep)
@@ -65,7 +65,9 @@ def measure(aws, tools, env, runs, ref, lat):
             bl.say(f"  {lat} ms: run {i + 1}/{runs} {name:8s} {bl.fmt_s(r.wall):>8s}  cpu {bl.fmt_s(r.cpu):>8s}  "
                    f"rss {bl.fmt_mib(r.maxrss_kb):>9s}  calls {calls['calls']}  round trips {s['round_trips']}")
 
-    med = {k: {m: bl.median([s[m] for s in v]) for m in v[0] if m != "rc"} for k, v in samples.items()}
+    med = {k: {m: bl.median([s[m] for s in v]) for m in v[0] if m not in ("rc", "chain")} for k, v in samples.items()}
+    for k, v in samples.items():
+        med[k]["chain"] = v[-1]["chain"]  # the critical chain of the last run
     return med, samples
 
 
@@ -126,11 +128,13 @@ def main(argv):
     print(f"{'latency':>8s} {'tool':24s} {'wall':>9s} {'API calls':>10s} {'round trips':>12s}")
     lat_rows = {}
     for lat, (m, _) in by_latency.items():
-        lat_rows[lat] = {k: {"wall": m[k]["wall"], "calls": m[k]["calls"], "round_trips": m[k]["round_trips"]}
-                         for k in labels}
+        lat_rows[lat] = {k: {"wall": m[k]["wall"], "calls": m[k]["calls"], "round_trips": m[k]["round_trips"],
+                             "chain": m[k]["chain"]} for k in labels}
         for k, label in labels.items():
             print(f"{lat:>6d}ms {label:24s} {bl.fmt_s(m[k]['wall']):>9s} {m[k]['calls']:>10.0f} "
                   f"{m[k]['round_trips']:>12.0f}")
+    for lat, (m, _) in by_latency.items():
+        print(f"critical path of dr-agent verify at {lat} ms: {m['dr-agent']['chain']}")
     goal = None
     if LATENCY_GOAL["latency_ms"] in by_latency:
         a = by_latency[LATENCY_GOAL["latency_ms"]][0]["dr-agent"]
