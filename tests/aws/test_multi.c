@@ -1,4 +1,4 @@
-/* test_multi.c: several calls at once (dr_aws_send_all) against a loopback echo server: order, overlap, partial failure, cancellation, deadline. */
+/* test_multi.c: several calls at once (dr_aws_send_all, dr_aws_run_all) against a loopback echo server: order, overlap, partial failure, cancellation, deadline; dr_wait_for's backoff. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -17,6 +17,7 @@
 #include <cmocka.h>
 
 #include "client.h"
+#include "dr/check.h"
 #include "testutil.h"
 
 /*
@@ -556,12 +557,74 @@ static void test_tasks(void **state)
     echo_stop(s);
 }
 
+/* dr_wait_for with a host that records its pauses instead of sleeping. */
+static int64_t pauses[16];
+static int n_pauses, probes, done_at;
+
+static void fake_progress(dr_resource *res, const char *fmt, ...)
+{
+    (void)res, (void)fmt;
+}
+
+static int fake_sleep(dr_resource *res, int64_t ms)
+{
+    (void)res;
+    if (n_pauses < 16)
+        pauses[n_pauses++] = ms;
+    return 0;
+}
+
+static int probe_n(void *arg, char *status, size_t len, dr_error *err)
+{
+    (void)arg, (void)status, (void)len, (void)err;
+    return ++probes >= done_at ? 1 : 0;
+}
+
+static void test_wait_backoff(void **state)
+{
+    dr_host_api h;
+    dr_error err;
+    const int64_t want[] = {125, 250, 500, 1000, 1000, 1000};
+    (void)state;
+
+    memset(&h, 0, sizeof(h));
+    h.struct_size = sizeof(h);
+    h.progress = fake_progress;
+    h.sleep_ms = fake_sleep;
+    dr_error_clear(&err);
+    /* done at the 7th poll: six pauses, doubling from interval / 8 up to the interval */
+    n_pauses = probes = 0;
+    done_at = 7;
+    assert_int_equal(dr_wait_for(&h, NULL, "x", 1000, 0, probe_n, NULL, &err), 0);
+    assert_int_equal(n_pauses, 6);
+    for (int i = 0; i < 6; i++)
+        assert_int_equal(pauses[i], want[i]);
+    /* a short interval: at least 50 ms, never above the interval */
+    n_pauses = probes = 0;
+    done_at = 4;
+    assert_int_equal(dr_wait_for(&h, NULL, "x", 200, 0, probe_n, NULL, &err), 0);
+    assert_int_equal(pauses[0], 50);
+    assert_int_equal(pauses[1], 100);
+    assert_int_equal(pauses[2], 200);
+    n_pauses = probes = 0;
+    done_at = 3;
+    assert_int_equal(dr_wait_for(&h, NULL, "x", 20, 0, probe_n, NULL, &err), 0);
+    assert_int_equal(pauses[0], 20);
+    assert_int_equal(pauses[1], 20);
+    /* done at once: no pause */
+    n_pauses = probes = 0;
+    done_at = 1;
+    assert_int_equal(dr_wait_for(&h, NULL, "x", 1000, 0, probe_n, NULL, &err), 0);
+    assert_int_equal(n_pauses, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_order_and_overlap),  cmocka_unit_test(test_query_and_mixed_clients),
         cmocka_unit_test(test_partial_failure),    cmocka_unit_test(test_cancel_mid_flight),
         cmocka_unit_test(test_deadline),           cmocka_unit_test(test_retry_inside_batch),  cmocka_unit_test(test_tasks),
+        cmocka_unit_test(test_wait_backoff),
     };
     dr_error err;
 
