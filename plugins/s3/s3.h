@@ -45,6 +45,7 @@ typedef struct s3ctx {
     /* endpoints found unreachable in this hook: later calls there fail at once with the same error */
     const char *down[3];
     dr_error down_err[3];
+    struct s3_pre *pre; /* verify's reads made ahead, all at once (s3_prefetch.c); NULL: none */
 } s3ctx;
 
 /* One replication direction: primary to DR normally, DR to primary while the DR side serves. */
@@ -118,5 +119,21 @@ int s3_replication_metric(s3ctx *x, const direction *d, const char *name, dr_aws
 canary_outcome s3_run_canary(s3ctx *x, const direction *d, int64_t max_ms, double *seconds, char *how, size_t how_len,
                              dr_error *err);
 int64_t s3_canary_budget(s3ctx *x, double want_s);
+
+/* ---- verify's reads at once (s3_prefetch.c) ---- */
+/*
+ * Make the S3, IAM and CloudWatch reads verify will make, all at once, and
+ * keep their answers in x->pre; s3_send, s3_iam_call and
+ * s3_replication_metric then take a kept answer instead of calling (each
+ * once). with_rule: the replication reads of direction d too. x->pre is
+ * owned by x: s3_prefetch_free() releases what was not taken.
+ */
+void s3_prefetch_verify(s3ctx *x, const direction *d, int with_rule);
+void s3_prefetch_free(s3ctx *x);
+/* A kept answer for the request: 1 and *rc (with *out or *err) when there was one, else 0. */
+int s3_pre_take_s3(s3ctx *x, const char *region, const dr_aws_request *rq, dr_aws_response **out, dr_error *err,
+                   int *rc);
+int s3_pre_take_iam(s3ctx *x, const char *op, const dr_buf *form, dr_doc **out, dr_error *err, int *rc);
+int s3_pre_take_metric(s3ctx *x, const direction *d, const char *name, dr_aws_metric *m, dr_error *err, int *rc);
 
 #endif /* DR_PLUGIN_S3_H */
