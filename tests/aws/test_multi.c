@@ -24,7 +24,8 @@
  * The echo server answers each request after the delay its x-test-delay-ms
  * header asks for, with the status of x-test-status (an AWS JSON error for a
  * 4xx), and a body that carries the request body back: {"got": BODY} for a
- * JSON body, <Echo><Body>BODY</Body></Echo> otherwise. It counts the
+ * JSON body (with the members DescribeTable and ListTables always answer),
+ * <ActionResponse><ActionResult><Body>BODY</Body>... for a Query form. It counts the
  * requests in flight at once.
  */
 #define MAX_CONNS 128
@@ -112,9 +113,21 @@ static void *conn_main(void *p)
             snprintf(body, sizeof(body), "{\"__type\":\"com.amazonaws.dynamodb.v20120810#%s\",\"message\":\"echo\"}",
                      status == 404 ? "ResourceNotFoundException" : "ValidationException");
         } else if (clen > 0 && buf[head_len] == '{') {
-            snprintf(body, sizeof(body), "{\"got\":%.*s}", (int)clen, buf + head_len);
+            /* with the members DescribeTable and ListTables answers always have */
+            snprintf(body, sizeof(body), "{\"Table\":{},\"TableNames\":[],\"got\":%.*s}", (int)clen,
+                     buf + head_len);
         } else {
-            size_t o = (size_t)snprintf(body, sizeof(body), "<Echo><Body>");
+            /* a Query answer: <ActionResponse><ActionResult><Body>the form</Body></ActionResult></ActionResponse> */
+            char action[64] = "Echo";
+            const char *act = strstr(buf + head_len, "Action=");
+            size_t o;
+            if (act) {
+                size_t k = 0;
+                for (act += 7; *act && *act != '&' && k + 1 < sizeof(action); act++)
+                    action[k++] = *act;
+                action[k] = '\0';
+            }
+            o = (size_t)snprintf(body, sizeof(body), "<%sResponse><%sResult><Body>", action, action);
             for (long i = 0; i < clen && o + 8 < sizeof(body); i++) {
                 char ch = buf[head_len + (size_t)i];
                 if (ch == '&')
@@ -124,7 +137,7 @@ static void *conn_main(void *p)
                 else
                     body[o++] = ch;
             }
-            snprintf(body + o, sizeof(body) - o, "</Body></Echo>");
+            snprintf(body + o, sizeof(body) - o, "</Body></%sResult></%sResponse>", action, action);
         }
         n = snprintf(out, sizeof(out),
                      "HTTP/1.1 %ld X\r\nContent-Type: application/x-amz-json-1.0\r\nx-test-seq: %d\r\n"
@@ -337,7 +350,7 @@ static void test_query_and_mixed_clients(void **state)
     assert_int_equal(dr_aws_call_json(&calls[1], b, "dynamodb", "DynamoDB_20120810", "ListTables", NULL), 0);
     dr_error_clear(&err);
     assert_int_equal(dr_aws_send_all(calls, 2, 0, &err), 0);
-    body = dr_node_str(dr_doc_root(calls[0].doc), "Body");
+    body = dr_node_str(dr_doc_root(calls[0].doc), "DescribeDBClustersResult.Body");
     assert_non_null(body);
     assert_string_equal(body, "Action=DescribeDBClusters&Version=2014-10-31&DBClusterIdentifier=orders-db");
     assert_non_null(dr_node_get(dr_doc_root(calls[1].doc), "got"));
