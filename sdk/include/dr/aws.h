@@ -156,10 +156,10 @@ int dr_aws_rest(dr_aws *c, const dr_aws_request *req, dr_doc **out, dr_error *er
  * trip instead of one per call. Each call runs the same sign-send-retry loop
  * as dr_aws_send (standard retries, the client's shared retry quota, its
  * connection cache), on worker threads that take the calling thread's limits
- * (dr_aws_set_thread_limits): a passed deadline fails the calls still
- * running or waiting with DR_ETIMEDOUT, a stop request with DR_ECANCELED.
- * The stop function is therefore called from those threads too. Only the
- * calls' own clients are used, so a batch works in any thread or process.
+ * (the hook's deadline and cancel, which the host sets for the hook's
+ * thread): a passed deadline fails the calls still running or waiting with
+ * DR_ETIMEDOUT, a cancel with DR_ECANCELED. Only the calls' own clients are
+ * used, so a batch works in any thread or process.
  *
  * Ownership: the caller owns the dr_aws_call array. A request's strings are
  * borrowed until dr_aws_send_all returns (dr_aws_call_query copies its form).
