@@ -132,8 +132,16 @@ class Runs(unittest.TestCase):
     def test_resume_of_a_failover_is_confirmed(self):
         c = self.conf('{ type = "fixture_dep"; name = "db"; sleep = "20s"; change = "promote"; }')
         p = self.start("-c", c, "failover", "--yes")
-        self.assertTrue(self.wait_for(lambda: os.path.isdir(os.path.join(self.state, "runs")) and
-                                      os.listdir(os.path.join(self.state, "runs"))))
+        runs_dir = os.path.join(self.state, "runs")
+
+        def step_started():
+            # the journal file appears before its first line is written: wait for the step itself
+            if not os.path.isdir(runs_dir) or not os.listdir(runs_dir):
+                return False
+            with open(os.path.join(runs_dir, os.listdir(runs_dir)[0])) as f:
+                return any('"step_start"' in l for l in f)
+
+        self.assertTrue(self.wait_for(step_started))
         p.send_signal(signal.SIGKILL)
         p.communicate()
         r = self.agent("-c", c, "resume")
