@@ -861,15 +861,39 @@ static void cluster_read_run(void *arg)
  * one call after another: both clusters and the lag metric, then the
  * instances the clusters name. The checks then report from the answers.
  */
+/* The global cluster read ahead in the DR region (describe_global's first try). */
+typedef struct global_read {
+    dr_aws *c;
+    const char *id;
+    au_global *g;
+    int rc; /* 1: not read */
+    dr_error err;
+} global_read;
+
+static void global_read_run(void *arg)
+{
+    global_read *r = arg;
+
+    dr_error_clear(&r->err);
+    r->rc = au_describe_global(r->c, r->id, r->g, &r->err);
+}
+
 static void verify_reads_run(au_ctx *x, dr_aws *pc, dr_aws *dc, topo *t, dr_error *perr, dr_error *derr,
-                             metric_read *mr, inst_read ir[2])
+                             metric_read *mr, inst_read ir[2], global_read *gr)
 {
     cluster_read cr[2] = {{pc, x->cluster, &t->p, &t->p_ok, perr}, {dc, x->dr_cluster, &t->r, &t->r_ok, derr}};
-    dr_aws_task tasks[3];
+    dr_aws_task tasks[4];
     size_t n = 0;
 
     tasks[n++] = (dr_aws_task){cluster_read_run, &cr[0]};
     tasks[n++] = (dr_aws_task){cluster_read_run, &cr[1]};
+    gr->rc = 1;
+    if (dc) {
+        gr->c = dc;
+        gr->id = x->global_id;
+        gr->g = &t->g;
+        tasks[n++] = (dr_aws_task){global_read_run, gr};
+    }
     if (mr && dc) {
         mr->dc = dc;
         mr->cluster = x->dr_cluster;
@@ -896,6 +920,7 @@ static void verify_normal(au_ctx *x, int with_lag, double *rpo_seen)
     dr_aws *pc, *dc;
     metric_read mr;
     inst_read ir[2]; /* the primary's writer, the DR cluster's instance */
+    global_read gr;
     int g_state = 0; /* global cluster: -1 unknown, 0 absent, 1 read */
     topo t;
     char p_arn[256] = "";
@@ -908,7 +933,7 @@ static void verify_normal(au_ctx *x, int with_lag, double *rpo_seen)
     dc = client(x, x->dreg, &derr);
     memset(&mr, 0, sizeof(mr));
     memset(ir, 0, sizeof(ir));
-    verify_reads_run(x, pc, dc, &t, &perr, &derr, with_lag ? &mr : NULL, ir);
+    verify_reads_run(x, pc, dc, &t, &perr, &derr, with_lag ? &mr : NULL, ir, &gr);
 
     /* 1. The primary cluster and its writer. */
     if (!t.p_ok) {
@@ -937,7 +962,7 @@ static void verify_normal(au_ctx *x, int with_lag, double *rpo_seen)
     /* 2. The global cluster, written by the primary. */
     {
         dr_error_clear(&gerr);
-        if (describe_global(x, &t.g, &gerr) != 0) {
+        if (gr.rc != 0 && describe_global(x, &t.g, &gerr) != 0) { /* read ahead in the DR region, else both */
             g_state = -1;
             dr_report_unknown(H, x->res, "global_cluster_status", "available", &gerr);
         } else if (!t.g.found) {

@@ -1890,14 +1890,78 @@ static void vread_alarm(void *arg)
                                  : (v->alarm_err.code ? v->alarm_err.code : DR_ENETWORK);
 }
 
-/* The health check part of read_state, into s (no host calls: the clients are in v). */
-static void hc_part(r53_vread *v, dr_resource *res, r53_state *s, int *matches)
+/* The health check part of read_state, its independent reads at once. */
+typedef struct hc_job {
+    r53_vread *v;
+    const r53_state *tie; /* the records that choose among several health checks (none: the first) */
+    r53_state *out;
+    int *matches;
+    int t_rc;             /* the traffic health checks' lookup */
+    dr_error t_err;
+} hc_job;
+
+typedef struct metric_job {
+    dr_aws *cw;
+    const r53_conf *c;
+    const char *id;
+    int rc, healthy;
+    dr_error err;
+} metric_job;
+
+static void job_find(void *arg)
+{
+    hc_job *j = arg;
+
+    j->out->hc_rc = find_hc_n(NULL, j->v->aws, j->v->c, j->tie, &j->out->hc, j->matches, &j->out->hc_err);
+}
+
+static void job_traffic(void *arg)
+{
+    hc_job *j = arg;
+
+    dr_error_clear(&j->t_err);
+    j->t_rc = find_traffic_hcs(j->v->aws, j->v->c, &j->out->ahc, &j->out->chc, &j->t_err);
+}
+
+static void job_metric(void *arg)
+{
+    metric_job *m = arg;
+
+    dr_error_clear(&m->err);
+    m->rc = metric_status_c(m->cw, m->c, m->id, &m->healthy, &m->err);
+}
+
+/*
+ * The health check part of read_state into s, with the same outcome: the
+ * health check and (alarm method) the traffic health checks are looked up at
+ * once, then the status metrics of the endpoint and calculated checks are
+ * read at once. AWS calls only: the clients are in v (a batch's worker may
+ * run it).
+ */
+static void hc_part(r53_vread *v, const r53_state *tie, r53_state *s, int *matches)
 {
     const r53_conf *c = v->c;
+    hc_job j;
+    metric_job m[2];
+    dr_aws_task t[2];
+    size_t n = 0;
 
-    s->hc_rc = find_hc_n(res, v->aws, c, v->s, &s->hc, matches, &s->hc_err);
-    if (s->hc_rc == 0 && c->by_alarm)
-        s->hc_rc = find_traffic_hcs(v->aws, c, &s->ahc, &s->chc, &s->hc_err);
+    memset(&j, 0, sizeof(j));
+    j.v = v;
+    j.tie = tie;
+    j.out = s;
+    j.matches = matches;
+    t[n++] = (dr_aws_task){job_find, &j};
+    if (c->by_alarm)
+        t[n++] = (dr_aws_task){job_traffic, &j};
+    dr_aws_run_all(t, n, 0);
+    if (s->hc_rc != 0 || !c->by_alarm) {
+        memset(&s->ahc, 0, sizeof(s->ahc)); /* looked up only after the health check, as read_state does */
+        memset(&s->chc, 0, sizeof(s->chc));
+    } else if (j.t_rc != 0) {
+        s->hc_rc = j.t_rc;
+        s->hc_err = j.t_err;
+    }
     s->ep_rc = s->st_rc = DR_EUNSUPPORTED; /* not asked for */
     if (s->hc_rc != 0 || !s->hc.found) {
         s->st_rc = s->ep_rc = s->hc_rc ? s->hc_rc : DR_ENOTFOUND;
@@ -1907,20 +1971,32 @@ static void hc_part(r53_vread *v, dr_resource *res, r53_state *s, int *matches)
     if (!v->with_status)
         return;
     if (!v->cw) {
-        s->ep_err = v->cw_err;
-        s->ep_rc = v->cw_err.code ? v->cw_err.code : DR_ENETWORK;
-    } else {
-        s->ep_rc = metric_status_c(v->cw, c, s->hc.id, &s->ep_healthy, &s->ep_err);
+        s->ep_err = s->st_err = v->cw_err;
+        s->ep_rc = s->st_rc = v->cw_err.code ? v->cw_err.code : DR_ENETWORK;
+        if (c->by_alarm && !s->chc.found)
+            s->st_rc = dr_error_set(&s->st_err, DR_ENOTFOUND, "no calculated health check (run configure)");
+        s->st_total = 1;
+        return;
     }
+    n = 0;
+    m[0] = (metric_job){v->cw, c, s->hc.id, 0, 0, {0}};
+    t[n++] = (dr_aws_task){job_metric, &m[0]};
+    if (c->by_alarm && s->chc.found) {
+        m[1] = (metric_job){v->cw, c, s->chc.id, 0, 0, {0}};
+        t[n++] = (dr_aws_task){job_metric, &m[1]};
+    }
+    dr_aws_run_all(t, n, 0);
+    s->ep_rc = m[0].rc;
+    s->ep_err = m[0].err;
+    s->ep_healthy = m[0].healthy;
     if (!c->by_alarm) {
         s->st_rc = s->ep_rc;
         s->st_err = s->ep_err;
         s->st_healthy = s->ep_healthy;
-    } else if (s->chc.found && v->cw) {
-        s->st_rc = metric_status_c(v->cw, c, s->chc.id, &s->st_healthy, &s->st_err);
     } else if (s->chc.found) {
-        s->st_err = v->cw_err;
-        s->st_rc = v->cw_err.code ? v->cw_err.code : DR_ENETWORK;
+        s->st_rc = m[1].rc;
+        s->st_err = m[1].err;
+        s->st_healthy = m[1].healthy;
     } else {
         s->st_rc = dr_error_set(&s->st_err, DR_ENOTFOUND, "no calculated health check (run configure)");
     }
@@ -1931,7 +2007,7 @@ static void vread_hc(void *arg)
 {
     r53_vread *v = arg;
 
-    hc_part(v, NULL, &v->hs, &v->matches);
+    hc_part(v, &v->hs, &v->hs, &v->matches);
 }
 
 static void copy_hc_part(r53_state *to, const r53_state *from)
@@ -1982,7 +2058,9 @@ static void read_state_together(dr_resource *res, dr_aws *aws, const r53_conf *c
         s->hc_rc = s->st_rc = s->ep_rc = s->zone_rc;
         s->hc_err = s->st_err = s->ep_err = s->zone_err;
     } else if (v.matches > 1) {
-        hc_part(&v, res, s, NULL); /* several candidates: choose with the records */
+        hc_part(&v, s, s, NULL); /* several candidates: choose with the records */
+        H->log(res, DR_LOG_WARN, "%d health checks carry the CallerReference prefix %s; using %s", v.matches,
+               c->caller_prefix, s->hc.id);
     } else {
         copy_hc_part(s, &v.hs);
     }
