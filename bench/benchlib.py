@@ -206,6 +206,70 @@ def call_summary(log):
             "errors": sum(1 for e in log if (e.get("status") or 0) >= 400 or e.get("status") is None)}
 
 
+def critical_chain(log):
+    """The calls on the critical path: the longest chain of calls in the request log each of which started after the
+    one before had been answered (so could have waited on it), oldest first. Each entry spans [time - ms, time] at the
+    proxy. Calls that overlapped in time cannot have waited on each other, so they never share a chain."""
+    import bisect
+    spans = sorted(((e["time"] - (e.get("ms") or 0) / 1000.0, e["time"], e) for e in log if e.get("time") is not None),
+                   key=lambda x: x[1])
+    ends, best = [], []  # ends sorted; best[k]: (length, index) of the longest chain ending at or before ends[k]
+    length, prev = [], []
+    for i, (start, end, _) in enumerate(spans):
+        k = bisect.bisect_right(ends, start)
+        before = best[k - 1] if k else (0, -1)
+        length.append(before[0] + 1)
+        prev.append(before[1])
+        ends.append(end)
+        best.append(max((length[i], i), best[-1]) if best else (length[i], i))
+    if not spans:
+        return []
+    i, chain = best[-1][1], []
+    while i >= 0:
+        chain.append(spans[i][2])
+        i = prev[i]
+    return chain[::-1]
+
+
+def round_trips(log):
+    """How many calls are on the critical path (critical_chain)."""
+    return len(critical_chain(log))
+
+
+def chain_text(log):
+    """The critical chain as "service Operation region -> ...", for the reports."""
+    return " -> ".join(f"{e.get('service')} {e.get('operation')}" for e in critical_chain(log))
+
+
+class latency:
+    """`with latency(aws, ms):` every call through the proxy waits ms before its answer (the proxy's latency
+    fault), as a call to a real AWS endpoint costs a round trip; 0 adds nothing."""
+
+    def __init__(self, aws, ms):
+        self.aws, self.ms, self.id = aws, ms, None
+
+    def __enter__(self):
+        if self.ms > 0:
+            self.id = self.aws.env.add_fault(action="latency", latency_ms=self.ms)
+        return self
+
+    def __exit__(self, *exc):
+        if self.id:
+            self.aws.env.clear_faults(self.id)
+        return False
+
+
+def parse_latencies(text):
+    """"0,40" -> [0, 40] (milliseconds per call)."""
+    try:
+        out = [int(x) for x in text.split(",") if x.strip() != ""]
+    except ValueError:
+        raise SystemExit(f"--latency: a comma-separated list of milliseconds, not '{text}'")
+    if not out or any(x < 0 for x in out):
+        raise SystemExit(f"--latency: a comma-separated list of milliseconds, not '{text}'")
+    return out
+
+
 # ---- the reference estate ----------------------------------------------------------------------
 def _demo_config():
     """scripts/demo-config.py as a module: it knows where each resource of the reference config ends."""

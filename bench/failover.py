@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """failover.py: `dr-agent failover` and `failback` against the critical path of the dependency graph.
 
-Usage: bench/failover.py [--build DIR] [--runs N] [--compress C] [--json FILE]
+Usage: bench/failover.py [--build DIR] [--runs N] [--compress C] [--latency MS,...] [--json FILE]
 
 Starts a local AWS with the PostgreSQL pair (drenv --pg), builds the reference estate (conf/dr-agent.conf with
 the local data plane of the Aurora cluster, as scripts/demo does) and gives the proxy's emulated operations AWS's
@@ -19,6 +19,10 @@ node; a type's calls spread over its resources);
 the sequential runbook is the sum of
 all those durations, and "steps one by one" the sum of the resources' own hook times in the run (what running
 them one after another would take). Target: wall time within 5 % of the critical path.
+
+--latency (default 0): the runs at each per-call latency (the proxy's latency fault), each reporting the calls and the
+round trips on the critical path of its calls (the longest chain of calls in the proxy's log that did not overlap).
+The 5 % target is judged at the first latency.
 """
 import argparse
 import json
@@ -95,6 +99,34 @@ def critical_path(g, w):
     return max((longest(r) for r in g), default=(0.0, []), key=lambda x: x[0])
 
 
+def run_hooks(aws, ref, g, durations, runs, lat):
+    """failover then failback, runs times, at the proxy's current latency: {hook: [row, ...]}."""
+    rows = {"failover": [], "failback": []}
+    for i in range(runs):
+        for hook in ("failover", "failback"):
+            if hook == "failback":
+                for table in bl.seed_estate.TABLES:
+                    aws.env.remove_replica(table, bl.PRIMARY)
+            r, log, _ = ref.agent(hook, "--yes", "--format", "json", measured=True, timeout=1800)
+            rep = json.loads(r.stdout) if r.stdout.strip().startswith("{") else None
+            if r.rc != 0 or not rep:
+                failed = [(x["id"], x.get("error")) for x in (rep or {}).get("resources", []) if x["status"] == "failed"]
+                raise SystemExit(f"{hook} failed (exit {r.rc}): {failed or r.stderr[-3000:]}")
+            w, calls = weights(g, log, durations)
+            cp, chain = critical_path(g, w)
+            row = {"wall": r.wall, "cpu": r.cpu, "maxrss_kb": r.maxrss_kb, "critical_path": cp, "chain": chain,
+                   "sequential": sum(w.values()), "over": r.wall / cp - 1 if cp else float("nan"),
+                   "steps": sum(x["duration_ms"] for x in rep["resources"]) / 1000,
+                   "calls": len(log), "duration_calls": calls, "round_trips": bl.round_trips(log),
+                   "resources": {x["id"]: x["duration_ms"] / 1000 for x in rep["resources"]}}
+            rows[hook].append(row)
+            bl.say(f"  {lat} ms: run {i + 1}/{runs} {hook:8s} wall {r.wall:6.2f} s, critical path {cp:6.2f} s "
+                   f"({' -> '.join(chain)}), +{row['over'] * 100:.1f} %, sequential {row['sequential']:.2f} s, "
+                   f"steps one by one {row['steps']:.2f} s, calls {row['calls']}, round trips {row['round_trips']}")
+
+    return rows
+
+
 def main(argv):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--build", default=os.path.join(bl.SOURCE, "build"))
@@ -102,8 +134,10 @@ def main(argv):
     ap.add_argument("--compress", type=float, default=60.0)
     ap.add_argument("--default-poll", default="", help="plugin types whose poll interval stays at its default "
                     "(comma-separated), to measure what the compressed one gains")
+    ap.add_argument("--latency", default="0", help="per-call latencies in ms, comma-separated (default 0)")
     ap.add_argument("--json", help="write the figures to this file")
     args = ap.parse_args(argv)
+    latencies = bl.parse_latencies(args.latency)
 
     build = bl.Build(args.build)
     aws = bl.LocalAWS(build, pg=True)
@@ -122,28 +156,11 @@ def main(argv):
     durations = {op: s / args.compress for op, s in AWS_SECONDS.items()}
     aws.env.control("POST", "/durations", {"durations": durations})
 
-    rows = {"failover": [], "failback": []}
-    for i in range(args.runs):
-        for hook in ("failover", "failback"):
-            if hook == "failback":
-                for table in bl.seed_estate.TABLES:
-                    aws.env.remove_replica(table, bl.PRIMARY)
-            r, log, _ = ref.agent(hook, "--yes", "--format", "json", measured=True, timeout=1800)
-            rep = json.loads(r.stdout) if r.stdout.strip().startswith("{") else None
-            if r.rc != 0 or not rep:
-                failed = [(x["id"], x.get("error")) for x in (rep or {}).get("resources", []) if x["status"] == "failed"]
-                raise SystemExit(f"{hook} failed (exit {r.rc}): {failed or r.stderr[-3000:]}")
-            w, calls = weights(g, log, durations)
-            cp, chain = critical_path(g, w)
-            row = {"wall": r.wall, "cpu": r.cpu, "maxrss_kb": r.maxrss_kb, "critical_path": cp, "chain": chain,
-                   "sequential": sum(w.values()), "over": r.wall / cp - 1 if cp else float("nan"),
-                   "steps": sum(x["duration_ms"] for x in rep["resources"]) / 1000,
-                   "calls": len(log), "duration_calls": calls,
-                   "resources": {x["id"]: x["duration_ms"] / 1000 for x in rep["resources"]}}
-            rows[hook].append(row)
-            bl.say(f"  run {i + 1}/{args.runs} {hook:8s} wall {r.wall:6.2f} s, critical path {cp:6.2f} s "
-                   f"({' -> '.join(chain)}), +{row['over'] * 100:.1f} %, sequential {row['sequential']:.2f} s, "
-                   f"steps one by one {row['steps']:.2f} s")
+    by_latency = {}
+    for lat in latencies:
+        with bl.latency(aws, lat):
+            by_latency[lat] = run_hooks(aws, ref, g, durations, args.runs, lat)
+    rows = by_latency[latencies[0]]
 
     print(f"\nfailover critical path: medians of {args.runs} runs, AWS durations / {args.compress:g} "
           f"({', '.join(f'{k} {v:.1f} s' for k, v in durations.items() if k in ('SwitchoverGlobalCluster', 'CreateDBCluster', 'UpdateTable', 'ChangeResourceRecordSets'))})")
@@ -158,11 +175,20 @@ def main(argv):
         print(f"{hook:9s} {m['wall']:>7.2f}s {m['critical_path']:>13.2f}s {m['over'] * 100:>6.1f}% "
               f"{m['sequential']:>10.2f}s {m['steps']:>10.2f}s {bl.fmt_s(m['cpu']):>8s} {m['calls']:>9.0f}  "
               f"{' -> '.join(m['chain'])}")
+    print(f"\nper-call latency (the proxy's latency fault): medians of {args.runs} runs")
+    print(f"{'latency':>8s} {'hook':9s} {'wall':>8s} {'API calls':>9s} {'round trips':>12s}")
+    lat_rows = {}
+    for lat, rs_by_hook in by_latency.items():
+        lat_rows[str(lat)] = {}
+        for hook, rs in rs_by_hook.items():
+            m = {k: bl.median([x[k] for x in rs]) for k in ("wall", "calls", "round_trips")}
+            lat_rows[str(lat)][hook] = m
+            print(f"{lat:>6d}ms {hook:9s} {m['wall']:>7.2f}s {m['calls']:>9.0f} {m['round_trips']:>12.0f}")
     met = {hook: med[hook]["over"] <= TARGET for hook in med}
     print("target: within 5 % of the critical path: " + ", ".join(f"{h} {'met' if ok else 'MISSED'}"
                                                                     for h, ok in met.items()))
     bl.write_json(args.json, {"runs": args.runs, "compress": args.compress, "durations": durations,
-                              "graph": g, "medians": med, "samples": rows, "targets_met": met,
+                              "graph": g, "medians": med, "samples": rows, "targets_met": met, "latency": lat_rows,
                               "machine": bl.machine(), "versions": bl.versions(build)})
     return 0
 

@@ -76,6 +76,23 @@ def verify_section(v):
     print(f"\nRatios: wall (a)/(c) **{r['cli_wall']:.0f}x**, (b)/(c) **{r['boto3_wall']:.1f}x**; CPU (a)/(c) "
           f"{r['cli_cpu']:.0f}x, (b)/(c) {r['boto3_cpu']:.0f}x; peak RSS (c)/(b) {r['rss_vs_boto3']:.2f}.")
     print("Targets: " + "; ".join(f"{k}: {yes(ok)}" for k, ok in v["targets_met"].items()) + ".\n")
+    lat = v.get("latency")
+    if lat:
+        print("#### At a per-call latency\n")
+        print("The proxy's latency fault adds the latency to every call, as a real AWS endpoint's round trip "
+              "would. Round trips: the calls on the critical path (the longest chain of calls in the proxy's log "
+              "that did not overlap).\n")
+        print("| per-call latency | tool | wall | API calls | round trips |\n|---:|---|---:|---:|---:|")
+        for ms_, rows in lat.items():
+            for k, label in (("cli", "(a) `aws` CLI loop"), ("boto3", "(b) boto3 script"),
+                             ("dr-agent", "(c) `dr-agent verify`")):
+                m = rows[k]
+                print(f"| {ms_} ms | {label} | {ms(m['wall'])} | {m['calls']:.0f} | {m['round_trips']:.0f} |")
+        g, goal = v.get("latency_goal"), v.get("latency_goal_met")
+        if g and goal:
+            a = lat[str(g["latency_ms"])]["dr-agent"]
+            print(f"\nGoal at {g['latency_ms']} ms: at most {g['round_trips']} round trips: {yes(goal['round_trips'])}; "
+                  f"at most {g['wall']:.1f} s: {yes(goal['wall'])}. Critical path of verify: {a['chain']}.\n")
 
 
 def scale_section(s):
@@ -121,6 +138,13 @@ def failover_section(f):
         print(f"| {hook} | {m['wall']:.2f} s | {m['critical_path']:.2f} s | {m['over'] * 100:.1f} % | "
               f"{m['sequential']:.2f} s | {m['steps']:.2f} s | {ms(m['cpu'])} | {m['calls']:.0f} | "
               f"{' -> '.join(m['chain'])} |")
+    lat = f.get("latency")
+    if lat:
+        print("\nAt a per-call latency (round trips: the calls on the critical path of the proxy's log):\n")
+        print("| per-call latency | hook | wall | API calls | round trips |\n|---:|---|---:|---:|---:|")
+        for ms_, hooks in lat.items():
+            for hook, m in hooks.items():
+                print(f"| {ms_} ms | {hook} | {m['wall']:.2f} s | {m['calls']:.0f} | {m['round_trips']:.0f} |")
     print("\nTarget within 5 % of the critical path: "
           + ", ".join(f"{h} {yes(ok)}" for h, ok in f["targets_met"].items()) + ".\n")
 

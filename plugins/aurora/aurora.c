@@ -497,7 +497,43 @@ static dr_status cluster_status_of(const char *status)
 }
 
 /* The instance check: the cluster's writer instance (or any instance), available. */
+/* An instance of a cluster read ahead of its check (verify reads its calls at once). */
+typedef struct inst_read {
+    dr_aws *c;
+    const au_cluster *cl;
+    int writer_only, asked, rc;
+    au_instance in;
+    dr_error err;
+} inst_read;
+
+/* The read of check_instance: AWS calls only, so it can run on a batch's worker. */
+static void inst_read_run(void *arg)
+{
+    inst_read *r = arg;
+    const au_member *w = au_cluster_writer(r->cl);
+
+    dr_error_clear(&r->err);
+    memset(&r->in, 0, sizeof(r->in));
+    r->asked = 1;
+    if (r->writer_only && !w)
+        r->rc = 0; /* nothing to read: the check reports it */
+    else if (r->writer_only)
+        r->rc = au_describe_instance(r->c, w->id, &r->in, &r->err);
+    else
+        r->rc = cluster_instance(r->c, r->cl, &r->in, &r->err);
+}
+
+static void check_instance_read(au_ctx *x, dr_aws *c, const au_cluster *cl, const char *name, int writer_only,
+                                const inst_read *pre);
+
 static void check_instance(au_ctx *x, dr_aws *c, const au_cluster *cl, const char *name, int writer_only)
+{
+    check_instance_read(x, c, cl, name, writer_only, NULL);
+}
+
+/* check_instance with the instance already read (pre; NULL: read it now). */
+static void check_instance_read(au_ctx *x, dr_aws *c, const au_cluster *cl, const char *name, int writer_only,
+                                const inst_read *pre)
 {
     const au_member *w = au_cluster_writer(cl);
     au_instance in;
@@ -510,10 +546,15 @@ static void check_instance(au_ctx *x, dr_aws *c, const au_cluster *cl, const cha
                         cl->id);
         return;
     }
-    if (writer_only)
+    if (pre && pre->asked) {
+        rc = pre->rc;
+        in = pre->in;
+        err = pre->err;
+    } else if (writer_only) {
         rc = au_describe_instance(c, w->id, &in, &err);
-    else
+    } else {
         rc = cluster_instance(c, cl, &in, &err);
+    }
     if (rc != 0) {
         dr_report_unknown(H, x->res, name, "available", &err);
         return;
@@ -723,7 +764,30 @@ static double dp_checks_normal(au_ctx *x, dp_view *v)
 }
 
 /* The lag metric in the DR region (milliseconds); -1 when unknown (reported UNKNOWN). */
-static double check_metric(au_ctx *x, dr_aws *dc, const dr_error *dc_err)
+/* The lag metric read ahead of its check. */
+typedef struct metric_read {
+    dr_aws *dc;
+    const char *cluster, *metric;
+    double window;
+    int asked, rc;
+    dr_aws_metric m;
+    dr_error err;
+} metric_read;
+
+static void metric_read_run(void *arg)
+{
+    metric_read *r = arg;
+    dr_aws_dim dim = {"DBClusterIdentifier", r->cluster};
+
+    dr_error_clear(&r->err);
+    memset(&r->m, 0, sizeof(r->m));
+    r->asked = 1;
+    r->rc = dr_aws_metric_get(r->dc, "AWS/RDS", r->metric, &dim, 1, "Maximum", r->window > 0 ? r->window : 600, 60,
+                              &r->m, &r->err);
+}
+
+/* The replication lag check, with the metric already read (pre; NULL: read it now). */
+static double check_metric_read(au_ctx *x, dr_aws *dc, const dr_error *dc_err, const metric_read *pre)
 {
     dr_aws_dim dim = {"DBClusterIdentifier", x->dr_cluster};
     double window = H->cfg_float(x->res, "lag_window");
@@ -731,6 +795,7 @@ static double check_metric(au_ctx *x, dr_aws *dc, const dr_error *dc_err)
     dr_error err;
     char th[32];
     double lag;
+    int rc;
 
     snprintf(th, sizeof(th), "%.6g", x->rpo);
     if (!dc) {
@@ -738,8 +803,15 @@ static double check_metric(au_ctx *x, dr_aws *dc, const dr_error *dc_err)
         return -1;
     }
     dr_error_clear(&err);
-    if (dr_aws_metric_get(dc, "AWS/RDS", lag_metric(x), &dim, 1, "Maximum", window > 0 ? window : 600, 60, &m,
-                          &err) != 0) {
+    if (pre && pre->asked) {
+        rc = pre->rc;
+        m = pre->m;
+        err = pre->err;
+    } else {
+        rc = dr_aws_metric_get(dc, "AWS/RDS", lag_metric(x), &dim, 1, "Maximum", window > 0 ? window : 600, 60, &m,
+                               &err);
+    }
+    if (rc != 0) {
         dr_report_unknown(H, x->res, "replication_lag", th, &err);
         return -1;
     }
@@ -767,10 +839,88 @@ typedef struct topo {
     int p_ok, r_ok; /* described without error */
 } topo;
 
+/* A cluster read ahead of its checks. */
+typedef struct cluster_read {
+    dr_aws *c;
+    const char *id;
+    au_cluster *out;
+    int *ok;
+    dr_error *err;
+} cluster_read;
+
+static void cluster_read_run(void *arg)
+{
+    cluster_read *r = arg;
+
+    if (r->c && au_describe_cluster(r->c, r->id, r->out, r->err) == 0)
+        *r->ok = 1;
+}
+
+/*
+ * What verify_normal reads from AWS, in two rounds of calls at once instead of
+ * one call after another: both clusters and the lag metric, then the
+ * instances the clusters name. The checks then report from the answers.
+ */
+/* The global cluster read ahead in the DR region (describe_global's first try). */
+typedef struct global_read {
+    dr_aws *c;
+    const char *id;
+    au_global *g;
+    int rc; /* 1: not read */
+    dr_error err;
+} global_read;
+
+static void global_read_run(void *arg)
+{
+    global_read *r = arg;
+
+    dr_error_clear(&r->err);
+    r->rc = au_describe_global(r->c, r->id, r->g, &r->err);
+}
+
+static void verify_reads_run(au_ctx *x, dr_aws *pc, dr_aws *dc, topo *t, dr_error *perr, dr_error *derr,
+                             metric_read *mr, inst_read ir[2], global_read *gr)
+{
+    cluster_read cr[2] = {{pc, x->cluster, &t->p, &t->p_ok, perr}, {dc, x->dr_cluster, &t->r, &t->r_ok, derr}};
+    dr_aws_task tasks[4];
+    size_t n = 0;
+
+    tasks[n++] = (dr_aws_task){cluster_read_run, &cr[0]};
+    tasks[n++] = (dr_aws_task){cluster_read_run, &cr[1]};
+    gr->rc = 1;
+    if (dc) {
+        gr->c = dc;
+        gr->id = x->global_id;
+        gr->g = &t->g;
+        tasks[n++] = (dr_aws_task){global_read_run, gr};
+    }
+    if (mr && dc) {
+        mr->dc = dc;
+        mr->cluster = x->dr_cluster;
+        mr->metric = lag_metric(x);
+        mr->window = H->cfg_float(x->res, "lag_window");
+        tasks[n++] = (dr_aws_task){metric_read_run, mr};
+    }
+    dr_aws_run_all(tasks, n, 0);
+    n = 0;
+    if (t->p_ok && t->p.found) {
+        ir[0] = (inst_read){.c = pc, .cl = &t->p, .writer_only = 1};
+        tasks[n++] = (dr_aws_task){inst_read_run, &ir[0]};
+    }
+    if (t->r_ok && t->r.found) {
+        ir[1] = (inst_read){.c = dc, .cl = &t->r, .writer_only = 0};
+        tasks[n++] = (dr_aws_task){inst_read_run, &ir[1]};
+    }
+    dr_aws_run_all(tasks, n, 0);
+}
+
 static void verify_normal(au_ctx *x, int with_lag, double *rpo_seen)
 {
     dr_error perr, derr, gerr, err;
     dr_aws *pc, *dc;
+    metric_read mr;
+    inst_read ir[2]; /* the primary's writer, the DR cluster's instance */
+    global_read gr;
     int g_state = 0; /* global cluster: -1 unknown, 0 absent, 1 read */
     topo t;
     char p_arn[256] = "";
@@ -781,10 +931,11 @@ static void verify_normal(au_ctx *x, int with_lag, double *rpo_seen)
     dr_error_clear(&derr);
     pc = client(x, x->preg, &perr);
     dc = client(x, x->dreg, &derr);
+    memset(&mr, 0, sizeof(mr));
+    memset(ir, 0, sizeof(ir));
+    verify_reads_run(x, pc, dc, &t, &perr, &derr, with_lag ? &mr : NULL, ir, &gr);
 
     /* 1. The primary cluster and its writer. */
-    if (pc && au_describe_cluster(pc, x->cluster, &t.p, &perr) == 0)
-        t.p_ok = 1;
     if (!t.p_ok) {
         dr_report_unknown(H, x->res, "primary_cluster_status", "available", &perr);
         dr_report_unknown(H, x->res, "primary_writer_status", "available", &perr);
@@ -798,13 +949,11 @@ static void verify_normal(au_ctx *x, int with_lag, double *rpo_seen)
         else
             dr_report_state(H, x->res, "primary_cluster_status", cluster_status_of(t.p.status), t.p.status,
                             "available", "%s in %s", x->cluster, x->preg);
-        check_instance(x, pc, &t.p, "primary_writer_status", 1);
+        check_instance_read(x, pc, &t.p, "primary_writer_status", 1, &ir[0]);
         snprintf(p_arn, sizeof(p_arn), "%s", t.p.arn);
     }
 
     /* The primary's ARN is known without the primary region: same account as the DR cluster. */
-    if (dc && au_describe_cluster(dc, x->dr_cluster, &t.r, &derr) == 0)
-        t.r_ok = 1;
     dr_error_clear(&err);
     if (!p_arn[0] && arn_for(x, t.r_ok && t.r.found ? t.r.arn : NULL, x->preg, x->cluster, p_arn, sizeof(p_arn),
                              &err) != 0)
@@ -813,7 +962,7 @@ static void verify_normal(au_ctx *x, int with_lag, double *rpo_seen)
     /* 2. The global cluster, written by the primary. */
     {
         dr_error_clear(&gerr);
-        if (describe_global(x, &t.g, &gerr) != 0) {
+        if (gr.rc != 0 && describe_global(x, &t.g, &gerr) != 0) { /* read ahead in the DR region, else both */
             g_state = -1;
             dr_report_unknown(H, x->res, "global_cluster_status", "available", &gerr);
         } else if (!t.g.found) {
@@ -866,7 +1015,7 @@ static void verify_normal(au_ctx *x, int with_lag, double *rpo_seen)
         } else if (g_state < 0) {
             dr_report_unknown(H, x->res, "dr_replication_source", p_arn, &gerr);
         }
-        check_instance(x, dc, &t.r, "dr_instance_status", 0);
+        check_instance_read(x, dc, &t.r, "dr_instance_status", 0, &ir[1]);
         {
             double mn = H->cfg_float(x->res, "min_capacity"), mx = H->cfg_float(x->res, "max_capacity");
             char ob[64], ex[64];
@@ -882,7 +1031,7 @@ static void verify_normal(au_ctx *x, int with_lag, double *rpo_seen)
                             ob, ex, "Serverless v2 ACUs of %s (configure sets them)", x->dr_cluster);
         }
         if (with_lag)
-            lag_metric_s = check_metric(x, dc, &derr);
+            lag_metric_s = check_metric_read(x, dc, &derr, &mr);
     }
 
     /* 4. The data plane. */

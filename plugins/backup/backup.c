@@ -435,13 +435,61 @@ static int same_schedule(const char *have, const char *want)
 /* AWS Backup calls (rest-json)                                             */
 /* ======================================================================== */
 
+/*
+ * Answers of GET calls read ahead by verify, all at once (bk_prefetch), for
+ * the hook's own thread: call() takes a kept answer instead of calling
+ * (each once). Set and cleared by bk_verify around its checks.
+ */
+#define BK_PRE_MAX 24
+
+typedef struct bk_pre_entry {
+    dr_aws *c;
+    const char *op;
+    char *path, *query;
+    int rc, taken;
+    dr_error err;
+    dr_doc *doc;
+} bk_pre_entry;
+
+typedef struct bk_pre {
+    size_t n;
+    bk_pre_entry e[BK_PRE_MAX];
+} bk_pre;
+
+static _Thread_local bk_pre *tl_pre;
+
+static bk_pre_entry *pre_find(dr_aws *c, const char *op, const char *path, const char *query)
+{
+    for (size_t i = 0; tl_pre && i < tl_pre->n; i++) {
+        bk_pre_entry *e = &tl_pre->e[i];
+        if (!e->taken && e->c == c && strcmp(e->op, op) == 0 && strcmp(e->path, path) == 0 &&
+            strcmp(e->query, query ? query : "") == 0)
+            return e;
+    }
+    return NULL;
+}
+
 static int call(dr_aws *c, const char *op, const char *method, const char *path, const char *query, const char *body,
                 dr_doc **out, dr_error *err)
 {
     dr_aws_request req;
     dr_doc *doc = NULL;
+    bk_pre_entry *pre;
     int rc;
 
+    if (!body && strcmp(method, "GET") == 0 && (pre = pre_find(c, op, path, query)) != NULL) {
+        pre->taken = 1;
+        if (pre->rc != 0) {
+            *err = pre->err;
+            return pre->rc;
+        }
+        if (out)
+            *out = pre->doc;
+        else
+            dr_doc_free(pre->doc);
+        pre->doc = NULL;
+        return 0;
+    }
     memset(&req, 0, sizeof(req));
     req.struct_size = sizeof(req);
     req.service = "backup";
@@ -1990,6 +2038,189 @@ static int verify_dr_side(bk_ctx *x)
     return 0;
 }
 
+/* ---- verify's reads at once ---- */
+
+/* One GET read on a batch's worker (dr_aws_rest itself: call() belongs to the hook's thread). */
+static void pre_run(void *arg)
+{
+    bk_pre_entry *e = arg;
+    dr_aws_request req;
+
+    memset(&req, 0, sizeof(req));
+    req.struct_size = sizeof(req);
+    req.service = "backup";
+    req.operation = e->op;
+    req.protocol = DR_AWS_REST_JSON;
+    req.method = "GET";
+    req.path = e->path;
+    req.query = e->query[0] ? e->query : NULL;
+    dr_error_clear(&e->err);
+    e->rc = dr_aws_rest(e->c, &req, &e->doc, &e->err);
+}
+
+static void account_run(void *arg)
+{
+    bk_ctx *x = arg;
+    char acct[32];
+    dr_error e;
+
+    dr_error_clear(&e);
+    (void)dr_aws_account_id(x->p, acct, sizeof(acct), &e); /* the client keeps it for ctx_account */
+}
+
+/* Queue a GET (path owned by the entry; query copied). */
+static bk_pre_entry *pre_add(bk_pre *p, dr_aws *c, const char *op, char *path, const char *query)
+{
+    bk_pre_entry *e;
+
+    if (!c || !path || p->n == BK_PRE_MAX) {
+        free(path);
+        return NULL;
+    }
+    e = &p->e[p->n];
+    memset(e, 0, sizeof(*e));
+    e->c = c;
+    e->op = op;
+    e->path = path;
+    e->query = strdup(query ? query : "");
+    if (!e->query) {
+        free(path);
+        return NULL;
+    }
+    p->n++;
+    return e;
+}
+
+/* Run the entries from `from` on, plus the extra tasks. */
+static void pre_run_from(bk_pre *p, size_t from, dr_aws_task *extra, size_t n_extra)
+{
+    dr_aws_task t[BK_PRE_MAX + 2];
+    size_t n = 0;
+
+    for (size_t i = 0; i < n_extra; i++)
+        t[n++] = extra[i];
+    for (size_t i = from; i < p->n; i++)
+        t[n++] = (dr_aws_task){pre_run, &p->e[i]};
+    dr_aws_run_all(t, n, 0);
+}
+
+/* A kept answer, looked at without taking it. */
+static const dr_node *pre_peek(bk_pre *p, dr_aws *c, const char *op, const char *path, const char *query)
+{
+    bk_pre *saved = tl_pre;
+    bk_pre_entry *e;
+
+    tl_pre = p;
+    e = pre_find(c, op, path, query);
+    tl_pre = saved;
+    return e && e->rc == 0 ? dr_doc_root(e->doc) : NULL;
+}
+
+static void pre_free(bk_pre *p)
+{
+    for (size_t i = 0; p && i < p->n; i++) {
+        free(p->e[i].path);
+        free(p->e[i].query);
+        dr_doc_free(p->e[i].doc);
+    }
+    free(p);
+}
+
+/*
+ * The GET calls verify makes, made ahead in rounds of calls at once: vaults,
+ * plans, jobs, the account and the configured resources' recovery points;
+ * then the plan and its selections (they need the plan's id and the
+ * account); then the selection (it needs its id). verify then takes them.
+ */
+static bk_pre *bk_prefetch(bk_ctx *x)
+{
+    bk_pre *p = calloc(1, sizeof(*p));
+    dr_aws_task acct = {account_run, x};
+    dr_buf q = DR_BUF_INIT;
+    char plan_id[200] = "", sel_id[200] = "";
+    const dr_node *root;
+    size_t from;
+
+    if (!p || !x->p)
+        return p;
+    pre_add(p, x->p, "DescribeBackupVault", path_of("/backup-vaults/", x->k.vault, NULL, NULL, NULL), NULL);
+    if (x->k.any_copy)
+        pre_add(p, x->d, "DescribeBackupVault", path_of("/backup-vaults/", x->k.dr_vault, NULL, NULL, NULL), NULL);
+    pre_add(p, x->p, "ListBackupPlans", path_of("/backup/plans/", "", NULL, NULL, NULL), "maxResults=100");
+    dr_buf_puts(&q, "maxResults=100");
+    query_add_time(&q, "createdAfter", x->now - x->k.lookback);
+    query_add(&q, "backupVaultName", x->k.vault);
+    if (!q.failed)
+        pre_add(p, x->p, "ListBackupJobs", path_of("/backup-jobs/", "", NULL, NULL, NULL), dr_buf_str(&q));
+    for (size_t i = 0; i < x->k.n_resources; i++) {
+        const char *arn = H->cfg_list_item(x->res, "resources", i);
+        for (int dr = 0; dr <= x->k.any_copy; dr++) {
+            dr_buf_reset(&q);
+            dr_buf_puts(&q, "maxResults=100");
+            query_add(&q, "resourceArn", arn);
+            if (!q.failed)
+                pre_add(p, dr ? x->d : x->p, "ListRecoveryPointsByBackupVault",
+                        path_of("/backup-vaults/", dr ? x->k.dr_vault : x->k.vault, "/recovery-points/", NULL, NULL),
+                        dr_buf_str(&q));
+        }
+    }
+    pre_run_from(p, 0, &acct, 1);
+
+    /* round 2: the plan, its selections, the copy jobs */
+    from = p->n;
+    root = pre_peek(p, x->p, "ListBackupPlans", "/backup/plans/", "maxResults=100");
+    if (root && !dr_node_str(root, "NextToken")) {
+        struct find_plan_arg a = {x->k.plan, plan_id, sizeof(plan_id), 0};
+        dr_error e;
+        dr_error_clear(&e);
+        find_plan_page(root, &a, &e);
+        if (!a.found)
+            plan_id[0] = '\0';
+    }
+    if (plan_id[0]) {
+        pre_add(p, x->p, "GetBackupPlan", path_of("/backup/plans/", plan_id, "/", NULL, NULL), NULL);
+        pre_add(p, x->p, "ListBackupSelections", path_of("/backup/plans/", plan_id, "/selections/", NULL, NULL),
+                "maxResults=100");
+    }
+    if (x->k.any_copy) {
+        dr_error e;
+        dr_error_clear(&e);
+        if (ctx_account(x, &e) == 0) {
+            dr_buf_reset(&q);
+            dr_buf_puts(&q, "maxResults=100");
+            query_add_time(&q, "createdAfter", x->now - x->k.lookback);
+            query_add(&q, "destinationVaultArn", x->dr_vault_arn);
+            if (!q.failed)
+                pre_add(p, x->p, "ListCopyJobs", path_of("/copy-jobs/", "", NULL, NULL, NULL), dr_buf_str(&q));
+        }
+    }
+    pre_run_from(p, from, NULL, 0);
+
+    /* round 3: the selection */
+    from = p->n;
+    if (plan_id[0]) {
+        char *list = path_of("/backup/plans/", plan_id, "/selections/", NULL, NULL);
+        root = list ? pre_peek(p, x->p, "ListBackupSelections", list, "maxResults=100") : NULL;
+        if (root && !dr_node_str(root, "NextToken")) {
+            struct find_sel_arg a;
+            dr_error e;
+            memset(&a, 0, sizeof(a));
+            a.name = x->k.selection;
+            a.id = sel_id;
+            a.idlen = sizeof(sel_id);
+            dr_error_clear(&e);
+            find_sel_page(root, &a, &e);
+            if (a.found && sel_id[0])
+                pre_add(p, x->p, "GetBackupSelection", path_of("/backup/plans/", plan_id, "/selections/", sel_id, NULL),
+                        NULL);
+        }
+        free(list);
+    }
+    pre_run_from(p, from, NULL, 0);
+    dr_buf_free(&q);
+    return p;
+}
+
 static int bk_verify(dr_resource *res, const dr_hook_args *a, dr_error *err)
 {
     bk_ctx x;
@@ -2004,6 +2235,7 @@ static int bk_verify(dr_resource *res, const dr_hook_args *a, dr_error *err)
         return rc;
     if (a->serving == DR_SERVING_DR)
         return verify_dr_side(&x);
+    tl_pre = bk_prefetch(&x);
 
     /* vaults, plan, rules, copy actions, selection */
     verify_vault(&x, 0);
@@ -2034,6 +2266,8 @@ static int bk_verify(dr_resource *res, const dr_hook_args *a, dr_error *err)
     verify_jobs(&x, &t, 0);
     if (x.k.any_copy)
         verify_jobs(&x, &t, 1);
+    pre_free(tl_pre);
+    tl_pre = NULL;
     free(t.v);
     free(td.v);
     return 0;

@@ -231,11 +231,47 @@ typedef struct lag {
     double latest_at; /* its time, epoch seconds */
 } lag;
 
+/* What a ReplicationLatency read asks for, taken from the config in the hook's thread. */
+typedef struct lag_query {
+    dr_aws *c; /* the client of the sending region, where the metric is published */
+    const char *table, *to, *stat;
+    double window;
+    int period;
+} lag_query;
+
+static void lag_query_init(const ctx *x, dr_aws *c, const char *to, lag_query *q)
+{
+    q->c = c;
+    q->table = x->table;
+    q->to = to;
+    q->stat = H->cfg_string(x->res, "latency_statistic");
+    q->window = H->cfg_float(x->res, "latency_window");
+    q->period = (int)H->cfg_float(x->res, "latency_period");
+}
+
+/* The read itself: AWS calls only, so it can run on a batch's worker. */
+static void lag_read(const lag_query *q, lag *out)
+{
+    dr_aws_dim dims[2] = {{"TableName", q->table}, {"ReceivingRegion", q->to}};
+    dr_aws_metric m;
+
+    memset(out, 0, sizeof(*out));
+    dr_error_clear(&out->err);
+    memset(&m, 0, sizeof(m));
+    out->rc = dr_aws_metric_get(q->c, "AWS/DynamoDB", "ReplicationLatency", dims, 2, q->stat, q->window, q->period,
+                                &m, &out->err);
+    if (out->rc != 0)
+        return;
+    out->n = m.datapoints;
+    out->worst = m.max / 1000.0;
+    out->latest = m.latest / 1000.0;
+    out->latest_at = m.latest_time;
+}
+
 /* ReplicationLatency of changes sent from `from` to `to`: published in `from`, in milliseconds. */
 static void read_lag(const ctx *x, const char *from, const char *to, lag *out)
 {
-    dr_aws_dim dims[2] = {{"TableName", x->table}, {"ReceivingRegion", to}};
-    dr_aws_metric m;
+    lag_query q;
     dr_aws *c;
 
     memset(out, 0, sizeof(*out));
@@ -245,16 +281,8 @@ static void read_lag(const ctx *x, const char *from, const char *to, lag *out)
         out->rc = out->err.code;
         return;
     }
-    memset(&m, 0, sizeof(m));
-    out->rc = dr_aws_metric_get(c, "AWS/DynamoDB", "ReplicationLatency", dims, 2,
-                                H->cfg_string(x->res, "latency_statistic"), H->cfg_float(x->res, "latency_window"),
-                                (int)H->cfg_float(x->res, "latency_period"), &m, &out->err);
-    if (out->rc != 0)
-        return;
-    out->n = m.datapoints;
-    out->worst = m.max / 1000.0;
-    out->latest = m.latest / 1000.0;
-    out->latest_at = m.latest_time;
+    lag_query_init(x, c, to, &q);
+    lag_read(&q, out);
 }
 
 /* ---- reporting ---- */
@@ -298,14 +326,87 @@ typedef struct table_read {
     const dr_node *t;
 } table_read;
 
-static void read_table(const ctx *x, const char *region, table_read *tr)
-{
-    dr_aws *c;
+/* Point-in-time recovery of the table in one region, read once per verify. */
+typedef struct pitr_read {
+    int rc; /* 0, DR_ENOTFOUND, or the error in err */
+    dr_error err;
+    dr_doc *doc;
+    const dr_node *pitr;
+} pitr_read;
 
-    memset(tr, 0, sizeof(*tr));
-    dr_error_clear(&tr->err);
-    c = client(x, region, &tr->err);
-    tr->rc = c ? describe_table(x, c, &tr->doc, &tr->t, &tr->err) : tr->err.code;
+/*
+ * Everything verify reads, all independent of each other: the table and its
+ * point-in-time recovery in both regions and the replication latency. They
+ * are read at once (one round trip instead of five); the checks then use
+ * the answers.
+ */
+typedef struct verify_reads {
+    const ctx *x;
+    dr_aws *c[2];       /* primary, DR; NULL when no client could be made (cerr) */
+    dr_error cerr[2];
+    table_read table[2];
+    pitr_read pitr[2];
+    lag_query lq;       /* from the serving region to the other */
+    int lag_region;     /* index of the serving region */
+    lag lag;
+} verify_reads;
+
+typedef struct verify_task {
+    verify_reads *v;
+    int what;   /* 0 table, 1 point-in-time recovery, 2 latency */
+    int region; /* 0 primary, 1 DR */
+} verify_task;
+
+static void verify_read(void *arg)
+{
+    verify_task *t = arg;
+    verify_reads *v = t->v;
+    dr_aws *c = v->c[t->region];
+
+    if (t->what == 0) {
+        table_read *tr = &v->table[t->region];
+        tr->rc = c ? describe_table(v->x, c, &tr->doc, &tr->t, &tr->err) : (tr->err = v->cerr[t->region]).code;
+    } else if (t->what == 1) {
+        pitr_read *pr = &v->pitr[t->region];
+        pr->rc = c ? describe_pitr(v->x, c, &pr->doc, &pr->pitr, &pr->err) : (pr->err = v->cerr[t->region]).code;
+    } else if (c) {
+        lag_read(&v->lq, &v->lag);
+    } else {
+        v->lag.err = v->cerr[t->region];
+        v->lag.rc = v->lag.err.code;
+    }
+}
+
+static void verify_reads_run(const ctx *x, int serving_dr, verify_reads *v)
+{
+    const char *regions[2] = {x->primary, x->dr};
+    verify_task tasks[5];
+    dr_aws_task run[5];
+
+    memset(v, 0, sizeof(*v));
+    v->x = x;
+    for (int r = 0; r < 2; r++) {
+        dr_error_clear(&v->cerr[r]);
+        v->c[r] = client(x, regions[r], &v->cerr[r]);
+    }
+    v->lag_region = serving_dr ? 1 : 0;
+    lag_query_init(x, v->c[v->lag_region], regions[1 - v->lag_region], &v->lq);
+    for (int i = 0; i < 5; i++) {
+        tasks[i].v = v;
+        tasks[i].what = i / 2;
+        tasks[i].region = i < 4 ? i % 2 : v->lag_region;
+        run[i].fn = verify_read;
+        run[i].arg = &tasks[i];
+    }
+    dr_aws_run_all(run, 5, 0);
+}
+
+static void verify_reads_free(verify_reads *v)
+{
+    for (int r = 0; r < 2; r++) {
+        dr_doc_free(v->table[r].doc);
+        dr_doc_free(v->pitr[r].doc);
+    }
 }
 
 /* ---- verify ---- */
@@ -394,45 +495,38 @@ static void check_replica(const ctx *x, const char *name, const char *serving, c
 }
 
 /* Point-in-time recovery in one region: enabled, with a recent latest restorable time, for the configured period. */
-static void check_pitr(const ctx *x, const char *name, const char *region)
+static void check_pitr(const ctx *x, const char *name, const char *region, const pitr_read *pr)
 {
     double max_age = H->cfg_float(x->res, "pitr_max_age");
     long want_days = (long)H->cfg_int(x->res, "pitr_recovery_days");
-    const dr_node *pitr = NULL;
-    dr_doc *doc = NULL;
-    dr_aws *c;
-    dr_error err;
+    const dr_node *pitr = pr->pitr;
     double latest, age;
     char when[40], ago[32], ob[40], th[40], detail[512];
     dr_status st;
     long days;
-    int rc;
 
-    dr_error_clear(&err);
-    c = client(x, region, &err);
-    rc = c ? describe_pitr(x, c, &doc, &pitr, &err) : err.code;
-    if (rc == DR_ENOTFOUND) {
+    if (pr->rc == DR_ENOTFOUND) {
         snprintf(detail, sizeof(detail), "table %s does not exist in %s: nothing can be restored", x->table, region);
         report_number_none(x, name, DR_STATUS_CRITICAL, max_age, "seconds", detail);
-        goto out;
+        return;
     }
-    if (rc != 0) {
-        report_number_none(x, name, DR_STATUS_UNKNOWN, max_age, "seconds", err.message);
-        goto out;
+    if (pr->rc != 0) {
+        report_number_none(x, name, DR_STATUS_UNKNOWN, max_age, "seconds", pr->err.message);
+        return;
     }
     if (!pitr_enabled(pitr)) {
         snprintf(detail, sizeof(detail), "point-in-time recovery of %s in %s is %s", x->table, region,
                  dr_node_str(pitr, "PointInTimeRecoveryStatus") ? dr_node_str(pitr, "PointInTimeRecoveryStatus")
                                                                  : "not reported");
         report_number_none(x, name, DR_STATUS_CRITICAL, max_age, "seconds", detail);
-        goto out;
+        return;
     }
     days = pitr_days(pitr);
     if (dr_node_time(pitr, "LatestRestorableDateTime", &latest) != 0) {
         snprintf(detail, sizeof(detail), "point-in-time recovery of %s in %s is enabled but reports no latest "
                  "restorable time yet", x->table, region);
         report_number_none(x, name, DR_STATUS_WARNING, max_age, "seconds", detail);
-        goto out;
+        return;
     }
     age = dr_now() - latest;
     if (age < 0)
@@ -445,20 +539,17 @@ static void check_pitr(const ctx *x, const char *name, const char *region)
     snprintf(ob, sizeof(ob), "%.6g", age);
     snprintf(th, sizeof(th), "%.6g", max_age);
     report_check(x, name, st, ob, th, "seconds", detail);
-out:
-    dr_doc_free(doc);
 }
 
 /* Replication latency from the serving region to the other one, against the RPO objective. */
-static void check_latency(const ctx *x, const char *from, const char *to)
+static void check_latency(const ctx *x, const char *from, const char *to, const lag *lp)
 {
     double rpo = H->rpo_objective(x->res);
     double frac = H->cfg_float(x->res, "latency_warning_fraction");
     char window[32], detail[512];
-    lag l;
+    lag l = *lp;
 
     dr_duration_format(H->cfg_float(x->res, "latency_window"), window, sizeof(window));
-    read_lag(x, from, to, &l);
     if (l.rc != 0) {
         report_number_none(x, "replication_latency", DR_STATUS_UNKNOWN, rpo, "seconds", l.err.message);
         H->rpo_observed(x->res, -1); /* the data's RPO is unknown */
@@ -481,7 +572,8 @@ static void check_latency(const ctx *x, const char *from, const char *to)
 static int dynamodb_verify(dr_resource *res, const dr_hook_args *args, dr_error *err)
 {
     int serving_dr = args->serving == DR_SERVING_DR;
-    table_read tp, td;
+    verify_reads v;
+    const table_read *tp, *td;
     const char *serving, *other;
     ctx x;
 
@@ -489,26 +581,26 @@ static int dynamodb_verify(dr_resource *res, const dr_hook_args *args, dr_error 
     ctx_init(&x, res, args);
     serving = serving_dr ? x.dr : x.primary;
     other = serving_dr ? x.primary : x.dr;
+    verify_reads_run(&x, serving_dr, &v);
+    tp = &v.table[0];
+    td = &v.table[1];
 
     /* 1. the table exists and is ACTIVE in both regions */
-    read_table(&x, x.primary, &tp);
-    read_table(&x, x.dr, &td);
-    check_table(&x, "table_primary", x.primary, &tp);
-    check_table(&x, "table_dr", x.dr, &td);
+    check_table(&x, "table_primary", x.primary, tp);
+    check_table(&x, "table_dr", x.dr, td);
 
     /* 2. the serving table streams its changes, and lists the other region's replica as ACTIVE */
-    check_stream(&x, serving, serving_dr ? &td : &tp);
-    check_replica(&x, serving_dr ? "replica_primary" : "replica_dr", serving, other, serving_dr ? &td : &tp);
+    check_stream(&x, serving, serving_dr ? td : tp);
+    check_replica(&x, serving_dr ? "replica_primary" : "replica_dr", serving, other, serving_dr ? td : tp);
 
     /* 3. point-in-time recovery in both regions */
-    check_pitr(&x, "pitr_primary", x.primary);
-    check_pitr(&x, "pitr_dr", x.dr);
+    check_pitr(&x, "pitr_primary", x.primary, &v.pitr[0]);
+    check_pitr(&x, "pitr_dr", x.dr, &v.pitr[1]);
 
     /* 4. how far the other region is behind the serving one: the RPO a failover would achieve now */
-    check_latency(&x, serving, other);
+    check_latency(&x, serving, other, &v.lag);
 
-    dr_doc_free(tp.doc);
-    dr_doc_free(td.doc);
+    verify_reads_free(&v);
     return 0;
 }
 

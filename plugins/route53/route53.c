@@ -614,7 +614,17 @@ static int get_hc(dr_aws *aws, const char *id, r53_hc *h, dr_error *err)
  * (two runs racing) are resolved in favour of the one the PRIMARY uses.
  * Sets h->found = 0 when there is none.
  */
+static int find_hc_n(dr_resource *res, dr_aws *aws, const r53_conf *c, const r53_state *s, r53_hc *h, int *n_matches,
+                     dr_error *err);
+
 static int find_hc(dr_resource *res, dr_aws *aws, const r53_conf *c, const r53_state *s, r53_hc *h, dr_error *err)
+{
+    return find_hc_n(res, aws, c, s, h, NULL, err);
+}
+
+/* find_hc, telling how many health checks carry the prefix; res NULL: no log line (a batch's worker). */
+static int find_hc_n(dr_resource *res, dr_aws *aws, const r53_conf *c, const r53_state *s, r53_hc *h, int *n_matches,
+                     dr_error *err)
 {
     char marker[128] = "";
     int rc = 0, matches = 0, pages = 0;
@@ -659,7 +669,9 @@ static int find_hc(dr_resource *res, dr_aws *aws, const r53_conf *c, const r53_s
         dr_doc_free(d);
         break;
     }
-    if (matches > 1)
+    if (n_matches)
+        *n_matches = matches;
+    if (matches > 1 && res)
         H->log(res, DR_LOG_WARN, "%d health checks carry the CallerReference prefix %s; using %s", matches,
                c->caller_prefix, h->id);
     return 0;
@@ -715,16 +727,26 @@ static int find_traffic_hcs(dr_aws *aws, const r53_conf *c, r53_hc *ahc, r53_hc 
  * The status Route 53 acts on (after inversion): the AWS/Route53 HealthCheckStatus metric, which Route 53
  * publishes in us-east-1 (1 healthy, 0 unhealthy), newest one-minute Minimum of the last ten minutes.
  */
+static int metric_status_c(dr_aws *cw, const r53_conf *c, const char *hc_id, int *healthy, dr_error *err);
+
 static int metric_status(dr_resource *res, const r53_conf *c, const char *hc_id, int *healthy, dr_error *err)
 {
-    dr_aws_dim dim = {"HealthCheckId", hc_id};
-    dr_aws_metric m;
     dr_aws *cw = (dr_aws *)H->aws(res, c->api_region, err);
-    int rc;
 
     *healthy = 0;
     if (!cw)
         return err->code ? err->code : DR_ENETWORK;
+    return metric_status_c(cw, c, hc_id, healthy, err);
+}
+
+/* metric_status with the CloudWatch client of api_region given: AWS calls only (a batch's worker may run it). */
+static int metric_status_c(dr_aws *cw, const r53_conf *c, const char *hc_id, int *healthy, dr_error *err)
+{
+    dr_aws_dim dim = {"HealthCheckId", hc_id};
+    dr_aws_metric m;
+    int rc;
+
+    *healthy = 0;
     rc = dr_aws_metric_get(cw, "AWS/Route53", "HealthCheckStatus", &dim, 1, "Minimum", 600, 60, &m, err);
     if (rc != 0)
         return rc;
@@ -1832,6 +1854,219 @@ static void verify_reachability(dr_resource *res, const dr_hook_args *args, cons
                         c->api_region, c->by_alarm ? "; failover and failback by alarm do not need it" : "");
 }
 
+/*
+ * read_state for verify in fewer round trips: the zone and its records, the
+ * health checks and their status, and the traffic alarm are independent
+ * chains, read at once. The health check chain reads without the records,
+ * which only choose among several health checks with our prefix (two runs
+ * that raced): then it is read again with them, as read_state does. When the
+ * zone lookup got no answer at all, its error stands for the health checks
+ * too, as in read_state.
+ */
+typedef struct r53_vread {
+    dr_aws *aws, *cw, *cw_alarm; /* Route 53; CloudWatch in api_region and in alarm_region (may be NULL) */
+    dr_error cw_err, alarm_err;
+    const r53_conf *c;
+    r53_state *s; /* the zone and alarm parts are read into it */
+    r53_state hs; /* the health check part */
+    int with_status, matches;
+} r53_vread;
+
+static void vread_zone(void *arg)
+{
+    r53_vread *v = arg;
+
+    v->s->zone_rc = find_zone(v->aws, v->c, v->s->zone_id, sizeof(v->s->zone_id), &v->s->zone_err);
+    if (v->s->zone_rc == 0)
+        v->s->zone_rc = read_records(v->aws, v->c, v->s, &v->s->zone_err);
+}
+
+static void vread_alarm(void *arg)
+{
+    r53_vread *v = arg;
+
+    v->s->alarm_err = v->alarm_err;
+    v->s->alarm_rc = v->cw_alarm ? read_alarm(v->cw_alarm, v->c, &v->s->alarm, &v->s->alarm_err)
+                                 : (v->alarm_err.code ? v->alarm_err.code : DR_ENETWORK);
+}
+
+/* The health check part of read_state, its independent reads at once. */
+typedef struct hc_job {
+    r53_vread *v;
+    const r53_state *tie; /* the records that choose among several health checks (none: the first) */
+    r53_state *out;
+    int *matches;
+    int t_rc;             /* the traffic health checks' lookup */
+    dr_error t_err;
+} hc_job;
+
+typedef struct metric_job {
+    dr_aws *cw;
+    const r53_conf *c;
+    const char *id;
+    int rc, healthy;
+    dr_error err;
+} metric_job;
+
+static void job_find(void *arg)
+{
+    hc_job *j = arg;
+
+    j->out->hc_rc = find_hc_n(NULL, j->v->aws, j->v->c, j->tie, &j->out->hc, j->matches, &j->out->hc_err);
+}
+
+static void job_traffic(void *arg)
+{
+    hc_job *j = arg;
+
+    dr_error_clear(&j->t_err);
+    j->t_rc = find_traffic_hcs(j->v->aws, j->v->c, &j->out->ahc, &j->out->chc, &j->t_err);
+}
+
+static void job_metric(void *arg)
+{
+    metric_job *m = arg;
+
+    dr_error_clear(&m->err);
+    m->rc = metric_status_c(m->cw, m->c, m->id, &m->healthy, &m->err);
+}
+
+/*
+ * The health check part of read_state into s, with the same outcome: the
+ * health check and (alarm method) the traffic health checks are looked up at
+ * once, then the status metrics of the endpoint and calculated checks are
+ * read at once. AWS calls only: the clients are in v (a batch's worker may
+ * run it).
+ */
+static void hc_part(r53_vread *v, const r53_state *tie, r53_state *s, int *matches)
+{
+    const r53_conf *c = v->c;
+    hc_job j;
+    metric_job m[2];
+    dr_aws_task t[2];
+    size_t n = 0;
+
+    memset(&j, 0, sizeof(j));
+    j.v = v;
+    j.tie = tie;
+    j.out = s;
+    j.matches = matches;
+    t[n++] = (dr_aws_task){job_find, &j};
+    if (c->by_alarm)
+        t[n++] = (dr_aws_task){job_traffic, &j};
+    dr_aws_run_all(t, n, 0);
+    if (s->hc_rc != 0 || !c->by_alarm) {
+        memset(&s->ahc, 0, sizeof(s->ahc)); /* looked up only after the health check, as read_state does */
+        memset(&s->chc, 0, sizeof(s->chc));
+    } else if (j.t_rc != 0) {
+        s->hc_rc = j.t_rc;
+        s->hc_err = j.t_err;
+    }
+    s->ep_rc = s->st_rc = DR_EUNSUPPORTED; /* not asked for */
+    if (s->hc_rc != 0 || !s->hc.found) {
+        s->st_rc = s->ep_rc = s->hc_rc ? s->hc_rc : DR_ENOTFOUND;
+        s->st_err = s->ep_err = s->hc_err;
+        return;
+    }
+    if (!v->with_status)
+        return;
+    if (!v->cw) {
+        s->ep_err = s->st_err = v->cw_err;
+        s->ep_rc = s->st_rc = v->cw_err.code ? v->cw_err.code : DR_ENETWORK;
+        if (c->by_alarm && !s->chc.found)
+            s->st_rc = dr_error_set(&s->st_err, DR_ENOTFOUND, "no calculated health check (run configure)");
+        s->st_total = 1;
+        return;
+    }
+    n = 0;
+    m[0] = (metric_job){v->cw, c, s->hc.id, 0, 0, {0}};
+    t[n++] = (dr_aws_task){job_metric, &m[0]};
+    if (c->by_alarm && s->chc.found) {
+        m[1] = (metric_job){v->cw, c, s->chc.id, 0, 0, {0}};
+        t[n++] = (dr_aws_task){job_metric, &m[1]};
+    }
+    dr_aws_run_all(t, n, 0);
+    s->ep_rc = m[0].rc;
+    s->ep_err = m[0].err;
+    s->ep_healthy = m[0].healthy;
+    if (!c->by_alarm) {
+        s->st_rc = s->ep_rc;
+        s->st_err = s->ep_err;
+        s->st_healthy = s->ep_healthy;
+    } else if (s->chc.found) {
+        s->st_rc = m[1].rc;
+        s->st_err = m[1].err;
+        s->st_healthy = m[1].healthy;
+    } else {
+        s->st_rc = dr_error_set(&s->st_err, DR_ENOTFOUND, "no calculated health check (run configure)");
+    }
+    s->st_total = 1;
+}
+
+static void vread_hc(void *arg)
+{
+    r53_vread *v = arg;
+
+    hc_part(v, &v->hs, &v->hs, &v->matches);
+}
+
+static void copy_hc_part(r53_state *to, const r53_state *from)
+{
+    to->hc_rc = from->hc_rc;
+    to->hc_err = from->hc_err;
+    to->hc = from->hc;
+    to->ahc = from->ahc;
+    to->chc = from->chc;
+    to->st_rc = from->st_rc;
+    to->st_err = from->st_err;
+    to->st_healthy = from->st_healthy;
+    to->st_total = from->st_total;
+    to->ep_rc = from->ep_rc;
+    to->ep_err = from->ep_err;
+    to->ep_healthy = from->ep_healthy;
+}
+
+static void read_state_together(dr_resource *res, dr_aws *aws, const r53_conf *c, r53_state *s, int with_status)
+{
+    r53_vread v;
+    dr_aws_task tasks[3];
+    size_t n = 0;
+
+    if (!aws) {
+        read_state(res, aws, c, s, with_status);
+        return;
+    }
+    memset(s, 0, sizeof(*s));
+    memset(&v, 0, sizeof(v));
+    v.aws = aws;
+    v.c = c;
+    v.s = s;
+    v.with_status = with_status;
+    dr_error_clear(&v.cw_err);
+    dr_error_clear(&v.alarm_err);
+    if (with_status)
+        v.cw = (dr_aws *)H->aws(res, c->api_region, &v.cw_err);
+    if (c->by_alarm)
+        v.cw_alarm = (dr_aws *)H->aws(res, c->alarm_region, &v.alarm_err);
+    tasks[n++] = (dr_aws_task){vread_zone, &v};
+    tasks[n++] = (dr_aws_task){vread_hc, &v};
+    if (c->by_alarm)
+        tasks[n++] = (dr_aws_task){vread_alarm, &v};
+    dr_aws_run_all(tasks, n, 0);
+    if (s->zone_rc != 0 && s->zone_err.http_status == 0 && s->zone_rc != DR_ENOTFOUND && s->zone_rc != DR_ECONFIG) {
+        /* the control plane did not answer at all: its error stands for the health checks too */
+        s->hc_rc = s->st_rc = s->ep_rc = s->zone_rc;
+        s->hc_err = s->st_err = s->ep_err = s->zone_err;
+    } else if (v.matches > 1) {
+        hc_part(&v, s, s, NULL); /* several candidates: choose with the records */
+        H->log(res, DR_LOG_WARN, "%d health checks carry the CallerReference prefix %s; using %s", v.matches,
+               c->caller_prefix, s->hc.id);
+    } else {
+        copy_hc_part(s, &v.hs);
+    }
+    state_free(&v.hs);
+}
+
 static int r53_verify(dr_resource *res, const dr_hook_args *args, dr_error *err)
 {
     r53_conf c;
@@ -1846,7 +2081,7 @@ static int r53_verify(dr_resource *res, const dr_hook_args *args, dr_error *err)
         return rc;
     dr_error_clear(&cerr);
     aws = client(res, &c, &cerr);
-    read_state(res, aws, &c, &s, 1);
+    read_state_together(res, aws, &c, &s, 1);
     if (!aws) {
         s.zone_err = s.hc_err = s.st_err = cerr;
     }

@@ -933,6 +933,9 @@ static int s3_verify(dr_resource *res, const dr_hook_args *args, dr_error *err)
     else
         forward_dir(&x, &d);
 
+    /* What the checks below read, read at once; each check then takes its answer. */
+    s3_prefetch_verify(&x, &d, !(args->serving == DR_SERVING_DR && !x.reverse));
+
     /* 1. Both buckets exist and keep versions. */
     check_versioning(&x, "bucket_versioning", x.primary, x.bucket);
     if (check_dr_bucket(&x) != 0)
@@ -969,6 +972,7 @@ lifecycle:
     /* 6. The cost advice. */
     if (x.glacier_days > 0)
         check_lifecycle(&x);
+    s3_prefetch_free(&x);
     return 0;
 }
 

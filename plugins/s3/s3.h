@@ -46,6 +46,7 @@ typedef struct s3ctx {
     /* endpoints found unreachable in this hook: later calls there fail at once with the same error */
     const char *down[3];
     dr_error down_err[3];
+    struct s3_pre *pre; /* verify's reads made ahead, all at once (s3_prefetch.c); NULL: none */
 } s3ctx;
 
 /* One replication direction: primary to DR normally, DR to primary while the DR side serves. */
@@ -136,5 +137,21 @@ typedef struct s3_backlog {
 int s3_backlog_scan(s3ctx *x, const direction *d, int rule_is_new, s3_backlog *b, dr_error *err);
 /* The exact remedy, an S3 Batch Replication job, as one command line. */
 void s3_backlog_remedy(const s3ctx *x, const direction *d, char *out, size_t len);
+
+/* ---- verify's reads at once (s3_prefetch.c) ---- */
+/*
+ * Make the S3, IAM and CloudWatch reads verify will make, all at once, and
+ * keep their answers in x->pre; s3_send, s3_iam_call and
+ * s3_replication_metric then take a kept answer instead of calling (each
+ * once). with_rule: the replication reads of direction d too. x->pre is
+ * owned by x: s3_prefetch_free() releases what was not taken.
+ */
+void s3_prefetch_verify(s3ctx *x, const direction *d, int with_rule);
+void s3_prefetch_free(s3ctx *x);
+/* A kept answer for the request: 1 and *rc (with *out or *err) when there was one, else 0. */
+int s3_pre_take_s3(s3ctx *x, const char *region, const dr_aws_request *rq, dr_aws_response **out, dr_error *err,
+                   int *rc);
+int s3_pre_take_iam(s3ctx *x, const char *op, const dr_buf *form, dr_doc **out, dr_error *err, int *rc);
+int s3_pre_take_metric(s3ctx *x, const direction *d, const char *name, dr_aws_metric *m, dr_error *err, int *rc);
 
 #endif /* DR_PLUGIN_S3_H */

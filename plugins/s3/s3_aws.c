@@ -67,6 +67,17 @@ int s3_send(s3ctx *x, const char *region, const dr_aws_request *rq, dr_aws_respo
         *out = NULL;
     if ((rc = endpoint_down(x, region, err)) != 0)
         return rc;
+    if (s3_pre_take_s3(x, region, rq, &r, err, &rc)) {
+        if (rc != 0) {
+            note_down(x, region, rc, err);
+            return rc;
+        }
+        if (out)
+            *out = r;
+        else
+            dr_aws_response_free(r);
+        return 0;
+    }
     if (!(c = client(x, region, err)))
         return err->code;
     rc = dr_aws_send(c, rq, &r, err);
@@ -90,6 +101,10 @@ int s3_iam_call(s3ctx *x, const char *op, const dr_buf *form, dr_doc **out, dr_e
     *out = NULL;
     if ((rc = endpoint_down(x, "iam", err)) != 0)
         return rc;
+    if (s3_pre_take_iam(x, op, form, out, err, &rc)) {
+        note_down(x, "iam", rc, err);
+        return rc;
+    }
     if (!(c = client(x, x->primary, err)))
         return err->code;
     rc = dr_aws_query(c, "iam", op, IAM_VERSION, dr_buf_str(form), out, err);
@@ -657,6 +672,10 @@ int s3_replication_metric(s3ctx *x, const direction *d, const char *name, dr_aws
     memset(m, 0, sizeof(*m));
     if ((rc = endpoint_down(x, d->src_region, err)) != 0)
         return rc;
+    if (s3_pre_take_metric(x, d, name, m, err, &rc)) {
+        note_down(x, d->src_region, rc, err);
+        return rc;
+    }
     if (!(c = client(x, d->src_region, err)))
         return err->code;
     rc = dr_aws_metric_get(c, "AWS/S3", name, dims, 3, "Maximum", x->window, 60, m, err);

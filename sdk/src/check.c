@@ -77,12 +77,14 @@ dr_status dr_lag_status(double lag_seconds, double rpo_seconds, double warn_frac
 int dr_wait_for(const dr_host_api *h, dr_resource *res, const char *what, int64_t interval_ms, int64_t max_ms,
                 dr_probe_fn probe, void *arg, dr_error *err)
 {
-    int64_t start = dr_mono_ms();
+    int64_t start = dr_mono_ms(), pause;
     char status[128];
     char elapsed[32];
 
     if (interval_ms <= 0)
         interval_ms = 1000;
+    /* backoff: a change that is quick is seen quickly, a long one costs no more polls than interval_ms allows */
+    pause = interval_ms / 8 > 50 ? interval_ms / 8 : (interval_ms < 50 ? interval_ms : 50);
     for (;;) {
         int rc;
 
@@ -97,7 +99,8 @@ int dr_wait_for(const dr_host_api *h, dr_resource *res, const char *what, int64_
         if (max_ms > 0 && dr_mono_ms() - start >= max_ms)
             return dr_error_set(err, DR_ETIMEDOUT, "gave up waiting for %s after %s%s%s", what, elapsed,
                                 status[0] ? "; last seen: " : "", status);
-        rc = h->sleep_ms(res, interval_ms);
+        rc = h->sleep_ms(res, pause);
+        pause = pause * 2 < interval_ms ? pause * 2 : interval_ms;
         if (rc == DR_ETIMEDOUT)
             return dr_error_set(err, DR_ETIMEDOUT, "the hook deadline passed while waiting for %s (%s%s%s)", what,
                                 elapsed, status[0] ? "; last seen: " : "", status);

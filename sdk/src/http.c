@@ -103,6 +103,13 @@ int drs_limits_sleep_ms(int64_t ms, dr_error *err)
     }
 }
 
+void drs_limits_get(int64_t *deadline_mono_ms, int (**stop)(void *arg), void **arg)
+{
+    *deadline_mono_ms = tl_deadline;
+    *stop = tl_stop;
+    *arg = tl_stop_arg;
+}
+
 /* --- transport --- */
 
 static void share_lock(CURL *e, curl_lock_data data, curl_lock_access access, void *ud)

@@ -81,5 +81,7 @@ size_t drs_http_held_bytes(void);
 int drs_limits_check(dr_error *err);          /* 0, DR_ETIMEDOUT or DR_ECANCELED */
 int64_t drs_limits_remaining_ms(void);        /* -1: no deadline */
 int drs_limits_sleep_ms(int64_t ms, dr_error *err); /* interruptible; DR_ETIMEDOUT when it would pass the deadline */
+/* The calling thread's limits, to hand them to worker threads (dr_aws_set_thread_limits there). */
+void drs_limits_get(int64_t *deadline_mono_ms, int (**stop)(void *arg), void **arg);
 
 #endif /* DRS_HTTP_H */

@@ -151,6 +151,75 @@ int dr_aws_form_addf(dr_buf *form, const char *value, const char *name_fmt, ...)
 /* REST (XML or JSON per req->protocol). */
 int dr_aws_rest(dr_aws *c, const dr_aws_request *req, dr_doc **out, dr_error *err);
 
+/* --- several independent calls at once ---
+ *
+ * A hook whose reads do not depend on each other issues them together and
+ * waits for all: the round trips overlap, so the batch costs about one round
+ * trip instead of one per call. Each call runs the same sign-send-retry loop
+ * as dr_aws_send (standard retries, the client's shared retry quota, its
+ * connection cache), on worker threads that take the calling thread's limits
+ * (the hook's deadline and cancel, which the host sets for the hook's
+ * thread): a passed deadline fails the calls still running or waiting with
+ * DR_ETIMEDOUT, a cancel with DR_ECANCELED. Only the calls' own clients are
+ * used, so a batch works in any thread or process.
+ *
+ * Ownership: the caller owns the dr_aws_call array. A request's strings are
+ * borrowed until dr_aws_send_all returns (dr_aws_call_query copies its form).
+ * dr_aws_calls_free() frees each call's doc, response and private storage;
+ * a doc taken out of a call (set call->doc = NULL) is the taker's.
+ */
+typedef struct dr_aws_call {
+    dr_aws *client;             /* in: the client of this call (a batch may mix regions) */
+    dr_aws_request req;         /* in: as for dr_aws_send (or filled by the helpers below) */
+    int keep_response;          /* in: non-zero keeps *response (status, headers) besides doc */
+    int rc;                     /* out: 0 or a negative DR_E* code */
+    dr_doc *doc;                /* out: the parsed body on success (NULL when empty) */
+    dr_aws_response *response;  /* out with keep_response, on success */
+    dr_error err;               /* out: the call's error when rc != 0 */
+    dr_buf own_body;            /* private: the body dr_aws_call_query built */
+    char own_target[160];       /* private: the X-Amz-Target dr_aws_call_json built */
+} dr_aws_call;
+
+/* Default and largest number of calls of one batch in flight at once. */
+#define DR_AWS_PARALLEL_DEFAULT 16
+#define DR_AWS_PARALLEL_MAX 64
+
+/* Fill *call (zeroed first) with an awsJson 1.0 call, as dr_aws_json would send it; json_body NULL: "{}". */
+int dr_aws_call_json(dr_aws_call *call, dr_aws *c, const char *service, const char *target_prefix, const char *op,
+                     const char *json_body);
+/* Fill *call with a Query call, as dr_aws_query would send it (the form is copied). */
+int dr_aws_call_query(dr_aws_call *call, dr_aws *c, const char *service, const char *op, const char *version,
+                      const char *form);
+/* Fill *call with a REST call (the request struct is copied, its strings borrowed). */
+int dr_aws_call_rest(dr_aws_call *call, dr_aws *c, const dr_aws_request *req);
+
+/*
+ * Send calls[0..n) with at most max_parallel in flight (0: the default,
+ * capped at DR_AWS_PARALLEL_MAX) and wait for all; each call's outcome is
+ * in its rc/doc/err, in the array's order whatever order the answers came
+ * in. Returns 0 when every call succeeded, else the rc of the first failed
+ * call in array order with err naming how many failed and that call's
+ * error. An invalid call (no client or request) fails alone with DR_EINVAL.
+ */
+int dr_aws_send_all(dr_aws_call *calls, size_t n, int max_parallel, dr_error *err);
+/* Free each call's doc, response and private storage (the array itself is the caller's). */
+void dr_aws_calls_free(dr_aws_call *calls, size_t n);
+
+/*
+ * The same for reads that are more than one request each (a helper such as
+ * dr_aws_metric_get, a describe and its parse): fn(arg) of each task runs on
+ * the batch's workers, at most max_parallel at once, and dr_aws_run_all
+ * returns when all have returned. A task keeps its result in its own arg
+ * (nothing is shared between tasks) and makes AWS calls only: it does not
+ * call the plugin host's API (reports, logs, host->aws), which belongs to the
+ * hook's thread; take the clients before the batch.
+ */
+typedef struct dr_aws_task {
+    void (*fn)(void *arg);
+    void *arg;
+} dr_aws_task;
+void dr_aws_run_all(dr_aws_task *tasks, size_t n, int max_parallel);
+
 /* --- CloudWatch --- */
 
 typedef struct dr_aws_dim {

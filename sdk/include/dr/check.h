@@ -35,7 +35,9 @@ dr_status dr_lag_status(double lag_seconds, double rpo_seconds, double warn_frac
 /*
  * Poll `probe` until it returns 1 (done), a negative code (error), or the
  * wait ends: after max_ms (0: the hook deadline) DR_ETIMEDOUT, on cancel
- * DR_ECANCELED. Between polls it sleeps interval_ms and shows progress
+ * DR_ECANCELED. Between polls it sleeps with backoff: interval_ms / 8
+ * (at least 50 ms, at most interval_ms), doubling up to interval_ms; and it
+ * shows progress
  * "waiting for <what> (<elapsed>)". The probe may write a short status into
  * `status` (shown in the progress line) and fills err on error.
  */
