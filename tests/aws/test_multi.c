@@ -4,6 +4,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,9 +39,20 @@ typedef struct echo {
     int n_conns;
     pthread_mutex_t mu;
     int in_flight, max_in_flight, requests;
-    volatile int stopping;
+    atomic_int stopping;
     char url[64];
 } echo;
+
+/* A counter of the server's, read under its lock (the connection threads write it). */
+static int echo_get(echo *s, int *field)
+{
+    int v;
+
+    pthread_mutex_lock(&s->mu);
+    v = *field;
+    pthread_mutex_unlock(&s->mu);
+    return v;
+}
 
 typedef struct conn_arg {
     echo *s;
@@ -79,6 +91,7 @@ static void *conn_main(void *p)
     for (;;) {
         char *end;
         long clen, delay, status;
+        int seq;
         size_t head_len, total;
         ssize_t r;
         char out[70000];
@@ -103,7 +116,7 @@ static void *conn_main(void *p)
             have += (size_t)r;
         }
         pthread_mutex_lock(&s->mu);
-        s->requests++;
+        seq = ++s->requests;
         if (++s->in_flight > s->max_in_flight)
             s->max_in_flight = s->in_flight;
         pthread_mutex_unlock(&s->mu);
@@ -142,7 +155,7 @@ static void *conn_main(void *p)
         n = snprintf(out, sizeof(out),
                      "HTTP/1.1 %ld X\r\nContent-Type: application/x-amz-json-1.0\r\nx-test-seq: %d\r\n"
                      "Content-Length: %zu\r\n\r\n%s",
-                     status, s->requests, strlen(body), body);
+                     status, seq, strlen(body), body);
         pthread_mutex_lock(&s->mu);
         s->in_flight--;
         pthread_mutex_unlock(&s->mu);
@@ -311,17 +324,19 @@ static void test_order_and_overlap(void **state)
     assert_null(calls[2].response);
     /* overlapped: 1,440 ms one after another, one longest delay (320 ms) together */
     assert_true(wall < 900);
-    assert_true(s->max_in_flight >= 4);
+    assert_true(echo_get(s, &s->max_in_flight) >= 4);
     dr_aws_calls_free(calls, N_ORDER);
     assert_null(calls[0].doc);
 
     /* max_parallel bounds the calls in flight */
+    pthread_mutex_lock(&s->mu);
     s->max_in_flight = 0;
+    pthread_mutex_unlock(&s->mu);
     for (int i = 0; i < N_ORDER; i++)
         json_call(&calls[i], &h[i], bodies[i], sizeof(bodies[i]), c, i, 30, 200);
     assert_int_equal(dr_aws_send_all(calls, N_ORDER, 2, &err), 0);
-    assert_true(s->max_in_flight <= 2);
-    assert_true(s->max_in_flight >= 1);
+    assert_true(echo_get(s, &s->max_in_flight) <= 2);
+    assert_true(echo_get(s, &s->max_in_flight) >= 1);
     dr_aws_calls_free(calls, N_ORDER);
 
     /* one call, and none */
@@ -395,7 +410,7 @@ static void test_partial_failure(void **state)
         }
     }
     /* a 4xx answer is not retried: 5 requests reached the server */
-    assert_int_equal(s->requests, 5);
+    assert_int_equal(echo_get(s, &s->requests), 5);
     dr_aws_calls_free(calls, 6);
     dr_aws_free(c);
     echo_stop(s);
@@ -439,7 +454,7 @@ static void test_cancel_mid_flight(void **state)
     assert_ptr_equal(arg, &when);
     dr_aws_set_thread_limits(0, NULL, NULL);
     /* calls 0-2 started, 3 took the place of the quick 0; 4 and 5 never reached the server */
-    assert_int_equal(s->requests, 4);
+    assert_int_equal(echo_get(s, &s->requests), 4);
     dr_aws_calls_free(calls, 6);
     dr_aws_free(c);
     echo_stop(s);
@@ -472,7 +487,7 @@ static void test_deadline(void **state)
         assert_int_equal(calls[i].rc, DR_ETIMEDOUT);
         assert_true(calls[i].err.attempts <= 1); /* a deadline is not retried */
     }
-    assert_true(s->requests <= 4);
+    assert_true(echo_get(s, &s->requests) <= 4);
     dr_aws_calls_free(calls, 6);
     dr_aws_free(c);
     echo_stop(s);
@@ -496,7 +511,7 @@ static void test_retry_inside_batch(void **state)
     dr_error_clear(&err);
     assert_int_equal(dr_aws_send_all(calls, 3, 0, &err), DR_EAWS);
     assert_int_equal(calls[1].err.attempts, 3);
-    assert_int_equal(s->requests, 2 + 3);
+    assert_int_equal(echo_get(s, &s->requests), 2 + 3);
     /* two retries taken; the two successes refund what the quota's cap lets them, by the order they ended in */
     assert_true(drs_aws_quota_tokens(c) >= tokens0 - 2 * DRS_RETRY_COST);
     assert_true(drs_aws_quota_tokens(c) <= tokens0 - 2 * DRS_RETRY_COST + 2 * DRS_RETRY_NO_RETRY_REFUND);
@@ -564,7 +579,7 @@ static void test_tasks(void **state)
     }
     /* 10 requests of 100 ms: two rounds together, not ten one after another */
     assert_true(wall < 700);
-    assert_int_equal(s->requests, 10);
+    assert_int_equal(echo_get(s, &s->requests), 10);
     dr_aws_run_all(NULL, 0, 0);
     dr_aws_free(c);
     echo_stop(s);
