@@ -93,6 +93,7 @@ typedef struct au_ctx {
     int64_t pg_timeout_ms;
     int64_t started_ms;
     dr_error lag_err; /* why a forced switch knew no lag (reported with data_loss_window) */
+    int left_unreachable; /* a forced switch found the side being left unreachable: not tried again */
 } au_ctx;
 
 static void ctx_init(au_ctx *x, dr_resource *res, const dr_hook_args *args)
@@ -1501,6 +1502,7 @@ static int dp_handover(au_ctx *x, au_side from, double metric_lag, double *loss,
         if (pg_open(x, from, 5000, &src, &e2) != 0) {
             H->log(x->res, DR_LOG_WARN, "forced: the side being left is not reachable (%s); switching without fencing",
                    e2.message);
+            x->left_unreachable = 1;
             *loss = metric_lag;
             return 0;
         }
@@ -1732,7 +1734,9 @@ static void note_switch_point(au_ctx *x)
     au_pg_close(pg);
     pg = NULL;
     dr_error_clear(&e);
-    if (pg_open(x, AU_PRIMARY, 3000, &pg, &e) == 0 && au_pg_tuple_counter(pg, &tuples, &e) == 0 && tuples >= 0)
+    /* one connection attempt to a side a forced switch found unreachable: its counter stays unknown */
+    if (!x->left_unreachable && pg_open(x, AU_PRIMARY, 3000, &pg, &e) == 0 && au_pg_tuple_counter(pg, &tuples, &e) == 0 &&
+        tuples >= 0)
         snprintf(v, sizeof(v), "%lld", (long long)tuples);
     else
         v[0] = '\0';
