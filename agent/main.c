@@ -1,4 +1,5 @@
 /* main.c: dr-agent's entry point: option parsing, usage, set-up, and dispatch to the commands. */
+#include <malloc.h>
 #include <getopt.h>
 #include <limits.h>
 #include <signal.h>
@@ -384,6 +385,10 @@ int main(int argc, char **argv)
     struct sigaction sa;
     drill_metrics_arg drill_metrics;
     int rc = EXIT_FAIL, known = 0;
+
+    /* Few malloc arenas: calls run on many short-lived threads, and an arena per thread keeps what a large answer
+       used resident after it is freed. */
+    mallopt(M_ARENA_MAX, 2);
 
     memset(&o, 0, sizeof(o));
     memset(&a, 0, sizeof(a));

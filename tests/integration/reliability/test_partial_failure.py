@@ -187,7 +187,7 @@ class PartialFailure(reltest.drtest.EnvTestCase):
     def test_resume_rto_from_first_start(self):
         a = self.host("rto", agent={"concurrency": "1"})
         self.ready(a)
-        self.env.add_fault(service="route53", operation="UpdateHealthCheck", action="latency", latency_ms=30000)
+        self.env.add_fault(service="monitoring", operation="PutMetricData", action="latency", latency_ms=30000)
         p = a.start("failover", "--yes")
         self.assertTrue(reltest.wait_for(
             lambda: any(e["event"] == "step_start" and e["resource"].startswith("route53")
@@ -272,7 +272,7 @@ class PartialFailure(reltest.drtest.EnvTestCase):
     def test_torn_journal_line_then_resume(self):
         a = self.host("torn", types=["dynamodb", "route53"])
         self.ready(a)
-        self.env.add_fault(service="route53", operation="UpdateHealthCheck", action="latency", latency_ms=30000)
+        self.env.add_fault(service="monitoring", operation="PutMetricData", action="latency", latency_ms=30000)
         p = a.start("failover", "--yes")
         self.assertTrue(reltest.wait_for(
             lambda: any(e["event"] == "step_start" and e["resource"].startswith("route53")
