@@ -49,6 +49,7 @@ class Bridge(drtest.EnvTestCase):
     def test_aurora_permission_model(self):
         """`dr` is what Aurora's master user is: a member of rds_superuser, no superuser."""
         for node in ("primary", "standby"):
+            self.wait_visible(node, "SELECT 1", "1", timeout=30)  # the standby replays the database's creation
             self.assertEqual(self.sql(node, "SELECT rolsuper FROM pg_roles WHERE rolname = current_user"), "f")
             self.assertEqual(self.sql(node, "SELECT pg_has_role('rds_superuser', 'member')"), "t")
             for query in ("SELECT pg_reload_conf()", "ALTER SYSTEM SET default_transaction_read_only = on",
