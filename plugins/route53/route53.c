@@ -608,6 +608,76 @@ static int get_hc(dr_aws *aws, const char *id, r53_hc *h, dr_error *err)
     return rc;
 }
 
+/* ListHealthChecks, every page (at most 100), each health check handed to visit. */
+static int each_health_check(dr_aws *aws, void (*visit)(const dr_node *hc, void *arg), void *arg, dr_error *err)
+{
+    char marker[128] = "";
+    int rc, pages = 0;
+
+    for (;;) {
+        dr_buf q = DR_BUF_INIT;
+        dr_doc *d = NULL;
+        const dr_node *root;
+        int more;
+
+        dr_buf_puts(&q, "maxitems=100");
+        if (marker[0]) {
+            dr_buf_puts(&q, "&marker=");
+            dr_buf_uri_encode(&q, marker, 0);
+        }
+        rc = r53_call(aws, "GET", "ListHealthChecks", R53_API "/healthcheck", dr_buf_str(&q), NULL, &d, err);
+        dr_buf_free(&q);
+        if (rc != 0)
+            return rc;
+        root = dr_doc_root(d);
+        for (const dr_node *n = dr_node_first(dr_node_get(root, "HealthChecks")); n; n = dr_node_next(n))
+            visit(n, arg);
+        more = dr_node_bool(root, "IsTruncated", 0) && dr_node_str(root, "NextMarker") && ++pages < 100;
+        if (more)
+            copy_str(marker, sizeof(marker), dr_node_str(root, "NextMarker"));
+        dr_doc_free(d);
+        if (!more)
+            return 0;
+    }
+}
+
+/* The health checks with this resource's CallerReference prefix: the first, or the one the PRIMARY uses. */
+struct own_hc_visit {
+    const r53_conf *c;
+    const r53_state *s;
+    r53_hc *h;
+    int matches;
+};
+
+static void visit_own_hc(const dr_node *n, void *arg)
+{
+    struct own_hc_visit *v = arg;
+    const char *ref = dr_node_str(n, "CallerReference");
+    const char *id = dr_node_str(n, "Id");
+
+    if (!ref || strncmp(ref, v->c->caller_prefix, strlen(v->c->caller_prefix)) != 0)
+        return;
+    if (v->matches++ == 0 || (id && v->s->rr[ROLE_PRIMARY].present && strcmp(id, v->s->rr[ROLE_PRIMARY].hc_id) == 0))
+        parse_hc(n, v->h);
+}
+
+/* failover_method alarm: the first alarm and calculated health checks by their prefixes. */
+struct traffic_hc_visit {
+    const r53_conf *c;
+    r53_hc *ahc, *chc;
+};
+
+static void visit_traffic_hc(const dr_node *n, void *arg)
+{
+    struct traffic_hc_visit *v = arg;
+    const char *ref = dr_node_str(n, "CallerReference");
+
+    if (ref && !v->ahc->found && strncmp(ref, v->c->alarm_prefix, strlen(v->c->alarm_prefix)) == 0)
+        parse_hc(n, v->ahc);
+    else if (ref && !v->chc->found && strncmp(ref, v->c->calc_prefix, strlen(v->c->calc_prefix)) == 0)
+        parse_hc(n, v->chc);
+}
+
 /*
  * The health check this resource manages: the configured health_check_id, or
  * the one whose CallerReference carries our prefix. Several with our prefix
@@ -626,8 +696,7 @@ static int find_hc(dr_resource *res, dr_aws *aws, const r53_conf *c, const r53_s
 static int find_hc_n(dr_resource *res, dr_aws *aws, const r53_conf *c, const r53_state *s, r53_hc *h, int *n_matches,
                      dr_error *err)
 {
-    char marker[128] = "";
-    int rc = 0, matches = 0, pages = 0;
+    int rc = 0, matches = 0;
 
     memset(h, 0, sizeof(*h));
     if (c->hc_id) {
@@ -638,36 +707,12 @@ static int find_hc_n(dr_resource *res, dr_aws *aws, const r53_conf *c, const r53
         }
         return rc;
     }
-    for (;;) {
-        dr_buf q = DR_BUF_INIT;
-        dr_doc *d = NULL;
-        const dr_node *root;
-
-        dr_buf_puts(&q, "maxitems=100");
-        if (marker[0]) {
-            dr_buf_puts(&q, "&marker=");
-            dr_buf_uri_encode(&q, marker, 0);
-        }
-        rc = r53_call(aws, "GET", "ListHealthChecks", R53_API "/healthcheck", dr_buf_str(&q), NULL, &d, err);
-        dr_buf_free(&q);
+    {
+        struct own_hc_visit v = {c, s, h, 0};
+        rc = each_health_check(aws, visit_own_hc, &v, err);
         if (rc != 0)
             return rc;
-        root = dr_doc_root(d);
-        for (const dr_node *n = dr_node_first(dr_node_get(root, "HealthChecks")); n; n = dr_node_next(n)) {
-            const char *ref = dr_node_str(n, "CallerReference");
-            const char *id = dr_node_str(n, "Id");
-            if (!ref || strncmp(ref, c->caller_prefix, strlen(c->caller_prefix)) != 0)
-                continue;
-            if (matches++ == 0 || (id && s->rr[ROLE_PRIMARY].present && strcmp(id, s->rr[ROLE_PRIMARY].hc_id) == 0))
-                parse_hc(n, h);
-        }
-        if (dr_node_bool(root, "IsTruncated", 0) && dr_node_str(root, "NextMarker") && ++pages < 100) {
-            copy_str(marker, sizeof(marker), dr_node_str(root, "NextMarker"));
-            dr_doc_free(d);
-            continue;
-        }
-        dr_doc_free(d);
-        break;
+        matches = v.matches;
     }
     if (n_matches)
         *n_matches = matches;
@@ -685,42 +730,11 @@ static int majority_healthy(const r53_state *s)
 /* failover_method alarm: the alarm and calculated health checks, by their CallerReference prefixes. */
 static int find_traffic_hcs(dr_aws *aws, const r53_conf *c, r53_hc *ahc, r53_hc *chc, dr_error *err)
 {
-    char marker[128] = "";
-    int rc = 0, pages = 0;
+    struct traffic_hc_visit v = {c, ahc, chc};
 
     memset(ahc, 0, sizeof(*ahc));
     memset(chc, 0, sizeof(*chc));
-    for (;;) {
-        dr_buf q = DR_BUF_INIT;
-        dr_doc *d = NULL;
-        const dr_node *root;
-
-        dr_buf_puts(&q, "maxitems=100");
-        if (marker[0]) {
-            dr_buf_puts(&q, "&marker=");
-            dr_buf_uri_encode(&q, marker, 0);
-        }
-        rc = r53_call(aws, "GET", "ListHealthChecks", R53_API "/healthcheck", dr_buf_str(&q), NULL, &d, err);
-        dr_buf_free(&q);
-        if (rc != 0)
-            return rc;
-        root = dr_doc_root(d);
-        for (const dr_node *n = dr_node_first(dr_node_get(root, "HealthChecks")); n; n = dr_node_next(n)) {
-            const char *ref = dr_node_str(n, "CallerReference");
-            if (ref && !ahc->found && strncmp(ref, c->alarm_prefix, strlen(c->alarm_prefix)) == 0)
-                parse_hc(n, ahc);
-            else if (ref && !chc->found && strncmp(ref, c->calc_prefix, strlen(c->calc_prefix)) == 0)
-                parse_hc(n, chc);
-        }
-        if (dr_node_bool(root, "IsTruncated", 0) && dr_node_str(root, "NextMarker") && ++pages < 100) {
-            copy_str(marker, sizeof(marker), dr_node_str(root, "NextMarker"));
-            dr_doc_free(d);
-            continue;
-        }
-        dr_doc_free(d);
-        break;
-    }
-    return 0;
+    return each_health_check(aws, visit_traffic_hc, &v, err);
 }
 
 /*
