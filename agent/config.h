@@ -104,6 +104,7 @@ typedef struct dr_config {
         char *lock_region;  /* default: the DR region */
         char *lock_name;    /* the lease item, default "dr-agent" */
         double lock_lease;  /* seconds, default 60 */
+        double prepare_timeout; /* seconds every resource has to get ready before a graceful switch commits */
     } agent;
     cfg_resource *res;
     size_t n_res;
@@ -114,6 +115,7 @@ typedef struct dr_config {
 #define DR_DEFAULT_STATE_DIR "/var/lib/dr-agent"
 #define DR_DEFAULT_CONCURRENCY 8
 #define DR_DEFAULT_HOOK_TIMEOUT (30 * 60)
+#define DR_DEFAULT_PREPARE_TIMEOUT (15 * 60) /* a graceful switch waits this long for every resource to be ready */
 #define DR_DEFAULT_DRILL_PERIOD (90 * 86400)
 #define DR_DEFAULT_RETENTION (180 * 86400)
 

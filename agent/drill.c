@@ -64,7 +64,8 @@ void drill_finish(drill *d)
     for (size_t i = 0; i < d->n_steps; i++) {
         const drill_step *s = &d->steps[i];
 
-        if (!s->has_rpo || strcmp(s->phase, "failover") != 0)
+        /* the prepare phase measures the lag right before the commit; the failover step may measure it again */
+        if (!s->has_rpo || (strcmp(s->phase, "failover") != 0 && strcmp(s->phase, "prepare") != 0))
             continue;
         if (!d->has_rpo || s->rpo > d->rpo) {
             d->has_rpo = 1;
@@ -94,6 +95,8 @@ void drill_free(drill *d)
         free(d->steps[i].error);
     }
     free(d->steps);
+    json_decref(d->stated);
+    json_decref(d->where);
     memset(d, 0, sizeof(*d));
 }
 
@@ -138,6 +141,12 @@ static json_t *drill_json(const drill *d)
         json_object_set_new(doc, "agent_version", json_string(DR_AGENT_VERSION));
         if (d->failure[0])
             json_object_set_new(doc, "failure", json_string(d->failure));
+        if (d->outcome[0])
+            json_object_set_new(doc, "outcome", json_string(d->outcome));
+        if (d->stated)
+            json_object_set(doc, "stated_state", d->stated);
+        if (d->where)
+            json_object_set(doc, "where", d->where);
     }
     return doc;
 }

@@ -3,11 +3,13 @@
 #define DR_AGENT_DRILL_H
 
 /*
- * Ownership: a drill owns its steps and strings (drill_free). The
+ * Ownership: a drill owns its steps, strings and JSON references (drill_free). The
  * Prometheus callback reads the state directory each time it is called.
  */
 
 #include <stdio.h>
+
+#include <jansson.h>
 
 #include "run.h"
 
@@ -39,8 +41,11 @@ typedef struct drill {
     char rpo_resource[128];
     int verify_dr_rounds;
     int failed_phase;     /* a phase failed (or the pre-check was not healthy) */
-    char failure[256];
+    char failure[1400];
     int success;          /* every phase ok and both objectives met */
+    char outcome[32];     /* after a failure: "not committed", "rolled back", "held", "stopped", "rollback failed" */
+    json_t *stated;       /* the stated state of a switch that did not finish (switch_state), owned, or NULL */
+    json_t *where;        /* where the application lives at the end (switch_where), owned, or NULL */
     drill_step *steps;
     size_t n_steps;
 } drill;

@@ -16,7 +16,7 @@
 
 const char *hook_name(hook_kind h)
 {
-    static const char *const names[] = {"configure", "verify", "failover", "failback"};
+    static const char *const names[] = {"configure", "verify", "failover", "failback", "prepare"};
     return h < HOOK_COUNT ? names[h] : "?";
 }
 
@@ -27,6 +27,7 @@ dr_hook_fn hook_fn(const dr_plugin_descriptor *d, hook_kind h)
     case HOOK_VERIFY: return d->verify;
     case HOOK_FAILOVER: return d->failover;
     case HOOK_FAILBACK: return d->failback;
+    case HOOK_PREPARE: return d->prepare;
     default: return NULL;
     }
 }
@@ -298,11 +299,14 @@ static int start_job(agent *a, const run_opts *o, size_t i, int64_t grace_unused
     j->args.dry_run = o->dry_run;
     j->args.mode = o->mode;
     j->args.serving = o->serving;
+    j->args.prepare_for = o->prepare_for;
     snprintf(j->run_id, sizeof(j->run_id), "%s", o->run_id ? o->run_id : "");
     snprintf(j->step_id, sizeof(j->step_id), "%s/%s/%s", j->run_id, res->cfg->id, hook_name(o->hook));
     j->args.run_id = j->run_id;
     j->args.step_id = j->step_id;
     j->deadline = dr_mono_ms() + (int64_t)(timeout * 1000.0);
+    if (o->phase_deadline > 0 && j->deadline > o->phase_deadline)
+        j->deadline = o->phase_deadline;
     atomic_init(&j->refs, 2);
 
     pthread_mutex_lock(&res->mu);
@@ -395,6 +399,35 @@ static int reap_job(agent *a, const run_opts *o, size_t i, int64_t now, int64_t 
     return 1;
 }
 
+/*
+ * The dependants of each resource, for a run in reverse order: rev[i]..rev[i+1] index the dependants of i in
+ * rev[n + 1 + ...]. One allocation the caller frees.
+ */
+static int reverse_deps(const agent *a, size_t **out)
+{
+    size_t n = a->cfg->n_res, edges = 0, *rev, *fill;
+
+    for (size_t i = 0; i < n; i++)
+        edges += a->g.n_deps[i];
+    rev = calloc(n + 1 + edges + n + 1, sizeof(*rev));
+    if (!rev)
+        return DR_ENOMEM;
+    fill = rev + n + 1 + edges;
+    for (size_t i = 0; i < n; i++)
+        for (size_t k = 0; k < a->g.n_deps[i]; k++)
+            rev[a->g.deps[i][k] + 1]++;
+    for (size_t i = 0; i < n; i++)
+        rev[i + 1] += rev[i];
+    for (size_t i = 0; i < n; i++) {
+        for (size_t k = 0; k < a->g.n_deps[i]; k++) {
+            size_t d = a->g.deps[i][k];
+            rev[n + 1 + rev[d] + fill[d]++] = i;
+        }
+    }
+    *out = rev;
+    return 0;
+}
+
 int run_execute(agent *a, const run_opts *o)
 {
     size_t n = a->cfg->n_res;
@@ -402,11 +435,15 @@ int run_execute(agent *a, const run_opts *o)
     int conc = o->concurrency > 0 ? o->concurrency : a->cfg->agent.concurrency;
     int64_t grace = o->grace_ms > 0 ? o->grace_ms : 2000;
     int64_t cancel_at = 0;
-    size_t running = 0, pending = 0;
+    size_t running = 0, pending = 0, *rev = NULL;
     unsigned long seen_seq;
 
     if (!state)
         return DR_ENOMEM;
+    if (o->ordered && o->reverse && reverse_deps(a, &rev) != 0) {
+        free(state);
+        return DR_ENOMEM;
+    }
     if (conc < 1)
         conc = 1;
     for (size_t i = 0; a->results && i < n; i++)
@@ -458,8 +495,9 @@ int run_execute(agent *a, const run_opts *o)
                 continue;
             }
             if (o->ordered) {
-                for (size_t k = 0; k < a->g.n_deps[i]; k++) {
-                    size_t d = a->g.deps[i][k];
+                size_t nd = rev ? rev[i + 1] - rev[i] : a->g.n_deps[i];
+                for (size_t k = 0; k < nd; k++) {
+                    size_t d = rev ? rev[n + 1 + rev[i] + k] : a->g.deps[i][k];
                     if (state[d] == ST_IDLE)
                         continue; /* not selected: not part of this run */
                     if (state[d] != ST_DONE) {
@@ -510,6 +548,7 @@ int run_execute(agent *a, const run_opts *o)
     }
     a->run_finished = dr_now();
     free(state);
+    free(rev);
     return 0;
 }
 
@@ -843,6 +882,8 @@ static int region_being_left(const agent *a, const char *region)
         return strcmp(region, a->cfg->primary_region) == 0;
     if (a->last_hook == HOOK_FAILBACK)
         return strcmp(region, a->cfg->dr_region) == 0;
+    if (a->last_hook == HOOK_PREPARE)
+        return strcmp(region, j->args.prepare_for == DR_SWITCH_FAILBACK ? a->cfg->dr_region : a->cfg->primary_region) == 0;
     return 0;
 }
 

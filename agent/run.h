@@ -18,7 +18,7 @@
 #include "graph.h"
 #include "loader.h"
 
-typedef enum hook_kind { HOOK_CONFIGURE = 0, HOOK_VERIFY, HOOK_FAILOVER, HOOK_FAILBACK, HOOK_COUNT } hook_kind;
+typedef enum hook_kind { HOOK_CONFIGURE = 0, HOOK_VERIFY, HOOK_FAILOVER, HOOK_FAILBACK, HOOK_PREPARE, HOOK_COUNT } hook_kind;
 
 const char *hook_name(hook_kind h);
 dr_hook_fn hook_fn(const dr_plugin_descriptor *d, hook_kind h);
@@ -108,6 +108,9 @@ typedef struct run_opts {
     const unsigned char *selected; /* NULL: all; else selected[i] != 0 runs resource i */
     const run_observer *observer;
     int64_t grace_ms;       /* how long past its deadline a hook may take before it is abandoned; 0: 2000 */
+    dr_switch prepare_for;  /* HOOK_PREPARE: the switch the resources get ready for */
+    int64_t phase_deadline; /* dr_mono_ms() by which every hook of the run must end (0: none) */
+    int reverse;            /* ordered: dependencies wait for their dependants instead (undoing a switch) */
 } run_opts;
 
 typedef struct aws_client_entry aws_client_entry;

@@ -26,6 +26,7 @@ typedef struct session_opts {
     double hook_timeout;   /* 0: the config's / the resource's */
     const char *resume_run_id; /* continue this run's journal instead of starting one */
     int quiet;
+    double prepare_timeout; /* the prepare deadline of a switch, seconds (0: the config's) */
 } session_opts;
 
 typedef struct session {
@@ -40,6 +41,8 @@ typedef struct session {
     const char *phase;
     run_observer obs;
     double started;
+    dr_switch prepare_for; /* of the next HOOK_PREPARE phase */
+    int reverse;           /* the next phases run in reverse dependency order (a rollback) */
 } session;
 
 /*

@@ -1422,6 +1422,17 @@ static void report_outcome(au_ctx *x, double loss, double writable_at, au_side s
                          x->has_pg ? "accepted a write" : "was available as the writer (no data plane configured)");
 }
 
+/* What the application uses after a switch: the writer endpoint of the cluster that serves (an "endpoint" check). */
+static void report_endpoint(au_ctx *x, dr_aws *c, const char *id)
+{
+    au_cluster cl;
+    dr_error e;
+
+    dr_error_clear(&e);
+    if (au_describe_cluster(c, id, &cl, &e) == 0 && cl.found && cl.endpoint[0])
+        dr_report_state(H, x->res, "endpoint", DR_STATUS_OK, cl.endpoint, NULL, "writer endpoint of %s", id);
+}
+
 static int au_failover(dr_resource *res, const dr_hook_args *args, dr_error *err)
 {
     au_ctx x;
@@ -1514,6 +1525,7 @@ static int au_failover(dr_resource *res, const dr_hook_args *args, dr_error *err
         return rc;
     if (!already)
         report_outcome(&x, loss, x.has_pg ? writable_at : elapsed_s(&x), AU_DR, "failover");
+    report_endpoint(&x, dc, x.dr_cluster);
     return 0;
 }
 
@@ -1877,7 +1889,106 @@ static int au_failback(dr_resource *res, const dr_hook_args *args, dr_error *err
         report_outcome(&x, loss, writable_at, AU_PRIMARY, "failback");
     /* The original topology, reported as verify would (no metric yet for a DR cluster just made). */
     verify_normal(&x, 0, NULL);
+    report_endpoint(&x, pc, x.cluster);
     return 0;
+}
+
+/* ------------------------------------------------------------- prepare --- */
+
+/* The replay gap of the side taking over, polled by the prepare phase until it is at most max_lag_bytes. */
+typedef struct prep_gap {
+    au_ctx *x;
+    au_pg *up, *standby;
+    uint64_t max, bytes;
+} prep_gap;
+
+static int probe_gap(void *arg, char *status, size_t len, dr_error *err)
+{
+    prep_gap *g = arg;
+    uint64_t target, done;
+    int rc;
+
+    if ((rc = au_pg_current_lsn(g->up, &target, err)) != 0 || (rc = au_pg_replay_lsn(g->standby, &done, err)) != 0)
+        return rc;
+    g->bytes = done >= target ? 0 : target - done;
+    if (g->bytes <= g->max)
+        return 1;
+    snprintf(status, len, "%llu bytes to replay > %llu", (unsigned long long)g->bytes, (unsigned long long)g->max);
+    return 0;
+}
+
+/*
+ * The prepare phase of a switch away from `from`: the cluster taking over exists (and is a member of the global
+ * cluster), a graceful switch has what it needs to fence, and the side taking over has replayed all but
+ * max_lag_bytes of the side being left (waited for). Nothing is fenced, promoted or switched.
+ */
+static int au_prepare(dr_resource *res, const dr_hook_args *args, dr_error *err)
+{
+    au_ctx x;
+    au_cluster r;
+    au_global g;
+    dr_aws *c;
+    int back = DR_HAS_MEMBER(args, dr_hook_args, prepare_for) && args->prepare_for == DR_SWITCH_FAILBACK;
+    au_side from = back ? AU_DR : AU_PRIMARY, to = back ? AU_PRIMARY : AU_DR;
+    const char *id, *region;
+    prep_gap gap;
+    char what[160];
+    int rc;
+
+    ctx_init(&x, res, args);
+    memset(&g, 0, sizeof(g));
+    memset(&gap, 0, sizeof(gap));
+    id = back ? x.cluster : x.dr_cluster;
+    region = back ? x.preg : x.dreg;
+    if (!(c = client(&x, region, err)))
+        return err->code ? err->code : DR_ENETWORK;
+    if ((rc = au_describe_cluster(c, id, &r, err)) != 0)
+        return rc;
+    if (!r.found && back) {
+        /* the failback re-creates what the region lost: nothing to wait for here */
+        dr_report_state(H, res, "prepare_cluster", DR_STATUS_WARNING, "MISSING", "available", "cluster %s does not "
+                        "exist in %s: the failback rebuilds it from %s", id, region, x.dreg);
+        return 0;
+    }
+    if (!r.found)
+        return dr_error_set(err, DR_ENOTFOUND, "cluster %s not found in %s: nothing to fail over to", id, region);
+    if (x.global) {
+        if ((rc = describe_global(&x, &g, err)) != 0)
+            return rc;
+        if (!g.found || !au_global_member(&g, r.arn))
+            return dr_error_set(err, DR_ESTATE, "%s is not a member of global cluster %s", id, x.global_id);
+    }
+    if (cluster_serves(&x, &r, &g)) {
+        dr_report_state(H, res, "prepare_cluster", DR_STATUS_OK, "writer", "writer", "%s in %s is the writer already",
+                        id, region);
+        return 0;
+    }
+    dr_report_state(H, res, "prepare_cluster", DR_STATUS_OK, r.status, "available", "%s in %s takes over", id, region);
+    if (x.forced || x.dry) {
+        /* forced: the side being left may be gone; the commit makes one bounded attempt and reports the loss */
+        return 0;
+    }
+    if (!x.has_pg)
+        return dr_error_set(err, DR_ESTATE, "a graceful switch needs fencing through the data plane (pg_* keys) and "
+                            "none is configured; use --mode forced to switch without it");
+    if (!x.fence)
+        return dr_error_set(err, DR_ESTATE, "a graceful switch needs fencing and fence = false; use --mode forced to "
+                            "switch without it");
+    gap.x = &x;
+    gap.max = (uint64_t)H->cfg_int(res, "max_lag_bytes");
+    if ((rc = pg_open(&x, from, 0, &gap.up, err)) != 0 || (rc = pg_open(&x, to, 0, &gap.standby, err)) != 0) {
+        dr_error_prefix(err, "the data plane cannot be read, a graceful switch cannot fence and drain: ");
+        goto out;
+    }
+    snprintf(what, sizeof(what), "the %s side to replay the %s side's writes", to == AU_DR ? "DR" : "primary",
+             from == AU_DR ? "DR" : "primary");
+    rc = dr_wait_for(H, res, what, (int64_t)(x.poll_s * 1000.0), 0, probe_gap, &gap, err);
+    report_bytes(&x, "dp_replay_lag_bytes", rc == 0 ? DR_STATUS_OK : DR_STATUS_CRITICAL, gap.bytes, gap.max,
+                 "bytes the side taking over has still to replay");
+out:
+    au_pg_close(gap.up);
+    au_pg_close(gap.standby);
+    return rc;
 }
 
 /* ------------------------------------------------------------ plumbing --- */
@@ -1948,6 +2059,7 @@ static const dr_plugin_descriptor descriptor = {
     au_verify,
     au_failover,
     au_failback,
+    au_prepare,
 };
 
 DR_PLUGIN_DECLARE_ENTRY

@@ -2130,6 +2130,24 @@ static int bk_init(const dr_host_api *host, dr_error *err)
     return 0;
 }
 
+/*
+ * The prepare phase. Failover: the restore options in the DR vault, the same read-only checks the failover makes
+ * (a DR region with nothing to restore from is not ready). Failback: the plan lives in the primary region, whose
+ * AWS client must be usable. Nothing is changed.
+ */
+static int bk_prepare(dr_resource *res, const dr_hook_args *a, dr_error *err)
+{
+    bk_ctx x;
+    int rc;
+
+    if (!(DR_HAS_MEMBER(a, dr_hook_args, prepare_for) && a->prepare_for == DR_SWITCH_FAILBACK))
+        return bk_failover(res, a, err);
+    rc = ctx_open(&x, res, err);
+    if (rc != 0)
+        return rc;
+    return client(&x, 0, err) ? 0 : err->code;
+}
+
 static const dr_plugin_descriptor descriptor = {
     DR_PLUGIN_HEADER,
     "backup",
@@ -2144,6 +2162,7 @@ static const dr_plugin_descriptor descriptor = {
     bk_verify,
     bk_failover,
     bk_failback,
+    bk_prepare,
 };
 
 DR_PLUGIN_DECLARE_ENTRY

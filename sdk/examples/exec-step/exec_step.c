@@ -221,6 +221,7 @@ static const dr_plugin_descriptor descriptor = {
     ex_verify,
     ex_failover,
     ex_failback,
+    NULL, /* prepare (ABI 1.1): none, the command runs in the commit */
 };
 
 DR_PLUGIN_DECLARE_ENTRY

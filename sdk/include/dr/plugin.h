@@ -32,7 +32,7 @@ extern "C" {
 
 #define DR_PLUGIN_MAGIC 0x44524147u /* "DRAG" */
 #define DR_ABI_MAJOR 1
-#define DR_ABI_MINOR 0
+#define DR_ABI_MINOR 1
 
 /* The one symbol a plugin exports. */
 #define DR_PLUGIN_ENTRY_SYMBOL "dr_plugin_entry"
@@ -66,6 +66,12 @@ typedef enum dr_serving {
     DR_SERVING_PRIMARY = 0, /* normal topology */
     DR_SERVING_DR = 1       /* after a failover, before failback */
 } dr_serving;
+
+/* What a prepare hook gets ready for (dr_hook_args.prepare_for, ABI 1.1). */
+typedef enum dr_switch {
+    DR_SWITCH_FAILOVER = 0, /* the DR region takes over */
+    DR_SWITCH_FAILBACK = 1  /* the primary region takes over again */
+} dr_switch;
 
 typedef enum dr_log_level {
     DR_LOG_ERROR = 0,
@@ -110,6 +116,7 @@ typedef struct dr_hook_args {
     dr_serving serving;  /* which region serves now (verify after a failover checks the DR side) */
     const char *run_id;  /* stable for the whole run, also across `resume` */
     const char *step_id; /* "<run_id>/<resource id>/<hook>" */
+    dr_switch prepare_for; /* ABI 1.1, prepare: the switch the hook gets ready for (check DR_HAS_MEMBER) */
 } dr_hook_args;
 
 /*
@@ -224,6 +231,20 @@ typedef struct dr_plugin_descriptor {
     dr_hook_fn verify;
     dr_hook_fn failover;
     dr_hook_fn failback;
+
+    /*
+     * ABI 1.1. The first phase of a graceful failover or failback: check the
+     * preconditions and wait until the data has caught up, changing nothing
+     * irreversible (no fence, promotion, switchover, DNS change, replication
+     * reversal), and report what was measured as checks (lag, bytes to replay,
+     * pending operations). Returns 0 when the resource is ready to switch, or a
+     * negative code with err saying why not. The host calls failover/failback
+     * (the commit) only once every resource of the run is ready, within the
+     * prepare deadline (the hook deadline of the call). In forced mode a
+     * prepare that cannot reach the region being left returns 0 and says so in
+     * a check. May be NULL (a 1.0 plugin): its failover runs without a prepare.
+     */
+    dr_hook_fn prepare;
 } dr_plugin_descriptor;
 
 /* The type of the entry point a plugin exports as DR_PLUGIN_ENTRY_SYMBOL. */
