@@ -242,6 +242,39 @@ static dr_serving current_serving(const opts *o, const char *state_dir)
     return serving;
 }
 
+/*
+ * Runs that changed which region serves and did not finish (interrupted, or stopped in a stated state): they need
+ * resume. Each is logged with the command; returns [{run_id, command, status, command_line}] or NULL when none.
+ */
+static json_t *pending_resume(const char *state_dir, const char *config_path)
+{
+    journal_run *runs = NULL;
+    size_t n = 0;
+    json_t *out = NULL;
+    dr_error err;
+
+    dr_error_clear(&err);
+    if (journal_list(state_dir, &runs, &n, &err) != 0)
+        return NULL;
+    for (size_t i = 0; i < n; i++) {
+        const journal_run *r = &runs[i];
+        char cmd[4400];
+
+        if (r->dry_run || !journal_resumable(r) || strcmp(r->command, "configure") == 0)
+            continue;
+        snprintf(cmd, sizeof(cmd), "dr-agent%s%s resume %s --yes", config_path ? " -c " : "",
+                 config_path ? config_path : "", r->run_id);
+        log_warn("%s run %s %s: the estate may be split between the regions; it needs resume: %s", r->command,
+                 r->run_id, r->ended ? r->status : "was interrupted (or is still running)", cmd);
+        if (!out)
+            out = json_array();
+        json_array_append_new(out, json_pack("{s:s, s:s, s:s, s:s}", "run_id", r->run_id, "command", r->command,
+                                             "status", r->ended ? r->status : "interrupted", "command_line", cmd));
+    }
+    journal_runs_free(runs, n);
+    return out;
+}
+
 static int begin_failed(const dr_error *err)
 {
     log_error("%s", err->message);
@@ -256,7 +289,7 @@ int cmd_run(const opts *o, agent *a, const unsigned char *sel, hook_kind hook, c
     report_info ri;
     dr_error err;
     switch_result sw;
-    json_t *stated = NULL, *where = NULL;
+    json_t *stated = NULL, *where = NULL, *pending = NULL;
     int rc, ok;
 
     memset(&sw, 0, sizeof(sw));
@@ -277,6 +310,8 @@ int cmd_run(const opts *o, agent *a, const unsigned char *sel, hook_kind hook, c
         return begin_failed(&err);
     /* read which region serves under the lock: another run may just have changed it */
     so.serving = current_serving(o, so.state_dir);
+    if (hook == HOOK_VERIFY)
+        pending = pending_resume(so.state_dir, config_path);
     s.o.serving = so.serving;
     log_msg(hook == HOOK_VERIFY ? DR_LOG_DEBUG : DR_LOG_INFO, NULL, "%s%s: %zu resources, %s serving", hook_name(hook),
             o->plan ? " (dry run)" : "", a->cfg->n_res,
@@ -324,7 +359,7 @@ int cmd_run(const opts *o, agent *a, const unsigned char *sel, hook_kind hook, c
     ri.command = hook_name(hook);
     ri.run_id = s.run_id;
     ri.dry_run = o->plan;
-    if (o->format == FMT_JSON && (sw.prepared || stated || where)) {
+    if (o->format == FMT_JSON && (sw.prepared || stated || where || pending)) {
         /* the run's report, with the switch: the prepare phase, the stated state, where the application lives */
         json_t *doc = report_json_doc(a, &ri);
         if (doc) {
@@ -340,6 +375,10 @@ int cmd_run(const opts *o, agent *a, const unsigned char *sel, hook_kind hook, c
                 json_object_set(doc, "stated_state", stated);
             if (where)
                 json_object_set(doc, "where", where);
+            if (pending)
+                json_object_set(doc, "needs_resume", pending);
+            if (!sw.prepared && !stated && !where)
+                json_object_del(doc, "switch");
             json_dumpf(doc, stdout, JSON_INDENT(2));
             putchar('\n');
             fflush(stdout);
@@ -350,6 +389,7 @@ int cmd_run(const opts *o, agent *a, const unsigned char *sel, hook_kind hook, c
     } else if (output_report(o, a, &ri) != 0 && hook != HOOK_VERIFY) {
         json_decref(stated);
         json_decref(where);
+        json_decref(pending);
         switch_result_free(&sw);
         return EXIT_FAIL;
     }
@@ -363,6 +403,7 @@ int cmd_run(const opts *o, agent *a, const unsigned char *sel, hook_kind hook, c
     }
     json_decref(stated);
     json_decref(where);
+    json_decref(pending);
     switch_result_free(&sw);
 
     if (hook == HOOK_VERIFY)
