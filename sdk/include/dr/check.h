@@ -36,7 +36,7 @@ dr_status dr_lag_status(double lag_seconds, double rpo_seconds, double warn_frac
  * Poll `probe` until it returns 1 (done), a negative code (error), or the
  * wait ends: after max_ms (0: the hook deadline) DR_ETIMEDOUT, on cancel
  * DR_ECANCELED. Between polls it sleeps interval_ms and shows progress
- * "waiting for <what> (<elapsed>)". The probe may write a short status into
+ * "waiting for <what>: <status> (<elapsed>, <time left> left)". The probe may write a short status into
  * `status` (shown in the progress line) and fills err on error.
  */
 typedef int (*dr_probe_fn)(void *arg, char *status, size_t status_len, dr_error *err);
