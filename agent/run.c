@@ -605,6 +605,23 @@ int run_worst_rpo(const agent *a, double *rpo)
     return have;
 }
 
+int run_worst_backup_age(const agent *a, double *age, size_t *who)
+{
+    int have = 0;
+
+    for (size_t i = 0; i < a->cfg->n_res; i++) {
+        const res_result *r = &a->results[i];
+        if (a->last_opts.selected && !a->last_opts.selected[i])
+            continue;
+        if (r->has_backup_age && (!have || r->backup_age > *age)) {
+            *age = r->backup_age;
+            *who = i;
+            have = 1;
+        }
+    }
+    return have;
+}
+
 /* ---- host API ---- */
 
 static void h_log(dr_resource *res, dr_log_level level, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -796,6 +813,19 @@ static void h_rpo_observed(dr_resource *res, double seconds)
     pthread_mutex_unlock(&res->mu);
 }
 
+static void h_recovery_point_age(dr_resource *res, double seconds)
+{
+    struct job *j;
+
+    pthread_mutex_lock(&res->mu);
+    j = active_job(res);
+    if (j && seconds >= 0) {
+        j->result->has_backup_age = 1;
+        j->result->backup_age = seconds;
+    }
+    pthread_mutex_unlock(&res->mu);
+}
+
 static struct job *current_job(dr_resource *res)
 {
     struct job *j;
@@ -980,6 +1010,7 @@ static const dr_host_api g_host = {
     .remaining_ms = h_remaining_ms,
     .sleep_ms = h_sleep_ms,
     .aws = h_aws,
+    .recovery_point_age = h_recovery_point_age,
 };
 
 const dr_host_api *host_api(void)

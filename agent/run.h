@@ -69,7 +69,9 @@ typedef struct res_result {
     change_rec *changes;
     size_t n_changes;
     int has_rpo;
-    double rpo;
+    double rpo;          /* replication RPO: what a failover would lose now */
+    int has_backup_age;
+    double backup_age;   /* age of the newest restorable backup: what a restore would lose */
     int status;          /* verify: dr_status; others: action_status */
     char progress[256];  /* what the hook waits for now */
 } res_result;
@@ -171,5 +173,7 @@ dr_status run_worst_status(const agent *a);          /* verify */
 int run_all_succeeded(const agent *a);               /* actions: no failed or skipped step */
 int run_changes_pending(const agent *a);             /* configure --plan: a planned change exists */
 int run_worst_rpo(const agent *a, double *rpo);      /* 1 and *rpo when some resource reported one */
+/* 1 and the oldest backup recovery-point age (and its resource's index) when some resource reported one */
+int run_worst_backup_age(const agent *a, double *age, size_t *who);
 
 #endif

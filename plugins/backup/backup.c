@@ -1800,6 +1800,15 @@ static void verify_jobs(bk_ctx *x, const bk_targets *t, int copies)
 }
 
 /* After a failover: what the DR region can restore from. */
+/* The newest recovery point's age: what a restore would lose (not the replication RPO; a 1.0 host knows only that). */
+static void backup_age(dr_resource *res, double seconds)
+{
+    if (DR_HAS_MEMBER(H, dr_host_api, recovery_point_age))
+        H->recovery_point_age(res, seconds);
+    else
+        H->rpo_observed(res, seconds);
+}
+
 static int verify_dr_side(bk_ctx *x)
 {
     bk_targets t = {NULL, 0};
@@ -1817,7 +1826,7 @@ static int verify_dr_side(bk_ctx *x)
     rc = targets_for(x, 1, NULL, &t, &err);
     worst = verify_ages(x, 1, &t, "dr_copy_age", x->k.max_copy_age, rc != 0 ? &err : NULL);
     if (worst >= 0)
-        H->rpo_observed(x->res, worst);
+        backup_age(x->res, worst);
     free(t.v);
     return 0;
 }
@@ -1849,7 +1858,7 @@ static int bk_verify(dr_resource *res, const dr_hook_args *a, dr_error *err)
     trc = targets_for(&x, 0, plan_id[0] ? plan_id : NULL, &t, &terr);
     worst = verify_ages(&x, 0, &t, "recovery_point_age", x.k.max_backup_age, trc != 0 ? &terr : NULL);
     if (worst >= 0)
-        H->rpo_observed(res, worst);
+        backup_age(res, worst);
     if (x.k.any_copy) {
         /* the DR side is judged for what the primary side protects, plus what it holds itself */
         for (size_t i = 0; i < t.n && tdrc == 0; i++)

@@ -184,7 +184,7 @@ typedef struct dr_host_api {
     void (*check)(dr_resource *res, const dr_check *check);
     void (*change)(dr_resource *res, dr_change_state state, const char *action, const char *target,
                    const char *detail);
-    void (*rpo_observed)(dr_resource *res, double seconds);
+    void (*rpo_observed)(dr_resource *res, double seconds); /* replication RPO: what a failover would lose now */
 
     /* --- deadlines and cancellation --- */
     int (*should_stop)(dr_resource *res); /* non-zero once cancelled or past the hook deadline */
@@ -199,6 +199,13 @@ typedef struct dr_host_api {
      * NULL with err filled when no client can be made.
      */
     void *(*aws)(dr_resource *res, const char *region, dr_error *err);
+
+    /*
+     * ABI 1.1. The age in seconds of the newest restorable backup: the data
+     * a restore would lose. Not an RPO: rpo_observed is the replication RPO,
+     * the data a failover would lose now; the reports name the two apart.
+     */
+    void (*recovery_point_age)(dr_resource *res, double seconds);
 } dr_host_api;
 
 /* What a plugin is and offers. Static, owned by the plugin. Grows at the end. */
