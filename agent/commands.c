@@ -258,12 +258,12 @@ static json_t *pending_resume(const char *state_dir, const char *config_path)
         return NULL;
     for (size_t i = 0; i < n; i++) {
         const journal_run *r = &runs[i];
-        char cmd[4400];
+        char cmd[4400], abs[PATH_MAX];
 
         if (r->dry_run || !journal_resumable(r) || strcmp(r->command, "configure") == 0)
             continue;
         snprintf(cmd, sizeof(cmd), "dr-agent%s%s resume %s --yes", config_path ? " -c " : "",
-                 config_path ? config_path : "", r->run_id);
+                 !config_path ? "" : realpath(config_path, abs) ? abs : config_path, r->run_id);
         log_warn("%s run %s %s: the estate may be split between the regions; it needs resume: %s", r->command,
                  r->run_id, r->ended ? r->status : "was interrupted (or is still running)", cmd);
         if (!out)

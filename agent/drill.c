@@ -167,6 +167,61 @@ static void html_text(FILE *f, const char *s)
     }
 }
 
+/* The outcome of a drill that failed, the state its switch left, and where the application lives at the end. */
+static void html_state(FILE *f, const drill *d)
+{
+    const json_t *r;
+    size_t i;
+
+    if (d->outcome[0]) {
+        fputs("<h2>Outcome: ", f);
+        html_text(f, d->outcome);
+        fputs("</h2>\n", f);
+    }
+    if (d->stated) {
+        fputs("<table><tr><th>resource</th><th>state</th><th>serving region</th><th>detail</th></tr>\n", f);
+        json_array_foreach(json_object_get(d->stated, "resources"), i, r) {
+            fputs("<tr><td>", f);
+            html_text(f, json_string_value(json_object_get(r, "resource")));
+            fputs("</td><td>", f);
+            html_text(f, json_string_value(json_object_get(r, "state")));
+            fputs("</td><td>", f);
+            html_text(f, json_string_value(json_object_get(r, "serving_region")));
+            fputs("</td><td>", f);
+            html_text(f, json_string_value(json_object_get(r, "error")));
+            fputs("</td></tr>\n", f);
+        }
+        fputs("</table>\n<p>To complete it: <code>", f);
+        html_text(f, json_string_value(json_object_get(d->stated, "complete_command")));
+        fputs("</code><br>To reverse it: <code>", f);
+        html_text(f, json_string_value(json_object_get(d->stated, "reverse_command")));
+        fputs("</code></p>\n", f);
+    }
+    if (d->where) {
+        fputs("<h2>Where the application lives: ", f);
+        html_text(f, json_string_value(json_object_get(d->where, "serving_region")));
+        fputs("</h2>\n<table><tr><th>resource</th><th>region</th><th>use</th></tr>\n", f);
+        json_array_foreach(json_object_get(d->where, "resources"), i, r) {
+            const json_t *e;
+            size_t k;
+            fputs("<tr><td>", f);
+            html_text(f, json_string_value(json_object_get(r, "resource")));
+            fputs("</td><td>", f);
+            html_text(f, json_string_value(json_object_get(r, "region")));
+            fputs("</td><td>", f);
+            json_array_foreach(json_object_get(r, "endpoints"), k, e) {
+                if (k)
+                    fputs("<br>", f);
+                html_text(f, json_string_value(json_object_get(e, "what")));
+                fputs(": ", f);
+                html_text(f, json_string_value(json_object_get(e, "value")));
+            }
+            fputs("</td></tr>\n", f);
+        }
+        fputs("</table>\n", f);
+    }
+}
+
 static const char *colour(const drill_step *s)
 {
     if (s->hook == HOOK_VERIFY) {
@@ -337,7 +392,9 @@ static void write_html(FILE *f, const drill *d)
         html_text(f, s->error ? s->error : "");
         fputs("</td></tr>\n", f);
     }
-    fprintf(f, "</table>\n<p style=\"color:#888;font-size:12px\">dr-agent %s</p>\n</body></html>\n", DR_AGENT_VERSION);
+    fputs("</table>\n", f);
+    html_state(f, d);
+    fprintf(f, "<p style=\"color:#888;font-size:12px\">dr-agent %s</p>\n</body></html>\n", DR_AGENT_VERSION);
     free(rows);
 }
 

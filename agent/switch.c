@@ -1,4 +1,5 @@
 /* switch.c: a failover or failback as a two-phase switch (prepare every resource, commit once all are ready) and the stated state of one that did not finish. */
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -188,8 +189,11 @@ json_t *switch_state(session *s, hook_kind hook, const char *outcome, const char
     char cfg[4200] = "", complete[4400], reverse[4400];
     size_t moved = 0, partly = 0, still = 0;
 
-    if (config_path)
-        snprintf(cfg, sizeof(cfg), " -c %s", config_path);
+    if (config_path) {
+        /* the commands are run from anywhere: the configuration by its absolute path */
+        char abs[PATH_MAX];
+        snprintf(cfg, sizeof(cfg), " -c %s", realpath(config_path, abs) ? abs : config_path);
+    }
     for (size_t i = 0; i < a->cfg->n_res; i++) {
         const res_result *r = &a->results[i];
         const char *w, *region;

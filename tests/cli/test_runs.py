@@ -292,6 +292,7 @@ class Runs(unittest.TestCase):
         self.assertIn("<svg", page)
         self.assertIn("RTO objective", page)
         self.assertIn("fixture_dep.db", page)
+        self.assertIn("Where the application lives: us-east-1", page)
         self.assertNotIn("http://", page.replace('xmlns="http://www.w3.org/2000/svg"', ""))
         self.assertNotIn("https://", page)
         with open(os.path.join(self.state, "serving.json")) as f:
@@ -338,6 +339,10 @@ class Runs(unittest.TestCase):
                          {"fixture_dep.db": "not moved", "fixture.dns": "not moved"})
         self.assertEqual(doc["where"]["serving_region"], "us-east-1")
         self.assertEqual(self.history(c)[-1]["status"], "failed")
+        with open(os.path.join(self.state, "reports", "drill-%s.html" % doc["run_id"])) as f:
+            page = f.read()
+        self.assertIn("Outcome: rolled back", page)
+        self.assertIn("To complete it: <code>dr-agent -c ", page)
 
     def test_drill_rollback_in_reverse_order(self):
         trace = os.path.join(self.dir, "trace")

@@ -83,6 +83,7 @@ class DrillReference(unittest.TestCase):
             html = f.read()
         self.assertIn("<svg", html)
         self.assertIn("RTO objective", html)
+        self.assertIn("Where the application lives: us-east-1", html)
         for rid in RESOURCES:
             self.assertIn(f">{rid}</text>", html)
         self.assertEqual(len(re.findall(r"<rect ", html)), 7 * len(RESOURCES))
