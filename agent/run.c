@@ -519,6 +519,13 @@ int run_execute(agent *a, const run_opts *o)
             }
             if (running >= (size_t)conc)
                 continue;
+            if (o->phase_deadline > 0 && now >= o->phase_deadline) {
+                state[i] = ST_DONE;
+                pending--;
+                mark_skipped(a, o, i, 0, "not started: the %s deadline passed", hook_name(o->hook));
+                progress = 1;
+                continue;
+            }
             pending--;
             if (start_job(a, o, i, grace)) {
                 state[i] = ST_DONE; /* ended at once (not implemented, or could not start) */

@@ -196,6 +196,9 @@ int session_run(session *s, hook_kind hook, const char *phase, int dry_run, dr_s
     if (hook == HOOK_PREPARE) {
         /* one deadline for the whole barrier: every resource is ready by then, or none moves */
         double t = s->o.prepare_timeout > 0 ? s->o.prepare_timeout : s->a->cfg->agent.prepare_timeout;
+        /* a prepare hook is a hook: --timeout bounds it too */
+        if (s->o.hook_timeout > 0 && s->o.hook_timeout < t)
+            t = s->o.hook_timeout;
         ro.prepare_for = s->prepare_for;
         ro.hook_timeout = t;
         ro.phase_deadline = dr_mono_ms() + (int64_t)(t * 1000.0);

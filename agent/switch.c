@@ -58,8 +58,12 @@ static int prepare_phase(session *s, hook_kind hook, dr_serving serving, int dry
     s->prepare_for = hook == HOOK_FAILBACK ? DR_SWITCH_FAILBACK : DR_SWITCH_FAILOVER;
     for (size_t i = 0; i < a->cfg->n_res; i++)
         n += selected(s, i);
-    dr_duration_format(s->o.prepare_timeout > 0 ? s->o.prepare_timeout : a->cfg->agent.prepare_timeout, left,
-                       sizeof(left));
+    {
+        double t = s->o.prepare_timeout > 0 ? s->o.prepare_timeout : a->cfg->agent.prepare_timeout;
+        if (s->o.hook_timeout > 0 && s->o.hook_timeout < t)
+            t = s->o.hook_timeout;
+        dr_duration_format(t, left, sizeof(left));
+    }
     log_info("prepare %s: %zu resources check their preconditions and wait for their data (deadline %s); nothing "
              "changes until every one is ready",
              hook_name(hook), n, left);
