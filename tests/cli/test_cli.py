@@ -269,6 +269,15 @@ class Cli(unittest.TestCase):
         self.assertIn(f"resume {doc['run_id']} --yes", st["complete_command"])
         self.assertIn("failback --yes", st["reverse_command"])
 
+    def test_waits_log_on_change_not_every_poll(self):
+        c = self.conf('{ type = "fixture_dep"; name = "db"; polls = 40; }')
+        r = self.run_agent("-c", c, "failover", "--yes")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        lines = [l for l in r.stderr.splitlines() if "waiting for the fixture lag" in l]
+        # 40 polls of the same wait in each of prepare and failover, under a second: logged once per hook
+        self.assertEqual(len(lines), 2, r.stderr)
+        self.assertIn("lag 5 s > 1 s (0ms, 30s left)", lines[0])
+
     def test_sigint_in_prepare_changes_nothing(self):
         trace = os.path.join(self.dir, "trace")
         c = self.conf('{ type = "fixture_dep"; name = "slow"; prepare_sleep = "30s"; trace = "%s"; },\n'
