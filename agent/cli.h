@@ -27,6 +27,7 @@ typedef struct opts {
     const char *plugin_dir;
     const char *state_dir;
     const char *prometheus_file;
+    const char *notes;     /* drill --notes FILE: lessons learned */
     char **resources;
     size_t n_resources;
     fmt format;
@@ -59,5 +60,6 @@ int cmd_run(const opts *o, agent *a, const unsigned char *sel, hook_kind hook, c
 int cmd_drill(const opts *o, agent *a, const unsigned char *sel, const char *config_path);
 int cmd_resume(const opts *o, agent *a, const char *config_path);
 int cmd_history(const opts *o, const char *state_dir);
+int cmd_cleanup(const opts *o, agent *a, const unsigned char *sel, const char *config_path);
 
 #endif

@@ -61,8 +61,14 @@ int cmd_plugins(const opts *o, const plugin_set *ps, const char *dir)
                                                  "abi", "", "hooks", hooks, "config_keys", keys));
             {
                 char abi[16];
+                json_t *last = json_array_get(arr, json_array_size(arr) - 1), *svc = json_array();
                 snprintf(abi, sizeof(abi), "%u.%u", d->abi_major, d->abi_minor);
-                json_object_set_new(json_array_get(arr, json_array_size(arr) - 1), "abi", json_string(abi));
+                json_object_set_new(last, "abi", json_string(abi));
+                /* the AWS services it declares (ABI 1.1); null: not declared */
+                for (size_t k = 0; d->services && d->services[k]; k++)
+                    json_array_append_new(svc, json_string(d->services[k]));
+                json_object_set_new(last, "services", d->services ? svc : (json_decref(svc), json_null()));
+                json_object_set_new(last, "isolated", json_boolean(ps->items[i].isolated));
             }
         }
         for (size_t i = 0; i < ps->n_refusals; i++)
@@ -79,6 +85,11 @@ int cmd_plugins(const opts *o, const plugin_set *ps, const char *dir)
                d->abi_major, d->abi_minor, d->description ? d->description : "", ps->items[i].path);
         for (int h = 0; h < HOOK_COUNT; h++)
             printf(" %s%s", hook_name((hook_kind)h), hook_fn(d, (hook_kind)h) ? "" : "(none)");
+        printf("\n  AWS services:");
+        for (size_t k = 0; d->services && d->services[k]; k++)
+            printf(" %s", d->services[k]);
+        printf("%s\n  runs %s", d->services ? "" : " (not declared)",
+               ps->items[i].isolated ? "isolated (a child process per call)" : "in the agent's process");
         printf("\n  keys:\n");
         for (size_t k = 0; k < d->n_keys; k++) {
             const dr_config_key *key = &d->keys[k];
@@ -121,11 +132,21 @@ int cmd_plan(const opts *o, const agent *a, const unsigned char *sel)
                 json_t *deps;
                 if (a->g.level[i] != l || (sel && !sel[i]))
                     continue;
+                json_t *cps = json_array();
                 deps = json_array();
                 for (size_t k = 0; k < a->g.n_deps[i]; k++)
                     json_array_append_new(deps, json_string(cfg->res[a->g.deps[i][k]].id));
-                json_array_append_new(lv, json_pack("{s:s, s:s, s:s, s:o}", "id", cfg->res[i].id, "plugin",
-                                                    cfg->res[i].type, "name", cfg->res[i].name, "depends_on", deps));
+                for (int k = 0; k < a->res[i].n_control_planes; k++) {
+                    const char *cp = a->res[i].control_planes[k], *at = strchr(cp, '@');
+                    if (!at)
+                        continue;
+                    json_array_append_new(cps, json_pack("{s:s%, s:s, s:b}", "service", cp, (size_t)(at - cp),
+                                                         "region", at + 1, "in_primary_region",
+                                                         strcmp(at + 1, cfg->primary_region) == 0));
+                }
+                json_array_append_new(lv, json_pack("{s:s, s:s, s:s, s:o, s:o}", "id", cfg->res[i].id, "plugin",
+                                                    cfg->res[i].type, "name", cfg->res[i].name, "depends_on", deps,
+                                                    "failover_control_planes", cps));
             }
             json_array_append_new(levels, lv);
         }
@@ -152,6 +173,11 @@ int cmd_plan(const opts *o, const agent *a, const unsigned char *sel)
                 for (size_t k = 0; k < a->g.n_deps[i]; k++)
                     printf("%s %s", k ? "," : "", cfg->res[a->g.deps[i][k]].id);
                 printf(")");
+            }
+            for (int k = 0; k < a->res[i].n_control_planes; k++) {
+                const char *cp = a->res[i].control_planes[k], *at = strchr(cp, '@');
+                printf("%s%s%s", k ? ", " : "  failover calls ", cp,
+                       at && strcmp(at + 1, cfg->primary_region) == 0 ? " (in the primary region!)" : "");
             }
             putchar('\n');
         }
@@ -275,6 +301,25 @@ static json_t *pending_resume(const char *state_dir, const char *config_path)
     return out;
 }
 
+/* sel covers every resource of the configuration (NULL: all). */
+static int covers_all(const agent *a, const unsigned char *sel)
+{
+    for (size_t i = 0; sel && i < a->cfg->n_res; i++)
+        if (!sel[i])
+            return 0;
+    return 1;
+}
+
+/* A failover, failback or drill of nothing would record a serving region that nothing backs. */
+static int refuse_empty(const agent *a, const char *command)
+{
+    if (a->cfg->n_res > 0)
+        return 0;
+    fprintf(stderr, "dr-agent: %s: resources is empty: %s has nothing to move, and no serving region is recorded\n",
+            a->cfg->path, command);
+    return -1;
+}
+
 static int begin_failed(const dr_error *err)
 {
     log_error("%s", err->message);
@@ -298,6 +343,8 @@ int cmd_run(const opts *o, agent *a, const unsigned char *sel, hook_kind hook, c
                 hook_name(hook));
         return EXIT_USAGE;
     }
+    if ((hook == HOOK_FAILOVER || hook == HOOK_FAILBACK) && refuse_empty(a, hook_name(hook)) != 0)
+        return EXIT_CONFIG;
     fill_session_opts(o, a, sel, hook_name(hook), config_path, &so);
     so.mutating = hook != HOOK_VERIFY && !o->plan;
     so.dry_run = o->plan;
@@ -329,14 +376,18 @@ int cmd_run(const opts *o, agent *a, const unsigned char *sel, hook_kind hook, c
     ok = hook == HOOK_VERIFY ? 1 : run_all_succeeded(a);
     if (sw.outcome == SWITCH_NOT_READY)
         ok = 0;
-    if (ok && s.locked && lock_lost(&s.lock)) {
-        log_error("the run lease was lost during the run: which region serves is not recorded");
+    if (s.locked && session_lease_lost(&s)) {
+        log_error("the run lease was lost during the run: it did not finish under its lease, and which region serves "
+                  "is not recorded");
         ok = 0;
     }
-    if (ok && !o->plan && !sel && (hook == HOOK_FAILOVER || hook == HOOK_FAILBACK)) {
+    /* a run of every resource (a resume of such a run included) records which region serves now */
+    if (ok && !o->plan && covers_all(a, sel) && (hook == HOOK_FAILOVER || hook == HOOK_FAILBACK)) {
         dr_error_clear(&err);
-        if (state_write_serving(so.state_dir, hook == HOOK_FAILOVER ? DR_SERVING_DR : DR_SERVING_PRIMARY, s.run_id,
-                                &err) != 0) {
+        if (session_lease_lost(&s)) {
+            ok = 0;
+        } else if (state_write_serving(so.state_dir, hook == HOOK_FAILOVER ? DR_SERVING_DR : DR_SERVING_PRIMARY,
+                                       s.run_id, &err) != 0) {
             log_error("%s", err.message);
             ok = 0;
         }
@@ -345,17 +396,28 @@ int cmd_run(const opts *o, agent *a, const unsigned char *sel, hook_kind hook, c
         stated = switch_state(&s, hook, "stopped", config_path);
     if (!o->plan && ok && (hook == HOOK_FAILOVER || hook == HOOK_FAILBACK))
         where = switch_where(a, hook == HOOK_FAILOVER ? DR_SERVING_DR : DR_SERVING_PRIMARY);
+    memset(&ri, 0, sizeof(ri));
+    ri.rto_since_resume_seconds = -1;
     {
         double rpo = -1, rto = -1;
         run_worst_rpo(a, &rpo);
-        if (hook == HOOK_FAILOVER && ok)
-            rto = a->run_finished - a->run_started;
+        s.n_rpo_unknown = run_rpo_unknown(a, s.rpo_unknown_ids, sizeof(s.rpo_unknown_ids) / sizeof(s.rpo_unknown_ids[0]));
+        if (s.n_rpo_unknown > sizeof(s.rpo_unknown_ids) / sizeof(s.rpo_unknown_ids[0]))
+            s.n_rpo_unknown = sizeof(s.rpo_unknown_ids) / sizeof(s.rpo_unknown_ids[0]);
+        if (hook == HOOK_FAILOVER && ok) {
+            /* the RTO runs from the run's first start: a crash and a resume do not reset it */
+            rto = resume_id ? a->run_finished - s.first_started : a->run_finished - a->run_started;
+            if (resume_id)
+                s.rto_part = a->run_finished - a->run_started;
+            ri.has_rto = 1;
+            ri.rto_seconds = rto;
+            ri.rto_since_resume_seconds = s.rto_part;
+        }
         session_end(&s, sw.outcome == SWITCH_NOT_READY ? "not ready"
                         : stated                        ? "stopped"
                                                         : report_overall_status(a, o->plan),
                     rto, rpo);
     }
-    memset(&ri, 0, sizeof(ri));
     ri.command = hook_name(hook);
     ri.run_id = s.run_id;
     ri.dry_run = o->plan;
@@ -386,12 +448,16 @@ int cmd_run(const opts *o, agent *a, const unsigned char *sel, hook_kind hook, c
         }
         if (o->prometheus_file && output_prometheus_file(o, a, &ri) != 0)
             ok = 0;
-    } else if (output_report(o, a, &ri) != 0 && hook != HOOK_VERIFY) {
+    } else if (output_report(o, a, &ri) != 0) {
         json_decref(stated);
         json_decref(where);
         json_decref(pending);
         switch_result_free(&sw);
-        return EXIT_FAIL;
+        /* monitoring that reads the textfile would go on seeing the last one: say so in the exit code
+           (for verify: UNKNOWN, unless a resource is CRITICAL) */
+        if (hook != HOOK_VERIFY)
+            return EXIT_FAIL;
+        return run_worst_status(a) == DR_STATUS_CRITICAL ? (int)DR_STATUS_CRITICAL : (int)DR_STATUS_UNKNOWN;
     }
     if (o->format != FMT_JSON) {
         if (sw.outcome == SWITCH_NOT_READY)
@@ -454,11 +520,19 @@ int cmd_drill(const opts *o, agent *a, const unsigned char *sel, const char *con
     dr_status pre;
     switch_result sw;
     json_t *stated = NULL, *where = NULL;
+    const char *cancel_phase = NULL; /* the phase a cancel stopped, when a rollback followed it */
 
     memset(&sw, 0, sizeof(sw));
     if (o->plan) {
         fprintf(stderr, "dr-agent: a drill has no dry run (it fails over for real); 'dr-agent failover --plan' shows "
                         "what a failover would change\n");
+        return EXIT_USAGE;
+    }
+    if (refuse_empty(a, "drill") != 0)
+        return EXIT_CONFIG;
+    if (o->notes && access(o->notes, R_OK) != 0) {
+        fprintf(stderr, "dr-agent: --notes %s: cannot read it (create the file first; it is read when the drill "
+                        "ends, so it can be written during the drill)\n", o->notes);
         return EXIT_USAGE;
     }
     if (confirm(o, a, "drill") != 0)
@@ -500,6 +574,8 @@ int cmd_drill(const opts *o, agent *a, const unsigned char *sel, const char *con
         d.failed_phase = 1;
         goto report;
     }
+    if (session_lease_lost(&s))
+        goto aborted;
     if (sw.outcome == SWITCH_INCOMPLETE)
         goto incomplete;
     if (state_write_serving(so.state_dir, DR_SERVING_DR, s.run_id, &err) != 0)
@@ -532,6 +608,8 @@ int cmd_drill(const opts *o, agent *a, const unsigned char *sel, const char *con
         d.failed_phase = 1;
         goto back_state;
     }
+    if (session_lease_lost(&s))
+        goto aborted;
     if (state_write_serving(so.state_dir, DR_SERVING_PRIMARY, s.run_id, &err) != 0)
         log_error("%s", err.message);
     where = switch_where(a, DR_SERVING_PRIMARY);
@@ -552,6 +630,7 @@ back:
     /* cancelled while the DR region served: fail back (the drill's own end state) unless held */
     snprintf(d.failure, sizeof(d.failure), "the drill was cancelled while %s served", a->cfg->dr_region);
     d.failed_phase = 1;
+    cancel_phase = "verify-dr";
     if (o->on_failure_hold) {
         snprintf(d.outcome, sizeof(d.outcome), "held");
         goto report;
@@ -580,6 +659,8 @@ incomplete:
     /* the failover's commit started and did not finish: roll back what moved, or hold it */
     {
         const char *why = run_cancel_requested() ? "was cancelled" : "failed";
+        if (run_cancel_requested())
+            cancel_phase = "failover";
         unsigned char *back_sel = calloc(a->cfg->n_res + 1, 1);
         const unsigned char *orig_sel = s.o.selected;
         size_t n_back = 0;
@@ -631,8 +712,17 @@ aborted:
              run_cancel_requested() ? " (cancelled)" : "");
     d.failed_phase = 1;
 report:
-    if (run_cancel_requested() && !d.failed_phase) {
-        snprintf(d.failure, sizeof(d.failure), "the drill was cancelled");
+    if (run_cancel_requested() || cancel_phase) {
+        /* neither met nor missed: say where it stopped and which region serves now (after a rollback: the primary) */
+        const char *last = cancel_phase ? cancel_phase : d.n_steps ? d.steps[d.n_steps - 1].phase : "verify";
+        dr_serving now = DR_SERVING_PRIMARY;
+        dr_error serr;
+        dr_error_clear(&serr);
+        state_read_serving(so.state_dir, &now, &serr);
+        snprintf(d.failure, sizeof(d.failure), "the drill was cancelled during the %s phase; %s serves now%s", last,
+                 now == DR_SERVING_DR ? a->cfg->dr_region : a->cfg->primary_region,
+                 now == DR_SERVING_DR ? ": run 'dr-agent failback' to return" : "");
+        d.cancelled = 1;
         d.failed_phase = 1;
     }
     if (!d.outcome[0] && d.failed_phase && stated)
@@ -641,6 +731,11 @@ report:
     d.where = where;
     stated = where = NULL;
     switch_result_free(&sw);
+    if (o->notes) {
+        dr_error_clear(&err);
+        if (drill_read_notes(&d, o->notes, &err) != 0)
+            log_error("%s; the report has no lessons learned", err.message);
+    }
     drill_finish(&d);
     dr_error_clear(&err);
     if (drill_write_reports(&d, so.state_dir, json_path, sizeof(json_path), html_path, sizeof(html_path), &err) != 0) {
@@ -683,17 +778,19 @@ report:
         dr_duration_format(d.rto_objective, orto, sizeof(orto));
         dr_duration_format(d.rpo_objective, orpo, sizeof(orpo));
         printf("drill %s: %s\n  RTO %s (objective %s)\n  RPO %s%s%s%s (objective %s)\n  report %s\n", d.run_id,
-               d.success ? "objectives met" : "FAILED", rto, orto, rpo, d.has_rpo ? " (" : "",
+               d.cancelled ? "CANCELLED" : d.success ? "objectives met" : "FAILED", rto, orto, rpo, d.has_rpo ? " (" : "",
                d.has_rpo ? d.rpo_resource : "", d.has_rpo ? ")" : "", orpo,
                html_path[0] ? html_path : "not written");
         if (d.failure[0])
             printf("  %s\n", d.failure);
         if (d.outcome[0])
-            printf("  outcome: %s\n", d.outcome);
+            printf("  end state: %s\n", d.outcome);
         if (d.stated)
             switch_state_print(d.stated, stdout);
         if (d.where)
             switch_where_print(d.where, stdout);
+        if (d.notes)
+            printf("  lessons learned recorded from %s\n", o->notes);
     }
     rc = d.success && reports_ok ? EXIT_OK : EXIT_FAIL;
     drill_free(&d);
@@ -800,18 +897,8 @@ int cmd_resume(const opts *o, agent *a, const char *config_path)
         char id[64];
         snprintf(id, sizeof(id), "%s", r->run_id);
         journal_runs_free(runs, n);
-        /* a resumed run of everything changes the serving state like the original would have */
+        /* a resumed run of everything changes the serving state like the original would have (under its lease) */
         rc = cmd_run(&ro, a, a->cfg->n_res == 0 ? NULL : sel, hook, config_path, id);
-        {
-            size_t all = 1;
-            for (size_t i = 0; i < a->cfg->n_res; i++)
-                all &= sel[i];
-            if (rc == EXIT_OK && all && (hook == HOOK_FAILOVER || hook == HOOK_FAILBACK)) {
-                dr_error_clear(&err);
-                if (state_write_serving(state_dir, hook == HOOK_FAILOVER ? DR_SERVING_DR : DR_SERVING_PRIMARY, id, &err) != 0)
-                    log_error("%s", err.message);
-            }
-        }
     }
     free(sel);
     return rc;
@@ -841,6 +928,15 @@ int cmd_history(const opts *o, const char *state_dir)
                           "finished_at", r->ended ? json_string(b) : json_null(), "rto_seconds",
                           r->has_rto ? json_real(r->rto_seconds) : json_null(), "rpo_seconds",
                           r->has_rpo ? json_real(r->rpo_seconds) : json_null(), "resumes", r->resumes);
+            if (x && r->has_rto_part)
+                json_object_set_new(x, "rto_since_resume_seconds", json_real(r->rto_since_resume_seconds));
+            if (x)
+                json_object_set_new(x, "rpo_unknown_count", json_integer((json_int_t)r->rpo_unknown));
+            if (x && strcmp(r->command, "drill") == 0) {
+                char *notes = drill_notes_of(state_dir, r->run_id);
+                json_object_set_new(x, "lessons_learned", notes ? json_string(notes) : json_null());
+                free(notes);
+            }
             json_array_append_new(arr, x);
         }
         json_dumpf(arr, stdout, JSON_INDENT(2));
@@ -851,7 +947,7 @@ int cmd_history(const opts *o, const char *state_dir)
                "STATUS", "RTO", "RPO");
         for (size_t i = 0; i < n; i++) {
             const journal_run *r = &runs[i];
-            char st[40], dur[32] = "-", rto[32] = "-", rpo[32] = "-";
+            char st[40], dur[32] = "-", rto[32] = "-", rpo[64] = "-";
             dr_time_format(r->started_at, 0, st, sizeof(st));
             if (r->ended)
                 dr_duration_format(r->finished_at - r->started_at, dur, sizeof(dur));
@@ -859,12 +955,152 @@ int cmd_history(const opts *o, const char *state_dir)
                 dr_duration_format(r->rto_seconds, rto, sizeof(rto));
             if (r->has_rpo)
                 dr_duration_format(r->rpo_seconds, rpo, sizeof(rpo));
-            printf("%-24s  %-9s  %-8s  %-20s  %-9s  %-11s  %-9s  %s%s\n", r->run_id, r->command,
+            if (r->rpo_unknown) {
+                /* unknown, with the known worst beside it */
+                char known[32];
+                snprintf(known, sizeof(known), "%s", rpo);
+                snprintf(rpo, sizeof(rpo), "unknown%s%s%s", r->has_rpo ? " (worst known " : "",
+                         r->has_rpo ? known : "", r->has_rpo ? ")" : "");
+            }
+            printf("%-24s  %-9s  %-8s  %-20s  %-9s  %-11s  %-9s  %s%s", r->run_id, r->command,
                    r->dry_run ? "dry-run" : r->mode, st, dur, r->status, rto, rpo, r->resumes ? " (resumed)" : "");
+            if (r->has_rto_part) {
+                char part[32];
+                dr_duration_format(r->rto_since_resume_seconds, part, sizeof(part));
+                printf(" (RTO from the first start; %s since the last resume)", part);
+            }
+            putchar('\n');
+            if (strcmp(r->command, "drill") == 0) {
+                char *notes = drill_notes_of(state_dir, r->run_id);
+                /* the lessons learned, indented under their drill */
+                for (char *line = notes, *nl; line && *line; line = nl ? nl + 1 : line + strlen(line)) {
+                    nl = strchr(line, '\n');
+                    printf("  %s %.*s\n", line == notes ? "lessons learned:" : "                ",
+                           nl ? (int)(nl - line) : (int)strlen(line), line);
+                }
+                free(notes);
+            }
         }
         if (n == 0)
             printf("no runs recorded in %s\n", state_dir);
     }
     journal_runs_free(runs, n);
     return EXIT_OK;
+}
+
+/* Ask on the terminal before deleting what the plan listed; --yes without one. */
+static int confirm_cleanup(const opts *o, size_t n)
+{
+    char line[64];
+
+    if (o->yes)
+        return 0;
+    if (!isatty(STDIN_FILENO)) {
+        fprintf(stderr, "dr-agent: cleanup deletes what is listed above; stdin is not a terminal, so pass --yes to "
+                        "confirm\n");
+        return -1;
+    }
+    fprintf(stderr, "cleanup: delete the %zu retired resource%s listed above (this cannot be undone). Type 'yes' to "
+                    "go on: ", n, n == 1 ? "" : "s");
+    if (!fgets(line, sizeof(line), stdin) || strcmp(line, "yes\n") != 0) {
+        fprintf(stderr, "dr-agent: not confirmed; nothing deleted\n");
+        return -1;
+    }
+    return 0;
+}
+
+/* Planned changes of the last run over the selected resources. */
+static size_t planned_count(const agent *a)
+{
+    size_t n = 0;
+
+    for (size_t i = 0; i < a->cfg->n_res; i++) {
+        if (a->last_opts.selected && !a->last_opts.selected[i])
+            continue;
+        for (size_t k = 0; k < a->results[i].n_changes; k++)
+            n += a->results[i].changes[k].state == DR_CHANGE_PLANNED;
+    }
+    return n;
+}
+
+int cmd_cleanup(const opts *o, agent *a, const unsigned char *sel, const char *config_path)
+{
+    session_opts so;
+    session s;
+    report_info ri;
+    dr_error err;
+    unsigned char *csel;
+    size_t n_sel = 0, pending;
+    int rc = EXIT_FAIL, ok;
+
+    if (o->format != FMT_TEXT && o->format != FMT_JSON) {
+        fprintf(stderr, "dr-agent: cleanup reports as text or json\n");
+        return EXIT_USAGE;
+    }
+    /* only the resources whose plugin retires anything */
+    csel = calloc(a->cfg->n_res + 1, 1);
+    if (!csel)
+        return EXIT_FAIL;
+    for (size_t i = 0; i < a->cfg->n_res; i++) {
+        if ((!sel || sel[i]) && hook_fn(&a->res[i].plugin->desc, HOOK_CLEANUP)) {
+            csel[i] = 1;
+            n_sel++;
+        }
+    }
+    if (n_sel == 0) {
+        printf("nothing to clean up: no selected resource's plugin retires resources\n");
+        free(csel);
+        return EXIT_OK;
+    }
+    fill_session_opts(o, a, csel, "cleanup", config_path, &so);
+    so.mutating = 1;
+    so.dry_run = o->plan;
+    dr_error_clear(&err);
+    if (session_begin(&s, a, &so, &err) != 0) {
+        free(csel);
+        return begin_failed(&err);
+    }
+    so.serving = current_serving(o, so.state_dir);
+    memset(&ri, 0, sizeof(ri));
+    ri.command = "cleanup";
+    ri.run_id = s.run_id;
+
+    /* 1. the plan: what is retired and older than the retention */
+    if (session_run(&s, HOOK_CLEANUP, "plan", 1, so.serving) != 0) {
+        session_end(&s, "failed", -1, -1);
+        goto out;
+    }
+    pending = planned_count(a);
+    if (o->plan || pending == 0 || !run_all_succeeded(a)) {
+        ri.dry_run = 1;
+        session_end(&s, !run_all_succeeded(a) ? "failed" : pending ? "planned" : "unchanged", -1, -1);
+        output_report(o, a, &ri);
+        rc = !run_all_succeeded(a) ? EXIT_FAIL : o->plan && pending ? EXIT_PLAN_CHANGES : EXIT_OK;
+        goto out;
+    }
+    if (o->format == FMT_TEXT) {
+        ri.dry_run = 1;
+        report_text(a, &ri, stdout, 0);
+        fflush(stdout);
+    }
+    if (confirm_cleanup(o, pending) != 0) {
+        session_end(&s, "unchanged", -1, -1);
+        rc = EXIT_USAGE;
+        goto out;
+    }
+
+    /* 2. delete: each plugin looks again (what is listed now is what it deletes) */
+    if (session_run(&s, HOOK_CLEANUP, "cleanup", 0, so.serving) != 0) {
+        session_end(&s, "failed", -1, -1);
+        goto out;
+    }
+    ok = run_all_succeeded(a) && !(s.locked && lock_lost(&s.lock));
+    session_end(&s, ok ? report_overall_status(a, 0) : "failed", -1, -1);
+    ri.dry_run = 0;
+    if (output_report(o, a, &ri) != 0)
+        ok = 0;
+    rc = ok ? EXIT_OK : EXIT_FAIL;
+out:
+    free(csel);
+    return rc;
 }

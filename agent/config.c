@@ -11,6 +11,8 @@
 
 #include <libconfig.h>
 
+#include "log.h"
+
 #include "config.h"
 #include "dr/util.h"
 
@@ -347,11 +349,41 @@ static void load_aws(const config_setting_t *root, dr_config *c, errlist *errs)
     }
 }
 
+/* agent.plugin_paths = { <type> = "/absolute/path/plugin.so"; ... } */
+static void load_plugin_paths(const config_setting_t *g, dr_config *c, errlist *errs)
+{
+    int n;
+
+    if (!g)
+        return;
+    if (config_setting_type(g) != CONFIG_TYPE_GROUP) {
+        errlist_add(errs, c->path, line_of(g), "agent.plugin_paths: expected a group { <type> = \"<file>\"; }");
+        return;
+    }
+    n = config_setting_length(g);
+    c->agent.plugin_path_types = calloc((size_t)n + 1, sizeof(char *));
+    c->agent.plugin_paths = calloc((size_t)n + 1, sizeof(char *));
+    if (!c->agent.plugin_path_types || !c->agent.plugin_paths)
+        return;
+    for (int i = 0; i < n; i++) {
+        const config_setting_t *m = config_setting_get_elem(g, (unsigned)i);
+        const char *v = config_setting_type(m) == CONFIG_TYPE_STRING ? config_setting_get_string(m) : NULL;
+        if (!v || v[0] != '/') {
+            errlist_add(errs, c->path, line_of(m), "agent.plugin_paths.%s: expected an absolute file path",
+                        config_setting_name(m));
+            continue;
+        }
+        c->agent.plugin_path_types[c->agent.n_plugin_paths] = strdup(config_setting_name(m));
+        c->agent.plugin_paths[c->agent.n_plugin_paths++] = strdup(v);
+    }
+}
+
 static void load_agent(const config_setting_t *root, dr_config *c, errlist *errs)
 {
     static const char *const keys[] = {"plugin_dir",   "state_dir",  "concurrency", "hook_timeout",
                                        "drill_period", "retention",  "lock_table",  "lock_region",
-                                       "lock_name",    "lock_lease", "prepare_timeout"};
+                                       "lock_name",    "lock_lease", "verify_timeout", "isolation",
+                                       "plugin_paths", "prepare_timeout"};
     const config_setting_t *g = config_setting_get_member(root, "agent");
 
     c->agent.concurrency = DR_DEFAULT_CONCURRENCY;
@@ -360,6 +392,7 @@ static void load_agent(const config_setting_t *root, dr_config *c, errlist *errs
     c->agent.retention = DR_DEFAULT_RETENTION;
     c->agent.lock_lease = 60;
     c->agent.prepare_timeout = DR_DEFAULT_PREPARE_TIMEOUT;
+    c->agent.verify_timeout = DR_DEFAULT_VERIFY_TIMEOUT;
     if (!g)
         return;
     if (config_setting_type(g) != CONFIG_TYPE_GROUP) {
@@ -368,7 +401,12 @@ static void load_agent(const config_setting_t *root, dr_config *c, errlist *errs
     }
     check_keys(g, "agent", keys, sizeof(keys) / sizeof(keys[0]), c->path, errs);
     get_string(g, "plugin_dir", "agent", &c->agent.plugin_dir, c->path, errs);
-    get_string(g, "state_dir", "agent", &c->agent.state_dir, c->path, errs);
+    if (get_string(g, "state_dir", "agent", &c->agent.state_dir, c->path, errs) > 0 && c->agent.state_dir &&
+        c->agent.state_dir[0] != '/')
+        errlist_add(errs, c->path, line_of(config_setting_get_member(g, "state_dir")),
+                    "agent.state_dir: \"%s\" is relative: it must be an absolute path (a relative one would depend "
+                    "on the directory the agent is started from, and a resume would not find the run's journal)",
+                    c->agent.state_dir);
     get_int(g, "concurrency", "agent", 1, 256, &c->agent.concurrency, c->path, errs);
     if (get_duration(g, "hook_timeout", "agent", &c->agent.hook_timeout, c->path, errs) > 0 &&
         c->agent.hook_timeout <= 0)
@@ -377,7 +415,11 @@ static void load_agent(const config_setting_t *root, dr_config *c, errlist *errs
     get_duration(g, "drill_period", "agent", &c->agent.drill_period, c->path, errs);
     get_duration(g, "retention", "agent", &c->agent.retention, c->path, errs);
     get_string(g, "lock_table", "agent", &c->agent.lock_table, c->path, errs);
-    get_string(g, "lock_region", "agent", &c->agent.lock_region, c->path, errs);
+    if (get_string(g, "lock_region", "agent", &c->agent.lock_region, c->path, errs) > 0 && c->agent.lock_region &&
+        c->primary_region && strcmp(c->agent.lock_region, c->primary_region) == 0)
+        log_warn("%s:%d: agent.lock_region is the primary region %s: when that region fails, no host can take or "
+                 "renew the run lease and no failover can run; keep the lease in the DR region (the default)",
+                 c->path, line_of(config_setting_get_member(g, "lock_region")), c->primary_region);
     get_string(g, "lock_name", "agent", &c->agent.lock_name, c->path, errs);
     if (get_duration(g, "lock_lease", "agent", &c->agent.lock_lease, c->path, errs) > 0 && c->agent.lock_lease < 5)
         errlist_add(errs, c->path, line_of(config_setting_get_member(g, "lock_lease")),
@@ -386,6 +428,17 @@ static void load_agent(const config_setting_t *root, dr_config *c, errlist *errs
         c->agent.prepare_timeout <= 0)
         errlist_add(errs, c->path, line_of(config_setting_get_member(g, "prepare_timeout")),
                     "agent.prepare_timeout: must be greater than zero");
+    if (get_duration(g, "verify_timeout", "agent", &c->agent.verify_timeout, c->path, errs) > 0 &&
+        c->agent.verify_timeout <= 0)
+        errlist_add(errs, c->path, line_of(config_setting_get_member(g, "verify_timeout")),
+                    "agent.verify_timeout: must be greater than zero");
+    if (get_string(g, "isolation", "agent", &c->agent.isolation, c->path, errs) > 0 &&
+        strcmp(c->agent.isolation, "third_party") != 0 && strcmp(c->agent.isolation, "all") != 0 &&
+        strcmp(c->agent.isolation, "none") != 0)
+        errlist_add(errs, c->path, line_of(config_setting_get_member(g, "isolation")),
+                    "agent.isolation: expected \"third_party\", \"all\" or \"none\", not \"%s\"",
+                    c->agent.isolation);
+    load_plugin_paths(config_setting_get_member(g, "plugin_paths"), c, errs);
 }
 
 /* A plugin key as written, kept for validation once the plugin is known. */
@@ -917,6 +970,13 @@ void config_free(dr_config *cfg)
     free(cfg->aws.endpoint_url);
     free(cfg->aws.ca_bundle);
     free(cfg->agent.plugin_dir);
+    for (size_t i = 0; i < cfg->agent.n_plugin_paths; i++) {
+        free(cfg->agent.plugin_path_types[i]);
+        free(cfg->agent.plugin_paths[i]);
+    }
+    free(cfg->agent.plugin_path_types);
+    free(cfg->agent.plugin_paths);
+    free(cfg->agent.isolation);
     free(cfg->agent.state_dir);
     free(cfg->agent.lock_table);
     free(cfg->agent.lock_region);

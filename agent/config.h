@@ -104,6 +104,11 @@ typedef struct dr_config {
         char *lock_region;  /* default: the DR region */
         char *lock_name;    /* the lease item, default "dr-agent" */
         double lock_lease;  /* seconds, default 60 */
+        double verify_timeout; /* seconds: the whole of a verify, default 5 minutes */
+        char *isolation;    /* "third_party" (default), "all" or "none": which plugins run in a child process */
+        char **plugin_path_types; /* agent.plugin_paths: the plugin file chosen for a type */
+        char **plugin_paths;
+        size_t n_plugin_paths;
         double prepare_timeout; /* seconds every resource has to get ready before a graceful switch commits */
     } agent;
     cfg_resource *res;
@@ -118,6 +123,7 @@ typedef struct dr_config {
 #define DR_DEFAULT_PREPARE_TIMEOUT (15 * 60) /* a graceful switch waits this long for every resource to be ready */
 #define DR_DEFAULT_DRILL_PERIOD (90 * 86400)
 #define DR_DEFAULT_RETENTION (180 * 86400)
+#define DR_DEFAULT_VERIFY_TIMEOUT (5 * 60)
 
 /*
  * Parse and check everything that does not need plugins (syntax, sections,

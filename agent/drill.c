@@ -6,13 +6,63 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <jansson.h>
+#include <openssl/evp.h>
 
 #include "dr/util.h"
 #include "drill.h"
 #include "state.h"
 #include "version.h"
+
+/* "sha256:<hex>" of the file at path, or "" when it cannot be read. */
+static void file_digest(const char *path, char *out, size_t len)
+{
+    unsigned char buf[8192], md[EVP_MAX_MD_SIZE];
+    unsigned int mdlen = 0;
+    EVP_MD_CTX *ctx = NULL;
+    FILE *f = NULL;
+    size_t n;
+    int ok = 0;
+
+    out[0] = '\0';
+    if (!path || !(f = fopen(path, "rb")) || !(ctx = EVP_MD_CTX_new()) || !EVP_DigestInit_ex(ctx, EVP_sha256(), NULL))
+        goto out;
+    while ((n = fread(buf, 1, sizeof(buf), f)) > 0)
+        if (!EVP_DigestUpdate(ctx, buf, n))
+            goto out;
+    ok = !ferror(f) && EVP_DigestFinal_ex(ctx, md, &mdlen);
+out:
+    if (ok && len >= 8 + 2 * (size_t)mdlen) {
+        size_t o = (size_t)snprintf(out, len, "sha256:");
+        for (unsigned int i = 0; i < mdlen; i++)
+            o += (size_t)snprintf(out + o, len - o, "%02x", md[i]);
+    }
+    EVP_MD_CTX_free(ctx);
+    if (f)
+        fclose(f);
+}
+
+/* "type version" of each plugin the configuration uses, comma-separated; NULL when out of memory. */
+static char *plugin_versions(const agent *a)
+{
+    dr_buf b;
+    char *s;
+
+    dr_buf_init(&b);
+    for (size_t i = 0; i < a->plugins.n; i++) {
+        const dr_plugin_descriptor *pd = &a->plugins.items[i].desc;
+        int used = 0;
+        for (size_t k = 0; k < a->cfg->n_res && !used; k++)
+            used = strcmp(a->cfg->res[k].type, pd->type) == 0;
+        if (used)
+            dr_buf_printf(&b, "%s%s %s", b.len ? ", " : "", pd->type, pd->version ? pd->version : "?");
+    }
+    s = strdup(b.len ? dr_buf_str(&b) : "");
+    dr_buf_free(&b);
+    return s;
+}
 
 void drill_init(drill *d, const agent *a, const char *run_id, const char *mode)
 {
@@ -22,6 +72,87 @@ void drill_init(drill *d, const agent *a, const char *run_id, const char *mode)
     d->started = dr_now();
     d->rto_objective = a->cfg->rto;
     d->rpo_objective = a->cfg->rpo;
+    if (gethostname(d->host, sizeof(d->host) - 1) != 0)
+        snprintf(d->host, sizeof(d->host), "unknown");
+    snprintf(d->config_path, sizeof(d->config_path), "%s", a->cfg->path ? a->cfg->path : "");
+    file_digest(a->cfg->path, d->config_digest, sizeof(d->config_digest));
+    d->plugin_versions = plugin_versions(a);
+}
+
+int drill_read_notes(drill *d, const char *path, dr_error *err)
+{
+    FILE *f = fopen(path, "r");
+    char *text;
+    size_t n;
+
+    if (!f)
+        return dr_error_set(err, DR_EIO, "--notes %s: %s", path, strerror(errno));
+    text = malloc(65536 + 1);
+    if (!text) {
+        fclose(f);
+        return dr_error_set(err, DR_ENOMEM, "out of memory");
+    }
+    n = fread(text, 1, 65536, f);
+    if (ferror(f)) {
+        free(text);
+        fclose(f);
+        return dr_error_set(err, DR_EIO, "--notes %s: read failed", path);
+    }
+    fclose(f);
+    while (n > 0 && (text[n - 1] == '\n' || text[n - 1] == ' '))
+        n--;
+    text[n] = '\0';
+    free(d->notes);
+    d->notes = n ? text : NULL;
+    if (!n)
+        free(text);
+    return 0;
+}
+
+char *drill_notes_of(const char *state_dir, const char *run_id)
+{
+    char path[PATH_MAX];
+    json_t *doc, *v;
+    char *notes = NULL;
+
+    snprintf(path, sizeof(path), "%s/reports/drill-%s.json", state_dir, run_id);
+    doc = json_load_file(path, 0, NULL);
+    v = doc ? json_object_get(doc, "lessons_learned") : NULL;
+    if (json_is_string(v))
+        notes = strdup(json_string_value(v));
+    json_decref(doc);
+    return notes;
+}
+
+/* What a step did or saw, one clause per change and per check that was not OK. */
+static char *step_detail(const res_result *r)
+{
+    dr_buf b;
+    char *s;
+    size_t ok = 0;
+
+    dr_buf_init(&b);
+    for (size_t k = 0; k < r->n_changes; k++) {
+        const change_rec *c = &r->changes[k];
+        dr_buf_printf(&b, "%s%s%s%s%s%s%s", b.len ? "; " : "",
+                      c->state == DR_CHANGE_FAILED ? "FAILED " : c->state == DR_CHANGE_PLANNED ? "planned " : "",
+                      c->action, c->target ? " " : "", c->target ? c->target : "", c->detail ? ": " : "",
+                      c->detail ? c->detail : "");
+    }
+    for (size_t k = 0; k < r->n_checks; k++) {
+        const check_rec *c = &r->checks[k];
+        if (c->status == DR_STATUS_OK) {
+            ok++;
+            continue;
+        }
+        dr_buf_printf(&b, "%s%s %s: %s%s%s", b.len ? "; " : "", dr_status_name(c->status), c->name,
+                      c->observed ? c->observed : "-", c->detail ? " - " : "", c->detail ? c->detail : "");
+    }
+    if (ok)
+        dr_buf_printf(&b, "%s%zu check%s OK", b.len ? "; " : "", ok, ok == 1 ? "" : "s");
+    s = b.len ? strdup(dr_buf_str(&b)) : NULL;
+    dr_buf_free(&b);
+    return s;
 }
 
 static char *dup_or_null(const char *s)
@@ -51,6 +182,7 @@ void drill_record_phase(drill *d, const agent *a, const char *phase)
         n->started = r->started_at;
         n->finished = r->finished_at > r->started_at ? r->finished_at : r->started_at;
         n->error = dup_or_null(r->error);
+        n->detail = step_detail(r);
         n->has_rpo = r->has_rpo;
         n->rpo = r->rpo;
     }
@@ -73,7 +205,7 @@ void drill_finish(drill *d)
             snprintf(d->rpo_resource, sizeof(d->rpo_resource), "%s", s->resource);
         }
     }
-    d->success = !d->failed_phase && d->rto_reached && d->rto <= d->rto_objective &&
+    d->success = !d->cancelled && !d->failed_phase && d->rto_reached && d->rto <= d->rto_objective &&
                  (!d->has_rpo || d->rpo <= d->rpo_objective);
     if (!d->failure[0]) {
         if (!d->rto_reached)
@@ -93,11 +225,36 @@ void drill_free(drill *d)
         free(d->steps[i].plugin);
         free(d->steps[i].phase);
         free(d->steps[i].error);
+        free(d->steps[i].detail);
     }
     free(d->steps);
     json_decref(d->stated);
     json_decref(d->where);
+    free(d->plugin_versions);
+    free(d->notes);
     memset(d, 0, sizeof(*d));
+}
+
+/* The phase as the report names it: its number in the drill and what it does. */
+static const char *phase_label(const char *phase)
+{
+    static const struct {
+        const char *phase, *label;
+    } map[] = {{"verify", "1 verify (primary serving)"},
+               {"failover", "2 failover"},
+               {"verify-dr", "3 verify (DR serving)"},
+               {"failback", "4 failback"},
+               {"verify-after", "5 verify (after failback)"}};
+
+    for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++)
+        if (strcmp(phase, map[i].phase) == 0)
+            return map[i].label;
+    return phase;
+}
+
+static const char *outcome_word(const drill *d)
+{
+    return d->cancelled ? "cancelled" : d->success ? "objectives met" : "objectives missed";
 }
 
 static const char *step_status_name(const drill_step *s)
@@ -124,6 +281,10 @@ static json_t *drill_json(const drill *d)
                       s->started - d->started, "duration_seconds", s->finished - s->started);
         if (o && s->error)
             json_object_set_new(o, "error", json_string(s->error));
+        if (o) {
+            json_object_set_new(o, "phase_label", json_string(phase_label(s->phase)));
+            json_object_set_new(o, "detail", s->detail ? json_string(s->detail) : json_null());
+        }
         if (o)
             json_object_set_new(o, "rpo_observed_seconds", s->has_rpo ? json_real(s->rpo) : json_null());
         json_array_append_new(steps, o);
@@ -139,10 +300,17 @@ static json_t *drill_json(const drill *d)
         json_object_set_new(doc, "rto_met", json_boolean(d->rto_reached && d->rto <= d->rto_objective));
         json_object_set_new(doc, "rpo_met", json_boolean(!d->has_rpo || d->rpo <= d->rpo_objective));
         json_object_set_new(doc, "agent_version", json_string(DR_AGENT_VERSION));
+        json_object_set_new(doc, "outcome", json_string(outcome_word(d)));
+        json_object_set_new(doc, "cancelled", json_boolean(d->cancelled));
+        json_object_set_new(doc, "host", json_string(d->host));
+        json_object_set_new(doc, "config", json_string(d->config_path));
+        json_object_set_new(doc, "config_digest", d->config_digest[0] ? json_string(d->config_digest) : json_null());
+        json_object_set_new(doc, "plugin_versions", json_string(d->plugin_versions ? d->plugin_versions : ""));
+        json_object_set_new(doc, "lessons_learned", d->notes ? json_string(d->notes) : json_null());
         if (d->failure[0])
             json_object_set_new(doc, "failure", json_string(d->failure));
         if (d->outcome[0])
-            json_object_set_new(doc, "outcome", json_string(d->outcome));
+            json_object_set_new(doc, "end_state", json_string(d->outcome));
         if (d->stated)
             json_object_set(doc, "stated_state", d->stated);
         if (d->where)
@@ -174,7 +342,7 @@ static void html_state(FILE *f, const drill *d)
     size_t i;
 
     if (d->outcome[0]) {
-        fputs("<h2>Outcome: ", f);
+        fputs("<h2>End state: ", f);
         html_text(f, d->outcome);
         fputs("</h2>\n", f);
     }
@@ -280,15 +448,29 @@ static void write_html(FILE *f, const drill *d)
     html_text(f, d->run_id);
     fputs("</title>\n<style>\n"
           "body{font-family:system-ui,-apple-system,Segoe UI,Helvetica,Arial,sans-serif;margin:24px;color:#222}\n"
-          "h1{font-size:20px;margin:0 0 4px}.ok{color:#2e9d4a}.bad{color:#c9302c}\n"
+          "h1{font-size:20px;margin:0 0 4px}.ok{color:#2e9d4a}.bad{color:#c9302c}.warn{color:#b07800}.na{color:#666}\n"
+          ".meta{color:#555;font-size:13px;margin:0 0 8px}code{font-size:12px}\n"
+          ".notes{border:1px dashed #aaa;padding:8px;min-height:3em;white-space:pre-wrap;font-size:13px}\n"
           "table{border-collapse:collapse;margin:12px 0}td,th{padding:4px 10px;border-bottom:1px solid #ddd;text-align:left;font-size:13px}\n"
           "svg text{font-size:12px;font-family:inherit}.legend span{display:inline-block;margin-right:14px;font-size:12px}\n"
           ".legend i{display:inline-block;width:12px;height:12px;margin-right:4px;vertical-align:-2px}\n"
           "</style></head><body>\n", f);
-    fprintf(f, "<h1>DR drill %s: <span class=\"%s\">%s</span></h1>\n", d->run_id, d->success ? "ok" : "bad",
-            d->success ? "objectives met" : "objectives missed");
+    fprintf(f, "<h1>DR drill %s: <span class=\"%s\">%s</span></h1>\n", d->run_id,
+            d->cancelled ? "warn" : d->success ? "ok" : "bad", outcome_word(d));
+    dr_time_format(d->started, 0, buf, sizeof(buf));
+    fputs("<p class=\"meta\">", f);
+    html_text(f, buf);
+    fputs(" on ", f);
+    html_text(f, d->host);
+    fprintf(f, " &middot; dr-agent %s &middot; plugins: ", DR_AGENT_VERSION);
+    html_text(f, d->plugin_versions && *d->plugin_versions ? d->plugin_versions : "none");
+    fputs("<br>configuration ", f);
+    html_text(f, d->config_path);
+    fputs(" <code>", f);
+    html_text(f, d->config_digest[0] ? d->config_digest : "(unreadable)");
+    fputs("</code></p>\n", f);
     if (d->failure[0]) {
-        fputs("<p class=\"bad\">", f);
+        fprintf(f, "<p class=\"%s\">", d->cancelled ? "warn" : "bad");
         html_text(f, d->failure);
         fputs("</p>\n", f);
     }
@@ -299,19 +481,20 @@ static void write_html(FILE *f, const drill *d)
     else
         snprintf(buf, sizeof(buf), "not reached");
     fprintf(f, "<tr><td>RTO (failover start until every resource verifies OK in the DR region)</td><td class=\"%s\">%s</td><td>%s</td></tr>\n",
-            d->rto_reached && d->rto <= d->rto_objective ? "ok" : "bad", buf, buf2);
+            d->rto_reached && d->rto <= d->rto_objective ? "ok" : d->failover_started <= 0 ? "na" : "bad", buf, buf2);
     dr_duration_format(d->rpo_objective, buf2, sizeof(buf2));
     if (d->has_rpo)
         dr_duration_format(d->rpo, buf, sizeof(buf));
     else
-        snprintf(buf, sizeof(buf), "none reported");
+        snprintf(buf, sizeof(buf), d->failover_started > 0 ? "none reported" : "not measured");
     fputs("<tr><td>RPO (worst observed", f);
     if (d->has_rpo) {
         fputs(": ", f);
         html_text(f, d->rpo_resource);
     }
-    fprintf(f, ")</td><td class=\"%s\">%s</td><td>%s</td></tr>\n", !d->has_rpo || d->rpo <= d->rpo_objective ? "ok" : "bad",
-            buf, buf2);
+    /* green only for a measured RPO within the objective */
+    fprintf(f, ")</td><td class=\"%s\">%s</td><td>%s</td></tr>\n",
+            !d->has_rpo ? "na" : d->rpo <= d->rpo_objective ? "ok" : "bad", buf, buf2);
     dr_duration_format(d->finished - d->started, buf, sizeof(buf));
     fprintf(f, "<tr><td>Drill duration (mode %s, %d verify rounds in the DR region)</td><td>%s</td><td></td></tr></table>\n",
             d->mode, d->verify_dr_rounds, buf);
@@ -342,7 +525,7 @@ static void write_html(FILE *f, const drill *d)
                 w = 2;
             fprintf(f, "<rect x=\"%.1f\" y=\"%d\" width=\"%.1f\" height=\"%d\" rx=\"2\" fill=\"%s\"><title>", x0, y + 4, w,
                     row - 8, colour(s));
-            html_text(f, s->phase);
+            html_text(f, phase_label(s->phase));
             fprintf(f, ": %s, %.2fs", step_status_name(s), s->finished - s->started);
             if (s->error) {
                 fputs(" - ", f);
@@ -373,6 +556,7 @@ static void write_html(FILE *f, const drill *d)
           "<span><i style=\"background:#2e9d4a\"></i>verify OK</span><span><i style=\"background:#e0a100\"></i>WARNING</span>"
           "<span><i style=\"background:#c9302c\"></i>CRITICAL / failed</span><span><i style=\"background:#7a6fb0\"></i>UNKNOWN</span>"
           "<span><i style=\"background:#2e7dd1\"></i>changed</span><span><i style=\"background:#5aa9e6\"></i>unchanged</span>"
+          "<span><i style=\"background:#9cc3e6\"></i>planned</span>"
           "<span><i style=\"background:#b8b8b8\"></i>skipped</span></div>\n", f);
 
     fputs("<table><tr><th>resource</th><th>phase</th><th>status</th><th>start</th><th>duration</th><th>RPO</th><th>detail</th></tr>\n", f);
@@ -381,19 +565,29 @@ static void write_html(FILE *f, const drill *d)
         fputs("<tr><td>", f);
         html_text(f, s->resource);
         fputs("</td><td>", f);
-        html_text(f, s->phase);
-        fprintf(f, "</td><td>%s</td><td>+%.2fs</td><td>%.2fs</td><td>", step_status_name(s), s->started - d->started,
-                s->finished - s->started);
+        html_text(f, phase_label(s->phase));
+        fprintf(f, "</td><td style=\"color:%s\">%s</td><td>+%.2fs</td><td>%.2fs</td><td>", colour(s),
+                step_status_name(s), s->started - d->started, s->finished - s->started);
         if (s->has_rpo) {
             dr_duration_format(s->rpo, buf, sizeof(buf));
             fputs(buf, f);
         }
         fputs("</td><td>", f);
         html_text(f, s->error ? s->error : "");
+        if (s->error && s->detail)
+            fputs("; ", f);
+        html_text(f, s->detail ? s->detail : "");
         fputs("</td></tr>\n", f);
     }
     fputs("</table>\n", f);
     html_state(f, d);
+    /* the seed's last step: document lessons learned; editable in the browser (save the page to keep the edits) */
+    fputs("<h2 style=\"font-size:16px\">Lessons learned</h2>\n<div class=\"notes\" id=\"lessons-learned\" "
+          "contenteditable=\"true\">", f);
+    if (d->notes)
+        html_text(f, d->notes);
+    fputs("</div>\n<p class=\"meta\">Editable: write here and save the page, or pass <code>dr-agent drill --notes "
+          "FILE</code>; <code>dr-agent history</code> shows the notes given with --notes.</p>\n", f);
     fprintf(f, "<p style=\"color:#888;font-size:12px\">dr-agent %s</p>\n</body></html>\n", DR_AGENT_VERSION);
     free(rows);
 }
@@ -401,28 +595,42 @@ static void write_html(FILE *f, const drill *d)
 int drill_write_reports(const drill *d, const char *state_dir, char *json_path, size_t jlen, char *html_path,
                         size_t hlen, dr_error *err)
 {
-    char dir[PATH_MAX];
+    char dir[PATH_MAX], name[128];
     json_t *doc;
+    char *text = NULL;
+    size_t len = 0;
     FILE *f;
+    int rc;
 
     snprintf(dir, sizeof(dir), "%s/reports", state_dir);
     if (mkdir(dir, 0700) != 0 && errno != EEXIST)
         return dr_error_set(err, DR_EIO, "%s: %s", dir, strerror(errno));
     snprintf(json_path, jlen, "%s/drill-%s.json", dir, d->run_id);
     snprintf(html_path, hlen, "%s/drill-%s.html", dir, d->run_id);
+    /* each written whole or not at all (temporary file, fsync, rename): a crash never leaves half a report */
     doc = drill_json(d);
-    if (!doc || json_dump_file(doc, json_path, JSON_INDENT(2)) != 0) {
-        json_decref(doc);
-        return dr_error_set(err, DR_EIO, "%s: cannot write", json_path);
-    }
+    text = doc ? json_dumps(doc, JSON_INDENT(2)) : NULL;
     json_decref(doc);
-    f = fopen(html_path, "w");
+    if (!text)
+        return dr_error_set(err, DR_ENOMEM, "%s: out of memory", json_path);
+    snprintf(name, sizeof(name), "drill-%s.json", d->run_id);
+    rc = state_write_file(dir, name, text, strlen(text), err);
+    free(text);
+    text = NULL;
+    if (rc != 0)
+        return rc;
+    f = open_memstream(&text, &len);
     if (!f)
-        return dr_error_set(err, DR_EIO, "%s: %s", html_path, strerror(errno));
+        return dr_error_set(err, DR_ENOMEM, "%s: %s", html_path, strerror(errno));
     write_html(f, d);
-    if (fclose(f) != 0)
+    if (fclose(f) != 0 || !text) {
+        free(text);
         return dr_error_set(err, DR_EIO, "%s: write failed", html_path);
-    return 0;
+    }
+    snprintf(name, sizeof(name), "drill-%s.html", d->run_id);
+    rc = state_write_file(dir, name, text, len, err);
+    free(text);
+    return rc;
 }
 
 int drill_write_last(const drill *d, const char *state_dir, dr_error *err)

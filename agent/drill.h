@@ -22,6 +22,7 @@ typedef struct drill_step {
     double started;  /* epoch seconds */
     double finished;
     char *error;
+    char *detail;    /* what the step did or saw: changes made, checks that were not OK; NULL when nothing */
     int has_rpo;
     double rpo;
 } drill_step;
@@ -43,7 +44,14 @@ typedef struct drill {
     int failed_phase;     /* a phase failed (or the pre-check was not healthy) */
     char failure[1400];
     int success;          /* every phase ok and both objectives met */
-    char outcome[32];     /* after a failure: "not committed", "rolled back", "held", "stopped", "rollback failed" */
+    int cancelled;        /* stopped by SIGINT/SIGTERM: neither met nor missed */
+    char host[128];
+    char config_path[512];
+    char config_digest[72]; /* "sha256:<hex>" of the configuration file, or "" when it could not be read */
+    char *plugin_versions;  /* "aurora 0.3.0, dynamodb 0.2.0" of the plugins the configuration uses */
+    char *notes;            /* lessons learned (drill --notes FILE), or NULL */
+    char outcome[32];     /* end state after a failure: "not committed", "rolled back", "held", "stopped",
+                             "rollback failed" (JSON: end_state) */
     json_t *stated;       /* the stated state of a switch that did not finish (switch_state), owned, or NULL */
     json_t *where;        /* where the application lives at the end (switch_where), owned, or NULL */
     drill_step *steps;
@@ -51,6 +59,10 @@ typedef struct drill {
 } drill;
 
 void drill_init(drill *d, const agent *a, const char *run_id, const char *mode);
+/* Read the lessons learned from `path` into d->notes (at most 64 KiB); -1 with err set when it cannot be read. */
+int drill_read_notes(drill *d, const char *path, dr_error *err);
+/* The lessons learned recorded with drill run `run_id` in <state_dir>/reports, or NULL; the caller frees it. */
+char *drill_notes_of(const char *state_dir, const char *run_id);
 /* Append the last run's results of `a` as the steps of `phase`. */
 void drill_record_phase(drill *d, const agent *a, const char *phase);
 /* After the run: compute success from the phases and the objectives. */

@@ -29,9 +29,21 @@ int journal_open(journal *j, const char *state_dir, const char *run_id, dr_error
         return err->code;
     if (snprintf(j->path, sizeof(j->path), "%s/%s.jsonl", dir, run_id) >= (int)sizeof(j->path))
         return dr_error_set(err, DR_EINVAL, "journal path too long");
-    j->fd = open(j->path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+    j->fd = open(j->path, O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
     if (j->fd < 0)
         return dr_error_set(err, DR_EIO, "journal %s: %s", j->path, strerror(errno));
+    {
+        /* a crash in the middle of a write left a torn last line: end it, so the next event is a line of its own */
+        struct stat st;
+        char last = '\n';
+        if (fstat(j->fd, &st) == 0 && st.st_size > 0 && pread(j->fd, &last, 1, st.st_size - 1) == 1 && last != '\n' &&
+            (write(j->fd, "\n", 1) != 1 || fsync(j->fd) != 0)) {
+            int e = errno;
+            close(j->fd);
+            j->fd = -1;
+            return dr_error_set(err, DR_EIO, "journal %s: ending its torn last line: %s", j->path, strerror(e));
+        }
+    }
     /* the new directory entry must survive a crash too */
     dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (dfd >= 0) {
@@ -123,6 +135,9 @@ static void apply_event(journal_run *r, json_t *ev, int *have_start)
         copy_str(r->config, sizeof(r->config), json_string_value(json_object_get(ev, "config")));
         r->dry_run = json_is_true(json_object_get(ev, "dry_run"));
         r->started_at = t;
+        copy_str(r->host, sizeof(r->host), json_string_value(json_object_get(ev, "host")));
+        r->pid = (long)json_integer_value(json_object_get(ev, "pid"));
+        copy_str(r->lease_token, sizeof(r->lease_token), json_string_value(json_object_get(ev, "lease_token")));
         if (json_is_array(res) && !r->resources) {
             r->resources = calloc(json_array_size(res) + 1, sizeof(char *));
             for (size_t i = 0; r->resources && i < json_array_size(res); i++) {
@@ -132,8 +147,13 @@ static void apply_event(journal_run *r, json_t *ev, int *have_start)
             }
         }
     } else if (strcmp(type, "resume") == 0) {
+        const char *tok = json_string_value(json_object_get(ev, "lease_token"));
         r->resumes++;
         r->ended = 0;
+        copy_str(r->host, sizeof(r->host), json_string_value(json_object_get(ev, "host")));
+        r->pid = (long)json_integer_value(json_object_get(ev, "pid"));
+        if (tok)
+            copy_str(r->lease_token, sizeof(r->lease_token), tok);
     } else if (strcmp(type, "step_start") == 0 || strcmp(type, "step_end") == 0) {
         const char *res = json_string_value(json_object_get(ev, "resource"));
         const char *hook = json_string_value(json_object_get(ev, "hook"));
@@ -156,9 +176,14 @@ static void apply_event(journal_run *r, json_t *ev, int *have_start)
         v = json_object_get(ev, "rto_seconds");
         r->has_rto = json_is_number(v);
         r->rto_seconds = json_number_value(v);
+        v = json_object_get(ev, "rto_since_resume_seconds");
+        r->has_rto_part = json_is_number(v);
+        r->rto_since_resume_seconds = json_number_value(v);
         v = json_object_get(ev, "rpo_seconds");
         r->has_rpo = json_is_number(v);
         r->rpo_seconds = json_number_value(v);
+        v = json_object_get(ev, "rpo_unknown");
+        r->rpo_unknown = json_is_array(v) ? json_array_size(v) : 0;
     }
 }
 

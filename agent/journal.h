@@ -9,15 +9,20 @@
  *
  * File: <state_dir>/runs/<run_id>.jsonl, mode 0600. Events, each with "t"
  * (RFC 3339 UTC, ms):
- *   run_start  {run_id, command, mode, dry_run, serving, config, host, pid, resources[], agent_version}
- *   resume     {host, pid}
+ *   run_start  {run_id, command, mode, dry_run, serving, config, host, pid, resources[], agent_version, lease_token?}
+ *   resume     {host, pid, lease_token?, lease_taken_over?}
  *   step_start {step, resource, hook}
  *   step_end   {step, resource, hook, status, error?, rpo_seconds?, duration_ms, changes[]}
  *   stated_state {run_id, outcome, switch, from_region, to_region, moved, partly_moved, not_moved, resources[],
  *                complete_command, reverse_command}: a switch that did not finish
- *   run_end    {status, duration_seconds, rto_seconds?, rpo_seconds?}
- * A line is written and fsynced before the step it announces runs. A torn
- * last line (a crash in the middle of a write) is ignored by the reader.
+ *   run_end    {status, duration_seconds, rto_seconds?, rto_since_resume_seconds?, rpo_seconds?, rpo_unknown?}
+ * rto_seconds counts from the run's first start (run_start), across resumes;
+ * rpo_seconds is the worst RPO measured; rpo_unknown lists the data resources
+ * whose RPO could not be (the run's RPO is then unknown).
+ * A line is written and fsynced before the step it announces runs, and only
+ * while the run holds its lock or lease. A torn last line (a crash in the
+ * middle of a write) is ignored by the reader; the next writer ends it with a
+ * newline first, so its own line stays whole.
  */
 
 #include <limits.h>
@@ -60,8 +65,14 @@ typedef struct journal_run {
     double finished_at;
     int has_rto;
     double rto_seconds;
+    int has_rto_part;
+    double rto_since_resume_seconds; /* the last resumed part alone */
     int has_rpo;
-    double rpo_seconds;
+    double rpo_seconds;     /* worst measured */
+    size_t rpo_unknown;     /* data resources whose RPO could not be measured: the run's RPO is unknown */
+    char host[256];         /* of the last run_start or resume */
+    long pid;
+    char lease_token[40];   /* the run's lease token ("" without a lease) */
     char **resources;       /* as selected at run_start */
     size_t n_resources;
     journal_step *steps;

@@ -1,6 +1,7 @@
 /* lock.c: the run lock of mutating commands: a local lock file, or a lease in a DynamoDB table shared by hosts. */
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +16,7 @@
 #include "lock.h"
 #include "log.h"
 #include "run.h"
+#include "sdkhost.h"
 
 void lock_holder_describe(const lock_holder *h, char *out, size_t len)
 {
@@ -129,6 +131,29 @@ static void item_holder(const dr_node *item, lock_holder *h)
     copy_str(h->run_id, sizeof(h->run_id), dr_node_str(item, "run_id.S"));
     copy_str(h->command, sizeof(h->command), dr_node_str(item, "command.S"));
     copy_str(h->started_at, sizeof(h->started_at), dr_node_str(item, "started_at.S"));
+    copy_str(h->token, sizeof(h->token), dr_node_str(item, "lease_token.S"));
+}
+
+double lock_renew_deadline(double lease_seconds)
+{
+    return lease_seconds / 6.0 < 5.0 ? lease_seconds / 6.0 : 5.0;
+}
+
+double lock_margin(double lease_seconds)
+{
+    return LOCK_MAX_CLOCK_SKEW + lease_seconds * LOCK_MAX_DRIFT + lock_renew_deadline(lease_seconds);
+}
+
+/* The lease written by a request sent at `sent_ms` (monotonic) holds locally until this instant. */
+static int64_t local_deadline(const run_lock *lk, int64_t sent_ms)
+{
+    return sent_ms + (int64_t)((lk->lease_seconds - lock_margin(lk->lease_seconds)) * 1000.0);
+}
+
+/* A process of this host that no longer runs (kill(pid, 0) fails with ESRCH). */
+static int pid_gone(long pid)
+{
+    return pid > 0 && kill((pid_t)pid, 0) != 0 && errno == ESRCH;
 }
 
 static int lease_create_table(run_lock *lk, dr_error *err)
@@ -168,10 +193,44 @@ static int lease_create_table(run_lock *lk, dr_error *err)
     return dr_error_set(err, DR_ETIMEDOUT, "lock table %s did not become ACTIVE", lk->table);
 }
 
-static int lease_try(run_lock *lk, lock_holder *holder, dr_error *err)
+/* Take over the lease of this run's crashed process: same token, same host, its pid gone. */
+static int lease_take_over(run_lock *lk, const lock_holder *holder, dr_error *err)
+{
+    char exp[32], pid[32], old_pid[32];
+    int64_t sent = dr_mono_ms();
+    char *body;
+    dr_doc *doc = NULL;
+    int rc;
+
+    snprintf(exp, sizeof(exp), "%.3f", dr_now() + lk->lease_seconds);
+    snprintf(pid, sizeof(pid), "%ld", lk->me.pid);
+    snprintf(old_pid, sizeof(old_pid), "%ld", holder->pid);
+    body = dr_json_pack(err,
+                        "{s:s, s:{s:{s:s}}, s:s, s:s, s:{s:{s:s}, s:{s:s}, s:{s:s}, s:{s:s}, s:{s:s}}}", "TableName",
+                        lk->table, "Key", "lock_id", "S", lk->name, "UpdateExpression",
+                        "SET expires_at = :exp, holder_pid = :pid, holder_host = :host", "ConditionExpression",
+                        "lease_token = :me AND holder_pid = :old AND holder_host = :host", "ExpressionAttributeValues",
+                        ":exp", "N", exp, ":pid", "N", pid, ":old", "N", old_pid, ":host", "S", lk->me.host, ":me", "S",
+                        lk->token);
+    if (!body)
+        return err->code;
+    rc = ddb(lk, "UpdateItem", body, &doc, err);
+    free(body);
+    dr_doc_free(doc);
+    if (rc == 0) {
+        atomic_store(&lk->deadline_ms, local_deadline(lk, sent));
+        lk->resumed = 1;
+        log_info("run %s: its lease %s was held by pid %ld of this host, which is gone: taken over under the run's "
+                 "own lease token", lk->me.run_id, lk->name, holder->pid);
+    }
+    return rc;
+}
+
+static int lease_try(run_lock *lk, const lock_config *cfg, lock_holder *holder, dr_error *err)
 {
     char now[32], exp[32], pid[32];
     double t = dr_now();
+    int64_t sent = dr_mono_ms();
     char *body;
     dr_doc *doc = NULL;
     int rc;
@@ -193,6 +252,8 @@ static int lease_try(run_lock *lk, lock_holder *holder, dr_error *err)
     rc = ddb(lk, "PutItem", body, &doc, err);
     free(body);
     dr_doc_free(doc);
+    if (rc == 0)
+        atomic_store(&lk->deadline_ms, local_deadline(lk, sent));
     if (rc == 0 || !dr_error_is(err, "ConditionalCheckFailedException"))
         return rc;
     /* held: who by? */
@@ -201,72 +262,110 @@ static int lease_try(run_lock *lk, lock_holder *holder, dr_error *err)
     if (!body)
         return err->code;
     doc = NULL;
-    if (ddb(lk, "GetItem", body, &doc, err) == 0)
+    rc = ddb(lk, "GetItem", body, &doc, err);
+    if (rc == 0)
         item_holder(dr_node_get(dr_doc_root(doc), "Item"), holder);
     free(body);
     dr_doc_free(doc);
+    if (rc == 0 && cfg->resume_token && holder->token[0] && strcmp(holder->token, lk->token) == 0 &&
+        strcmp(holder->run_id, lk->me.run_id) == 0 && strcmp(holder->host, lk->me.host) == 0 &&
+        pid_gone(holder->pid)) {
+        dr_error_clear(err);
+        rc = lease_take_over(lk, holder, err);
+        if (rc == 0 || !dr_error_is(err, "ConditionalCheckFailedException"))
+            return rc;
+    }
     return DR_EBUSY;
 }
 
+/* One renewal, within its own deadline (never past the local one); the local deadline moves on success. */
 static int lease_renew(run_lock *lk, dr_error *err)
 {
     char exp[32];
     char *body;
     dr_doc *doc = NULL;
+    int64_t sent = dr_mono_ms(), until = sent + (int64_t)(lock_renew_deadline(lk->lease_seconds) * 1000.0);
+    int64_t local = atomic_load(&lk->deadline_ms);
     int rc;
 
+    if (sent >= local)
+        return dr_error_set(err, DR_ETIMEDOUT, "the local deadline of the lease has passed");
     snprintf(exp, sizeof(exp), "%.3f", dr_now() + lk->lease_seconds);
     body = dr_json_pack(err, "{s:s, s:{s:{s:s}}, s:s, s:s, s:{s:{s:s}, s:{s:s}}}", "TableName", lk->table, "Key",
                         "lock_id", "S", lk->name, "UpdateExpression", "SET expires_at = :exp", "ConditionExpression",
                         "lease_token = :me", "ExpressionAttributeValues", ":exp", "N", exp, ":me", "S", lk->token);
     if (!body)
         return err->code;
+    host_sdk_set_thread_limits(until < local ? until : local, NULL, NULL);
     rc = ddb(lk, "UpdateItem", body, &doc, err);
+    host_sdk_set_thread_limits(0, NULL, NULL);
     free(body);
     dr_doc_free(doc);
+    if (rc == 0)
+        atomic_store(&lk->deadline_ms, local_deadline(lk, sent));
     return rc;
 }
 
+static void timespec_in(struct timespec *ts, int64_t ms)
+{
+    clock_gettime(CLOCK_REALTIME, ts);
+    if (ms < 0)
+        ms = 0;
+    ts->tv_sec += (time_t)(ms / 1000);
+    ts->tv_nsec += (long)(ms % 1000) * 1000000L;
+    if (ts->tv_nsec >= 1000000000L) {
+        ts->tv_sec++;
+        ts->tv_nsec -= 1000000000L;
+    }
+}
+
+/*
+ * Renew every (lease - margin) / 3 from the last renewal sent; whatever the
+ * renewals do, the lease is lost for this run at its local deadline.
+ */
 static void *heartbeat_main(void *arg)
 {
     run_lock *lk = arg;
-    double last_ok = dr_now();
+    int64_t every = (int64_t)((lk->lease_seconds - lock_margin(lk->lease_seconds)) / 3.0 * 1000.0);
+    int64_t next = dr_mono_ms() + every;
 
     pthread_mutex_lock(&lk->mu);
     while (!lk->stop) {
         struct timespec ts;
         dr_error err;
+        int64_t now = dr_mono_ms(), deadline = atomic_load(&lk->deadline_ms);
         int rc;
 
-        clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_sec += (time_t)(lk->lease_seconds / 3.0);
-        ts.tv_nsec += (long)((lk->lease_seconds / 3.0 - (double)(time_t)(lk->lease_seconds / 3.0)) * 1e9);
-        if (ts.tv_nsec >= 1000000000L) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000L;
-        }
-        pthread_cond_timedwait(&lk->cv, &lk->mu, &ts);
-        if (lk->stop)
+        if (now >= deadline) {
+            if (!lk->lost)
+                log_error("the run lease %s reached its local deadline without a renewal (the lock region does not "
+                          "answer in time): another host may take it over, this run stops", lk->name);
+            lk->lost = 1;
+            run_request_cancel();
             break;
+        }
+        if (now < next) {
+            timespec_in(&ts, (next < deadline ? next : deadline) - now);
+            pthread_cond_timedwait(&lk->cv, &lk->mu, &ts);
+            continue;
+        }
         pthread_mutex_unlock(&lk->mu);
         dr_error_clear(&err);
         rc = lease_renew(lk, &err);
         pthread_mutex_lock(&lk->mu);
         if (rc == 0) {
-            last_ok = dr_now();
+            next = dr_mono_ms() + every;
         } else if (dr_error_is(&err, "ConditionalCheckFailedException")) {
             if (!lk->lost)
                 log_error("the run lease %s was taken over by another run: this run stops", lk->name);
             lk->lost = 1;
             run_request_cancel();
-        } else if (dr_now() - last_ok > lk->lease_seconds) {
-            if (!lk->lost)
-                log_error("the run lease %s could not be renewed for %.0fs (%s): another host may take over, "
-                          "this run stops", lk->name, dr_now() - last_ok, err.message);
-            lk->lost = 1;
-            run_request_cancel();
+            break;
         } else {
-            log_warn("renewing the run lease failed, will retry: %s", err.message);
+            int64_t left = atomic_load(&lk->deadline_ms) - dr_mono_ms();
+            log_warn("renewing the run lease failed (%s); %.1fs left before its local deadline, will retry",
+                     err.message, left > 0 ? (double)left / 1000.0 : 0.0);
+            next = dr_mono_ms() + every / 4 + 100;
         }
     }
     pthread_mutex_unlock(&lk->mu);
@@ -282,10 +381,13 @@ static int lease_acquire(const lock_config *cfg, run_lock *lk, lock_holder *hold
     copy_str(lk->table, sizeof(lk->table), cfg->table);
     copy_str(lk->name, sizeof(lk->name), cfg->name ? cfg->name : "dr-agent");
     lk->lease_seconds = cfg->lease_seconds > 0 ? cfg->lease_seconds : 60.0;
-    dr_uuid4(lk->token); /* this acquisition's own: another run resuming the same run id holds another */
+    if (cfg->resume_token && *cfg->resume_token)
+        copy_str(lk->token, sizeof(lk->token), cfg->resume_token); /* the run's own, from its journal */
+    else
+        dr_uuid4(lk->token); /* this acquisition's own */
     for (;;) {
         dr_error_clear(err);
-        rc = lease_try(lk, holder, err);
+        rc = lease_try(lk, cfg, holder, err);
         if (rc == DR_ENOTFOUND && !created) {
             created = 1;
             rc = lease_create_table(lk, err);
@@ -332,13 +434,21 @@ int lock_acquire(const lock_config *cfg, const char *run_id, const char *command
 int lock_lost(run_lock *lk)
 {
     int lost;
+    int64_t deadline = atomic_load(&lk->deadline_ms);
 
     if (!lk->heartbeat_running)
         return 0;
+    if (deadline > 0 && dr_mono_ms() >= deadline)
+        return 1; /* whatever the heartbeat thread has seen so far */
     pthread_mutex_lock(&lk->mu);
     lost = lk->lost;
     pthread_mutex_unlock(&lk->mu);
     return lost;
+}
+
+int lock_lost_cb(void *lk)
+{
+    return lock_lost(lk);
 }
 
 void lock_release(run_lock *lk)

@@ -9,6 +9,7 @@
  */
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 
 #include "dr/aws.h"
@@ -20,6 +21,7 @@ typedef struct lock_holder {
     char run_id[64];
     char command[32];
     char started_at[40];
+    char token[40];          /* the lease item's acquisition token ("" for the local lock) */
 } lock_holder;
 
 typedef struct lock_config {
@@ -29,7 +31,25 @@ typedef struct lock_config {
     const char *name;        /* lock_id of the item: one lock per estate */
     double lease_seconds;    /* how long a lease lasts without a heartbeat */
     double wait_seconds;     /* 0: refuse at once when held; else wait that long */
+    /*
+     * Resuming a run: its lease token (from its journal). When the lease is
+     * held under this token by a process of this host that no longer runs (a
+     * crash, kill -9), the resume takes the lease over at once instead of
+     * waiting for it to expire. NULL: a new token.
+     */
+    const char *resume_token;
 } lock_config;
+
+/*
+ * Timing of the lease (docs/RELIABILITY.md): the holder stops acting at a
+ * local monotonic deadline, LOCK_MAX_CLOCK_SKEW + lease * LOCK_MAX_DRIFT +
+ * the renewal deadline before the lease it wrote expires, counted from when
+ * the acquisition or the last successful renewal was sent.
+ */
+#define LOCK_MAX_CLOCK_SKEW 2.0  /* seconds between the wall clocks of two hosts (NTP keeps them within ms) */
+#define LOCK_MAX_DRIFT 0.001     /* rate error of a monotonic clock (crystals: below 0.0001) */
+double lock_renew_deadline(double lease_seconds); /* a renewal's own deadline: min(5 s, lease / 6) */
+double lock_margin(double lease_seconds);         /* skew + drift + renewal deadline */
 
 typedef struct run_lock {
     int fd;                  /* local lock file, -1 when none */
@@ -46,6 +66,8 @@ typedef struct run_lock {
     pthread_cond_t cv;
     int stop;
     int lost;                /* the heartbeat could not renew: another host may take over */
+    _Atomic int64_t deadline_ms; /* dr_mono_ms() past which the lease is treated as lost (0: no lease) */
+    int resumed;             /* the lease was taken over from a dead process of this host under the same token */
 } run_lock;
 
 /*
@@ -56,8 +78,15 @@ typedef struct run_lock {
 int lock_acquire(const lock_config *cfg, const char *run_id, const char *command, run_lock *lk,
                  lock_holder *holder, dr_error *err);
 
-/* Non-zero once the lease could not be renewed (the heartbeat then also requests the run's cancel). */
+/*
+ * Non-zero once the lease may be someone else's: a renewal was refused, or
+ * the local deadline passed (the heartbeat then also requests the run's
+ * cancel). Checked before every step, every journal line and the serving
+ * region's record. Always 0 for the local lock.
+ */
 int lock_lost(run_lock *lk);
+/* The lock_lost() test for a run_lock passed as void * (the runner's guard). */
+int lock_lost_cb(void *lk);
 
 void lock_release(run_lock *lk);
 

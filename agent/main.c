@@ -13,12 +13,14 @@
 #include "drill.h"
 #include "log.h"
 #include "report.h"
+#include "isolate.h"
 #include "run.h"
+#include "sdkhost.h"
 #include "version.h"
 
 
 static const char *const commands[] = {"plugins", "plan",  "configure", "verify",  "failover",
-                                       "failback", "drill", "resume",    "history", NULL};
+                                       "failback", "drill", "resume",    "history", "cleanup", NULL};
 
 static void usage_main(FILE *out)
 {
@@ -37,6 +39,7 @@ static void usage_main(FILE *out)
             "  drill       verify, failover, verify in the DR region, failback, verify; measure RTO and RPO\n"
             "  resume      continue an interrupted configure, failover, failback or drill (the newest, or RUN_ID)\n"
             "  history     list past runs with their outcome, RTO and RPO\n"
+            "  cleanup     delete what failovers and drills retired, once older than the retention (--plan: list)\n"
             "\n"
             "Common options:\n"
             "  -c, --config FILE        configuration (default: $DR_AGENT_CONFIG or %s)\n"
@@ -94,14 +97,16 @@ static void usage_command(const char *cmd, FILE *out)
                 "steps without making them.\n",
                 cmd, strcmp(cmd, "failover") == 0 ? "Makes the DR region serve" : "Makes the primary region serve again");
     else if (strcmp(cmd, "drill") == 0)
-        fprintf(out, "Usage: dr-agent [-c FILE] drill [--mode graceful|forced] [--yes] [--format text|json]\n"
+        fprintf(out, "Usage: dr-agent [-c FILE] drill [--mode graceful|forced] [--yes] [--notes FILE] [--format text|json]\n"
                      "                              [--on-failure rollback|hold] [--prepare-timeout DURATION]\n\n"
                      "The quarterly DR drill as one command: verify, failover, verify with the DR region\n"
                      "serving (repeated until every resource is OK; this ends the RTO), failback, verify.\n"
                      "Measures the RTO (failover start until every resource verifies OK in the DR region)\n"
                      "and the RPO (worst observed per resource) against the objectives, writes a JSON\n"
                      "and a self-contained HTML report with a timeline to <state_dir>/reports/, and exits\n"
-                     "1 when a phase failed or an objective was missed. A failover that fails or is\n"
+                     "1 when a phase failed, an objective was missed or the drill was cancelled.\n"
+                     "--notes FILE: the lessons learned, read when the drill ends (write them during the\n"
+                     "drill), shown in the report and by 'dr-agent history'. A failover that fails or is\n"
                      "cancelled after its commit started is rolled back (failback of what moved, in\n"
                      "reverse dependency order); --on-failure hold keeps that state for inspection\n"
                      "('dr-agent resume' then fails back).\n");
@@ -111,10 +116,17 @@ static void usage_command(const char *cmd, FILE *out)
                      "mode and resources. Every step runs again and checks the state first, so steps\n"
                      "that had finished are re-checked, not redone. Without RUN_ID: the newest\n"
                      "interrupted run. A drill is completed by failing back what it moved.\n");
+    else if (strcmp(cmd, "cleanup") == 0)
+        fprintf(out, "Usage: dr-agent [-c FILE] cleanup [--plan] [--yes] [--resource ID ...] [--format text|json]\n\n"
+                     "Failovers, failbacks and drills keep what they replace (an Aurora cluster renamed\n"
+                     "<id>-retired-<time>): it may hold writes a forced failover lost, and it is billed.\n"
+                     "cleanup lists what is older than each resource's retired_retention, then deletes\n"
+                     "it after confirmation (on a terminal; without one --yes is required). --plan lists\n"
+                     "only; exit code 2 when something would be deleted, like configure --plan.\n");
     else if (strcmp(cmd, "history") == 0)
         fprintf(out, "Usage: dr-agent [-c FILE] history [--format text|json]\n\n"
                      "Lists the runs recorded in the state directory: command, mode, start, duration,\n"
-                     "outcome (done, failed, interrupted), RTO and RPO.\n");
+                     "outcome (done, failed, interrupted), RTO and RPO; under a drill, its lessons learned.\n");
 }
 
 static int parse_format(const char *s, fmt *out)
@@ -136,7 +148,7 @@ static int parse_format(const char *s, fmt *out)
 static int parse_args(int argc, char **argv, opts *o)
 {
     enum { O_PLUGIN_DIR = 1000, O_STATE_DIR, O_PROM_FILE, O_PLAN, O_YES, O_MODE, O_SERVING, O_CONC, O_TIMEOUT,
-           O_LOG_FORMAT, O_DRY_RUN, O_WAIT, O_PREPARE_TIMEOUT, O_ON_FAILURE };
+           O_LOG_FORMAT, O_DRY_RUN, O_WAIT, O_NOTES, O_PREPARE_TIMEOUT, O_ON_FAILURE };
     static const struct option longopts[] = {
         {"config", required_argument, NULL, 'c'},
         {"plugin-dir", required_argument, NULL, O_PLUGIN_DIR},
@@ -152,6 +164,7 @@ static int parse_args(int argc, char **argv, opts *o)
         {"concurrency", required_argument, NULL, O_CONC},
         {"timeout", required_argument, NULL, O_TIMEOUT},
         {"wait", required_argument, NULL, O_WAIT},
+        {"notes", required_argument, NULL, O_NOTES},
         {"prepare-timeout", required_argument, NULL, O_PREPARE_TIMEOUT},
         {"on-failure", required_argument, NULL, O_ON_FAILURE},
         {"log-format", required_argument, NULL, O_LOG_FORMAT},
@@ -232,6 +245,7 @@ static int parse_args(int argc, char **argv, opts *o)
                 return -1;
             }
             break;
+        case O_NOTES: o->notes = optarg; break;
         case O_PREPARE_TIMEOUT:
             if (dr_duration_parse(optarg, &o->prepare_timeout) != 0 || o->prepare_timeout <= 0) {
                 fprintf(stderr, "dr-agent: --prepare-timeout: bad duration '%s' (e.g. 90s, 15m)\n", optarg);
@@ -285,6 +299,20 @@ static int parse_args(int argc, char **argv, opts *o)
     else if (o->verbose >= 2)
         o->log_level = DR_LOG_DEBUG;
     return 0;
+}
+
+/* The exit code when a plugin running in the agent's process ends it with exit(): never 0 (set per command). */
+static int g_plugin_exit_code = EXIT_FAIL;
+
+static void plugin_exit_guard(void)
+{
+    if (!iso_in_child() && run_in_plugin_code()) {
+        static const char msg[] = "dr-agent: a plugin ended the process (exit() during one of its calls): no result\n";
+        if (write(STDERR_FILENO, msg, sizeof(msg) - 1) < 0) {
+            /* nothing more to do */
+        }
+        _exit(g_plugin_exit_code);
+    }
 }
 
 static void on_signal(int sig)
@@ -378,7 +406,7 @@ int main(int argc, char **argv)
     agent a;
     errlist errs = {0};
     dr_error err;
-    char dirbuf[PATH_MAX];
+    char dirbuf[PATH_MAX], owndir[PATH_MAX];
     const char *config_path, *plugin_dir;
     unsigned char *sel = NULL;
     struct sigaction sa;
@@ -418,13 +446,15 @@ int main(int argc, char **argv)
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
+    g_plugin_exit_code = strcmp(o.command, "verify") == 0 ? 3 : EXIT_FAIL; /* verify: UNKNOWN */
+    atexit(plugin_exit_guard);
 
     dr_error_clear(&err);
-    if (dr_sdk_global_init(&err) != 0) {
+    if (host_sdk_global_init(&err) != 0) {
         log_error("%s", err.message);
         goto out;
     }
-    dr_sdk_set_log(sdk_log, NULL, o.log_level);
+    host_sdk_set_log(sdk_log, NULL, o.log_level);
 
     config_path = o.config ? o.config : getenv("DR_AGENT_CONFIG") ? getenv("DR_AGENT_CONFIG") : DR_DEFAULT_CONFIG;
     if (strcmp(o.command, "history") == 0) {
@@ -445,6 +475,10 @@ int main(int argc, char **argv)
             goto out;
         }
         plugin_dir = pick_plugin_dir(&o, a.cfg, dirbuf, sizeof(dirbuf));
+        if (default_plugin_dir(owndir, sizeof(owndir)) == 0)
+            plugins_configure(&a.plugins, a.cfg, owndir);
+        else
+            plugins_configure(&a.plugins, a.cfg, NULL);
         if (plugins_load_dir(plugin_dir, host_api(), &a.plugins, &err) != 0) {
             log_error("%s", err.message);
             rc = EXIT_CONFIG;
@@ -485,8 +519,14 @@ int main(int argc, char **argv)
         rc = cmd_plan(&o, &a, sel);
     else if (strcmp(o.command, "configure") == 0)
         rc = cmd_run(&o, &a, sel, HOOK_CONFIGURE, config_path, NULL);
-    else if (strcmp(o.command, "verify") == 0)
+    else if (strcmp(o.command, "verify") == 0) {
         rc = cmd_run(&o, &a, sel, HOOK_VERIFY, config_path, NULL);
+        /* a plugin file that was refused (or whose init crashed) is not in effect: never a plain OK */
+        if (rc == 0 && a.plugins.n_refusals > 0) {
+            log_warn("verify: WARNING: %zu plugin file(s) refused (see above)", a.plugins.n_refusals);
+            rc = 1;
+        }
+    }
     else if (strcmp(o.command, "failover") == 0)
         rc = cmd_run(&o, &a, sel, HOOK_FAILOVER, config_path, NULL);
     else if (strcmp(o.command, "failback") == 0)
@@ -495,6 +535,8 @@ int main(int argc, char **argv)
         rc = cmd_drill(&o, &a, sel, config_path);
     else if (strcmp(o.command, "resume") == 0)
         rc = cmd_resume(&o, &a, config_path);
+    else if (strcmp(o.command, "cleanup") == 0)
+        rc = cmd_cleanup(&o, &a, sel, config_path);
     if (strcmp(o.command, "verify") != 0 && strcmp(o.command, "plan") != 0 && run_cancel_requested() && rc == EXIT_OK)
         rc = EXIT_FAIL;
 out:
@@ -508,6 +550,6 @@ out:
         fflush(stderr);
         _exit(rc);
     }
-    dr_sdk_global_cleanup();
+    host_sdk_global_cleanup();
     return rc;
 }

@@ -1,8 +1,10 @@
 /* progress.c: what a run is doing now: one live line per running resource on a terminal, timestamped lines otherwise. */
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -15,7 +17,7 @@ static struct {
     int live;       /* redrawn block on a terminal */
     int quiet;
     int drawn;      /* lines of the block currently on screen */
-    int stop;
+    atomic_int stop; /* set by the runner's thread, read by the ticker */
     pthread_t ticker;
     int ticking;
     pthread_mutex_t mu; /* guards `running` */
@@ -37,23 +39,62 @@ static void clear_block(void)
     P.drawn = 0;
 }
 
+/* Columns of the terminal on stderr now (it may have been resized); 80 when it cannot tell. */
+static int term_columns(void)
+{
+    struct winsize ws;
+    const char *env = getenv("COLUMNS");
+
+    if (ioctl(STDERR_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0)
+        return ws.ws_col;
+    if (env && atoi(env) > 0)
+        return atoi(env);
+    return 80;
+}
+
+/*
+ * Cut `line` so that it takes at most `cols` - 1 columns (the last column would wrap on some terminals and the
+ * redraw, which moves up one row per line, would then garble the screen). UTF-8 sequences are kept whole; a cut
+ * line ends with "~".
+ */
+static void fit_line(char *line, int cols)
+{
+    size_t n = 0, i, cut = 0;
+    int width = cols > 2 ? cols - 1 : 1;
+
+    for (i = 0; line[i]; i++) {
+        if (((unsigned char)line[i] & 0xC0) == 0x80)
+            continue; /* continuation byte: same column */
+        if ((int)n == width - 1)
+            cut = i;
+        n++;
+    }
+    if ((int)n <= width)
+        return;
+    line[cut] = '~';
+    line[cut + 1] = '\0';
+}
+
 static void draw_block(void)
 {
     agent *a = P.a;
     int64_t now = dr_mono_ms();
+    int cols = term_columns();
 
     if (!a || !P.running)
         return;
     pthread_mutex_lock(&P.mu);
     for (size_t i = 0; i < a->cfg->n_res; i++) {
-        char el[32], prog[256];
+        char el[32], prog[256], line[512];
         if (!P.running[i])
             continue;
         dr_duration_format((double)(now - P.since[i]) / 1000.0, el, sizeof(el));
         pthread_mutex_lock(&a->res[i].mu);
         snprintf(prog, sizeof(prog), "%s", a->results[i].progress);
         pthread_mutex_unlock(&a->res[i].mu);
-        fprintf(stderr, "\033[2K  %-32s %8s  %s\n", a->cfg->res[i].id, el, prog[0] ? prog : "running");
+        snprintf(line, sizeof(line), "  %-32s %8s  %s", a->cfg->res[i].id, el, prog[0] ? prog : "running");
+        fit_line(line, cols);
+        fprintf(stderr, "\033[2K%s\n", line);
         P.drawn++;
     }
     pthread_mutex_unlock(&P.mu);

@@ -146,6 +146,20 @@ static json_t *head_json(const agent *a, const report_info *ri)
         json_object_set_new(doc, "backup_recovery_point_age_seconds",
                             run_worst_backup_age(a, &age, &who) ? json_real(age) : json_null());
     }
+    {
+        /* the run's RPO is unknown while one data resource's is: rpo_observed_seconds is then the known worst */
+        const char *ids[256];
+        size_t n = run_rpo_unknown(a, ids, 256);
+        json_t *arr = json_array();
+        for (size_t i = 0; i < n && i < 256; i++)
+            json_array_append_new(arr, json_string(ids[i]));
+        json_object_set_new(doc, "rpo_unknown_resources", arr);
+    }
+    if (ri->rto_seconds >= 0 && ri->has_rto) {
+        json_object_set_new(doc, "rto_seconds", json_real(ri->rto_seconds));
+        if (ri->rto_since_resume_seconds >= 0)
+            json_object_set_new(doc, "rto_since_resume_seconds", json_real(ri->rto_since_resume_seconds));
+    }
     json_object_set_new(doc, "duration_ms", json_integer((json_int_t)llround((a->run_finished - a->run_started) * 1000.0)));
     if (json_object_set_new(doc, "resources", json_array()) != 0) {
         json_decref(doc);
@@ -218,19 +232,126 @@ int report_json(const agent *a, const report_info *ri, FILE *out)
     return rc;
 }
 
+/* Bytes in binary multiples: "512 B", "1.5 GiB". */
+static void fmt_bytes(char *out, size_t len, double b)
+{
+    static const char *const units[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB"};
+    int u = 0;
+
+    while (b >= 1024 && u < 5) {
+        b /= 1024;
+        u++;
+    }
+    if (u == 0)
+        snprintf(out, len, "%.0f B", b);
+    else
+        snprintf(out, len, "%.1f %s", b, units[u]);
+}
+
+/*
+ * One way to write each kind of value: durations human-readable ("15m"), bytes in binary multiples, counts as
+ * bare numbers; other units follow the number.
+ */
 static void fmt_value(char *out, size_t len, const char *v, const char *unit)
 {
-    if (!v)
+    char *end;
+    double d;
+
+    if (!v) {
         snprintf(out, len, "-");
-    else if (unit && strcmp(unit, "seconds") == 0) {
-        double d = strtod(v, NULL);
-        char buf[32];
-        dr_duration_format(d, buf, sizeof(buf));
-        snprintf(out, len, "%s", buf);
-    } else if (unit)
-        snprintf(out, len, "%s %s", v, unit);
-    else
+        return;
+    }
+    d = strtod(v, &end);
+    if (!unit || end == v || *end != '\0') {
         snprintf(out, len, "%s", v);
+    } else if (strcmp(unit, "seconds") == 0) {
+        dr_duration_format(d, out, len);
+    } else if (strcmp(unit, "bytes") == 0) {
+        fmt_bytes(out, len, d);
+    } else if (strcmp(unit, "count") == 0) {
+        snprintf(out, len, "%s", v);
+    } else if (strcmp(unit, "percent") == 0) {
+        snprintf(out, len, "%s%%", v);
+    } else {
+        snprintf(out, len, "%s %s", v, unit);
+    }
+}
+
+/* A numeric check against a limit (a lag, an age, a count) rather than a state to match. */
+static int is_limit(const check_rec *c)
+{
+    char *end;
+
+    if (!c->unit || !c->observed || !c->threshold)
+        return 0;
+    strtod(c->threshold, &end);
+    if (*end != '\0')
+        return 0;
+    strtod(c->observed, &end);
+    return *end == '\0';
+}
+
+/*
+ * " (expected X)" for a state, " (limit X)" for a number; a WARNING still within its limit says why it warns, so
+ * "10m (limit 15m)" is not read as fine.
+ */
+static void fmt_expectation(char *out, size_t len, const check_rec *c, const char *th)
+{
+    if (!c->threshold) {
+        out[0] = '\0';
+        return;
+    }
+    if (!is_limit(c)) {
+        snprintf(out, len, " (expected %s)", th);
+        return;
+    }
+    if (c->status == DR_STATUS_WARNING && strtod(c->observed, NULL) <= strtod(c->threshold, NULL))
+        snprintf(out, len, " (limit %s; WARNING: close to it, CRITICAL above it)", th);
+    else
+        snprintf(out, len, " (limit %s)", th);
+}
+
+/*
+ * Kind of a change by the first word of its action: 0 add (a new resource: "create", "add replica"), 2 destroy
+ * ("delete", "remove"), 1 change otherwise (a setting of an existing one: "enable versioning", "update ...").
+ */
+static int change_kind(const char *action)
+{
+    static const char *const add[] = {"add", "create", "put", "write", "copy", NULL};
+    static const char *const destroy[] = {"delete", "remove", "destroy", "drop", "detach", NULL};
+    size_t n = strcspn(action, " _-");
+
+    for (const char *const *w = add; *w; w++)
+        if (strlen(*w) == n && strncmp(action, *w, n) == 0)
+            return 0;
+    for (const char *const *w = destroy; *w; w++)
+        if (strlen(*w) == n && strncmp(action, *w, n) == 0)
+            return 2;
+    return 1;
+}
+
+void report_change_summary(const agent *a, int dry_run, FILE *out)
+{
+    size_t n[3] = {0, 0, 0}, failed = 0;
+
+    for (size_t i = 0; i < a->cfg->n_res; i++) {
+        if (!selected(a, i))
+            continue;
+        for (size_t k = 0; k < a->results[i].n_changes; k++) {
+            const change_rec *c = &a->results[i].changes[k];
+            if (c->state == DR_CHANGE_FAILED)
+                failed++;
+            else if (c->state == (dry_run ? DR_CHANGE_PLANNED : DR_CHANGE_DONE))
+                n[change_kind(c->action)]++;
+        }
+    }
+    if (dry_run)
+        fprintf(out, "Plan: %zu to add, %zu to change, %zu to destroy.", n[0], n[1], n[2]);
+    else
+        fprintf(out, "Applied: %zu added, %zu changed, %zu destroyed.", n[0], n[1], n[2]);
+    if (failed)
+        fprintf(out, " %zu failed.", failed);
+    fputc('\n', out);
 }
 
 int report_text(const agent *a, const report_info *ri, FILE *out, int verbose)
@@ -259,11 +380,11 @@ int report_text(const agent *a, const report_info *ri, FILE *out, int verbose)
             char ob[96], th[96];
             if (!verbose && c->status == DR_STATUS_OK)
                 continue;
+            char ex[160];
             fmt_value(ob, sizeof(ob), c->observed, c->unit);
             fmt_value(th, sizeof(th), c->threshold, c->unit);
-            fprintf(out, "    %-8s %s: %s", dr_status_name(c->status), c->name, ob);
-            if (c->threshold)
-                fprintf(out, " (expected %s)", th);
+            fmt_expectation(ex, sizeof(ex), c, th);
+            fprintf(out, "    %-8s %s: %s%s", dr_status_name(c->status), c->name, ob, ex);
             if (c->detail)
                 fprintf(out, " - %s", c->detail);
             fputc('\n', out);
@@ -281,14 +402,31 @@ int report_text(const agent *a, const report_info *ri, FILE *out, int verbose)
     dr_duration_format(a->cfg->rpo, obj, sizeof(obj));
     dr_duration_format(a->run_finished - a->run_started, dur, sizeof(dur));
     fprintf(out, "%s %s in %s", ri->command, report_overall_status(a, ri->dry_run), dur);
+    if (ri->has_rto && ri->rto_seconds >= 0) {
+        char rto[32], part[32];
+        dr_duration_format(ri->rto_seconds, rto, sizeof(rto));
+        fprintf(out, "; RTO %s", rto);
+        if (ri->rto_since_resume_seconds >= 0) {
+            dr_duration_format(ri->rto_since_resume_seconds, part, sizeof(part));
+            fprintf(out, " from the run's first start (%s since this resume)", part);
+        }
+    }
+    {
+        const char *ids[1];
+        size_t unknown = run_rpo_unknown(a, ids, 1);
+        if (unknown)
+            fprintf(out, "; RPO unknown (%zu resource%s could not measure it, %s%s)", unknown, unknown == 1 ? "" : "s",
+                    ids[0], unknown > 1 ? ", ..." : "");
+    }
     if (run_worst_rpo(a, &worst)) {
         const char *who = "";
         for (size_t i = 0; i < a->cfg->n_res; i++)
             if (selected(a, i) && a->results[i].has_rpo && a->results[i].rpo == worst)
                 who = a->cfg->res[i].id;
         dr_duration_format(worst, rpo, sizeof(rpo));
-        /* each plugin judges its own value; this line only informs */
-        fprintf(out, "; longest observed RPO %s (%s; objective %s)", rpo, who, obj);
+        /* each plugin judges its own value (a backup's age has its own limit); this line only informs */
+        fprintf(out, "; longest %s RPO %s (%s; objective %s)", run_rpo_unknown(a, NULL, 0) ? "known" : "observed", rpo,
+                who, obj);
     }
     {
         double age;
@@ -300,6 +438,8 @@ int report_text(const agent *a, const report_info *ri, FILE *out, int verbose)
         }
     }
     fputc('\n', out);
+    if (a->last_hook == HOOK_CONFIGURE || a->last_hook == HOOK_CLEANUP)
+        report_change_summary(a, ri->dry_run, out);
     return ferror(out) ? DR_EIO : 0;
 }
 
@@ -432,6 +572,13 @@ out:
     return rc;
 }
 
+/* Text of the Nagios long output: '|' would start perfdata and a newline a new line, so neither is written. */
+static void nagios_text(FILE *out, const char *s)
+{
+    for (; *s; s++)
+        fputc(*s == '|' ? '/' : *s == '\n' ? ' ' : *s, out);
+}
+
 int report_nagios(const agent *a, const report_info *ri, FILE *out)
 {
     dr_status worst = run_worst_status(a);
@@ -454,7 +601,11 @@ int report_nagios(const agent *a, const report_info *ri, FILE *out)
     if (first_bad)
         fprintf(out, "; first %s: %s", dr_status_name(worst), first_bad);
     fprintf(out, " | ");
-    /* no warn/crit on the RPO: each plugin judges its own value (a backup's age has its own limit) */
+    /*
+     * Thresholds as Nagios ranges. The worst observed RPO mixes replication lags and backup ages, each judged by its
+     * plugin against its own limit: it carries none. Each numeric check in seconds, bytes or a count carries its own
+     * limit as the critical threshold; any WARNING resource warns, any CRITICAL or UNKNOWN one is critical.
+     */
     if (have_rpo)
         fprintf(out, "rpo=%.3fs;;;0; rpo_objective=%.0fs ", rpo, a->cfg->rpo);
     {
@@ -463,7 +614,58 @@ int report_nagios(const agent *a, const report_info *ri, FILE *out)
         if (run_worst_backup_age(a, &age, &who))
             fprintf(out, "backup_age=%.0fs;;;0; ", age);
     }
-    fprintf(out, "ok=%zu warning=%zu critical=%zu unknown=%zu duration=%.3fs\n", counts[0], counts[1], counts[2],
-            counts[3], a->run_finished - a->run_started);
+    for (size_t i = 0; i < a->cfg->n_res; i++) {
+        if (!selected(a, i))
+            continue;
+        for (size_t k = 0; k < a->results[i].n_checks; k++) {
+            const check_rec *c = &a->results[i].checks[k];
+            const char *uom;
+            if (!is_limit(c))
+                continue;
+            uom = strcmp(c->unit, "seconds") == 0 ? "s" : strcmp(c->unit, "bytes") == 0 ? "B"
+                : strcmp(c->unit, "count") == 0 ? "" : NULL;
+            if (!uom)
+                continue;
+            fputc('\'', out);
+            for (const char *p = a->cfg->res[i].id; *p; p++)
+                fputc(*p == '\'' || *p == '=' || *p == ' ' ? '_' : *p, out);
+            fputc('/', out);
+            for (const char *p = c->name; *p; p++)
+                fputc(*p == '\'' || *p == '=' || *p == ' ' ? '_' : *p, out);
+            fprintf(out, "'=%.6g%s;;%.6g;0; ", strtod(c->observed, NULL), uom, strtod(c->threshold, NULL));
+        }
+    }
+    fprintf(out, "ok=%zu;;;0;%zu warning=%zu;0;;0;%zu critical=%zu;;0;0;%zu unknown=%zu;;0;0;%zu duration=%.3fs;;;0;\n",
+            counts[0], total, counts[1], total, counts[2], total, counts[3], total, a->run_finished - a->run_started);
+    /* long output: one line per check that is not OK, under its resource */
+    for (size_t i = 0; i < a->cfg->n_res; i++) {
+        const res_result *r = &a->results[i];
+
+        if (!selected(a, i) || r->status == DR_STATUS_OK)
+            continue;
+        fprintf(out, "%s %s: %s\n", dr_status_name((dr_status)(r->status & 3)), a->cfg->res[i].id, a->cfg->res[i].type);
+        for (size_t k = 0; k < r->n_checks; k++) {
+            const check_rec *c = &r->checks[k];
+            char ob[96], th[96], ex[160];
+            if (c->status == DR_STATUS_OK)
+                continue;
+            fmt_value(ob, sizeof(ob), c->observed, c->unit);
+            fmt_value(th, sizeof(th), c->threshold, c->unit);
+            fmt_expectation(ex, sizeof(ex), c, th);
+            fprintf(out, "  %s %s: ", dr_status_name(c->status), c->name);
+            nagios_text(out, ob);
+            nagios_text(out, ex);
+            if (c->detail) {
+                fputs(" - ", out);
+                nagios_text(out, c->detail);
+            }
+            fputc('\n', out);
+        }
+        if (r->error[0]) {
+            fputs("  ", out);
+            nagios_text(out, r->error);
+            fputc('\n', out);
+        }
+    }
     return ferror(out) ? DR_EIO : 0;
 }

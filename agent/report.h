@@ -14,6 +14,9 @@ typedef struct report_info {
     const char *command; /* "verify", "configure", ... */
     const char *run_id;
     int dry_run;
+    int has_rto;                     /* a failover that ended: its RTO */
+    double rto_seconds;              /* from the run's first start, across resumes */
+    double rto_since_resume_seconds; /* the resumed part alone; < 0 when not resumed */
 } report_info;
 
 json_t *report_json_doc(const agent *a, const report_info *ri);
@@ -22,8 +25,11 @@ int report_text(const agent *a, const report_info *ri, FILE *out, int verbose);
 int report_prometheus(const agent *a, const report_info *ri, FILE *out);
 /* Write the Prometheus text to path atomically (temp file in the same directory, fsync, rename). */
 int report_prometheus_file(const agent *a, const report_info *ri, const char *path, dr_error *err);
-/* "DR OK - 10 resources, worst RPO 1.2s | rpo=1.2s;...;900 ..." */
+/* "DR OK - 10 resources: ... | rpo=1.2s;450;900;0; ..." then one line per check that is not OK. */
 int report_nagios(const agent *a, const report_info *ri, FILE *out);
+
+/* "Plan: N to add, N to change, N to destroy." (dry run) or "Applied: N added, ..." for the last run's changes. */
+void report_change_summary(const agent *a, int dry_run, FILE *out);
 
 /* The overall status word of the last run: OK/WARNING/... for verify, done/failed/... for actions. */
 const char *report_overall_status(const agent *a, int dry_run);

@@ -9,14 +9,17 @@
 
 #include "dr/aws.h"
 #include "dr/util.h"
+#include "isolate.h"
 #include "log.h"
 #include "run.h"
+#include "sdkhost.h"
+#include "state.h"
 
 /* ---- names and ranks ---- */
 
 const char *hook_name(hook_kind h)
 {
-    static const char *const names[] = {"configure", "verify", "failover", "failback", "prepare"};
+    static const char *const names[] = {"configure", "verify", "failover", "failback", "cleanup", "prepare"};
     return h < HOOK_COUNT ? names[h] : "?";
 }
 
@@ -27,6 +30,7 @@ dr_hook_fn hook_fn(const dr_plugin_descriptor *d, hook_kind h)
     case HOOK_VERIFY: return d->verify;
     case HOOK_FAILOVER: return d->failover;
     case HOOK_FAILBACK: return d->failback;
+    case HOOK_CLEANUP: return d->cleanup;
     case HOOK_PREPARE: return d->prepare;
     default: return NULL;
     }
@@ -62,21 +66,46 @@ dr_status dr_status_worst(dr_status a, dr_status b)
 
 /* ---- cancellation ---- */
 
-static volatile sig_atomic_t g_cancel;
+/* Set by the signal handler, read by every hook thread: a lock-free atomic (async-signal-safe). */
+static atomic_int g_cancel;
 
 void run_request_cancel(void)
 {
-    g_cancel = 1;
+    atomic_store(&g_cancel, 1);
 }
 
 int run_cancel_requested(void)
 {
-    return g_cancel != 0;
+    return atomic_load(&g_cancel) != 0;
 }
 
 void run_reset_cancel(void)
 {
-    g_cancel = 0;
+    atomic_store(&g_cancel, 0);
+}
+
+/* ---- the run lease's guard ---- */
+
+static int (*_Atomic g_guard)(void *);
+static void *_Atomic g_guard_arg;
+
+void run_set_guard(int (*lost)(void *arg), void *arg)
+{
+    if (lost) {
+        g_guard_arg = arg;
+        g_guard = lost;
+    } else {
+        g_guard = NULL;
+        g_guard_arg = NULL;
+    }
+}
+
+/* Non-zero once the run may no longer act (its lease may be another host's). */
+static int guard_lost(void)
+{
+    int (*fn)(void *) = g_guard;
+    void *arg = g_guard_arg;
+    return fn && arg && fn(arg);
 }
 
 /* ---- jobs ---- */
@@ -91,7 +120,9 @@ struct job {
     char step_id[256];
     int64_t deadline;  /* dr_mono_ms */
     int finished;      /* under res->mu */
-    int abandoned;     /* under res->mu */
+    atomic_int abandoned; /* set under res->mu, read by the hook's thread without it */
+    int isolated;      /* the hook runs in a child process (isolate.c) */
+    int64_t grace;     /* ms past the deadline before an isolated hook's process is killed */
     int rc;
     dr_error err;
     pthread_t thread;  /* joined when the hook ends, detached when it is abandoned */
@@ -125,7 +156,97 @@ static struct job *active_job(struct dr_resource *res)
 static int stop_cb(void *arg)
 {
     struct job *j = arg;
-    return g_cancel || j->abandoned;
+    return atomic_load(&g_cancel) || atomic_load(&j->abandoned) || guard_lost();
+}
+
+/* In the child: the plugin's init (the parent never runs an isolated plugin's code), then the hook. */
+static int isolated_hook_body(void *arg, char *err_out, size_t err_len)
+{
+    struct job *j = arg;
+    const dr_plugin_descriptor *d = &j->res->plugin->desc;
+    dr_error err;
+    int rc;
+
+    /* The lease is the parent's: its guard takes the lock's mutex, which another thread may have held at the fork.
+       The parent stops the child when the lease is lost (parent_should_stop). */
+    run_set_guard(NULL, NULL);
+    dr_error_clear(&err);
+    if (d->init && (rc = d->init(host_api(), &err)) != 0) {
+        snprintf(err_out, err_len, "init failed: %s", err.message[0] ? err.message : dr_strerror(rc));
+        return rc < 0 ? rc : DR_EPLUGIN;
+    }
+    host_sdk_set_thread_limits(j->deadline, stop_cb, j);
+    rc = j->fn(j->res, &j->args, &err);
+    host_sdk_set_thread_limits(0, NULL, NULL);
+    if (rc != 0)
+        snprintf(err_out, err_len, "%s", err.message[0] ? err.message : dr_strerror(rc));
+    return rc;
+}
+
+static void h_log(dr_resource *res, dr_log_level level, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void h_progress(dr_resource *res, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void h_check(dr_resource *res, const dr_check *c);
+static void h_change(dr_resource *res, dr_change_state state, const char *action, const char *target,
+                     const char *detail);
+static void h_rpo_observed(dr_resource *res, double seconds);
+static void h_recovery_point_age(dr_resource *res, double seconds);
+
+/* In the parent: what the isolated hook reported, recorded as if it had called the host directly. */
+static void relay_frame(void *arg, const iso_msg *m)
+{
+    dr_resource *res = arg;
+
+    switch (m->type) {
+    case ISO_LOG:
+        if (m->s[1])
+            log_msg((dr_log_level)m->i, m->s[1], "%s", m->s[0] ? m->s[0] : "");
+        else
+            h_log(res, (dr_log_level)m->i, "%s", m->s[0] ? m->s[0] : "");
+        break;
+    case ISO_PROGRESS:
+        h_progress(res, "%s", m->s[0] ? m->s[0] : "");
+        break;
+    case ISO_CHECK: {
+        dr_check c = {sizeof(c), m->s[0], (dr_status)m->i, m->s[1], m->s[2], m->s[3], m->s[4]};
+        h_check(res, &c);
+        break;
+    }
+    case ISO_CHANGE:
+        h_change(res, (dr_change_state)m->i, m->s[0], m->s[1], m->s[2]);
+        break;
+    case ISO_RPO:
+        h_rpo_observed(res, m->d);
+        break;
+    case ISO_BACKUP_AGE:
+        h_recovery_point_age(res, m->d);
+        break;
+    default:
+        break;
+    }
+}
+
+/* In the parent, while an isolated hook runs: a cancel, or a lease lost (the child cannot see the lease). */
+static int parent_should_stop(void)
+{
+    return run_cancel_requested() || guard_lost();
+}
+
+static int run_isolated(struct job *j)
+{
+    iso_outcome out;
+    int rc;
+
+    rc = iso_call(hook_name(j->a->last_hook), isolated_hook_body, j, relay_frame, j->res, j->deadline, j->grace,
+                  parent_should_stop, &out);
+    if (rc != 0)
+        return dr_error_set(&j->err, rc, "%s", out.message);
+    if (out.returned) {
+        if (out.rc != 0)
+            dr_error_set(&j->err, out.rc, "%s", out.message);
+        return out.rc;
+    }
+    rc = out.timed_out ? DR_ETIMEDOUT : out.cancelled ? DR_ECANCELED : DR_EPLUGIN;
+    return dr_error_set(&j->err, rc, "%s", out.message);
 }
 
 static void *job_main(void *p)
@@ -135,9 +256,13 @@ static void *job_main(void *p)
     int rc;
 
     tls_job = j;
-    dr_aws_set_thread_limits(j->deadline, stop_cb, j);
-    rc = j->fn(res, &j->args, &j->err);
-    dr_aws_set_thread_limits(0, NULL, NULL);
+    if (j->isolated) {
+        rc = run_isolated(j);
+    } else {
+        host_sdk_set_thread_limits(j->deadline, stop_cb, j);
+        rc = j->fn(res, &j->args, &j->err);
+        host_sdk_set_thread_limits(0, NULL, NULL);
+    }
 
     pthread_mutex_lock(&res->mu);
     j->rc = rc;
@@ -181,6 +306,16 @@ static char *dup_or_null(const char *s)
 
     if (d)
         dr_utf8_scrub(d);
+    return d;
+}
+
+/* The same, counting in *bad the strings that were not valid UTF-8. */
+static char *dup_counting(const char *s, int *bad)
+{
+    char *d = dup_or_null(s);
+
+    if (d && strcmp(d, s) != 0)
+        (*bad)++;
     return d;
 }
 
@@ -263,9 +398,20 @@ static int start_job(agent *a, const run_opts *o, size_t i, int64_t grace_unused
     pthread_attr_t attr;
     pthread_t t;
     double timeout = hook_timeout_of(a, o, i);
+    int src;
 
     (void)grace_unused;
     r->started_at = dr_now();
+    if (res->broken || res->plugin->broken) {
+        r->finished_at = r->started_at;
+        r->rc = DR_EPLUGIN;
+        snprintf(r->error, sizeof(r->error), "not run: the plugin's %s", res->broken ? res->broken : res->plugin->broken);
+        dr_utf8_scrub(r->error);
+        finish_status(a, i, o->hook);
+        if (o->observer && o->observer->step_end)
+            o->observer->step_end(o->observer->arg, i);
+        return 1;
+    }
     if (!fn) {
         r->finished_at = r->started_at;
         snprintf(r->error, sizeof(r->error), "plugin %s does not implement %s", res->plugin->desc.type,
@@ -279,10 +425,12 @@ static int start_job(agent *a, const run_opts *o, size_t i, int64_t grace_unused
             o->observer->step_end(o->observer->arg, i);
         return 1;
     }
-    if (o->observer && o->observer->step_start && o->observer->step_start(o->observer->arg, i) != 0) {
-        r->rc = DR_EIO;
+    if (o->observer && o->observer->step_start && (src = o->observer->step_start(o->observer->arg, i)) != 0) {
+        r->rc = src == DR_EBUSY ? DR_EBUSY : DR_EIO;
         r->finished_at = dr_now();
-        snprintf(r->error, sizeof(r->error), "the step could not be recorded in the journal: not run");
+        snprintf(r->error, sizeof(r->error), "%s",
+                 src == DR_EBUSY ? "the run lease is lost (another host may hold it): not started"
+                                 : "the step could not be recorded in the journal: not run");
         finish_status(a, i, o->hook);
         if (o->observer->step_end)
             o->observer->step_end(o->observer->arg, i);
@@ -305,9 +453,12 @@ static int start_job(agent *a, const run_opts *o, size_t i, int64_t grace_unused
     j->args.run_id = j->run_id;
     j->args.step_id = j->step_id;
     j->deadline = dr_mono_ms() + (int64_t)(timeout * 1000.0);
-    if (o->phase_deadline > 0 && j->deadline > o->phase_deadline)
-        j->deadline = o->phase_deadline;
+    if (o->run_deadline_ms > 0 && o->run_deadline_ms < j->deadline)
+        j->deadline = o->run_deadline_ms;
+    j->isolated = res->plugin->isolated;
+    j->grace = o->grace_ms > 0 ? o->grace_ms : 2000;
     atomic_init(&j->refs, 2);
+    atomic_init(&j->abandoned, 0);
 
     pthread_mutex_lock(&res->mu);
     res->job = j;
@@ -367,9 +518,10 @@ static int reap_job(agent *a, const run_opts *o, size_t i, int64_t now, int64_t 
         res->job = NULL;
         ended = 1;
         finished = 1;
-    } else if (now > j->deadline + grace || (cancel_at && now > cancel_at + grace)) {
-        /* the hook ignores its deadline: stop waiting; its thread may finish later, unheard */
-        j->abandoned = 1;
+    } else if (!j->isolated && (now > j->deadline + grace || (cancel_at && now > cancel_at + grace))) {
+        /* the hook ignores its deadline: stop waiting; its thread may finish later, unheard
+           (an isolated hook's process is killed instead, and its thread ends) */
+        atomic_store(&j->abandoned, 1);
         r->rc = cancel_at ? DR_ECANCELED : DR_ETIMEDOUT;
         r->timed_out = !cancel_at;
         r->cancelled = cancel_at != 0;
@@ -467,7 +619,7 @@ int run_execute(agent *a, const run_opts *o)
         int64_t now = dr_mono_ms(), wake;
         int progress = 0;
 
-        if (g_cancel && !cancel_at) {
+        if (atomic_load(&g_cancel) && !cancel_at) {
             cancel_at = now;
             a->cancelled_run = 1;
             log_warn("cancel requested: no new steps start; waiting for running hooks to stop");
@@ -519,10 +671,10 @@ int run_execute(agent *a, const run_opts *o)
             }
             if (running >= (size_t)conc)
                 continue;
-            if (o->phase_deadline > 0 && now >= o->phase_deadline) {
+            if (o->run_deadline_ms > 0 && now >= o->run_deadline_ms) {
                 state[i] = ST_DONE;
                 pending--;
-                mark_skipped(a, o, i, 0, "not started: the %s deadline passed", hook_name(o->hook));
+                mark_skipped(a, o, i, 0, "not started: the run's overall deadline passed");
                 progress = 1;
                 continue;
             }
@@ -629,16 +781,43 @@ int run_worst_backup_age(const agent *a, double *age, size_t *who)
     return have;
 }
 
+size_t run_rpo_unknown(const agent *a, const char **ids, size_t max)
+{
+    size_t n = 0;
+
+    for (size_t i = 0; i < a->cfg->n_res; i++) {
+        if ((a->last_opts.selected && !a->last_opts.selected[i]) || !a->results[i].rpo_unknown)
+            continue;
+        if (ids && n < max)
+            ids[n] = a->cfg->res[i].id;
+        n++;
+    }
+    return n;
+}
+
 /* ---- host API ---- */
 
-static void h_log(dr_resource *res, dr_log_level level, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static void h_progress(dr_resource *res, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* In an isolated child: a formatted host call goes to the parent as one frame. */
+static void send_text(int type, int32_t i, const char *fmt, va_list ap) __attribute__((format(printf, 3, 0)));
+static void send_text(int type, int32_t i, const char *fmt, va_list ap)
+{
+    char text[4096];
+    const char *s[2] = {text, NULL};
+
+    vsnprintf(text, sizeof(text), fmt, ap);
+    iso_send(type, i, 0, 2, s);
+}
 
 static void h_log(dr_resource *res, dr_log_level level, const char *fmt, ...)
 {
     va_list ap;
 
     va_start(ap, fmt);
+    if (iso_in_child()) {
+        send_text(ISO_LOG, (int32_t)level, fmt, ap);
+        va_end(ap);
+        return;
+    }
     log_vmsg(level, res ? res->cfg->id : NULL, fmt, ap);
     va_end(ap);
 }
@@ -651,6 +830,11 @@ static void h_progress(dr_resource *res, const char *fmt, ...)
     const run_observer *ob;
 
     va_start(ap, fmt);
+    if (iso_in_child()) {
+        send_text(ISO_PROGRESS, 0, fmt, ap);
+        va_end(ap);
+        return;
+    }
     vsnprintf(text, sizeof(text), fmt, ap);
     va_end(ap);
     pthread_mutex_lock(&res->mu);
@@ -746,18 +930,39 @@ static void h_check(dr_resource *res, const dr_check *c)
 {
     struct job *j;
     check_rec *n, rec;
+    int bad = 0;
 
     if (!c || !c->name)
         return;
+    if (iso_in_child()) {
+        const char *s[5] = {c->name, NULL, NULL, NULL, NULL};
+        s[1] = DR_HAS_MEMBER(c, dr_check, observed) ? c->observed : NULL;
+        s[2] = DR_HAS_MEMBER(c, dr_check, threshold) ? c->threshold : NULL;
+        s[3] = DR_HAS_MEMBER(c, dr_check, unit) ? c->unit : NULL;
+        s[4] = DR_HAS_MEMBER(c, dr_check, detail) ? c->detail : NULL;
+        iso_send(ISO_CHECK, (int32_t)c->status, 0, 5, s);
+        return;
+    }
     memset(&rec, 0, sizeof(rec));
-    rec.name = dup_or_null(c->name);
+    rec.name = dup_counting(c->name, &bad);
     if (!rec.name)
         return;
     rec.status = (unsigned)c->status <= DR_STATUS_UNKNOWN ? c->status : DR_STATUS_UNKNOWN;
-    rec.observed = DR_HAS_MEMBER(c, dr_check, observed) ? dup_or_null(c->observed) : NULL;
-    rec.threshold = DR_HAS_MEMBER(c, dr_check, threshold) ? dup_or_null(c->threshold) : NULL;
-    rec.unit = DR_HAS_MEMBER(c, dr_check, unit) ? dup_or_null(c->unit) : NULL;
-    rec.detail = DR_HAS_MEMBER(c, dr_check, detail) ? dup_or_null(c->detail) : NULL;
+    rec.observed = DR_HAS_MEMBER(c, dr_check, observed) && c->observed ? dup_counting(c->observed, &bad) : NULL;
+    rec.threshold = DR_HAS_MEMBER(c, dr_check, threshold) && c->threshold ? dup_counting(c->threshold, &bad) : NULL;
+    rec.unit = DR_HAS_MEMBER(c, dr_check, unit) && c->unit ? dup_counting(c->unit, &bad) : NULL;
+    rec.detail = DR_HAS_MEMBER(c, dr_check, detail) && c->detail ? dup_counting(c->detail, &bad) : NULL;
+    if (bad) {
+        /* a check whose text is not UTF-8 cannot be trusted to say what it means: never OK */
+        char *d = malloc(strlen(rec.detail ? rec.detail : "") + 64);
+        rec.status = dr_status_worst(rec.status, DR_STATUS_UNKNOWN);
+        if (d) {
+            sprintf(d, "%s%sthe plugin's text was not valid UTF-8", rec.detail ? rec.detail : "",
+                    rec.detail ? "; " : "");
+            free(rec.detail);
+            rec.detail = d;
+        }
+    }
 
     pthread_mutex_lock(&res->mu);
     j = active_job(res);
@@ -782,6 +987,11 @@ static void h_change(dr_resource *res, dr_change_state state, const char *action
     struct job *j;
     change_rec *n, rec;
 
+    if (iso_in_child()) {
+        const char *s[3] = {action, target, detail};
+        iso_send(ISO_CHANGE, (int32_t)state, 0, 3, s);
+        return;
+    }
     rec.state = state;
     rec.action = dup_or_null(action ? action : "change");
     if (!rec.action)
@@ -811,11 +1021,17 @@ static void h_rpo_observed(dr_resource *res, double seconds)
 {
     struct job *j;
 
+    if (iso_in_child()) {
+        iso_send(ISO_RPO, 0, seconds, 0, NULL);
+        return;
+    }
     pthread_mutex_lock(&res->mu);
     j = active_job(res);
     if (j && seconds >= 0) {
         j->result->has_rpo = 1;
         j->result->rpo = seconds;
+    } else if (j) {
+        j->result->rpo_unknown = 1; /* a negative value: data whose RPO could not be measured */
     }
     pthread_mutex_unlock(&res->mu);
 }
@@ -824,6 +1040,10 @@ static void h_recovery_point_age(dr_resource *res, double seconds)
 {
     struct job *j;
 
+    if (iso_in_child()) {
+        iso_send(ISO_BACKUP_AGE, 0, seconds, 0, NULL);
+        return;
+    }
     pthread_mutex_lock(&res->mu);
     j = active_job(res);
     if (j && seconds >= 0) {
@@ -837,8 +1057,10 @@ static struct job *current_job(dr_resource *res)
 {
     struct job *j;
 
+    if (tls_job)
+        return tls_job; /* the hook's own thread (also in an isolated child, where res->mu is not used) */
     pthread_mutex_lock(&res->mu);
-    j = tls_job ? tls_job : res->job;
+    j = res->job;
     pthread_mutex_unlock(&res->mu);
     return j;
 }
@@ -847,11 +1069,11 @@ static int h_should_stop(dr_resource *res)
 {
     struct job *j = current_job(res);
 
-    if (g_cancel)
+    if (atomic_load(&g_cancel) || guard_lost())
         return 1;
     if (!j)
         return 0;
-    return j->abandoned || dr_mono_ms() >= j->deadline;
+    return atomic_load(&j->abandoned) || dr_mono_ms() >= j->deadline;
 }
 
 static int64_t h_remaining_ms(dr_resource *res)
@@ -874,7 +1096,7 @@ static int h_sleep_ms(dr_resource *res, int64_t ms)
         int64_t now = dr_mono_ms(), step;
         struct timespec ts;
 
-        if (g_cancel || (j && j->abandoned))
+        if (atomic_load(&g_cancel) || (j && atomic_load(&j->abandoned)) || guard_lost())
             return DR_ECANCELED;
         if (j && now >= j->deadline)
             return DR_ETIMEDOUT;
@@ -924,6 +1146,13 @@ static int region_being_left(const agent *a, const char *region)
     return 0;
 }
 
+/*
+ * An isolated child makes its own clients (fresh connections and TLS state, never the parent's, whose locks
+ * another thread may have held at the fork); this list and its lock are used in children only.
+ */
+static pthread_mutex_t g_child_aws_mu = PTHREAD_MUTEX_INITIALIZER;
+static aws_client_entry *g_child_clients;
+
 static void *h_aws(dr_resource *res, const char *region, dr_error *err)
 {
     agent *a = res->agent;
@@ -936,6 +1165,8 @@ static void *h_aws(dr_resource *res, const char *region, dr_error *err)
     aws_client_entry *e;
     dr_aws_config ac;
     dr_aws *c = NULL;
+    pthread_mutex_t *mu;
+    aws_client_entry **list;
     int leaving;
 
     if (!region || !*region) {
@@ -949,8 +1180,10 @@ static void *h_aws(dr_resource *res, const char *region, dr_error *err)
         dr_error_set(err, DR_EINVAL, "%s: the region, profile, role ARN and external id are too long", res->cfg->id);
         return NULL;
     }
-    pthread_mutex_lock(&a->aws_mu);
-    for (e = a->clients; e; e = e->next)
+    mu = iso_in_child() ? &g_child_aws_mu : &a->aws_mu;
+    list = iso_in_child() ? &g_child_clients : &a->clients;
+    pthread_mutex_lock(mu);
+    for (e = *list; e; e = e->next)
         if (strcmp(e->key, key) == 0)
             break;
     if (e) {
@@ -984,11 +1217,40 @@ static void *h_aws(dr_resource *res, const char *region, dr_error *err)
         goto out;
     }
     e->client = c;
-    e->next = a->clients;
-    a->clients = e;
+    e->next = *list;
+    *list = e;
 out:
-    pthread_mutex_unlock(&a->aws_mu);
+    pthread_mutex_unlock(mu);
     return c;
+}
+
+static int h_state_set(dr_resource *res, const char *key, const char *value, dr_error *err)
+{
+    if (guard_lost())
+        return dr_error_set(err, DR_EBUSY, "the run lease is lost: %s's state is not written", res->cfg->id);
+    return state_resource_set(res->agent->state_dir, res->cfg->id, key, value, err);
+}
+
+static int h_state_get(dr_resource *res, const char *key, char *out, size_t outlen)
+{
+    return state_resource_get(res->agent->state_dir, res->cfg->id, key, out, outlen);
+}
+
+static void h_failover_control_plane(dr_resource *res, const char *service, const char *region)
+{
+    char item[96];
+
+    if (!service || !region)
+        return;
+    snprintf(item, sizeof(item), "%s@%s", service, region);
+    pthread_mutex_lock(&res->mu);
+    for (int i = 0; i < res->n_control_planes; i++)
+        if (strcmp(res->control_planes[i], item) == 0)
+            goto out;
+    if (res->n_control_planes < (int)(sizeof(res->control_planes) / sizeof(res->control_planes[0])))
+        snprintf(res->control_planes[res->n_control_planes++], sizeof(res->control_planes[0]), "%s", item);
+out:
+    pthread_mutex_unlock(&res->mu);
 }
 
 static const dr_host_api g_host = {
@@ -1017,6 +1279,9 @@ static const dr_host_api g_host = {
     .remaining_ms = h_remaining_ms,
     .sleep_ms = h_sleep_ms,
     .aws = h_aws,
+    .state_set = h_state_set,
+    .state_get = h_state_get,
+    .failover_control_plane = h_failover_control_plane,
     .recovery_point_age = h_recovery_point_age,
 };
 
@@ -1026,6 +1291,27 @@ const dr_host_api *host_api(void)
 }
 
 /* ---- agent ---- */
+
+void plugins_configure(plugin_set *set, const dr_config *cfg, const char *own_dir)
+{
+    static plugin_choice choices[64];
+    size_t n = 0;
+
+    set->own_dir = own_dir;
+    set->isolation = ISOLATE_THIRD_PARTY;
+    if (cfg && cfg->agent.isolation)
+        set->isolation = strcmp(cfg->agent.isolation, "all") == 0    ? ISOLATE_ALL
+                         : strcmp(cfg->agent.isolation, "none") == 0 ? ISOLATE_NONE
+                                                                     : ISOLATE_THIRD_PARTY;
+    for (size_t i = 0; cfg && i < cfg->agent.n_plugin_paths && n < sizeof(choices) / sizeof(choices[0]); i++) {
+        choices[n].type = cfg->agent.plugin_path_types[i];
+        choices[n++].path = cfg->agent.plugin_paths[i];
+    }
+    set->choices = choices;
+    set->n_choices = n;
+    if (cfg)
+        set->init_timeout = cfg->agent.hook_timeout < 30 ? cfg->agent.hook_timeout : 30;
+}
 
 static const dr_plugin_descriptor *lookup_plugin(const char *type, void *arg)
 {
@@ -1046,6 +1332,7 @@ int agent_open(agent *a, const char *config_path, const char *plugin_dir, const 
         plugin_dir = fallback_dir;
     if (!plugin_dir)
         return dr_error_set(err, DR_EINVAL, "no plugin directory");
+    plugins_configure(&a->plugins, a->cfg, fallback_dir);
     rc = plugins_load_dir(plugin_dir, host_api(), &a->plugins, err);
     if (rc != 0)
         return rc;
@@ -1075,9 +1362,60 @@ int agent_init_resources(agent *a)
     return 0;
 }
 
+struct validate_arg {
+    struct dr_resource *res;
+};
+
+/* In the child: the plugin's init, then its validate of one resource. */
+static int isolated_validate_body(void *arg, char *err_out, size_t err_len)
+{
+    struct dr_resource *res = ((struct validate_arg *)arg)->res;
+    const dr_plugin_descriptor *d = &res->plugin->desc;
+    dr_error err;
+    int rc;
+
+    dr_error_clear(&err);
+    if (d->init && (rc = d->init(host_api(), &err)) != 0) {
+        snprintf(err_out, err_len, "init failed: %s", err.message[0] ? err.message : dr_strerror(rc));
+        return rc < 0 ? rc : DR_EPLUGIN;
+    }
+    rc = d->validate(res, &err);
+    if (rc != 0)
+        snprintf(err_out, err_len, "%s", err.message[0] ? err.message : "invalid configuration");
+    return rc;
+}
+
+static void validate_frame(void *arg, const iso_msg *m)
+{
+    if (m->type == ISO_LOG)
+        h_log(arg, (dr_log_level)m->i, "%s", m->s[0] ? m->s[0] : "");
+}
+
+/* An isolated plugin's validate: in a child, under the init deadline and the cancel request. */
+static int validate_isolated(agent *a, size_t i, dr_error *err, int *crashed)
+{
+    struct validate_arg va = {&a->res[i]};
+    double t = a->cfg->agent.hook_timeout < 30 ? a->cfg->agent.hook_timeout : 30;
+    iso_outcome out;
+    int rc;
+
+    rc = iso_call("validate", isolated_validate_body, &va, validate_frame, &a->res[i],
+                  dr_mono_ms() + (int64_t)(t * 1000.0), 0, run_cancel_requested, &out);
+    if (rc != 0)
+        return dr_error_set(err, rc, "%s", out.message);
+    if (!out.returned) {
+        *crashed = 1;
+        return dr_error_set(err, DR_EPLUGIN, "%s", out.message);
+    }
+    if (out.rc != 0)
+        return dr_error_set(err, out.rc, "%s", out.message);
+    return 0;
+}
+
 int agent_validate(agent *a, errlist *errs)
 {
     size_t before = errs->n;
+    int rc;
 
     for (size_t i = 0; i < a->cfg->n_res; i++) {
         const plugin *p = a->res[i].plugin;
@@ -1086,7 +1424,27 @@ int agent_validate(agent *a, errlist *errs)
         if (!p || !p->desc.validate)
             continue;
         dr_error_clear(&err);
-        if (p->desc.validate(&a->res[i], &err) != 0)
+        if (p->broken)
+            continue;
+        if (p->isolated) {
+            int crashed = 0;
+            if (validate_isolated(a, i, &err, &crashed) == 0)
+                continue;
+            if (crashed) {
+                /* not a configuration error: this resource fails, the others run */
+                log_error("%s: %s", a->cfg->res[i].id, err.message);
+                a->res[i].broken = strdup(err.message);
+                if (a->res[i].broken)
+                    continue;
+            }
+            errlist_add(errs, a->cfg->path, a->cfg->res[i].line, "%s: %s", a->cfg->res[i].id,
+                        err.message[0] ? err.message : "invalid configuration");
+            continue;
+        }
+        run_plugin_call_begin();
+        rc = p->desc.validate(&a->res[i], &err);
+        run_plugin_call_end();
+        if (rc != 0)
             errlist_add(errs, a->cfg->path, a->cfg->res[i].line, "%s: %s", a->cfg->res[i].id,
                         err.message[0] ? err.message : "invalid configuration");
     }
@@ -1096,6 +1454,23 @@ int agent_validate(agent *a, errlist *errs)
 int run_live_hooks(void)
 {
     return (int)atomic_load(&g_live_jobs);
+}
+
+static atomic_int g_plugin_calls;
+
+void run_plugin_call_begin(void)
+{
+    atomic_fetch_add(&g_plugin_calls, 1);
+}
+
+void run_plugin_call_end(void)
+{
+    atomic_fetch_sub(&g_plugin_calls, 1);
+}
+
+int run_in_plugin_code(void)
+{
+    return atomic_load(&g_plugin_calls) > 0 || atomic_load(&g_live_jobs) > 0;
 }
 
 int agent_free(agent *a)
@@ -1116,6 +1491,8 @@ int agent_free(agent *a)
         for (size_t i = 0; i < a->cfg->n_res; i++)
             free_result(&a->results[i]);
     free(a->results);
+    for (size_t i = 0; a->res && a->cfg && i < a->cfg->n_res; i++)
+        free(a->res[i].broken);
     free(a->res);
     graph_free(&a->g);
     config_free(a->cfg); /* before the plugins: its values point at their key tables */

@@ -18,7 +18,7 @@
 #include "graph.h"
 #include "loader.h"
 
-typedef enum hook_kind { HOOK_CONFIGURE = 0, HOOK_VERIFY, HOOK_FAILOVER, HOOK_FAILBACK, HOOK_PREPARE, HOOK_COUNT } hook_kind;
+typedef enum hook_kind { HOOK_CONFIGURE = 0, HOOK_VERIFY, HOOK_FAILOVER, HOOK_FAILBACK, HOOK_CLEANUP, HOOK_PREPARE, HOOK_COUNT } hook_kind;
 
 const char *hook_name(hook_kind h);
 dr_hook_fn hook_fn(const dr_plugin_descriptor *d, hook_kind h);
@@ -72,6 +72,7 @@ typedef struct res_result {
     double rpo;          /* replication RPO: what a failover would lose now */
     int has_backup_age;
     double backup_age;   /* age of the newest restorable backup: what a restore would lose */
+    int rpo_unknown;     /* the plugin holds data here but could not measure its RPO (rpo_observed < 0) */
     int status;          /* verify: dr_status; others: action_status */
     char progress[256];  /* what the hook waits for now */
 } res_result;
@@ -87,6 +88,9 @@ struct dr_resource {
     const plugin *plugin;
     pthread_mutex_t mu;
     struct job *job; /* the hook call in progress, NULL between calls */
+    char *broken;    /* its isolated validate crashed, exited or hung: why; every step of it fails with this */
+    char control_planes[4][96]; /* "service@region" a failover calls, as the plugin declared them */
+    int n_control_planes;
 };
 
 /* Observer of a run: the journal and the progress display. Called from the runner's thread. */
@@ -111,8 +115,9 @@ typedef struct run_opts {
     const run_observer *observer;
     int64_t grace_ms;       /* how long past its deadline a hook may take before it is abandoned; 0: 2000 */
     dr_switch prepare_for;  /* HOOK_PREPARE: the switch the resources get ready for */
-    int64_t phase_deadline; /* dr_mono_ms() by which every hook of the run must end (0: none) */
     int reverse;            /* ordered: dependencies wait for their dependants instead (undoing a switch) */
+    int64_t run_deadline_ms; /* dr_mono_ms() by which the whole run ends (hook deadlines are cut to it, steps not
+                                started by then are skipped); 0: none */
 } run_opts;
 
 typedef struct aws_client_entry aws_client_entry;
@@ -130,7 +135,14 @@ typedef struct agent {
     int cancelled_run;
     pthread_mutex_t aws_mu;
     aws_client_entry *clients;
+    const char *state_dir;     /* of the command (borrowed); NULL: plugins keep no state */
 } agent;
+
+/*
+ * Loader options from the config (may be NULL): agent.isolation, agent.plugin_paths, and own_dir, the agent's
+ * own plugin directory (its built-in types are the shipped plugins). The set borrows cfg's strings.
+ */
+void plugins_configure(plugin_set *set, const dr_config *cfg, const char *own_dir);
 
 /* The host API table handed to every plugin. */
 const dr_host_api *host_api(void);
@@ -159,11 +171,22 @@ int agent_validate(agent *a, errlist *errs);
 int agent_free(agent *a);
 /* Hooks still running, abandoned ones included. */
 int run_live_hooks(void);
+/* Around an init or validate called in the agent's own process (not isolated). */
+void run_plugin_call_begin(void);
+void run_plugin_call_end(void);
+/* Non-zero while plugin code runs in the agent's process (a hook thread, an init or a validate). */
+int run_in_plugin_code(void);
 
 /* Ask every running hook to stop (from a signal handler: async-signal-safe). */
 void run_request_cancel(void);
 int run_cancel_requested(void);
 void run_reset_cancel(void);
+/*
+ * A test run before each AWS call attempt, step and wait of the hooks: once
+ * it answers non-zero (the run lease is lost) they stop as if cancelled.
+ * NULL: none. Set before a run, cleared after it.
+ */
+void run_set_guard(int (*lost)(void *arg), void *arg);
 
 /* Run one hook over the selected resources. 0 when the run took place (whatever the outcomes). */
 int run_execute(agent *a, const run_opts *o);
@@ -175,5 +198,11 @@ int run_changes_pending(const agent *a);             /* configure --plan: a plan
 int run_worst_rpo(const agent *a, double *rpo);      /* 1 and *rpo when some resource reported one */
 /* 1 and the oldest backup recovery-point age (and its resource's index) when some resource reported one */
 int run_worst_backup_age(const agent *a, double *age, size_t *who);
+/*
+ * Selected resources whose RPO is unknown (their plugin said so): the count,
+ * and up to max of their ids in ids (borrowed from the config). While one is
+ * unknown, the run's RPO is unknown; run_worst_rpo() gives the known worst.
+ */
+size_t run_rpo_unknown(const agent *a, const char **ids, size_t max);
 
 #endif

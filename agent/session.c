@@ -11,6 +11,19 @@
 #include "state.h"
 #include "version.h"
 
+int session_lease_lost(session *s)
+{
+    if (!s->locked || !lock_lost(&s->lock))
+        return 0;
+    if (!s->lease_lost_noted) {
+        s->lease_lost_noted = 1;
+        log_error("run %s: the run lease is lost (its local deadline passed or another host took it over): no step "
+                  "starts and nothing more is recorded in the journal or the serving state",
+                  s->run_id);
+    }
+    return 1;
+}
+
 static int obs_step_start(void *arg, size_t idx)
 {
     session *s = arg;
@@ -18,6 +31,9 @@ static int obs_step_start(void *arg, size_t idx)
     json_t *ev;
     char step[256];
 
+    /* a step that would start after the lease's local deadline does not start */
+    if (session_lease_lost(s))
+        return DR_EBUSY;
     progress_step_start(s->a, idx, s->hook);
     if (!s->journaling)
         return 0;
@@ -43,7 +59,7 @@ static void obs_step_end(void *arg, size_t idx)
     char step[256];
 
     progress_step_end(s->a, idx, s->hook);
-    if (!s->journaling)
+    if (!s->journaling || session_lease_lost(s))
         return;
     snprintf(step, sizeof(step), "%s/%s/%s", s->run_id, s->a->cfg->res[idx].id, s->phase);
     changes = json_array();
@@ -76,12 +92,15 @@ int session_begin(session *s, agent *a, const session_opts *o, dr_error *err)
 {
     lock_holder holder;
     lock_config lc;
-    int rc;
+    journal_run prior;
+    int rc, have_prior = 0;
 
     memset(s, 0, sizeof(*s));
     s->a = a;
     s->o = *o;
     s->started = dr_now();
+    s->first_started = s->started;
+    s->rto_part = -1;
     s->obs.step_start = obs_step_start;
     s->obs.step_end = obs_step_end;
     s->obs.progress = obs_progress;
@@ -93,6 +112,7 @@ int session_begin(session *s, agent *a, const session_opts *o, dr_error *err)
     progress_start(a, o->quiet, 0);
     if (!o->mutating)
         return 0;
+    a->state_dir = o->state_dir; /* plugins keep their state only under the lock */
 
     rc = state_dir_prepare(o->state_dir, err);
     if (rc != 0)
@@ -112,10 +132,25 @@ int session_begin(session *s, agent *a, const session_opts *o, dr_error *err)
         lc.name = a->cfg->agent.lock_name ? a->cfg->agent.lock_name : "dr-agent";
         lc.lease_seconds = a->cfg->agent.lock_lease;
     }
+    if (o->resume_run_id) {
+        /* the run's own lease token and first start, from its journal */
+        char path[PATH_MAX];
+        dr_error jerr;
+        snprintf(path, sizeof(path), "%s/runs/%s.jsonl", o->state_dir, o->resume_run_id);
+        dr_error_clear(&jerr);
+        if (journal_read(path, &prior, &jerr) == 0) {
+            have_prior = 1;
+            s->first_started = prior.started_at;
+            if (lc.ddb && prior.lease_token[0])
+                lc.resume_token = prior.lease_token;
+        }
+    }
     rc = lock_acquire(&lc, s->run_id, o->command, &s->lock, &holder, err);
     if (rc != 0)
         goto fail;
     s->locked = 1;
+    if (lc.ddb)
+        run_set_guard(lock_lost_cb, &s->lock); /* every AWS call of the hooks checks the lease first */
 
     rc = journal_open(&s->j, o->state_dir, s->run_id, err);
     if (rc != 0)
@@ -141,6 +176,11 @@ int session_begin(session *s, agent *a, const session_opts *o, dr_error *err)
         dr_utf8_scrub(cfg_path);
         if (o->resume_run_id) {
             ev = json_pack("{s:s, s:I}", "host", host, "pid", (json_int_t)getpid());
+            if (ev && s->lock.ddb) {
+                json_object_set_new(ev, "lease_token", json_string(s->lock.token));
+                if (s->lock.resumed)
+                    json_object_set_new(ev, "lease_taken_over", json_true());
+            }
             json_decref(res);
             rc = ev ? journal_write(&s->j, "resume", ev, err) : dr_error_set(err, DR_ENOMEM, "journal: out of memory");
         } else {
@@ -152,6 +192,8 @@ int session_begin(session *s, agent *a, const session_opts *o, dr_error *err)
                            "serving", o->serving == DR_SERVING_DR ? "dr" : "primary", "config",
                            cfg_path, "host", host, "pid", (json_int_t)getpid(), "resources",
                            res, "selected", o->selected != NULL, "agent_version", DR_AGENT_VERSION);
+            if (ev && s->lock.ddb)
+                json_object_set_new(ev, "lease_token", json_string(s->lock.token));
             rc = ev ? journal_write(&s->j, "run_start", ev, err)
                     : dr_error_set(err, DR_ENOMEM, "journal: out of memory");
         }
@@ -163,8 +205,13 @@ int session_begin(session *s, agent *a, const session_opts *o, dr_error *err)
         }
     }
     log_info("%s: run %s%s, journal %s", o->command, s->run_id, o->resume_run_id ? " (resumed)" : "", s->j.path);
+    if (have_prior)
+        journal_run_clear(&prior);
     return 0;
 fail:
+    if (have_prior)
+        journal_run_clear(&prior);
+    run_set_guard(NULL, NULL);
     if (s->journaling)
         journal_close(&s->j);
     s->journaling = 0;
@@ -201,9 +248,16 @@ int session_run(session *s, hook_kind hook, const char *phase, int dry_run, dr_s
             t = s->o.hook_timeout;
         ro.prepare_for = s->prepare_for;
         ro.hook_timeout = t;
-        ro.phase_deadline = dr_mono_ms() + (int64_t)(t * 1000.0);
+        ro.run_deadline_ms = dr_mono_ms() + (int64_t)(t * 1000.0);
     }
-    if (s->locked && lock_lost(&s->lock)) {
+    if (hook == HOOK_VERIFY) {
+        /* verify as a whole ends in time (a monitoring check waits for it): a longer --timeout extends it */
+        double total = s->a->cfg->agent.verify_timeout;
+        if (s->o.hook_timeout > total)
+            total = s->o.hook_timeout;
+        ro.run_deadline_ms = dr_mono_ms() + (int64_t)(total * 1000.0);
+    }
+    if (session_lease_lost(s)) {
         log_error("the run lease was lost: %s not started", phase);
         return DR_EBUSY;
     }
@@ -229,6 +283,14 @@ static const char *resumed_status(session *s, const char *status)
 
 void session_end(session *s, const char *status, double rto, double rpo)
 {
+    if (s->journaling && session_lease_lost(s)) {
+        /* the lease may be another host's: the journal ends where the lease did (the run shows as interrupted) */
+        log_error("run %s lost its lease: it ends without its end in the journal; 'dr-agent history' shows it "
+                  "interrupted, 'dr-agent resume' takes it up again once the lease is free",
+                  s->run_id);
+        journal_close(&s->j);
+        s->journaling = 0;
+    }
     if (s->journaling)
         status = resumed_status(s, status);
     if (s->journaling) {
@@ -236,8 +298,16 @@ void session_end(session *s, const char *status, double rto, double rpo)
         json_t *ev = json_pack("{s:s, s:f}", "status", status, "duration_seconds", dr_now() - s->started);
         if (ev && rto >= 0)
             json_object_set_new(ev, "rto_seconds", json_real(rto));
+        if (ev && rto >= 0 && s->rto_part >= 0 && s->o.resume_run_id)
+            json_object_set_new(ev, "rto_since_resume_seconds", json_real(s->rto_part));
         if (ev && rpo >= 0)
             json_object_set_new(ev, "rpo_seconds", json_real(rpo));
+        if (ev && s->n_rpo_unknown) {
+            json_t *ids = json_array();
+            for (size_t i = 0; i < s->n_rpo_unknown; i++)
+                json_array_append_new(ids, json_string(s->rpo_unknown_ids[i]));
+            json_object_set_new(ev, "rpo_unknown", ids);
+        }
         dr_error_clear(&err);
         if (!ev || journal_write(&s->j, "run_end", ev, &err) != 0)
             log_error("%s", err.message[0] ? err.message : "journal: out of memory");
@@ -248,6 +318,7 @@ void session_end(session *s, const char *status, double rto, double rpo)
     if (s->locked) {
         size_t removed = 0;
         dr_error err;
+        run_set_guard(NULL, NULL);
         lock_release(&s->lock);
         s->locked = 0;
         dr_error_clear(&err);

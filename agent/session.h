@@ -41,9 +41,17 @@ typedef struct session {
     const char *phase;
     run_observer obs;
     double started;
+    double first_started;  /* of the run: its run_start, before any resume (epoch seconds) */
+    double rto_part;       /* the resumed part's RTO, written beside the run's; < 0: none */
+    const char *rpo_unknown_ids[256]; /* data resources whose RPO is unknown (borrowed from the config) */
+    size_t n_rpo_unknown;
+    int lease_lost_noted;  /* the loss of the lease was logged */
     dr_switch prepare_for; /* of the next HOOK_PREPARE phase */
     int reverse;           /* the next phases run in reverse dependency order (a rollback) */
 } session;
+
+/* Non-zero once the session's run lease may be another host's: nothing more is done or recorded. */
+int session_lease_lost(session *s);
 
 /*
  * Start: new run id (or the resumed one), lock (DR_EBUSY when held, holder

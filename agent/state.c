@@ -146,3 +146,85 @@ void state_new_run_id(char *out, size_t len)
     dr_uuid4(uuid);
     snprintf(out, len, "%s-%.6s", ts, uuid);
 }
+
+/* <dir>/plugin-state/<resource>.json: one JSON object of strings per resource. */
+static int resource_state_path(const char *dir, const char *resource, char *sub, size_t slen, char *name, size_t nlen,
+                               dr_error *err)
+{
+    if (!resource || !*resource || strchr(resource, '/') || resource[0] == '.')
+        return dr_error_set(err, DR_EINVAL, "resource state: bad resource id");
+    snprintf(sub, slen, "%s/plugin-state", dir);
+    if ((size_t)snprintf(name, nlen, "%s.json", resource) >= nlen)
+        return dr_error_set(err, DR_EINVAL, "resource state: resource id too long");
+    return 0;
+}
+
+static json_t *resource_state_load(const char *sub, const char *name)
+{
+    char path[PATH_MAX + 160];
+    json_t *doc;
+
+    snprintf(path, sizeof(path), "%s/%s", sub, name);
+    doc = json_load_file(path, 0, NULL);
+    if (doc && !json_is_object(doc)) {
+        json_decref(doc);
+        doc = NULL;
+    }
+    return doc;
+}
+
+int state_resource_get(const char *dir, const char *resource, const char *key, char *out, size_t len)
+{
+    char sub[PATH_MAX], name[160];
+    dr_error err;
+    json_t *doc;
+    const char *v;
+    int found = 0;
+
+    if (len)
+        out[0] = '\0';
+    dr_error_clear(&err);
+    if (!dir || !key || resource_state_path(dir, resource, sub, sizeof(sub), name, sizeof(name), &err) != 0)
+        return 0;
+    doc = resource_state_load(sub, name);
+    v = doc ? json_string_value(json_object_get(doc, key)) : NULL;
+    if (v && strlen(v) < len) {
+        memcpy(out, v, strlen(v) + 1);
+        found = 1;
+    }
+    json_decref(doc);
+    return found;
+}
+
+int state_resource_set(const char *dir, const char *resource, const char *key, const char *value, dr_error *err)
+{
+    char sub[PATH_MAX], name[160];
+    json_t *doc;
+    char *text;
+    int rc;
+
+    if (!dir)
+        return dr_error_set(err, DR_ESTATE, "resource state: no state directory in this command");
+    if (!key || !*key)
+        return dr_error_set(err, DR_EINVAL, "resource state: no key");
+    if ((rc = resource_state_path(dir, resource, sub, sizeof(sub), name, sizeof(name), err)) != 0)
+        return rc;
+    if (mkdir(sub, 0700) != 0 && errno != EEXIST)
+        return dr_error_set(err, DR_EIO, "%s: %s", sub, strerror(errno));
+    doc = resource_state_load(sub, name);
+    if (!doc)
+        doc = json_object();
+    if (!doc)
+        return dr_error_set(err, DR_ENOMEM, "out of memory");
+    if (value)
+        json_object_set_new(doc, key, json_string(value));
+    else
+        json_object_del(doc, key);
+    text = json_dumps(doc, JSON_INDENT(2) | JSON_SORT_KEYS);
+    json_decref(doc);
+    if (!text)
+        return dr_error_set(err, DR_ENOMEM, "out of memory");
+    rc = state_write_file(sub, name, text, strlen(text), err);
+    free(text);
+    return rc;
+}

@@ -16,6 +16,15 @@ int state_write_serving(const char *dir, dr_serving s, const char *run_id, dr_er
 /* Write data to dir/name atomically: temporary file, fsync, rename, fsync of the directory. */
 int state_write_file(const char *dir, const char *name, const char *data, size_t len, dr_error *err);
 
+/*
+ * Small string values a plugin keeps for one resource across runs, in
+ * <dir>/plugin-state/<resource>.json (written atomically). get: 1 and the
+ * value in out (a NUL-terminated copy) when found, else 0. set: value NULL
+ * removes the key.
+ */
+int state_resource_get(const char *dir, const char *resource, const char *key, char *out, size_t len);
+int state_resource_set(const char *dir, const char *resource, const char *key, const char *value, dr_error *err);
+
 /* "20261125T165318Z-a1b2c3": sortable, unique enough for one host. */
 void state_new_run_id(char *out, size_t len);
 

@@ -5,7 +5,7 @@ Usage: bench/failover.py [--build DIR] [--runs N] [--compress C] [--json FILE]
 
 Starts a local AWS with the PostgreSQL pair (drenv --pg), builds the reference estate (conf/dr-agent.conf with
 the local data plane of the Aurora cluster, as scripts/demo does) and gives the proxy's emulated operations AWS's
-durations divided by C (default 60): Aurora promotion 10 min, Aurora replica creation 15 min, DynamoDB replica
+durations divided by C (default 60): Aurora global switchover 10 min, Aurora cluster creation 15 min, DynamoDB replica
 creation 7.5 min, Route 53 change 60 s. The plugins' poll intervals are divided by C too (their defaults are
 sized for AWS's durations), and the Route 53 resource fails over by its records (failover_method = "records"), so
 that the DNS change is a step of the run. Then N times: failover; the primary region loses its DynamoDB tables
@@ -146,7 +146,7 @@ def main(argv):
                    f"steps one by one {row['steps']:.2f} s")
 
     print(f"\nfailover critical path: medians of {args.runs} runs, AWS durations / {args.compress:g} "
-          f"({', '.join(f'{k} {v:.1f} s' for k, v in durations.items() if k in ('PromoteReadReplicaDBCluster', 'CreateDBCluster', 'UpdateTable', 'ChangeResourceRecordSets'))})")
+          f"({', '.join(f'{k} {v:.1f} s' for k, v in durations.items() if k in ('SwitchoverGlobalCluster', 'CreateDBCluster', 'UpdateTable', 'ChangeResourceRecordSets'))})")
     print(f"{'hook':9s} {'wall':>8s} {'critical path':>14s} {'over':>7s} {'sequential':>11s} {'one by one':>11s} "
           f"{'CPU':>8s} {'API calls':>9s}  chain")
     med = {}

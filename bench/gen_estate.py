@@ -6,7 +6,7 @@
 (in a drenv environment, or run by bench/scale.py). It builds the primary side through the AWS APIs, as an
 application's deployment leaves it (tables, buckets, Aurora clusters with a writer, a hosted zone with endpoint
 records), then runs `dr-agent configure` over the resources that are new since the last call (replicas, streams,
-PITR, DR buckets and replication rules, replica clusters, vaults and plans, health checks and failover records),
+PITR, DR buckets and replication rules, global databases with their DR secondaries, vaults and plans, health checks and failover records),
 and puts what AWS would publish and record afterwards: replication-lag datapoints and, per backup plan, recovery
 points in both vaults and a completed job. Calling it again with larger counts adds only the difference, so a
 series (100, 1,000, 5,000 tables) grows one estate. Writes DIR/dr-agent.conf (all resources) and prints a summary.
@@ -115,9 +115,9 @@ class Estate:
         for i in range(s["tables"], counts["tables"]):
             out.append(f'{{ type = "dynamodb"; name = "t{i:05d}"; table = "{table(i)}"; }}')
         for i in range(s["clusters"], counts["clusters"]):
-            out.append(f'{{ type = "aurora"; name = "c{i:03d}"; mode = "replica"; cluster = "{cluster(i)}"; '
-                       f'dr_cluster = "{cluster(i)}-replica"; engine_version = "15.4"; min_capacity = 0.5; '
-                       f'max_capacity = 16.0; }}')
+            out.append(f'{{ type = "aurora"; name = "c{i:03d}"; mode = "global"; cluster = "{cluster(i)}"; '
+                       f'dr_cluster = "{cluster(i)}-replica"; global_cluster = "{cluster(i)}-global"; '
+                       f'engine_version = "15.4"; min_capacity = 0.5; max_capacity = 16.0; }}')
         for i in range(s["buckets"], counts["buckets"]):
             out.append(f'{{ type = "s3"; name = "b{i:04d}"; bucket = "{bucket(i)}"; dr_bucket = "{bucket(i)}-{D}"; }}')
         for i in range(s["plans"], counts["plans"]):

@@ -112,8 +112,8 @@ def scale_section(s):
 def failover_section(f):
     print("### Failover critical path\n")
     d = f["durations"]
-    print(f"Medians of {f['runs']} runs; AWS durations / {f['compress']:g}: promotion "
-          f"{d['PromoteReadReplicaDBCluster']:.1f} s, Aurora replica creation {d['CreateDBCluster']:.1f} s, DynamoDB "
+    print(f"Medians of {f['runs']} runs; AWS durations / {f['compress']:g}: Aurora switchover "
+          f"{d['SwitchoverGlobalCluster']:.1f} s, Aurora cluster creation {d['CreateDBCluster']:.1f} s, DynamoDB "
           f"replica creation {d['UpdateTable']:.1f} s, Route 53 change {d['ChangeResourceRecordSets']:.1f} s.\n")
     print("| hook | wall | critical path | over it | sequential runbook (sum of durations) | steps one by one | "
           "CPU | API calls | longest chain |\n|---|---:|---:|---:|---:|---:|---:|---:|---|")

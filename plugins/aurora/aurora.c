@@ -1,4 +1,4 @@
-/* aurora.c: the aurora plugin: an Aurora PostgreSQL cross-region replica or global database, checked down to the data. */
+/* aurora.c: the aurora plugin: an Aurora PostgreSQL global database across two regions, checked down to the data. */
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -7,24 +7,27 @@
 #include <time.h>
 
 #include "aurora.h"
+#include "retired.h"
 
 /*
  * The runbook this replaces (configure-aurora-replica.sh and the promotion
- * steps): create a Serverless v2 replica cluster in the DR region, watch its
- * lag, promote it when the primary region is lost. On top of it: a real
- * data-plane check (WAL positions, read-only DR side), fencing of the old
- * primary before a graceful failover, and a failback that rebuilds
- * replication in the other direction and switches back.
+ * steps) asks for a cross-region read replica; for Aurora PostgreSQL that is
+ * a global database on AWS: the primary cluster becomes the global
+ * database's writer and a Serverless v2 secondary cluster follows it in the
+ * DR region. Graceful moves are managed switchovers, forced ones managed
+ * failovers with data loss; the manual path (detach and promote) rebuilds a
+ * member that cannot rejoin. On top of it: data-plane checks through
+ * Aurora's aurora_global_db_status(), and fencing without superuser rights.
  */
 
 static const dr_host_api *H;
 
 static const dr_config_key keys[] = {
-    {"mode", DR_KEY_ENUM, 0, "replica", "replica|global",
-     "replica: a cross-region read replica cluster (promoted on failover); global: an Aurora global database"},
+    {"mode", DR_KEY_ENUM, 0, "global", "global|replica",
+     "global: an Aurora global database (the only cross-region mode of Aurora PostgreSQL); replica is refused"},
     {"cluster", DR_KEY_STRING, DR_KEY_REQUIRED, NULL, NULL, "the primary cluster, in the primary region"},
     {"dr_cluster", DR_KEY_STRING, DR_KEY_REQUIRED, NULL, NULL, "the DR cluster, in the DR region"},
-    {"global_cluster", DR_KEY_STRING, 0, NULL, NULL, "mode global: the global cluster identifier"},
+    {"global_cluster", DR_KEY_STRING, 0, NULL, NULL, "the global cluster (global database) identifier (required)"},
     {"engine_version", DR_KEY_STRING, 0, NULL, NULL, "engine version of clusters it creates; unset: the primary's"},
     {"min_capacity", DR_KEY_FLOAT, 0, "0.5", NULL, "Serverless v2 minimum capacity (ACUs) of the DR cluster"},
     {"max_capacity", DR_KEY_FLOAT, 0, "16", NULL, "Serverless v2 maximum capacity (ACUs) of the DR cluster"},
@@ -43,34 +46,33 @@ static const dr_config_key keys[] = {
     {"primary_kms_key", DR_KEY_STRING, 0, NULL, NULL, "KMS key in the primary region for a cluster failback creates"},
     {"retired_suffix", DR_KEY_STRING, 0, "-retired", NULL,
      "failback renames a cluster it replaces to <id><suffix>-<UTC yyyymmddhhmmss> instead of deleting it"},
+    {"retired_retention", DR_KEY_DURATION, 0, "7d", NULL,
+     "retired clusters older than this: verify warns, 'dr-agent cleanup' deletes them (final snapshot kept)"},
     {"fence", DR_KEY_BOOL, 0, "true", NULL,
      "fence writes on the side being left (needs the data plane); a graceful switch is refused without it"},
-    {"fence_method", DR_KEY_ENUM, 0, "system", "system|database",
-     "system: ALTER SYSTEM (self-managed PostgreSQL); database: ALTER DATABASE (Aurora, no ALTER SYSTEM)"},
+    {"fence_method", DR_KEY_ENUM, 0, "database", "database",
+     "database: ALTER DATABASE ... SET default_transaction_read_only (the user owns the database; no superuser)"},
     {"lag_metric", DR_KEY_STRING, 0, NULL, NULL,
-     "CloudWatch AWS/RDS lag metric (milliseconds); unset: AuroraGlobalDBReplicationLag (replica) or "
-     "AuroraGlobalDBRPOLag (global)"},
+     "CloudWatch AWS/RDS lag metric of the DR cluster (milliseconds); unset: AuroraGlobalDBRPOLag"},
     {"lag_window", DR_KEY_DURATION, 0, "10m", NULL, "how far back verify reads the lag metric (its maximum counts)"},
     {"lag_warning_fraction", DR_KEY_FLOAT, 0, "0.5", NULL, "lag above this fraction of the RPO is a WARNING"},
-    {"max_lag_bytes", DR_KEY_INT, 0, "268435456", NULL, "data plane: replay gap in bytes above which verify warns"},
+    {"max_lag_bytes", DR_KEY_INT, 0, "268435456", NULL,
+     "data plane: gap in bytes between the regions' highest_lsn_written above which verify warns"},
     {"lag_probe_time", DR_KEY_DURATION, 0, "10s", NULL,
-     "data plane: how long verify waits for the DR side to replay the primary's current WAL position"},
+     "data plane: how long verify waits for a lagging DR region to catch up before it reports the lag"},
     {"poll_interval", DR_KEY_DURATION, 0, "5s", NULL, "pause between control-plane polls while waiting"},
     {"pg_primary_host", DR_KEY_STRING, 0, NULL, NULL, "data plane: primary cluster endpoint (enables the data plane)"},
     {"pg_primary_port", DR_KEY_INT, 0, "5432", NULL, "data plane: primary port"},
     {"pg_dr_host", DR_KEY_STRING, 0, NULL, NULL, "data plane: DR cluster endpoint"},
     {"pg_dr_port", DR_KEY_INT, 0, "5432", NULL, "data plane: DR port"},
     {"pg_database", DR_KEY_STRING, 0, NULL, NULL, "data plane: database to connect to"},
-    {"pg_user", DR_KEY_STRING, 0, NULL, NULL, "data plane: user (needs pg_monitor, pg_signal_backend; see the docs)"},
+    {"pg_user", DR_KEY_STRING, 0, NULL, NULL,
+     "data plane: user (a member of rds_superuser owning pg_database, never a superuser; see the docs)"},
     {"pg_password_file", DR_KEY_STRING, 0, NULL, NULL, "data plane: file holding the password (mode 0600)"},
     {"pg_password_env", DR_KEY_STRING, 0, NULL, NULL, "data plane: environment variable holding the password"},
     {"pg_sslmode", DR_KEY_ENUM, 0, "verify-full", "disable|allow|prefer|require|verify-ca|verify-full",
      "data plane: libpq sslmode"},
     {"pg_sslrootcert", DR_KEY_STRING, 0, NULL, NULL, "data plane: CA bundle for verify-ca/verify-full"},
-    {"pg_dr_application_name", DR_KEY_STRING, 0, NULL, NULL,
-     "data plane: application_name of the DR standby in the primary's pg_stat_replication; unset: any"},
-    {"pg_primary_application_name", DR_KEY_STRING, 0, NULL, NULL,
-     "data plane: application_name of the primary-region standby in the DR side's pg_stat_replication; unset: any"},
     {"pg_timeout", DR_KEY_DURATION, 0, "10s", NULL, "data plane: bound of a connection attempt and of each statement"},
 };
 
@@ -80,7 +82,6 @@ typedef struct au_ctx {
     dr_resource *res;
     const dr_hook_args *args;
     int dry;
-    int global;
     int forced;
     const char *cluster, *dr_cluster, *global_id;
     const char *preg, *dreg;
@@ -88,7 +89,6 @@ typedef struct au_ctx {
     double poll_s;
     int has_pg;
     int fence;
-    au_fence_method fence_method;
     au_pg_cfg pg;
     int64_t pg_timeout_ms;
     int64_t started_ms;
@@ -97,15 +97,11 @@ typedef struct au_ctx {
 
 static void ctx_init(au_ctx *x, dr_resource *res, const dr_hook_args *args)
 {
-    const char *m;
-
     memset(x, 0, sizeof(*x));
     x->res = res;
     x->args = args;
     x->dry = args && args->dry_run;
     x->forced = args && args->mode == DR_MODE_FORCED;
-    m = H->cfg_string(res, "mode");
-    x->global = m && strcmp(m, "global") == 0;
     x->cluster = H->cfg_string(res, "cluster");
     x->dr_cluster = H->cfg_string(res, "dr_cluster");
     x->global_id = H->cfg_string(res, "global_cluster");
@@ -116,8 +112,6 @@ static void ctx_init(au_ctx *x, dr_resource *res, const dr_hook_args *args)
     x->warn = H->cfg_float(res, "lag_warning_fraction");
     x->poll_s = H->cfg_float(res, "poll_interval");
     x->fence = H->cfg_bool(res, "fence");
-    m = H->cfg_string(res, "fence_method");
-    x->fence_method = m && strcmp(m, "database") == 0 ? AU_FENCE_DATABASE : AU_FENCE_SYSTEM;
     x->pg.host[AU_PRIMARY] = H->cfg_string(res, "pg_primary_host");
     x->pg.host[AU_DR] = H->cfg_string(res, "pg_dr_host");
     x->pg.port[AU_PRIMARY] = (int)H->cfg_int(res, "pg_primary_port");
@@ -151,18 +145,12 @@ static int pg_open(au_ctx *x, au_side side, int64_t cap_ms, au_pg **out, dr_erro
     return au_pg_open(&x->pg, side, t, out, err);
 }
 
-/* The application_name a standby on `side` shows in its upstream's pg_stat_replication. */
-static const char *standby_name(au_ctx *x, au_side standby_side)
-{
-    return H->cfg_string(x->res, standby_side == AU_DR ? "pg_dr_application_name" : "pg_primary_application_name");
-}
-
 static const char *lag_metric(au_ctx *x)
 {
     const char *m = H->cfg_string(x->res, "lag_metric");
     if (m)
         return m;
-    return x->global ? "AuroraGlobalDBRPOLag" : "AuroraGlobalDBReplicationLag";
+    return "AuroraGlobalDBRPOLag";
 }
 
 /* Report a change: DONE when rc is 0, else FAILED with the error as detail. Returns rc. */
@@ -238,17 +226,15 @@ static int describe_global(au_ctx *x, au_global *g, dr_error *err)
     return rc;
 }
 
-/* Is cluster `id` the writer: a standalone cluster (replica mode) or the global writer (global mode)? */
-static int cluster_serves(au_ctx *x, const au_cluster *cl, const au_global *g)
+/* Is cluster `cl` the writer of the global database? */
+static int cluster_serves(const au_cluster *cl, const au_global *g)
 {
+    const au_gmember *w;
+
     if (!cl->found)
         return 0;
-    if (!x->global)
-        return cl->source[0] == '\0';
-    {
-        const au_gmember *w = au_global_writer(g);
-        return w && strcmp(w->arn, cl->arn) == 0;
-    }
+    w = au_global_writer(g);
+    return w && strcmp(w->arn, cl->arn) == 0;
 }
 
 /* First free instance id "<base>-instance-N" (or `preferred` when free) in the region. */
@@ -383,48 +369,63 @@ static int probe_gone(void *arg, char *status, size_t len, dr_error *err)
     return cl.found ? 0 : 1;
 }
 
-/* Wait until the DR side has replayed `target` (a primary WAL position). */
-typedef struct wait_replay {
-    au_pg *standby;
-    uint64_t target;
-    uint64_t last;
-} wait_replay;
+/*
+ * Wait until the writer's aurora_global_db_status() lists `region` with an
+ * RPO lag of at most max_ms (what Aurora reports, never pg_stat_replication).
+ * A writer that is not reachable yet is retried.
+ */
+typedef struct wait_sync {
+    au_ctx *x;
+    au_side writer;
+    const char *region;
+    int64_t max_ms;
+    au_pg *pg;
+} wait_sync;
 
-static int probe_replay(void *arg, char *status, size_t len, dr_error *err)
+static int probe_sync(void *arg, char *status, size_t len, dr_error *err)
 {
-    wait_replay *w = arg;
-    int rc = au_pg_replay_lsn(w->standby, &w->last, err);
+    wait_sync *w = arg;
+    const au_pg_gdb_row *row;
+    au_pg_gdb g;
+    int rc;
 
+    if (!w->pg) {
+        rc = pg_open(w->x, w->writer, 0, &w->pg, err);
+        if (rc == DR_ENETWORK) {
+            snprintf(status, len, "writer not reachable yet");
+            dr_error_clear(err);
+            return 0;
+        }
+        if (rc != 0)
+            return rc;
+    }
+    rc = au_pg_global_status(w->pg, &g, err);
+    if (rc == DR_ENETWORK) {
+        au_pg_close(w->pg);
+        w->pg = NULL;
+        snprintf(status, len, "connection lost");
+        dr_error_clear(err);
+        return 0;
+    }
     if (rc != 0)
         return rc;
-    if (w->last >= w->target)
-        return 1;
-    snprintf(status, len, "%llu bytes to replay", (unsigned long long)(w->target - w->last));
-    return 0;
+    row = au_pg_gdb_region(&g, w->region);
+    if (!row || row->primary) {
+        snprintf(status, len, "%s not listed as a secondary in aurora_global_db_status()", w->region);
+        return 0;
+    }
+    snprintf(status, len, "%s: rpo_lag_in_msec %lld", w->region, (long long)row->rpo_lag_ms);
+    return row->rpo_lag_ms >= 0 && row->rpo_lag_ms <= w->max_ms;
 }
 
-static int wait_replayed(au_ctx *x, au_pg *standby, uint64_t target, const char *what, dr_error *err)
+static int wait_region_synced(au_ctx *x, au_side writer, const char *region, int64_t max_ms, const char *what,
+                              dr_error *err)
 {
-    wait_replay w = {standby, target, 0};
-    return dr_wait_for(H, x->res, what, 100, 0, probe_replay, &w, err);
-}
+    wait_sync w = {x, writer, region, max_ms, NULL};
+    int rc = dr_wait_for(H, x->res, what, 200, 0, probe_sync, &w, err);
 
-/* Wait until `upstream` streams to its standby (pg_stat_replication.state = streaming). */
-typedef struct wait_stream {
-    au_pg *upstream;
-    const char *app;
-} wait_stream;
-
-static int probe_stream(void *arg, char *status, size_t len, dr_error *err)
-{
-    wait_stream *w = arg;
-    au_pg_repl r;
-    int rc = au_pg_replication(w->upstream, w->app, &r, err);
-
-    if (rc != 0)
-        return rc;
-    snprintf(status, len, "%s", r.found ? r.state : "no standby connected");
-    return r.found && strcmp(r.state, "streaming") == 0;
+    au_pg_close(w.pg);
+    return rc;
 }
 
 /* Wait until a write is accepted; returns the seconds from the hook start in *when. */
@@ -577,70 +578,68 @@ static const char *role_text(const au_pg_role *r)
 }
 
 /*
- * Lag of `standby` behind `upstream` by WAL position. Bytes: the upstream's
- * current position minus what the standby has replayed. Seconds: how long
- * the standby takes to replay the upstream's position as of now (0 when
- * nothing is outstanding), at least the upstream's own replay_lag
- * measurement. Replay that does not move at all within the probe time is
- * stalled.
+ * Lag of the DR region as the writer's aurora_global_db_status() reports it:
+ * bytes between the writer's highest_lsn_written and the DR region's, and
+ * the DR region's rpo_lag_in_msec. A lag is watched for up to probe_s: the
+ * largest value seen counts, and a DR region whose highest_lsn_written does
+ * not move while behind is stalled.
  */
 typedef struct dp_lag {
+    int listed;     /* the DR region is a secondary in the function's answer */
     uint64_t bytes;
     double seconds;
-    int caught_up;  /* reached the target within the probe time */
-    int stalled;    /* not caught up and not advancing */
-    au_pg_repl repl;
+    int caught_up;  /* no lag at the end of the probe */
+    int stalled;    /* behind and not advancing */
 } dp_lag;
 
-static int dp_measure_lag(au_ctx *x, au_pg *upstream, au_pg *standby, au_side standby_side, double probe_s,
-                          dp_lag *out, dr_error *err)
+static int dp_measure_lag(au_ctx *x, au_pg *writer, const char *region, double probe_s, dp_lag *out, dr_error *err)
 {
-    uint64_t target, first, now;
-    int64_t t0 = dr_mono_ms(), limit;
+    int64_t t0 = dr_mono_ms(), limit = (int64_t)(probe_s * 1000.0);
+    uint64_t first = 0;
     int rc;
 
     memset(out, 0, sizeof(*out));
-    rc = au_pg_replication(upstream, standby_name(x, standby_side), &out->repl, err);
-    if (rc != 0)
-        return rc;
-    rc = au_pg_current_lsn(upstream, &target, err);
-    if (rc != 0)
-        return rc;
-    rc = au_pg_replay_lsn(standby, &first, err);
-    if (rc != 0)
-        return rc;
-    out->bytes = first >= target ? 0 : target - first;
-    if (out->bytes == 0) {
-        out->caught_up = 1;
-        return 0;
-    }
-    limit = (int64_t)(probe_s * 1000.0);
     if (H->remaining_ms(x->res) / 2 < limit)
         limit = H->remaining_ms(x->res) / 2;
-    now = first;
-    while (now < target && dr_mono_ms() - t0 < limit) {
-        H->progress(x->res, "measuring the replay lag: %llu bytes outstanding",
-                    (unsigned long long)(target - now));
-        rc = H->sleep_ms(x->res, 50);
-        if (rc != 0)
-            return dr_error_set(err, rc, "interrupted while measuring the replay lag");
-        rc = au_pg_replay_lsn(standby, &now, err);
+    for (int i = 0;; i++) {
+        const au_pg_gdb_row *p, *r;
+        au_pg_gdb g;
+        double sec;
+
+        rc = au_pg_global_status(writer, &g, err);
         if (rc != 0)
             return rc;
+        p = au_pg_gdb_primary(&g);
+        r = au_pg_gdb_region(&g, region);
+        if (!p || !r || r->primary) {
+            out->listed = 0;
+            return 0;
+        }
+        out->listed = 1;
+        out->bytes = r->highest_lsn >= p->highest_lsn ? 0 : p->highest_lsn - r->highest_lsn;
+        sec = r->rpo_lag_ms > 0 ? (double)r->rpo_lag_ms / 1000.0 : 0;
+        if (sec > out->seconds)
+            out->seconds = sec;
+        if (i == 0)
+            first = r->highest_lsn;
+        out->caught_up = r->rpo_lag_ms == 0;
+        out->stalled = !out->caught_up && out->bytes > 0 && r->highest_lsn == first && i > 0;
+        if (out->caught_up || dr_mono_ms() - t0 >= limit)
+            return 0;
+        H->progress(x->res, "measuring the lag of %s: rpo_lag_in_msec %lld, %llu bytes", region,
+                    (long long)r->rpo_lag_ms, (unsigned long long)out->bytes);
+        rc = H->sleep_ms(x->res, 200);
+        if (rc != 0)
+            return dr_error_set(err, rc, "interrupted while measuring the lag");
     }
-    out->seconds = (double)(dr_mono_ms() - t0) / 1000.0;
-    out->caught_up = now >= target;
-    out->stalled = !out->caught_up && now == first;
-    if (out->repl.has_replay_lag && out->repl.replay_lag > out->seconds)
-        out->seconds = out->repl.replay_lag;
-    return 0;
 }
 
 /*
  * The data-plane checks of the normal topology: primary writable, DR side
- * read-only, streaming, lag in bytes and seconds. A check whose premise
- * failed (the DR side accepts writes, the primary is a standby) is left out:
- * the failed premise is the one finding. Returns the lag in seconds, or -1.
+ * read-only, the DR region replicating, lag in bytes and seconds. A check
+ * whose premise failed (the DR side accepts writes, the primary is a standby)
+ * is left out: the failed premise is the one finding. Returns the lag in
+ * seconds, or -1.
  */
 static double dp_checks_normal(au_ctx *x, dp_view *v)
 {
@@ -656,26 +655,32 @@ static double dp_checks_normal(au_ctx *x, dp_view *v)
                         role_text(&v->role[AU_PRIMARY]), "writable", "%s", au_pg_name(v->pg[AU_PRIMARY]));
     if (!v->role_ok[AU_DR])
         dr_report_unknown(H, x->res, "dp_dr_read_only", "standby", &v->err[AU_DR]);
-    else if (!v->role[AU_DR].in_recovery)
+    else if (!v->role[AU_DR].in_recovery) {
+        int primary_writes = v->role_ok[AU_PRIMARY] && !v->role[AU_PRIMARY].in_recovery &&
+                             !v->role[AU_PRIMARY].default_read_only;
+        /* fenced (read-only) is not a second writer: only two writable sides are a split brain */
         dr_report_state(H, x->res, "dp_dr_read_only", DR_STATUS_CRITICAL, role_text(&v->role[AU_DR]), "standby",
-                        "%s is not a standby%s: two writers (split brain); streaming and lag checks left out",
+                        "%s is not a standby, so it does not receive the primary's writes and a failover would lose "
+                        "them; %s; streaming and lag checks left out",
                         au_pg_name(v->pg[AU_DR]),
-                        v->role_ok[AU_PRIMARY] && !v->role[AU_PRIMARY].in_recovery ? " and the primary is one too"
-                                                                                    : "");
+                        v->role[AU_DR].default_read_only ? "it is fenced (read-only): no second writer, not a split brain"
+                        : primary_writes ? "both sides accept writes: split brain, writes diverge until one is fenced"
+                                         : "it accepts writes and the primary does not: the roles look swapped (a "
+                                           "failover without failback?)");
+    }
     else
         dr_report_state(H, x->res, "dp_dr_read_only", DR_STATUS_OK, "standby", "standby", "%s is in recovery",
                         au_pg_name(v->pg[AU_DR]));
 
-    /* The replication checks need a primary and a standby. */
+    /* The replication checks need the primary as the writer and the DR side as a reader. */
     if (v->role_ok[AU_DR] && !v->role[AU_DR].in_recovery)
         return -1;
     if (v->role_ok[AU_PRIMARY] && v->role[AU_PRIMARY].in_recovery)
         return -1;
-    if (!v->role_ok[AU_PRIMARY] || !v->role_ok[AU_DR]) {
-        const dr_error *e = !v->role_ok[AU_PRIMARY] ? &v->err[AU_PRIMARY] : &v->err[AU_DR];
-        dr_report_unknown(H, x->res, "dp_streaming", "streaming", e);
-        dr_report_unknown(H, x->res, "dp_replay_lag_bytes", NULL, e);
-        dr_report_unknown(H, x->res, "dp_replay_lag", NULL, e);
+    if (!v->role_ok[AU_PRIMARY]) {
+        dr_report_unknown(H, x->res, "dp_streaming", "replicating", &v->err[AU_PRIMARY]);
+        dr_report_unknown(H, x->res, "dp_replay_lag_bytes", NULL, &v->err[AU_PRIMARY]);
+        dr_report_unknown(H, x->res, "dp_replay_lag", NULL, &v->err[AU_PRIMARY]);
         return -1;
     }
     {
@@ -683,32 +688,36 @@ static double dp_checks_normal(au_ctx *x, dp_view *v)
         int rc;
 
         dr_error_clear(&err);
-        rc = dp_measure_lag(x, v->pg[AU_PRIMARY], v->pg[AU_DR], AU_DR, H->cfg_float(x->res, "lag_probe_time"), &l,
-                            &err);
+        rc = dp_measure_lag(x, v->pg[AU_PRIMARY], x->dreg, H->cfg_float(x->res, "lag_probe_time"), &l, &err);
         if (rc != 0) {
-            dr_report_unknown(H, x->res, "dp_streaming", "streaming", &err);
+            dr_report_unknown(H, x->res, "dp_streaming", "replicating", &err);
             dr_report_unknown(H, x->res, "dp_replay_lag_bytes", NULL, &err);
             dr_report_unknown(H, x->res, "dp_replay_lag", NULL, &err);
             return -1;
         }
-        dr_report_state(H, x->res, "dp_streaming",
-                        l.repl.found && strcmp(l.repl.state, "streaming") == 0 ? DR_STATUS_OK : DR_STATUS_CRITICAL,
-                        l.repl.found ? l.repl.state : "absent", "streaming",
-                        l.repl.found ? "pg_stat_replication on the primary" : "no standby in the primary's pg_stat_replication");
+        dr_report_state(H, x->res, "dp_streaming", l.listed ? DR_STATUS_OK : DR_STATUS_CRITICAL,
+                        l.listed ? "replicating" : "absent", "replicating",
+                        l.listed ? "%s is a secondary region in aurora_global_db_status() on the writer"
+                                 : "%s is not listed in aurora_global_db_status() on the writer",
+                        x->dreg);
+        if (!l.listed) {
+            dr_error_set(&err, DR_ENOTFOUND, "%s not listed in aurora_global_db_status()", x->dreg);
+            dr_report_unknown(H, x->res, "dp_replay_lag_bytes", NULL, &err);
+            dr_report_unknown(H, x->res, "dp_replay_lag", NULL, &err);
+            return -1;
+        }
         report_bytes(x, "dp_replay_lag_bytes", (int64_t)l.bytes > H->cfg_int(x->res, "max_lag_bytes") ? DR_STATUS_WARNING
                                                                                                    : DR_STATUS_OK,
                      l.bytes, (uint64_t)H->cfg_int(x->res, "max_lag_bytes"),
-                     "primary WAL position minus the DR side's replayed position");
+                     "highest_lsn_written of the writer minus that of the DR region (aurora_global_db_status())");
         lag = l.seconds;
         if (l.stalled)
             dr_report_number(H, x->res, "dp_replay_lag", DR_STATUS_CRITICAL, lag, x->rpo, "seconds",
-                             "replay did not advance in %.1fs with %llu bytes outstanding", l.seconds,
-                             (unsigned long long)l.bytes);
+                             "the DR region did not advance while %llu bytes behind", (unsigned long long)l.bytes);
         else
             dr_report_number(H, x->res, "dp_replay_lag", dr_lag_status(lag, x->rpo, x->warn), lag, x->rpo, "seconds",
-                             "%s", l.bytes == 0 ? "DR side has replayed the primary's current WAL position"
-                                   : l.caught_up ? "time for the DR side to replay the primary's current WAL position"
-                                                 : "DR side still behind after the probe time (a lower bound)");
+                             "%s", l.caught_up && lag == 0 ? "rpo_lag_in_msec of the DR region: 0"
+                                                           : "largest rpo_lag_in_msec of the DR region during the probe");
     }
     return lag;
 }
@@ -801,8 +810,8 @@ static void verify_normal(au_ctx *x, int with_lag, double *rpo_seen)
                              &err) != 0)
         p_arn[0] = '\0';
 
-    /* 2. Global mode: the global cluster, written by the primary. */
-    if (x->global) {
+    /* 2. The global cluster, written by the primary. */
+    {
         dr_error_clear(&gerr);
         if (describe_global(x, &t.g, &gerr) != 0) {
             g_state = -1;
@@ -843,13 +852,7 @@ static void verify_normal(au_ctx *x, int with_lag, double *rpo_seen)
     } else {
         dr_report_state(H, x->res, "dr_cluster_status", cluster_status_of(t.r.status), t.r.status, "available",
                         "%s in %s", x->dr_cluster, x->dreg);
-        if (!x->global) {
-            dr_report_state(H, x->res, "dr_replication_source",
-                            p_arn[0] && strcmp(t.r.source, p_arn) == 0 ? DR_STATUS_OK : DR_STATUS_CRITICAL,
-                            t.r.source[0] ? t.r.source : "none (standalone)", p_arn[0] ? p_arn : x->cluster,
-                            "%s", t.r.source[0] ? "ReplicationSourceIdentifier of the DR cluster"
-                                                : "the DR cluster replicates from nothing");
-        } else if (g_state == 1) {
+        if (g_state == 1) {
             const au_gmember *me = au_global_member(&t.g, t.r.arn);
             if (!me)
                 dr_report_state(H, x->res, "dr_replication_source", DR_STATUS_CRITICAL, "not a member", p_arn,
@@ -916,11 +919,7 @@ static void verify_serving_dr(au_ctx *x)
         dr_report_state(H, x->res, "dr_cluster_status", cluster_status_of(r.status), r.status, "available", "%s in %s",
                         x->dr_cluster, x->dreg);
         dr_error_clear(&err);
-        if (!x->global) {
-            dr_report_state(H, x->res, "dr_cluster_role", r.source[0] ? DR_STATUS_CRITICAL : DR_STATUS_OK,
-                            r.source[0] ? "replica" : "writer", "writer", "%s%s", r.source[0] ? "still replicates from " : "standalone cluster",
-                            r.source);
-        } else if (describe_global(x, &g, &err) != 0) {
+        if (describe_global(x, &g, &err) != 0) {
             dr_report_unknown(H, x->res, "dr_cluster_role", "writer", &err);
         } else {
             const au_gmember *w = au_global_writer(&g);
@@ -949,9 +948,12 @@ static void verify_serving_dr(au_ctx *x)
                                 ? DR_STATUS_OK
                                 : DR_STATUS_CRITICAL,
                             role_text(&v.role[AU_PRIMARY]), "read-only", "%s%s", au_pg_name(v.pg[AU_PRIMARY]),
-                            v.role[AU_PRIMARY].in_recovery || v.role[AU_PRIMARY].default_read_only
-                                ? ""
-                                : ": the old primary accepts writes (split brain)");
+                            v.role[AU_PRIMARY].in_recovery
+                                ? ": a standby, it accepts no writes"
+                            : v.role[AU_PRIMARY].default_read_only
+                                ? ": fenced (read-only), so the DR side is the only writer"
+                                : ": the old primary accepts writes while the DR side serves: split brain, clients "
+                                  "still connected to it write data the DR side never sees");
         dp_close(&v);
     }
 }
@@ -963,14 +965,19 @@ static int au_verify(dr_resource *res, const dr_hook_args *args, dr_error *err)
 
     (void)err;
     ctx_init(&x, res, args);
+    au_retired_check(H, res);
     if (args->serving == DR_SERVING_DR) {
         verify_serving_dr(&x);
         return 0;
     }
     verify_normal(&x, 1, &rpo);
-    if (rpo >= 0)
-        H->rpo_observed(res, rpo);
+    H->rpo_observed(res, rpo); /* negative: the data's RPO is unknown */
     return 0;
+}
+
+static int au_cleanup(dr_resource *res, const dr_hook_args *args, dr_error *err)
+{
+    return au_retired_cleanup(H, res, args->dry_run, err);
 }
 
 /* ---------------------------------------------------------- configure --- */
@@ -1039,15 +1046,12 @@ static int create_follower(au_ctx *x, dr_aws *c, const au_cluster *source, int p
     int rc;
 
     make_spec(x, source, primary_side, id, sgs, 16, &s);
-    if (x->global)
-        s.global_id = x->global_id;
-    else
-        s.source_arn = source->arn;
+    s.global_id = x->global_id;
     if (s.encrypted && !s.kms_key)
         return dr_error_set(err, DR_ECONFIG, "the source %s is encrypted: set %s to a KMS key in the target region",
                             source->id, primary_side ? "primary_kms_key" : "dr_kms_key");
-    snprintf(detail, sizeof(detail), "%s of %s, %s %s, Serverless v2 %g-%g ACUs%s",
-             x->global ? "global secondary" : "read replica", x->global ? x->global_id : source->arn, AU_ENGINE,
+    snprintf(detail, sizeof(detail), "secondary of global cluster %s, %s %s, Serverless v2 %g-%g ACUs%s",
+             x->global_id, AU_ENGINE,
              dash(s.engine_version), s.min_acu, s.max_acu, s.encrypted ? ", encrypted" : "");
     if (x->dry) {
         planned(x, primary_side ? "create_primary_cluster" : "create_dr_cluster", id, "%s", detail);
@@ -1092,8 +1096,8 @@ static int au_configure(dr_resource *res, const dr_hook_args *args, dr_error *er
         return dr_error_set(err, DR_ESTATE, "primary cluster %s is a read replica of %s: fail back first", x.cluster,
                             p.source);
 
-    /* 2. Global mode: the global cluster, with the primary as its writer. */
-    if (x.global) {
+    /* 2. The global cluster, with the primary as its writer: CreateGlobalCluster from the regional cluster. */
+    {
         rc = describe_global(&x, &g, err);
         if (rc != 0)
             return rc;
@@ -1125,21 +1129,18 @@ static int au_configure(dr_resource *res, const dr_hook_args *args, dr_error *er
         if (rc != 0)
             return rc;
     } else {
-        if (!x.global && strcmp(r.source, p.arn) != 0)
-            return dr_error_set(err, DR_ESTATE,
-                                "DR cluster %s exists but is not a read replica of %s (source: %s); a standalone "
-                                "cluster cannot be re-attached: rename or delete it, then run configure again",
-                                x.dr_cluster, p.arn, dash(r.source));
-        if (x.global) {
+        {
             au_global g2;
             rc = describe_global(&x, &g2, err);
             if (rc != 0)
                 return rc;
             if (!x.dry && (!g2.found || !au_global_member(&g2, r.arn)))
                 return dr_error_set(err, DR_ESTATE,
-                                    "DR cluster %s exists but is not a member of global cluster %s: rename or delete "
-                                    "it, then run configure again",
-                                    x.dr_cluster, x.global_id);
+                                    "DR cluster %s exists but is not a member of global cluster %s; if a failover "
+                                    "detached it, it may be the writer now: do not delete it, run 'dr-agent failback "
+                                    "--resource %s'; otherwise check which cluster serves ('dr-agent verify "
+                                    "--serving dr')",
+                                    x.dr_cluster, x.global_id, H->resource_id(res));
         }
         if (!r.has_scaling || fabs(r.min_acu - H->cfg_float(res, "min_capacity")) > 1e-9 ||
             fabs(r.max_acu - H->cfg_float(res, "max_capacity")) > 1e-9) {
@@ -1185,12 +1186,11 @@ static int fence_side(au_ctx *x, au_pg *pg, au_side side, dr_error *err)
                 au_pg_name(pg));
         return 0;
     }
-    rc = au_pg_fence(pg, x->fence_method, x->pg.database, &ch, err);
+    rc = au_pg_fence(pg, x->pg.database, &ch, err);
     if (rc == 0)
         rc = au_pg_terminate_others(pg, &n, err);
-    snprintf(detail, sizeof(detail), "%s: read-only for new transactions (%s), %d other session%s ended",
-             au_pg_name(pg), x->fence_method == AU_FENCE_SYSTEM ? "ALTER SYSTEM" : "ALTER DATABASE", n,
-             n == 1 ? "" : "s");
+    snprintf(detail, sizeof(detail), "%s: read-only for new transactions (ALTER DATABASE), %d other session%s ended",
+             au_pg_name(pg), n, n == 1 ? "" : "s");
     if (rc != 0 || ch || n > 0)
         changed(x, rc, action, target, detail, err);
     return rc;
@@ -1202,7 +1202,7 @@ static int unfence_side(au_ctx *x, au_pg *pg, au_side side, dr_error *err)
     const char *target = side == AU_PRIMARY ? x->cluster : x->dr_cluster;
     int ch = 0, rc;
 
-    rc = au_pg_unfence(pg, x->fence_method, x->pg.database, &ch, err);
+    rc = au_pg_unfence(pg, x->pg.database, &ch, err);
     if (rc != 0 || ch)
         changed(x, rc, action, target, "default_transaction_read_only reset", err);
     return rc;
@@ -1241,9 +1241,32 @@ static int serves_now(au_ctx *x, dr_aws *c, const char *id)
 
     dr_error_clear(&e);
     memset(&g, 0, sizeof(g));
-    if (au_describe_cluster(c, id, &cl, &e) != 0 || (x->global && describe_global(x, &g, &e) != 0))
+    if (au_describe_cluster(c, id, &cl, &e) != 0 || describe_global(x, &g, &e) != 0)
         return -1;
-    return cluster_serves(x, &cl, &g);
+    return cluster_serves(&cl, &g);
+}
+
+/*
+ * A switch call was refused as InvalidGlobalClusterStateFault: was the same
+ * switch accepted already (an attempt that timed out on our side and was
+ * retried, or a run before a crash)? Then the target is the writer, or a move
+ * to it is under way.
+ */
+static int switch_accepted(au_ctx *x, const char *target_arn, const dr_error *err)
+{
+    const au_gmember *w;
+    au_global g;
+    dr_error e;
+
+    if (!dr_error_is(err, "InvalidGlobalClusterStateFault"))
+        return 0;
+    dr_error_clear(&e);
+    if (describe_global(x, &g, &e) != 0 || !g.found)
+        return 0;
+    w = au_global_writer(&g);
+    if (w && strcmp(w->arn, target_arn) == 0)
+        return 1;
+    return g.failover_status[0] && strcmp(g.failover_to, target_arn) == 0;
 }
 
 /* Unfence the side that now serves (a fence may have travelled with replicated catalogs) and wait for a write. */
@@ -1269,114 +1292,85 @@ static int open_for_writes(au_ctx *x, au_side side, double *when, dr_error *err)
 }
 
 /*
- * Switch writes from side `from` to side `to` on the data plane before the
- * control-plane switch: graceful fences `from` and waits until `to` has
- * replayed everything (data loss 0); forced makes one bounded attempt to
- * fence and measure and never waits. *loss is the data-loss window in
- * seconds, or -1 when unknown.
+ * Hand the writes over on the data plane before the control-plane switch.
+ * Graceful: the managed switchover itself waits until the target has
+ * everything and makes the old writer a reader, so the data loss is 0; with
+ * the data plane and fence = true, the side being left is fenced first (its
+ * clients are ended and cannot start writing again), and a side that cannot
+ * be fenced refuses the switch. Forced: one bounded attempt at the side being
+ * left, to fence it and read what Aurora reports as not yet in the target
+ * region (rpo_lag_in_msec of the target's region in aurora_global_db_status());
+ * else the last known lag metric. *loss is the data-loss window in seconds,
+ * or -1 when unknown.
  */
 static int dp_handover(au_ctx *x, au_side from, double metric_lag, double *loss, dr_error *err)
 {
     au_side to = from == AU_PRIMARY ? AU_DR : AU_PRIMARY;
+    const char *to_region = to == AU_DR ? x->dreg : x->preg;
     au_pg *src = NULL, *dst = NULL;
-    uint64_t target = 0, replayed = 0;
     int rc;
 
     *loss = -1;
-    if (!x->has_pg) {
-        if (!x->forced)
-            return dr_error_set(err, DR_ESTATE,
-                                "a graceful switch needs fencing through the data plane (pg_* keys) and none is "
-                                "configured; use --mode forced to switch without it");
-        *loss = metric_lag;
-        return 0;
-    }
-    if (!x->forced && !x->fence)
-        return dr_error_set(err, DR_ESTATE,
-                            "a graceful switch needs fencing and fence = false; use --mode forced to switch without it");
-
-    if (x->forced) {
-        dr_error e2;
-        /*
-         * The side taking over must take the writes: when it cannot be
-         * reached, fencing the side being left would leave nobody writable.
-         */
+    if (!x->forced) {
+        *loss = 0;
+        if (!x->has_pg || !x->fence)
+            return 0;
+        /* The fence travels with the data: the side taking over must be reachable to be unfenced after the switch. */
         rc = pg_open(x, to, 0, &dst, err);
         if (rc != 0) {
             dr_error_prefix(err, "the side taking over cannot be reached, nothing fenced or switched: ");
             return rc;
         }
-        /* One bounded attempt at the side being left: fence it and see how far behind we are. */
+        au_pg_close(dst);
+        dst = NULL;
+        rc = pg_open(x, from, 0, &src, err);
+        if (rc != 0) {
+            dr_error_prefix(err, "cannot fence the side being left, refusing a graceful switch (use --mode forced): ");
+            return DR_ESTATE;
+        }
+        rc = fence_side(x, src, from, err);
+        au_pg_close(src);
+        return rc;
+    }
+    if (!x->has_pg) {
+        *loss = metric_lag;
+        return 0;
+    }
+    {
+        au_pg_gdb g;
+        const au_pg_gdb_row *row;
+        dr_error e2;
+
+        /* The side taking over must take the writes: when it cannot be reached, fencing would leave nobody. */
+        rc = pg_open(x, to, 0, &dst, err);
+        if (rc != 0) {
+            dr_error_prefix(err, "the side taking over cannot be reached, nothing fenced or switched: ");
+            return rc;
+        }
+        au_pg_close(dst);
         dr_error_clear(&e2);
         if (pg_open(x, from, 5000, &src, &e2) != 0) {
             H->log(x->res, DR_LOG_WARN, "forced: the side being left is not reachable (%s); switching without fencing",
                    e2.message);
             *loss = metric_lag;
-            au_pg_close(dst);
             return 0;
         }
         if (x->fence && fence_side(x, src, from, &e2) != 0)
             H->log(x->res, DR_LOG_WARN, "forced: fencing failed: %s", e2.message);
-        if (au_pg_current_lsn(src, &target, &e2) == 0 && au_pg_replay_lsn(dst, &replayed, &e2) == 0) {
-            /* Everything the old side wrote is here: nothing lost, whatever the metric said. */
-            *loss = replayed >= target ? 0 : metric_lag;
-            H->log(x->res, DR_LOG_INFO, "forced: %llu bytes of WAL not replayed on the side taking over",
-                   (unsigned long long)(replayed >= target ? 0 : target - replayed));
+        dr_error_clear(&e2);
+        if (au_pg_global_status(src, &g, &e2) == 0 && (row = au_pg_gdb_region(&g, to_region)) != NULL &&
+            !row->primary && row->rpo_lag_ms >= 0) {
+            *loss = (double)row->rpo_lag_ms / 1000.0;
+            H->log(x->res, DR_LOG_INFO, "forced: aurora_global_db_status() on the side being left: %s rpo_lag_in_msec %lld",
+                   to_region, (long long)row->rpo_lag_ms);
         } else {
+            H->log(x->res, DR_LOG_WARN, "forced: no RPO lag from the side being left (%s); using the last known metric",
+                   e2.code ? e2.message : "its region not listed");
             *loss = metric_lag;
         }
         au_pg_close(src);
-        au_pg_close(dst);
-        return 0;
     }
-
-    /* Graceful: the side being left must be reachable, or we refuse. */
-    rc = pg_open(x, from, 0, &src, err);
-    if (rc != 0) {
-        dr_error_prefix(err, "cannot fence the side being left, refusing a graceful switch (use --mode forced): ");
-        return DR_ESTATE;
-    }
-    rc = pg_open(x, to, 0, &dst, err);
-    if (rc != 0)
-        goto out;
-    if (x->dry) {
-        fence_side(x, src, from, err);
-        planned(x, "wait_replayed", to == AU_DR ? x->dr_cluster : x->cluster,
-                "until the side taking over has replayed every WAL record of the fenced side");
-        *loss = 0;
-        goto out;
-    }
-    rc = fence_side(x, src, from, err);
-    if (rc != 0)
-        goto out;
-    rc = au_pg_current_lsn(src, &target, err);
-    if (rc == DR_ESTATE) {
-        /* Already a standby: nothing more can be written there. */
-        dr_error_clear(err);
-        rc = 0;
-        *loss = 0;
-        goto out;
-    }
-    if (rc != 0)
-        goto out;
-    rc = wait_replayed(x, dst, target, to == AU_DR ? "the DR side to replay the fenced primary's WAL"
-                                                   : "the primary side to replay the fenced DR side's WAL",
-                       err);
-    if (rc != 0 && rc != DR_ECANCELED) {
-        au_pg_close(src);
-        src = NULL;
-        undo_fence(x, from, err);
-    }
-    if (rc == 0) {
-        char lsn[32];
-        au_lsn_format(target, lsn, sizeof(lsn));
-        H->log(x->res, DR_LOG_INFO, "the side taking over replayed up to %s: nothing is lost", lsn);
-        *loss = 0;
-    }
-out:
-    au_pg_close(src);
-    au_pg_close(dst);
-    return rc;
+    return 0;
 }
 
 /* The latest value of the lag metric in seconds, -1 when unknown (why in x->lag_err). */
@@ -1406,8 +1400,10 @@ static void report_outcome(au_ctx *x, double loss, double writable_at, au_side s
     if (loss >= 0) {
         dr_report_number(H, x->res, "data_loss_window", loss > 0 && !x->forced ? DR_STATUS_CRITICAL
                                                          : dr_lag_status(loss, x->rpo, x->warn),
-                         loss, x->forced ? x->rpo : 0, "seconds", "%s", x->forced ? "forced: from the last known lag"
-                                                                                 : "graceful: fenced and fully replayed");
+                         loss, x->forced ? x->rpo : 0, "seconds", "%s",
+                         x->forced ? "forced: the RPO lag Aurora reported for the region taking over (or the last "
+                                     "known lag metric)"
+                                   : "graceful: managed switchover (Aurora synchronises the target before it switches)");
         H->rpo_observed(x->res, loss);
     } else {
         dr_error e;
@@ -1432,6 +1428,7 @@ static void report_endpoint(au_ctx *x, dr_aws *c, const char *id)
     if (au_describe_cluster(c, id, &cl, &e) == 0 && cl.found && cl.endpoint[0])
         dr_report_state(H, x->res, "endpoint", DR_STATUS_OK, cl.endpoint, NULL, "writer endpoint of %s", id);
 }
+static void note_switch_point(au_ctx *x);
 
 static int au_failover(dr_resource *res, const dr_hook_args *args, dr_error *err)
 {
@@ -1455,7 +1452,7 @@ static int au_failover(dr_resource *res, const dr_hook_args *args, dr_error *err
     if (!r.found)
         return dr_error_set(err, DR_ENOTFOUND, "DR cluster %s not found in %s: nothing to fail over to", x.dr_cluster,
                             x.dreg);
-    if (x.global) {
+    {
         rc = describe_global(&x, &g, err);
         if (rc != 0)
             return rc;
@@ -1463,27 +1460,22 @@ static int au_failover(dr_resource *res, const dr_hook_args *args, dr_error *err
             return dr_error_set(err, DR_ESTATE, "%s is not a member of global cluster %s", x.dr_cluster, x.global_id);
     }
 
-    already = cluster_serves(&x, &r, &g);
-    if (!already) {
+    already = cluster_serves(&r, &g);
+    if (!already && g.failover_status[0] && strcmp(g.failover_to, r.arn) == 0) {
+        /* A switch to the DR cluster was accepted (a run killed after the call): wait for it, send nothing. */
+        H->log(res, DR_LOG_INFO, "global cluster %s is already moving its writer to %s: waiting for it", x.global_id,
+               x.dr_cluster);
+        loss = x.forced ? -1 : 0;
+    } else if (!already) {
         /* 2. Hand the writes over on the data plane: fence and drain (graceful), or one attempt (forced). */
         double metric = x.forced ? last_known_lag(&x) : -1;
         rc = dp_handover(&x, AU_PRIMARY, metric, &loss, err);
         if (rc != 0)
             return rc;
+        note_switch_point(&x);
 
-        /* 3. Promote: PromoteReadReplicaDBCluster, or switch over / fail over the global database. */
-        if (!x.global) {
-            if (x.dry) {
-                planned(&x, "promote_dr_cluster", x.dr_cluster, "PromoteReadReplicaDBCluster in %s", x.dreg);
-            } else {
-                rc = au_promote(dc, x.dr_cluster, err);
-                if (changed(&x, rc, "promote_dr_cluster", x.dr_cluster, "PromoteReadReplicaDBCluster", err) != 0) {
-                    if (serves_now(&x, dc, x.dr_cluster) == 0)
-                        undo_fence(&x, AU_PRIMARY, err);
-                    return rc;
-                }
-            }
-        } else {
+        /* 3. Switch over (graceful) or fail over with data loss (forced) the global database. */
+        {
             const char *op = x.forced ? "failover_global_cluster" : "switchover_global_cluster";
             if (x.dry) {
                 planned(&x, op, x.global_id, "%s to %s", x.forced ? "FailoverGlobalCluster (AllowDataLoss)"
@@ -1491,6 +1483,12 @@ static int au_failover(dr_resource *res, const dr_hook_args *args, dr_error *err
             } else {
                 rc = x.forced ? au_failover_global(dc, x.global_id, r.arn, err)
                               : au_switchover(dc, x.global_id, r.arn, err);
+                if (rc != 0 && switch_accepted(&x, r.arn, err)) {
+                    H->log(res, DR_LOG_INFO, "%s: an earlier attempt was accepted, the writer moves to %s", op,
+                           x.dr_cluster);
+                    dr_error_clear(err);
+                    rc = 0;
+                }
                 if (changed(&x, rc, op, x.global_id, r.arn, err) != 0) {
                     if (serves_now(&x, dc, x.dr_cluster) == 0)
                         undo_fence(&x, AU_PRIMARY, err);
@@ -1517,7 +1515,7 @@ static int au_failover(dr_resource *res, const dr_hook_args *args, dr_error *err
         return 0;
 
     /* 4. Wait until the DR cluster is available as the writer, then until it accepts a write. */
-    rc = wait_cluster_ready(&x, dc, x.dr_cluster, !x.global, 0, x.global, err);
+    rc = wait_cluster_ready(&x, dc, x.dr_cluster, 0, 0, 1, err);
     if (rc != 0)
         return rc;
     rc = open_for_writes(&x, AU_DR, &writable_at, err);
@@ -1550,6 +1548,103 @@ static void retired_name(au_ctx *x, const char *id, char *out, size_t len)
     snprintf(out, len, "%.*s%s-%s", room, id, suffix, stamp);
 }
 
+/* The DR side's durable position in the global database (aurora_global_db_status(), its own row). */
+static int dr_switch_lsn(au_pg *pg, const char *region, uint64_t *lsn, dr_error *err)
+{
+    au_pg_gdb g;
+    const au_pg_gdb_row *row;
+    int rc = au_pg_global_status(pg, &g, err);
+
+    if (rc != 0)
+        return rc;
+    row = au_pg_gdb_region(&g, region);
+    if (!row || row->highest_lsn == 0)
+        return dr_error_set(err, DR_ESTATE, "aurora_global_db_status() on %s lists no position for %s",
+                            au_pg_name(pg), region);
+    *lsn = row->highest_lsn;
+    return 0;
+}
+
+/*
+ * Failover: remember where the side taking over stood when it was promoted
+ * (whatever the old primary writes later diverges from there), and the old
+ * primary's tuple counter when it answers. Kept in the resource's state for
+ * the failback.
+ */
+static void note_switch_point(au_ctx *x)
+{
+    au_pg *pg = NULL;
+    uint64_t lsn = 0;
+    int64_t tuples = -1;
+    char v[32];
+    dr_error e;
+
+    if (!x->has_pg || x->dry || !DR_HAS_MEMBER(H, dr_host_api, state_set))
+        return;
+    dr_error_clear(&e);
+    if (pg_open(x, AU_DR, 5000, &pg, &e) == 0 && dr_switch_lsn(pg, x->dreg, &lsn, &e) == 0) {
+        au_lsn_format(lsn, v, sizeof(v));
+        if (H->state_set(x->res, "switch_lsn", v, &e) != 0)
+            H->log(x->res, DR_LOG_WARN, "the switch point %s could not be kept: %s", v, e.message);
+    } else {
+        H->log(x->res, DR_LOG_WARN, "the switch point could not be read (%s): a failback cannot measure what the old "
+               "primary writes after this failover", e.message);
+        H->state_set(x->res, "switch_lsn", NULL, &e);
+    }
+    au_pg_close(pg);
+    pg = NULL;
+    dr_error_clear(&e);
+    if (pg_open(x, AU_PRIMARY, 3000, &pg, &e) == 0 && au_pg_tuple_counter(pg, &tuples, &e) == 0 && tuples >= 0)
+        snprintf(v, sizeof(v), "%lld", (long long)tuples);
+    else
+        v[0] = '\0';
+    au_pg_close(pg);
+    H->state_set(x->res, "switch_tuples", v[0] ? v : NULL, &e);
+}
+
+/*
+ * Failback, before the old primary is retired: what it wrote after the
+ * failover (WAL range and bytes, rows where its counters tell). Those writes
+ * are not in the serving cluster: the run's RPO is unknown, never 0.
+ */
+static void report_divergence(au_ctx *x, const char *kept_in)
+{
+    au_pg *pg = NULL;
+    au_pg_divergent d;
+    uint64_t since;
+    char v[32], from[32], to[32], rows[96] = "";
+    dr_error e;
+
+    if (!x->has_pg || !DR_HAS_MEMBER(H, dr_host_api, state_get) || !H->state_get(x->res, "switch_lsn", v, sizeof(v)) ||
+        au_lsn_parse(v, &since) != 0)
+        return;
+    dr_error_clear(&e);
+    if (pg_open(x, AU_PRIMARY, 5000, &pg, &e) != 0 || au_pg_divergence(pg, since, &d, &e) != 0) {
+        au_pg_close(pg);
+        dr_report_unknown(H, x->res, "divergent_writes", "0", &e);
+        H->rpo_observed(x->res, -1); /* it may have taken writes: not known */
+        return;
+    }
+    au_pg_close(pg);
+    if (d.standby || d.bytes == 0) {
+        H->log(x->res, DR_LOG_INFO, "the old primary took no writes after the failover%s",
+               d.standby ? " (it is a standby)" : "");
+        return;
+    }
+    au_lsn_format(d.since, from, sizeof(from));
+    au_lsn_format(d.now, to, sizeof(to));
+    if (d.tuples >= 0 && H->state_get(x->res, "switch_tuples", v, sizeof(v)))
+        snprintf(rows, sizeof(rows), ", %lld rows inserted, updated or deleted (pg_stat_database)",
+                 (long long)(d.tuples - strtoll(v, NULL, 10)));
+    dr_report_number(H, x->res, "divergent_writes", DR_STATUS_WARNING, (double)d.bytes, 0, "bytes",
+                     "the old primary %s took writes after the failover: %llu bytes of WAL from %s to %s%s; they are "
+                     "not in the serving cluster and are kept in the retired cluster %s",
+                     x->cluster, (unsigned long long)d.bytes, from, to, rows, kept_in);
+    H->log(x->res, DR_LOG_WARN, "the old primary %s took %llu bytes of WAL after the failover (%s..%s%s): kept in %s",
+           x->cluster, (unsigned long long)d.bytes, from, to, rows, kept_in);
+    H->rpo_observed(x->res, -1);
+}
+
 /* Rename a cluster out of the way (never delete: it may hold the only copy of something). */
 static int retire(au_ctx *x, dr_aws *c, const char *id, const char *action, dr_error *err)
 {
@@ -1558,6 +1653,8 @@ static int retire(au_ctx *x, dr_aws *c, const char *id, const char *action, dr_e
     int rc;
 
     retired_name(x, id, new_id, sizeof(new_id));
+    if (!x->dry && strcmp(action, "retire_old_primary") == 0)
+        report_divergence(x, new_id);
     snprintf(detail, sizeof(detail), "renamed to %s (kept, not deleted)", new_id);
     if (x->dry) {
         planned(x, action, id, "%s", detail);
@@ -1569,202 +1666,62 @@ static int retire(au_ctx *x, dr_aws *c, const char *id, const char *action, dr_e
     return dr_wait_for(H, x->res, "the old cluster name to be free", poll_ms(x), 0, probe_gone, &w, err);
 }
 
-/* Wait until `standby` streams from `upstream` and has replayed everything the upstream has. */
-static int wait_in_sync(au_ctx *x, au_side standby_side, dr_error *err)
+/* The member's SynchronizationStatus is connected (or not reported): Aurora replicates to it. */
+typedef struct wait_member {
+    au_ctx *x;
+    const char *arn;
+} wait_member;
+
+static int probe_member(void *arg, char *status, size_t len, dr_error *err)
 {
-    au_side up = standby_side == AU_DR ? AU_PRIMARY : AU_DR;
-    au_pg *u = NULL, *s = NULL;
-    au_pg_role role;
-    uint64_t target;
-    wait_stream ws;
-    int rc;
+    wait_member *w = arg;
+    const au_gmember *m;
+    au_global g;
+    int rc = describe_global(w->x, &g, err);
 
-    if (!x->has_pg || x->dry)
-        return 0;
-    rc = pg_open(x, up, 0, &u, err);
-    if (rc == 0)
-        rc = pg_open(x, standby_side, 0, &s, err);
-    if (rc == 0)
-        rc = au_pg_get_role(s, &role, err);
-    if (rc != 0)
-        goto out;
-    if (!role.in_recovery) {
-        /* Nothing will ever make it stream: say so now rather than at the deadline. */
-        rc = dr_error_set(err, DR_ESTATE, "%s is not a standby (it is %s): it cannot follow the %s side",
-                          au_pg_name(s), role_text(&role), up == AU_PRIMARY ? "primary" : "DR");
-        goto out;
-    }
-    ws.upstream = u;
-    ws.app = standby_name(x, standby_side);
-    rc = dr_wait_for(H, x->res, standby_side == AU_DR ? "the DR side to stream from the primary"
-                                                       : "the primary side to stream from the DR side",
-                     200, 0, probe_stream, &ws, err);
-    if (rc == 0)
-        rc = au_pg_current_lsn(u, &target, err);
-    if (rc == 0)
-        rc = wait_replayed(x, s, target, standby_side == AU_DR ? "the DR side to catch up" : "the primary side to catch up",
-                           err);
-out:
-    au_pg_close(u);
-    au_pg_close(s);
-    return rc;
-}
-
-/* Reset a fence left on a standby (the system method's file is per server and survives a rewind). */
-static void unfence_standby(au_ctx *x, au_side side)
-{
-    au_pg *pg = NULL;
-    au_pg_role role;
-    dr_error e;
-
-    if (!x->has_pg || x->dry || x->fence_method != AU_FENCE_SYSTEM)
-        return;
-    dr_error_clear(&e);
-    /* Only a standby: unfencing a server that still takes writes would make two writers. */
-    if (pg_open(x, side, 0, &pg, &e) == 0 && au_pg_get_role(pg, &role, &e) == 0 && role.in_recovery)
-        unfence_side(x, pg, side, &e);
-    if (e.code)
-        H->log(x->res, DR_LOG_WARN, "could not reset the fence on the %s side: %s", side == AU_DR ? "DR" : "primary",
-               e.message);
-    au_pg_close(pg);
-}
-
-/*
- * Replica mode. Stages, detected from what exists (so a second run, or a run
- * after a crash, resumes where the last one stopped):
- *   1  the DR cluster serves alone; the old primary is standalone or gone
- *   2  a new primary-region cluster replicates from the DR cluster
- *   3  the primary-region cluster was promoted; the DR cluster is fenced
- *   4  no DR cluster: create it as a replica of the primary
- *   5  the original topology
- */
-static int failback_replica(au_ctx *x, dr_aws *pc, dr_aws *dc, int *switched, double *loss, double *writable_at,
-                            dr_error *err)
-{
-    const char *pklass = H->cfg_string(x->res, "primary_instance_class");
-    const char *dklass = H->cfg_string(x->res, "dr_instance_class");
-    au_cluster p, r;
-    int stage, start, rc;
-
-    rc = au_describe_cluster(pc, x->cluster, &p, err);
-    if (rc == 0)
-        rc = au_describe_cluster(dc, x->dr_cluster, &r, err);
     if (rc != 0)
         return rc;
-    if (r.found && p.found && strcmp(r.source, p.arn) == 0)
-        stage = 5;
-    else if (p.found && r.found && strcmp(p.source, r.arn) == 0)
-        stage = 2;
-    else if (r.found && !r.source[0] && p.found && !p.source[0])
-        stage = p.create_time > r.create_time ? 3 : 1; /* the newer standalone one is the rebuilt primary */
-    else if (r.found && !r.source[0] && !p.found)
-        stage = 1;
-    else if (!r.found && p.found && !p.source[0])
-        stage = 4;
-    else
-        return dr_error_set(err, DR_ESTATE, "cannot tell how to fail back: %s is %s (source %s), %s is %s (source %s)",
-                            x->cluster, p.found ? p.status : "missing", dash(p.source), x->dr_cluster,
-                            r.found ? r.status : "missing", dash(r.source));
-    start = stage;
-    H->log(x->res, DR_LOG_INFO, "failback starts at stage %d", stage);
-
-    if (stage == 1) {
-        /* Re-establish replication in the other direction: a new primary-region replica of the DR cluster. */
-        if (p.found) {
-            rc = retire(x, pc, x->cluster, "retire_old_primary", err);
-            if (rc != 0)
-                return rc;
-        }
-        rc = create_follower(x, pc, &r, 1, x->cluster, NULL, pklass, err);
-        if (rc != 0)
-            return rc;
-        stage = 2;
-    }
-    if (stage == 2) {
-        if (start == 2) {
-            /* resumed: the replica may lack its instance */
-            rc = ensure_instance(x, pc, x->cluster, NULL, pklass, 1, p.n_members, err);
-            if (rc != 0)
-                return rc;
-        }
-        if (!x->dry) {
-            rc = wait_cluster_ready(x, pc, x->cluster, 0, 1, 0, err);
-            if (rc == 0 && !x->forced)
-                rc = wait_in_sync(x, AU_PRIMARY, err);
-            if (rc != 0)
-                return rc;
-        }
-        rc = dp_handover(x, AU_DR, -1, loss, err);
-        if (rc != 0)
-            return rc;
-        if (x->dry) {
-            planned(x, "promote_primary_cluster", x->cluster, "PromoteReadReplicaDBCluster in %s", x->preg);
-        } else {
-            rc = au_promote(pc, x->cluster, err);
-            if (changed(x, rc, "promote_primary_cluster", x->cluster, "PromoteReadReplicaDBCluster", err) != 0) {
-                if (serves_now(x, pc, x->cluster) == 0)
-                    undo_fence(x, AU_DR, err);
-                return rc;
-            }
-            *switched = 1;
-        }
-        stage = 3;
-    }
-    if (stage == 3) {
-        if (!x->dry) {
-            rc = wait_cluster_ready(x, pc, x->cluster, 1, 1, 0, err);
-            if (rc == 0)
-                rc = open_for_writes(x, AU_PRIMARY, writable_at, err);
-            if (rc != 0)
-                return rc;
-        }
-        /* The DR cluster served alone; it cannot become a replica again: keep it under another name. */
-        if (r.found) {
-            rc = retire(x, dc, x->dr_cluster, "retire_old_dr_cluster", err);
-            if (rc != 0)
-                return rc;
-        }
-        stage = 4;
-    }
-    if (stage == 4) {
-        if (!x->dry) {
-            rc = au_describe_cluster(pc, x->cluster, &p, err);
-            if (rc != 0)
-                return rc;
-        }
-        rc = create_follower(x, dc, &p, 0, x->dr_cluster, H->cfg_string(x->res, "dr_instance"), dklass, err);
-        if (rc != 0)
-            return rc;
-        if (!x->dry) {
-            rc = wait_cluster_ready(x, dc, x->dr_cluster, 0, 1, 0, err);
-            if (rc != 0)
-                return rc;
-        }
-    }
-    if (start == 5) {
-        /* resumed: the new DR cluster may lack its instance */
-        rc = ensure_instance(x, dc, x->dr_cluster, H->cfg_string(x->res, "dr_instance"), dklass, 0, r.n_members, err);
-        if (rc == 0 && !x->dry)
-            rc = wait_cluster_ready(x, dc, x->dr_cluster, 0, 1, 0, err);
-        if (rc != 0)
-            return rc;
-    }
-    if (x->dry)
+    m = au_global_member(&g, w->arn);
+    if (!m) {
+        snprintf(status, len, "not a member of %s", w->x->global_id);
         return 0;
-    /* Make sure the writer is open and the DR side streams and is caught up. */
-    if (*writable_at < 0) {
-        rc = open_for_writes(x, AU_PRIMARY, writable_at, err);
-        if (rc != 0)
-            return rc;
     }
-    unfence_standby(x, AU_DR);
-    return x->forced ? 0 : wait_in_sync(x, AU_DR, err);
+    snprintf(status, len, "%s", m->sync[0] ? m->sync : "member");
+    return !m->sync[0] || strcmp(m->sync, "connected") == 0;
 }
 
 /*
- * Global mode. The primary-region cluster must be a synchronised secondary
- * before the switch back; after a forced failover it may have been left
- * behind as a diverged writer, and is then replaced by a new secondary.
+ * Wait until the secondary on `side` follows the writer: the member is
+ * connected in DescribeGlobalClusters and, with the data plane, the writer's
+ * aurora_global_db_status() lists its region with an RPO lag under a second.
+ */
+static int wait_in_sync(au_ctx *x, au_side side, const char *arn, dr_error *err)
+{
+    wait_member wm = {x, arn};
+    int rc;
+
+    if (x->dry)
+        return 0;
+    rc = dr_wait_for(H, x->res, side == AU_DR ? "the DR cluster to be a connected secondary"
+                                              : "the primary-region cluster to be a connected secondary",
+                     poll_ms(x), 0, probe_member, &wm, err);
+    if (rc != 0 || !x->has_pg)
+        return rc;
+    return wait_region_synced(x, side == AU_DR ? AU_PRIMARY : AU_DR, side == AU_DR ? x->dreg : x->preg, 1000,
+                              side == AU_DR ? "the DR region to catch up (aurora_global_db_status())"
+                                            : "the primary region to catch up (aurora_global_db_status())",
+                              err);
+}
+
+/*
+ * The primary-region cluster must be a synchronised secondary before the
+ * switch back. After a failover with data loss Aurora rebuilds the old
+ * primary as a secondary once its region is back (SynchronizationStatus
+ * pending-resync until then): failback waits for it. When that cannot
+ * serve (the old primary is not a member, or its data plane is still a
+ * writer of its own), the manual path: RemoveFromGlobalCluster, rename it
+ * (kept: it may hold the only copy of writes the failover lost), and a new
+ * secondary under the configured name.
  */
 static int failback_global(au_ctx *x, dr_aws *pc, dr_aws *dc, int *switched, double *loss, double *writable_at,
                            dr_error *err)
@@ -1787,6 +1744,14 @@ static int failback_global(au_ctx *x, dr_aws *pc, dr_aws *dc, int *switched, dou
     w = au_global_writer(&g);
     if (p.found && w && strcmp(w->arn, p.arn) == 0)
         goto topology; /* already back */
+    if (p.found && g.failover_status[0] && strcmp(g.failover_to, p.arn) == 0) {
+        /* A switch back was accepted (a run killed after the call): wait for it, send nothing. */
+        H->log(x->res, DR_LOG_INFO, "global cluster %s is already moving its writer to %s: waiting for it",
+               x->global_id, x->cluster);
+        if (x->dry)
+            return 0;
+        goto switching;
+    }
     if (!r.found || !w || strcmp(w->arn, r.arn) != 0)
         return dr_error_set(err, DR_ESTATE, "cannot fail back: the writer of %s is %s, not %s", x->global_id,
                             w ? w->arn : "none", x->dr_cluster);
@@ -1795,8 +1760,8 @@ static int failback_global(au_ctx *x, dr_aws *pc, dr_aws *dc, int *switched, dou
     pm = p.found ? au_global_member(&g, p.arn) : NULL;
     if (!pm) {
         rebuild = 1;
-    } else if (x->has_pg) {
-        /* A member whose data plane is still a writer diverged (forced failover): rebuild it. */
+    } else if (x->has_pg && (!pm->sync[0] || strcmp(pm->sync, "connected") == 0)) {
+        /* A connected member whose data plane is still a writer diverged and was not rebuilt: rebuild it. */
         au_pg *pg = NULL;
         au_pg_role role;
         dr_error e2;
@@ -1825,12 +1790,18 @@ static int failback_global(au_ctx *x, dr_aws *pc, dr_aws *dc, int *switched, dou
             return rc;
     }
     if (!x->dry) {
+        wait_member wm = {x, NULL};
         rc = wait_cluster_ready(x, pc, x->cluster, 0, 1, 0, err);
-        if (rc == 0 && !x->forced)
-            rc = wait_in_sync(x, AU_PRIMARY, err);
-        if (rc != 0)
-            return rc;
-        rc = au_describe_cluster(pc, x->cluster, &p, err);
+        if (rc == 0)
+            rc = au_describe_cluster(pc, x->cluster, &p, err);
+        if (rc == 0 && !x->forced) {
+            rc = wait_in_sync(x, AU_PRIMARY, p.arn, err);
+        } else if (rc == 0) {
+            /* Forced: no catch-up wait, but there must be a secondary to fail over to. */
+            wm.arn = p.arn;
+            rc = dr_wait_for(H, x->res, "the primary-region cluster to be a connected secondary", poll_ms(x), 0,
+                             probe_member, &wm, err);
+        }
         if (rc != 0)
             return rc;
     }
@@ -1846,6 +1817,11 @@ static int failback_global(au_ctx *x, dr_aws *pc, dr_aws *dc, int *switched, dou
             return 0;
         }
         rc = x->forced ? au_failover_global(pc, x->global_id, p.arn, err) : au_switchover(pc, x->global_id, p.arn, err);
+        if (rc != 0 && switch_accepted(x, p.arn, err)) {
+            H->log(x->res, DR_LOG_INFO, "%s: an earlier attempt was accepted, the writer moves to %s", op, x->cluster);
+            dr_error_clear(err);
+            rc = 0;
+        }
         if (changed(x, rc, op, x->global_id, p.arn, err) != 0) {
             if (serves_now(x, pc, x->cluster) == 0)
                 undo_fence(x, AU_DR, err);
@@ -1853,6 +1829,7 @@ static int failback_global(au_ctx *x, dr_aws *pc, dr_aws *dc, int *switched, dou
         }
         *switched = 1;
     }
+switching:
     rc = wait_cluster_ready(x, pc, x->cluster, 0, 1, 1, err);
     if (rc != 0)
         return rc;
@@ -1861,10 +1838,9 @@ topology:
     if (x->dry)
         return 0;
     rc = open_for_writes(x, AU_PRIMARY, writable_at, err);
-    if (rc != 0)
+    if (rc != 0 || x->forced || !r.found)
         return rc;
-    unfence_standby(x, AU_DR);
-    return x->forced ? 0 : wait_in_sync(x, AU_DR, err);
+    return wait_in_sync(x, AU_DR, r.arn, err);
 }
 
 static int au_failback(dr_resource *res, const dr_hook_args *args, dr_error *err)
@@ -1881,8 +1857,7 @@ static int au_failback(dr_resource *res, const dr_hook_args *args, dr_error *err
     dc = client(&x, x.dreg, err);
     if (!dc)
         return err->code ? err->code : DR_ENETWORK;
-    rc = x.global ? failback_global(&x, pc, dc, &switched, &loss, &writable_at, err)
-                  : failback_replica(&x, pc, dc, &switched, &loss, &writable_at, err);
+    rc = failback_global(&x, pc, dc, &switched, &loss, &writable_at, err);
     if (rc != 0 || x.dry)
         return rc;
     if (switched)
@@ -1895,32 +1870,14 @@ static int au_failback(dr_resource *res, const dr_hook_args *args, dr_error *err
 
 /* ------------------------------------------------------------- prepare --- */
 
-/* The replay gap of the side taking over, polled by the prepare phase until it is at most max_lag_bytes. */
-typedef struct prep_gap {
-    au_ctx *x;
-    au_pg *up, *standby;
-    uint64_t max, bytes;
-} prep_gap;
-
-static int probe_gap(void *arg, char *status, size_t len, dr_error *err)
-{
-    prep_gap *g = arg;
-    uint64_t target, done;
-    int rc;
-
-    if ((rc = au_pg_current_lsn(g->up, &target, err)) != 0 || (rc = au_pg_replay_lsn(g->standby, &done, err)) != 0)
-        return rc;
-    g->bytes = done >= target ? 0 : target - done;
-    if (g->bytes <= g->max)
-        return 1;
-    snprintf(status, len, "%llu bytes to replay > %llu", (unsigned long long)g->bytes, (unsigned long long)g->max);
-    return 0;
-}
+/* Graceful: how far behind (Aurora's own RPO lag) the region taking over may be when the switch commits. */
+#define PREPARE_MAX_LAG_MS 1000
 
 /*
- * The prepare phase of a switch away from `from`: the cluster taking over exists (and is a member of the global
- * cluster), a graceful switch has what it needs to fence, and the side taking over has replayed all but
- * max_lag_bytes of the side being left (waited for). Nothing is fenced, promoted or switched.
+ * The prepare phase of a switch: the cluster taking over exists and is a member of the global cluster (or is the
+ * writer already, or a switch to it was accepted), and, graceful with the data plane, the RPO lag Aurora reports
+ * for its region (aurora_global_db_status() on the writer) has fallen to PREPARE_MAX_LAG_MS: the fence that
+ * follows then holds writes only briefly. Nothing is fenced, switched or failed over.
  */
 static int au_prepare(dr_resource *res, const dr_hook_args *args, dr_error *err)
 {
@@ -1928,66 +1885,51 @@ static int au_prepare(dr_resource *res, const dr_hook_args *args, dr_error *err)
     au_cluster r;
     au_global g;
     dr_aws *c;
-    int back = DR_HAS_MEMBER(args, dr_hook_args, prepare_for) && args->prepare_for == DR_SWITCH_FAILBACK;
-    au_side from = back ? AU_DR : AU_PRIMARY, to = back ? AU_PRIMARY : AU_DR;
+    int back = args->prepare_for == DR_SWITCH_FAILBACK;
+    au_side from = back ? AU_DR : AU_PRIMARY;
     const char *id, *region;
-    prep_gap gap;
-    char what[160];
+    char what[200];
     int rc;
 
     ctx_init(&x, res, args);
     memset(&g, 0, sizeof(g));
-    memset(&gap, 0, sizeof(gap));
     id = back ? x.cluster : x.dr_cluster;
     region = back ? x.preg : x.dreg;
     if (!(c = client(&x, region, err)))
         return err->code ? err->code : DR_ENETWORK;
     if ((rc = au_describe_cluster(c, id, &r, err)) != 0)
         return rc;
-    if (!r.found && back) {
-        /* the failback re-creates what the region lost: nothing to wait for here */
-        dr_report_state(H, res, "prepare_cluster", DR_STATUS_WARNING, "MISSING", "available", "cluster %s does not "
-                        "exist in %s: the failback rebuilds it from %s", id, region, x.dreg);
-        return 0;
+    if ((rc = describe_global(&x, &g, err)) != 0)
+        return rc;
+    if (!r.found || !g.found || !au_global_member(&g, r.arn)) {
+        if (back) {
+            /* the failback rebuilds (or re-adds) the primary-region cluster and waits for it there */
+            dr_report_state(H, res, "prepare_cluster", DR_STATUS_WARNING, r.found ? r.status : "MISSING", "member",
+                            "%s in %s is not a member of %s: the failback rebuilds it from %s", id, region,
+                            x.global_id, x.dreg);
+            return 0;
+        }
+        return dr_error_set(err, r.found ? DR_ESTATE : DR_ENOTFOUND, "%s in %s %s: nothing to fail over to", id,
+                            region, r.found ? "is not a member of the global cluster" : "not found");
     }
-    if (!r.found)
-        return dr_error_set(err, DR_ENOTFOUND, "cluster %s not found in %s: nothing to fail over to", id, region);
-    if (x.global) {
-        if ((rc = describe_global(&x, &g, err)) != 0)
-            return rc;
-        if (!g.found || !au_global_member(&g, r.arn))
-            return dr_error_set(err, DR_ESTATE, "%s is not a member of global cluster %s", id, x.global_id);
-    }
-    if (cluster_serves(&x, &r, &g)) {
+    if (cluster_serves(&r, &g)) {
         dr_report_state(H, res, "prepare_cluster", DR_STATUS_OK, "writer", "writer", "%s in %s is the writer already",
                         id, region);
         return 0;
     }
-    dr_report_state(H, res, "prepare_cluster", DR_STATUS_OK, r.status, "available", "%s in %s takes over", id, region);
-    if (x.forced || x.dry) {
-        /* forced: the side being left may be gone; the commit makes one bounded attempt and reports the loss */
+    if (g.failover_status[0] && strcmp(g.failover_to, r.arn) == 0) {
+        dr_report_state(H, res, "prepare_cluster", DR_STATUS_OK, g.failover_status, "writer",
+                        "a switch of %s to %s was accepted already", x.global_id, id);
         return 0;
     }
-    if (!x.has_pg)
-        return dr_error_set(err, DR_ESTATE, "a graceful switch needs fencing through the data plane (pg_* keys) and "
-                            "none is configured; use --mode forced to switch without it");
-    if (!x.fence)
-        return dr_error_set(err, DR_ESTATE, "a graceful switch needs fencing and fence = false; use --mode forced to "
-                            "switch without it");
-    gap.x = &x;
-    gap.max = (uint64_t)H->cfg_int(res, "max_lag_bytes");
-    if ((rc = pg_open(&x, from, 0, &gap.up, err)) != 0 || (rc = pg_open(&x, to, 0, &gap.standby, err)) != 0) {
-        dr_error_prefix(err, "the data plane cannot be read, a graceful switch cannot fence and drain: ");
-        goto out;
-    }
-    snprintf(what, sizeof(what), "the %s side to replay the %s side's writes", to == AU_DR ? "DR" : "primary",
-             from == AU_DR ? "DR" : "primary");
-    rc = dr_wait_for(H, res, what, (int64_t)(x.poll_s * 1000.0), 0, probe_gap, &gap, err);
-    report_bytes(&x, "dp_replay_lag_bytes", rc == 0 ? DR_STATUS_OK : DR_STATUS_CRITICAL, gap.bytes, gap.max,
-                 "bytes the side taking over has still to replay");
-out:
-    au_pg_close(gap.up);
-    au_pg_close(gap.standby);
+    dr_report_state(H, res, "prepare_cluster", DR_STATUS_OK, r.status, "member", "%s in %s takes over", id, region);
+    if (x.forced || x.dry || !x.has_pg)
+        return 0; /* forced: the side being left may be gone; without the data plane Aurora synchronises itself */
+    snprintf(what, sizeof(what), "the RPO lag of %s (aurora_global_db_status) to fall to %d ms", region,
+             PREPARE_MAX_LAG_MS);
+    rc = wait_region_synced(&x, from, region, PREPARE_MAX_LAG_MS, what, err);
+    dr_report_state(H, res, "prepare_rpo_lag", rc == 0 ? DR_STATUS_OK : DR_STATUS_CRITICAL, rc == 0 ? "caught up" : NULL,
+                    "at most 1000 ms", "%s", rc == 0 ? what : err->message);
     return rc;
 }
 
@@ -2013,8 +1955,13 @@ static int au_validate(dr_resource *res, dr_error *err)
     double wf = H->cfg_float(res, "lag_warning_fraction");
     int hosts = (H->cfg_string(res, "pg_primary_host") != NULL) + (H->cfg_string(res, "pg_dr_host") != NULL);
 
-    if (mode && strcmp(mode, "global") == 0 && !H->cfg_string(res, "global_cluster"))
-        return dr_error_set(err, DR_ECONFIG, "mode \"global\" needs global_cluster");
+    if (mode && strcmp(mode, "replica") == 0)
+        return dr_error_set(err, DR_ECONFIG,
+                            "mode = \"replica\": Aurora PostgreSQL has no cross-region read replica clusters (RDS "
+                            "refuses ReplicationSourceIdentifier for aurora-postgresql); its cross-region replica is "
+                            "a global database: write mode = \"global\" with global_cluster = \"<name>\"");
+    if (!H->cfg_string(res, "global_cluster"))
+        return dr_error_set(err, DR_ECONFIG, "global_cluster is required: the global database's identifier");
     if (!valid_acu(mn) || !valid_acu(mx) || mx < 1 || mn > mx)
         return dr_error_set(err, DR_ECONFIG,
                             "min_capacity/max_capacity: 0 <= min <= max <= 256, max >= 1, in steps of 0.5 (got %g-%g)",
@@ -2045,11 +1992,14 @@ static int au_validate(dr_resource *res, dr_error *err)
     return 0;
 }
 
+/* The AWS services (signing names) this plugin calls. */
+static const char *const services[] = {"rds", "monitoring", NULL};
+
 static const dr_plugin_descriptor descriptor = {
     DR_PLUGIN_HEADER,
     "aurora",
     "1.0.0",
-    "Aurora PostgreSQL cross-region read replica or global database, with data-plane checks and fencing",
+    "Aurora PostgreSQL global database across two regions, with data-plane checks and fencing",
     keys,
     sizeof(keys) / sizeof(keys[0]),
     NULL,
@@ -2059,6 +2009,8 @@ static const dr_plugin_descriptor descriptor = {
     au_verify,
     au_failover,
     au_failback,
+    services,
+    au_cleanup,
     au_prepare,
 };
 

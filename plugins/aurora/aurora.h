@@ -104,7 +104,6 @@ int au_create_instance(dr_aws *c, const char *id, const char *cluster, const cha
 int au_create_global(dr_aws *c, const char *global_id, const char *source_arn, dr_error *err);
 int au_modify_scaling(dr_aws *c, const char *id, double min_acu, double max_acu, dr_error *err);
 int au_rename_cluster(dr_aws *c, const char *id, const char *new_id, dr_error *err);
-int au_promote(dr_aws *c, const char *id, dr_error *err);
 int au_switchover(dr_aws *c, const char *global_id, const char *target_arn, dr_error *err);
 int au_failover_global(dr_aws *c, const char *global_id, const char *target_arn, dr_error *err);
 int au_remove_from_global(dr_aws *c, const char *global_id, const char *cluster_arn, dr_error *err);
@@ -133,15 +132,6 @@ typedef struct au_pg_role {
     int default_read_only;  /* default_transaction_read_only = on (fenced) */
 } au_pg_role;
 
-/* What pg_stat_replication on an upstream shows about its standby. */
-typedef struct au_pg_repl {
-    int found;          /* a walsender row matched */
-    char state[32];     /* streaming, catchup, ... */
-    int has_replay_lag;
-    double replay_lag;  /* seconds */
-    uint64_t replay_lsn;
-} au_pg_repl;
-
 /*
  * Connect to one side. timeout_ms bounds the connection attempt (libpq's
  * connect_timeout, at least 2 s) and every statement (statement_timeout).
@@ -154,18 +144,51 @@ const char *au_pg_name(const au_pg *pg); /* "primary (host:port)" for messages *
 
 int au_pg_get_role(au_pg *pg, au_pg_role *out, dr_error *err);
 int au_pg_current_lsn(au_pg *pg, uint64_t *lsn, dr_error *err); /* on a primary */
-int au_pg_replay_lsn(au_pg *pg, uint64_t *lsn, dr_error *err);  /* on a standby; DR_ESTATE on a primary */
-int au_pg_replication(au_pg *pg, const char *app_name, au_pg_repl *out, dr_error *err);
 
-/* Fencing: read-only default for new transactions plus termination of other client sessions. */
-typedef enum au_fence_method { AU_FENCE_SYSTEM = 0, AU_FENCE_DATABASE = 1 } au_fence_method;
-int au_pg_fence(au_pg *pg, au_fence_method m, const char *database, int *changed, dr_error *err);
-int au_pg_unfence(au_pg *pg, au_fence_method m, const char *database, int *changed, dr_error *err);
+/*
+ * Fencing without superuser rights: ALTER DATABASE ... SET default_transaction_read_only
+ * (the user owns the database) plus termination of other client sessions. The unfence
+ * works from a session that started read-only under the fence.
+ */
+int au_pg_fence(au_pg *pg, const char *database, int *changed, dr_error *err);
+int au_pg_unfence(au_pg *pg, const char *database, int *changed, dr_error *err);
+
+/* One row of aurora_global_db_status(): a region of the global database. */
+typedef struct au_pg_gdb_row {
+    char region[32];
+    uint64_t highest_lsn;      /* highest_lsn_written */
+    int64_t durability_lag_ms; /* -1 on the primary */
+    int64_t rpo_lag_ms;        /* -1 on the primary */
+    int primary;               /* both lags -1 */
+} au_pg_gdb_row;
+
+typedef struct au_pg_gdb {
+    size_t n;
+    au_pg_gdb_row rows[AU_MAX_MEMBERS];
+} au_pg_gdb;
+
+/* aurora_global_db_status() as this side sees it; DR_ESTATE when the function does not exist. */
+int au_pg_global_status(au_pg *pg, au_pg_gdb *out, dr_error *err);
+const au_pg_gdb_row *au_pg_gdb_region(const au_pg_gdb *g, const char *region); /* NULL: not listed */
+const au_pg_gdb_row *au_pg_gdb_primary(const au_pg_gdb *g);
 int au_pg_terminate_others(au_pg *pg, int *count, dr_error *err);
 
 /* Try a write that leaves nothing behind: 0 when accepted, DR_ESTATE when refused as read-only (25006). */
 int au_pg_write_probe(au_pg *pg, dr_error *err);
 
 void au_lsn_format(uint64_t lsn, char *out, size_t outlen);
+int au_lsn_parse(const char *s, uint64_t *lsn); /* "16/B374D848"; DR_EPARSE */
+
+/* What a primary wrote after `since` (the position its follower had replayed when it was promoted). */
+typedef struct au_pg_divergent {
+    int standby;      /* it is a standby (again): nothing of its own to measure */
+    uint64_t since;   /* the divergence point */
+    uint64_t now;     /* its current WAL position */
+    uint64_t bytes;   /* WAL written since `since` */
+    int64_t tuples;   /* pg_stat_database rows inserted + updated + deleted, cumulative; -1 unknown */
+} au_pg_divergent;
+int au_pg_divergence(au_pg *pg, uint64_t since, au_pg_divergent *out, dr_error *err);
+/* The cumulative pg_stat_database counter au_pg_divergence() reports (a baseline to subtract); -1 unknown. */
+int au_pg_tuple_counter(au_pg *pg, int64_t *tuples, dr_error *err);
 
 #endif /* AURORA_H */

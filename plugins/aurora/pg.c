@@ -1,4 +1,4 @@
-/* pg.c: the aurora plugin's PostgreSQL data plane over libpq: roles, WAL positions, replication state, fencing, write probes. */
+/* pg.c: the aurora plugin's PostgreSQL data plane over libpq: roles, Aurora's global-database status, fencing, write probes. */
 #include <ctype.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -217,67 +217,6 @@ int au_pg_current_lsn(au_pg *pg, uint64_t *lsn, dr_error *err)
     return rc;
 }
 
-int au_pg_replay_lsn(au_pg *pg, uint64_t *lsn, dr_error *err)
-{
-    PGresult *r = NULL;
-    int rc;
-
-    rc = exec(pg, "SELECT pg_is_in_recovery(), pg_last_wal_replay_lsn()", "replayed WAL position", &r, err);
-    if (rc != 0)
-        return rc;
-    if (PQntuples(r) != 1)
-        rc = dr_error_set(err, DR_EPARSE, "%s: replayed WAL position: no row", pg->name);
-    else if (strcmp(PQgetvalue(r, 0, 0), "t") != 0)
-        rc = dr_error_set(err, DR_ESTATE, "%s is not in recovery (it accepts writes)", pg->name);
-    else if (PQgetisnull(r, 0, 1) || parse_lsn(PQgetvalue(r, 0, 1), lsn) != 0)
-        rc = dr_error_set(err, DR_EPARSE, "%s: no replayed WAL position yet", pg->name);
-    PQclear(r);
-    return rc;
-}
-
-int au_pg_replication(au_pg *pg, const char *app_name, au_pg_repl *out, dr_error *err)
-{
-    const char *params[1];
-    PGresult *r;
-    int rc = 0;
-
-    memset(out, 0, sizeof(*out));
-    params[0] = app_name;
-    /*
-     * With several standbys and no application_name configured, the one
-     * furthest behind counts. A NULL replay_lag means caught up and idle.
-     */
-    r = PQexecParams(pg->conn,
-                     "SELECT state, EXTRACT(EPOCH FROM replay_lag)::float8, replay_lsn::text "
-                     "FROM pg_stat_replication WHERE ($1::text IS NULL OR application_name = $1) "
-                     "ORDER BY (state = 'streaming') DESC, replay_lsn ASC NULLS FIRST LIMIT 1",
-                     1, NULL, params, NULL, NULL, 0);
-    if (!r || PQresultStatus(r) != PGRES_TUPLES_OK) {
-        rc = pg_fail(pg, r, PQstatus(pg->conn) != CONNECTION_OK ? DR_ENETWORK : DR_EIO, "pg_stat_replication", err);
-        PQclear(r);
-        return rc;
-    }
-    if (PQntuples(r) == 1) {
-        out->found = 1;
-        if (PQgetisnull(r, 0, 0)) {
-            /* state is hidden from roles without pg_read_all_stats */
-            PQclear(r);
-            return dr_error_set(err, DR_EDENIED,
-                                "%s: pg_stat_replication hides the standby's state: grant pg_monitor to the user",
-                                pg->name);
-        }
-        snprintf(out->state, sizeof(out->state), "%s", PQgetvalue(r, 0, 0));
-        if (!PQgetisnull(r, 0, 1)) {
-            out->has_replay_lag = 1;
-            out->replay_lag = strtod(PQgetvalue(r, 0, 1), NULL);
-        }
-        if (!PQgetisnull(r, 0, 2))
-            parse_lsn(PQgetvalue(r, 0, 2), &out->replay_lsn);
-    }
-    PQclear(r);
-    return 0;
-}
-
 /* Quote an identifier for SQL; out must hold 2 * strlen + 3. */
 static int quote_ident(au_pg *pg, const char *id, char *out, size_t outlen, dr_error *err)
 {
@@ -290,23 +229,14 @@ static int quote_ident(au_pg *pg, const char *id, char *out, size_t outlen, dr_e
     return 0;
 }
 
-/* The read-only default as new sessions will see it, after a configuration reload. */
-static int fenced_state(au_pg *pg, au_fence_method m, const char *database, int *fenced, dr_error *err)
+/* Is the database's read-only default set (what new sessions of every role will get)? */
+static int fenced_state(au_pg *pg, const char *database, int *fenced, dr_error *err)
 {
     PGresult *r = NULL;
     const char *params[1] = {database};
     int rc = 0;
 
     *fenced = 0;
-    if (m == AU_FENCE_SYSTEM) {
-        /* A new session sees the server's default; pg_file_settings would need a superuser. */
-        rc = exec(pg, "SELECT current_setting('default_transaction_read_only')", "fence state", &r, err);
-        if (rc != 0)
-            return rc;
-        *fenced = PQntuples(r) == 1 && strcmp(PQgetvalue(r, 0, 0), "on") == 0;
-        PQclear(r);
-        return 0;
-    }
     r = PQexecParams(pg->conn,
                      "SELECT EXISTS (SELECT 1 FROM pg_db_role_setting s JOIN pg_database d ON d.oid = s.setdatabase "
                      "WHERE s.setrole = 0 AND d.datname = $1 AND "
@@ -320,48 +250,93 @@ static int fenced_state(au_pg *pg, au_fence_method m, const char *database, int 
     return rc;
 }
 
-static int set_fence(au_pg *pg, au_fence_method m, const char *database, int on, int *changed, dr_error *err)
+/*
+ * ALTER DATABASE ... SET/RESET default_transaction_read_only: needs the
+ * database's owner (no superuser). The setting is in the shared catalog and
+ * replicates with the data, so the side that takes over arrives fenced and
+ * is unfenced here before it is opened; our own session may have started
+ * read-only under the fence, so it turns the read-only default off for
+ * itself before the RESET.
+ */
+static int set_fence(au_pg *pg, const char *database, int on, int *changed, dr_error *err)
 {
     char sql[512], qdb[300];
     int fenced, rc;
 
     *changed = 0;
-    rc = fenced_state(pg, m, database, &fenced, err);
+    rc = fenced_state(pg, database, &fenced, err);
     if (rc != 0)
         return rc;
     if (fenced == on)
         return 0;
-    if (m == AU_FENCE_SYSTEM) {
-        snprintf(sql, sizeof(sql), "%s", on ? "ALTER SYSTEM SET default_transaction_read_only = on"
-                                            : "ALTER SYSTEM RESET default_transaction_read_only");
-        rc = exec(pg, sql, on ? "fence (ALTER SYSTEM)" : "unfence (ALTER SYSTEM)", NULL, err);
-        if (rc == 0)
-            rc = exec(pg, "SELECT pg_reload_conf()", "configuration reload", NULL, err);
-        if (rc == 0)
-            rc = exec(pg, on ? "SET default_transaction_read_only = on" : "SET default_transaction_read_only = off",
-                      "session setting", NULL, err);
-    } else {
-        rc = quote_ident(pg, database, qdb, sizeof(qdb), err);
-        if (rc == 0) {
-            snprintf(sql, sizeof(sql), on ? "ALTER DATABASE %s SET default_transaction_read_only = on"
-                                          : "ALTER DATABASE %s RESET default_transaction_read_only",
-                     qdb);
-            rc = exec(pg, sql, on ? "fence (ALTER DATABASE)" : "unfence (ALTER DATABASE)", NULL, err);
-        }
+    rc = quote_ident(pg, database, qdb, sizeof(qdb), err);
+    if (rc == 0 && !on)
+        rc = exec(pg, "SET default_transaction_read_only = off", "session setting", NULL, err);
+    if (rc == 0) {
+        snprintf(sql, sizeof(sql), on ? "ALTER DATABASE %s SET default_transaction_read_only = on"
+                                      : "ALTER DATABASE %s RESET default_transaction_read_only",
+                 qdb);
+        rc = exec(pg, sql, on ? "fence (ALTER DATABASE)" : "unfence (ALTER DATABASE)", NULL, err);
     }
+    if (rc == DR_EDENIED)
+        dr_error_prefix(err, "the user must own the database to fence it: ");
     if (rc == 0)
         *changed = 1;
     return rc;
 }
 
-int au_pg_fence(au_pg *pg, au_fence_method m, const char *database, int *changed, dr_error *err)
+int au_pg_fence(au_pg *pg, const char *database, int *changed, dr_error *err)
 {
-    return set_fence(pg, m, database, 1, changed, err);
+    return set_fence(pg, database, 1, changed, err);
 }
 
-int au_pg_unfence(au_pg *pg, au_fence_method m, const char *database, int *changed, dr_error *err)
+int au_pg_unfence(au_pg *pg, const char *database, int *changed, dr_error *err)
 {
-    return set_fence(pg, m, database, 0, changed, err);
+    return set_fence(pg, database, 0, changed, err);
+}
+
+int au_pg_global_status(au_pg *pg, au_pg_gdb *out, dr_error *err)
+{
+    PGresult *r = NULL;
+    int rc;
+
+    memset(out, 0, sizeof(*out));
+    rc = exec(pg,
+              "SELECT aws_region, highest_lsn_written, durability_lag_in_msec, rpo_lag_in_msec "
+              "FROM aurora_global_db_status()",
+              "aurora_global_db_status()", &r, err);
+    if (rc == DR_EIO && strstr(err->message, "does not exist"))
+        return dr_error_set(err, DR_ESTATE, "%s: aurora_global_db_status() does not exist: not an Aurora PostgreSQL "
+                                            "global database",
+                            pg->name);
+    if (rc != 0)
+        return rc;
+    for (int i = 0; i < PQntuples(r) && out->n < AU_MAX_MEMBERS; i++) {
+        au_pg_gdb_row *row = &out->rows[out->n++];
+        snprintf(row->region, sizeof(row->region), "%s", PQgetvalue(r, i, 0));
+        row->highest_lsn = PQgetisnull(r, i, 1) ? 0 : strtoull(PQgetvalue(r, i, 1), NULL, 10);
+        row->durability_lag_ms = PQgetisnull(r, i, 2) ? -1 : strtoll(PQgetvalue(r, i, 2), NULL, 10);
+        row->rpo_lag_ms = PQgetisnull(r, i, 3) ? -1 : strtoll(PQgetvalue(r, i, 3), NULL, 10);
+        row->primary = row->durability_lag_ms == -1 && row->rpo_lag_ms == -1;
+    }
+    PQclear(r);
+    return 0;
+}
+
+const au_pg_gdb_row *au_pg_gdb_region(const au_pg_gdb *g, const char *region)
+{
+    for (size_t i = 0; i < g->n; i++)
+        if (strcmp(g->rows[i].region, region) == 0)
+            return &g->rows[i];
+    return NULL;
+}
+
+const au_pg_gdb_row *au_pg_gdb_primary(const au_pg_gdb *g)
+{
+    for (size_t i = 0; i < g->n; i++)
+        if (g->rows[i].primary)
+            return &g->rows[i];
+    return NULL;
 }
 
 int au_pg_terminate_others(au_pg *pg, int *count, dr_error *err)
@@ -410,4 +385,58 @@ int au_pg_write_probe(au_pg *pg, dr_error *err)
         exec(pg, "ROLLBACK", "write probe", NULL, &ignored);
     }
     return rc;
+}
+
+int au_pg_divergence(au_pg *pg, uint64_t since, au_pg_divergent *out, dr_error *err)
+{
+    char sql[512], lsn[32];
+    PGresult *r = NULL;
+    int rc;
+
+    memset(out, 0, sizeof(*out));
+    out->since = since;
+    au_lsn_format(since, lsn, sizeof(lsn));
+    /* pg_current_wal_lsn(), pg_wal_lsn_diff() and pg_stat_database need no superuser */
+    snprintf(sql, sizeof(sql),
+             "SELECT pg_is_in_recovery(), CASE WHEN pg_is_in_recovery() THEN NULL ELSE pg_current_wal_lsn() END, "
+             "CASE WHEN pg_is_in_recovery() THEN NULL ELSE pg_wal_lsn_diff(pg_current_wal_lsn(), '%s'::pg_lsn) END, "
+             "(SELECT sum(tup_inserted + tup_updated + tup_deleted) FROM pg_stat_database)",
+             lsn);
+    rc = exec(pg, sql, "WAL written since the switch", &r, err);
+    if (rc != 0)
+        return rc;
+    if (PQntuples(r) != 1) {
+        rc = dr_error_set(err, DR_EPARSE, "%s: WAL written since the switch: no row", pg->name);
+    } else if (strcmp(PQgetvalue(r, 0, 0), "t") == 0) {
+        out->standby = 1; /* a standby again: whatever it had was rewound or replaced */
+    } else if (parse_lsn(PQgetvalue(r, 0, 1), &out->now) != 0) {
+        rc = dr_error_set(err, DR_EPARSE, "%s: unexpected answer to pg_current_wal_lsn()", pg->name);
+    } else {
+        double diff = strtod(PQgetvalue(r, 0, 2), NULL);
+        out->bytes = diff > 0 ? (uint64_t)diff : 0;
+        out->tuples = PQgetisnull(r, 0, 3) ? -1 : strtoll(PQgetvalue(r, 0, 3), NULL, 10);
+    }
+    PQclear(r);
+    return rc;
+}
+
+int au_pg_tuple_counter(au_pg *pg, int64_t *tuples, dr_error *err)
+{
+    PGresult *r = NULL;
+    int rc;
+
+    *tuples = -1;
+    rc = exec(pg, "SELECT sum(tup_inserted + tup_updated + tup_deleted) FROM pg_stat_database", "tuple counters", &r,
+              err);
+    if (rc != 0)
+        return rc;
+    if (PQntuples(r) == 1 && !PQgetisnull(r, 0, 0))
+        *tuples = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+    PQclear(r);
+    return 0;
+}
+
+int au_lsn_parse(const char *s, uint64_t *lsn)
+{
+    return parse_lsn(s, lsn);
 }

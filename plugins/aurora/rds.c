@@ -360,11 +360,6 @@ int au_rename_cluster(dr_aws *c, const char *id, const char *new_id, dr_error *e
                       "ApplyImmediately", "true", (const char *)NULL);
 }
 
-int au_promote(dr_aws *c, const char *id, dr_error *err)
-{
-    return rds_action(c, "PromoteReadReplicaDBCluster", err, "DBClusterIdentifier", id, (const char *)NULL);
-}
-
 int au_switchover(dr_aws *c, const char *global_id, const char *target_arn, dr_error *err)
 {
     return rds_action(c, "SwitchoverGlobalCluster", err, "GlobalClusterIdentifier", global_short(global_id),

@@ -58,6 +58,9 @@ static const dr_config_key keys[] = {
      "the newest copy of each resource in the DR vault must be younger (default: derived from the most "
      "frequent copied rule, 32d for a monthly one)"},
     {"job_lookback", DR_KEY_DURATION, 0, "24h", NULL, "how far back verify looks for failed backup and copy jobs"},
+    {"dynamodb_advanced_backup", DR_KEY_BOOL, 0, "true", NULL,
+     "when DynamoDB tables are copied to the DR region, configure turns on AWS Backup's advanced DynamoDB backup "
+     "features in the primary region (UpdateRegionSettings); false: only report that they are off"},
 };
 
 /* ======================================================================== */
@@ -533,6 +536,42 @@ out:
 
 /* --- vaults --- */
 
+struct vault_listed_arg {
+    const char *name;
+    int found;
+};
+
+static int vault_listed_page(const dr_node *root, void *arg, dr_error *err)
+{
+    struct vault_listed_arg *v = arg;
+
+    (void)err;
+    for (const dr_node *n = dr_node_first(dr_node_get(root, "BackupVaultList")); n; n = dr_node_next(n))
+        if (same_text(dr_node_str(n, "BackupVaultName"), v->name)) {
+            v->found = 1;
+            return 1;
+        }
+    return 0;
+}
+
+/*
+ * AWS answers DescribeBackupVault of a vault that does not exist with 403 AccessDeniedException, as it does when
+ * the caller may not read it. ListBackupVaults tells the two apart: a vault it does not list does not exist.
+ * Returns DR_ENOTFOUND (err set) when the vault is not listed, else leaves the denial as it was.
+ */
+static int confirm_denied_vault(dr_aws *c, const char *vault, dr_error *err)
+{
+    struct vault_listed_arg v = {vault, 0};
+    dr_error lerr;
+    int rc;
+
+    dr_error_clear(&lerr);
+    rc = list_all(c, "ListBackupVaults", "/backup-vaults/", NULL, vault_listed_page, &v, &lerr);
+    if (rc != 0 || v.found)
+        return err->code; /* cannot list, or the vault is there and really denied */
+    return dr_error_set(err, DR_ENOTFOUND, "backup vault %s does not exist (not in ListBackupVaults)", vault);
+}
+
 static int describe_vault(dr_aws *c, const char *vault, dr_doc **out, dr_error *err)
 {
     char *path = path_of("/backup-vaults/", vault, NULL, NULL, NULL);
@@ -542,6 +581,8 @@ static int describe_vault(dr_aws *c, const char *vault, dr_doc **out, dr_error *
         return dr_error_set(err, DR_ENOMEM, "out of memory");
     rc = call(c, "DescribeBackupVault", "GET", path, NULL, NULL, out, err);
     free(path);
+    if (rc == DR_EDENIED)
+        rc = confirm_denied_vault(c, vault, err);
     return rc;
 }
 
@@ -1132,6 +1173,8 @@ static int newest_point(dr_aws *c, const char *vault, const char *resource_arn, 
         rc = dr_error_set(err, DR_ENOMEM, "out of memory");
     else
         rc = list_all(c, "ListRecoveryPointsByBackupVault", path, dr_buf_str(&q), newest_page, pt, err);
+    if (rc == DR_EDENIED)
+        rc = confirm_denied_vault(c, vault, err);
     free(path);
     dr_buf_free(&q);
     return rc;
@@ -1179,6 +1222,8 @@ static int protected_targets(bk_ctx *x, dr_aws *c, const char *vault, const char
         rc = path && !q.failed
                  ? list_all(c, "ListRecoveryPointsByBackupVault", path, dr_buf_str(&q), discover_page, &a, err)
                  : dr_error_set(err, DR_ENOMEM, "out of memory");
+        if (rc == DR_EDENIED)
+            rc = confirm_denied_vault(c, vault, err);
         free(path);
         dr_buf_free(&q);
     }
@@ -1480,6 +1525,122 @@ out:
     return rc;
 }
 
+/* ---- the service role and the region's settings ---- */
+
+#define BACKUP_TRUST "{\"Version\":\"2012-10-17\",\"Statement\":[{\"Effect\":\"Allow\",\"Principal\":" \
+                     "{\"Service\":\"backup.amazonaws.com\"},\"Action\":\"sts:AssumeRole\"}]}"
+
+static int iam_call(bk_ctx *x, const char *op, const dr_buf *form, dr_error *err)
+{
+    dr_doc *doc = NULL;
+    int rc = dr_aws_query(x->p, "iam", op, "2010-05-08", dr_buf_str(form), &doc, err);
+
+    dr_doc_free(doc);
+    return rc;
+}
+
+/*
+ * The role the selection names must exist: AWSBackupDefaultServiceRole exists only once someone created it (the
+ * console does so on first use). Without iam_role, configure creates it as the console does; a configured role
+ * that does not exist is an error naming it.
+ */
+static int configure_service_role(bk_ctx *x, const dr_hook_args *a, dr_error *err)
+{
+    static const char *const policies[] = {"AWSBackupServiceRolePolicyForBackup", "AWSBackupServiceRolePolicyForRestores"};
+    const char *name = strrchr(x->role, '/') ? strrchr(x->role, '/') + 1 : x->role;
+    dr_buf form = DR_BUF_INIT;
+    char target[320], arn[300];
+    int rc;
+
+    snprintf(target, sizeof(target), "iam role %s", name);
+    H->progress(x->res, "reading %s", target);
+    dr_aws_form_add(&form, "RoleName", name);
+    rc = x->p ? iam_call(x, "GetRole", &form, err) : dr_error_set(err, x->perr.code ? x->perr.code : DR_ENETWORK,
+                                                                   "%s", x->perr.message);
+    if (rc != DR_ENOTFOUND)
+        goto out;
+    dr_error_clear(err);
+    if (x->k.iam_role) {
+        rc = dr_error_set(err, DR_ECONFIG, "iam_role %s does not exist: create it (trusted by backup.amazonaws.com, "
+                          "with AWSBackupServiceRolePolicyForBackup) or leave iam_role unset", x->k.iam_role);
+        H->change(x->res, DR_CHANGE_FAILED, "check backup service role", target, err->message);
+        goto out;
+    }
+    if (!a->dry_run) {
+        dr_buf_reset(&form);
+        dr_aws_form_add(&form, "RoleName", name);
+        dr_aws_form_add(&form, "Path", "/service-role/");
+        dr_aws_form_add(&form, "AssumeRolePolicyDocument", BACKUP_TRUST);
+        dr_aws_form_add(&form, "Description", "Default role of AWS Backup, created by dr-agent");
+        rc = iam_call(x, "CreateRole", &form, err);
+        if (rc != 0 && dr_error_is(err, "EntityAlreadyExists")) {
+            dr_error_clear(err);
+            rc = 0;
+        }
+        for (size_t i = 0; rc == 0 && i < sizeof(policies) / sizeof(policies[0]); i++) {
+            snprintf(arn, sizeof(arn), "arn:%s:iam::aws:policy/service-role/%s", partition_of(x->k.primary),
+                     policies[i]);
+            dr_buf_reset(&form);
+            dr_aws_form_add(&form, "RoleName", name);
+            dr_aws_form_add(&form, "PolicyArn", arn);
+            rc = iam_call(x, "AttachRolePolicy", &form, err);
+        }
+    }
+    rc = changed(x->res, a, rc, "create backup service role", target,
+                 "path /service-role/, trusted by backup.amazonaws.com, with AWSBackupServiceRolePolicyForBackup and "
+                 "AWSBackupServiceRolePolicyForRestores",
+                 err);
+out:
+    dr_buf_free(&form);
+    return rc;
+}
+
+/* Whether the plan protects DynamoDB tables by ARN (what a tag selection finds is not known before it runs). */
+static int protects_dynamodb(const bk_ctx *x)
+{
+    for (size_t i = 0; i < x->k.n_resources; i++)
+        if (strstr(H->cfg_list_item(x->res, "resources", i), ":dynamodb:"))
+            return 1;
+    return 0;
+}
+
+/*
+ * Copies of DynamoDB backups to another region need AWS Backup's advanced DynamoDB backup features, a setting of
+ * the source region (ResourceTypeManagementPreference DynamoDB). Turned on when allowed, else reported.
+ */
+static int configure_region_settings(bk_ctx *x, const dr_hook_args *a, dr_error *err)
+{
+    static const char body[] = "{\"ResourceTypeManagementPreference\":{\"DynamoDB\":true}}";
+    dr_doc *doc = NULL;
+    char target[200];
+    int rc;
+
+    if (!x->k.any_copy || !protects_dynamodb(x))
+        return 0;
+    snprintf(target, sizeof(target), "backup region settings %s", x->k.primary);
+    H->progress(x->res, "reading %s", target);
+    rc = call(x->p, "DescribeRegionSettings", "GET", "/account-settings", NULL, NULL, &doc, err);
+    if (rc != 0)
+        goto out;
+    if (dr_node_bool(dr_doc_root(doc), "ResourceTypeManagementPreference.DynamoDB", 0))
+        goto out;
+    if (!H->cfg_bool(x->res, "dynamodb_advanced_backup")) {
+        H->log(x->res, DR_LOG_WARN,
+               "AWS Backup's advanced DynamoDB backup features are off in %s: copies of DynamoDB backups to %s fail "
+               "until they are on (aws backup update-region-settings --region %s "
+               "--resource-type-management-preference DynamoDB=true)",
+               x->k.primary, x->k.dr, x->k.primary);
+        goto out;
+    }
+    rc = a->dry_run ? 0 : call(x->p, "UpdateRegionSettings", "PUT", "/account-settings", NULL, body, NULL, err);
+    rc = changed(x->res, a, rc, "enable advanced DynamoDB backup", target,
+                 "ResourceTypeManagementPreference DynamoDB=true: copies of DynamoDB backups to the DR region need it",
+                 err);
+out:
+    dr_doc_free(doc);
+    return rc;
+}
+
 static int bk_configure(dr_resource *res, const dr_hook_args *a, dr_error *err)
 {
     bk_ctx x;
@@ -1499,10 +1660,15 @@ static int bk_configure(dr_resource *res, const dr_hook_args *a, dr_error *err)
     rc = configure_vault(&x, a, 0, err);
     if (rc == 0 && x.k.any_copy)
         rc = configure_vault(&x, a, 1, err);
-    /* 2. the plan with its rules and copy actions */
+    /* 2. the region's opt-in that copies of DynamoDB backups need */
+    if (rc == 0)
+        rc = configure_region_settings(&x, a, err);
+    /* 3. the plan with its rules and copy actions */
     if (rc == 0)
         rc = configure_plan(&x, a, plan_id, sizeof(plan_id), &created, err);
-    /* 3. what it protects */
+    /* 4. the role AWS Backup assumes, then what it protects */
+    if (rc == 0)
+        rc = configure_service_role(&x, a, err);
     if (rc == 0)
         rc = configure_selection(&x, a, plan_id, created, err);
     return rc;
@@ -1702,7 +1868,7 @@ static double verify_ages(bk_ctx *x, int dr, const bk_targets *t, const char *ch
     dr_error err;
     char name[200], want[40];
 
-    snprintf(want, sizeof(want), "%.0f", max_age);
+    dr_duration_format(max_age, want, sizeof(want)); /* "32d", not seconds: an UNKNOWN check has no unit */
     if (list_err) { /* the tagged resources could not be listed: the configured ones are still judged */
         dr_report_unknown(H, x->res, check, want, list_err);
         worst = -1;
@@ -2156,6 +2322,8 @@ static int bk_prepare(dr_resource *res, const dr_hook_args *a, dr_error *err)
         return rc;
     return client(&x, 0, err) ? 0 : err->code;
 }
+/* The AWS services (signing names) this plugin calls. */
+static const char *const services[] = {"backup", NULL};
 
 static const dr_plugin_descriptor descriptor = {
     DR_PLUGIN_HEADER,
@@ -2171,6 +2339,8 @@ static const dr_plugin_descriptor descriptor = {
     bk_verify,
     bk_failover,
     bk_failback,
+    services,
+    NULL, /* cleanup: nothing retired */
     bk_prepare,
 };
 

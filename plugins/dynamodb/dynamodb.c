@@ -31,6 +31,9 @@ static const dr_config_key config_keys[] = {
     {"graceful_max_latency", DR_KEY_DURATION, 0, "60s", NULL,
      "replication latency under which a graceful failover or failback goes on"},
     {"poll_interval", DR_KEY_DURATION, 0, "10s", NULL, "time between two polls while waiting for AWS"},
+    {"dr_kms_key", DR_KEY_STRING, 0, NULL, NULL,
+     "KMS key (ARN, id or alias) in the DR region that encrypts the replica of a table encrypted with a customer "
+     "managed key; default: the DR copy of a multi-Region key (mrk-...), derived from the table's key"},
 };
 
 /* What every hook needs: the resource, its table, both regions and the run options. */
@@ -459,12 +462,14 @@ static void check_latency(const ctx *x, const char *from, const char *to)
     read_lag(x, from, to, &l);
     if (l.rc != 0) {
         report_number_none(x, "replication_latency", DR_STATUS_UNKNOWN, rpo, "seconds", l.err.message);
+        H->rpo_observed(x->res, -1); /* the data's RPO is unknown */
         return;
     }
     if (l.n == 0) {
         snprintf(detail, sizeof(detail), "no ReplicationLatency datapoints for %s from %s to %s in the last %s",
                  x->table, from, to, window);
         report_number_none(x, "replication_latency", DR_STATUS_UNKNOWN, rpo, "seconds", detail);
+        H->rpo_observed(x->res, -1);
         return;
     }
     dr_report_number(H, x->res, "replication_latency", dr_lag_status(l.worst, rpo, frac), l.worst, rpo, "seconds",
@@ -545,6 +550,78 @@ static int ensure_stream(const ctx *x, dr_aws *c, dr_doc **doc, const dr_node **
 }
 
 /*
+ * What AWS needs before it adds a replica, checked first: the replica's KMS key in `to` for a table encrypted with
+ * a KMS key (dr_kms_key, or the DR copy of a multi-Region key), and write auto scaling for a PROVISIONED table.
+ * Fills `key` (empty: none sent) and appends to `detail` what the replica needs; DR_ECONFIG/DR_ESTATE with err
+ * naming what is missing.
+ */
+static int replica_needs(const ctx *x, dr_aws *cfrom, const dr_node *table, const char *to, char *key, size_t keylen,
+                         char *detail, size_t dlen, dr_error *err)
+{
+    const char *sse = dr_node_str(table, "SSEDescription.SSEType");
+    const char *arn = dr_node_str(table, "SSEDescription.KMSMasterKeyArn");
+    const char *billing = dr_node_str(table, "BillingModeSummary.BillingMode");
+    const char *conf_key = H->cfg_string(x->res, "dr_kms_key");
+    size_t used = strlen(detail);
+
+    key[0] = '\0';
+    if (sse && strcmp(sse, "KMS") == 0 && arn) {
+        const char *id = strrchr(arn, '/');
+        char region_part[64];
+        if (conf_key && *conf_key && strcmp(to, x->dr) == 0) {
+            snprintf(key, keylen, "%s", conf_key);
+            snprintf(detail + used, dlen - used, ", encrypted with %s (dr_kms_key)", key);
+        } else if (id && strncmp(id + 1, "mrk-", 4) == 0) {
+            /* a multi-Region key has the same id in every region: arn:aws:kms:<region>:<account>:key/mrk-... */
+            const char *p = arn;
+            size_t n;
+            for (int colons = 0; *p && colons < 3; p++)
+                colons += *p == ':';
+            n = (size_t)(p - arn);
+            snprintf(region_part, sizeof(region_part), "%.*s", (int)n, arn);
+            p = strchr(p, ':');
+            snprintf(key, keylen, "%s%s%s", region_part, to, p ? p : "");
+            snprintf(detail + used, dlen - used, ", encrypted with the replica of multi-Region key %s in %s: %s",
+                     id + 1, to, key);
+        } else {
+            snprintf(detail + used, dlen - used,
+                     ", table encrypted with KMS key %s: no replica key sent, which AWS accepts only for the AWS "
+                     "managed key aws/dynamodb (for a customer managed key %s)", arn,
+                     strcmp(to, x->dr) == 0 ? "set dr_kms_key" : "use a multi-Region key or add the replica by hand");
+        }
+        used = strlen(detail);
+    }
+    if (!billing || strcmp(billing, "PROVISIONED") == 0) {
+        dr_doc *doc = NULL;
+        const dr_node *w = NULL;
+        int rc = ddb(cfrom, "DescribeTableReplicaAutoScaling", dr_json_pack(err, "{s:s}", "TableName", x->table),
+                     &doc, err);
+        if (rc != 0) {
+            dr_doc_free(doc);
+            return dr_error_prefix(err, "write auto scaling of PROVISIONED table %s: ", x->table);
+        }
+        for (const dr_node *r = dr_node_first(dr_node_get(dr_doc_root(doc), "TableAutoScalingDescription.Replicas"));
+             r; r = dr_node_next(r))
+            if (dr_node_str(r, "RegionName") && strcmp(dr_node_str(r, "RegionName"), dr_aws_region(cfrom)) == 0)
+                w = dr_node_get(r, "ReplicaProvisionedWriteCapacityAutoScalingSettings");
+        if (!w || dr_node_bool(w, "AutoScalingDisabled", 1) || dr_node_count(dr_node_get(w, "ScalingPolicies")) == 0) {
+            dr_doc_free(doc);
+            return dr_error_set(err, DR_ESTATE,
+                                "table %s is PROVISIONED without write auto scaling; a global table needs on-demand "
+                                "capacity or write auto scaling: switch it to PAY_PER_REQUEST or register a scalable "
+                                "target and a target-tracking policy for dynamodb:table:WriteCapacityUnits of "
+                                "table/%s (aws application-autoscaling register-scalable-target / "
+                                "put-scaling-policy), then run configure again",
+                                x->table, x->table);
+        }
+        snprintf(detail + used, dlen - used, ", PROVISIONED with write auto scaling %.0f-%.0f units",
+                 dr_node_num(w, "MinimumUnits", 0), dr_node_num(w, "MaximumUnits", 0));
+        dr_doc_free(doc);
+    }
+    return 0;
+}
+
+/*
  * Add the replica in `to` through the table in `from` (UpdateTable ReplicaUpdates, global tables 2019.11.21) and
  * wait until it is ACTIVE. `*planned` is set when a dry run planned it.
  */
@@ -553,7 +630,7 @@ static int ensure_replica(const ctx *x, dr_aws *cfrom, dr_aws *cto, const char *
 {
     const dr_node *rep = find_replica(*table, to), *other_t = NULL;
     dr_doc *other = NULL;
-    char target[300], detail[300];
+    char target[300], detail[900], key[300];
     int rc;
 
     *planned = 0;
@@ -586,15 +663,25 @@ static int ensure_replica(const ctx *x, dr_aws *cfrom, dr_aws *cto, const char *
     dr_error_clear(err);
 
     snprintf(detail, sizeof(detail), "global table version 2019.11.21, replica of %s in %s", x->table, from);
+    rc = replica_needs(x, cfrom, *table, to, key, sizeof(key), detail, sizeof(detail), err);
+    if (rc != 0) {
+        H->change(x->res, DR_CHANGE_FAILED, "add replica", target, err->message);
+        return rc;
+    }
     if (x->args->dry_run) {
         H->change(x->res, DR_CHANGE_PLANNED, "add replica", target, detail);
         *planned = 1;
         return 0;
     }
     rc = ddb(cfrom, "UpdateTable",
-             dr_json_pack(err, "{s:s, s:[{s:{s:s}}]}", "TableName", x->table, "ReplicaUpdates", "Create",
-                          "RegionName", to),
+             key[0] ? dr_json_pack(err, "{s:s, s:[{s:{s:s, s:s}}]}", "TableName", x->table, "ReplicaUpdates", "Create",
+                                   "RegionName", to, "KMSMasterKeyId", key)
+                    : dr_json_pack(err, "{s:s, s:[{s:{s:s}}]}", "TableName", x->table, "ReplicaUpdates", "Create",
+                                   "RegionName", to),
              NULL, err);
+    if (rc != 0 && !key[0] && strstr(err->message, "KMSMasterKeyId") && strcmp(to, x->dr) == 0)
+        dr_error_prefix(err, "table %s is encrypted with a customer managed KMS key: set dr_kms_key to its key in %s; ",
+                        x->table, to);
     if (rc == 0)
         rc = wait_table(x, cfrom, to, doc, table, err);
     H->change(x->res, rc == 0 ? DR_CHANGE_DONE : DR_CHANGE_FAILED, "add replica", target,
@@ -797,7 +884,37 @@ static char *canary_body(const ctx *x, const canary_attr *a, int n, int item, co
                         a[0].value, a[1].name, a[1].type, a[1].value, "ConsistentRead", 1);
 }
 
-/* Write the canary item in `region` and read it back with a strongly consistent read. */
+/* {"TableName":..., "Key": {key attributes}, "ConditionExpression": the item is this run's} */
+static char *canary_delete_body(const ctx *x, const canary_attr *a, int n, const char *run, dr_error *err)
+{
+    if (n == 1)
+        return dr_json_pack(err, "{s:s, s:{s:{s:s}}, s:s, s:{s:{s:s}}}", "TableName", x->table, "Key", a[0].name,
+                            a[0].type, a[0].value, "ConditionExpression", "dr_agent_run = :run",
+                            "ExpressionAttributeValues", ":run", "S", run);
+    return dr_json_pack(err, "{s:s, s:{s:{s:s}, s:{s:s}}, s:s, s:{s:{s:s}}}", "TableName", x->table, "Key",
+                        a[0].name, a[0].type, a[0].value, a[1].name, a[1].type, a[1].value, "ConditionExpression",
+                        "dr_agent_run = :run", "ExpressionAttributeValues", ":run", "S", run);
+}
+
+/*
+ * Remove the canary item again, so that it does not stay in the application's table (scans, exports, streams
+ * consumers see it only for the moment of the check). Only this run's item is deleted: a newer run's stays.
+ */
+static void canary_cleanup(const ctx *x, dr_aws *c, const char *target, const canary_attr *a, int n, const char *run)
+{
+    dr_error e;
+    int rc;
+
+    dr_error_clear(&e);
+    rc = ddb(c, "DeleteItem", canary_delete_body(x, a, n, run, &e), NULL, &e);
+    if (rc != 0 && dr_error_is(&e, "ConditionalCheckFailedException"))
+        rc = 0; /* gone already, or another run's */
+    if (rc != 0)
+        H->log(x->res, DR_LOG_WARN, "the canary item of %s was not removed (%s): delete it by hand", target,
+               e.message);
+}
+
+/* Write the canary item in `region`, read it back with a strongly consistent read, then delete it. */
 static int canary(const ctx *x, dr_aws *c, const char *region, const dr_node *table, dr_error *err)
 {
     const char *spec = H->cfg_string(x->res, "canary_key");
@@ -805,7 +922,7 @@ static int canary(const ctx *x, dr_aws *c, const char *region, const dr_node *ta
     char *copy = NULL, run[64], when[40], target[300], detail[300];
     const char *got;
     dr_doc *doc = NULL;
-    int n, rc;
+    int n, rc, written = 0;
 
     if (!spec)
         return 0;
@@ -817,7 +934,7 @@ static int canary(const ctx *x, dr_aws *c, const char *region, const dr_node *ta
         H->change(x->res, DR_CHANGE_FAILED, "write canary item", target, err->message);
         goto out;
     }
-    snprintf(detail, sizeof(detail), "PutItem %s then a strongly consistent GetItem", spec);
+    snprintf(detail, sizeof(detail), "PutItem %s, a strongly consistent GetItem, then DeleteItem", spec);
     if (x->args->dry_run) {
         H->change(x->res, DR_CHANGE_PLANNED, "write canary item", target, detail);
         rc = 0;
@@ -828,6 +945,7 @@ static int canary(const ctx *x, dr_aws *c, const char *region, const dr_node *ta
         dr_uuid4(run);
     dr_time_format(dr_now(), 1, when, sizeof(when));
     rc = ddb(c, "PutItem", canary_body(x, attrs, n, 1, run, when, err), NULL, err);
+    written = rc == 0;
     if (rc == 0)
         rc = ddb(c, "GetItem", canary_body(x, attrs, n, 0, run, when, err), &doc, err);
     if (rc == 0) {
@@ -836,8 +954,10 @@ static int canary(const ctx *x, dr_aws *c, const char *region, const dr_node *ta
             rc = dr_error_set(err, DR_ESTATE, "the canary item read back from %s %s", target,
                               got ? "carries another run's marker" : "is missing");
     }
+    if (written)
+        canary_cleanup(x, c, target, attrs, n, run);
     if (rc == 0)
-        snprintf(detail, sizeof(detail), "wrote and read back %s (run %s)", spec, run);
+        snprintf(detail, sizeof(detail), "wrote, read back and deleted %s (run %s)", spec, run);
     H->change(x->res, rc == 0 ? DR_CHANGE_DONE : DR_CHANGE_FAILED, "write canary item", target,
               rc == 0 ? detail : err->message);
 out:
@@ -899,6 +1019,7 @@ static int switch_latency(const ctx *x, const char *from, const char *to, int mu
 
     if (w.last.rc != 0) {
         report_number_none(x, "replication_latency", DR_STATUS_UNKNOWN, rpo, "seconds", w.last.err.message);
+        H->rpo_observed(x->res, -1); /* the data's RPO is unknown */
         if (rc != 0) /* a graceful run must know what it leaves behind */
             dr_error_prefix(err, "replication latency could not be read (a forced run goes on without it): ");
         return rc;
@@ -908,6 +1029,7 @@ static int switch_latency(const ctx *x, const char *from, const char *to, int mu
         snprintf(detail, sizeof(detail), "no ReplicationLatency datapoints for %s from %s to %s: no recent writes "
                  "to replicate", x->table, from, to);
         report_number_none(x, "replication_latency", DR_STATUS_UNKNOWN, rpo, "seconds", detail);
+        H->rpo_observed(x->res, -1);
         return rc;
     }
     dr_time_format(w.last.latest_at, 0, when, sizeof(when));
@@ -1172,6 +1294,9 @@ static int dynamodb_init(const dr_host_api *host, dr_error *err)
     return 0;
 }
 
+/* The AWS services (signing names) this plugin calls. */
+static const char *const services[] = {"dynamodb", "monitoring", NULL};
+
 static const dr_plugin_descriptor descriptor = {
     DR_PLUGIN_HEADER,
     "dynamodb",
@@ -1186,6 +1311,8 @@ static const dr_plugin_descriptor descriptor = {
     dynamodb_verify,
     dynamodb_failover,
     dynamodb_failback,
+    services,
+    NULL, /* cleanup: nothing retired */
     dynamodb_prepare,
 };
 

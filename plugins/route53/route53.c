@@ -1,6 +1,8 @@
 /* route53.c: the route53 plugin: a health check on the primary endpoint and PRIMARY/SECONDARY failover records. */
 #include <arpa/inet.h>
 #include <ctype.h>
+#include <pthread.h>
+#include <time.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,9 +17,18 @@
  *              record (with that health check) and the SECONDARY record (the DR endpoint)
  *   verify     the health check exists, matches the config and is healthy; both records are
  *              there with their failover roles; the PRIMARY uses the health check; small TTL
- *   failover   invert the health check (or point the PRIMARY at the DR endpoint), wait until
- *              Route 53 acts on it, optionally ask a resolver
+ *   failover   failover_method alarm (the reference): put "traffic on DR" into a CloudWatch metric in the
+ *              DR region, whose alarm a CLOUDWATCH_METRIC health check follows; the PRIMARY's calculated
+ *              health check (endpoint AND alarm) turns unhealthy and Route 53's data plane answers the
+ *              SECONDARY. No call to Route 53's control plane (us-east-1) is on that path.
+ *              invert / records: invert the health check or point the PRIMARY at the DR endpoint
+ *              (Route 53 control-plane calls), wait until Route 53 acts on it, optionally ask a resolver
  *   failback   undo that, wait until INSYNC
+ *
+ * Where traffic goes is read from the AWS/Route53 HealthCheckStatus metric (CloudWatch, us-east-1),
+ * which AWS defines as the status Route 53 acts on, after inversion; GetHealthCheckStatus only gives
+ * the checkers' reasons (AWS documents it as each checker's report, and which way it shows an
+ * inverted check is not settled). Route 53 requests are paced process-wide to its 5 per second.
  *
  * The health check that dr-agent creates is found again by its CallerReference, which starts
  * with "dr-agent/<resource id>/" (or a hash of a long id): no local state is needed, so a
@@ -29,6 +40,10 @@ static const dr_host_api *H;
 #define R53_NS "https://route53.amazonaws.com/doc/2013-04-01/"
 #define R53_API "/2013-04-01"
 #define UPDATE_ATTEMPTS 3
+#define TRAFFIC_NS "DrAgent/Route53"   /* the metric the traffic alarm watches: 1 = traffic on DR */
+#define TRAFFIC_METRIC "TrafficOnDR"
+#define R53_GAP_MS 210                 /* Route 53 allows 5 API requests per second per account: a little under */
+#define WAIT_MAX_MS 30000              /* polling backs off up to this */
 
 static const dr_config_key keys[] = {
     {"zone", DR_KEY_STRING, DR_KEY_REQUIRED, NULL, NULL, "hosted zone name, e.g. roadcall.example.com"},
@@ -49,7 +64,9 @@ static const dr_config_key keys[] = {
     {"health_check_interval", DR_KEY_INT, 0, "30", NULL, "seconds between checks of each checker: 10 or 30 (fixed once created)"},
     {"health_check_failure_threshold", DR_KEY_INT, 0, "3", NULL, "consecutive failures before unhealthy, 1 to 10"},
     {"health_check_sni", DR_KEY_BOOL, 0, "true", NULL, "send the host name in the TLS handshake (HTTPS)"},
-    {"failover_method", DR_KEY_ENUM, 0, "invert", "invert|records", "how failover moves traffic: invert the health check, or point the PRIMARY record at the DR endpoint"},
+    {"failover_method", DR_KEY_ENUM, 0, "invert", "invert|records|alarm", "how failover moves traffic: invert the health check or point the PRIMARY record at the DR endpoint (both Route 53 control-plane calls, in us-east-1), or set a CloudWatch alarm in the DR region that the PRIMARY's health check follows (no control-plane call in the region being left)"},
+    {"alarm_name", DR_KEY_STRING, 0, NULL, NULL, "failover_method alarm: name of the traffic alarm (default dr-agent-<resource id>-traffic)"},
+    {"alarm_region", DR_KEY_STRING, 0, NULL, NULL, "failover_method alarm: region of the traffic alarm (default the DR region)"},
     {"resolver", DR_KEY_STRING, 0, NULL, NULL, "DNS resolver (numeric host[:port]) asked after failover/failback to confirm the answer"},
     {"dns_timeout", DR_KEY_DURATION, 0, "2m", NULL, "how long failover/failback ask the resolver before warning"},
     {"change_timeout", DR_KEY_DURATION, 0, "10m", NULL, "how long to wait for a change to be INSYNC or for the health check to flip"},
@@ -67,9 +84,13 @@ typedef struct r53_conf {
     int64_t ttl;
     double ttl_warning, dns_timeout, change_timeout;
     int64_t poll_ms;
-    int hc_port, hc_interval, hc_threshold, hc_sni, by_records;
+    int hc_port, hc_interval, hc_threshold, hc_sni, by_records, by_alarm;
     char record_dot[260]; /* lower-case, with the trailing dot, as Route 53 lists it */
     char caller_prefix[64];
+    char alarm_prefix[64], calc_prefix[64]; /* CallerReference prefixes of the alarm and calculated checks */
+    char alarm_name[256];
+    const char *alarm_region, *primary_region;
+    const char *id;
 } r53_conf;
 
 typedef enum { ROLE_PRIMARY = 0, ROLE_SECONDARY = 1 } r53_role;
@@ -95,7 +116,16 @@ typedef struct r53_hc {
     int64_t version;
     char type[24], fqdn[256], ip[64], path[256];
     int port, interval, threshold, sni, inverted, disabled;
+    int health_threshold, n_children;
+    char children[4][72];
+    char alarm_region[32], alarm_name[256];
 } r53_hc;
+
+/* The traffic alarm as CloudWatch holds it. */
+typedef struct r53_alarm {
+    int found, drifted;
+    char state[24];   /* OK, ALARM, INSUFFICIENT_DATA */
+} r53_alarm;
 
 /* Everything read before acting. */
 typedef struct r53_state {
@@ -107,9 +137,17 @@ typedef struct r53_state {
     int hc_rc;              /* 0, or the error of the health check lookup */
     dr_error hc_err;
     r53_hc hc;
-    int st_rc;              /* 0, or the error of GetHealthCheckStatus */
+    int st_rc;              /* 0, or the error reading the status of the check the PRIMARY uses */
     dr_error st_err;
-    int st_healthy, st_total;
+    int st_healthy, st_total; /* from the HealthCheckStatus metric: 1 of 1 healthy, or 0 of 1 */
+    /* failover_method alarm */
+    int ep_rc;              /* status of the endpoint check (the calculated one's child) */
+    dr_error ep_err;
+    int ep_healthy;
+    r53_hc ahc, chc;        /* the alarm and calculated health checks */
+    int alarm_rc;
+    dr_error alarm_err;
+    r53_alarm alarm;
 } r53_state;
 
 static void state_free(r53_state *s)
@@ -219,6 +257,16 @@ static int load_conf(dr_resource *res, r53_conf *c, dr_error *err)
     c->hc_threshold = (int)H->cfg_int(res, "health_check_failure_threshold");
     c->hc_sni = H->cfg_bool(res, "health_check_sni") && strcmp(c->hc_type, "HTTPS") == 0;
     c->by_records = strcmp(H->cfg_string(res, "failover_method"), "records") == 0;
+    c->by_alarm = strcmp(H->cfg_string(res, "failover_method"), "alarm") == 0;
+    c->id = id;
+    c->primary_region = H->primary_region(res);
+    c->alarm_region = H->cfg_string(res, "alarm_region");
+    if (!c->alarm_region)
+        c->alarm_region = H->dr_region(res);
+    if (H->cfg_string(res, "alarm_name"))
+        copy_str(c->alarm_name, sizeof(c->alarm_name), H->cfg_string(res, "alarm_name"));
+    else
+        snprintf(c->alarm_name, sizeof(c->alarm_name), "dr-agent-%.200s-traffic", id);
     if (H->cfg_has(res, "health_check_port"))
         c->hc_port = (int)H->cfg_int(res, "health_check_port");
     else
@@ -271,20 +319,95 @@ static int load_conf(dr_resource *res, r53_conf *c, dr_error *err)
     if (rl < zl || strcmp(c->record_dot + rl - zl, zone_dot) != 0 ||
         (rl > zl && c->record_dot[rl - zl - 1] != '.'))
         return dr_error_set(err, DR_ECONFIG, "record %s is not inside zone %s", c->record, c->zone);
-    if (strlen(id) <= 40)
+    if (strlen(id) <= 40) {
         snprintf(c->caller_prefix, sizeof(c->caller_prefix), "dr-agent/%s/", id);
-    else
+        snprintf(c->alarm_prefix, sizeof(c->alarm_prefix), "dr-agent-alarm/%s/", id);
+        snprintf(c->calc_prefix, sizeof(c->calc_prefix), "dr-agent-calc/%s/", id);
+    } else {
         snprintf(c->caller_prefix, sizeof(c->caller_prefix), "dr-agent/#%016llx/", (unsigned long long)fnv1a(id));
+        snprintf(c->alarm_prefix, sizeof(c->alarm_prefix), "dr-agent-alarm/#%016llx/", (unsigned long long)fnv1a(id));
+        snprintf(c->calc_prefix, sizeof(c->calc_prefix), "dr-agent-calc/#%016llx/", (unsigned long long)fnv1a(id));
+    }
+    if (c->by_alarm && (!c->alarm_region || !*c->alarm_region))
+        return dr_error_set(err, DR_ECONFIG, "failover_method alarm needs alarm_region (or a DR region)");
+    if (c->by_alarm && c->hc_id)
+        return dr_error_set(err, DR_ECONFIG, "failover_method alarm manages its health checks: unset health_check_id");
     return 0;
 }
 
 static int r53_validate(dr_resource *res, dr_error *err)
 {
     r53_conf c;
-    return load_conf(res, &c, err);
+    int rc = load_conf(res, &c, err);
+
+    /* what a failover calls: CloudWatch in alarm_region, or Route 53's control plane */
+    if (rc == 0 && DR_HAS_MEMBER(H, dr_host_api, failover_control_plane))
+        H->failover_control_plane(res, c.by_alarm ? "cloudwatch" : "route53", c.by_alarm ? c.alarm_region : c.api_region);
+    return rc;
 }
 
 /* ---- Route 53 calls ---- */
+
+/*
+ * Route 53 allows five API requests per second per account, whatever the caller: every request of
+ * this process (all route53 resources, waits included) takes the next 210 ms slot.
+ */
+static pthread_mutex_t pace_mu = PTHREAD_MUTEX_INITIALIZER;
+static int64_t pace_next_ms;
+
+static void r53_pace(void)
+{
+    int64_t now, at;
+
+    pthread_mutex_lock(&pace_mu);
+    now = dr_mono_ms();
+    at = pace_next_ms > now ? pace_next_ms : now;
+    pace_next_ms = at + R53_GAP_MS;
+    pthread_mutex_unlock(&pace_mu);
+    if (at > now) {
+        struct timespec ts = {(time_t)((at - now) / 1000), (long)((at - now) % 1000) * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+}
+
+/*
+ * dr_wait_for with back-off: the interval grows by half each poll up to WAIT_MAX_MS (or poll_ms
+ * when that is larger), so a long wait costs few requests against the shared budget.
+ */
+static int r53_wait(dr_resource *res, const char *what, int64_t poll_ms, int64_t max_ms, dr_probe_fn probe, void *arg,
+                    dr_error *err)
+{
+    int64_t start = dr_mono_ms(), interval = poll_ms > 0 ? poll_ms : 1000;
+    int64_t cap = interval > WAIT_MAX_MS ? interval : WAIT_MAX_MS;
+    char status[128];
+
+    for (;;) {
+        int64_t left;
+        int rc;
+
+        status[0] = '\0';
+        rc = probe(arg, status, sizeof(status), err);
+        if (rc < 0)
+            return rc;
+        if (rc == 1)
+            return 0;
+        H->progress(res, "waiting for %s%s%s (%.1fs)", what, status[0] ? ": " : "", status,
+                    (double)(dr_mono_ms() - start) / 1000.0);
+        left = max_ms > 0 ? max_ms - (dr_mono_ms() - start) : interval;
+        if (left <= 0)
+            return dr_error_set(err, DR_ETIMEDOUT, "gave up waiting for %s after %.1fs%s%s", what,
+                                (double)(dr_mono_ms() - start) / 1000.0, status[0] ? "; last seen: " : "", status);
+        rc = H->sleep_ms(res, interval < left ? interval : left);
+        if (rc == DR_ETIMEDOUT)
+            return dr_error_set(err, DR_ETIMEDOUT, "the hook deadline passed while waiting for %s (%s)", what,
+                                status[0] ? status : "no status");
+        if (rc == DR_ECANCELED)
+            return dr_error_set(err, DR_ECANCELED, "cancelled while waiting for %s", what);
+        interval += interval / 2;
+        if (interval > cap)
+            interval = cap;
+    }
+}
 
 static int r53_call(dr_aws *aws, const char *method, const char *op, const char *path, const char *query,
                     const char *body, dr_doc **out, dr_error *err)
@@ -300,6 +423,7 @@ static int r53_call(dr_aws *aws, const char *method, const char *op, const char 
     req.path = path;
     req.query = query;
     req.body = body;
+    r53_pace();
     return dr_aws_rest(aws, &req, out, err);
 }
 
@@ -453,6 +577,21 @@ static void parse_hc(const dr_node *hc, r53_hc *h)
     h->sni = dr_node_bool(cfg, "EnableSNI", 0);
     h->inverted = dr_node_bool(cfg, "Inverted", 0);
     h->disabled = dr_node_bool(cfg, "Disabled", 0);
+    h->health_threshold = (int)dr_node_num(cfg, "HealthThreshold", 0);
+    h->n_children = 0;
+    for (const dr_node *k = dr_node_first(dr_node_get(cfg, "ChildHealthChecks")); k && h->n_children < 4;
+         k = dr_node_next(k))
+        copy_str(h->children[h->n_children++], sizeof(h->children[0]), dr_node_text(k));
+    copy_str(h->alarm_region, sizeof(h->alarm_region), dr_node_str(cfg, "AlarmIdentifier.Region"));
+    copy_str(h->alarm_name, sizeof(h->alarm_name), dr_node_str(cfg, "AlarmIdentifier.Name"));
+}
+
+static int has_child(const r53_hc *h, const char *id)
+{
+    for (int i = 0; i < h->n_children; i++)
+        if (strcmp(h->children[i], id) == 0)
+            return 1;
+    return 0;
 }
 
 static int get_hc(dr_aws *aws, const char *id, r53_hc *h, dr_error *err)
@@ -526,48 +665,276 @@ static int find_hc(dr_resource *res, dr_aws *aws, const r53_conf *c, const r53_s
     return 0;
 }
 
-/* GetHealthCheckStatus: how many of Route 53's checkers see the endpoint healthy (after inversion). */
-static int read_status(dr_aws *aws, const char *hc_id, int *healthy, int *total, dr_error *err)
-{
-    char path[180];
-    dr_doc *d = NULL;
-    int rc;
-
-    *healthy = *total = 0;
-    snprintf(path, sizeof(path), R53_API "/healthcheck/%s/status", hc_id);
-    rc = r53_call(aws, "GET", "GetHealthCheckStatus", path, NULL, NULL, &d, err);
-    if (rc != 0)
-        return rc;
-    for (const dr_node *o = dr_node_first(dr_node_get(dr_doc_root(d), "HealthCheckObservations")); o;
-         o = dr_node_next(o)) {
-        const char *st = dr_node_str(o, "StatusReport.Status");
-        (*total)++;
-        if (st && strncmp(st, "Success", 7) == 0)
-            (*healthy)++;
-    }
-    dr_doc_free(d);
-    return 0;
-}
-
 static int majority_healthy(const r53_state *s)
 {
     return s->st_healthy * 2 > s->st_total;
 }
 
-/* Read what Route 53 holds: zone, records, health check and (with_status) its status. Errors are kept per part. */
+/* failover_method alarm: the alarm and calculated health checks, by their CallerReference prefixes. */
+static int find_traffic_hcs(dr_aws *aws, const r53_conf *c, r53_hc *ahc, r53_hc *chc, dr_error *err)
+{
+    char marker[128] = "";
+    int rc = 0, pages = 0;
+
+    memset(ahc, 0, sizeof(*ahc));
+    memset(chc, 0, sizeof(*chc));
+    for (;;) {
+        dr_buf q = DR_BUF_INIT;
+        dr_doc *d = NULL;
+        const dr_node *root;
+
+        dr_buf_puts(&q, "maxitems=100");
+        if (marker[0]) {
+            dr_buf_puts(&q, "&marker=");
+            dr_buf_uri_encode(&q, marker, 0);
+        }
+        rc = r53_call(aws, "GET", "ListHealthChecks", R53_API "/healthcheck", dr_buf_str(&q), NULL, &d, err);
+        dr_buf_free(&q);
+        if (rc != 0)
+            return rc;
+        root = dr_doc_root(d);
+        for (const dr_node *n = dr_node_first(dr_node_get(root, "HealthChecks")); n; n = dr_node_next(n)) {
+            const char *ref = dr_node_str(n, "CallerReference");
+            if (ref && !ahc->found && strncmp(ref, c->alarm_prefix, strlen(c->alarm_prefix)) == 0)
+                parse_hc(n, ahc);
+            else if (ref && !chc->found && strncmp(ref, c->calc_prefix, strlen(c->calc_prefix)) == 0)
+                parse_hc(n, chc);
+        }
+        if (dr_node_bool(root, "IsTruncated", 0) && dr_node_str(root, "NextMarker") && ++pages < 100) {
+            copy_str(marker, sizeof(marker), dr_node_str(root, "NextMarker"));
+            dr_doc_free(d);
+            continue;
+        }
+        dr_doc_free(d);
+        break;
+    }
+    return 0;
+}
+
+/*
+ * The status Route 53 acts on (after inversion): the AWS/Route53 HealthCheckStatus metric, which Route 53
+ * publishes in us-east-1 (1 healthy, 0 unhealthy), newest one-minute Minimum of the last ten minutes.
+ */
+static int metric_status(dr_resource *res, const r53_conf *c, const char *hc_id, int *healthy, dr_error *err)
+{
+    dr_aws_dim dim = {"HealthCheckId", hc_id};
+    dr_aws_metric m;
+    dr_aws *cw = (dr_aws *)H->aws(res, c->api_region, err);
+    int rc;
+
+    *healthy = 0;
+    if (!cw)
+        return err->code ? err->code : DR_ENETWORK;
+    rc = dr_aws_metric_get(cw, "AWS/Route53", "HealthCheckStatus", &dim, 1, "Minimum", 600, 60, &m, err);
+    if (rc != 0)
+        return rc;
+    if (m.datapoints == 0)
+        return dr_error_set(err, DR_ENOTFOUND, "no AWS/Route53 HealthCheckStatus datapoint for %s in the last 10 "
+                            "minutes (%s)", hc_id, c->api_region);
+    *healthy = m.latest >= 1.0;
+    return 0;
+}
+
+/* The checkers' reasons, for a report: the first observation that is not a success (GetHealthCheckStatus). */
+static void read_reason(dr_aws *aws, const char *hc_id, char *out, size_t len)
+{
+    char path[180];
+    dr_doc *d = NULL;
+    dr_error e;
+
+    out[0] = '\0';
+    dr_error_clear(&e);
+    snprintf(path, sizeof(path), R53_API "/healthcheck/%s/status", hc_id);
+    if (r53_call(aws, "GET", "GetHealthCheckStatus", path, NULL, NULL, &d, &e) != 0)
+        return;
+    for (const dr_node *o = dr_node_first(dr_node_get(dr_doc_root(d), "HealthCheckObservations")); o;
+         o = dr_node_next(o)) {
+        const char *st = dr_node_str(o, "StatusReport.Status");
+        if (st && strncmp(st, "Success", 7) != 0) {
+            snprintf(out, len, "%s: %s", dr_node_str(o, "Region") ? dr_node_str(o, "Region") : "?", st);
+            break;
+        }
+    }
+    dr_doc_free(d);
+}
+
+/* ---- the traffic alarm (CloudWatch, in alarm_region) ---- */
+
+/* A JSON string literal (resource ids and alarm names are plain text, escaped all the same). */
+static void json_str(dr_buf *b, const char *v)
+{
+    dr_buf_puts(b, "\"");
+    for (; v && *v; v++) {
+        unsigned char ch = (unsigned char)*v;
+        if (ch == '"' || ch == '\\')
+            dr_buf_printf(b, "\\%c", ch);
+        else if (ch < 0x20)
+            dr_buf_printf(b, "\\u%04x", ch);
+        else
+            dr_buf_append(b, v, 1);
+    }
+    dr_buf_puts(b, "\"");
+}
+
+static int cw_call(dr_aws *cw, const char *op, const char *body, dr_doc **out, dr_error *err)
+{
+    return dr_aws_json(cw, "monitoring", "GraniteServiceVersion20100801", op, body, out, err);
+}
+
+static void alarm_dims(dr_buf *b, const r53_conf *c)
+{
+    dr_buf_puts(b, "[{\"Name\":\"Resource\",\"Value\":");
+    json_str(b, c->id);
+    dr_buf_puts(b, "}]");
+}
+
+static int read_alarm(dr_aws *cw, const r53_conf *c, r53_alarm *a, dr_error *err)
+{
+    dr_buf b = DR_BUF_INIT;
+    dr_doc *d = NULL;
+    const dr_node *m;
+    int rc;
+
+    memset(a, 0, sizeof(*a));
+    dr_buf_puts(&b, "{\"AlarmNames\":[");
+    json_str(&b, c->alarm_name);
+    dr_buf_puts(&b, "],\"AlarmTypes\":[\"MetricAlarm\"]}");
+    rc = b.failed ? dr_error_set(err, DR_ENOMEM, "out of memory") : cw_call(cw, "DescribeAlarms", dr_buf_str(&b), &d, err);
+    dr_buf_free(&b);
+    if (rc != 0)
+        return rc;
+    m = dr_node_first(dr_node_get(dr_doc_root(d), "MetricAlarms"));
+    if (m) {
+        const char *ns = dr_node_str(m, "Namespace"), *mn = dr_node_str(m, "MetricName");
+        const char *op = dr_node_str(m, "ComparisonOperator"), *tm = dr_node_str(m, "TreatMissingData");
+        a->found = 1;
+        copy_str(a->state, sizeof(a->state), dr_node_str(m, "StateValue"));
+        a->drifted = !ns || strcmp(ns, TRAFFIC_NS) != 0 || !mn || strcmp(mn, TRAFFIC_METRIC) != 0 || !op ||
+                     strcmp(op, "GreaterThanOrEqualToThreshold") != 0 || dr_node_num(m, "Threshold", 0) != 1.0 ||
+                     !tm || strcmp(tm, "ignore") != 0;
+    }
+    dr_doc_free(d);
+    return 0;
+}
+
+static int put_alarm(dr_aws *cw, const r53_conf *c, dr_error *err)
+{
+    dr_buf b = DR_BUF_INIT;
+    dr_doc *d = NULL;
+    int rc;
+
+    dr_buf_puts(&b, "{\"AlarmName\":");
+    json_str(&b, c->alarm_name);
+    dr_buf_puts(&b, ",\"AlarmDescription\":\"dr-agent: traffic on the DR endpoint while in ALARM (a Route 53 health "
+                    "check follows it)\",\"ActionsEnabled\":false,\"Namespace\":\"" TRAFFIC_NS "\",\"MetricName\":\""
+                    TRAFFIC_METRIC "\",\"Dimensions\":");
+    alarm_dims(&b, c);
+    /* ignore: missing data keeps the state, so one datapoint moves traffic until the next one */
+    dr_buf_puts(&b, ",\"Statistic\":\"Maximum\",\"Period\":60,\"EvaluationPeriods\":1,\"Threshold\":1,"
+                    "\"ComparisonOperator\":\"GreaterThanOrEqualToThreshold\",\"TreatMissingData\":\"ignore\"}");
+    rc = b.failed ? dr_error_set(err, DR_ENOMEM, "out of memory") : cw_call(cw, "PutMetricAlarm", dr_buf_str(&b), &d, err);
+    dr_buf_free(&b);
+    dr_doc_free(d);
+    return rc;
+}
+
+/* PutMetricData: 1 sends traffic to DR, 0 lets the PRIMARY serve. */
+static int put_traffic(dr_aws *cw, const r53_conf *c, int on_dr, dr_error *err)
+{
+    dr_buf b = DR_BUF_INIT;
+    dr_doc *d = NULL;
+    int rc;
+
+    dr_buf_puts(&b, "{\"Namespace\":\"" TRAFFIC_NS "\",\"MetricData\":[{\"MetricName\":\"" TRAFFIC_METRIC
+                    "\",\"Dimensions\":");
+    alarm_dims(&b, c);
+    dr_buf_printf(&b, ",\"Value\":%d,\"Unit\":\"None\"}]}", on_dr ? 1 : 0);
+    rc = b.failed ? dr_error_set(err, DR_ENOMEM, "out of memory") : cw_call(cw, "PutMetricData", dr_buf_str(&b), &d, err);
+    dr_buf_free(&b);
+    dr_doc_free(d);
+    return rc;
+}
+
+typedef struct alarm_probe {
+    dr_aws *cw;
+    const r53_conf *c;
+    const char *want;
+} alarm_probe;
+
+static int probe_alarm(void *arg, char *status, size_t status_len, dr_error *err)
+{
+    alarm_probe *p = arg;
+    r53_alarm a;
+    int rc = read_alarm(p->cw, p->c, &a, err);
+
+    if (rc != 0)
+        return rc;
+    if (!a.found)
+        return dr_error_set(err, DR_ENOTFOUND, "alarm %s is gone from %s", p->c->alarm_name, p->c->alarm_region);
+    snprintf(status, status_len, "alarm %s", a.state);
+    return strcmp(a.state, p->want) == 0;
+}
+
+/* Set the traffic metric and wait (backing off) until the alarm shows `want` (ALARM or OK). */
+static int set_traffic(dr_resource *res, dr_aws *cw, const r53_conf *c, int on_dr, double *secs, dr_error *err)
+{
+    alarm_probe p = {cw, c, on_dr ? "ALARM" : "OK"};
+    char what[320];
+    int64_t t0 = dr_mono_ms();
+    int rc;
+
+    *secs = 0;
+    rc = put_traffic(cw, c, on_dr, err);
+    if (rc != 0)
+        return rc;
+    snprintf(what, sizeof(what), "alarm %s to be %s", c->alarm_name, p.want);
+    rc = r53_wait(res, what, c->poll_ms, left_ms(res, c->change_timeout), probe_alarm, &p, err);
+    *secs = (double)(dr_mono_ms() - t0) / 1000.0;
+    return rc;
+}
+
+/*
+ * Read what Route 53 holds: zone, records, health checks and (with_status) the status of the check the
+ * PRIMARY uses, from the HealthCheckStatus metric. Errors are kept per part.
+ */
 static void read_state(dr_resource *res, dr_aws *aws, const r53_conf *c, r53_state *s, int with_status)
 {
     memset(s, 0, sizeof(*s));
     s->zone_rc = aws ? find_zone(aws, c, s->zone_id, sizeof(s->zone_id), &s->zone_err) : DR_ENETWORK;
     if (s->zone_rc == 0)
         s->zone_rc = read_records(aws, c, s, &s->zone_err);
-    s->hc_rc = aws ? find_hc(res, aws, c, s, &s->hc, &s->hc_err) : DR_ENETWORK;
-    if (s->hc_rc == 0 && s->hc.found && with_status)
-        s->st_rc = read_status(aws, s->hc.id, &s->st_healthy, &s->st_total, &s->st_err);
-    else if (s->hc_rc != 0 || !s->hc.found)
-        s->st_rc = s->hc_rc ? s->hc_rc : DR_ENOTFOUND;
-    else
-        s->st_rc = DR_EUNSUPPORTED; /* not asked for */
+    /* the control plane did not answer at all: the same region will not answer the next call either */
+    if (s->zone_rc != 0 && s->zone_err.http_status == 0 && s->zone_rc != DR_ENOTFOUND && s->zone_rc != DR_ECONFIG) {
+        s->hc_rc = s->zone_rc;
+        s->hc_err = s->zone_err;
+    } else {
+        s->hc_rc = aws ? find_hc(res, aws, c, s, &s->hc, &s->hc_err) : DR_ENETWORK;
+    }
+    if (s->hc_rc == 0 && c->by_alarm)
+        s->hc_rc = find_traffic_hcs(aws, c, &s->ahc, &s->chc, &s->hc_err);
+    if (c->by_alarm) {
+        dr_aws *cw = (dr_aws *)H->aws(res, c->alarm_region, &s->alarm_err);
+        s->alarm_rc = cw ? read_alarm(cw, c, &s->alarm, &s->alarm_err) : (s->alarm_err.code ? s->alarm_err.code : DR_ENETWORK);
+    }
+    s->ep_rc = s->st_rc = DR_EUNSUPPORTED; /* not asked for */
+    if (s->hc_rc != 0 || !s->hc.found) {
+        s->st_rc = s->ep_rc = s->hc_rc ? s->hc_rc : DR_ENOTFOUND;
+        s->st_err = s->ep_err = s->hc_err;
+        return;
+    }
+    if (!with_status)
+        return;
+    s->ep_rc = metric_status(res, c, s->hc.id, &s->ep_healthy, &s->ep_err);
+    if (!c->by_alarm) {
+        s->st_rc = s->ep_rc;
+        s->st_err = s->ep_err;
+        s->st_healthy = s->ep_healthy;
+    } else if (s->chc.found) {
+        s->st_rc = metric_status(res, c, s->chc.id, &s->st_healthy, &s->st_err);
+    } else {
+        s->st_rc = dr_error_set(&s->st_err, DR_ENOTFOUND, "no calculated health check (run configure)");
+    }
+    s->st_total = 1;
 }
 
 /* ---- the desired state ---- */
@@ -583,7 +950,8 @@ static void hc_diff(const r53_conf *c, const r53_hc *h, int want_inverted, dr_bu
     if (c->hc_fqdn && !value_eq("CNAME", h->fqdn, c->hc_fqdn))
         dr_buf_printf(diff, "%sFQDN %s -> %s", SEP(diff), h->fqdn[0] ? h->fqdn : "none", c->hc_fqdn);
     if (c->hc_ip && strcmp(h->ip, c->hc_ip) != 0)
-        dr_buf_printf(diff, "%sIP address %s -> %s", SEP(diff), h->ip[0] ? h->ip : "none", c->hc_ip);
+        dr_buf_printf(diff, "%sIP address %s -> %s (the health check probes the wrong endpoint)", SEP(diff),
+                      h->ip[0] ? h->ip : "none", c->hc_ip);
     if (c->hc_path && strcmp(h->path, c->hc_path) != 0)
         dr_buf_printf(diff, "%spath %s -> %s", SEP(diff), h->path[0] ? h->path : "none", c->hc_path);
     if (h->port != c->hc_port)
@@ -825,7 +1193,7 @@ static int submit_batch(dr_resource *res, dr_aws *aws, const r53_conf *c, const 
         p.aws = aws;
         snprintf(p.path, sizeof(p.path), R53_API "/change/%s", id);
         snprintf(what, sizeof(what), "change %s to be INSYNC", id);
-        rc = dr_wait_for(H, res, what, c->poll_ms, left_ms(res, c->change_timeout), probe_change, &p, err);
+        rc = r53_wait(res, what, c->poll_ms, left_ms(res, c->change_timeout), probe_change, &p, err);
     }
     *secs = (double)(dr_mono_ms() - t0) / 1000.0;
 out:
@@ -846,7 +1214,8 @@ static void report_batch(dr_resource *res, const r53_batch *bt, dr_change_state 
 /* ---- waiting for Route 53 to act on the health check ---- */
 
 typedef struct status_probe {
-    dr_aws *aws;
+    dr_resource *res;
+    const r53_conf *c;
     const char *hc_id;
     int want_healthy;
 } status_probe;
@@ -854,26 +1223,29 @@ typedef struct status_probe {
 static int probe_status(void *arg, char *status, size_t status_len, dr_error *err)
 {
     status_probe *p = arg;
-    int healthy, total, rc;
+    int healthy, rc;
 
-    rc = read_status(p->aws, p->hc_id, &healthy, &total, err);
+    rc = metric_status(p->res, p->c, p->hc_id, &healthy, err);
+    if (rc == DR_ENOTFOUND) {
+        snprintf(status, status_len, "no HealthCheckStatus datapoint yet");
+        return 0;
+    }
     if (rc != 0)
         return rc;
-    snprintf(status, status_len, "%d of %d checkers healthy", healthy, total);
-    if (total == 0)
-        return 0;
-    return (healthy * 2 > total) == p->want_healthy;
+    snprintf(status, status_len, "HealthCheckStatus %d", healthy);
+    return healthy == p->want_healthy;
 }
 
 static int wait_status(dr_resource *res, dr_aws *aws, const r53_conf *c, const char *hc_id, int want_healthy,
                        double *secs, dr_error *err)
 {
-    status_probe p = {aws, hc_id, want_healthy};
+    status_probe p = {res, c, hc_id, want_healthy};
     int64_t t0 = dr_mono_ms();
     int rc;
 
-    rc = dr_wait_for(H, res, want_healthy ? "the health check to report healthy" : "the health check to report unhealthy",
-                     c->poll_ms, left_ms(res, c->change_timeout), probe_status, &p, err);
+    (void)aws;
+    rc = r53_wait(res, want_healthy ? "the health check to report healthy" : "the health check to report unhealthy",
+                  c->poll_ms, left_ms(res, c->change_timeout), probe_status, &p, err);
     *secs = (double)(dr_mono_ms() - t0) / 1000.0;
     return rc;
 }
@@ -929,6 +1301,136 @@ static void confirm_dns(dr_resource *res, const r53_conf *c, const char *want)
         dr_report_state(H, res, "dns_answer", DR_STATUS_WARNING, p.last[0] ? p.last : NULL, want,
                         "resolver %s still answers %s after %.1fs (cached up to the TTL, or not yet in sync): %s",
                         c->resolver, p.last[0] ? p.last : "nothing", (double)(dr_mono_ms() - t0) / 1000.0, e.message);
+}
+
+/* CreateHealthCheck of the alarm or calculated check: `cfg` is the inner HealthCheckConfig XML. */
+static int create_typed_hc(dr_aws *aws, const char *prefix, const char *cfg, r53_hc *h, dr_error *err)
+{
+    char ref[80], uuid[40];
+    dr_buf b = DR_BUF_INIT;
+    dr_doc *d = NULL;
+    int rc;
+
+    dr_uuid4(uuid);
+    snprintf(ref, sizeof(ref), "%s%.*s", prefix, (int)(64 - strlen(prefix)), uuid);
+    dr_buf_printf(&b, "<CreateHealthCheckRequest xmlns=\"%s\">", R53_NS);
+    dr_buf_xml_elem(&b, "CallerReference", ref);
+    dr_buf_printf(&b, "<HealthCheckConfig>%s</HealthCheckConfig></CreateHealthCheckRequest>", cfg);
+    rc = b.failed ? dr_error_set(err, DR_ENOMEM, "out of memory")
+                  : r53_call(aws, "POST", "CreateHealthCheck", R53_API "/healthcheck", NULL, dr_buf_str(&b), &d, err);
+    if (rc == 0)
+        parse_hc(dr_node_get(dr_doc_root(d), "HealthCheck"), h);
+    dr_buf_free(&b);
+    dr_doc_free(d);
+    return rc;
+}
+
+static void calc_children_xml(dr_buf *b, const char *endpoint_id, const char *alarm_id)
+{
+    dr_buf_puts(b, "<HealthThreshold>2</HealthThreshold><ChildHealthChecks>");
+    dr_buf_xml_elem(b, "ChildHealthCheck", endpoint_id);
+    dr_buf_xml_elem(b, "ChildHealthCheck", alarm_id);
+    dr_buf_puts(b, "</ChildHealthChecks>");
+}
+
+/*
+ * failover_method alarm, configure steps 1b-1d: the traffic alarm in alarm_region (its first datapoint says
+ * where traffic is now), the CLOUDWATCH_METRIC check that follows it, and the CALCULATED check (endpoint AND
+ * alarm check healthy) that the PRIMARY record uses.
+ */
+static int converge_alarm(dr_resource *res, const dr_hook_args *args, dr_aws *aws, const r53_conf *c, r53_state *s,
+                          dr_serving serving, dr_error *err)
+{
+    char target[320], detail[512];
+    dr_buf b = DR_BUF_INIT;
+    int rc = 0;
+
+    if (s->alarm_rc != 0) {
+        *err = s->alarm_err;
+        return s->alarm_rc;
+    }
+    snprintf(target, sizeof(target), "%s (%s)", c->alarm_name, c->alarm_region);
+    if (!s->alarm.found || s->alarm.drifted) {
+        snprintf(detail, sizeof(detail), "%s/%s{Resource=%s} Maximum >= 1 over 60 s, missing data keeps the state%s",
+                 TRAFFIC_NS, TRAFFIC_METRIC, c->id,
+                 s->alarm.found ? "" : serving == DR_SERVING_DR ? "; first datapoint 1 (DR serves)"
+                                                                : "; first datapoint 0 (the primary serves)");
+        if (args->dry_run) {
+            H->change(res, DR_CHANGE_PLANNED, s->alarm.found ? "update_alarm" : "create_alarm", target, detail);
+        } else {
+            dr_aws *cw = (dr_aws *)H->aws(res, c->alarm_region, err);
+            rc = cw ? put_alarm(cw, c, err) : (err->code ? err->code : DR_ENETWORK);
+            if (rc == 0 && !s->alarm.found)
+                rc = put_traffic(cw, c, serving == DR_SERVING_DR, err);
+            H->change(res, rc == 0 ? DR_CHANGE_DONE : DR_CHANGE_FAILED, s->alarm.found ? "update_alarm" : "create_alarm",
+                      target, rc == 0 ? detail : err->message);
+            if (rc != 0)
+                return rc;
+        }
+    }
+
+    if (!s->ahc.found) {
+        snprintf(detail, sizeof(detail), "CLOUDWATCH_METRIC on alarm %s in %s, last known status while data is "
+                 "insufficient", c->alarm_name, c->alarm_region);
+        if (args->dry_run) {
+            H->change(res, DR_CHANGE_PLANNED, "create_health_check", "traffic alarm", detail);
+        } else {
+            dr_buf_puts(&b, "<Type>CLOUDWATCH_METRIC</Type><Inverted>false</Inverted><Disabled>false</Disabled>"
+                            "<AlarmIdentifier>");
+            dr_buf_xml_elem(&b, "Region", c->alarm_region);
+            dr_buf_xml_elem(&b, "Name", c->alarm_name);
+            dr_buf_puts(&b, "</AlarmIdentifier><InsufficientDataHealthStatus>LastKnownStatus"
+                            "</InsufficientDataHealthStatus>");
+            rc = create_typed_hc(aws, c->alarm_prefix, dr_buf_str(&b), &s->ahc, err);
+            H->change(res, rc == 0 ? DR_CHANGE_DONE : DR_CHANGE_FAILED, "create_health_check", "traffic alarm",
+                      rc == 0 ? detail : err->message);
+            if (rc != 0)
+                goto out;
+        }
+    } else if (s->ahc.alarm_name[0] && (strcmp(s->ahc.alarm_name, c->alarm_name) != 0 ||
+                                        strcmp(s->ahc.alarm_region, c->alarm_region) != 0)) {
+        rc = dr_error_set(err, DR_ESTATE, "health check %s follows alarm %s in %s, not %s in %s: delete it and run "
+                          "configure again", s->ahc.id, s->ahc.alarm_name, s->ahc.alarm_region, c->alarm_name,
+                          c->alarm_region);
+        goto out;
+    }
+
+    dr_buf_reset(&b);
+    snprintf(detail, sizeof(detail), "CALCULATED: healthy while the endpoint check %s and the alarm check %s both are",
+             s->hc.found ? s->hc.id : "(new)", s->ahc.found ? s->ahc.id : "(new)");
+    if (!s->chc.found) {
+        if (args->dry_run) {
+            H->change(res, DR_CHANGE_PLANNED, "create_health_check", "primary record", detail);
+        } else {
+            dr_buf_puts(&b, "<Type>CALCULATED</Type><Inverted>false</Inverted><Disabled>false</Disabled>");
+            calc_children_xml(&b, s->hc.id, s->ahc.id);
+            rc = create_typed_hc(aws, c->calc_prefix, dr_buf_str(&b), &s->chc, err);
+            H->change(res, rc == 0 ? DR_CHANGE_DONE : DR_CHANGE_FAILED, "create_health_check", "primary record",
+                      rc == 0 ? detail : err->message);
+        }
+    } else if (!s->hc.found || !s->ahc.found || s->chc.n_children != 2 || s->chc.health_threshold != 2 ||
+               !has_child(&s->chc, s->hc.id) || !has_child(&s->chc, s->ahc.id) || s->chc.inverted || s->chc.disabled) {
+        if (args->dry_run) {
+            H->change(res, DR_CHANGE_PLANNED, "update_health_check", s->chc.id, detail);
+        } else {
+            char path[160];
+            dr_doc *d = NULL;
+            snprintf(path, sizeof(path), R53_API "/healthcheck/%s", s->chc.id);
+            dr_buf_printf(&b, "<UpdateHealthCheckRequest xmlns=\"%s\"><Inverted>false</Inverted>"
+                              "<Disabled>false</Disabled>", R53_NS);
+            calc_children_xml(&b, s->hc.id, s->ahc.id);
+            dr_buf_puts(&b, "</UpdateHealthCheckRequest>");
+            rc = r53_call(aws, "POST", "UpdateHealthCheck", path, NULL, dr_buf_str(&b), &d, err);
+            if (rc == 0)
+                parse_hc(dr_node_get(dr_doc_root(d), "HealthCheck"), &s->chc);
+            dr_doc_free(d);
+            H->change(res, rc == 0 ? DR_CHANGE_DONE : DR_CHANGE_FAILED, "update_health_check", s->chc.id,
+                      rc == 0 ? detail : err->message);
+        }
+    }
+out:
+    dr_buf_free(&b);
+    return rc;
 }
 
 /* ---- configure (and the restore half of failback) ---- */
@@ -1002,6 +1504,12 @@ static int converge(dr_resource *res, const dr_hook_args *args, dr_aws *aws, con
         snprintf(hc_label, sizeof(hc_label), "%s", s->hc.id);
     else
         snprintf(hc_label, sizeof(hc_label), "(the new one)");
+    if (c->by_alarm) {
+        rc = converge_alarm(res, args, aws, c, s, serving, err);
+        if (rc != 0)
+            return rc;
+        snprintf(hc_label, sizeof(hc_label), "%s", s->chc.found ? s->chc.id : "(the new calculated one)");
+    }
 
     /* 2. The records: a plain record of the same name blocks failover records; then PRIMARY and SECONDARY. */
     if (serving == DR_SERVING_DR && s->rr[ROLE_PRIMARY].present &&
@@ -1013,7 +1521,12 @@ static int converge(dr_resource *res, const dr_hook_args *args, dr_aws *aws, con
         dr_buf_printf(&bt.xml, "<Change><Action>DELETE</Action>%s</Change>", dr_buf_str(&s->plain.xml));
         batch_add(&bt, "delete_record", target, "a record without failover policy takes the name");
     }
-    plan_record(c, &s->rr[ROLE_PRIMARY], ROLE_PRIMARY, primary_value, s->hc.found ? s->hc.id : "(new)", hc_label, &bt);
+    if (c->by_alarm)
+        plan_record(c, &s->rr[ROLE_PRIMARY], ROLE_PRIMARY, primary_value, s->chc.found ? s->chc.id : "(new)", hc_label,
+                    &bt);
+    else
+        plan_record(c, &s->rr[ROLE_PRIMARY], ROLE_PRIMARY, primary_value, s->hc.found ? s->hc.id : "(new)", hc_label,
+                    &bt);
     plan_record(c, &s->rr[ROLE_SECONDARY], ROLE_SECONDARY, c->secondary_value, NULL, NULL, &bt);
     if (bt.n == 0 || args->dry_run) {
         report_batch(res, &bt, DR_CHANGE_PLANNED, NULL);
@@ -1055,7 +1568,8 @@ static int r53_configure(dr_resource *res, const dr_hook_args *args, dr_error *e
 
 /* ---- verify ---- */
 
-static void verify_health_check(dr_resource *res, const dr_hook_args *args, const r53_conf *c, const r53_state *s)
+static void verify_health_check(dr_resource *res, const dr_hook_args *args, const r53_conf *c, const r53_state *s,
+                                const char *reason)
 {
     const int dr = args->serving == DR_SERVING_DR;
     const int switched = s->zone_rc == 0 && s->rr[ROLE_PRIMARY].present &&
@@ -1088,7 +1602,7 @@ static void verify_health_check(dr_resource *res, const dr_hook_args *args, cons
                             s->hc.id, s->hc.type, s->hc.inverted ? " (inverted by the failover)" : "");
     }
 
-    /* health_check_status: what Route 53's checkers see (after inversion), and so where traffic goes. */
+    /* health_check_status: the status Route 53 acts on (HealthCheckStatus metric), and so where traffic goes. */
     if (s->hc_rc == 0 && !s->hc.found) {
         dr_error e;
         dr_error_clear(&e);
@@ -1102,10 +1616,21 @@ static void verify_health_check(dr_resource *res, const dr_hook_args *args, cons
     } else {
         const int healthy = majority_healthy(s);
         const char *obs = healthy ? "healthy" : "unhealthy";
+        const char *hc_used = c->by_alarm ? s->chc.id : s->hc.id;
         if (!dr)
             dr_report_state(H, res, "health_check_status", healthy ? DR_STATUS_OK : DR_STATUS_CRITICAL, obs, "healthy",
-                            "%d of %d checkers report the primary endpoint healthy%s", s->st_healthy, s->st_total,
-                            healthy ? "" : ": Route 53 answers with the SECONDARY");
+                            "HealthCheckStatus of %s is %d%s%s%s", hc_used, healthy,
+                            healthy ? "" : ": Route 53 answers with the SECONDARY", reason && *reason ? "; checkers: " : "",
+                            reason ? reason : "");
+        else if (healthy && !switched && s->hc.inverted && s->ep_rc == 0 && s->ep_healthy)
+            /* the inverted check is healthy because the endpoint it checks fails: traffic went back to it */
+            dr_report_state(H, res, "health_check_status", DR_STATUS_CRITICAL, "healthy (inverted: the primary endpoint "
+                            "fails)", "unhealthy",
+                            "DR serves through the inverted health check %s, but the primary endpoint %s now fails it, so "
+                            "the inverted check reports healthy and Route 53 answers the PRIMARY: traffic goes to the "
+                            "failed region. Run 'dr-agent failover' again (it points the PRIMARY record at the DR "
+                            "endpoint), and set failover_method = alarm to avoid this%s%s", s->hc.id, c->primary_value,
+                            reason && *reason ? "; checkers: " : "", reason ? reason : "");
         else if (healthy && s->zone_rc != 0)
             dr_report_unknown(H, res, "health_check_status", "unhealthy", &s->zone_err); /* switched records? */
         else if (switched)
@@ -1115,7 +1640,8 @@ static void verify_health_check(dr_resource *res, const dr_hook_args *args, cons
         else
             dr_report_state(H, res, "health_check_status", healthy ? DR_STATUS_CRITICAL : DR_STATUS_OK, obs,
                             "unhealthy", "%d of %d checkers healthy%s", s->st_healthy, s->st_total,
-                            healthy ? ": Route 53 still answers with the primary endpoint while DR serves"
+                            healthy ? ": Route 53 still answers with the primary endpoint while DR serves; run "
+                                      "'dr-agent failover' again"
                                     : ": Route 53 answers with the SECONDARY (DR)");
     }
     dr_buf_free(&diff);
@@ -1166,6 +1692,15 @@ static void verify_records(dr_resource *res, const dr_hook_args *args, const r53
     } else if (!p->hc_id[0]) {
         dr_report_state(H, res, "primary_health_check", DR_STATUS_CRITICAL, "none", s->hc.found ? s->hc.id : "present",
                         "the PRIMARY record has no health check: Route 53 would never fail over");
+    } else if (c->by_alarm && s->hc_rc == 0) {
+        if (s->chc.found && strcmp(p->hc_id, s->chc.id) == 0)
+            dr_report_state(H, res, "primary_health_check", DR_STATUS_OK, p->hc_id, s->chc.id,
+                            "the PRIMARY record uses the calculated check (endpoint and traffic alarm)");
+        else
+            dr_report_state(H, res, "primary_health_check", DR_STATUS_CRITICAL, p->hc_id,
+                            s->chc.found ? s->chc.id : "calculated check",
+                            "the PRIMARY record does not use the calculated check: the traffic alarm cannot move "
+                            "traffic (run configure)");
     } else if (s->hc_rc != 0) {
         dr_report_unknown(H, res, "primary_health_check", "present", &s->hc_err);
     } else if (!s->hc.found) {
@@ -1217,12 +1752,93 @@ static void verify_records(dr_resource *res, const dr_hook_args *args, const r53
     }
 }
 
+/* failover_method alarm: the alarm in alarm_region says where traffic goes; its health checks are wired. */
+static void verify_alarm(dr_resource *res, const dr_hook_args *args, const r53_conf *c, const r53_state *s)
+{
+    const int dr = args->serving == DR_SERVING_DR;
+    const char *want = dr ? "ALARM" : "OK";
+
+    if (s->alarm_rc != 0)
+        dr_report_unknown(H, res, "traffic_alarm", want, &s->alarm_err);
+    else if (!s->alarm.found)
+        dr_report_state(H, res, "traffic_alarm", DR_STATUS_CRITICAL, "missing", want,
+                        "no alarm %s in %s: a failover could not move traffic (run configure)", c->alarm_name,
+                        c->alarm_region);
+    else if (s->alarm.drifted)
+        dr_report_state(H, res, "traffic_alarm", DR_STATUS_WARNING, s->alarm.state, want,
+                        "alarm %s in %s differs from what dr-agent sets up (run configure)", c->alarm_name,
+                        c->alarm_region);
+    else if (strcmp(s->alarm.state, want) != 0)
+        dr_report_state(H, res, "traffic_alarm", DR_STATUS_CRITICAL, s->alarm.state, want,
+                        dr ? "alarm %s in %s is not in ALARM while DR serves: Route 53 may answer the primary endpoint; "
+                             "run 'dr-agent failover' again"
+                           : "alarm %s in %s is not OK while the primary serves: Route 53 answers the DR endpoint; "
+                             "run 'dr-agent failback' (or configure)",
+                        c->alarm_name, c->alarm_region);
+    else
+        dr_report_state(H, res, "traffic_alarm", DR_STATUS_OK, s->alarm.state, want,
+                        "alarm %s in %s is %s: traffic %s", c->alarm_name, c->alarm_region, s->alarm.state,
+                        dr ? "on the DR endpoint" : "may use the primary endpoint");
+    if (s->hc_rc != 0)
+        dr_report_unknown(H, res, "traffic_health_checks", "present", &s->hc_err);
+    else if (!s->ahc.found || !s->chc.found || !s->hc.found || !has_child(&s->chc, s->ahc.id) ||
+             !has_child(&s->chc, s->hc.id) || s->chc.health_threshold != 2)
+        dr_report_state(H, res, "traffic_health_checks", DR_STATUS_CRITICAL, "missing or miswired", "present",
+                        "the alarm health check (%s) and the calculated check (%s) on the endpoint and alarm checks "
+                        "must exist (run configure)", s->ahc.found ? s->ahc.id : "missing",
+                        s->chc.found ? s->chc.id : "missing");
+    else
+        dr_report_state(H, res, "traffic_health_checks", DR_STATUS_OK, "present", "present",
+                        "calculated check %s = endpoint check %s AND alarm check %s", s->chc.id, s->hc.id, s->ahc.id);
+}
+
+/*
+ * failover_control_planes: which control planes a failover of this resource calls, and where. A failover
+ * away from region X that needs a control plane in X can fail exactly when it is needed.
+ */
+static void verify_control_planes(dr_resource *res, const r53_conf *c)
+{
+    char need[128];
+
+    if (c->by_alarm) {
+        snprintf(need, sizeof(need), "cloudwatch@%s", c->alarm_region);
+        if (c->primary_region && strcmp(c->alarm_region, c->primary_region) == 0)
+            dr_report_state(H, res, "failover_control_planes", DR_STATUS_WARNING, need, "none in the primary region",
+                            "the traffic alarm is in %s, the region a failover leaves: set alarm_region to the DR "
+                            "region", c->alarm_region);
+        else
+            dr_report_state(H, res, "failover_control_planes", DR_STATUS_OK, need, "none in the primary region",
+                            "failover calls CloudWatch PutMetricData/DescribeAlarms in %s only; Route 53's control "
+                            "plane (%s) is not on the path", c->alarm_region, c->api_region);
+        return;
+    }
+    snprintf(need, sizeof(need), "route53@%s", c->api_region);
+    if (c->primary_region && strcmp(c->api_region, c->primary_region) == 0)
+        dr_report_state(H, res, "failover_control_planes", DR_STATUS_WARNING, need, "none in the primary region",
+                        "failover_method %s calls Route 53's control plane, which is in %s, the region a failover "
+                        "leaves: a regional event there can block the failover; set failover_method = alarm",
+                        c->by_records ? "records" : "invert", c->api_region);
+    else
+        dr_report_state(H, res, "failover_control_planes", DR_STATUS_OK, need, "none in the primary region",
+                        "failover calls Route 53's control plane (%s)", c->api_region);
+}
+
+/* route53_control_plane (verify in DR): the Route 53 API did not answer at all, as in a regional outage. */
+static void verify_reachability(dr_resource *res, const dr_hook_args *args, const r53_conf *c, const r53_state *s)
+{
+    if (args->serving == DR_SERVING_DR && s->zone_rc != 0 && s->zone_err.http_status == 0 && s->zone_rc != DR_ENOTFOUND && s->zone_rc != DR_ECONFIG)
+        dr_report_state(H, res, "route53_control_plane", DR_STATUS_CRITICAL, "unreachable", "reachable",
+                        "Route 53's API (signed for %s) does not answer: %s is down or cut off%s", c->api_region,
+                        c->api_region, c->by_alarm ? "; failover and failback by alarm do not need it" : "");
+}
+
 static int r53_verify(dr_resource *res, const dr_hook_args *args, dr_error *err)
 {
     r53_conf c;
     r53_state s;
     dr_aws *aws;
     dr_error cerr;
+    char reason[320] = "";
     int rc;
 
     rc = load_conf(res, &c, err);
@@ -1234,8 +1850,15 @@ static int r53_verify(dr_resource *res, const dr_hook_args *args, dr_error *err)
     if (!aws) {
         s.zone_err = s.hc_err = s.st_err = cerr;
     }
-    verify_health_check(res, args, &c, &s);
+    if (aws && s.hc_rc == 0 && s.hc.found && ((s.ep_rc == 0 && s.ep_healthy == s.hc.inverted) ||
+                                               (s.st_rc == 0 && !s.st_healthy)))
+        read_reason(aws, s.hc.id, reason, sizeof(reason)); /* the checkers' failure reasons, for the report */
+    verify_health_check(res, args, &c, &s, reason);
     verify_records(res, args, &c, &s);
+    if (c.by_alarm)
+        verify_alarm(res, args, &c, &s);
+    verify_control_planes(res, &c);
+    verify_reachability(res, args, &c, &s);
     state_free(&s);
     return 0;
 }
@@ -1251,6 +1874,54 @@ static void report_answer(dr_resource *res, const r53_conf *c, const char *value
     dr_report_state(H, res, "endpoint", DR_STATUS_OK, v, NULL, "DNS record");
 }
 
+/*
+ * failover_method alarm: everything happens in alarm_region (the DR region), through CloudWatch;
+ * Route 53's data plane does the rest. No Route 53 control-plane call, so a failover works while
+ * us-east-1 is down.
+ */
+static int failover_by_alarm(dr_resource *res, const dr_hook_args *args, const r53_conf *c, dr_error *err)
+{
+    char target[320], detail[256];
+    r53_alarm a;
+    dr_aws *cw;
+    double secs;
+    int rc;
+
+    snprintf(target, sizeof(target), "%s (%s)", c->alarm_name, c->alarm_region);
+    cw = (dr_aws *)H->aws(res, c->alarm_region, err);
+    if (!cw)
+        return err->code ? err->code : DR_ENETWORK;
+    /* 1. Where are we? ALARM already: traffic is on DR (a second run, or a run after a crash). */
+    rc = read_alarm(cw, c, &a, err);
+    if (rc != 0)
+        return rc;
+    if (!a.found)
+        return dr_error_set(err, DR_ENOTFOUND, "alarm %s does not exist in %s: run 'dr-agent configure' first",
+                            c->alarm_name, c->alarm_region);
+    if (strcmp(a.state, "ALARM") == 0) {
+        H->log(res, DR_LOG_INFO, "alarm %s is already in ALARM: traffic is on the DR endpoint", c->alarm_name);
+        confirm_dns(res, c, c->secondary_value);
+        return 0;
+    }
+    if (args->dry_run) {
+        H->change(res, DR_CHANGE_PLANNED, "set_traffic_alarm", target,
+                  "put 1 into " TRAFFIC_NS "/" TRAFFIC_METRIC ": the alarm goes to ALARM, its health check and the "
+                  "PRIMARY's calculated check turn unhealthy, Route 53 answers the SECONDARY");
+        return 0;
+    }
+    /* 2. Hand traffic over: one datapoint; 3. wait until the alarm acts on it. */
+    rc = set_traffic(res, cw, c, 1, &secs, err);
+    if (rc == 0)
+        snprintf(detail, sizeof(detail), "ALARM after %.1fs: Route 53 answers the SECONDARY", secs);
+    H->change(res, rc == 0 ? DR_CHANGE_DONE : DR_CHANGE_FAILED, "set_traffic_alarm", target,
+              rc == 0 ? detail : err->message);
+    if (rc != 0)
+        return rc;
+    /* 4. Ask a resolver. */
+    confirm_dns(res, c, c->secondary_value);
+    return 0;
+}
+
 static int r53_failover(dr_resource *res, const dr_hook_args *args, dr_error *err)
 {
     r53_conf c;
@@ -1264,6 +1935,8 @@ static int r53_failover(dr_resource *res, const dr_hook_args *args, dr_error *er
     rc = load_conf(res, &c, err);
     if (rc != 0)
         return rc;
+    if (c.by_alarm)
+        return failover_by_alarm(res, args, &c, err);
     aws = client(res, &c, err);
     if (!aws)
         return err->code ? err->code : DR_ENETWORK;
@@ -1380,22 +2053,56 @@ static int r53_failback(dr_resource *res, const dr_hook_args *args, dr_error *er
     read_state(res, aws, &c, &s, 1);
 
     /*
-     * Is the primary endpoint healthy? The status Route 53 reports is after
-     * inversion, so an inverted check that reports unhealthy means a healthy
-     * endpoint. A graceful failback refuses to send traffic to a failing one.
+     * Is the primary endpoint healthy? HealthCheckStatus is after inversion,
+     * so an inverted check that reports unhealthy means a healthy endpoint.
+     * A graceful failback refuses to send traffic to a failing one.
      */
-    if (s.hc_rc == 0 && s.hc.found && s.st_rc == 0 && s.st_total > 0) {
-        int endpoint_healthy = majority_healthy(&s) != s.hc.inverted;
+    if (s.hc_rc == 0 && s.hc.found && s.ep_rc == 0) {
+        int endpoint_healthy = s.ep_healthy != s.hc.inverted;
         if (!endpoint_healthy && args->mode == DR_MODE_GRACEFUL) {
             rc = dr_error_set(err, DR_ESTATE,
-                              "the primary endpoint %s fails its health check (%d of %d checkers); failing back would "
-                              "send traffic to it: fix it first or use --mode forced",
-                              c.primary_value, s.st_total - s.st_healthy, s.st_total);
+                              "the primary endpoint %s fails its health check %s (HealthCheckStatus); failing back "
+                              "would send traffic to it: fix it first or use --mode forced",
+                              c.primary_value, s.hc.id);
             goto out;
         }
     }
     rc = converge(res, args, aws, &c, &s, DR_SERVING_PRIMARY, &uninverted, err);
-    if (rc != 0 || args->dry_run)
+    if (rc != 0)
+        goto out;
+    if (c.by_alarm) {
+        /* The traffic alarm back to OK (in alarm_region), then Route 53 answers the PRIMARY again. */
+        char target[320], detail[256];
+        dr_aws *cw = (dr_aws *)H->aws(res, c.alarm_region, err);
+        snprintf(target, sizeof(target), "%s (%s)", c.alarm_name, c.alarm_region);
+        if (!cw) {
+            rc = err->code ? err->code : DR_ENETWORK;
+            goto out;
+        }
+        if (args->dry_run) {
+            if (strcmp(s.alarm.state, "OK") != 0)
+                H->change(res, DR_CHANGE_PLANNED, "clear_traffic_alarm", target, "put 0: the alarm goes to OK");
+            goto out;
+        }
+        if (strcmp(s.alarm.state, "OK") != 0) {
+            rc = set_traffic(res, cw, &c, 0, &secs, err);
+            if (rc == 0)
+                snprintf(detail, sizeof(detail), "OK after %.1fs", secs);
+            H->change(res, rc == 0 ? DR_CHANGE_DONE : DR_CHANGE_FAILED, "clear_traffic_alarm", target,
+                      rc == 0 ? detail : err->message);
+            if (rc != 0)
+                goto out;
+        }
+        if (args->mode == DR_MODE_GRACEFUL && s.chc.found) {
+            rc = wait_status(res, aws, &c, s.chc.id, 1, &secs, err);
+            if (rc != 0)
+                goto out;
+            H->log(res, DR_LOG_INFO, "calculated check %s healthy again after %.1fs", s.chc.id, secs);
+        }
+        confirm_dns(res, &c, c.primary_value);
+        goto out;
+    }
+    if (args->dry_run)
         goto out;
     if (uninverted && args->mode == DR_MODE_GRACEFUL) {
         rc = wait_status(res, aws, &c, s.hc.id, 1, &secs, err);
@@ -1456,6 +2163,9 @@ static int r53_init(const dr_host_api *host, dr_error *err)
     return 0;
 }
 
+/* The AWS services (signing names) this plugin calls. */
+static const char *const services[] = {"route53", NULL};
+
 static const dr_plugin_descriptor descriptor = {
     DR_PLUGIN_HEADER,
     "route53",
@@ -1470,6 +2180,8 @@ static const dr_plugin_descriptor descriptor = {
     r53_verify,
     r53_failover,
     r53_failback,
+    services,
+    NULL, /* cleanup: nothing retired */
     r53_prepare,
 };
 

@@ -13,9 +13,9 @@ static const dr_config_key keys[] = {
      "source bucket in the primary region, the one the application writes"},
     {"dr_bucket", DR_KEY_STRING, DR_KEY_REQUIRED, NULL, NULL, "destination bucket in the DR region"},
     {"create_dr_bucket", DR_KEY_BOOL, 0, "true", NULL, "configure creates dr_bucket in the DR region when it is missing"},
-    {"replication_role", DR_KEY_STRING, 0, "dr-agent-s3-replication", NULL,
+    {"replication_role", DR_KEY_STRING, 0, NULL, NULL,
      "IAM role S3 assumes to replicate: a role name (created with its inline policy when missing) or a role ARN "
-     "(used as it is, not managed)"},
+     "(used as it is, not managed); default: a role of this bucket's own, dr-agent-s3-<bucket>"},
     {"replication_policy", DR_KEY_STRING, 0, NULL, NULL,
      "name of the inline policy this resource keeps on the role; default dr-agent-s3-<bucket>"},
     {"rule_id", DR_KEY_STRING, 0, "dr-replication", NULL,
@@ -59,6 +59,26 @@ static const char *partition_of(const char *region)
     return "aws";
 }
 
+/*
+ * The default replication role: one per bucket, "dr-agent-s3-<bucket>". IAM limits the inline policies of one role
+ * to 10,240 characters in total (about seven to ten buckets' worth) and a role to 10 managed policies (20 at most
+ * on request), so a role per bucket is the layout that holds for any number of buckets. Role names have at most
+ * 64 characters: a longer bucket name is cut and given a hash of the whole name.
+ */
+static void default_role(const char *bucket, char *out, size_t n)
+{
+    static const char prefix[] = "dr-agent-s3-";
+    uint32_t h = 2166136261u;
+
+    if (strlen(prefix) + strlen(bucket) <= 64) {
+        snprintf(out, n, "%s%s", prefix, bucket);
+        return;
+    }
+    for (const char *p = bucket; *p; p++)
+        h = (h ^ (unsigned char)*p) * 16777619u;
+    snprintf(out, n, "%s%.43s-%08x", prefix, bucket, (unsigned)h);
+}
+
 static void load(s3ctx *x, dr_resource *res, const dr_hook_args *args)
 {
     const char *p;
@@ -75,6 +95,10 @@ static void load(s3ctx *x, dr_resource *res, const dr_hook_args *args)
     x->rule_id = H->cfg_string(res, "rule_id");
     snprintf(x->reverse_rule_id, sizeof(x->reverse_rule_id), "%s-reverse", x->rule_id);
     x->role = H->cfg_string(res, "replication_role");
+    if (!x->role || !*x->role) {
+        default_role(x->bucket, x->role_buf, sizeof(x->role_buf));
+        x->role = x->role_buf;
+    }
     x->reverse_role = H->cfg_string(res, "reverse_replication_role");
     if (!x->reverse_role || !*x->reverse_role)
         x->reverse_role = x->role;
@@ -288,8 +312,12 @@ policy:
         dr_doc_free(resp);
         resp = NULL;
         rc = s3_iam_call(x, "PutRolePolicy", &form, &resp, err);
+        if (rc != 0 && dr_error_is(err, "LimitExceeded"))
+            dr_error_prefix(err, "role %s cannot hold the policy of one more bucket (IAM allows 10,240 characters "
+                            "of inline policies per role): leave replication_role unset, so that each bucket has "
+                            "a role of its own, or give this resource another role; ", role);
     }
-    change(x, rc, "put role policy", target, "%s: %s", x->policy, dr_buf_str(&why));
+    change(x, rc, "put role policy", target, "%s: %s", x->policy, rc == 0 ? dr_buf_str(&why) : err->message);
 out:
     free(text);
     dr_doc_free(resp);
@@ -297,6 +325,31 @@ out:
     dr_buf_free(&doc);
     dr_buf_free(&why);
     return rc;
+}
+
+/*
+ * Rules of the earlier format (V1: rule-level Prefix) cannot stay beside this plugin's V2 rule: S3 refuses the
+ * mix. They are converted (Filter/Prefix, a Priority, delete markers replicated as V1 did), which keeps them
+ * replicating what they did; the plan says which, and a warning names them.
+ */
+static void note_v1_rules(s3ctx *x, const direction *d, const dr_node *root, dr_buf *why)
+{
+    dr_buf names = DR_BUF_INIT;
+
+    for (const dr_node *r = dr_node_get(root, "Rule"); r; r = dr_node_next_named(r)) {
+        const char *id = dr_node_str(r, "ID");
+        if (!s3_rule_is_v1(r) || s3_streq(id, d->rule_id))
+            continue;
+        dr_buf_printf(&names, "%s%s (prefix '%s')", names.len ? ", " : "", id ? id : "(no id)",
+                      dr_node_str(r, "Prefix") ? dr_node_str(r, "Prefix") : "");
+    }
+    if (names.len) {
+        dr_buf_printf(why, "%sother rules in the earlier V1 format converted to V2 (S3 refuses a mix): %s",
+                      why->len ? "; " : "", dr_buf_str(&names));
+        H->log(x->res, DR_LOG_WARN, "s3://%s: replication rules %s are converted from V1 to V2 (Filter/Prefix, "
+               "a priority, delete markers replicated as before)", d->src, dr_buf_str(&names));
+    }
+    dr_buf_free(&names);
 }
 
 /*
@@ -337,6 +390,7 @@ static int ensure_rule(s3ctx *x, const direction *d, const char *role_arn, dr_er
     if (root && cur_role && !s3_role_matches(d->role, cur_role) && dr_node_count(root) > 2)
         H->log(x->res, DR_LOG_WARN, "s3://%s: the other replication rules will use role %s too", d->src,
                role_arn ? role_arn : s3_role_name(d->role));
+    note_v1_rules(x, d, root, &why);
     if (!x->plan) {
         if (!role_arn || !*role_arn) {
             rc = dr_error_set(err, DR_ESTATE, "the ARN of role %s is not known", d->role);
@@ -453,6 +507,39 @@ out:
     return rc;
 }
 
+/*
+ * Live replication copies new writes only: objects the source bucket held before the rule never reach the DR
+ * bucket unless S3 Batch Replication copies them. A bounded sample (one page of ListObjectsV2, and a binary
+ * search with HeadObject when the rule exists already) finds them; configure warns with the count and the exact
+ * remedy, in a dry run too, and verify keeps the check existing_objects until they are replicated.
+ */
+static void warn_backlog(s3ctx *x, const direction *d)
+{
+    dr_aws_response *cur = NULL;
+    s3_backlog b;
+    char remedy[900];
+    dr_error e;
+    int rc;
+
+    dr_error_clear(&e);
+    rc = s3_get_replication(x, d->src_region, d->src, &cur, &e);
+    if (rc == 0)
+        rc = s3_backlog_scan(x, d, !s3_find_rule(cur ? dr_aws_response_doc(cur) : NULL, d->rule_id), &b, &e);
+    dr_aws_response_free(cur);
+    if (rc != 0) {
+        H->log(x->res, DR_LOG_WARN, "s3://%s: could not look for objects written before replication: %s", d->src,
+               e.message);
+        return;
+    }
+    if (b.unreplicated == 0)
+        return;
+    s3_backlog_remedy(x, d, remedy, sizeof(remedy));
+    H->log(x->res, DR_LOG_WARN,
+           "s3://%s holds %s%zu objects written before its replication rule (oldest %s): live replication never "
+           "copies them to s3://%s; %s",
+           d->src, b.truncated ? "at least " : "", b.unreplicated, b.oldest, d->dst, remedy);
+}
+
 static int s3_configure(dr_resource *res, const dr_hook_args *args, dr_error *err)
 {
     s3ctx x;
@@ -479,7 +566,9 @@ static int s3_configure(dr_resource *res, const dr_hook_args *args, dr_error *er
     if (x.reverse && strcmp(rev.role, fwd.role) != 0 &&
         (rc = ensure_role(&x, rev.role, rev_arn, sizeof(rev_arn), err)) != 0)
         return rc;
-    /* 4. The rule: everything, RTC 15 minutes, replication metrics, delete markers, KMS when configured. */
+    /* 4. The rule: everything, RTC 15 minutes, replication metrics, delete markers, KMS when configured; what the
+          bucket held before it is reported, as it will not replicate. */
+    warn_backlog(&x, &fwd);
     if ((rc = ensure_rule(&x, &fwd, arn, err)) != 0)
         return rc;
     /* 5. The cost advice: noncurrent versions to GLACIER on both buckets. */
@@ -593,7 +682,8 @@ static dr_status check_rule(s3ctx *x, const direction *d, int rc, const dr_node 
         snprintf(rtc, sizeof(rtc), "%s", v ? v : "off");
     snprintf(want, sizeof(want), "Enabled, %d minutes", RTC_MINUTES);
     WORST(s = strcmp(rtc, want) == 0 ? DR_STATUS_OK : DR_STATUS_CRITICAL);
-    dr_report_state(H, x->res, "replication_time_control", s, rtc, want, "%s",
+    dr_report_state(H, x->res, "replication_time_control", s, rtc, want, "rule %s on s3://%s (to s3://%s): %s",
+                    d->rule_id, d->src, d->dst,
                     s == DR_STATUS_OK ? "S3 Replication Time Control: 99.99% of objects within 15 minutes"
                                       : "without RTC, S3 promises no replication time: the RPO cannot be held");
 
@@ -764,8 +854,34 @@ static void check_canary(s3ctx *x, const direction *d)
         break;
     case CANARY_ERROR:
         dr_report_unknown(H, x->res, "canary_replication", NULL, &e);
+        H->rpo_observed(x->res, -1); /* the data's RPO is unknown */
         break;
     }
+}
+
+/* existing_objects: objects the source held before the rule, not replicated (a bounded sample; WARNING until copied). */
+static void check_backlog(s3ctx *x, const direction *d)
+{
+    s3_backlog b;
+    char remedy[900];
+    dr_error e;
+
+    dr_error_clear(&e);
+    if (s3_backlog_scan(x, d, 0, &b, &e) != 0) {
+        dr_report_unknown(H, x->res, "existing_objects", "0", &e);
+        return;
+    }
+    if (b.unreplicated == 0) {
+        dr_report_number(H, x->res, "existing_objects", DR_STATUS_OK, 0, 0, "objects",
+                         "every object of the %zu listed in s3://%s%s has a replication status", b.listed, d->src,
+                         b.truncated ? " (first page)" : "");
+        return;
+    }
+    s3_backlog_remedy(x, d, remedy, sizeof(remedy));
+    dr_report_number(H, x->res, "existing_objects", DR_STATUS_WARNING, (double)b.unreplicated, 0, "objects",
+                     "%s%zu objects of s3://%s were written before its replication rule (%s to %s) and are not in "
+                     "s3://%s; %s",
+                     b.truncated ? "at least " : "", b.unreplicated, d->src, b.oldest, b.newest, d->dst, remedy);
 }
 
 /* lifecycle_rule: noncurrent versions go to GLACIER on both buckets (a cost rule: WARNING at worst). */
@@ -829,6 +945,10 @@ static int s3_verify(dr_resource *res, const dr_hook_args *args, dr_error *err)
     rc = s3_get_replication(&x, d.src_region, d.src, &cur, &e);
     root = rc == 0 && cur ? dr_aws_response_doc(cur) : NULL;
     check_rule(&x, &d, rc, root, &e);
+    if (rc != 0 && rc != DR_ENOTFOUND)
+        dr_report_unknown(H, x.res, "existing_objects", "0", &e);
+    else if (s3_find_rule(root, d.rule_id))
+        check_backlog(&x, &d);
 
     /* 3. The role S3 assumes. */
     check_role(&x, &d, root != NULL, dr_node_str(root, "Role"));
@@ -842,6 +962,8 @@ static int s3_verify(dr_resource *res, const dr_hook_args *args, dr_error *err)
         check_canary(&x, &d);
     else if (have_lag)
         H->rpo_observed(res, lag);
+    else
+        H->rpo_observed(res, -1); /* neither a canary nor the metrics: the data's RPO is unknown */
 
 lifecycle:
     /* 6. The cost advice. */
@@ -1178,6 +1300,9 @@ static int s3_init(const dr_host_api *host, dr_error *err)
     return 0;
 }
 
+/* The AWS services (signing names) this plugin calls. */
+static const char *const services[] = {"s3", "iam", "monitoring", NULL};
+
 static const dr_plugin_descriptor descriptor = {
     DR_PLUGIN_HEADER,
     "s3",
@@ -1192,6 +1317,8 @@ static const dr_plugin_descriptor descriptor = {
     s3_verify,
     s3_failover,
     s3_failback,
+    services,
+    NULL, /* cleanup: nothing retired */
     s3_prepare,
 };
 

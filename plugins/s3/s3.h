@@ -34,6 +34,7 @@ typedef struct s3ctx {
     const char *rule_id;
     char reverse_rule_id[300];
     const char *role, *reverse_role;
+    char role_buf[72]; /* the derived per-bucket role name when replication_role is unset */
     char policy[160];
     const char *storage_class, *kms_key, *dr_kms_key;
     int64_t glacier_days;
@@ -86,6 +87,8 @@ int s3_create_bucket(s3ctx *x, const char *region, const char *bucket, dr_error 
 /* *out NULL when the bucket has none; DR_ENOTFOUND: no such bucket. */
 int s3_get_replication(s3ctx *x, const char *region, const char *bucket, dr_aws_response **out, dr_error *err);
 const dr_node *s3_find_rule(const dr_node *root, const char *id);
+/* A rule in the earlier (V1) format: rule-level Prefix, no Filter. The build converts such rules to V2. */
+int s3_rule_is_v1(const dr_node *rule);
 int s3_filter_selects_all(const dr_node *rule);
 /* What differs between `rule` and direction d as configured, appended to why. */
 void s3_rule_differences(const s3ctx *x, const direction *d, const dr_node *rule, dr_buf *why);
@@ -118,5 +121,20 @@ int s3_replication_metric(s3ctx *x, const direction *d, const char *name, dr_aws
 canary_outcome s3_run_canary(s3ctx *x, const direction *d, int64_t max_ms, double *seconds, char *how, size_t how_len,
                              dr_error *err);
 int64_t s3_canary_budget(s3ctx *x, double want_s);
+
+/* ---- objects written before the replication rule (s3_backlog.c) ---- */
+#define S3_BACKLOG_SAMPLE 1000 /* keys listed: one page of ListObjectsV2 */
+typedef struct s3_backlog {
+    size_t listed;       /* keys in the sample */
+    int truncated;       /* the bucket holds more than the sample */
+    size_t unreplicated; /* of the sample, written before the rule (no replication status) */
+    int heads;           /* HeadObject calls made */
+    char oldest[40];     /* LastModified of the oldest listed object */
+    char newest[40];     /* LastModified of the newest one without a status */
+} s3_backlog;
+/* The sample of d's source bucket; rule_is_new: the rule is being created, so every listed object predates it. */
+int s3_backlog_scan(s3ctx *x, const direction *d, int rule_is_new, s3_backlog *b, dr_error *err);
+/* The exact remedy, an S3 Batch Replication job, as one command line. */
+void s3_backlog_remedy(const s3ctx *x, const direction *d, char *out, size_t len);
 
 #endif /* DR_PLUGIN_S3_H */

@@ -315,6 +315,37 @@ static void xml_rule(const s3ctx *x, dr_buf *b, const direction *d, long priorit
     dr_buf_puts(b, "<DeleteMarkerReplication><Status>Enabled</Status></DeleteMarkerReplication></Rule>");
 }
 
+/* A rule of the earlier configuration format (V1): a Prefix of its own and no Filter. */
+int s3_rule_is_v1(const dr_node *rule)
+{
+    return dr_node_get(rule, "Prefix") != NULL && dr_node_get(rule, "Filter") == NULL;
+}
+
+/*
+ * A V1 rule written as V2, which S3 requires once any rule of the configuration is V2: its Prefix becomes
+ * Filter/Prefix, it gets a Priority, and DeleteMarkerReplication Enabled keeps what V1 did with delete markers.
+ */
+static void xml_rule_v1_to_v2(dr_buf *b, const dr_node *r, long priority)
+{
+    const char *prefix = dr_node_str(r, "Prefix");
+
+    dr_buf_puts(b, "<Rule>");
+    if (dr_node_get(r, "ID"))
+        s3_xml_copy_node(b, dr_node_get(r, "ID"));
+    dr_buf_printf(b, "<Priority>%ld</Priority><Filter>", priority);
+    dr_buf_xml_elem(b, "Prefix", prefix ? prefix : "");
+    dr_buf_puts(b, "</Filter>");
+    if (dr_node_get(r, "Status"))
+        s3_xml_copy_node(b, dr_node_get(r, "Status"));
+    for (const dr_node *c = dr_node_first(r); c; c = dr_node_next(c)) {
+        const char *n = dr_node_name(c);
+        if (strcmp(n, "ID") && strcmp(n, "Prefix") && strcmp(n, "Status") && strcmp(n, "Priority") &&
+            strcmp(n, "DeleteMarkerReplication"))
+            s3_xml_copy_node(b, c);
+    }
+    dr_buf_puts(b, "<DeleteMarkerReplication><Status>Enabled</Status></DeleteMarkerReplication></Rule>");
+}
+
 /*
  * The configuration to write: the current one (may be NULL) with our rule
  * replaced or added, or removed when `remove`. Other rules are kept as they
@@ -325,23 +356,29 @@ void s3_build_replication(const s3ctx *x, const direction *d, const dr_node *cur
                               int remove, dr_buf *b, size_t *rules_left)
 {
     const dr_node *mine = s3_find_rule(cur, d->rule_id);
-    long priority = 0;
+    long priority = 0, next = 0;
+    int any_v2 = !remove;
 
     *rules_left = 0;
-    if (mine && dr_node_get(mine, "Priority")) {
-        priority = (long)dr_node_num(mine, "Priority", 1);
-    } else {
-        for (const dr_node *r = dr_node_get(cur, "Rule"); r; r = dr_node_next_named(r)) {
-            long p = (long)dr_node_num(r, "Priority", 0);
-            if (p > priority)
-                priority = p;
-        }
-        priority++;
+    for (const dr_node *r = dr_node_get(cur, "Rule"); r; r = dr_node_next_named(r)) {
+        long p = (long)dr_node_num(r, "Priority", 0);
+        if (p > next)
+            next = p;
+        if (r != mine && !s3_rule_is_v1(r))
+            any_v2 = 1;
     }
+    next++;
+    if (mine && dr_node_get(mine, "Priority"))
+        priority = (long)dr_node_num(mine, "Priority", 1);
+    else
+        priority = next++;
     dr_buf_puts(b, "<ReplicationConfiguration xmlns=\"" S3NS "\">");
     dr_buf_xml_elem(b, "Role", role_arn);
     for (const dr_node *r = dr_node_get(cur, "Rule"); r; r = dr_node_next_named(r)) {
-        if (r != mine) {
+        if (r != mine && any_v2 && s3_rule_is_v1(r)) {
+            xml_rule_v1_to_v2(b, r, next++); /* S3 refuses a configuration that mixes V1 and V2 rules */
+            (*rules_left)++;
+        } else if (r != mine) {
             s3_xml_copy_node(b, r);
             (*rules_left)++;
         } else if (!remove) {

@@ -10,6 +10,7 @@
 #include <curl/curl.h>
 #include <openssl/crypto.h>
 
+#include "answer.h"
 #include "client.h"
 #include "log.h"
 #include "protocol.h"
@@ -94,6 +95,8 @@ int dr_aws_new(const dr_aws_config *cfg_in, dr_aws **out, dr_error *err)
         return dr_error_set(err, DR_ENOMEM, "out of memory");
     pthread_mutex_init(&c->creds_mu, NULL);
     pthread_mutex_init(&c->account_mu, NULL);
+    pthread_mutex_init(&c->down_mu, NULL);
+    pthread_cond_init(&c->down_cv, NULL);
     drs_quota_init(&c->quota);
     c->backoff_base_s = 1.0;
     c->backoff_rnd = -1;
@@ -185,6 +188,8 @@ void dr_aws_free(dr_aws *c)
     drs_quota_destroy(&c->quota);
     pthread_mutex_destroy(&c->creds_mu);
     pthread_mutex_destroy(&c->account_mu);
+    pthread_mutex_destroy(&c->down_mu);
+    pthread_cond_destroy(&c->down_cv);
     free(c->region);
     free(c->profile);
     free(c->role_arn);
@@ -466,27 +471,52 @@ static void update_skew(dr_aws *c, const drs_http_resp *rs)
     c->skew_ms = (long long)((server - mid) * 1000.0);
 }
 
-static int parse_body_doc(dr_aws_protocol proto, drs_http_resp *rs, dr_doc **doc, dr_error *err)
-{
-    size_t i = 0;
-    const char *b = dr_buf_str(&rs->body);
-
-    *doc = NULL;
-    while (i < rs->body.len && (b[i] == ' ' || b[i] == '\n' || b[i] == '\r' || b[i] == '\t'))
-        i++;
-    if (i == rs->body.len)
-        return 0;
-    if ((proto == DR_AWS_JSON || proto == DR_AWS_REST_JSON) && (b[i] == '{' || b[i] == '['))
-        return dr_doc_parse_json(b, rs->body.len, doc, err);
-    if ((proto == DR_AWS_QUERY || proto == DR_AWS_REST_XML) && b[i] == '<')
-        return dr_doc_parse_xml(b, rs->body.len, doc, err);
-    return 0; /* not a document (an object's content, say) */
-}
-
 /* Services that do not live in the client's region (their endpoint is global). */
 static int global_service(const char *name)
 {
     return strcmp(name, "route53") == 0 || strcmp(name, "iam") == 0;
+}
+
+/*
+ * Region-down memory (see client.h). Returns 3 when `service` gave no answer before (do not call it),
+ * 1 when this call is the service's probe (report with probe_end), 2 when it answered before.
+ */
+static int probe_begin(dr_aws *c, const char *service)
+{
+    int i, st = 2;
+
+    pthread_mutex_lock(&c->down_mu);
+    for (;;) {
+        for (i = 0; i < c->n_down; i++)
+            if (strcmp(c->down[i], service) == 0)
+                break;
+        if (i == c->n_down) {
+            if (i == (int)(sizeof(c->down) / sizeof(c->down[0])))
+                break; /* no room: no memory for this one */
+            snprintf(c->down[i], sizeof(c->down[0]), "%s", service);
+            c->down_state[i] = 1;
+            c->n_down++;
+            st = 1;
+            break;
+        }
+        if (c->down_state[i] != 1) {
+            st = c->down_state[i];
+            break;
+        }
+        pthread_cond_wait(&c->down_cv, &c->down_mu); /* another call is the probe: its answer decides */
+    }
+    pthread_mutex_unlock(&c->down_mu);
+    return st;
+}
+
+static void probe_end(dr_aws *c, const char *service, int answered)
+{
+    pthread_mutex_lock(&c->down_mu);
+    for (int i = 0; i < c->n_down; i++)
+        if (strcmp(c->down[i], service) == 0 && c->down_state[i] == 1)
+            c->down_state[i] = answered ? 2 : 3;
+    pthread_cond_broadcast(&c->down_cv);
+    pthread_mutex_unlock(&c->down_mu);
 }
 
 int drs_send(dr_aws *c, const dr_aws_request *rq_in, drs_auth auth, const drs_creds *given, dr_aws_response **out,
@@ -500,9 +530,10 @@ int drs_send(dr_aws *c, const dr_aws_request *rq_in, drs_auth auth, const drs_cr
     dr_error last;
     char invocation[37], where[160];
     const char *op;
-    int attempt = 0, rc = 0, last_cost = 0, status = 0, net_kind;
+    int attempt = 0, rc = 0, last_cost = 0, status = 0, net_kind, leaving_here, no_answer = 0, probe;
     struct timespec t0;
     drs_aws_err ae;
+    dr_doc *doc = NULL;
 
     *out = NULL;
     dr_error_clear(&last);
@@ -515,6 +546,16 @@ int drs_send(dr_aws *c, const dr_aws_request *rq_in, drs_auth auth, const drs_cr
     n_calls++;
     if ((rc = prepare(c, &rq, &p, err)) != 0) {
         dr_error_prefix(err, "%s: ", where);
+        prepared_free(&p);
+        return rc;
+    }
+    /* A global service signed for this region (Route 53 and IAM in us-east-1) lives there as well. */
+    leaving_here = c->network_max_attempts > 0 &&
+                   (!global_service(p.svc->name) || strcmp(p.ep.signing_region, c->region) == 0);
+    probe = leaving_here ? probe_begin(c, p.svc->name) : 2;
+    if (probe == 3) {
+        rc = dr_error_set(err, DR_ENETWORK, "%s: %s in %s gave no answer earlier in this run: not called again "
+                          "(the region may be gone)", where, p.svc->name, c->region);
         prepared_free(&p);
         return rc;
     }
@@ -577,11 +618,13 @@ int drs_send(dr_aws *c, const dr_aws_request *rq_in, drs_auth auth, const drs_cr
         hr.body_len = p.body_len;
         hr.connect_timeout_ms = c->connect_timeout_ms;
         hr.timeout_ms = c->attempt_timeout_ms;
+        hr.max_body = drs_answer_limit(p.svc->name, op, p.method);
         n_attempts++;
         drs_http_resp_free(&rs);
         rc = drs_http_perform(c->http, &hr, &rs, &net_kind, &last);
         if (store.data)
             explicit_bzero(store.data, store.len); /* the lines held the token and signature */
+        no_answer = rc != 0;
         if (rc != 0) {
             status = 0;
             if (net_kind == DRS_NET_TRANSIENT)
@@ -596,6 +639,12 @@ int drs_send(dr_aws *c, const dr_aws_request *rq_in, drs_auth auth, const drs_cr
                 const char *crc = strcmp(p.svc->signing, "dynamodb") == 0 ? drs_http_header(&rs, "x-amz-crc32") : NULL;
                 if (crc && strtoul(crc, NULL, 10) != drs_crc32(rs.body.data ? rs.body.data : "", rs.body.len)) {
                     rc = dr_error_set(&last, DR_ENETWORK, "response CRC32 mismatch");
+                    kind = DRS_RETRY_TRANSIENT;
+                    last.retryable = 1;
+                } else if ((rc = drs_answer_check(p.svc->name, rq.operation, rq.protocol, p.method, &rs, &doc,
+                                                  &last)) != 0) {
+                    /* not this operation's answer (a captive portal, a misrouted endpoint): never an empty result */
+                    last.http_status = status;
                     kind = DRS_RETRY_TRANSIENT;
                     last.retryable = 1;
                 } else {
@@ -628,8 +677,7 @@ int drs_send(dr_aws *c, const dr_aws_request *rq_in, drs_auth auth, const drs_cr
         /* Retry? */
         if (kind == DRS_RETRY_NONE || attempt >= c->max_attempts)
             break;
-        if (rc != 0 && status == 0 && c->network_max_attempts > 0 && attempt >= c->network_max_attempts &&
-            !global_service(p.svc->name)) {
+        if (rc != 0 && status == 0 && leaving_here && attempt >= c->network_max_attempts) {
             dr_error_prefix(&last, "no retry (the region may be gone): ");
             break;
         }
@@ -662,7 +710,6 @@ int drs_send(dr_aws *c, const dr_aws_request *rq_in, drs_auth auth, const drs_cr
             snprintf(status_text, sizeof(status_text), "no HTTP answer");
         if (rc == 0) {
             dr_aws_response *r = calloc(1, sizeof(*r));
-            dr_error perr;
             drs_quota_release(&c->quota, last_cost);
             if (!r) {
                 rc = dr_error_set(err, DR_ENOMEM, "%s: out of memory", where);
@@ -670,13 +717,9 @@ int drs_send(dr_aws *c, const dr_aws_request *rq_in, drs_auth auth, const drs_cr
                 r->http = rs;
                 memset(&rs, 0, sizeof(rs));
                 r->protocol = rq.protocol;
-                dr_error_clear(&perr);
-                if (parse_body_doc(rq.protocol, &r->http, &r->doc, &perr) != 0) {
-                    rc = dr_error_set(err, perr.code, "%s: response body: %s", where, perr.message);
-                    dr_aws_response_free(r);
-                } else {
-                    *out = r;
-                }
+                r->doc = doc;
+                doc = NULL;
+                *out = r;
             }
             drs_log(DR_LOG_DEBUG, "aws: %s: %s, %d attempt%s, %.1f ms", where, status_text, attempt,
                     attempt == 1 ? "" : "s", ms);
@@ -688,7 +731,10 @@ int drs_send(dr_aws *c, const dr_aws_request *rq_in, drs_auth auth, const drs_cr
             dr_error_prefix(err, "%s: ", where);
         }
     }
+    if (probe == 1)
+        probe_end(c, p.svc->name, !(rc != 0 && no_answer && status == 0));
     drs_http_resp_free(&rs);
+    dr_doc_free(doc);
     drs_creds_clear(&cr);
     if (store.data)
         explicit_bzero(store.data, store.len);

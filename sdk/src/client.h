@@ -48,6 +48,16 @@ struct dr_aws {
     int have_creds;
     pthread_mutex_t account_mu;
     char account_id[32];
+    /*
+     * A client that may be leaving its region (network_max_attempts > 0) remembers, for the rest of
+     * its life (one run), the services there that gave no HTTP answer, and calls them no more. The
+     * first call to a service is its probe: concurrent calls to it wait for the probe's outcome.
+     */
+    pthread_mutex_t down_mu;
+    pthread_cond_t down_cv;
+    char down[8][32];
+    int down_state[8]; /* 1 probing, 2 answered, 3 no answer */
+    int n_down;
 };
 
 struct dr_aws_response {

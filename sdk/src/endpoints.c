@@ -1,5 +1,6 @@
 /* endpoints.c: where each service lives per region and partition, and which configured endpoint URL wins. */
 #include <ctype.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +19,67 @@ static const drs_service services[] = {
     {"iam", "iam", "IAM", "iam", "iam"},
 };
 
+/*
+ * Any other service: "<signing name>" or "<signing name>:<endpoint prefix>", each [a-z0-9-]+, e.g. "sqs",
+ * "elasticfilesystem", "ses:email". Its endpoint follows the standard pattern <prefix>.<region>.<dns suffix>,
+ * AWS_ENDPOINT_URL_<SIGNING NAME, upper case, '-' as '_'> and the [services] sub-key in lower case apply.
+ * Entries are made on first use and kept for the life of the process (at most DRS_MAX_GENERIC).
+ */
+#define DRS_MAX_GENERIC 64
+
+typedef struct generic_service {
+    drs_service svc;
+    char name[96], signing[48], env[48], cfg[48], prefix[48];
+} generic_service;
+
+static generic_service generic[DRS_MAX_GENERIC];
+static size_t n_generic;
+static pthread_mutex_t generic_mu = PTHREAD_MUTEX_INITIALIZER;
+
+static int service_label(const char *s, size_t n)
+{
+    if (n == 0 || n >= 48)
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if (!islower((unsigned char)s[i]) && !isdigit((unsigned char)s[i]) && s[i] != '-')
+            return 0;
+    return s[0] != '-' && s[n - 1] != '-';
+}
+
+static const drs_service *generic_find(const char *name)
+{
+    const char *colon = strchr(name, ':');
+    size_t sl = colon ? (size_t)(colon - name) : strlen(name);
+    const char *prefix = colon ? colon + 1 : name;
+    const drs_service *found = NULL;
+
+    if (!service_label(name, sl) || !service_label(prefix, strlen(prefix)))
+        return NULL;
+    pthread_mutex_lock(&generic_mu);
+    for (size_t i = 0; i < n_generic; i++)
+        if (strcmp(generic[i].name, name) == 0)
+            found = &generic[i].svc;
+    if (!found && n_generic < DRS_MAX_GENERIC) {
+        generic_service *g = &generic[n_generic++];
+        snprintf(g->name, sizeof(g->name), "%s", name);
+        snprintf(g->signing, sizeof(g->signing), "%.*s", (int)sl, name);
+        snprintf(g->prefix, sizeof(g->prefix), "%s", prefix);
+        for (size_t i = 0; i <= sl; i++) {
+            char ch = i < sl ? name[i] : '\0';
+            g->env[i] = ch == '-' ? '_' : (char)toupper((unsigned char)ch);
+            g->cfg[i] = ch == '-' ? '_' : ch;
+        }
+        g->svc.name = g->name;
+        g->svc.signing = g->signing;
+        g->svc.env = g->env;
+        g->svc.cfg = g->cfg;
+        g->svc.prefix = g->prefix;
+        found = &g->svc;
+    }
+    pthread_mutex_unlock(&generic_mu);
+    return found;
+}
+
 const drs_service *drs_service_find(const char *name)
 {
     if (name && strcmp(name, "cloudwatch") == 0)
@@ -25,7 +87,7 @@ const drs_service *drs_service_find(const char *name)
     for (size_t i = 0; name && i < sizeof(services) / sizeof(services[0]); i++)
         if (strcmp(services[i].name, name) == 0)
             return &services[i];
-    return NULL;
+    return name ? generic_find(name) : NULL;
 }
 
 typedef struct partition {
@@ -200,7 +262,9 @@ int drs_endpoint_resolve(const drs_endpoint_opts *o, const char *service, const 
 
     memset(out, 0, sizeof(*out));
     if (!svc)
-        return dr_error_set(err, DR_EINVAL, "unknown AWS service '%s'", service ? service : "(null)");
+        return dr_error_set(err, DR_EINVAL,
+                            "AWS service '%s': not a signing name (or <signing name>:<endpoint prefix>) of [a-z0-9-]",
+                            service ? service : "(null)");
     if (!region || !*region)
         return dr_error_set(err, DR_ECONFIG, "%s: Invalid Configuration: Missing Region", svc->name);
     if (!valid_region(region))

@@ -14,7 +14,11 @@ typedef struct drs_service {
     const char *prefix;    /* hostname label */
 } drs_service;
 
-/* The known service, by name (also "cloudwatch" for monitoring); NULL when unknown. */
+/*
+ * A service by name (also "cloudwatch" for monitoring): one of the table's, or any other given as
+ * "<signing name>[:<endpoint prefix>]" ([a-z0-9-]+), which gets the standard endpoint rules; NULL for a
+ * malformed name. The pointer stays valid for the life of the process.
+ */
 const drs_service *drs_service_find(const char *name);
 
 typedef struct drs_endpoint {

@@ -1,5 +1,6 @@
 /* http.c: libcurl transfers sharing one connection/DNS/TLS-session cache per transport, with thread deadlines and stop requests. */
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -10,7 +11,8 @@
 #include "dr/aws.h"
 #include "http.h"
 
-#define MAX_BODY (256u * 1024u * 1024u) /* a response larger than this is refused */
+#define MAX_BODY (8u * 1024u * 1024u)     /* a response larger than this is refused, unless the request says */
+#define TOTAL_BODY (32u * 1024u * 1024u)  /* answer bodies held at once by the whole process */
 #define POOL_MAX 16
 
 struct drs_http {
@@ -22,6 +24,26 @@ struct drs_http {
     char *ca_bundle;
     int insecure;
 };
+
+/* --- the process-wide budget of answer bodies --- */
+
+static _Atomic size_t g_held;
+static _Atomic size_t g_total_limit = TOTAL_BODY;
+
+void drs_http_set_total_limit(size_t bytes)
+{
+    g_total_limit = bytes ? bytes : TOTAL_BODY;
+}
+
+size_t drs_http_total_limit(void)
+{
+    return g_total_limit;
+}
+
+size_t drs_http_held_bytes(void)
+{
+    return g_held;
+}
 
 /* --- thread limits --- */
 
@@ -178,8 +200,18 @@ static size_t on_body(char *data, size_t size, size_t n, void *ud)
     drs_http_resp *rs = ud;
     size_t len = size * n;
 
-    if (rs->body.len + len > MAX_BODY || dr_buf_append(&rs->body, data, len) != 0)
+    if (rs->body.len + len > rs->max_body) {
+        rs->over = DRS_OVER_CALL;
         return 0; /* makes curl fail the transfer */
+    }
+    if (atomic_fetch_add(&g_held, len) + len > g_total_limit) {
+        atomic_fetch_sub(&g_held, len);
+        rs->over = DRS_OVER_TOTAL;
+        return 0;
+    }
+    rs->held += len;
+    if (dr_buf_append(&rs->body, data, len) != 0)
+        return 0;
     return len;
 }
 
@@ -253,6 +285,8 @@ void drs_http_resp_free(drs_http_resp *rs)
     headers_clear(rs);
     free(rs->headers);
     dr_buf_free(&rs->body);
+    if (rs->held)
+        atomic_fetch_sub(&g_held, rs->held);
     memset(rs, 0, sizeof(*rs));
 }
 
@@ -318,6 +352,7 @@ int drs_http_perform(drs_http *h, const drs_http_req *rq, drs_http_resp *rs, int
     int https = strncasecmp(rq->url, "https:", 6) == 0;
 
     memset(rs, 0, sizeof(*rs));
+    rs->max_body = rq->max_body ? rq->max_body : MAX_BODY;
     *net_kind = DRS_NET_NONE;
     if ((rc = drs_limits_check(err)) != 0) {
         *net_kind = DRS_NET_FATAL;
@@ -397,6 +432,14 @@ int drs_http_perform(drs_http *h, const drs_http_req *rq, drs_http_resp *rs, int
     } else if (cc == CURLE_ABORTED_BY_CALLBACK) {
         *net_kind = DRS_NET_FATAL;
         rc = dr_error_set(err, DR_ECANCELED, "cancelled during the transfer");
+    } else if (cc == CURLE_WRITE_ERROR && rs->over == DRS_OVER_CALL) {
+        *net_kind = DRS_NET_FATAL;
+        rc = dr_error_set(err, DR_EPARSE, "the answer is larger than the %zu kB this operation can return: refused",
+                          rs->max_body / 1024);
+    } else if (cc == CURLE_WRITE_ERROR && rs->over == DRS_OVER_TOTAL) {
+        *net_kind = DRS_NET_FATAL;
+        rc = dr_error_set(err, DR_ENOMEM, "answers held at once would pass the process's limit of %zu kB: refused",
+                          (size_t)g_total_limit / 1024);
     } else if (cc == CURLE_OPERATION_TIMEDOUT) {
         int deadline = left >= 0 && left <= (rq->timeout_ms > 0 ? rq->timeout_ms : 20000);
         *net_kind = deadline ? DRS_NET_FATAL : DRS_NET_TIMEOUT;
@@ -407,8 +450,9 @@ int drs_http_perform(drs_http *h, const drs_http_req *rq, drs_http_resp *rs, int
         rc = dr_error_set(err, DR_ENETWORK, "%s", errbuf[0] ? errbuf : curl_easy_strerror(cc));
     }
     if (rc != 0) {
-        headers_clear(rs);
-        dr_buf_reset(&rs->body);
+        int over = rs->over;
+        drs_http_resp_free(rs); /* the body's bytes leave the process-wide total too */
+        rs->over = over;
     }
     curl_slist_free_all(hl);
     curl_easy_setopt(e, CURLOPT_ERRORBUFFER, NULL);

@@ -14,6 +14,7 @@
 
 #include "dr/error.h"
 #include "dr/util.h"
+#include "dr_sdk_host.h"
 
 typedef struct drs_http drs_http;
 
@@ -30,6 +31,7 @@ typedef struct drs_http_req {
     size_t body_len;
     int64_t connect_timeout_ms;
     int64_t timeout_ms;            /* whole transfer; the thread deadline may shorten it */
+    size_t max_body;               /* largest answer body accepted; 0: the transport's default */
 } drs_http_req;
 
 typedef struct drs_hdr {
@@ -43,7 +45,13 @@ typedef struct drs_http_resp {
     drs_hdr *headers;
     size_t n_headers, cap_headers;
     double t_sent, t_recv; /* wall clock around the transfer, for clock-skew estimates */
+    size_t max_body;       /* the request's limit */
+    size_t held;           /* body bytes counted in the process-wide total until the response is freed */
+    int over;              /* DRS_OVER_*: why the body was refused */
 } drs_http_resp;
+
+/* Why an answer body was refused. */
+enum { DRS_OVER_NONE = 0, DRS_OVER_CALL = 1, DRS_OVER_TOTAL = 2 };
 
 /* Kinds of transport failure, for the retry rules. */
 enum { DRS_NET_NONE = 0, DRS_NET_TRANSIENT = 1, DRS_NET_TIMEOUT = 2, DRS_NET_FATAL = 3 };
@@ -59,6 +67,15 @@ void drs_http_free(drs_http *h);
 int drs_http_perform(drs_http *h, const drs_http_req *rq, drs_http_resp *rs, int *net_kind, dr_error *err);
 void drs_http_resp_free(drs_http_resp *rs);
 const char *drs_http_header(const drs_http_resp *rs, const char *name);
+
+/*
+ * Answer bodies held at once by every call of the process (bytes received and
+ * not yet freed with their response) are capped: a body that would pass the
+ * cap fails its call with DR_ENOMEM. Tests lower the cap; 0 restores the default.
+ */
+void drs_http_set_total_limit(size_t bytes);
+size_t drs_http_total_limit(void);
+size_t drs_http_held_bytes(void);
 
 /* The calling thread's limits (see dr_aws_set_thread_limits). */
 int drs_limits_check(dr_error *err);          /* 0, DR_ETIMEDOUT or DR_ECANCELED */

@@ -10,9 +10,27 @@ static pthread_mutex_t log_mu = PTHREAD_MUTEX_INITIALIZER;
 static dr_sdk_log_fn log_fn;
 static void *log_arg;
 static int log_max = -1;
+static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
+
+/* A process forked while another thread holds log_mu gets it unlocked (the host forks to isolate plugins). */
+static void fork_prepare(void)
+{
+    pthread_mutex_lock(&log_mu);
+}
+
+static void fork_release(void)
+{
+    pthread_mutex_unlock(&log_mu);
+}
+
+static void register_atfork(void)
+{
+    pthread_atfork(fork_prepare, fork_release, fork_release);
+}
 
 void dr_sdk_set_log(dr_sdk_log_fn fn, void *arg, int max_level)
 {
+    pthread_once(&atfork_once, register_atfork);
     pthread_mutex_lock(&log_mu);
     log_fn = fn;
     log_arg = arg;

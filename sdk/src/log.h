@@ -4,6 +4,7 @@
 
 #include "dr/plugin.h"
 #include "dr/util.h"
+#include "dr_sdk_host.h"
 
 /* Levels are dr_log_level values: 0 error .. 3 debug. Messages must never carry a secret. */
 void drs_log(int level, const char *fmt, ...) DR_PRINTF(2, 3);

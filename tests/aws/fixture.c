@@ -4,6 +4,7 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,7 +31,7 @@ struct fx_server {
     pthread_t conns[MAX_CONNS];
     int fds[MAX_CONNS];
     size_t n_conns;
-    volatile int stopping;
+    atomic_int stopping; /* written by the test thread, read by the server thread */
 };
 
 typedef struct conn_arg {

@@ -1,9 +1,10 @@
-/* fuzz_aws.c: libFuzzer target for the AWS client's parsers: JSON/XML documents, shared config files, SigV4 canonical forms, error answers. */
+/* fuzz_aws.c: libFuzzer target for the AWS client's parsers: JSON/XML documents, shared config files, SigV4 canonical forms, error and success answers. */
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "answer.h"
 #include "dr/doc.h"
 #include "profile.h"
 #include "protocol.h"
@@ -63,6 +64,23 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         dr_buf_append(&rs.body, text, size - 1);
         drs_parse_error(DR_AWS_QUERY, "POST", &rs, &e);
         (void)drs_error_class(rs.status, &e);
+        {
+            /* the same body as a 2xx answer of each protocol */
+            static const struct {
+                const char *service, *op, *method;
+                dr_aws_protocol proto;
+            } ops[] = {{"rds", "DescribeDBClusters", "POST", DR_AWS_QUERY},
+                       {"s3", "GetBucketReplication", "GET", DR_AWS_REST_XML},
+                       {"route53", "GetHealthCheck", "GET", DR_AWS_REST_XML},
+                       {"dynamodb", "DescribeTable", "POST", DR_AWS_JSON},
+                       {"backup", "GetBackupPlan", "GET", DR_AWS_REST_JSON}};
+            for (size_t i = 0; i < sizeof(ops) / sizeof(ops[0]); i++) {
+                dr_doc *doc = NULL;
+                rs.status = 200;
+                if (drs_answer_check(ops[i].service, ops[i].op, ops[i].proto, ops[i].method, &rs, &doc, &err) == 0)
+                    dr_doc_free(doc);
+            }
+        }
         drs_http_resp_free(&rs);
         break;
     }

@@ -11,6 +11,7 @@
 
 #include <cmocka.h>
 
+#include "answer.h"
 #include "client.h"
 #include "fixture.h"
 #include "retry.h"
@@ -205,6 +206,46 @@ static void test_network_max_attempts(void **state)
     drs_aws_set_backoff_base(c, 0.005);
     assert_int_equal(describe_table(c, &d, &err), 0);
     assert_int_equal(fx_count(s), 3);
+    dr_doc_free(d);
+    dr_aws_free(c);
+    fx_stop(s);
+}
+
+/* A region being left: a service that gave no answer is not called again by that client (one failed attempt per run). */
+static void test_region_down_memory(void **state)
+{
+    fx_response script[] = {{200, NULL, "{}", 10000, 0}, OK_TABLE};
+    fx_server *s = fx_start(script, 2, 1);
+    dr_aws_config cfg;
+    dr_aws *c = NULL;
+    dr_doc *d = NULL;
+    dr_error err;
+    (void)state;
+
+    base_env();
+    memset(&cfg, 0, sizeof(cfg));
+    cfg.struct_size = sizeof(cfg);
+    cfg.region = "us-east-1";
+    cfg.endpoint_url = fx_url(s);
+    cfg.max_attempts = 3;
+    cfg.attempt_timeout_ms = 300;
+    cfg.connect_timeout_ms = 1000;
+    cfg.network_max_attempts = 1;
+    dr_error_clear(&err);
+    assert_int_equal(dr_aws_new(&cfg, &c, &err), 0);
+    assert_int_equal(describe_table(c, &d, &err), DR_ETIMEDOUT);
+    assert_int_equal(fx_count(s), 1);
+    assert_int_equal(describe_table(c, &d, &err), DR_ENETWORK);
+    assert_int_equal(fx_count(s), 1); /* nothing sent */
+    assert_non_null(strstr(err.message, "gave no answer earlier in this run"));
+    dr_aws_free(c);
+
+    /* a client that is not leaving the region keeps calling */
+    cfg.network_max_attempts = 0;
+    cfg.max_attempts = 1;
+    assert_int_equal(dr_aws_new(&cfg, &c, &err), 0);
+    assert_int_equal(describe_table(c, &d, &err), 0);
+    assert_int_equal(fx_count(s), 2);
     dr_doc_free(d);
     dr_aws_free(c);
     fx_stop(s);
@@ -761,7 +802,7 @@ static void test_bad_inputs(void **state)
     rq.headers = hdrs;
     assert_int_equal(dr_aws_send(c, &rq, &r, &err), DR_EINVAL);
     rq.headers = NULL;
-    rq.service = "lambda";
+    rq.service = "Not A Service"; /* any signing name is accepted; a malformed one is not */
     assert_int_equal(dr_aws_send(c, &rq, &r, &err), DR_EINVAL);
     assert_non_null(strstr(err.message, "unknown AWS service"));
     /* nothing listens on port 9: a connection error, retryable but out of attempts */
@@ -821,6 +862,175 @@ static void test_backoff(void **state)
     }
 }
 
+/* One call of `op` answered 2xx by `body` (every attempt): its return code and error. */
+static int strict_case(const char *service, dr_aws_protocol proto, const char *method, const char *op, const char *query,
+                       const char *headers, const char *body, size_t *attempts, dr_doc **doc, dr_error *err)
+{
+    fx_response script[] = {{200, headers, body, 0, 0}};
+    fx_server *s = fx_start(script, 1, 1);
+    dr_aws *c;
+    dr_aws_request rq;
+    int rc;
+
+    base_env();
+    c = client_at(fx_url(s), 3, 5000);
+    memset(&rq, 0, sizeof(rq));
+    rq.struct_size = sizeof(rq);
+    rq.service = service;
+    rq.operation = op;
+    rq.protocol = proto;
+    rq.method = method;
+    rq.bucket = strcmp(service, "s3") == 0 ? "b" : NULL;
+    rq.query = query;
+    rq.target = proto == DR_AWS_JSON ? "DynamoDB_20120810.DescribeTable" : NULL;
+    rq.body = proto == DR_AWS_QUERY ? "Action=DescribeDBClusters&Version=2014-10-31" : proto == DR_AWS_JSON ? "{}" : NULL;
+    dr_error_clear(err);
+    *doc = NULL;
+    rc = dr_aws_rest(c, &rq, doc, err);
+    *attempts = fx_count(s);
+    dr_aws_free(c);
+    fx_stop(s);
+    return rc;
+}
+
+static void test_strict_answers(void **state)
+{
+    static const char html[] = "<!DOCTYPE html><html><head><title>Sign in to the network</title></head></html>";
+    dr_doc *d = NULL;
+    dr_error err;
+    size_t n;
+    (void)state;
+
+    /* a captive portal's page answered with 200: an error naming the operation, after the retries */
+    assert_int_equal(strict_case("s3", DR_AWS_REST_XML, "GET", "GetBucketReplication", "replication",
+                                 "Content-Type: text/html\r\n", html, &n, &d, &err),
+                     DR_EPARSE);
+    assert_null(d);
+    assert_int_equal(n, 3);
+    assert_non_null(strstr(err.message, "s3 GetBucketReplication us-east-1: HTTP 2xx with an HTML page"));
+    assert_non_null(strstr(err.message, "not a GetBucketReplication answer"));
+    /* an empty 200 is no "no rules" either */
+    assert_int_equal(strict_case("s3", DR_AWS_REST_XML, "GET", "GetBucketReplication", "replication", NULL, "", &n, &d,
+                                 &err),
+                     DR_EPARSE);
+    assert_non_null(strstr(err.message, "an empty body"));
+    /* another document than the operation's */
+    assert_int_equal(strict_case("s3", DR_AWS_REST_XML, "GET", "GetBucketReplication", "replication", NULL,
+                                 "<LifecycleConfiguration/>", &n, &d, &err),
+                     DR_EPARSE);
+    assert_non_null(strstr(err.message, "rooted at <LifecycleConfiguration> instead of <ReplicationConfiguration>"));
+    /* the real answer passes */
+    assert_int_equal(strict_case("s3", DR_AWS_REST_XML, "GET", "GetBucketReplication", "replication", NULL,
+                                 "<ReplicationConfiguration><Role>r</Role></ReplicationConfiguration>", &n, &d, &err),
+                     0);
+    assert_string_equal(dr_node_str(dr_doc_root(d), "Role"), "r");
+    dr_doc_free(d);
+    /* a write with no body is fine */
+    assert_int_equal(strict_case("s3", DR_AWS_REST_XML, "PUT", "PutBucketVersioning", "versioning", NULL, "", &n, &d,
+                                 &err),
+                     0);
+    assert_int_equal(n, 1);
+    /* an object's content is whatever it is */
+    assert_int_equal(strict_case("s3", DR_AWS_REST_XML, "GET", "GetObject", NULL, NULL, html, &n, &d, &err), 0);
+    /* Query: <OpResponse> at the root, never empty */
+    assert_int_equal(strict_case("rds", DR_AWS_QUERY, "POST", "DescribeDBClusters", NULL, NULL, html, &n, &d, &err),
+                     DR_EPARSE);
+    assert_non_null(strstr(err.message, "rds DescribeDBClusters us-east-1"));
+    assert_int_equal(strict_case("rds", DR_AWS_QUERY, "POST", "DescribeDBClusters", NULL, NULL, "", &n, &d, &err),
+                     DR_EPARSE);
+    assert_int_equal(strict_case("rds", DR_AWS_QUERY, "POST", "DescribeDBClusters", NULL, NULL,
+                                 "<DescribeDBInstancesResponse/>", &n, &d, &err),
+                     DR_EPARSE);
+    /* a read without its <OpResult> would read as "no cluster" */
+    assert_int_equal(strict_case("rds", DR_AWS_QUERY, "POST", "DescribeDBClusters", NULL, NULL,
+                                 "<DescribeDBClustersResponse><ResponseMetadata/></DescribeDBClustersResponse>", &n,
+                                 &d, &err),
+                     DR_EPARSE);
+    assert_non_null(strstr(err.message, "no <DescribeDBClustersResult>"));
+    assert_int_equal(strict_case("rds", DR_AWS_QUERY, "POST", "DescribeDBClusters", NULL, NULL,
+                                 "<DescribeDBClustersResponse><DescribeDBClustersResult><DBClusters/>"
+                                 "</DescribeDBClustersResult></DescribeDBClustersResponse>",
+                                 &n, &d, &err),
+                     0);
+    dr_doc_free(d);
+    /* awsJson: a JSON object with the members the operation returns */
+    assert_int_equal(strict_case("dynamodb", DR_AWS_JSON, "POST", "DescribeTable", NULL, NULL, "[]", &n, &d, &err),
+                     DR_EPARSE);
+    assert_int_equal(strict_case("dynamodb", DR_AWS_JSON, "POST", "DescribeTable", NULL, NULL, "", &n, &d, &err),
+                     DR_EPARSE);
+    assert_int_equal(strict_case("dynamodb", DR_AWS_JSON, "POST", "DescribeTable", NULL, NULL, "{}", &n, &d, &err),
+                     DR_EPARSE);
+    assert_non_null(strstr(err.message, "without Table"));
+    assert_int_equal(strict_case("dynamodb", DR_AWS_JSON, "POST", "DescribeTable", NULL, NULL,
+                                 "{\"Table\":{\"TableStatus\":\"ACTIVE\"}}", &n, &d, &err),
+                     0);
+    dr_doc_free(d);
+    /* Route 53: <OpResponse> */
+    assert_int_equal(strict_case("route53", DR_AWS_REST_XML, "GET", "GetHealthCheck", NULL, NULL,
+                                 "<GetHealthCheckStatusResponse/>", &n, &d, &err),
+                     DR_EPARSE);
+    /* REST-JSON: a read always has a body */
+    assert_int_equal(strict_case("backup", DR_AWS_REST_JSON, "GET", "ListBackupJobs", NULL, NULL, "", &n, &d, &err),
+                     DR_EPARSE);
+    assert_int_equal(strict_case("backup", DR_AWS_REST_JSON, "POST", "TagResource", NULL, NULL, "", &n, &d, &err), 0);
+}
+
+static void test_answer_limits(void **state)
+{
+    size_t big = 5u * 1024u * 1024u, n;
+    char *body = malloc(big + 64);
+    dr_doc *d = NULL;
+    dr_error err;
+    (void)state;
+
+    assert_non_null(body);
+    /* a DescribeTable answer of 5 MB is more than DescribeTable can return (4 MB for DynamoDB) */
+    memcpy(body, "{\"Table\":\"", 10);
+    memset(body + 10, 'x', big - 12);
+    memcpy(body + big - 2, "\"}", 3);
+    assert_int_equal(drs_answer_limit("dynamodb", "DescribeTable", "POST"), 4u * 1024u * 1024u);
+    assert_int_equal(strict_case("dynamodb", DR_AWS_JSON, "POST", "DescribeTable", NULL, NULL, body, &n, &d, &err),
+                     DR_EPARSE);
+    assert_int_equal(n, 1); /* not retried: it would be as large again */
+    assert_non_null(strstr(err.message, "dynamodb DescribeTable us-east-1: the answer is larger than the 4096 kB"));
+    assert_int_equal(drs_http_held_bytes(), 0);
+    /* RDS may answer 8 MB: the same body passes there as far as size goes (and fails as not XML) */
+    assert_int_equal(strict_case("rds", DR_AWS_QUERY, "POST", "DescribeDBClusters", NULL, NULL, body, &n, &d, &err),
+                     DR_EPARSE);
+    assert_null(strstr(err.message, "larger than"));
+    /* the total across calls: with a 1 MB budget the call is refused, and nothing stays counted */
+    drs_http_set_total_limit(1024u * 1024u);
+    assert_int_equal(strict_case("rds", DR_AWS_QUERY, "POST", "DescribeDBClusters", NULL, NULL, body, &n, &d, &err),
+                     DR_ENOMEM);
+    assert_non_null(strstr(err.message, "answers held at once would pass the process's limit of 1024 kB"));
+    assert_int_equal(drs_http_held_bytes(), 0);
+    /* a response still held counts until it is freed */
+    {
+        fx_response script[] = {{200, NULL, "<ModifyDBClusterResponse/>", 0, 0}};
+        fx_server *s = fx_start(script, 1, 1);
+        dr_aws *c;
+        dr_aws_request rq;
+        dr_aws_response *r = NULL;
+        base_env();
+        c = client_at(fx_url(s), 1, 5000);
+        memset(&rq, 0, sizeof(rq));
+        rq.struct_size = sizeof(rq);
+        rq.service = "rds";
+        rq.operation = "ModifyDBCluster";
+        rq.protocol = DR_AWS_QUERY;
+        rq.body = "Action=ModifyDBCluster";
+        dr_error_clear(&err);
+        assert_int_equal(dr_aws_send(c, &rq, &r, &err), 0);
+        assert_int_equal(drs_http_held_bytes(), strlen("<ModifyDBClusterResponse/>"));
+        dr_aws_response_free(r);
+        assert_int_equal(drs_http_held_bytes(), 0);
+        dr_aws_free(c);
+        fx_stop(s);
+    }
+    drs_http_set_total_limit(0);
+    free(body);
+}
+
 int main(void)
 {
     const char *t = tu_tmpdir();
@@ -843,6 +1053,9 @@ int main(void)
         cmocka_unit_test(test_ecs_container),
         cmocka_unit_test(test_web_identity),
         cmocka_unit_test(test_no_credentials),
+        cmocka_unit_test(test_strict_answers),
+        cmocka_unit_test(test_answer_limits),
+        cmocka_unit_test(test_region_down_memory),
     };
     int rc;
 

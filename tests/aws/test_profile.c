@@ -464,7 +464,10 @@ static void test_client_endpoints(void **state)
     assert_int_equal(dr_aws_endpoint(c, "cloudwatch", &b, &err), 0);
     assert_string_equal(dr_buf_str(&b), "https://monitoring.us-west-2.amazonaws.com");
     dr_buf_reset(&b);
-    assert_int_equal(dr_aws_endpoint(c, "nope", &b, &err), DR_EINVAL);
+    assert_int_equal(dr_aws_endpoint(c, "sqs", &b, &err), 0); /* any service, by its signing name */
+    assert_string_equal(dr_buf_str(&b), "https://sqs.us-west-2.amazonaws.com");
+    dr_buf_reset(&b);
+    assert_int_equal(dr_aws_endpoint(c, "no such/service", &b, &err), DR_EINVAL);
     dr_aws_free(c);
 
     /* an unknown profile is a configuration error */
@@ -498,6 +501,52 @@ static void test_client_endpoints(void **state)
     tu_clear_aws_env();
 }
 
+/* A service outside the built-in table: the standard endpoint pattern, its own AWS_ENDPOINT_URL_<NAME>. */
+static void test_generic_service_endpoints(void **state)
+{
+    static const struct {
+        const char *service, *region, *host, *signing, *signing_region;
+    } cases[] = {
+        {"sqs", "us-east-1", "sqs.us-east-1.amazonaws.com", "sqs", "us-east-1"},
+        {"sqs", "cn-north-1", "sqs.cn-north-1.amazonaws.com.cn", "sqs", "cn-north-1"},
+        {"sqs", "us-gov-west-1", "sqs.us-gov-west-1.amazonaws.com", "sqs", "us-gov-west-1"},
+        {"elasticfilesystem", "eu-west-1", "elasticfilesystem.eu-west-1.amazonaws.com", "elasticfilesystem",
+         "eu-west-1"},
+        {"ses:email", "eu-west-1", "email.eu-west-1.amazonaws.com", "ses", "eu-west-1"},
+        {"route53-recovery-control-config", "us-west-2",
+         "route53-recovery-control-config.us-west-2.amazonaws.com", "route53-recovery-control-config", "us-west-2"},
+    };
+    drs_endpoint_opts o;
+    drs_endpoint ep;
+    dr_error err;
+    (void)state;
+
+    tu_clear_aws_env();
+    memset(&o, 0, sizeof(o));
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        assert_int_equal(drs_endpoint_resolve(&o, cases[i].service, cases[i].region, &ep, &err), 0);
+        assert_string_equal(ep.host, cases[i].host);
+        assert_string_equal(ep.signing_name, cases[i].signing);
+        assert_string_equal(ep.signing_region, cases[i].signing_region);
+    }
+    /* the service's own variable wins over the general one; a hyphen becomes an underscore */
+    setenv("AWS_ENDPOINT_URL", "http://general.example:1", 1);
+    setenv("AWS_ENDPOINT_URL_SQS", "http://localhost:5000", 1);
+    setenv("AWS_ENDPOINT_URL_ROUTE53_RECOVERY_CONTROL_CONFIG", "http://localhost:5001", 1);
+    assert_int_equal(drs_endpoint_resolve(&o, "sqs", "us-west-2", &ep, &err), 0);
+    assert_string_equal(ep.url, "http://localhost:5000");
+    assert_string_equal(ep.signing_region, "us-west-2");
+    assert_int_equal(drs_endpoint_resolve(&o, "route53-recovery-control-config", "us-west-2", &ep, &err), 0);
+    assert_string_equal(ep.url, "http://localhost:5001");
+    assert_int_equal(drs_endpoint_resolve(&o, "elasticache", "us-west-2", &ep, &err), 0);
+    assert_string_equal(ep.url, "http://general.example:1");
+    tu_clear_aws_env();
+    /* malformed names are refused */
+    assert_int_equal(drs_endpoint_resolve(&o, "Not Valid", "us-west-2", &ep, &err), DR_EINVAL);
+    assert_int_equal(drs_endpoint_resolve(&o, "sqs:", "us-west-2", &ep, &err), DR_EINVAL);
+    assert_int_equal(drs_endpoint_resolve(&o, "-sqs", "us-west-2", &ep, &err), DR_EINVAL);
+}
+
 int main(void)
 {
     const char *t = tu_tmpdir();
@@ -506,6 +555,7 @@ int main(void)
         cmocka_unit_test(test_profile_parser),   cmocka_unit_test(test_configured_endpoints),
         cmocka_unit_test(test_endpoint_rules),   cmocka_unit_test(test_file_locations),
         cmocka_unit_test(test_imds_endpoints),   cmocka_unit_test(test_ecs_uris),
+        cmocka_unit_test(test_generic_service_endpoints),
     };
     int rc;
 

@@ -173,8 +173,11 @@ class Cli(unittest.TestCase):
         self.assertEqual(r.returncode, 1)
         self.assertRegex(r.stdout.strip(),
                          r"^DR WARNING - 2 resources: 1 OK, 1 WARNING, 0 CRITICAL, 0 UNKNOWN; first WARNING: "
-                         r"fixture_dep\.b \| rpo=2\.500s;;;0; rpo_objective=900s ok=1 warning=1 critical=0 unknown=0 duration=")
-        self.assertEqual(len(r.stdout.strip().splitlines()), 1)
+                         r"fixture_dep\.b \| rpo=2\.500s;;;0; rpo_objective=900s 'fixture_dep\.a/check_0'=12\.5s;;900;0; "
+                         r"'fixture_dep\.b/check_0'=12\.5s;;900;0; ok=1;;;0;2 warning=1;0;;0;2 "
+                         r"critical=0;;0;0;2 unknown=0;;0;0;2 duration=[0-9.]+s;;;0;\n"
+                         r"WARNING fixture_dep\.b: fixture_dep\n  WARNING check_0: 12\.5s \(limit 15m; WARNING: close to it, CRITICAL above it\) - "
+                         r"fixture check$")
 
     def test_text_report(self):
         c = self.conf('{ type = "fixture_dep"; name = "a"; status = "CRITICAL"; }')
@@ -372,7 +375,7 @@ class Cli(unittest.TestCase):
         types = {p["type"]: p for p in doc["plugins"]}
         self.assertEqual(set(types), {"fixture", "fixture_dep"})
         self.assertEqual(types["fixture"]["version"], "1.2.3")
-        self.assertEqual(types["fixture"]["hooks"], ["configure", "verify", "failover", "failback", "prepare"])
+        self.assertEqual(types["fixture"]["hooks"], ["configure", "verify", "failover", "failback", "cleanup", "prepare"])
         keys = {k["name"]: k for k in types["fixture"]["config_keys"]}
         self.assertEqual(keys["status"]["type"], "choice")
         self.assertEqual(keys["status"]["choices"], "OK|WARNING|CRITICAL|UNKNOWN")

@@ -136,8 +136,16 @@ class Runs(unittest.TestCase):
     def test_resume_of_a_failover_is_confirmed(self):
         c = self.conf('{ type = "fixture_dep"; name = "db"; sleep = "20s"; change = "promote"; }')
         p = self.start("-c", c, "failover", "--yes")
-        self.assertTrue(self.wait_for(lambda: os.path.isdir(os.path.join(self.state, "runs")) and
-                                      os.listdir(os.path.join(self.state, "runs"))))
+        runs_dir = os.path.join(self.state, "runs")
+
+        def step_started():
+            # the journal file appears before its first line is written: wait for the step itself
+            if not os.path.isdir(runs_dir) or not os.listdir(runs_dir):
+                return False
+            with open(os.path.join(runs_dir, os.listdir(runs_dir)[0])) as f:
+                return any('"step_start"' in l for l in f)
+
+        self.assertTrue(self.wait_for(step_started))
         p.send_signal(signal.SIGKILL)
         p.communicate()
         r = self.agent("-c", c, "resume")
@@ -332,7 +340,7 @@ class Runs(unittest.TestCase):
         dns = [s for s in doc["steps"] if s["resource"] == "fixture.dns" and s["phase"] == "failover"][0]
         self.assertEqual(dns["status"], "skipped")
         # rolled back by default: the failback of what ran (db), not of what never moved (dns)
-        self.assertEqual(doc["outcome"], "rolled back")
+        self.assertEqual(doc["end_state"], "rolled back")
         back = {s["resource"]: s["status"] for s in doc["steps"] if s["phase"] == "rollback"}
         self.assertEqual(back, {"fixture_dep.db": "unchanged"})
         self.assertEqual({x["resource"]: x["state"] for x in doc["stated_state"]["resources"]},
@@ -341,7 +349,7 @@ class Runs(unittest.TestCase):
         self.assertEqual(self.history(c)[-1]["status"], "failed")
         with open(os.path.join(self.state, "reports", "drill-%s.html" % doc["run_id"])) as f:
             page = f.read()
-        self.assertIn("Outcome: rolled back", page)
+        self.assertIn("End state: rolled back", page)
         self.assertIn("To complete it: <code>dr-agent -c ", page)
 
     def test_drill_rollback_in_reverse_order(self):
@@ -352,7 +360,7 @@ class Runs(unittest.TestCase):
         r = self.agent("-c", c, "drill", "--yes", "--format", "json")
         self.assertEqual(r.returncode, 1)
         doc = json.loads(r.stdout)
-        self.assertEqual(doc["outcome"], "rolled back")
+        self.assertEqual(doc["end_state"], "rolled back")
         st = {x["resource"]: (x["state"], x["serving_region"]) for x in doc["stated_state"]["resources"]}
         # dns made its change, then failed: partly moved, no region is sure to serve it
         self.assertEqual(st, {"fixture_dep.db": ("moved", "us-west-2"), "fixture.dns": ("partly moved", "none")})
@@ -368,7 +376,7 @@ class Runs(unittest.TestCase):
                       % (trace, trace))
         r = self.agent("-c", c, "drill", "--yes", "--on-failure", "hold")
         self.assertEqual(r.returncode, 1)
-        self.assertIn("outcome: held", r.stdout)
+        self.assertIn("end state: held", r.stdout)
         self.assertRegex(r.stdout, r"fixture_dep\.db +moved +serving region: us-west-2")
         m = re.search(r"to complete it: (dr-agent .* resume (\S+) --yes)", r.stdout)
         self.assertTrue(m, r.stdout)

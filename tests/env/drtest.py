@@ -94,6 +94,12 @@ class Env:
     def clear_faults(self, fault_id=None):
         return self.control("DELETE", "/faults" + (f"/{fault_id}" if fault_id else ""))
 
+    def region_outage(self, region):
+        """The whole region gone: every request signed for it gets a TCP reset, the global control planes signed
+        there too (Route 53 and IAM in us-east-1); the emulated DNS answers and health checkers keep working.
+        Returns the fault id (clear_faults(id) brings the region back)."""
+        return self.add_fault(region=region, action="unreachable")
+
     def requests(self, **filters):
         """The request log since the last reset, optionally filtered by service/region/operation."""
         q = urllib.parse.urlencode(filters)

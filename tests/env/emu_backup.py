@@ -7,8 +7,18 @@ DescribeRecoveryPoint, ListBackupJobs, DescribeBackupJob, ListCopyJobs and Descr
 StartCopyJob makes a copy job that is RUNNING for the duration set for "StartCopyJob", then
 COMPLETED with a recovery point in the destination vault. Backup selections are kept whole.
 UpdateBackupPlan keeps the new plan document here and GetBackupPlan shows it over moto's plan.
+
+What moto does not enforce and AWS does:
+- DescribeBackupVault and ListRecoveryPointsByBackupVault of a vault that does not exist answer
+  403 AccessDeniedException ("Insufficient privileges to perform this action."), not ResourceNotFoundException.
+- CreateBackupSelection with an IamRoleArn that names no existing role is refused
+  (InvalidParameterValueException): AWSBackupDefaultServiceRole exists only once someone created it.
+- Region settings (DescribeRegionSettings, UpdateRegionSettings; moto: 404) start with DynamoDB not under full
+  AWS Backup management; StartCopyJob of a DynamoDB recovery point to another region is refused
+  (InvalidRequestException) until the advanced DynamoDB backup features are on in the source region.
 """
 import json
+import re
 import threading
 import time
 import urllib.parse
@@ -47,6 +57,7 @@ class Backup:
         self.jobs = []  # backup jobs
         self.copies = []  # copy jobs
         self.plans = {}  # (region, plan id) -> {"BackupPlan", "VersionId"} set by UpdateBackupPlan
+        self.settings = {}  # region -> {"ResourceTypeOptInPreference": {...}, "ResourceTypeManagementPreference": {...}}
         b = "backup"
         self.before = {(b, "CreateBackupSelection"): self.create_selection,
                        (b, "GetBackupSelection"): self.get_selection,
@@ -59,7 +70,10 @@ class Backup:
                        (b, "ListCopyJobs"): self.list_copies,
                        (b, "DescribeCopyJob"): self.describe_copy,
                        (b, "StartCopyJob"): self.start_copy,
-                       (b, "UpdateBackupPlan"): self.update_plan}
+                       (b, "UpdateBackupPlan"): self.update_plan,
+                       (b, "DescribeBackupVault"): self.describe_vault,
+                       (b, "DescribeRegionSettings"): self.describe_settings,
+                       (b, "UpdateRegionSettings"): self.update_settings}
         self.after = {(b, "GetBackupPlan"): self.get_plan_after}
         self.control = [("POST", r"/backup/recovery-points", self.c_add_point),
                         ("POST", r"/backup/jobs", self.c_add_job),
@@ -72,12 +86,13 @@ class Backup:
             self.jobs.clear()
             self.copies.clear()
             self.plans.clear()
+            self.settings.clear()
 
     def dump(self):
         with self.lock:
             self._advance()
             return {"selections": self.selections, "recovery_points": self.points, "backup_jobs": self.jobs,
-                    "copy_jobs": self.copies}
+                    "copy_jobs": self.copies, "region_settings": self.settings}
 
     # ---- helpers -----------------------------------------------------------------------------
     def vault_arn(self, region, name):
@@ -86,6 +101,11 @@ class Backup:
     def _exists(self, region, path):
         """Does moto have it? moto with --auth rejects the proxy's Backup GETs (403): assume yes then."""
         return self.fx.call("backup", region, "GET", path).status in (200, 403)
+
+    @staticmethod
+    def _vault_denied(req):
+        """What AWS answers for a vault that does not exist (the same as for one the caller may not read)."""
+        return error_response(req, 403, "AccessDeniedException", "Insufficient privileges to perform this action.")
 
     def _not_found(self, req, what):
         return error_response(req, 400, "ResourceNotFoundException", f"{what} does not exist")
@@ -199,6 +219,10 @@ class Backup:
         if not self._exists(req.region, f"/backup/plans/{urllib.parse.quote(plan)}/"):
             return self._not_found(req, f"Backup plan {plan}")
         body = req.json()
+        role = body.get("BackupSelection", {}).get("IamRoleArn", "")
+        if not self._role_exists(role):
+            return error_response(req, 400, "InvalidParameterValueException",
+                                  f"IAM Role {role} is not authorized to call tag:GetResources")
         sel = {"SelectionId": str(uuid.uuid4()), "BackupPlanId": plan, "CreationDate": time.time(),
                "CreatorRequestId": body.get("CreatorRequestId"), "BackupSelection": body["BackupSelection"]}
         with self.lock:
@@ -233,11 +257,50 @@ class Backup:
                 return self._not_found(req, f"Backup selection {req.labels['SelectionId']}")
         return json_response({}, service="backup")
 
+    def _role_exists(self, arn):
+        """Does moto's IAM hold the role an ARN names (any path)? With --auth, when IAM cannot be read: yes."""
+        m = re.fullmatch(r"arn:aws[a-z-]*:iam::\d{12}:role/(?:.*/)?([\w+=,.@-]+)", arn or "")
+        if not m:
+            return False
+        try:
+            self.fx.client("iam", "us-east-1").get_role(RoleName=m.group(1))
+            return True
+        except Exception as e:  # NoSuchEntity, or moto refusing the proxy's own call
+            return getattr(e, "response", {}).get("Error", {}).get("Code") != "NoSuchEntity"
+
+    # ---- vaults and region settings ------------------------------------------------------------
+    def describe_vault(self, req):
+        vault = req.labels["BackupVaultName"]
+        if not self._exists(req.region, f"/backup-vaults/{urllib.parse.quote(vault)}"):
+            return self._vault_denied(req)
+        return None  # moto answers
+
+    def _settings(self, region):
+        return self.settings.setdefault(region, {
+            "ResourceTypeOptInPreference": {t: True for t in ("Aurora", "DynamoDB", "EBS", "EC2", "EFS", "FSx", "RDS",
+                                                              "Storage Gateway")},
+            "ResourceTypeManagementPreference": {"DynamoDB": False, "EFS": True}})
+
+    def describe_settings(self, req):
+        with self.lock:
+            return json_response(json.loads(json.dumps(self._settings(req.region))), service="backup")
+
+    def update_settings(self, req):
+        body = req.json() if req.body else {}
+        with self.lock:
+            cur = self._settings(req.region)
+            for key in ("ResourceTypeOptInPreference", "ResourceTypeManagementPreference"):
+                for k, v in (body.get(key) or {}).items():
+                    if not isinstance(v, bool):
+                        return error_response(req, 400, "InvalidParameterValueException", f"{key}.{k} must be a boolean")
+                    cur[key][k] = v
+        return json_response({}, service="backup")
+
     # ---- recovery points ---------------------------------------------------------------------
     def list_points(self, req):
         vault = req.labels["BackupVaultName"]
         if not self._exists(req.region, f"/backup-vaults/{urllib.parse.quote(vault)}"):
-            return self._not_found(req, f"Backup vault {vault}")
+            return self._vault_denied(req)
         with self.lock:
             self._advance()
             items = [p for p in self.points if p["_region"] == req.region and p["BackupVaultName"] == vault]
@@ -300,6 +363,13 @@ class Backup:
                    and p["BackupVaultName"] == body.get("SourceBackupVaultName") and p["_region"] == req.region]
             if not src:
                 return self._not_found(req, f"Recovery point {body.get('RecoveryPointArn')}")
+            dest_region = body.get("DestinationBackupVaultArn", "").split(":")[3:4]
+            if (src[0]["ResourceType"] == "DynamoDB" and dest_region and dest_region[0] != req.region
+                    and not self._settings(req.region)["ResourceTypeManagementPreference"].get("DynamoDB")):
+                return error_response(req, 400, "InvalidRequestException",
+                                      "Cross-region copy of DynamoDB backups requires AWS Backup's advanced features "
+                                      "for Amazon DynamoDB backups (UpdateRegionSettings "
+                                      "ResourceTypeManagementPreference DynamoDB=true)")
             now = time.time()
             job = self._new_copy(req.region, src[0]["BackupVaultArn"], src[0]["RecoveryPointArn"],
                                  body["DestinationBackupVaultArn"], src[0]["ResourceArn"], now, "RUNNING", 0,

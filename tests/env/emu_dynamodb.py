@@ -7,6 +7,14 @@ members as `Replicas[]` {RegionName, ReplicaStatus, ...}; AWS does not list the 
 A replica is CREATING / DELETING (and the other members' TableStatus UPDATING) for the duration
 set for "UpdateTable" (0 s by default). Deleting a member table directly removes that replica.
 Items are not replicated.
+
+What AWS refuses and moto does not (ValidationException, before anything is created):
+- Create for a table encrypted with a customer managed KMS key without `KMSMasterKeyId` (the replica's key in
+  its own region); with it, the replica table is encrypted with that key.
+- Create for a PROVISIONED table without write auto scaling (a scalable target and a scaling policy on
+  `dynamodb:table:WriteCapacityUnits` in Application Auto Scaling).
+DescribeTableReplicaAutoScaling (moto: not implemented) answers the write/read auto scaling of the table in the
+region asked, read from moto's Application Auto Scaling.
 """
 import json
 import threading
@@ -25,7 +33,8 @@ class DynamoDB:
         self.lock = threading.RLock()
         # table name -> region -> {"status", "until" (end of CREATING/DELETING), "description", "progress"}
         self.tables = {}
-        self.before = {("dynamodb", "UpdateTable"): self.update_table}
+        self.before = {("dynamodb", "UpdateTable"): self.update_table,
+                       ("dynamodb", "DescribeTableReplicaAutoScaling"): self.describe_autoscaling}
         self.after = {("dynamodb", "DescribeTable"): self.decorate,
                       ("dynamodb", "UpdateTable"): self.decorate,
                       ("dynamodb", "DeleteTable"): self.table_deleted}
@@ -99,7 +108,8 @@ class DynamoDB:
             members = self.tables.get(name, {region: {"status": "ACTIVE"}})
             for u in updates:
                 if "Create" in u:
-                    err = self._create_replica(req, source, members, u["Create"]["RegionName"])
+                    err = (self._replica_prerequisites(req, source, u["Create"])
+                           or self._create_replica(req, source, members, u["Create"]["RegionName"], u["Create"]))
                 elif "Delete" in u:
                     err = self._delete_replica(req, members, u["Delete"]["RegionName"])
                 else:
@@ -112,7 +122,62 @@ class DynamoDB:
         resp = json_response({"TableDescription": table})
         return self.decorate(req, resp, key="TableDescription") or resp
 
-    def _create_replica(self, req, source, members, target):
+    def _customer_key(self, region, arn):
+        """Is the KMS key a customer managed one? (moto's KMS; a key moto does not know counts as one)"""
+        try:
+            return self.fx.client("kms", region).describe_key(KeyId=arn)["KeyMetadata"].get("KeyManager") != "AWS"
+        except Exception:
+            return True
+
+    def _scaling(self, region, name, dimension):
+        """(scalable target, [scaling policies]) of a table's dimension in moto's Application Auto Scaling."""
+        aas = self.fx.client("application-autoscaling", region)
+        rid = f"table/{name}"
+        targets = aas.describe_scalable_targets(ServiceNamespace="dynamodb", ResourceIds=[rid],
+                                                ScalableDimension=dimension)["ScalableTargets"]
+        policies = aas.describe_scaling_policies(ServiceNamespace="dynamodb", ResourceId=rid,
+                                                 ScalableDimension=dimension)["ScalingPolicies"] if targets else []
+        return (targets[0] if targets else None), policies
+
+    def _replica_prerequisites(self, req, source, create):
+        name = source["TableName"]
+        sse = source.get("SSEDescription") or {}
+        if (sse.get("SSEType") == "KMS" and sse.get("KMSMasterKeyArn") and not create.get("KMSMasterKeyId")
+                and self._customer_key(req.region, sse["KMSMasterKeyArn"])):
+            return error_response(req, 400, "ValidationException", "One or more parameter values were invalid: "
+                                  "KMSMasterKeyId must be specified for each replica.")
+        billing = (source.get("BillingModeSummary") or {}).get("BillingMode", "PROVISIONED")
+        if billing == "PROVISIONED":
+            target, policies = self._scaling(req.region, name, "dynamodb:table:WriteCapacityUnits")
+            if target is None or not policies:
+                return error_response(req, 400, "ValidationException",
+                                      "Table write capacity should either be Pay-Per-Request or AutoScaled.")
+        return None
+
+    def describe_autoscaling(self, req):
+        name, region = self._name(req), req.region
+        table = self._describe(region, name)
+        if table is None:
+            return error_response(req, 400, "ResourceNotFoundException",
+                                  f"Requested resource not found: Table: {name} not found")
+
+        def settings(dimension):
+            target, policies = self._scaling(region, name, dimension)
+            if target is None:
+                return {"AutoScalingDisabled": True}
+            return {"MinimumUnits": target["MinCapacity"], "MaximumUnits": target["MaxCapacity"],
+                    "AutoScalingDisabled": False, "AutoScalingRoleArn": target.get("RoleARN", ""),
+                    "ScalingPolicies": [{"PolicyName": p["PolicyName"], "TargetTrackingScalingPolicyConfiguration": {
+                        "TargetValue": p.get("TargetTrackingScalingPolicyConfiguration", {}).get("TargetValue", 70.0)}}
+                        for p in policies]}
+
+        replica = {"RegionName": region, "GlobalSecondaryIndexes": [], "ReplicaStatus": "ACTIVE",
+                   "ReplicaProvisionedReadCapacityAutoScalingSettings": settings("dynamodb:table:ReadCapacityUnits"),
+                   "ReplicaProvisionedWriteCapacityAutoScalingSettings": settings("dynamodb:table:WriteCapacityUnits")}
+        return json_response({"TableAutoScalingDescription": {"TableName": name, "TableStatus": table["TableStatus"],
+                                                              "Replicas": [replica]}})
+
+    def _create_replica(self, req, source, members, target, create=None):
         name = source["TableName"]
         if target == req.region or target in members or self._describe(target, name) is not None:
             return error_response(req, 400, "ValidationException",
@@ -142,6 +207,8 @@ class DynamoDB:
                 g["ProvisionedThroughput"] = spec["ProvisionedThroughput"]
         if gsis:
             spec["GlobalSecondaryIndexes"] = gsis
+        if (create or {}).get("KMSMasterKeyId"):
+            spec["SSESpecification"] = {"Enabled": True, "SSEType": "KMS", "KMSMasterKeyId": create["KMSMasterKeyId"]}
         status, body = self.fx.json_call(target, "CreateTable", spec)
         if status != 200:
             return error_response(req, 500, "InternalServerError", f"replica creation in moto failed: {body}")

@@ -8,8 +8,17 @@
   (moto answers 500).
 - PromoteReadReplicaDBCluster and CreateDBCluster keep moto's behaviour; DescribeDBClusters shows
   the cluster `promoting` / `creating` for the duration set for the operation.
-- CreateDBCluster with ReplicationSourceIdentifier: moto wrongly requires MasterUsername and
-  MasterUserPassword and defaults EngineVersion; the proxy copies them from the source cluster.
+- CreateDBCluster with ReplicationSourceIdentifier for aurora-postgresql: refused with
+  InvalidParameterCombination (Aurora PostgreSQL replicates across Regions only as a global database;
+  cross-Region replica clusters are an Aurora MySQL feature). For other engines moto wrongly requires
+  MasterUsername and MasterUserPassword and defaults EngineVersion; the proxy copies them from the source.
+- SwitchoverGlobalCluster (and FailoverGlobalCluster without AllowDataLoss) loses nothing: the old
+  writer's node is made read-only and its sessions ended, the target's node replays all of its WAL, is
+  promoted, and the old writer's node becomes its standby.
+- FailoverGlobalCluster with AllowDataLoss promotes the target's node at once. The old primary stays
+  a member with SynchronizationStatus pending-resync; as soon as its node runs again (its Region is
+  back), the next RDS call starts rebuilding it in the background as a secondary of the new writer
+  (what it wrote alone is lost); the member shows connected once that is done.
 - The bridge (drenv --pg): every Aurora cluster in us-east-1 is backed by node a, in us-west-2 by
   node b. Promoting a cluster (PromoteReadReplicaDBCluster, FailoverGlobalCluster,
   SwitchoverGlobalCluster to a target) promotes its region's node; a switchover also makes the old
@@ -44,6 +53,8 @@ class RDS:
         self.writer = {}  # global cluster id -> writer cluster ARN, once a failover or switchover moved it
         self.moves = {}  # global cluster id -> in-progress move {kind, from, to, data_loss, until}
         self.busy = {}  # cluster ARN -> (status, until): `promoting`, `creating`
+        self.resync = {}  # global cluster id -> old primary ARN left behind by a failover with data loss
+        self.rebuilding = set()  # global cluster ids whose old primary is being rebuilt in the background
         self.before = {("rds", "CreateDBCluster"): self.create_cluster,
                        ("rds", "PromoteReadReplicaDBCluster"): self.promote,
                        ("rds", "FailoverGlobalCluster"): self.failover,
@@ -57,10 +68,13 @@ class RDS:
             self.writer.clear()
             self.moves.clear()
             self.busy.clear()
+            self.resync.clear()
+            self.rebuilding.clear()
 
     def dump(self):
         with self.lock:
-            return {"writer": dict(self.writer), "moves": dict(self.moves), "busy": dict(self.busy)}
+            return {"writer": dict(self.writer), "moves": dict(self.moves), "busy": dict(self.busy),
+                    "resync": dict(self.resync)}
 
     # ---- the bridge --------------------------------------------------------------------------
     def _bridge(self, op, *args):
@@ -69,8 +83,12 @@ class RDS:
         if pg is None or any(r not in NODE_OF for r in args):
             return None
         nodes = [NODE_OF[r] for r in args]
-        if op == "standby" and nodes[0] == nodes[1]:
+        if op in ("standby", "switchover") and nodes[0] == nodes[1]:
             return None
+        if op == "switchover":
+            return pg.switchover(nodes[0], nodes[1])
+        if op == "running":
+            return pg.running(nodes[0])
         return pg.promote(nodes[0]) if op == "promote" else pg.make_standby(nodes[0], nodes[1])
 
     def c_pg(self, m, spec, query):
@@ -102,6 +120,10 @@ class RDS:
     def create_cluster(self, req):
         form = dict(req.form)
         source_arn = form.get("ReplicationSourceIdentifier")
+        if source_arn and form.get("Engine", "").lower() == "aurora-postgresql":
+            return error_response(req, 400, "InvalidParameterCombination",
+                                  "Cross-Region read replica clusters are not supported for the aurora-postgresql "
+                                  "engine. Use an Aurora global database (GlobalClusterIdentifier) instead.")
         source_region = arn_region(source_arn) if source_arn else None
         body = None
         if source_arn and source_region and "MasterUsername" not in form:
@@ -197,26 +219,66 @@ class RDS:
             return error_response(req, 404, "DBClusterNotFoundFault",
                                   f"DBCluster {target} is not a member of global cluster {gid}.")
         target = match[0]
+        op = "SwitchoverGlobalCluster" if req.operation == "SwitchoverGlobalCluster" else "FailoverGlobalCluster"
         with self.lock:
             move = self.moves.get(gid)
-            if move and move["until"] > time.time():
+            if move and (move["running"] or move["until"] > time.time()):
                 return error_response(req, 400, "InvalidGlobalClusterStateFault",
                                       f"Global cluster {gid} is already failing over.")
             old = self._writer_of(gid, members)
             if old == target:
                 return error_response(req, 400, "InvalidGlobalClusterStateFault",
                                       f"DBCluster {target} is already the primary cluster of global cluster {gid}.")
-        self._bridge("promote", arn_region(target))
-        if kind == "switchover":
-            self._bridge("standby", arn_region(old), arn_region(target))
-        op = "SwitchoverGlobalCluster" if req.operation == "SwitchoverGlobalCluster" else "FailoverGlobalCluster"
+            # accepted: the global cluster shows the move (FailoverState) from now on, as AWS does
+            self.moves[gid] = {"kind": kind, "from": old, "to": target, "data_loss": kind == "failover",
+                               "until": 0, "running": True}
+        try:
+            if kind == "switchover":
+                self._bridge("switchover", arn_region(old), arn_region(target))
+            else:
+                self._bridge("promote", arn_region(target))
+        except Exception:
+            with self.lock:
+                self.moves.pop(gid, None)
+            raise
         with self.lock:
             self.writer[gid] = target
-            self.moves[gid] = {"kind": kind, "from": old, "to": target, "data_loss": kind == "failover",
-                               "until": time.time() + self.fx.duration(op)}
+            if kind == "failover" and old and old != target:
+                self.resync[gid] = old
+            else:
+                self.resync.pop(gid, None)
+            self.moves[gid].update(running=False, until=time.time() + self.fx.duration(op))
             self._patch_global(gc, in_call=True)
         gc.tag = "GlobalCluster"  # the same structure, under the name the Failover/Switchover result uses
         return query_response("rds", req.operation, to_xml(gc))
+
+    # ---- the old primary of a failover with data loss ------------------------------------------
+    def settle(self):
+        """Start rebuilding, as a secondary of the writer, an old primary whose Region is back (its node runs).
+        Aurora does it in the background: the member shows pending-resync until the rebuild is done."""
+        with self.lock:
+            pending = [(g, o) for g, o in self.resync.items() if g not in self.rebuilding]
+        for gid, old in pending:
+            writer = self.writer.get(gid)
+            if not writer or not self._bridge("running", arn_region(old)) and self.fx.pg is not None:
+                continue
+            with self.lock:
+                if gid in self.rebuilding or self.resync.get(gid) != old:
+                    continue
+                self.rebuilding.add(gid)
+            threading.Thread(target=self._rebuild, args=(gid, old, writer), daemon=True).start()
+
+    def _rebuild(self, gid, old, writer):
+        try:
+            self._bridge("standby", arn_region(old), arn_region(writer))
+            with self.lock:
+                if self.resync.get(gid) == old:
+                    del self.resync[gid]
+        except Exception:  # noqa: BLE001 - stays pending-resync; the next RDS call tries again
+            pass
+        finally:
+            with self.lock:
+                self.rebuilding.discard(gid)
 
     # ---- Describe* answers -------------------------------------------------------------------
     def _patch_global(self, gc, in_call=False):
@@ -227,6 +289,10 @@ class RDS:
         writer = self._writer_of(gid, arns)
         for m, arn in zip(members, arns):
             find(m, "IsWriter").text = "true" if arn == writer else "false"
+            sync = find(m, "SynchronizationStatus")
+            if sync is None:
+                sync = ET.SubElement(m, "SynchronizationStatus")
+            sync.text = "pending-resync" if self.resync.get(gid) == arn else "connected"
             readers = find(m, "Readers")
             if readers is None:
                 readers = ET.SubElement(m, "Readers")
@@ -237,7 +303,7 @@ class RDS:
                     if other != arn:
                         ET.SubElement(readers, "member").text = other
         move = self.moves.get(gid)
-        if move and (in_call or move["until"] > time.time()):
+        if move and (in_call or move["running"] or move["until"] > time.time()):
             find(gc, "Status").text = "failing-over" if move["kind"] == "failover" else "switching-over"
             fs = ET.SubElement(gc, "FailoverState")
             ET.SubElement(fs, "Status").text = "failing-over"
@@ -248,6 +314,7 @@ class RDS:
             del self.moves[gid]
 
     def patch_global_clusters(self, req, resp):
+        self.settle()
         root = ET.fromstring(resp.body)
         wanted = req.form.get("GlobalClusterIdentifier")
         wanted = wanted.rsplit(":", 1)[-1] if wanted else None
@@ -263,6 +330,7 @@ class RDS:
         return with_xml(resp, root, awswire.NS["rds"])
 
     def patch_clusters(self, req, resp):
+        self.settle()
         root = ET.fromstring(resp.body)
         changed = False
         now = time.time()

@@ -7,6 +7,16 @@
 - ChangeResourceRecordSets: the change is PENDING in the response and in GetChange for the
   duration set for "ChangeResourceRecordSets", then INSYNC. GetChange ids get the "/change/"
   prefix that moto leaves out.
+- Inversion: which way GetHealthCheckStatus reports an inverted check is switchable
+  ("inverted": after inversion, the default; "checker": each checker's own view of the endpoint).
+  The AWS/Route53 HealthCheckStatus metric (CloudWatch us-east-1, JSON protocol) always carries
+  the status Route 53 acts on, after inversion.
+- CLOUDWATCH_METRIC checks follow their alarm's state in moto (moto drops AlarmIdentifier: the
+  proxy keeps it from the request); CALCULATED checks count their healthy children. A
+  PutMetricData (JSON or Query) sets the state of the alarms on that metric in moto.
+- The data plane: GET /__proxy/route53/answer?name=&type= answers what Route 53's DNS would,
+  straight from moto and the statuses above, so it keeps working while a fault cuts the
+  control plane (signed for us-east-1).
 """
 import re
 import threading
@@ -34,25 +44,36 @@ class Route53:
         self.health = {}  # health check id -> {"healthy": bool, "message": str|None}
         self.configs = {}  # health check id -> {"Inverted", "Disabled", "Regions"} seen in moto's answers
         self.pending = {}  # change id (no prefix) -> time it becomes INSYNC
-        self.before = {("route53", "GetHealthCheckStatus"): self.health_status}
+        self.reading = "inverted"  # how GetHealthCheckStatus reports an inverted check (see the docstring)
+        self.alarm_ids = {}  # health check id -> {"Region", "Name"} of a CLOUDWATCH_METRIC check
+        self.last_alarm = {}  # health check id -> last known healthy (InsufficientDataHealthStatus LastKnownStatus)
+        self.before = {("route53", "GetHealthCheckStatus"): self.health_status,
+                       ("monitoring", "GetMetricStatistics"): self.metric_statistics}
         self.after = {("route53", "ChangeResourceRecordSets"): self.change_submitted,
                       ("route53", "GetChange"): self.get_change,
                       ("route53", "CreateHealthCheck"): self.remember_config,
                       ("route53", "UpdateHealthCheck"): self.remember_config,
                       ("route53", "GetHealthCheck"): self.remember_config,
-                      ("route53", "DeleteHealthCheck"): self.forget_config}
+                      ("route53", "DeleteHealthCheck"): self.forget_config,
+                      ("monitoring", "PutMetricData"): self.evaluate_alarms}
         self.control = [("PUT", r"/route53/healthchecks/([^/]+)/status", self.c_set_health),
-                        ("GET", r"/route53/healthchecks", lambda m, s, q: (200, self.dump()["health"]))]
+                        ("GET", r"/route53/healthchecks", lambda m, s, q: (200, self.dump()["health"])),
+                        ("PUT", r"/route53/inversion", self.c_set_reading),
+                        ("GET", r"/route53/answer", self.c_answer)]
 
     def reset(self):
         with self.lock:
             self.health.clear()
             self.configs.clear()
             self.pending.clear()
+            self.alarm_ids.clear()
+            self.last_alarm.clear()
+            self.reading = "inverted"
 
     def dump(self):
         with self.lock:
-            return {"health": dict(self.health), "pending": dict(self.pending)}
+            return {"health": dict(self.health), "pending": dict(self.pending), "reading": self.reading,
+                    "alarms": dict(self.alarm_ids)}
 
     def _config(self, root):
         hc = find(root, "HealthCheck")
@@ -61,35 +82,109 @@ class Route53:
         def flag(name):
             e = find(config, name)
             return e is not None and e.text == "true"
+        def text(name, default=None):
+            e = find(config, name)
+            return e.text if e is not None else default
         with self.lock:
-            self.configs[find(hc, "Id").text] = {"Inverted": flag("Inverted"), "Disabled": flag("Disabled"),
-                                                 "Regions": [e.text for e in findall(config, "Regions/Region")]}
+            hc_id = find(hc, "Id").text
+            self.configs[hc_id] = {"Inverted": flag("Inverted"), "Disabled": flag("Disabled"),
+                                   "Regions": [e.text for e in findall(config, "Regions/Region")],
+                                   "Type": text("Type", "HTTPS"),
+                                   "Children": [e.text for e in findall(config, "ChildHealthChecks/ChildHealthCheck")],
+                                   "Threshold": int(text("HealthThreshold", "0") or 0),
+                                   "InsufficientData": text("InsufficientDataHealthStatus", "LastKnownStatus")}
+        return hc_id
 
     def remember_config(self, req, resp):
-        self._config(ET.fromstring(resp.body))
-        return None
+        root = ET.fromstring(resp.body)
+        hc_id = self._config(root)
+        alarm = None
+        if req.operation == "CreateHealthCheck" and req.body:
+            sent = find(ET.fromstring(req.body), "HealthCheckConfig")
+            a = find(sent, "AlarmIdentifier") if sent is not None else None
+            if a is not None:
+                alarm = {"Region": find(a, "Region").text, "Name": find(a, "Name").text}
+                ids = find(sent, "InsufficientDataHealthStatus")
+                with self.lock:
+                    self.alarm_ids[hc_id] = alarm
+                    if ids is not None:
+                        self.configs[hc_id]["InsufficientData"] = ids.text
+        with self.lock:
+            alarm = self.alarm_ids.get(hc_id)
+            insufficient = self.configs[hc_id]["InsufficientData"]
+        config = find(find(root, "HealthCheck"), "HealthCheckConfig")
+        if alarm is None or config is None or find(config, "AlarmIdentifier") is not None:
+            return None
+        # moto drops the alarm of a CLOUDWATCH_METRIC check: give it back as Route 53 does
+        ns = awswire.NS["route53"]
+        a = ET.SubElement(config, f"{{{ns}}}AlarmIdentifier")
+        ET.SubElement(a, f"{{{ns}}}Region").text = alarm["Region"]
+        ET.SubElement(a, f"{{{ns}}}Name").text = alarm["Name"]
+        ET.SubElement(config, f"{{{ns}}}InsufficientDataHealthStatus").text = insufficient
+        return with_xml(resp, root, ns)
 
     def forget_config(self, req, resp):
         with self.lock:
             self.configs.pop(req.labels["HealthCheckId"], None)
         return None
 
+    def _known(self, hc_id):
+        """True when the health check exists (its settings then known), False when moto does not know it."""
+        with self.lock:
+            if hc_id in self.configs:
+                return True
+        r = self.fx.call("route53", "us-east-1", "GET", f"/2013-04-01/healthcheck/{hc_id}")
+        if r.status == 200:
+            self._config(ET.fromstring(r.body))
+            return True
+        # else: moto with --auth rejects its own Route 53 GETs; assume a plain health check
+        return r.status != 404
+
+    def _alarm_state(self, alarm):
+        """The alarm's state in moto (straight to moto: a fault on the region's API does not hide it)."""
+        try:
+            found = self.fx.client("cloudwatch", alarm["Region"]).describe_alarms(
+                AlarmNames=[alarm["Name"]])["MetricAlarms"]
+        except Exception:
+            return "INSUFFICIENT_DATA"
+        return found[0]["StateValue"] if found else "INSUFFICIENT_DATA"
+
+    def status(self, hc_id, depth=0):
+        """(status Route 53 acts on (after inversion), the endpoint's own status) of a health check."""
+        with self.lock:
+            config = dict(self.configs.get(hc_id, {"Inverted": False, "Disabled": False, "Regions": []}))
+            state = self.health.get(hc_id, {"healthy": True, "message": None})
+            alarm = self.alarm_ids.get(hc_id)
+        kind = config.get("Type", "HTTPS")
+        if kind == "CALCULATED" and depth < 4:
+            up = sum(1 for c in config.get("Children", []) if self._known(c) and self.status(c, depth + 1)[0])
+            raw = up >= config.get("Threshold", 0)
+        elif kind == "CLOUDWATCH_METRIC" and alarm:
+            st = self._alarm_state(alarm)
+            if st == "INSUFFICIENT_DATA":
+                how = config.get("InsufficientData", "LastKnownStatus")
+                raw = (how == "Healthy" or
+                       (how == "LastKnownStatus" and self.last_alarm.get(hc_id, True)))
+            else:
+                raw = st == "OK"
+                self.last_alarm[hc_id] = raw
+            raw = raw and state["healthy"]
+        else:
+            raw = state["healthy"]
+        if config["Disabled"]:
+            return True, True
+        return raw != config["Inverted"], raw
+
     def health_status(self, req):
         hc_id = req.labels["HealthCheckId"]
-        with self.lock:
-            known = hc_id in self.configs
-        if not known:
-            r = self.fx.call("route53", "us-east-1", "GET", f"/2013-04-01/healthcheck/{hc_id}")
-            if r.status == 200:
-                self._config(ET.fromstring(r.body))
-            elif r.status == 404:
-                return error_response(req, 404, "NoSuchHealthCheck",
-                                      f"A health check with id {hc_id} does not exist.")
-            # else: moto with --auth rejects its own Route 53 GETs; assume a plain health check
+        if not self._known(hc_id):
+            return error_response(req, 404, "NoSuchHealthCheck", f"A health check with id {hc_id} does not exist.")
         with self.lock:
             config = self.configs.get(hc_id, {"Inverted": False, "Disabled": False, "Regions": []})
             state = self.health.get(hc_id, {"healthy": True, "message": None})
-        healthy = True if config["Disabled"] else state["healthy"] != config["Inverted"]
+            reading = self.reading
+        after, raw = self.status(hc_id)
+        healthy = after if reading == "inverted" else raw
         status = (state["message"] if state["message"] and healthy == state["healthy"] else
                   SUCCESS if healthy else FAILURE)
         regions = config["Regions"] or list(DEFAULT_CHECKERS)
@@ -134,3 +229,107 @@ class Route53:
             self.health[hc_id] = {"healthy": spec["healthy"], "message": spec.get("message")}
             return 200, dict(self.health[hc_id])
 
+
+    def c_set_reading(self, m, spec, query):
+        """PUT /route53/inversion {"reading": "inverted"|"checker"}: how GetHealthCheckStatus reports an inverted check."""
+        if spec.get("reading") not in ("inverted", "checker"):
+            raise ValueError('body must be {"reading": "inverted"|"checker"}')
+        with self.lock:
+            self.reading = spec["reading"]
+        return 200, {"reading": spec["reading"]}
+
+    # ---- CloudWatch: the HealthCheckStatus metric and the alarms CLOUDWATCH_METRIC checks follow ----
+    def metric_statistics(self, req):
+        """AWS/Route53 HealthCheckStatus in us-east-1 (JSON protocol): one datapoint with the current status."""
+        if req.region != "us-east-1" or req.protocol != "json":
+            return None  # moto's answer (no datapoints): Route 53 publishes in us-east-1 only
+        body = req.json()
+        if body.get("Namespace") != "AWS/Route53" or body.get("MetricName") != "HealthCheckStatus":
+            return None
+        hc_id = next((d.get("Value") for d in body.get("Dimensions", []) if d.get("Name") == "HealthCheckId"), None)
+        points = []
+        if hc_id and self._known(hc_id):
+            value = 1.0 if self.status(hc_id)[0] else 0.0
+            end = min(float(body.get("EndTime", time.time())), time.time())
+            stats = body.get("Statistics") or ["Minimum"]
+            point = {"Timestamp": int(end) - 30, "Unit": "None"}
+            for s in stats:
+                point[s] = 1.0 if s == "SampleCount" else value
+            points.append(point)
+        return awswire.json_response({"Label": "HealthCheckStatus", "Datapoints": points}, service="monitoring")
+
+    def evaluate_alarms(self, req, resp):
+        """After a PutMetricData: the alarms on that metric take the state its newest value gives (moto never
+        evaluates alarms). JSON (the agent) and Query bodies; CBOR bodies are left to moto."""
+        data = []
+        if req.protocol == "json":
+            body = req.json()
+            ns = body.get("Namespace")
+            for d in body.get("MetricData", []):
+                data.append((d.get("MetricName"), {x["Name"]: x["Value"] for x in d.get("Dimensions", [])},
+                             d.get("Value")))
+        elif req.form.get("Action") == "PutMetricData":
+            ns = req.form.get("Namespace")
+            for i in range(1, 21):
+                p = f"MetricData.member.{i}."
+                if p + "MetricName" not in req.form:
+                    break
+                dims = {req.form[f"{p}Dimensions.member.{j}.Name"]: req.form.get(f"{p}Dimensions.member.{j}.Value")
+                        for j in range(1, 31) if f"{p}Dimensions.member.{j}.Name" in req.form}
+                data.append((req.form[p + "MetricName"], dims, req.form.get(p + "Value")))
+        else:
+            return None
+        cw = self.fx.client("cloudwatch", req.region)
+        compare = {"GreaterThanOrEqualToThreshold": lambda v, t: v >= t, "GreaterThanThreshold": lambda v, t: v > t,
+                   "LessThanThreshold": lambda v, t: v < t, "LessThanOrEqualToThreshold": lambda v, t: v <= t}
+        for name, dims, value in data:
+            if value is None:
+                continue
+            for a in cw.describe_alarms_for_metric(MetricName=name, Namespace=ns).get("MetricAlarms", []):
+                if {d["Name"]: d["Value"] for d in a.get("Dimensions", [])} != dims:
+                    continue
+                op = compare.get(a.get("ComparisonOperator"))
+                if op is None:
+                    continue
+                want = "ALARM" if op(float(value), float(a["Threshold"])) else "OK"
+                if a["StateValue"] != want:
+                    cw.set_alarm_state(AlarmName=a["AlarmName"], StateValue=want,
+                                       StateReason=f"Threshold crossed: datapoint {value} (test proxy)")
+        return None
+
+    # ---- the data plane ----
+    def answer(self, name, rtype):
+        """What Route 53's name servers answer for name/type: failover records follow their health checks."""
+        r53 = self.fx.client("route53", "us-east-1")
+        want = name.rstrip(".").lower() + "."
+        zones = [z for z in r53.list_hosted_zones()["HostedZones"]
+                 if want == z["Name"].lower() or want.endswith("." + z["Name"].lower())]
+        if not zones:
+            return None
+        zone = max(zones, key=lambda z: len(z["Name"]))
+        sets = r53.list_resource_record_sets(HostedZoneId=zone["Id"], StartRecordName=want,
+                                             StartRecordType=rtype)["ResourceRecordSets"]
+        sets = [s for s in sets if s["Name"].lower() == want and s["Type"] == rtype]
+        role = {s.get("Failover"): s for s in sets}
+        plain = role.get(None)
+        if plain:
+            return {"answer": plain["ResourceRecords"][0]["Value"].rstrip("."), "record": None}
+        p, s = role.get("PRIMARY"), role.get("SECONDARY")
+        if p and (not p.get("HealthCheckId") or not self._known(p["HealthCheckId"])
+                  or self.status(p["HealthCheckId"])[0]):
+            return {"answer": p["ResourceRecords"][0]["Value"].rstrip("."), "record": "PRIMARY"}
+        if s:
+            return {"answer": s["ResourceRecords"][0]["Value"].rstrip("."), "record": "SECONDARY"}
+        if p:  # every record unhealthy: Route 53 answers as if all were healthy
+            return {"answer": p["ResourceRecords"][0]["Value"].rstrip("."), "record": "PRIMARY"}
+        return None
+
+    def c_answer(self, m, spec, query):
+        """GET /route53/answer?name=api.example.com&type=CNAME"""
+        name, rtype = query.get("name", [""])[0], query.get("type", ["CNAME"])[0]
+        if not name:
+            raise ValueError("name= is required")
+        got = self.answer(name, rtype)
+        if got is None:
+            return 404, {"error": f"no {rtype} record {name}"}
+        return 200, got

@@ -9,6 +9,11 @@
 - A DeleteObject without a version id that leaves a delete marker is replicated the same way
   when the rule has DeleteMarkerReplication Enabled.
 Rules are matched by prefix only (not tags); CopyObject and multipart uploads do not replicate.
+- PutBucketReplication of a configuration that mixes rules of the earlier format (V1: a rule-level Prefix, no
+  Filter) with V2 rules (Filter), or a V1 rule with V2-only elements (Priority, DeleteMarkerReplication), is
+  refused with 400 MalformedXML, as S3 does (moto stores it).
+- Objects written before the bucket had a rule are not replicated and carry no replication status (as in S3,
+  where only S3 Batch Replication copies them).
 """
 import threading
 import xml.etree.ElementTree as ET
@@ -24,7 +29,8 @@ class S3:
         self.configs = {}  # bucket -> ReplicationConfiguration element, as PUT
         self.objects = {}  # (bucket, key, version id) -> replication status
         self.generation = 0  # a reset makes pending copies obsolete
-        self.before = {("s3", "GetBucketReplication"): self.get_replication}
+        self.before = {("s3", "GetBucketReplication"): self.get_replication,
+                       ("s3", "PutBucketReplication"): self.check_versions}
         self.after = {("s3", "PutBucketReplication"): self.put_replication,
                       ("s3", "DeleteBucketReplication"): self.forget,
                       ("s3", "DeleteBucket"): self.forget,
@@ -32,7 +38,8 @@ class S3:
                       ("s3", "DeleteObject"): self.object_deleted,
                       ("s3", "HeadObject"): self.add_status,
                       ("s3", "GetObject"): self.add_status}
-        self.control = [("GET", r"/s3", lambda m, s, q: (200, self.dump()))]
+        self.control = [("GET", r"/s3", lambda m, s, q: (200, self.dump())),
+                        ("POST", r"/s3/batch-replication", self.c_batch_replicate)]
 
     def reset(self):
         with self.lock:
@@ -50,6 +57,23 @@ class S3:
         root = ET.fromstring(req.body)
         with self.lock:
             self.configs[req.labels["Bucket"]] = root
+        return None
+
+    def check_versions(self, req):
+        """S3 validates the configuration against one schema version: V1 and V2 rules cannot be mixed."""
+        try:
+            root = ET.fromstring(req.body)
+        except ET.ParseError:
+            return None  # moto's answer
+        kinds = set()
+        for rule in findall(root, "Rule"):
+            v1 = find(rule, "Prefix") is not None and find(rule, "Filter") is None
+            if v1 and (find(rule, "Priority") is not None or find(rule, "DeleteMarkerReplication") is not None):
+                kinds.add("bad")
+            kinds.add("v1" if v1 else "v2")
+        if "bad" in kinds or {"v1", "v2"} <= kinds:
+            return awswire.error_response(req, 400, "MalformedXML", "The XML you provided was not well-formed or "
+                                          "did not validate against our published schema")
         return None
 
     def forget(self, req, resp):
@@ -130,6 +154,30 @@ class S3:
             self.objects[(bucket, key, version)] = status
             if out is not None:
                 self.objects[(dest, key, out.get("VersionId"))] = "REPLICA"
+
+    def c_batch_replicate(self, m, spec, query):
+        """POST /s3/batch-replication {"bucket", "region"?}: what an S3 Batch Replication job does: every current
+        object of the bucket without a replication status (written before the rule, or FAILED) is copied by
+        the bucket's rules now. Returns the keys it copied."""
+        import concurrent.futures
+        bucket, region = spec["bucket"], spec.get("region", "us-east-1")
+        s3 = self.fx.client("s3", region)
+        todo = []
+        for page in s3.get_paginator("list_object_versions").paginate(Bucket=bucket):
+            for obj in page.get("Versions", []):
+                if not obj.get("IsLatest"):
+                    continue
+                key, version = obj["Key"], obj.get("VersionId")
+                version = None if version == "null" else version
+                with self.lock:
+                    status = self.objects.get((bucket, key, version))
+                    gen = self.generation
+                rule = self._rule_for(bucket, key)
+                if rule is not None and status in (None, "FAILED"):
+                    todo.append((key, version, rule[0], gen))
+        with concurrent.futures.ThreadPoolExecutor(8) as pool:
+            list(pool.map(lambda t: self._copy(region, bucket, t[0], t[1], t[2], t[3]), todo))
+        return 200, {"replicated": sorted(t[0] for t in todo)}
 
     def add_status(self, req, resp):
         version = req.q("versionId") or resp.header("x-amz-version-id")

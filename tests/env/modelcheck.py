@@ -32,6 +32,9 @@ def check(service, operation, body):
             return [] if not data else [f"{operation}: body {data!r} where the model has no output"]
         return _check_json(shape, data, operation)
     root = ET.fromstring(body)
+    if proto == "query" and shape is None:  # no output: <OpResponse> with ResponseMetadata only
+        extra = [_local(c.tag) for c in root if _local(c.tag) not in ("ResponseMetadata", f"{operation}Result")]
+        return [] if _local(root.tag) == f"{operation}Response" and not extra else [f"{operation}: unexpected {extra}"]
     if proto == "query":
         wrapper = op.metadata.get("resultWrapper") or op.output_shape.serialization.get("resultWrapper")
         wrapper = wrapper or f"{operation}Result"

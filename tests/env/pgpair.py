@@ -31,6 +31,64 @@ NODE_OF = {r: n for n, r in REGION_OF.items()}
 DB_NAME = "roadcall"
 DB_USER = "dr"
 REPL_USER = "replicator"
+ADMIN_ROLE = "rds_superuser"  # what Aurora gives its master user instead of superuser
+
+# Aurora's permission model: the agent's user is a member of rds_superuser (monitoring, ending other
+# sessions, creating roles and databases), never a superuser, so ALTER SYSTEM, pg_reload_conf() and
+# other superuser-only functions fail as they do on Aurora.
+ROLES_SQL = (f"CREATE ROLE {ADMIN_ROLE} NOLOGIN CREATEDB CREATEROLE;\n"
+             f"GRANT pg_monitor, pg_signal_backend TO {ADMIN_ROLE};\n")
+
+# Aurora's global-database views, over this pair's streaming replication (created by the superuser,
+# SECURITY DEFINER, in template1, postgres and the test database). The writer lists itself (lags -1, as
+# Aurora's primary) and one row per standby in pg_stat_replication; a standby lists itself. LSNs are
+# bigints as in Aurora; highest_lsn_written of a secondary is what it has flushed (durable there).
+GLOBAL_DB_SQL = r"""
+CREATE OR REPLACE FUNCTION public.aurora_global_db_status(
+    OUT aws_region text, OUT highest_lsn_written bigint, OUT durability_lag_in_msec bigint,
+    OUT rpo_lag_in_msec bigint, OUT last_lag_calculation_time timestamptz, OUT feedback_epoch integer,
+    OUT feedback_xmin bigint)
+RETURNS SETOF record LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog AS $f$
+    SELECT current_setting('drenv.aws_region'), (pg_current_wal_lsn() - '0/0'::pg_lsn)::bigint, -1::bigint,
+           -1::bigint, '1970-01-01 00:00:00+00'::timestamptz, 0, 0::bigint
+    WHERE NOT pg_is_in_recovery()
+    UNION ALL
+    SELECT CASE r.application_name WHEN 'a' THEN 'us-east-1' WHEN 'b' THEN 'us-west-2' ELSE r.application_name END,
+           (coalesce(r.flush_lsn, '0/0') - '0/0'::pg_lsn)::bigint,
+           CASE WHEN r.flush_lsn >= pg_current_wal_lsn() THEN 0
+                ELSE (EXTRACT(EPOCH FROM coalesce(r.flush_lag, now() - r.reply_time)) * 1000)::bigint END,
+           CASE WHEN r.replay_lsn >= pg_current_wal_lsn() THEN 0
+                ELSE (EXTRACT(EPOCH FROM coalesce(r.replay_lag, now() - r.reply_time)) * 1000)::bigint END,
+           coalesce(r.reply_time, now()), 0, coalesce(r.backend_xmin::text::bigint, 0)
+    FROM pg_stat_replication r WHERE NOT pg_is_in_recovery()
+    UNION ALL
+    SELECT current_setting('drenv.aws_region'), (pg_last_wal_receive_lsn() - '0/0'::pg_lsn)::bigint,
+           0::bigint,
+           CASE WHEN pg_last_wal_replay_lsn() >= pg_last_wal_receive_lsn() THEN 0
+                ELSE (EXTRACT(EPOCH FROM now() - pg_last_xact_replay_timestamp()) * 1000)::bigint END,
+           now(), 0, 0::bigint
+    WHERE pg_is_in_recovery()
+$f$;
+CREATE OR REPLACE FUNCTION public.aurora_global_db_instance_status(
+    OUT server_id text, OUT session_id text, OUT aws_region text, OUT durable_lsn bigint,
+    OUT highest_lsn_rcvd bigint, OUT feedback_epoch integer, OUT feedback_xmin integer,
+    OUT oldest_read_view_lsn bigint, OUT visibility_lag_in_msec bigint)
+RETURNS SETOF record LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog AS $f$
+    SELECT 'node-' || CASE current_setting('drenv.aws_region') WHEN 'us-east-1' THEN 'a' ELSE 'b' END,
+           'MASTER_SESSION_ID', current_setting('drenv.aws_region'),
+           (pg_current_wal_lsn() - '0/0'::pg_lsn)::bigint, NULL::bigint, 0, 0, NULL::bigint, -1::bigint
+    WHERE NOT pg_is_in_recovery()
+    UNION ALL
+    SELECT 'node-' || r.application_name, r.pid::text,
+           CASE r.application_name WHEN 'a' THEN 'us-east-1' WHEN 'b' THEN 'us-west-2' ELSE r.application_name END,
+           (coalesce(r.flush_lsn, '0/0') - '0/0'::pg_lsn)::bigint,
+           (coalesce(r.write_lsn, '0/0') - '0/0'::pg_lsn)::bigint, 0, coalesce(r.backend_xmin::text::int, 0),
+           (coalesce(r.replay_lsn, '0/0') - '0/0'::pg_lsn)::bigint,
+           CASE WHEN r.replay_lsn >= pg_current_wal_lsn() THEN 0
+                ELSE (EXTRACT(EPOCH FROM coalesce(r.replay_lag, now() - r.reply_time)) * 1000)::bigint END
+    FROM pg_stat_replication r WHERE NOT pg_is_in_recovery()
+$f$;
+"""
 BINDIR_DEFAULT = "/usr/lib/postgresql/15/bin"
 TOOLS = ("initdb", "pg_ctl", "pg_basebackup", "pg_rewind", "psql", "postgres")
 
@@ -134,8 +192,10 @@ class Pair:
                          check=False).returncode == 0
 
     def start(self, node):
+        # drenv.aws_region names the node's region for the global-database functions; on the command line,
+        # because pg_rewind copies the configuration files from the other node.
         opts = (f"-p {self.port(node)} -k {self.ndir(node, 'sock')} "
-                f"-c listen_addresses=127.0.0.1")
+                f"-c listen_addresses=127.0.0.1 -c drenv.aws_region={REGION_OF[node]}")
         self._run(node, ["pg_ctl", "start", "-w", "-t", "60", "-D", self.ndir(node, "data"),
                          "-l", self.ndir(node, "server.log"), "-o", opts], timeout=90)
 
@@ -198,16 +258,20 @@ class Pair:
             # fsync off: a throw-away test cluster; wal_log_hints: pg_rewind needs it.
             f.write("\n# drenv\nwal_level = replica\nmax_wal_senders = 10\nwal_keep_size = '256MB'\n"
                     "wal_log_hints = on\nhot_standby = on\nfsync = off\nshared_buffers = 32MB\n"
-                    "max_connections = 40\nlog_line_prefix = '%m [%p] '\n")
+                    "max_connections = 40\nlog_line_prefix = '%m [%p] '\n"
+                    # standbys report every second, so that the replay lag grows while apply is held up
+                    "wal_receiver_status_interval = 1s\n")
         self._write_owned(self.ndir("a", "data", "pg_hba.conf"),
                           "local all postgres trust\n"
                           f"host {DB_NAME},postgres {DB_USER} 127.0.0.1/32 scram-sha-256\n"
                           f"host replication {REPL_USER} 127.0.0.1/32 scram-sha-256\n")
         self._start_fresh("a")
         # Passwords go through stdin, never argv (visible in ps) or a log.
-        self.sql("a", f"CREATE ROLE {REPL_USER} REPLICATION LOGIN PASSWORD '{repl_pw}';\n"
-                      f"CREATE ROLE {DB_USER} LOGIN PASSWORD '{dr_pw}';\n"
-                      f"CREATE DATABASE {DB_NAME} OWNER {DB_USER};\n")
+        self.sql("a", f"CREATE ROLE {REPL_USER} REPLICATION LOGIN PASSWORD '{repl_pw}';\n" + ROLES_SQL +
+                      f"CREATE ROLE {DB_USER} LOGIN NOSUPERUSER PASSWORD '{dr_pw}' IN ROLE {ADMIN_ROLE};\n")
+        for db in ("template1", "postgres"):  # databases made later copy template1
+            self.sql("a", GLOBAL_DB_SQL, db=db)
+        self.sql("a", f"CREATE DATABASE {DB_NAME} OWNER {DB_USER};\n")
         self._run("b", ["pg_basebackup", "-D", self.ndir("b", "data"), "-X", "stream", "-c", "fast",
                         "-d", f"host=127.0.0.1 port={self.port('a')} user={REPL_USER} application_name=b"],
                   env_extra={"PGPASSFILE": self.ndir("b", "repl.pgpass")}, timeout=120)
@@ -267,6 +331,27 @@ class Pair:
             self.start(node)
             self.wait_streaming(node, upstream)
             return self._log("make_standby", node, t0, f"rewound, streaming from {upstream}")
+
+    def switchover(self, old, new, timeout=60):
+        """A planned switch that loses nothing: `old` stops taking writes (its client sessions are ended),
+        `new` replays all of old's WAL and is promoted, `old` becomes new's standby and is opened again."""
+        with self.lock:
+            t0 = time.monotonic()
+            if not self.in_recovery(old):
+                self.sql(old, "ALTER SYSTEM SET default_transaction_read_only = on; SELECT pg_reload_conf();")
+                self.sql(old, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                              "WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()")
+                target = self.sql(old, "SELECT pg_current_wal_lsn()")
+                deadline = time.monotonic() + timeout
+                while self.sql(new, f"SELECT pg_last_wal_replay_lsn() >= '{target}'::pg_lsn") != "t":
+                    if time.monotonic() > deadline:
+                        self.sql(old, "ALTER SYSTEM RESET default_transaction_read_only; SELECT pg_reload_conf();")
+                        raise PgError(f"node {new} did not replay node {old}'s WAL up to {target} in {timeout} s")
+                    time.sleep(0.05)
+            self.promote(new)
+            self.make_standby(old, new)
+            self.sql(old, "ALTER SYSTEM RESET default_transaction_read_only; SELECT pg_reload_conf();")
+            return self._log("switchover", new, t0, f"{old} drained into {new}; {old} now its standby")
 
     def restore(self, recreate_db=False):
         """Back to the start: a primary, b its streaming standby; optionally an empty database."""

@@ -28,7 +28,10 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import awswire  # noqa: E402
 from awswire import Response, error_response  # noqa: E402
 
-FAULT_ACTIONS = ("throttle", "error", "latency", "drop", "hang", "unreachable")
+FAULT_ACTIONS = ("throttle", "error", "latency", "drop", "hang", "unreachable", "html", "empty", "oversize")
+# what a captive portal or a misrouted endpoint answers with 200
+PORTAL_PAGE = (b"<!DOCTYPE html>\n<html><head><title>Network login</title></head>"
+               b"<body><p>Sign in to continue.</p></body></html>\n")
 HANG_MAX_SECONDS = 600
 
 
@@ -133,9 +136,11 @@ class Faults:
         if action == "unreachable" and not spec.get("region"):
             raise ValueError("an unreachable fault needs a region")
         rule = {"id": uuid.uuid4().hex[:12], "service": spec.get("service"), "region": spec.get("region"),
-                "operation": spec.get("operation"), "action": action, "status": spec.get("status"),
+                "operation": spec.get("operation"), "access_key": spec.get("access_key"),
+                "action": action, "status": spec.get("status"),
                 "code": spec.get("code"), "message": spec.get("message"),
                 "latency_ms": spec.get("latency_ms", 0), "hang_ms": spec.get("hang_ms"),
+                "size_bytes": int(spec.get("size_bytes", 256 * 1024 * 1024)),
                 "count": spec.get("count"), "probability": float(spec.get("probability", 1.0)), "hits": 0}
         if action == "unreachable":
             rule["operation"] = None  # the whole region (optionally one service) is gone
@@ -149,7 +154,8 @@ class Faults:
                 if r["count"] is not None and r["hits"] >= r["count"]:
                     continue
                 if any(r[k] is not None and r[k] != v for k, v in
-                       (("service", req.service), ("region", req.region), ("operation", req.operation))):
+                       (("service", req.service), ("region", req.region), ("operation", req.operation),
+                        ("access_key", _access_key_of(req)))):
                     continue
                 if r["probability"] < 1.0 and random.random() >= r["probability"]:
                     continue
@@ -166,6 +172,18 @@ class Faults:
     def list(self):
         with self.lock:
             return [dict(r) for r in self.rules]
+
+
+_KEY_RE = re.compile(r"Credential=([A-Za-z0-9]+)/")
+
+
+def _access_key_of(req):
+    """The access key id that signed the request (who sent it, when two agents share the proxy); None unsigned."""
+    m = _KEY_RE.search(req.headers.get("Authorization", ""))
+    if m:
+        return m.group(1)
+    cred = req.query.get("X-Amz-Credential")
+    return cred[0].split("/")[0] if cred else None
 
 
 def _attempt_of(value):
@@ -195,7 +213,8 @@ class Proxy:
                  "ms": round((time.monotonic() - started) * 1000, 1),
                  # one logical call of an AWS SDK and its attempt number, to count retries per call
                  "invocation": req.headers.get("amz-sdk-invocation-id"),
-                 "attempt": _attempt_of(req.headers.get("amz-sdk-request", ""))}
+                 "attempt": _attempt_of(req.headers.get("amz-sdk-request", "")),
+                 "access_key": _access_key_of(req)}
         with self.log_lock:
             self.log.append(entry)
 
@@ -302,6 +321,16 @@ class Proxy:
             self.record(req, resp.status, action, started)
             handler.respond(resp)
             return
+        if action in ("html", "empty"):
+            resp = Response(200, [("Content-Type", "text/html; charset=utf-8")] if action == "html" else [],
+                            PORTAL_PAGE if action == "html" else b"")
+            self.record(req, 200, action, started)
+            handler.respond(resp)
+            return
+        if action == "oversize":
+            self.record(req, 200, action, started)
+            handler.respond_padded(req, fault["size_bytes"])
+            return
         if action == "latency":
             time.sleep(fault["latency_ms"] / 1000.0)
         key = (req.service, req.operation)
@@ -390,6 +419,27 @@ class Handler(http.server.BaseHTTPRequestHandler):
         except OSError:
             self.close_connection = True  # the client went away; nothing to tell it
 
+    def respond_padded(self, req, size):
+        """A 200 of `size` bytes in the protocol's body type, streamed (never built in memory)."""
+        json_body = req.protocol in ("json", "rest-json")
+        head, tail = (b'{"Padding":"', b'"}') if json_body else (b"<Padding>", b"</Padding>")
+        size = max(size, len(head) + len(tail))
+        self.send_response_only(200)
+        self.send_header("Content-Type", "application/x-amz-json-1.0" if json_body else "text/xml")
+        self.send_header("Content-Length", str(size))
+        try:
+            self.end_headers()
+            self.wfile.write(head)
+            left, chunk = size - len(head) - len(tail), b"x" * (1 << 20)
+            while left > 0:
+                self.wfile.write(chunk[:min(left, len(chunk))])
+                left -= min(left, len(chunk))
+            self.wfile.write(tail)
+            self.wfile.flush()
+        except OSError:
+            pass
+        self.close_connection = True  # the client usually hangs up once it has read enough
+
     def abort(self, reset):
         """Close without answering; with reset=True the client sees ECONNRESET (RST, not FIN)."""
         self.close_connection = True
@@ -430,7 +480,7 @@ class Server(http.server.ThreadingHTTPServer):
 
 
 EMULATORS = (("emu_dynamodb", "DynamoDB"), ("emu_rds", "RDS"), ("emu_route53", "Route53"),
-             ("emu_backup", "Backup"), ("emu_s3", "S3"))  # (module, class): one per service whose gaps the proxy fills
+             ("emu_backup", "Backup"), ("emu_s3", "S3"), ("emu_iam", "IAM"))  # (module, class): one per service whose gaps the proxy fills
 
 
 def build_emulators(fx):

@@ -26,6 +26,7 @@ class Backup(drtest.EnvTestCase):
         self.raw = drtest.RawLog(self.bk)
         self.bk.create_backup_vault(BackupVaultName=VAULT)
         self.env.client("backup", DR).create_backup_vault(BackupVaultName=VAULT + "-dr")
+        self.env.client("iam", P).create_role(RoleName="backup", AssumeRolePolicyDocument="{}")
 
     def assertShape(self, op):
         self.assertEqual(modelcheck.check("backup", op, self.raw.last(op)), [])
@@ -52,6 +53,42 @@ class Backup(drtest.EnvTestCase):
         with self.assertRaises(botocore.exceptions.ClientError) as cm:
             self.bk.create_backup_selection(BackupPlanId="no-such-plan", BackupSelection=sel)
         self.assertEqual(cm.exception.response["Error"]["Code"], "ResourceNotFoundException")
+
+    def test_missing_vault_denied_and_selection_role_checked(self):
+        with self.assertRaises(botocore.exceptions.ClientError) as cm:
+            self.bk.describe_backup_vault(BackupVaultName="nope")
+        self.assertEqual(cm.exception.response["Error"]["Code"], "AccessDeniedException")
+        self.assertEqual(cm.exception.response["ResponseMetadata"]["HTTPStatusCode"], 403)
+        self.assertEqual(self.bk.describe_backup_vault(BackupVaultName=VAULT)["BackupVaultName"], VAULT)
+        self.assertShape("DescribeBackupVault")
+        pid = self.bk.create_backup_plan(BackupPlan={"BackupPlanName": "p", "Rules": [{
+            "RuleName": "daily", "TargetBackupVaultName": VAULT}]})["BackupPlanId"]
+        with self.assertRaises(botocore.exceptions.ClientError) as cm:
+            self.bk.create_backup_selection(BackupPlanId=pid, BackupSelection={
+                "SelectionName": "s", "Resources": [CLUSTER],
+                "IamRoleArn": "arn:aws:iam::123456789012:role/service-role/AWSBackupDefaultServiceRole"})
+        self.assertEqual(cm.exception.response["Error"]["Code"], "InvalidParameterValueException")
+
+    def test_region_settings_and_dynamodb_copies(self):
+        s = self.bk.describe_region_settings()
+        self.assertShape("DescribeRegionSettings")
+        self.assertFalse(s["ResourceTypeManagementPreference"]["DynamoDB"])
+        table = "arn:aws:dynamodb:us-east-1:123456789012:table/t"
+        rp = self.env.add_recovery_point(vault=VAULT, resource_arn=table)["RecoveryPointArn"]
+        dest = f"arn:aws:backup:{DR}:123456789012:backup-vault:{VAULT}-dr"
+        with self.assertRaises(botocore.exceptions.ClientError) as cm:
+            self.bk.start_copy_job(RecoveryPointArn=rp, SourceBackupVaultName=VAULT, DestinationBackupVaultArn=dest,
+                                   IamRoleArn="arn:aws:iam::123456789012:role/backup")
+        self.assertEqual(cm.exception.response["Error"]["Code"], "InvalidRequestException")
+        self.bk.update_region_settings(ResourceTypeManagementPreference={"DynamoDB": True})
+        self.assertTrue(self.bk.describe_region_settings()["ResourceTypeManagementPreference"]["DynamoDB"])
+        self.assertFalse(self.env.client("backup", DR).describe_region_settings()
+                         ["ResourceTypeManagementPreference"]["DynamoDB"])  # per region
+        self.bk.start_copy_job(RecoveryPointArn=rp, SourceBackupVaultName=VAULT, DestinationBackupVaultArn=dest,
+                               IamRoleArn="arn:aws:iam::123456789012:role/backup")
+        res = self.env.aws("backup", "describe-region-settings")
+        self.assertEqual(res.rc, 0, res.stderr)
+        self.assertTrue(res.json["ResourceTypeManagementPreference"]["DynamoDB"])
 
     def test_update_plan(self):
         rules = [{"RuleName": "daily", "TargetBackupVaultName": VAULT, "ScheduleExpression": "cron(0 2 * * ? *)",
@@ -113,7 +150,8 @@ class Backup(drtest.EnvTestCase):
         self.assertNotEqual(page["RecoveryPoints"][0]["RecoveryPointArn"], page2["RecoveryPoints"][0]["RecoveryPointArn"])
         with self.assertRaises(botocore.exceptions.ClientError) as cm:
             self.bk.list_recovery_points_by_backup_vault(BackupVaultName="nope")
-        self.assertEqual(cm.exception.response["Error"]["Code"], "ResourceNotFoundException")
+        self.assertEqual(cm.exception.response["Error"]["Code"], "AccessDeniedException")  # AWS: 403 for a missing vault
+        self.assertEqual(cm.exception.response["ResponseMetadata"]["HTTPStatusCode"], 403)
 
     def test_backup_and_copy_jobs(self):
         job = self.env.add_backup_job(vault=VAULT, resource_arn=CLUSTER, state="FAILED", age_hours=3,

@@ -138,6 +138,43 @@ class GlobalTables(drtest.EnvTestCase):
         with self.assertRaises(drtest.ControlError):
             self.env.remove_replica("t5", DR)
 
+    def test_cmk_table_needs_the_replica_key(self):
+        kms = self.env.client("kms", P)
+        key = kms.create_key()["KeyMetadata"]["Arn"]
+        create_table(self.ddb, "enc", SSESpecification={"Enabled": True, "SSEType": "KMS", "KMSMasterKeyId": key})
+        with self.assertRaises(botocore.exceptions.ClientError) as cm:
+            self.ddb.update_table(TableName="enc", ReplicaUpdates=[{"Create": {"RegionName": DR}}])
+        self.assertEqual(cm.exception.response["Error"]["Code"], "ValidationException")
+        self.assertIn("KMSMasterKeyId must be specified for each replica", cm.exception.response["Error"]["Message"])
+        self.assertNotIn("enc", self.ddb_dr.list_tables()["TableNames"])
+        dr_key = self.env.client("kms", DR).create_key()["KeyMetadata"]["Arn"]
+        self.ddb.update_table(TableName="enc", ReplicaUpdates=[{"Create": {"RegionName": DR, "KMSMasterKeyId": dr_key}}])
+        self.assertEqual(self.ddb_dr.describe_table(TableName="enc")["Table"]["SSEDescription"]["KMSMasterKeyArn"], dr_key)
+
+    def test_provisioned_table_needs_write_auto_scaling(self):
+        self.ddb.create_table(TableName="prov", KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+                              AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+                              ProvisionedThroughput={"ReadCapacityUnits": 5, "WriteCapacityUnits": 5})
+        out = self.ddb.describe_table_replica_auto_scaling(TableName="prov")["TableAutoScalingDescription"]
+        self.assertShape(self.raw, "DescribeTableReplicaAutoScaling")
+        self.assertTrue(out["Replicas"][0]["ReplicaProvisionedWriteCapacityAutoScalingSettings"]["AutoScalingDisabled"])
+        with self.assertRaises(botocore.exceptions.ClientError) as cm:
+            self.ddb.update_table(TableName="prov", ReplicaUpdates=[{"Create": {"RegionName": DR}}])
+        self.assertEqual(cm.exception.response["Error"]["Code"], "ValidationException")
+        aas = self.env.client("application-autoscaling", P)
+        aas.register_scalable_target(ServiceNamespace="dynamodb", ResourceId="table/prov",
+                                     ScalableDimension="dynamodb:table:WriteCapacityUnits", MinCapacity=5, MaxCapacity=50)
+        aas.put_scaling_policy(PolicyName="w", ServiceNamespace="dynamodb", ResourceId="table/prov",
+                               ScalableDimension="dynamodb:table:WriteCapacityUnits", PolicyType="TargetTrackingScaling",
+                               TargetTrackingScalingPolicyConfiguration={"TargetValue": 70.0, "PredefinedMetricSpecification": {
+                                   "PredefinedMetricType": "DynamoDBWriteCapacityUtilization"}})
+        w = self.ddb.describe_table_replica_auto_scaling(TableName="prov")["TableAutoScalingDescription"][
+            "Replicas"][0]["ReplicaProvisionedWriteCapacityAutoScalingSettings"]
+        self.assertShape(self.raw, "DescribeTableReplicaAutoScaling")
+        self.assertEqual((w["AutoScalingDisabled"], w["MinimumUnits"], w["MaximumUnits"]), (False, 5, 50))
+        self.ddb.update_table(TableName="prov", ReplicaUpdates=[{"Create": {"RegionName": DR}}])
+        self.assertIn("prov", self.ddb_dr.list_tables()["TableNames"])
+
     def test_plain_tables_are_untouched(self):
         create_table(self.ddb, "plain")
         t = self.ddb.describe_table(TableName="plain")["Table"]

@@ -17,12 +17,12 @@ DURATION = 10
 P, DR = drtest.PRIMARY, drtest.DR
 
 
-def make_primary(rds, ident="app"):
-    c = rds.create_db_cluster(DBClusterIdentifier=ident, Engine="aurora-postgresql", EngineVersion="15.4",
+def make_primary(rds, ident="app", engine="aurora-postgresql", version="15.4"):
+    c = rds.create_db_cluster(DBClusterIdentifier=ident, Engine=engine, EngineVersion=version,
                               MasterUsername="postgres", MasterUserPassword="not-a-real-password-1",
                               ServerlessV2ScalingConfiguration={"MinCapacity": 0.5, "MaxCapacity": 16})
     rds.create_db_instance(DBInstanceIdentifier=ident + "-writer", DBInstanceClass="db.serverless",
-                           Engine="aurora-postgresql", DBClusterIdentifier=ident)
+                           Engine=engine, DBClusterIdentifier=ident)
     return c["DBCluster"]["DBClusterArn"]
 
 
@@ -121,14 +121,26 @@ class Aurora(drtest.EnvTestCase):
                     self.rds.failover_global_cluster(**kwargs)
                 self.assertEqual(cm.exception.response["Error"]["Code"], code)
 
-    def test_cross_region_replica_and_promotion_duration(self):
+    def test_no_cross_region_replica_for_aurora_postgresql(self):
         primary = make_primary(self.rds)
+        with self.assertRaises(botocore.exceptions.ClientError) as cm:
+            self.rds_dr.create_db_cluster(DBClusterIdentifier="app-replica", Engine="aurora-postgresql",
+                                          ReplicationSourceIdentifier=primary)
+        err = cm.exception.response["Error"]
+        self.assertEqual((cm.exception.response["ResponseMetadata"]["HTTPStatusCode"], err["Code"]),
+                         (400, "InvalidParameterCombination"))
+        self.assertIn("global database", err["Message"])
+        self.assertEqual(self.rds_dr.describe_db_clusters()["DBClusters"], [])
+
+    def test_cross_region_replica_and_promotion_duration(self):
+        # Aurora MySQL has cross-Region replica clusters
+        primary = make_primary(self.rds, engine="aurora-mysql", version="8.0.mysql_aurora.3.05.2")
         # no MasterUsername: AWS takes it from the source; moto alone would refuse
-        c = self.rds_dr.create_db_cluster(DBClusterIdentifier="app-replica", Engine="aurora-postgresql",
+        c = self.rds_dr.create_db_cluster(DBClusterIdentifier="app-replica", Engine="aurora-mysql",
                                           ReplicationSourceIdentifier=primary)["DBCluster"]
         self.assertShape(self.raw_dr, "CreateDBCluster")
         self.assertEqual((c["ReplicationSourceIdentifier"], c["EngineVersion"], c["MasterUsername"]),
-                         (primary, "15.4", "postgres"))
+                         (primary, "8.0.mysql_aurora.3.05.2", "postgres"))
         self.env.set_duration("PromoteReadReplicaDBCluster", DURATION)
         t0 = time.monotonic()
         out = self.rds_dr.promote_read_replica_db_cluster(DBClusterIdentifier="app-replica")["DBCluster"]

@@ -51,6 +51,34 @@ class Replication(drtest.EnvTestCase):
         with self.assertRaises(botocore.exceptions.ClientError):
             self.s3.get_bucket_replication(Bucket=SRC)
 
+    def test_v1_and_v2_rules_cannot_be_mixed(self):
+        v1 = {"ID": "legacy", "Prefix": "logs/", "Status": "Enabled",
+              "Destination": {"Bucket": f"arn:aws:s3:::{DST}"}}
+        self.s3.put_bucket_replication(Bucket=SRC, ReplicationConfiguration={"Role": CONFIG["Role"], "Rules": [v1]})
+        with self.assertRaises(botocore.exceptions.ClientError) as cm:
+            self.s3.put_bucket_replication(Bucket=SRC, ReplicationConfiguration={
+                "Role": CONFIG["Role"], "Rules": [v1] + CONFIG["Rules"]})
+        self.assertEqual(cm.exception.response["Error"]["Code"], "MalformedXML")
+        self.assertEqual(cm.exception.response["ResponseMetadata"]["HTTPStatusCode"], 400)
+        with self.assertRaises(botocore.exceptions.ClientError) as cm:
+            self.s3.put_bucket_replication(Bucket=SRC, ReplicationConfiguration={"Role": CONFIG["Role"], "Rules": [
+                dict(v1, Priority=3)]})
+        self.assertEqual(cm.exception.response["Error"]["Code"], "MalformedXML")
+        # the V1 configuration stands, and a V1 rule still replicates its prefix
+        got = self.s3.get_bucket_replication(Bucket=SRC)["ReplicationConfiguration"]["Rules"]
+        self.assertEqual([r["ID"] for r in got], ["legacy"])
+        self.s3.put_object(Bucket=SRC, Key="logs/a", Body=b"x")
+        self.assertEqual(self.s3.head_object(Bucket=SRC, Key="logs/a")["ReplicationStatus"], "COMPLETED")
+
+    def test_objects_written_before_the_rule_are_not_replicated(self):
+        self.s3.put_object(Bucket=SRC, Key="calls/old", Body=b"old")
+        self.s3.put_bucket_replication(Bucket=SRC, ReplicationConfiguration=CONFIG)
+        self.s3.put_object(Bucket=SRC, Key="calls/new", Body=b"new")
+        self.assertNotIn("ReplicationStatus", self.s3.head_object(Bucket=SRC, Key="calls/old"))
+        self.assertEqual(self.s3.head_object(Bucket=SRC, Key="calls/new")["ReplicationStatus"], "COMPLETED")
+        with self.assertRaises(botocore.exceptions.ClientError):
+            self.s3_dr.head_object(Bucket=DST, Key="calls/old")
+
     def test_objects_replicate(self):
         self.s3.put_bucket_replication(Bucket=SRC, ReplicationConfiguration=CONFIG)
         self.s3.put_object(Bucket=SRC, Key="calls/1.wav", Body=b"RIFF....", ContentType="audio/wav",

@@ -46,45 +46,55 @@ class Bridge(drtest.EnvTestCase):
     def roles(self):
         return {n: v["role"] for n, v in self.env.pg_status()["nodes"].items()}
 
-    def test_promote_read_replica(self):
-        """The runbook's failover: write on the primary, promote the DR replica, read and write there."""
-        self.assertEqual(self.roles(), {"a": "primary", "b": "standby"})
-        self.sql("primary", "CREATE TABLE calls(id int PRIMARY KEY, note text); "
-                            "INSERT INTO calls VALUES (1, 'before failover')")
-        self.wait_visible("standby", "SELECT note FROM calls WHERE id = 1", "before failover")
-        res = self.env.psql("standby", "INSERT INTO calls VALUES (2, 'x')")
-        self.assertNotEqual(res.rc, 0)
-        self.assertIn("read-only", res.stderr)
+    def test_aurora_permission_model(self):
+        """`dr` is what Aurora's master user is: a member of rds_superuser, no superuser."""
+        for node in ("primary", "standby"):
+            self.assertEqual(self.sql(node, "SELECT rolsuper FROM pg_roles WHERE rolname = current_user"), "f")
+            self.assertEqual(self.sql(node, "SELECT pg_has_role('rds_superuser', 'member')"), "t")
+            for query in ("SELECT pg_reload_conf()", "ALTER SYSTEM SET default_transaction_read_only = on",
+                          "SELECT pg_read_file('postgresql.conf')"):
+                res = self.env.psql(node, query)
+                self.assertNotEqual(res.rc, 0, query)
+                self.assertIn("permission denied", res.stderr)
+        # what it can do: own its database's settings, see replication, end other sessions
+        self.sql("primary", "ALTER DATABASE roadcall SET work_mem = '8MB'; ALTER DATABASE roadcall RESET work_mem")
+        self.assertEqual(self.sql("primary", "SELECT pg_has_role('pg_monitor', 'member') AND "
+                                             "pg_has_role('pg_signal_backend', 'member')"), "t")
 
+    def test_global_db_functions(self):
+        """aurora_global_db_status() and aurora_global_db_instance_status() with Aurora's columns."""
+        res = self.env.run([os.path.join(os.environ.get("DR_PG_BINDIR", "/usr/lib/postgresql/15/bin"), "psql"),
+                            "-X", "-A", "-F", ",", "-q", "-v", "ON_ERROR_STOP=1",
+                            self.env.environ["DR_TEST_PG_PRIMARY_DSN"], "-c",
+                            "SELECT * FROM aurora_global_db_status() ORDER BY aws_region"], timeout=60)
+        self.assertEqual(res.rc, 0, res.stderr)
+        lines = res.stdout.strip().splitlines()
+        self.assertEqual(lines[0], "aws_region,highest_lsn_written,durability_lag_in_msec,rpo_lag_in_msec,"
+                                   "last_lag_calculation_time,feedback_epoch,feedback_xmin")
+        rows = {ln.split(",")[0]: ln.split(",") for ln in lines[1:-1]}
+        self.assertEqual(sorted(rows), [P, DR])
+        self.assertEqual(rows[P][2:4], ["-1", "-1"])  # the primary
+        self.assertGreaterEqual(int(rows[DR][3]), 0)
+        self.assertGreater(int(rows[P][1]), 0)
+        res = self.env.run([os.path.join(os.environ.get("DR_PG_BINDIR", "/usr/lib/postgresql/15/bin"), "psql"),
+                            "-X", "-A", "-F", ",", "-q", "-v", "ON_ERROR_STOP=1",
+                            self.env.environ["DR_TEST_PG_PRIMARY_DSN"], "-c",
+                            "SELECT * FROM aurora_global_db_instance_status() ORDER BY aws_region"], timeout=60)
+        self.assertEqual(res.rc, 0, res.stderr)
+        lines = res.stdout.strip().splitlines()
+        self.assertEqual(lines[0], "server_id,session_id,aws_region,durable_lsn,highest_lsn_rcvd,feedback_epoch,"
+                                   "feedback_xmin,oldest_read_view_lsn,visibility_lag_in_msec")
+        self.assertEqual(sorted(ln.split(",")[2] for ln in lines[1:-1]), [P, DR])
+        # a standby lists itself
+        self.assertEqual(self.sql("standby", "SELECT aws_region FROM aurora_global_db_status()"), DR)
+
+    def test_no_cross_region_replica_for_aurora_postgresql(self):
         primary = make_primary(self.rds, "roadcall-aurora-prod")
-        self.rds_dr.create_db_cluster(DBClusterIdentifier="roadcall-aurora-prod-replica",
-                                      Engine="aurora-postgresql", ReplicationSourceIdentifier=primary)
-        self.assertEqual(self.env.pg_status()["log"][-1]["result"], "already standby of a")
-        self.rds_dr.promote_read_replica_db_cluster(DBClusterIdentifier="roadcall-aurora-prod-replica")
-        self.assertEqual(self.roles(), {"a": "primary", "b": "primary"})  # the old primary is not fenced
-        self.assertEqual(self.sql("standby", "SELECT note FROM calls WHERE id = 1"), "before failover")
-        self.sql("standby", "INSERT INTO calls VALUES (2, 'after failover')")
-        # promoting again: refused, as AWS does for a cluster that is no longer a replica
         with self.assertRaises(botocore.exceptions.ClientError) as cm:
-            self.rds_dr.promote_read_replica_db_cluster(DBClusterIdentifier="roadcall-aurora-prod-replica")
-        self.assertEqual(cm.exception.response["Error"]["Code"], "InvalidDBClusterStateFault")
-        self.assertEqual(self.roles(), {"a": "primary", "b": "primary"})
-
-        # failback: a new replica in us-east-1 of the us-west-2 cluster rewinds node a behind node b
-        dr_arn = self.rds_dr.describe_db_clusters(
-            DBClusterIdentifier="roadcall-aurora-prod-replica")["DBClusters"][0]["DBClusterArn"]
-        self.rds.create_db_cluster(DBClusterIdentifier="roadcall-aurora-prod-fb", Engine="aurora-postgresql",
-                                   ReplicationSourceIdentifier=dr_arn)
-        self.assertEqual(self.roles(), {"a": "standby", "b": "primary"})
-        self.wait_visible("primary", "SELECT note FROM calls WHERE id = 2", "after failover")
-        self.rds.promote_read_replica_db_cluster(DBClusterIdentifier="roadcall-aurora-prod-fb")
-        self.sql("primary", "INSERT INTO calls VALUES (3, 'after failback')")
-        fb_arn = self.rds.describe_db_clusters(
-            DBClusterIdentifier="roadcall-aurora-prod-fb")["DBClusters"][0]["DBClusterArn"]
-        self.rds_dr.create_db_cluster(DBClusterIdentifier="roadcall-aurora-prod-replica2",
-                                      Engine="aurora-postgresql", ReplicationSourceIdentifier=fb_arn)
+            self.rds_dr.create_db_cluster(DBClusterIdentifier="roadcall-aurora-prod-replica",
+                                          Engine="aurora-postgresql", ReplicationSourceIdentifier=primary)
+        self.assertEqual(cm.exception.response["Error"]["Code"], "InvalidParameterCombination")
         self.assertEqual(self.roles(), {"a": "primary", "b": "standby"})
-        self.wait_visible("standby", "SELECT count(*) FROM calls", "3")
 
     def test_global_switchover_and_failover(self):
         primary = make_primary(self.rds, "app")
@@ -104,11 +114,30 @@ class Bridge(drtest.EnvTestCase):
         self.sql("primary", "INSERT INTO g VALUES (3)")
         self.wait_visible("standby", "SELECT count(*) FROM g", "3")
 
-        # an unplanned failover promotes the target and leaves the old writer alone
+        # a switchover ends the old writer's sessions and drains it: nothing committed is lost
+        self.sql("primary", "INSERT INTO g SELECT 4 FROM generate_series(1, 1000)")
+        self.rds.switchover_global_cluster(GlobalClusterIdentifier="gdb", TargetDbClusterIdentifier=secondary)
+        self.assertEqual(self.sql("standby", "SELECT count(*) FROM g"), "1003")
+        self.rds.switchover_global_cluster(GlobalClusterIdentifier="gdb", TargetDbClusterIdentifier=primary)
+
+        # an unplanned failover promotes the target at once; the old primary, whose region is up, is rebuilt as a
+        # secondary of the new writer on the next call (what it wrote alone is gone)
         self.rds.failover_global_cluster(GlobalClusterIdentifier="gdb", TargetDbClusterIdentifier=secondary,
                                          AllowDataLoss=True)
         self.assertEqual(self.roles(), {"a": "primary", "b": "primary"})
-        self.assertEqual(self.sql("standby", "SELECT count(*) FROM g"), "3")
+        self.assertEqual(self.sql("standby", "SELECT count(*) FROM g"), "1003")
+        deadline = time.monotonic() + 60
+        while True:  # Aurora rebuilds it in the background: pending-resync until then
+            members = self.rds.describe_global_clusters(GlobalClusterIdentifier="gdb")["GlobalClusters"][0]
+            sync = {m["DBClusterArn"]: m["SynchronizationStatus"] for m in members["GlobalClusterMembers"]}
+            if sync == {primary: "connected", secondary: "connected"}:
+                break
+            self.assertEqual(sync, {primary: "pending-resync", secondary: "connected"})
+            self.assertLess(time.monotonic(), deadline)
+            time.sleep(0.1)
+        self.assertEqual(self.roles(), {"a": "standby", "b": "primary"})
+        self.sql("standby", "INSERT INTO g VALUES (5)")
+        self.wait_visible("primary", "SELECT count(*) FROM g", "1004")
 
 
 if __name__ == "__main__":

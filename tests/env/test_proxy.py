@@ -5,6 +5,7 @@ import os
 import socket
 import sys
 import time
+import urllib.request
 import unittest
 
 import botocore.exceptions
@@ -196,6 +197,30 @@ class Faults(drtest.EnvTestCase):
         with self.assertRaises(ConnectionResetError):
             s.recv(100)
         s.close()
+
+    def test_html_empty_and_oversize_answers(self):
+        """200 answers that are not AWS's: boto3 fails to parse them too (no empty result), and a padded one has
+        exactly the size asked for."""
+        e = self.env
+        e.add_fault(service="rds", operation="DescribeDBClusters", action="html", count=1)
+        e.add_fault(service="rds", operation="DescribeDBClusters", action="empty", count=1)
+        rds = e.client("rds", attempts=1)
+        for _ in range(2):
+            with self.assertRaises(Exception) as ctx:
+                rds.describe_db_clusters()
+            self.assertNotIsInstance(ctx.exception, botocore.exceptions.ClientError)
+        self.assertEqual([(r["status"], r["fault"]) for r in e.requests()], [(200, "html"), (200, "empty")])
+        e.add_fault(service="dynamodb", operation="ListTables", action="oversize", size_bytes=3 * 1024 * 1024,
+                    count=1)
+        req = AWSRequest("POST", e.proxy_url + "/", data=b"{}",
+                         headers={"X-Amz-Target": "DynamoDB_20120810.ListTables",
+                                  "Content-Type": "application/x-amz-json-1.0"})
+        SigV4Auth(Credentials("k", "s"), "dynamodb", drtest.PRIMARY).add_auth(req)
+        r = urllib.request.urlopen(urllib.request.Request(e.proxy_url + "/", data=b"{}", headers=dict(req.headers)))
+        body = r.read()
+        self.assertEqual(len(body), 3 * 1024 * 1024)
+        self.assertTrue(body.startswith(b'{"Padding":"') and body.endswith(b'"}'))
+        e.client("dynamodb").list_tables()  # the count is used up
 
     def test_unreachable_needs_a_region(self):
         with self.assertRaises(drtest.ControlError):

@@ -212,6 +212,108 @@ static void test_symlink_out(void **state)
     free(outside);
 }
 
+/* Two files of one type in a directory: both refused, each naming the other; a choice settles it. */
+static void test_duplicate_in_dir(void **state)
+{
+    char *dir = tu_mkdtemp();
+    char *a = fixture_copy(dir, "a.so", 0755), *b = fixture_copy(dir, "b.so", 0755);
+    char want[1024];
+    plugin_set set;
+    plugin_choice choice;
+    dr_error err;
+
+    (void)state;
+    memset(&set, 0, sizeof(set));
+    dr_error_clear(&err);
+    assert_int_equal(plugins_load_dir(dir, host_api(), &set, &err), 0);
+    assert_int_equal(set.n, 0);
+    assert_int_equal(set.n_refusals, 2);
+    snprintf(want, sizeof(want), "%s: refused: a second plugin for resource type 'fixture' (also in %s)", a, b);
+    assert_true(tu_contains(set.refusals[0], want) || tu_contains(set.refusals[1], want));
+    snprintf(want, sizeof(want), "%s: refused: a second plugin for resource type 'fixture' (also in %s)", b, a);
+    assert_true(tu_contains(set.refusals[0], want) || tu_contains(set.refusals[1], want));
+    plugin_set_free(&set);
+
+    memset(&set, 0, sizeof(set));
+    choice.type = "fixture";
+    choice.path = b;
+    set.choices = &choice;
+    set.n_choices = 1;
+    assert_int_equal(plugins_load_dir(dir, host_api(), &set, &err), 0);
+    assert_int_equal(set.n, 1);
+    assert_string_equal(set.items[0].path, b);
+    assert_int_equal(set.n_refusals, 1);
+    assert_true(tu_contains(set.refusals[0], "refused: agent.plugin_paths.fixture chooses"));
+    plugin_set_free(&set);
+    free(a);
+    free(b);
+    tu_rmtree(dir);
+    free(dir);
+}
+
+/* A plugin built against ABI 1.0 loads: what it does not know (services) reads as absent. */
+static void test_abi10_plugin_loads(void **state)
+{
+    plugin p;
+    dr_error err;
+
+    (void)state;
+    dr_error_clear(&err);
+    assert_int_equal(plugin_load_file(broken_dir, "abi10.so", host_api(), NULL, &p, &err), 0);
+    assert_string_equal(p.desc.type, "abi10");
+    assert_int_equal(p.desc.abi_minor, 0);
+    assert_null(p.desc.services);
+    free(p.path);
+}
+
+/* Run paths: relative, empty, writable or foreign directories are refused; $ORIGIN and trusted ones are not. */
+static void test_runpath_rules(void **state)
+{
+    char *dir = tu_mkdtemp();
+    char path[1024], want[256];
+    dr_error err;
+    static const struct {
+        const char *rpath, *why;
+    } cases[] = {
+        {"$ORIGIN", NULL},
+        {"/usr/lib", NULL},
+        {".", "run path entry '.' is relative"},
+        {"lib", "run path entry 'lib' is relative"},
+        {"/usr/lib:", "run path entry '' is empty (the current directory)"},
+        {"/tmp", "/tmp is writable by others"},
+        {"/tmp/no/such/dir", "/tmp is writable by others"},
+        {"$LIB/x", "uses a token other than $ORIGIN"},
+    };
+
+    (void)state;
+    snprintf(path, sizeof(path), "%s/rp.so", dir);
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char cmd[2048];
+        snprintf(cmd, sizeof(cmd), "cc -shared -fPIC -x c /dev/null -o '%s' '-Wl,--enable-new-dtags,-rpath,%s'", path,
+                 cases[i].rpath);
+        assert_int_equal(system(cmd), 0);
+        dr_error_clear(&err);
+        if (!cases[i].why) {
+            assert_int_equal(plugin_check_runpath(path, &err), 0);
+            continue;
+        }
+        assert_int_equal(plugin_check_runpath(path, &err), DR_EDENIED);
+        snprintf(want, sizeof(want), "%s", cases[i].why);
+        if (!tu_contains(err.message, want))
+            fail_msg("%s: %s", cases[i].rpath, err.message);
+    }
+    /* DT_RPATH too */
+    {
+        char cmd[2048];
+        snprintf(cmd, sizeof(cmd), "cc -shared -fPIC -x c /dev/null -o '%s' -Wl,--disable-new-dtags,-rpath,.", path);
+        assert_int_equal(system(cmd), 0);
+        assert_int_equal(plugin_check_runpath(path, &err), DR_EDENIED);
+    }
+    unlink(path);
+    tu_rmtree(dir);
+    free(dir);
+}
+
 static void test_refusals_do_not_stop_others(void **state)
 {
     char *dir = tu_mkdtemp();
@@ -244,6 +346,9 @@ int main(void)
         cmocka_unit_test(test_minor),
         cmocka_unit_test(test_small_struct),
         cmocka_unit_test(test_duplicate_type),
+        cmocka_unit_test(test_duplicate_in_dir),
+        cmocka_unit_test(test_abi10_plugin_loads),
+        cmocka_unit_test(test_runpath_rules),
         cmocka_unit_test(test_writable_file),
         cmocka_unit_test(test_foreign_owner),
         cmocka_unit_test(test_writable_dir),

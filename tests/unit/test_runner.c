@@ -15,6 +15,7 @@
 #include "dr/util.h"
 #include "report.h"
 #include "run.h"
+#include "sdkhost.h"
 #include "testutil.h"
 
 static const char *fixture_dir;
@@ -41,6 +42,8 @@ static int teardown(void **state)
     return 0;
 }
 
+static const char *g_agent_extra = ""; /* more keys of the agent group */
+
 static void open_agent(agent *a, const char *resources, int concurrency)
 {
     char text[16384];
@@ -49,8 +52,9 @@ static void open_agent(agent *a, const char *resources, int concurrency)
     dr_error err;
     int rc;
 
-    snprintf(text, sizeof(text), HEAD "agent = { concurrency = %d; hook_timeout = \"30s\"; };\nresources = (\n%s\n);\n",
-             concurrency, resources);
+    snprintf(text, sizeof(text),
+             HEAD "agent = { concurrency = %d; hook_timeout = \"30s\"; %s };\nresources = (\n%s\n);\n", concurrency,
+             g_agent_extra, resources);
     path = tu_write(g_dir, "runner.conf", text, 0600);
     memset(a, 0, sizeof(*a));
     dr_error_clear(&err);
@@ -235,14 +239,14 @@ static void test_prepare_phase_deadline(void **state)
     o.hook_timeout = 30;
     o.prepare_for = DR_SWITCH_FAILBACK;
     t0 = dr_mono_ms();
-    o.phase_deadline = t0 + 600;
+    o.run_deadline_ms = t0 + 600;
     assert_int_equal(run_execute(&a, &o), 0);
     assert_true(dr_mono_ms() - t0 < 3000);
     assert_int_equal(a.results[idx(&a, "fixture_dep.slow")].status, ACT_FAILED);
     assert_true(a.results[idx(&a, "fixture_dep.slow")].timed_out);
     /* concurrency 1: the second one would start after the first ended, past the phase deadline: it does not */
     assert_int_equal(a.results[idx(&a, "fixture.quick")].status, ACT_SKIPPED);
-    assert_true(tu_contains(a.results[idx(&a, "fixture.quick")].error, "the prepare deadline passed"));
+    assert_true(tu_contains(a.results[idx(&a, "fixture.quick")].error, "deadline passed"));
     assert_int_equal(trace_time("start", "fixture.quick"), -1);
     assert_false(run_all_succeeded(&a));
     agent_free(&a);
@@ -300,7 +304,10 @@ static void test_timeout(void **state)
     /* a hook that ignores its deadline is abandoned after the grace period; it still uses the agent, so
        the agent lives as long as the process (static) and agent_free frees nothing */
     static agent ab;
+    g_agent_extra = "isolation = \"none\";"; /* this part is about a hook in the agent's own process */
     open_agent(&ab, "{ type = \"fixture_dep\"; name = \"stubborn\"; sleep = \"4s\"; ignore_deadline = true; }", 4);
+    g_agent_extra = "";
+    assert_false(ab.plugins.items[0].isolated);
     memset(&o, 0, sizeof(o));
     o.hook = HOOK_VERIFY;
     o.hook_timeout = 0.2;
@@ -318,6 +325,23 @@ static void test_timeout(void **state)
         usleep(100 * 1000);
     assert_int_equal(run_live_hooks(), 0);
     assert_int_equal(agent_free(&ab), 0);
+
+    /* isolated (the default for a plugin that is not shipped), the same hook's process is killed after the
+       grace period: nothing of it outlives the run */
+    open_agent(&a, "{ type = \"fixture_dep\"; name = \"stubborn\"; sleep = \"4s\"; ignore_deadline = true; }", 4);
+    assert_true(a.plugins.items[0].isolated);
+    memset(&o, 0, sizeof(o));
+    o.hook = HOOK_VERIFY;
+    o.hook_timeout = 0.2;
+    o.grace_ms = 300;
+    t0 = dr_mono_ms();
+    assert_int_equal(run_execute(&a, &o), 0);
+    assert_true(dr_mono_ms() - t0 < 2000);
+    assert_int_equal(a.results[0].status, DR_STATUS_UNKNOWN);
+    assert_true(a.results[0].timed_out);
+    assert_true(tu_contains(a.results[0].error, "did not return before its deadline; its plugin process was killed"));
+    assert_int_equal(run_live_hooks(), 0);
+    assert_int_equal(agent_free(&a), 0);
 }
 
 static void *cancel_later(void *arg)
@@ -408,7 +432,7 @@ static void test_selection(void **state)
 /* report_json() streams the document resource by resource; it must write what json_dumpf of the whole tree does. */
 static void assert_streamed_json_equal(agent *a, const char *command)
 {
-    report_info ri = {command, "test-run", 0};
+    report_info ri = {.command = command, .run_id = "test-run"};
     json_t *doc = report_json_doc(a, &ri);
     char *whole = json_dumps(doc, JSON_INDENT(2) | JSON_ENSURE_ASCII), *streamed = NULL;
     size_t len = 0;
@@ -474,7 +498,7 @@ int main(void)
         return 1;
     }
     dr_error_clear(&err);
-    if (dr_sdk_global_init(&err) != 0) {
+    if (host_sdk_global_init(&err) != 0) {
         fprintf(stderr, "%s\n", err.message);
         return 1;
     }

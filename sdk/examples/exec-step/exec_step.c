@@ -207,6 +207,9 @@ static int ex_verify(dr_resource *res, const dr_hook_args *args, dr_error *err)
     return 0;
 }
 
+/* It calls no AWS service (it runs commands): an empty list, not NULL (which means "not declared"). */
+static const char *const no_services[] = {NULL};
+
 static const dr_plugin_descriptor descriptor = {
     DR_PLUGIN_HEADER,
     "exec",
@@ -221,6 +224,8 @@ static const dr_plugin_descriptor descriptor = {
     ex_verify,
     ex_failover,
     ex_failback,
+    no_services,
+    NULL, /* cleanup: nothing retired */
     NULL, /* prepare (ABI 1.1): none, the command runs in the commit */
 };
 

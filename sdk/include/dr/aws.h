@@ -36,24 +36,11 @@ extern "C" {
 typedef struct dr_aws dr_aws;
 typedef struct dr_aws_response dr_aws_response;
 
-/* --- process set-up (the host calls these; plugins never do) --- */
-
-/* curl and OpenSSL global initialisation; once, from main, before any thread. */
-int dr_sdk_global_init(dr_error *err);
-void dr_sdk_global_cleanup(void);
-
-/* Where SDK log lines go (default: nowhere). level: dr_log_level values (0 error .. 3 debug). */
-typedef void (*dr_sdk_log_fn)(int level, const char *message, void *arg);
-void dr_sdk_set_log(dr_sdk_log_fn fn, void *arg, int max_level);
-
 /*
- * Limits of the calls this thread makes from now on (the host sets them
- * around each hook): an absolute deadline on dr_mono_ms() (0 = none) and a
- * stop query (NULL = none). A call that would wait past the deadline fails
- * with DR_ETIMEDOUT; a stop request aborts transfers and retry sleeps with
- * DR_ECANCELED.
+ * Process set-up (curl and OpenSSL initialisation, where SDK log lines go,
+ * per-thread deadlines) belongs to the host and is not part of this API:
+ * a plugin's calls get the deadline and cancel of the hook they run in.
  */
-void dr_aws_set_thread_limits(int64_t deadline_mono_ms, int (*stop)(void *arg), void *arg);
 
 /* --- clients --- */
 
@@ -95,6 +82,21 @@ void dr_aws_counters(uint64_t *calls, uint64_t *attempts);
 
 /* --- generic request --- */
 
+/*
+ * Services: `service` is the SigV4 signing name of any AWS service ("sqs",
+ * "elasticfilesystem", "elasticache", ...), optionally followed by
+ * ":<endpoint prefix>" when the host name differs ("ses:email"). The
+ * endpoint follows the standard rules: https://<prefix>.<region>.<DNS suffix
+ * of the region's partition>, unless an endpoint is configured: the
+ * client's endpoint_url, then AWS_ENDPOINT_URL_<SIGNING NAME> (upper case,
+ * '-' as '_'), then AWS_ENDPOINT_URL, then the profile's services section
+ * (key: the signing name in lower case, '-' as '_') and endpoint_url
+ * (AWS_IGNORE_CONFIGURED_ENDPOINT_URLS turns the last four off). These have
+ * their own rules built in: dynamodb, rds, s3 (virtual-hosted buckets),
+ * route53 and iam (global endpoints), backup, monitoring (also
+ * "cloudwatch"), sts (regional, or the legacy global endpoint).
+ */
+
 typedef enum dr_aws_protocol {
     DR_AWS_JSON = 0,     /* awsJson 1.0: DynamoDB, CloudWatch */
     DR_AWS_QUERY = 1,    /* form POST, XML response: RDS, STS, IAM */
@@ -104,7 +106,7 @@ typedef enum dr_aws_protocol {
 
 typedef struct dr_aws_request {
     uint32_t struct_size;     /* sizeof(dr_aws_request) */
-    const char *service;      /* "dynamodb" "rds" "s3" "route53" "backup" "monitoring" "sts" "iam" */
+    const char *service;      /* any AWS service by its SigV4 signing name, see "Services" below */
     const char *operation;    /* "DescribeTable": for logs, errors and test fixtures */
     dr_aws_protocol protocol;
     const char *method;       /* NULL: "POST" */

@@ -11,11 +11,22 @@
  * returns. The descriptor a plugin returns is static and owned by the plugin.
  *
  * Compatibility rules:
- *  - dr_plugin_descriptor and dr_host_api only ever grow at the end; their
- *    first member is their own size, so each side can tell which members the
- *    other knows (DR_HAS_MEMBER).
+ *  - dr_plugin_descriptor, dr_host_api, dr_hook_args and dr_check only ever
+ *    grow at the end, with an ABI minor bump. Each carries its own size in
+ *    a `struct_size` member (the first member of dr_host_api, dr_hook_args
+ *    and dr_check; the fourth of dr_plugin_descriptor, after magic and the
+ *    ABI version), so the host can tell which members an older plugin knows
+ *    (DR_HAS_MEMBER).
+ *  - dr_config_key (and dr_aws_metric in dr/aws.h) have no size member and
+ *    are used in arrays: their layout is fixed for the whole major and can
+ *    never grow; a later minor adds a new struct instead.
  *  - The host loads a plugin whose ABI major equals its own and whose minor
- *    is not newer than its own.
+ *    is not newer than its own. So every dr_host_api member a plugin can see
+ *    in the header it was built with is there at run time: a plugin never
+ *    needs DR_HAS_MEMBER on the host table. Build against the SDK of the
+ *    oldest dr-agent you want to run on; building against a newer one gives
+ *    newer members and makes older hosts refuse the plugin.
+ *  - Resource type names match [a-z0-9_]{1,32}.
  *  - No third-party type crosses this boundary.
  *
  * This header compiles as C99 and as C++ and needs nothing but the C library.
@@ -47,7 +58,11 @@ extern "C" {
 #define DR_HAS_MEMBER(s, type, member) \
     ((s) != NULL && (s)->struct_size >= offsetof(type, member) + sizeof(((type *)0)->member))
 
-/* Check status, ordered by severity (Nagios values). */
+/*
+ * Check status: the Nagios values (plugin output and exit codes). Not an
+ * order of severity: for "worst of" the host ranks OK < WARNING < UNKNOWN <
+ * CRITICAL (a known failure outranks not knowing).
+ */
 typedef enum dr_status {
     DR_STATUS_OK = 0,
     DR_STATUS_WARNING = 1,
@@ -95,7 +110,7 @@ typedef enum dr_key_type {
 #define DR_KEY_REQUIRED 0x1u
 #define DR_KEY_SECRET 0x2u /* value is a secret: the config file must not be readable by group or others */
 
-/* One config key a plugin accepts, declared statically by the plugin. */
+/* One config key a plugin accepts, declared statically by the plugin. Fixed layout: never grows (see above). */
 typedef struct dr_config_key {
     const char *name;          /* as written in the config file */
     dr_key_type type;
@@ -144,7 +159,14 @@ typedef enum dr_change_state {
     DR_CHANGE_FAILED = 2   /* attempted and failed */
 } dr_change_state;
 
-/* Host services, passed to the plugin's init. Grows at the end; check DR_HAS_MEMBER for newer members. */
+/*
+ * Host services, passed to the plugin's init. Grows at the end (a plugin sees only members of its own ABI
+ * minor or older, and the host is never older than the plugin: no DR_HAS_MEMBER check needed).
+ *
+ * A plugin that is not shipped with the agent runs isolated: init, validate and each hook run in a child
+ * process forked for the call, and these functions relay to the agent over a pipe. A plugin keeps no state
+ * between calls other than what init sets up again.
+ */
 typedef struct dr_host_api {
     uint32_t struct_size;
     uint16_t abi_major;
@@ -200,6 +222,17 @@ typedef struct dr_host_api {
      */
     void *(*aws)(dr_resource *res, const char *region, dr_error *err);
 
+    /* --- since ABI 1.1: small values kept for this resource across runs (and hosts that share a state dir) --- */
+    /* Set (value NULL: remove) key; 0, or a negative code with err filled (DR_EBUSY: the run lease is lost). */
+    int (*state_set)(dr_resource *res, const char *key, const char *value, dr_error *err);
+    /* 1 and a NUL-terminated copy in out when the key is set (and fits), else 0. */
+    int (*state_get)(dr_resource *res, const char *key, char *out, size_t outlen);
+    /*
+     * Since ABI 1.1: declare, from validate, a control plane that a failover of
+     * this resource calls, as service and region ("route53", "us-east-1"). `dr-agent plan` lists them
+     * and flags one in the primary region. Both strings are copied.
+     */
+    void (*failover_control_plane)(dr_resource *res, const char *service, const char *region);
     /*
      * ABI 1.1. The age in seconds of the newest restorable backup: the data
      * a restore would lose. Not an RPO: rpo_observed is the replication RPO,
@@ -239,6 +272,16 @@ typedef struct dr_plugin_descriptor {
     dr_hook_fn failover;
     dr_hook_fn failback;
 
+    /* --- ABI 1.1 --- */
+
+    /* The AWS services (SigV4 signing names, as given to dr/aws.h) the plugin calls, NULL-terminated, for
+       `dr-agent plugins` and IAM reviews; NULL: not declared (a plugin built against ABI 1.0 has none). */
+    const char *const *services;
+
+    /* ABI 1.1: remove what failovers, failbacks and drills retired (renamed out of the way, still billed) once it
+       is older than the retention the resource's config gives; with dry_run, report each as a planned change.
+       May be NULL. A plugin built for 1.0 has none (the host reads only struct_size bytes). */
+    dr_hook_fn cleanup;
     /*
      * ABI 1.1. The first phase of a graceful failover or failback: check the
      * preconditions and wait until the data has caught up, changing nothing

@@ -1,13 +1,12 @@
 #!/usr/bin/env python3
 """aurora plugin: each hook runs with nothing but its own policy from docs/iam/aurora.json (moto checking SigV4 and
-IAM), in both modes; a hook run with another hook's policy is refused, so the check has teeth.
+IAM), configure to failback of the global database; a hook run with another hook's policy is refused, so the check has teeth.
 
 moto matches every RDS request against the resource "*" (it has no resource-level evaluation), so the policies are
 used with their actions as written and their resources widened to "*": this proves the action lists, while the
 resource ARNs are documented in docs/plugins/aurora.md. moto also names the CloudWatch actions of the JSON protocol
 "monitoring:*" where IAM says "cloudwatch:*": both names are granted. SwitchoverGlobalCluster and
-FailoverGlobalCluster are emulated by the proxy (moto lacks them), and a replica's CreateDBCluster is re-signed by
-the proxy (it adds what moto wrongly demands): those escape moto's check. The refusals checked here are calls that
+FailoverGlobalCluster are emulated by the proxy (moto lacks them): those escape moto's check. The refusals checked here are calls that
 reach moto as the agent signed them.
 """
 import json
@@ -25,7 +24,7 @@ class Iam(AuroraTestCase):
         self.assertTrue(self.env.auth, "run with drenv --auth")
         with open(POLICY_FILE) as f:
             self.policies = json.load(f)
-        self.assertEqual(set(self.policies), {"configure", "verify", "failover", "failback"})
+        self.assertEqual(set(self.policies), {"configure", "verify", "failover", "failback", "cleanup"})
 
     def user_for(self, hook, suffix):
         """An IAM user whose only policy is the hook's (resources widened to "*" for moto)."""
@@ -56,23 +55,16 @@ class Iam(AuroraTestCase):
         self.clean_rds()
         self.seed_primary()
 
-        if mode == "global":
-            # the verify policy cannot configure: moto refuses CreateGlobalCluster, nothing is created
-            rep = self.run_as(users["verify"], "configure", expect=1)
-            self.assertIn("AccessDenied", json.dumps(rep))
-            self.assertIsNone(self.cluster("us-west-2", "roadcall-aurora-prod-replica"))
+        # the verify policy cannot configure: moto refuses CreateGlobalCluster, nothing is created
+        rep = self.run_as(users["verify"], "configure", expect=1)
+        self.assertIn("AccessDenied", json.dumps(rep))
+        self.assertIsNone(self.cluster("us-west-2", "roadcall-aurora-prod-replica"))
 
         rep = self.run_as(users["configure"], "configure")
         self.assertEqual(resource_of(rep)["status"], "done")
         self.put_lag(200)
         rep = self.run_as(users["verify"], "verify", "--serving", "primary")
         self.assertEqual(rep["status"], "OK", [c for c in checks_of(rep).values() if c["status"] != "OK"])
-
-        if mode == "replica":
-            # the verify policy cannot fail over: moto refuses PromoteReadReplicaDBCluster
-            rep = self.run_as(users["verify"], "failover", "--yes", expect=1)
-            self.assertIn("AccessDenied", json.dumps(rep))
-            self.assertIsNotNone(self.cluster("us-west-2", "roadcall-aurora-prod-replica")["ReplicationSourceIdentifier"])
 
         rep = self.run_as(users["failover"], "failover", "--yes")
         self.assertEqual(resource_of(rep)["status"], "done")
@@ -86,10 +78,7 @@ class Iam(AuroraTestCase):
         rep = self.run_as(users["verify"], "verify", "--serving", "primary")
         self.assertEqual(rep["status"], "OK", [c for c in checks_of(rep).values() if c["status"] != "OK"])
 
-    def test_replica_mode_with_least_privilege(self):
-        self.cycle("replica")
-
-    def test_global_mode_with_least_privilege(self):
+    def test_global_database_with_least_privilege(self):
         self.cycle("global")
 
     def clean_rds(self):

@@ -137,7 +137,8 @@ class BackupPlugin(drtest.EnvTestCase):
         plan = self.agent("configure", "--plan")
         self.assertEqual(plan.rc, 2, plan)
         want = [("create backup vault", f"{P}/{VAULT}"), ("create backup vault", f"{DR}/{VAULT}"),
-                ("create backup plan", PLAN), ("create backup selection", f"{PLAN}/dr-agent")]
+                ("create backup plan", PLAN), ("create backup service role", "iam role AWSBackupDefaultServiceRole"),
+                ("create backup selection", f"{PLAN}/dr-agent")]
         self.assertEqual(changes(plan), want)
         self.assertEqual(resource(plan)["status"], "planned")
         self.assertFalse(any(c["done"] for c in resource(plan)["changes"]))
@@ -262,7 +263,9 @@ class BackupPlugin(drtest.EnvTestCase):
         self.assertEqual(plan.rc, 2, plan)
         self.assertEqual(changes(plan), [("create backup vault", f"{P}/{VAULT}"), ("lock backup vault", f"{P}/{VAULT}"),
                                          ("create backup vault", f"{DR}/{VAULT}"), ("lock backup vault", f"{DR}/{VAULT}"),
-                                         ("create backup plan", PLAN), ("create backup selection", f"{PLAN}/dr-agent")])
+                                         ("create backup plan", PLAN),
+                          ("create backup service role", "iam role AWSBackupDefaultServiceRole"),
+                          ("create backup selection", f"{PLAN}/dr-agent")])
         done = self.agent("configure", conf=conf)
         self.assertEqual(done.rc, 0, done)
         v = self.bk.describe_backup_vault(BackupVaultName=VAULT)
@@ -494,6 +497,96 @@ class BackupPlugin(drtest.EnvTestCase):
         run("verify", conf=conf)
         run("failover", "--yes", conf=conf)
         run("failback", "--yes", conf=conf)
+
+    # ---- a fresh account: what moto does not enforce ---------------------------------------------
+    def test_fresh_account_missing_vault_is_denied_then_created_and_verify_ok(self):
+        """AWS answers DescribeBackupVault of a missing vault with 403: ListBackupVaults confirms it is missing."""
+        from botocore.exceptions import ClientError
+        with self.assertRaises(ClientError) as cm:
+            self.bk.describe_backup_vault(BackupVaultName=VAULT)
+        self.assertEqual(cm.exception.response["Error"]["Code"], "AccessDeniedException")
+        self.assertEqual(cm.exception.response["ResponseMetadata"]["HTTPStatusCode"], 403)
+        self.env.clear_requests()
+        res = self.agent("configure", "--plan")
+        self.assertEqual(res.rc, 2, res)
+        self.assertIn(("create backup vault", f"{P}/{VAULT}"), changes(res))
+        denied = [r for r in self.env.requests(operation="DescribeBackupVault") if r["status"] == 403]
+        self.assertEqual(len(denied), 2, "one 403 per region")
+        self.assertTrue(self.env.requests(operation="ListBackupVaults"))
+        self.estate()
+        self.bk.describe_backup_vault(BackupVaultName=VAULT)
+        res = self.verify()
+        self.assertEqual(res.rc, 0, res)
+        self.assertEqual(statuses(res), {n: "OK" for n in HEALTHY})
+        # a vault that is listed but denied stays denied (UNKNOWN), never "missing"
+        self.env.add_fault(service="backup", operation="DescribeBackupVault", action="error", status=403,
+                           code="AccessDeniedException", region=P)
+        res = self.verify()
+        self.assertEqual(statuses(res)["backup_vault"], "UNKNOWN")
+
+    def test_verify_missing_vault_is_critical_not_unknown(self):
+        self.estate()
+        self.bk_dr.delete_backup_vault(BackupVaultName=VAULT)
+        res = self.verify()
+        self.assertEqual(statuses(res)["dr_backup_vault"], "CRITICAL")
+        self.assertEqual(checks(res)["dr_backup_vault"]["observed"], "missing")
+        self.assertEqual(statuses(res)[f"dr_copy_age:{LABEL}"], "CRITICAL")
+
+    def test_missing_service_role_is_created_or_reported(self):
+        iam = self.env.client("iam", P)
+        from botocore.exceptions import ClientError
+        with self.assertRaises(ClientError):
+            iam.get_role(RoleName="AWSBackupDefaultServiceRole")
+        # the emulated service refuses a selection whose role does not exist
+        self.configure()
+        pid = self.plan_id()
+        with self.assertRaises(ClientError) as cm:
+            self.bk.create_backup_selection(BackupPlanId=pid, BackupSelection={
+                "SelectionName": "x", "IamRoleArn": f"arn:aws:iam::{ACCOUNT}:role/nobody", "Resources": [CLUSTER]})
+        self.assertEqual(cm.exception.response["Error"]["Code"], "InvalidParameterValueException")
+        role = iam.get_role(RoleName="AWSBackupDefaultServiceRole")["Role"]
+        self.assertEqual(role["Path"], "/service-role/")
+        self.assertEqual(role["Arn"], ROLE)
+        self.assertIn("backup.amazonaws.com", json.dumps(role["AssumeRolePolicyDocument"]))
+        attached = [p["PolicyName"] for p in iam.list_attached_role_policies(RoleName=role["RoleName"])["AttachedPolicies"]]
+        self.assertEqual(sorted(attached), ["AWSBackupServiceRolePolicyForBackup", "AWSBackupServiceRolePolicyForRestores"])
+        # a configured role that does not exist: refused, naming it, before the selection
+        conf = self.write_conf(reference_block().replace(
+            "resources = [", f'iam_role = "arn:aws:iam::{ACCOUNT}:role/backup-missing"; resources = ['), "role.conf")
+        res = self.agent("configure", conf=conf)
+        self.assertNotEqual(res.rc, 0, res)
+        self.assertIn("backup-missing does not exist", res.stdout + res.stderr)
+        self.assertEqual([c for c in resource(res)["changes"] if c["action"] == "replace backup selection"], [])
+
+    def test_dynamodb_copies_need_the_advanced_backup_opt_in(self):
+        table = f"arn:aws:dynamodb:{P}:{ACCOUNT}:table/roadcall-users-prod"
+        conf = self.write_conf(reference_block().replace(f'"{CLUSTER}"', f'"{CLUSTER}", "{table}"'), "ddb.conf")
+        self.assertFalse(self.bk.describe_region_settings()["ResourceTypeManagementPreference"]["DynamoDB"])
+        point = self.env.add_recovery_point(vault=VAULT, resource_arn=table, age_hours=1)
+        plan = self.agent("configure", "--plan", conf=conf)
+        self.assertIn(("enable advanced DynamoDB backup", f"backup region settings {P}"), changes(plan))
+        self.configure_conf = self.agent("configure", conf=conf)
+        self.assertEqual(self.configure_conf.rc, 0, self.configure_conf)
+        self.assertTrue(self.bk.describe_region_settings()["ResourceTypeManagementPreference"]["DynamoDB"])
+        again = self.agent("configure", conf=conf)
+        self.assertEqual(changes(again), [])
+        self.bk.start_copy_job(RecoveryPointArn=point["RecoveryPointArn"], SourceBackupVaultName=VAULT,
+                               DestinationBackupVaultArn=DR_VAULT_ARN, IamRoleArn=ROLE)
+        # without the opt-in the copy is refused; with dynamodb_advanced_backup = false configure only warns
+        self.env.reset()
+        conf = self.write_conf(reference_block().replace(
+            f'"{CLUSTER}"', f'"{CLUSTER}", "{table}"').replace("resources =", "dynamodb_advanced_backup = false; resources ="),
+            "ddb2.conf")
+        point = self.env.add_recovery_point(vault=VAULT, resource_arn=table, age_hours=1)
+        res = self.agent("configure", conf=conf)
+        self.assertEqual(res.rc, 0, res)
+        self.assertIn("update-region-settings --region us-east-1 --resource-type-management-preference DynamoDB=true",
+                      res.stdout + res.stderr)
+        from botocore.exceptions import ClientError
+        with self.assertRaises(ClientError) as cm:
+            self.bk.start_copy_job(RecoveryPointArn=point["RecoveryPointArn"], SourceBackupVaultName=VAULT,
+                                   DestinationBackupVaultArn=DR_VAULT_ARN, IamRoleArn=ROLE)
+        self.assertEqual(cm.exception.response["Error"]["Code"], "InvalidRequestException")
 
     # ---- failover and failback -----------------------------------------------------------------
     def test_failover_reports_restore_option_and_is_repeatable(self):

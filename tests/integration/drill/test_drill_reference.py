@@ -58,6 +58,17 @@ class DrillReference(unittest.TestCase):
         self.estate("healthy")
         ver = json.loads(self.agent("verify", "--format", "json").stdout)
         self.assertEqual(ver["status"], "OK", [(r["id"], r["status"]) for r in ver["resources"] if r["status"] != "OK"])
+        # every check of every plugin says what was seen, against what, and why, with one unit per kind of value
+        for r in ver["resources"]:
+            for c in r["checks"]:
+                where = f"{r['id']} {c['name']}"
+                self.assertTrue(c["detail"] and len(c["detail"]) > 10, where)
+                self.assertIsNotNone(c["observed"], where)
+                if c["threshold"] is None:  # reported, not judged, unless a limit is configured (s3 max_pending_*)
+                    self.assertIn(c["name"], ("operations_pending_replication", "bytes_pending_replication"), where)
+                self.assertIn(c["unit"], (None, "seconds", "bytes", "count"), where)
+        text = self.agent("verify", "-v").stdout
+        self.assertNotRegex(text, r"\d{6,}(\.\d+)? seconds|expected \d{5,}\b|\d count\b", text)
 
         # the drill: every phase, both objectives met, reports written
         drill = json.loads(self.agent("drill", "--yes", "--format", "json").stdout)
@@ -95,6 +106,13 @@ class DrillReference(unittest.TestCase):
         # self-contained: no scripts, stylesheets or images fetched from anywhere
         self.assertIsNone(re.search(r'(src|href)\s*=\s*"(https?:)?//', html))
 
+        # the steps say what they did, under numbered phases; the header names host, versions, configuration
+        for rid in RESOURCES:
+            self.assertIsNotNone(fo[rid]["detail"], rid)
+            self.assertEqual(fo[rid]["phase_label"], "2 failover")
+        self.assertIn("<td>3 verify (DR serving)</td>", html)
+        self.assertIn(drill["config_digest"], html)
+        self.assertRegex(drill["plugin_versions"], r"aurora \S+, backup \S+, dynamodb \S+, route53 \S+, s3 \S+")
         hist = json.loads(self.agent("history", "--format", "json").stdout)
         self.assertEqual([h["command"] for h in hist], ["configure", "configure", "drill"])
         self.assertEqual(hist[-1]["status"], "done")

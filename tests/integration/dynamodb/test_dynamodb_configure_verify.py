@@ -48,6 +48,86 @@ class ConfigureVerify(DynamoDBCase):
         plan = self.report("configure", "--plan", expect=0)
         self.assertEqual(plan["status"], "unchanged")
 
+    def one_table(self, name, extra=""):
+        line = f'{{ type = "dynamodb"; name = "x"; table = "{name}"; }}'
+        self.conf = self.write_conf(lines=[line], extra='poll_interval = "200ms"; ' + extra)
+
+    def create(self, name, **kw):
+        self.ddb[P].create_table(TableName=name, KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+                                 AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}], **kw)
+
+    def test_replica_of_a_cmk_table_carries_the_dr_key(self):
+        kms = {r: self.env.client("kms", r) for r in (P, D)}
+        key = kms[P].create_key(Description="table key")["KeyMetadata"]["Arn"]
+        dr_key = kms[D].create_key(Description="replica key")["KeyMetadata"]["Arn"]
+        t = "roadcall-cmk-prod"
+        self.create(t, BillingMode="PAY_PER_REQUEST",
+                    SSESpecification={"Enabled": True, "SSEType": "KMS", "KMSMasterKeyId": key})
+        # without a key for the DR region AWS refuses the replica (emulated): configure says what is missing
+        self.one_table(t)
+        plan = self.report("configure", "--plan", expect=PLAN_CHANGES)
+        detail = [c["detail"] for c in resource(plan, "dynamodb.x")["changes"] if c["action"] == "add replica"][0]
+        self.assertIn("set dr_kms_key", detail)
+        res = self.report("configure", expect=1)
+        self.assertIn("set dr_kms_key to its key in us-west-2", resource(res, "dynamodb.x")["error"])
+        self.assertIn("KMSMasterKeyId must be specified for each replica",  resource(res, "dynamodb.x")["error"])
+        self.assertNotIn(t, self.ddb[D].list_tables()["TableNames"])
+        # with dr_kms_key the plan names it and the replica is created with it
+        self.one_table(t, f'dr_kms_key = "{dr_key}";')
+        plan = self.report("configure", "--plan", expect=PLAN_CHANGES)
+        detail = [c["detail"] for c in resource(plan, "dynamodb.x")["changes"] if c["action"] == "add replica"][0]
+        self.assertIn(f"encrypted with {dr_key} (dr_kms_key)", detail)
+        self.report("configure", expect=0)
+        upd = [r for r in self.env.requests(operation="UpdateTable") if r["status"] == 200]
+        self.assertTrue(upd)
+        self.assertEqual(self.table(D, t)["SSEDescription"]["KMSMasterKeyArn"], dr_key)
+        self.assertEqual(self.report("configure", expect=0)["status"], "unchanged")
+
+    def test_replica_of_a_multi_region_key_table_derives_the_dr_key(self):
+        t = "roadcall-mrk-prod"
+        mrk = "arn:aws:kms:us-east-1:123456789012:key/mrk-0123456789abcdef0123456789abcdef"
+        self.create(t, BillingMode="PAY_PER_REQUEST",
+                    SSESpecification={"Enabled": True, "SSEType": "KMS", "KMSMasterKeyId": mrk})
+        self.one_table(t)
+        plan = self.report("configure", "--plan", expect=PLAN_CHANGES)
+        detail = [c["detail"] for c in resource(plan, "dynamodb.x")["changes"] if c["action"] == "add replica"][0]
+        self.assertIn("arn:aws:kms:us-west-2:123456789012:key/mrk-0123456789abcdef0123456789abcdef", detail)
+
+    def test_provisioned_table_needs_write_auto_scaling(self):
+        t = "roadcall-provisioned-prod"
+        self.create(t, BillingMode="PROVISIONED", ProvisionedThroughput={"ReadCapacityUnits": 5,
+                                                                          "WriteCapacityUnits": 5})
+        self.one_table(t)
+        plan = self.report("configure", "--plan", expect=1)
+        r = resource(plan, "dynamodb.x")
+        failed = [c for c in r["changes"] if c["action"] == "add replica"]
+        self.assertEqual(len(failed), 1)
+        self.assertIn("PROVISIONED without write auto scaling", failed[0]["detail"])
+        self.assertIn("dynamodb:table:WriteCapacityUnits", failed[0]["detail"])
+        self.assertEqual(self.env.requests(operation="UpdateTable"), [])
+        self.report("configure", expect=1)
+        self.assertNotIn(t, self.ddb[D].list_tables()["TableNames"])
+        # the same call AWS would refuse is refused by the environment too
+        from botocore.exceptions import ClientError
+        with self.assertRaises(ClientError) as cm:
+            self.ddb[P].update_table(TableName=t, ReplicaUpdates=[{"Create": {"RegionName": D}}])
+        self.assertEqual(cm.exception.response["Error"]["Code"], "ValidationException")
+        # with write auto scaling the replica is planned with it and created
+        aas = self.env.client("application-autoscaling", P)
+        aas.register_scalable_target(ServiceNamespace="dynamodb", ResourceId=f"table/{t}",
+                                     ScalableDimension="dynamodb:table:WriteCapacityUnits", MinCapacity=5,
+                                     MaxCapacity=100)
+        aas.put_scaling_policy(PolicyName="w", ServiceNamespace="dynamodb", ResourceId=f"table/{t}",
+                               ScalableDimension="dynamodb:table:WriteCapacityUnits", PolicyType="TargetTrackingScaling",
+                               TargetTrackingScalingPolicyConfiguration={
+                                   "TargetValue": 70.0, "PredefinedMetricSpecification": {
+                                       "PredefinedMetricType": "DynamoDBWriteCapacityUtilization"}})
+        plan = self.report("configure", "--plan", expect=PLAN_CHANGES)
+        detail = [c["detail"] for c in resource(plan, "dynamodb.x")["changes"] if c["action"] == "add replica"][0]
+        self.assertIn("PROVISIONED with write auto scaling 5-100 units", detail)
+        self.report("configure", expect=0)
+        self.assertEqual(self.table(D, t)["TableStatus"], "ACTIVE")
+
     def test_configure_plans_only_what_is_missing(self):
         self.report("configure", expect=0)
         t = TABLES["dynamodb.vendors"]

@@ -28,8 +28,15 @@ class FailoverFailback(DynamoDBCase):
                 self.assertEqual(r["rpo_observed_seconds"], 0.85)
                 self.assertEqual([(ch["action"], ch["target"], ch["done"]) for ch in r["changes"]],
                                  [("write canary item", f"{table} in {D}", True)])
-                item = self.ddb[D].get_item(TableName=table, Key={"pk": {"S": CANARY}}, ConsistentRead=True)["Item"]
-                self.assertEqual(item["dr_agent_run"]["S"], rep["run_id"])
+                # the canary was written and read back, then deleted: no canary item remains in the table
+                self.assertIn(rep["run_id"], r["changes"][0]["detail"])
+                self.assertNotIn("Item", self.ddb[D].get_item(TableName=table, Key={"pk": {"S": CANARY}},
+                                                              ConsistentRead=True))
+                self.assertEqual([i for i in self.ddb[D].scan(TableName=table)["Items"] if "dr_agent_run" in i], [])
+        puts = {(r["region"]) for r in self.env.requests(operation="PutItem")}
+        deletes = self.env.requests(operation="DeleteItem")
+        self.assertEqual(puts, {D})
+        self.assertEqual(len(deletes), len(self.env.requests(operation="PutItem")))
         # nothing was promoted or reconfigured: only reads, the canary and the metric
         ops = {r["operation"] for r in self.env.requests(service="dynamodb")}
         self.assertNotIn("UpdateTable", ops)
@@ -140,8 +147,9 @@ class FailoverFailback(DynamoDBCase):
         self.put_latency(850, table=t)
         rep = self.report("failover", "--yes", expect=0)
         self.assertTrue(resource(rep, "dynamodb.events")["changes"][0]["done"])
-        item = self.ddb[D].get_item(TableName=t, Key={"pk": {"S": CANARY}, "seq": {"N": "0"}})["Item"]
-        self.assertEqual(item["dr_agent_run"]["S"], rep["run_id"])
+        self.assertNotIn("Item", self.ddb[D].get_item(TableName=t, Key={"pk": {"S": CANARY}, "seq": {"N": "0"}}))
+        dels = self.env.requests(operation="DeleteItem")
+        self.assertEqual([(d["region"], d["status"]) for d in dels], [(D, 200)])
 
         # a key that does not match the table's key schema is refused before anything is written
         self.conf = self.write_conf(lines=[line], extra='canary_key = "pk=dr-agent-canary";')

@@ -6,6 +6,7 @@ import re
 import tempfile
 import time
 
+import pgpair
 import reltest
 from reltest import D, P
 
@@ -15,7 +16,7 @@ TYPE_SERVICES = {
     "dynamodb": {"dynamodb", "monitoring"},
     "s3": {"s3", "monitoring", "iam"},
     "backup": {"backup"},
-    "route53": {"route53"},
+    "route53": {"route53", "monitoring"},  # the HealthCheckStatus metric (us-east-1), the traffic alarm (DR region)
     "aurora": {"rds", "monitoring", "pg"},
 }
 REGIONAL = ("dynamodb", "s3", "backup", "monitoring", "rds", "sts")
@@ -80,7 +81,9 @@ def persistent_faults():
         "throttle dynamodb": Fault([dict(service="dynamodb", action="throttle")], {"dynamodb"}),
         "500 s3": Fault([dict(service="s3", action="error", status=500)], {"s3"}),
         "503 backup": Fault([dict(service="backup", action="error", status=503)], {"backup"}),
-        "drop route53": Fault([dict(service="route53", action="drop")], {"route53"}),
+        # a failover moves traffic through the traffic alarm (CloudWatch, DR region): it never meets Route 53's API
+        "drop route53": Fault([dict(service="route53", action="drop")], {"route53"},
+                              untouched=("failover-graceful", "failover-forced")),
         "hang cloudwatch": Fault([dict(service="monitoring", action="hang", hang_ms=60000)], {"monitoring"}),
         # a failover talks to Aurora's DR region only: it never meets the primary region's RDS
         "throttle rds primary": Fault([dict(service="rds", region=P, action="throttle")], {"rds"}, P,
@@ -169,6 +172,14 @@ class Matrix:
         env.clear_requests()
         return agent
 
+    def takes_writes(self, node):
+        """Not a standby and not fenced; a node Aurora is rebuilding as a secondary (stopped for pg_rewind after a
+        failover with data loss) takes no writes."""
+        try:
+            return not self.pair.pair.in_recovery(node) and not self.pair.fenced(node)
+        except pgpair.PgError:
+            return False
+
     def run_cell(self, fault_name, faults, command):
         cell = Cell(fault_name, command)
         agent = self.fresh(command)
@@ -194,7 +205,7 @@ class Matrix:
             r.set("pass")
         cell.operations = sorted({q["operation"] for q in log if q["operation"]})
         # the nodes that take writes now (not a standby, not fenced), seen through the superuser path
-        cell.writable = [n for n in ("a", "b") if not self.pair.pair.in_recovery(n) and not self.pair.fenced(n)]
+        cell.writable = [n for n in ("a", "b") if self.takes_writes(n)]
         if command == "verify" and all(READ_ONLY.match(op) for op in cell.operations):
             self.untouched = agent
         per = collections.Counter()

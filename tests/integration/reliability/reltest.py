@@ -177,11 +177,6 @@ def make_healthy(env):
 
 # ---- the PostgreSQL pair behind the Aurora clusters ---------------------------------------------
 
-# What the aurora plugin's database user needs (docs/plugins/aurora.md, "The data plane"), as the aurora tests grant it.
-GRANTS_POSTGRES = ("GRANT pg_monitor, pg_signal_backend TO dr; "
-                   "GRANT ALTER SYSTEM ON PARAMETER default_transaction_read_only TO dr;")
-GRANTS_ROADCALL = "GRANT EXECUTE ON FUNCTION pg_reload_conf() TO dr;"
-
 
 class Pair:
     """The drenv PostgreSQL pair (node a: us-east-1, node b: us-west-2) through its superuser path."""
@@ -206,12 +201,15 @@ class Pair:
                 self.sql(n, "ALTER DATABASE roadcall RESET default_transaction_read_only;")
 
     def grant(self):
-        self.sql("a", GRANTS_POSTGRES)
-        self.sql("a", GRANTS_ROADCALL, db="roadcall")
+        """Nothing to grant: the pair's `dr` is what Aurora's master user is, a member of rds_superuser. Check that it
+        is no superuser, so that no test passes on rights Aurora does not give."""
+        if self.sql("a", "SELECT rolsuper::text || pg_has_role('dr', 'rds_superuser', 'member')::text "
+                         "FROM pg_roles WHERE rolname = 'dr'") != "falsetrue":
+            raise AssertionError("the agent's database user must be a member of rds_superuser and no superuser")
 
     def fenced(self, node):
-        """Is the node read-only for new transactions (the agent's fence)?"""
-        return self.sql(node, "SHOW default_transaction_read_only") == "on"
+        """Is the node read-only for new transactions of the test database (the agent's fence)?"""
+        return self.sql(node, "SHOW default_transaction_read_only", db="roadcall") == "on"
 
     def promotions(self):
         """{node: how many times the bridge promoted it} since the last reset."""

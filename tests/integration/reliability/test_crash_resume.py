@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """test_crash_resume.py: kill -9 the agent right after each step of a full failover of the reference estate ends,
-and inside the aurora step (while it waits for the DR side to replay the fenced primary's WAL, and while the DR
-cluster is promoting), resume it, and compare the final state (AWS through boto3, the PostgreSQL pair through psql)
+and inside the aurora step (while the switchover waits for the DR side to replay the fenced primary's WAL, and
+while the global database is switching over), resume it, and compare the final state (AWS through boto3, the PostgreSQL pair through psql)
 with an uninterrupted run: identical, no row lost, the old primary fenced, one promotion, and no step that harms when
 it runs twice."""
 import json
@@ -21,7 +21,7 @@ TABLES = ["roadcall-users-prod", "roadcall-incidents-prod", "roadcall-vendors-pr
 BUCKETS = ["roadcall-call-recordings-prod", "roadcall-kb-documents-prod", "roadcall-incident-media-prod"]
 ROWS = 200       # application rows on the PostgreSQL primary before the failover
 LATE = 50        # of which the last ones are written just before it (not yet replayed on node b in the drain case)
-PROMOTING = 3    # seconds the DR cluster stays `promoting`, in the promotion case
+PROMOTING = 3    # seconds the global database stays `switching-over`, in the promotion case
 
 
 class CrashResume(reltest.drtest.EnvTestCase):
@@ -135,16 +135,17 @@ class CrashResume(reltest.drtest.EnvTestCase):
                     "health_check": bool(rs.get("HealthCheckId"))}
         bk = env.client("backup", P, attempts=3)
         snap["backup plans"] = sorted(p["BackupPlanName"] for p in bk.list_backup_plans()["BackupPlansList"])
-        # the data plane: roles, the fence, every row on the new primary, one promotion
+        gc = env.client("rds", D, attempts=3).describe_global_clusters()["GlobalClusters"]
+        snap["global writers"] = sorted(m["DBClusterArn"] for g in gc for m in g["GlobalClusterMembers"] if m["IsWriter"])
+        # the data plane: roles, every row on the new primary, one promotion
         for node, name in (("a", "primary"), ("b", "standby")):
             snap[f"pg {node} in recovery"] = self.env.psql(name, "SELECT pg_is_in_recovery()").stdout.strip()
-        snap["pg a fenced"] = self.pair.fenced("a")
         snap["pg a refuses writes"] = self.refuses_writes("primary")
         snap["pg b accepts writes"] = not self.refuses_writes("standby")
         snap["pg rows on b"] = self.pg_rows("standby")
         snap["pg promotions"] = self.pair.promotions()
-        snap["PromoteReadReplicaDBCluster calls"] = sum(
-            1 for q in env.requests(operation="PromoteReadReplicaDBCluster") if q["status"] == 200)
+        snap["SwitchoverGlobalCluster calls"] = sum(
+            1 for q in env.requests(operation="SwitchoverGlobalCluster") if q["status"] == 200)
         with open(os.path.join(agent.state_dir, "serving.json")) as f:
             snap["serving"] = json.load(f)["serving"]
         return snap
@@ -230,13 +231,14 @@ class CrashResume(reltest.drtest.EnvTestCase):
         self.assertEqual(reference["serving"], "dr")
         self.assertTrue(reference["pg rows on b"].startswith(f"{ROWS}|"), reference["pg rows on b"])
         self.assertEqual(reference["pg rows on b"], rows)
-        self.assertEqual(reference["pg a in recovery"], "f")
+        # the switchover made the old primary a read-only secondary that follows the new writer
+        self.assertEqual(reference["pg a in recovery"], "t")
         self.assertEqual(reference["pg b in recovery"], "f")
-        self.assertTrue(reference["pg a fenced"] and reference["pg a refuses writes"], reference)
+        self.assertTrue(reference["pg a refuses writes"], reference)
         self.assertTrue(reference["pg b accepts writes"])
         self.assertEqual(reference["pg promotions"], {"a": 0, "b": 1})
-        self.assertEqual(reference["PromoteReadReplicaDBCluster calls"], 1)
-        self.assertIsNone(reference[f"rds {D} roadcall-aurora-prod-replica"]["replica_of"])
+        self.assertEqual(reference["SwitchoverGlobalCluster calls"], 1)
+        self.assertEqual(reference["global writers"], [f"arn:aws:rds:{D}:{reltest.ACCOUNT}:cluster:roadcall-aurora-prod-replica"])
         return reference, n_steps
 
     def test_kill_and_resume(self):
@@ -269,8 +271,9 @@ class CrashResume(reltest.drtest.EnvTestCase):
                                         last_step=n == n_steps)
 
         with self.subTest(killed="aurora draining"):
-            # the primary is fenced and nobody takes writes until the DR side has replayed everything: the worst
-            # moment for a crash. Node b holds the last rows unreplayed, so the drain lasts until the test lets go.
+            # the primary is fenced and nobody takes writes until the switchover has the DR side replay everything:
+            # the worst moment for a crash. Node b holds the last rows unreplayed, so the drain lasts until the test
+            # lets go.
             agent = self.fresh("drain", hold_replay=True)
             rows_before = self.pg_rows("primary")
             p = agent.start("failover", "--yes")
@@ -278,8 +281,8 @@ class CrashResume(reltest.drtest.EnvTestCase):
                            interval=0.02)
             time.sleep(0.5)  # the agent was killed, not merely slow: nothing moves any more
             self.assertEqual(self.aurora_step(agent), "started")
-            self.assertEqual(self.env.requests(operation="PromoteReadReplicaDBCluster"), [],
-                             "the kill landed after the promotion, not in the drain")
+            self.assertEqual([q for q in self.env.requests(operation="SwitchoverGlobalCluster") if q["status"] == 200],
+                             [], "the kill landed after the switchover, not in the drain")
             self.assertTrue(self.pair.fenced("a"))
             self.assertNotEqual(self.pg_rows("standby"), rows_before, "the DR side had replayed everything already")
             # the resumed run drains again; node b catches up while it waits
@@ -287,16 +290,16 @@ class CrashResume(reltest.drtest.EnvTestCase):
                                     meanwhile=lambda: self.pair.sql("b", "SELECT pg_wal_replay_resume()"))
 
         with self.subTest(killed="aurora promoting"):
-            # PromoteReadReplicaDBCluster went through; the DR cluster is `promoting` and the agent waits for it
+            # SwitchoverGlobalCluster went through; the global database is `switching-over` and the agent waits
             agent = self.fresh("promoting")
             rows_before = self.pg_rows("primary")
-            self.env.set_duration("PromoteReadReplicaDBCluster", PROMOTING)
+            self.env.set_duration("SwitchoverGlobalCluster", PROMOTING)
             p = agent.start("failover", "--yes")
             self.kill_when(p, lambda: any(q["status"] == 200 for q in self.env.requests(
-                operation="PromoteReadReplicaDBCluster")), interval=0.02)
+                operation="SwitchoverGlobalCluster")), interval=0.02)
             self.assertEqual(self.aurora_step(agent), "started", "the kill landed after the aurora step")
-            c = self.env.client("rds", D).describe_db_clusters(DBClusterIdentifier="roadcall-aurora-prod-replica")
-            self.assertEqual(c["DBClusters"][0]["Status"], "promoting")
+            g = self.env.client("rds", D).describe_global_clusters()["GlobalClusters"][0]
+            self.assertEqual(g["Status"], "switching-over")
             self.resume_and_compare(agent, "in aurora's promotion wait", n_steps, rows_before, reference)
 
         print(f"\nkilled after each of {n_steps} steps ({', '.join(self.steps)}) and twice inside the aurora step, "

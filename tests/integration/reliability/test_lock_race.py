@@ -46,8 +46,8 @@ class LockRace(reltest.drtest.EnvTestCase):
         reltest.make_healthy(self.env)
 
     def slow_failover(self, seconds=4):
-        """The health check inversion (route53's failover) waits: the winner holds the lock that long."""
-        self.env.add_fault(service="route53", operation="UpdateHealthCheck", action="latency",
+        """The traffic alarm's datapoint (route53's failover) waits: the winner holds the lock that long."""
+        self.env.add_fault(service="monitoring", operation="PutMetricData", action="latency",
                            latency_ms=int(seconds * 1000))
 
     def same_instant(self, a, b, *args):
@@ -95,8 +95,9 @@ class LockRace(reltest.drtest.EnvTestCase):
         self.assertEqual(won[0][1][-1]["event"], "run_end")
         if lose[0].state_dir != win[0].state_dir:
             self.assertEqual(self.failover_runs(lose[0]), [], "the refused agent ran steps")
-        # exactly one health-check inversion reached AWS
-        self.assertEqual(len([q for q in self.env.requests(operation="UpdateHealthCheck") if q["status"] == 200]), 1)
+        # exactly one traffic move (the alarm's datapoint, sent by the agent as JSON to "/") reached AWS
+        self.assertEqual(len([q for q in self.env.requests(operation="PutMetricData")
+                              if q["status"] == 200 and q["path"] == "/"]), 1)
 
     def test_two_processes_one_state_dir(self):
         a = self.host("one")
@@ -186,11 +187,13 @@ class LockRace(reltest.drtest.EnvTestCase):
         self.assertEqual(p.returncode, 1, err[-2000:])
         self.assertLess(time.monotonic() - t0, 25, "the run went on after losing its lease")
         self.assertIn("was taken over by another run: this run stops", err)
-        # nothing says the DR region serves, and the run did not end "done"
+        # nothing says the DR region serves, and nothing was journaled once the lease was lost: the run shows as
+        # interrupted, never "done"
         self.assertFalse(os.path.exists(os.path.join(a.state_dir, "serving.json")))
         (rid, ev), = self.failover_runs(a)
-        self.assertEqual(ev[-1]["event"], "run_end")
-        self.assertNotEqual(ev[-1]["status"], "done")
+        self.assertNotIn("run_end", [e["event"] for e in ev])
+        self.assertIn("lost its lease", err)
+        self.assertEqual(json.loads(a.run("history", "--format", "json").stdout)[-1]["status"], "interrupted")
         # the lease still names the other host: the stopped run did not delete it on its way out
         now = ddb.get_item(TableName=LOCK_TABLE, Key={"lock_id": {"S": "dr-agent"}}, ConsistentRead=True)["Item"]
         self.assertEqual(now["holder_host"]["S"], "host-z")

@@ -114,7 +114,7 @@ class SwitchBarrier(reltest.drtest.EnvTestCase):
         r = agent.run("drill", "--yes", "--prepare-timeout", "5s", "--format", "json")
         self.assertEqual(r.rc, 1, r)
         doc = r.json
-        self.assertEqual(doc["outcome"], "not committed")
+        self.assertEqual(doc["end_state"], "not committed")
         self.assertRegex(doc["failure"], r"failover stopped in prepare: nothing was changed; not ready: "
                                          r"dynamodb\.users: .*replication latency of roadcall-users-prod from "
                                          r"us-east-1 to us-west-2.* 600 s > 60 s")
@@ -140,7 +140,7 @@ class SwitchBarrier(reltest.drtest.EnvTestCase):
         self.env.clear_faults()
         self.assertEqual(r.rc, 1, r)
         doc = r.json
-        self.assertEqual(doc["outcome"], "rolled back", doc.get("failure"))
+        self.assertEqual(doc["end_state"], "rolled back", doc.get("failure"))
         self.assertIn("route53.api", doc["failure"])
         st = {x["resource"]: x["state"] for x in doc["stated_state"]["resources"]}
         self.assertEqual(st["aurora.main"], "moved")
@@ -156,7 +156,7 @@ class SwitchBarrier(reltest.drtest.EnvTestCase):
         self.fail_dns_changes()
         r = agent.run("drill", "--yes", "--on-failure", "hold", timeout=600)
         self.assertEqual(r.rc, 1, r)
-        self.assertIn("outcome: held", r.stdout)
+        self.assertIn("end state: held", r.stdout)
         self.assertRegex(r.stdout, r"aurora\.main +moved +serving region: us-west-2")
         cmd = re.search(r"to complete it: dr-agent .* resume (\S+) --yes", r.stdout)
         self.assertTrue(cmd, r.stdout)
@@ -203,7 +203,7 @@ class SwitchBarrier(reltest.drtest.EnvTestCase):
         self.assertEqual(p.returncode, 1, err[-3000:])
         doc = json.loads(out)
         self.assertIn("cancelled", doc["failure"])
-        self.assertEqual(doc["outcome"], "rolled back", err[-3000:])
+        self.assertEqual(doc["end_state"], "rolled back", err[-3000:])
         self.assert_one_serving(P)
 
     def test_drill_kill_after_commit_then_resume(self):

@@ -42,9 +42,10 @@ def reference_block():
 class Resolver:
     """A tiny DNS server on loopback standing in for a recursive resolver in front of Route 53.
 
-    mode "route53": answers what Route 53 would (the PRIMARY's value while its health check is
-    healthy according to GetHealthCheckStatus through the proxy, else the SECONDARY's); mode
-    "stale": keeps answering the primary endpoint, like a resolver with a stuck cache.
+    mode "route53": answers what Route 53's name servers would, from the proxy's data-plane emulation
+    (GET /__proxy/route53/answer: failover records and the status Route 53 acts on), which keeps
+    answering while a fault cuts the control plane; mode "stale": keeps answering the primary
+    endpoint, like a resolver with a stuck cache.
     """
 
     def __init__(self, env, mode="route53"):
@@ -54,7 +55,6 @@ class Resolver:
         self.sock.settimeout(0.2)
         self.addr = "127.0.0.1:%d" % self.sock.getsockname()[1]
         self.stop = threading.Event()
-        self.r53 = env.client("route53", attempts=3)
         self.thread = threading.Thread(target=self.serve, daemon=True)
         self.thread.start()
 
@@ -66,18 +66,7 @@ class Resolver:
     def answer(self):
         if self.mode == "stale":
             return PRIMARY_EP
-        zone = self.r53.list_hosted_zones_by_name(DNSName=ZONE)["HostedZones"][0]["Id"]
-        sets = self.r53.list_resource_record_sets(HostedZoneId=zone, StartRecordName=RECORD,
-                                                  StartRecordType="CNAME")["ResourceRecordSets"]
-        sets = [s for s in sets if s["Name"].rstrip(".") == RECORD and s["Type"] == "CNAME"]
-        role = {s.get("Failover"): s for s in sets}
-        p, s = role.get("PRIMARY"), role.get("SECONDARY")
-        if p and p.get("HealthCheckId"):
-            obs = self.r53.get_health_check_status(HealthCheckId=p["HealthCheckId"])["HealthCheckObservations"]
-            healthy = sum(o["StatusReport"]["Status"].startswith("Success") for o in obs)
-            if healthy * 2 > len(obs):
-                return p["ResourceRecords"][0]["Value"]
-        return (s or p)["ResourceRecords"][0]["Value"]
+        return self.env.control("GET", f"/route53/answer?name={RECORD}&type=CNAME")["answer"]
 
     @staticmethod
     def name_wire(name):
@@ -105,6 +94,8 @@ class Resolver:
 
 
 class Route53Plugin(drtest.EnvTestCase):
+    method = "invert"  # failover_method of these tests (the reference configuration's is set per class)
+
     def setUp(self):
         super().setUp()
         self.r53 = self.env.client("route53")
@@ -127,6 +118,8 @@ class Route53Plugin(drtest.EnvTestCase):
         return zones[0]["Id"].rsplit("/", 1)[-1]
 
     def write_config(self, **extra):
+        extra.setdefault("failover_method", self.method)
+        self.current_method = extra["failover_method"]
         block = reference_block()
         lines = ""
         for k, v in extra.items():
@@ -150,6 +143,11 @@ resources = (
     def agent(self, *args, rc=None):
         res = self.env.run([AGENT, "-c", self.conf, "--plugin-dir", PLUGINS, "--format", "json"] + list(args),
                            timeout=240)
+        if rc == 0 and args[0] == "verify" and self.current_method != "alarm" and res.json:
+            # invert and records call Route 53's control plane in us-east-1, the primary region: verify warns
+            cp = self.checks(res)["failover_control_planes"]
+            self.assertEqual((cp["status"], cp["observed"]), ("WARNING", "route53@us-east-1"))
+            rc = 1
         if rc is not None:
             self.assertEqual(res.rc, rc, f"dr-agent {' '.join(args)}: {res}")
         self.assertIsNotNone(res.json, f"dr-agent {' '.join(args)} wrote no JSON: {res}")
@@ -176,6 +174,8 @@ resources = (
     def verify(self, *args, rc=None):
         res = self.agent("verify", *args, rc=rc)
         checks = self.checks(res)
+        if self.current_method != "alarm":  # said once here; the tests below look at the rest
+            self.assertEqual(checks.pop("failover_control_planes")["status"], "WARNING")
         for c in checks.values():
             for k in ("status", "observed", "threshold", "unit", "detail"):
                 self.assertIn(k, c)
@@ -278,7 +278,7 @@ resources = (
         self.configure()
         self.env.clear_requests()
         res, checks = self.verify(rc=0)
-        self.assertEqual(res.json["status"], "OK")
+        self.assertEqual(res.json["status"], "WARNING")  # failover_control_planes only: invert needs us-east-1
         self.assertEqual(list(checks), CHECKS)
         for c in checks.values():
             self.assertEqual(c["status"], "OK", c)
@@ -290,8 +290,10 @@ resources = (
         self.assertEqual((checks["ttl"]["observed"], checks["ttl"]["threshold"], checks["ttl"]["unit"]),
                          (60, 300, "seconds"))
         self.assertEqual(self.mutations(), [])  # read-only
-        ops = {e["operation"] for e in self.env.requests(service="route53")}
-        self.assertIn("GetHealthCheckStatus", ops)
+        # the status Route 53 acts on comes from the HealthCheckStatus metric (us-east-1); the checkers' reports
+        # (GetHealthCheckStatus) are only read for their reasons when something fails
+        self.assertTrue(self.env.requests(service="monitoring", region="us-east-1", operation="GetMetricStatistics"))
+        self.assertNotIn("GetHealthCheckStatus", {e["operation"] for e in self.env.requests(service="route53")})
 
     def test_broken_health_check_deleted(self):
         self.configure()
@@ -335,7 +337,8 @@ resources = (
         _, after = self.verify(rc=2)
         self.assert_only(before, after, {"health_check_status": "CRITICAL"})
         self.assertEqual(after["health_check_status"]["observed"], "unhealthy")
-        self.assertIn("0 of 8", after["health_check_status"]["detail"])
+        self.assertIn("HealthCheckStatus", after["health_check_status"]["detail"])
+        self.assertIn("Failure", after["health_check_status"]["detail"])  # a checker's reason
 
     def test_broken_ttl_above_limit(self):
         self.configure()
@@ -363,8 +366,8 @@ resources = (
             self.assertEqual(c["status"], "UNKNOWN", c)
             self.assertIsNone(c["observed"])
         self.env.clear_faults()
-        # an AWS error on one call (the status) makes only what depends on it UNKNOWN
-        self.env.add_fault(service="route53", operation="GetHealthCheckStatus", action="error", status=500,
+        # an AWS error on one call (the status metric) makes only what depends on it UNKNOWN
+        self.env.add_fault(service="monitoring", operation="GetMetricStatistics", action="error", status=500,
                            code="InternalError")
         _, checks = self.verify(rc=3)
         self.assertEqual({n: c["status"] for n, c in checks.items() if c["status"] != "OK"},
@@ -578,6 +581,175 @@ resources = (
         self.assertEqual(keys["record_type"]["default"], "CNAME")
         self.assertEqual(keys["failover_method"]["default"], "invert")
 
+
+    # ---- health-check semantics that hold under both inversion readings --------------------------
+    def invert_cycle(self, reading):
+        """failover by inverting, verify in DR, failback: right whichever way GetHealthCheckStatus shows inversion."""
+        self.env.control("PUT", "/route53/inversion", {"reading": reading})
+        self.agent("configure", rc=0)
+        hc_id = self.health_check()["Id"]
+        res = self.agent("failover", "--yes", rc=0)
+        self.assertEqual([a for a, _, _ in self.changes(res)], ["invert_health_check"])
+        self.assertEqual(self.env.control("GET", f"/route53/answer?name={RECORD}&type=CNAME")["answer"], DR_EP)
+        res, checks = self.verify(rc=0)
+        self.assertEqual(res.json["serving"], "dr")
+        self.assertEqual((checks["health_check_status"]["status"], checks["health_check_status"]["observed"]),
+                         ("OK", "unhealthy"))
+        back = self.agent("failback", "--yes", rc=0)  # graceful: the endpoint is healthy, whatever the reading
+        self.assertEqual(self.changes(back), [("update_health_check", hc_id, True)])
+        self.assertEqual(self.env.control("GET", f"/route53/answer?name={RECORD}&type=CNAME")["answer"], PRIMARY_EP)
+        _, checks = self.verify(rc=0)
+        self.assertEqual(checks["health_check_status"]["observed"], "healthy")
+        # the checkers' own reports differ between the readings; the agent never relied on them
+        obs = self.r53.get_health_check_status(HealthCheckId=hc_id)["HealthCheckObservations"]
+        self.assertTrue(all(o["StatusReport"]["Status"].startswith("Success") for o in obs))
+
+    def test_inversion_reading_after_inversion(self):
+        self.invert_cycle("inverted")
+
+    def test_inversion_reading_of_the_checkers(self):
+        # each checker reports the endpoint itself; an inverted check's reports stay "Success" after a failover
+        self.env.control("PUT", "/route53/inversion", {"reading": "checker"})
+        self.configure()
+        hc_id = self.health_check()["Id"]
+        self.r53.update_health_check(HealthCheckId=hc_id, Inverted=True)
+        obs = self.r53.get_health_check_status(HealthCheckId=hc_id)["HealthCheckObservations"]
+        self.assertTrue(all(o["StatusReport"]["Status"].startswith("Success") for o in obs))
+        self.r53.update_health_check(HealthCheckId=hc_id, Inverted=False)
+        self.invert_cycle("checker")
+
+    def test_dead_primary_behind_an_inverted_check_is_critical(self):
+        self.configure()
+        hc_id = self.health_check()["Id"]
+        self.agent("failover", "--yes", rc=0)
+        self.env.set_health(hc_id, False)  # the primary endpoint fails: the inverted check turns healthy
+        self.assertEqual(self.env.control("GET", f"/route53/answer?name={RECORD}&type=CNAME")["answer"], PRIMARY_EP)
+        _, checks = self.verify(rc=2)
+        st = checks["health_check_status"]
+        self.assertEqual(st["status"], "CRITICAL")
+        self.assertIn("traffic goes to the failed region", st["detail"])
+        self.assertIn("Run 'dr-agent failover' again", st["detail"])  # what to do
+        self.assertIn("failover_method = alarm", st["detail"])
+        self.agent("failover", "--yes", rc=0)  # doing what it says pins the records to DR
+        self.assertEqual(self.env.control("GET", f"/route53/answer?name={RECORD}&type=CNAME")["answer"], DR_EP)
+        self.verify(rc=0)
+
+    # ---- pacing ----------------------------------------------------------------------------------
+    def test_route53_requests_share_five_per_second(self):
+        block = reference_block()
+        second = block.replace('name = "api";', 'name = "api2";').replace(
+            'record = "api.roadcall.example.com";', 'record = "api2.roadcall.example.com";')
+        self.write_config()
+        with open(self.conf) as f:
+            text = f.read()
+        with open(self.conf, "w") as f:
+            f.write(text.replace("\n);\n", ",\n" + second.replace("failover_method = \"alarm\";", "") + "\n);\n", 1))
+        self.env.clear_requests()
+        res = self.env.run([AGENT, "-c", self.conf, "--plugin-dir", PLUGINS, "--format", "json", "configure"],
+                           timeout=240)
+        self.assertEqual(res.rc, 0, res)
+        self.assertEqual({r["id"] for r in res.json["resources"]}, {"route53.api", "route53.api2"})
+        times = sorted(e["time"] - e["ms"] / 1000.0 for e in self.env.requests(service="route53"))  # arrivals
+        self.assertGreaterEqual(len(times), 10)
+        worst = max(sum(1 for t in times if t0 <= t < t0 + 1.0) for t0 in times)
+        self.assertLessEqual(worst, 5, "more than five Route 53 requests in one second")
+
+
+class AlarmMethod(Route53Plugin):
+    """failover_method = "alarm", the reference configuration's: traffic moves with no Route 53 control-plane call."""
+    method = "alarm"
+
+    def answer(self):
+        return self.env.control("GET", f"/route53/answer?name={RECORD}&type=CNAME")["answer"]
+
+    def test_configure_failover_failback(self):
+        plan = self.agent("configure", "--plan", rc=2)
+        acts = sorted(a for a, _, _ in self.changes(plan))
+        self.assertEqual(acts, ["create_alarm", "create_health_check", "create_health_check", "create_health_check",
+                                "create_record", "create_record"])
+        self.configure()
+        self.assertEqual(self.agent("configure", rc=0).json["status"], "unchanged")
+        cw = self.env.client("cloudwatch", "us-west-2")
+        (alarm,) = cw.describe_alarms(AlarmNames=["dr-agent-route53.api-traffic"])["MetricAlarms"]
+        self.assertEqual((alarm["StateValue"], alarm["TreatMissingData"]), ("OK", "ignore"))
+        self.assertEqual(self.answer(), PRIMARY_EP)
+        res, checks = self.verify(rc=0)
+        self.assertEqual({n: c["status"] for n, c in checks.items() if c["status"] != "OK"}, {})
+        self.assertEqual(checks["failover_control_planes"]["observed"], "cloudwatch@us-west-2")
+        self.assertEqual(checks["traffic_alarm"]["observed"], "OK")
+
+        # failover: CloudWatch in us-west-2 only
+        self.env.clear_requests()
+        dry = self.agent("failover", "--yes", "--dry-run", rc=0)
+        self.assertEqual([a for a, _, _ in self.changes(dry)], ["set_traffic_alarm"])
+        res = self.agent("failover", "--yes", rc=0)
+        self.assertEqual([(a, d) for a, _, d in self.changes(res)], [("set_traffic_alarm", True)])
+        self.assertEqual({(e["service"], e["region"]) for e in self.env.requests()}, {("monitoring", "us-west-2")})
+        self.assertEqual(self.answer(), DR_EP)
+        res, checks = self.verify(rc=0)
+        self.assertEqual(res.json["serving"], "dr")
+        self.assertEqual(checks["traffic_alarm"]["observed"], "ALARM")
+        self.assertEqual(checks["health_check_status"]["observed"], "unhealthy")
+        # the primary endpoint failing while DR serves changes nothing: the calculated check stays unhealthy
+        self.env.set_health(self.health_check()["Id"], False)
+        self.assertEqual(self.answer(), DR_EP)
+        self.env.set_health(self.health_check()["Id"], True)
+        self.env.clear_requests()
+        self.assertEqual(self.changes(self.agent("failover", "--yes", rc=0)), [])
+        self.assertEqual(self.mutations(), [])
+
+        back = self.agent("failback", "--yes", rc=0)
+        self.assertEqual([a for a, _, _ in self.changes(back)], ["clear_traffic_alarm"])
+        self.assertEqual(self.answer(), PRIMARY_EP)
+        _, checks = self.verify(rc=0)
+        self.assertEqual(checks["traffic_alarm"]["observed"], "OK")
+
+    def test_plan_and_verify_name_the_control_planes_a_failover_needs(self):
+        def planned():
+            plan = self.agent("plan", rc=0).json
+            (r,) = [r for level in plan["levels"] for r in level if r["id"] == "route53.api"]
+            return r["failover_control_planes"]
+        self.assertEqual(planned(), [{"service": "cloudwatch", "region": "us-west-2", "in_primary_region": False}])
+        self.configure()
+        _, checks = self.verify(rc=0)
+        self.assertEqual((checks["failover_control_planes"]["status"], checks["failover_control_planes"]["observed"]),
+                         ("OK", "cloudwatch@us-west-2"))
+        # the other methods need Route 53's control plane, in us-east-1: the region a failover leaves
+        self.write_config(failover_method="records")
+        self.assertEqual(planned(), [{"service": "route53", "region": "us-east-1", "in_primary_region": True}])
+        res = self.agent("verify", rc=2)  # also CRITICAL: the PRIMARY still uses the alarm method's check
+        cp = self.checks(res)["failover_control_planes"]
+        self.assertEqual((cp["status"], cp["observed"]), ("WARNING", "route53@us-east-1"))
+        self.assertIn("set failover_method = alarm", cp["detail"])
+        # an alarm in the primary region would be no better
+        self.write_config(alarm_region="us-east-1")
+        self.assertEqual(planned(), [{"service": "cloudwatch", "region": "us-east-1", "in_primary_region": True}])
+
+    def test_failover_with_the_control_plane_down(self):
+        self.configure()
+        self.env.region_outage("us-east-1")  # Route 53's control plane with it
+        self.env.clear_requests()
+        res = self.agent("failover", "--yes", "--mode", "forced", rc=0)
+        self.assertEqual([a for a, _, _ in self.changes(res)], ["set_traffic_alarm"])
+        self.assertEqual(self.env.requests(service="route53"), [])
+        self.assertEqual(self.answer(), DR_EP)  # the data plane still answers
+        res, checks = self.verify(rc=2)
+        self.assertEqual((checks["route53_control_plane"]["status"], checks["route53_control_plane"]["observed"]),
+                         ("CRITICAL", "unreachable"))
+        self.assertEqual(checks["traffic_alarm"]["status"], "OK")
+
+    def test_alarm_missing_is_critical_and_failover_refuses(self):
+        self.configure()
+        self.env.client("cloudwatch", "us-west-2").delete_alarms(AlarmNames=["dr-agent-route53.api-traffic"])
+        _, checks = self.verify(rc=2)
+        self.assertEqual((checks["traffic_alarm"]["status"], checks["traffic_alarm"]["observed"]),
+                         ("CRITICAL", "missing"))
+        res = self.agent("failover", "--yes", rc=1)
+        self.assertIn("run 'dr-agent configure' first", self.resource(res)["error"])
+
+
+for _name in [n for n in vars(Route53Plugin) if n.startswith("test_")]:
+    setattr(AlarmMethod, _name, None)  # the helpers are shared; the invert/records tests are not run again
 
 if __name__ == "__main__":
     unittest.main(verbosity=2)

@@ -7,7 +7,13 @@ import tempfile
 import drtest
 from drtest import DR, PRIMARY
 
-ROLE = "dr-agent-s3-replication"
+
+
+def role_of(bucket):
+    """The replication role a bucket gets by default: a role of its own (names of at most 64 characters)."""
+    return "dr-agent-s3-" + bucket
+
+
 RULE = "dr-replication"
 REVERSE_RULE = RULE + "-reverse"
 RPO = 900.0
@@ -15,10 +21,10 @@ RPO = 900.0
 # What verify reports for every resource in the normal topology, without canary or lifecycle.
 FORWARD_CHECKS = ["bucket_versioning", "dr_bucket", "dr_bucket_versioning", "replication_configuration",
                   "replication_destination", "replication_time_control", "replication_metrics",
-                  "delete_marker_replication", "replication_role", "replication_latency",
+                  "delete_marker_replication", "existing_objects", "replication_role", "replication_latency",
                   "operations_pending_replication", "bytes_pending_replication"]
 RULE_PART_CHECKS = ["replication_destination", "replication_time_control", "replication_metrics",
-                    "delete_marker_replication"]
+                    "delete_marker_replication", "existing_objects"]
 
 
 def reference_resources():

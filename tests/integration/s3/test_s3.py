@@ -6,7 +6,7 @@ import unittest
 import urllib.parse
 
 import s3test
-from s3test import DR, FORWARD_CHECKS, IDS, PRIMARY, RESOURCES, ROLE, RULE, RULE_PART_CHECKS
+from s3test import DR, FORWARD_CHECKS, IDS, PRIMARY, RESOURCES, RULE, RULE_PART_CHECKS, role_of
 
 WRITES = ("Put", "Create", "Delete", "Update")
 
@@ -27,8 +27,8 @@ class Configure(s3test.S3Case):
                 (rid, "enable versioning", f"s3://{bucket}", False),
                 (rid, "create bucket", f"s3://{dr_bucket}", False),
                 (rid, "enable versioning", f"s3://{dr_bucket}", False),
-                (rid, "create role", f"iam role {ROLE}", False),
-                (rid, "put role policy", f"iam role {ROLE}", False),
+                (rid, "create role", f"iam role {role_of(bucket)}", False),
+                (rid, "put role policy", f"iam role {role_of(bucket)}", False),
                 (rid, "put replication rule", f"s3://{bucket}", False)])
         # The plan changed nothing: only reads went out, and moto holds what it held.
         self.assertEqual(writes(self.env.requests()), [])
@@ -37,29 +37,31 @@ class Configure(s3test.S3Case):
             self.assertEqual(moto.get_bucket_versioning(Bucket=bucket).get("Status", "Off"), "Off")
             self.assertFalse(self.bucket_exists(dr_bucket))
             self.assertIsNone(self.replication(bucket))
-        with self.assertRaises(self.iam.exceptions.NoSuchEntityException):
-            self.iam.get_role(RoleName=ROLE)
+        for _, bucket, _ in RESOURCES:
+            with self.assertRaises(self.iam.exceptions.NoSuchEntityException):
+                self.iam.get_role(RoleName=role_of(bucket))
 
         done = self.configure()
         self.assertEqual(done.json["status"], "done")
-        # What was done is what was planned (the shared role is created once, by whichever resource came first).
+        # What was done is what was planned: each bucket has a role of its own.
         planned = {(a, t) for _, a, t, _ in self.changes(plan)}
         made = {(a, t) for _, a, t, d in self.changes(done) if d}
         self.assertEqual(made, planned)
         self.assertEqual([c for c in self.changes(done) if not c[3]], [])
-        self.assertEqual(sum(1 for c in self.changes(done) if c[1] == "create role"), 1)
+        self.assertEqual(sum(1 for c in self.changes(done) if c[1] == "create role"), len(RESOURCES))
 
-        role = self.iam.get_role(RoleName=ROLE)["Role"]
-        trust = role["AssumeRolePolicyDocument"]
-        if isinstance(trust, str):
-            trust = json.loads(urllib.parse.unquote(trust))
-        self.assertEqual(trust["Statement"][0]["Principal"], {"Service": "s3.amazonaws.com"})
+        for _, bucket, _ in RESOURCES:
+            role = self.iam.get_role(RoleName=role_of(bucket))["Role"]
+            trust = role["AssumeRolePolicyDocument"]
+            if isinstance(trust, str):
+                trust = json.loads(urllib.parse.unquote(trust))
+            self.assertEqual(trust["Statement"][0]["Principal"], {"Service": "s3.amazonaws.com"})
         for _, bucket, dr_bucket in RESOURCES:
             self.assertEqual(self.versioning(bucket), "Enabled")
             self.assertEqual(self.versioning(dr_bucket, DR), "Enabled")
             self.assertEqual(self.s3dr.get_bucket_location(Bucket=dr_bucket)["LocationConstraint"], DR)
             cfg = self.replication(bucket)
-            self.assertEqual(cfg["Role"], role["Arn"])
+            self.assertEqual(cfg["Role"], self.iam.get_role(RoleName=role_of(bucket))["Role"]["Arn"])
             rule = self.rule(cfg, RULE)
             self.assertEqual(rule["Status"], "Enabled")
             self.assertEqual(rule["Destination"]["Bucket"], f"arn:aws:s3:::{dr_bucket}")
@@ -81,7 +83,7 @@ class Configure(s3test.S3Case):
 
     def assert_policy(self, bucket, dr_bucket):
         """The inline policy grants replication both ways (reverse replication is on by default), nothing else."""
-        doc = self.iam.get_role_policy(RoleName=ROLE, PolicyName=f"dr-agent-s3-{bucket}")["PolicyDocument"]
+        doc = self.iam.get_role_policy(RoleName=role_of(bucket), PolicyName=f"dr-agent-s3-{bucket}")["PolicyDocument"]
         if isinstance(doc, str):
             doc = json.loads(urllib.parse.unquote(doc))
         grants = {(a, st["Resource"]) for st in doc["Statement"] for a in st["Action"]}
@@ -103,12 +105,12 @@ class Configure(s3test.S3Case):
         cfg = self.replication(b1)
         del cfg["Rules"][0]["Destination"]["ReplicationTime"]
         self.s3.put_bucket_replication(Bucket=b1, ReplicationConfiguration=cfg)
-        self.iam.delete_role_policy(RoleName=ROLE, PolicyName=f"dr-agent-s3-{b0}")
+        self.iam.delete_role_policy(RoleName=role_of(b0), PolicyName=f"dr-agent-s3-{b0}")
 
         plan = self.agent("configure", "--plan")
         self.assertEqual(plan.rc, 2, plan)
         expect = [("s3." + n0, "enable versioning", f"s3://{b0}", False),
-                  ("s3." + n0, "put role policy", f"iam role {ROLE}", False),
+                  ("s3." + n0, "put role policy", f"iam role {role_of(b0)}", False),
                   ("s3." + n1, "put replication rule", f"s3://{b1}", False)]
         self.assertEqual(sorted(self.changes(plan)), sorted(expect))
         fixed = self.configure()
@@ -125,7 +127,7 @@ class Configure(s3test.S3Case):
                    "DeleteMarkerReplication": {"Status": "Disabled"},
                    "Destination": {"Bucket": "arn:aws:s3:::roadcall-archive", "StorageClass": "GLACIER"}}
         self.s3.put_bucket_replication(Bucket=bucket, ReplicationConfiguration={
-            "Role": f"arn:aws:iam::{self.env.account_id}:role/{ROLE}", "Rules": [archive]})
+            "Role": f"arn:aws:iam::{self.env.account_id}:role/{role_of(bucket)}", "Rules": [archive]})
         self.s3.put_bucket_lifecycle_configuration(Bucket=bucket, LifecycleConfiguration={"Rules": [
             {"ID": "tmp-expiry", "Filter": {"Prefix": "tmp/"}, "Status": "Enabled", "Expiration": {"Days": 3}}]})
 
@@ -173,7 +175,7 @@ class Configure(s3test.S3Case):
         self.assertEqual(rule["Destination"]["EncryptionConfiguration"], {"ReplicaKmsKeyID": dr_kms})
         self.assertEqual(rule["Destination"]["StorageClass"], "STANDARD_IA")
         self.assertEqual(rule["SourceSelectionCriteria"], {"SseKmsEncryptedObjects": {"Status": "Enabled"}})
-        doc = self.iam.get_role_policy(RoleName=ROLE, PolicyName=f"dr-agent-s3-{bucket}")["PolicyDocument"]
+        doc = self.iam.get_role_policy(RoleName=role_of(bucket), PolicyName=f"dr-agent-s3-{bucket}")["PolicyDocument"]
         grants = {(a, st["Resource"]) for st in doc["Statement"] for a in st["Action"]}
         # forward: decrypt with the source key, encrypt with the DR key; reverse the other way round
         self.assertTrue({("kms:Decrypt", kms), ("kms:Encrypt", dr_kms), ("kms:Decrypt", dr_kms),
@@ -225,7 +227,7 @@ class Verify(s3test.S3Case):
             self.assertEqual((c["operations_pending_replication"]["observed"],
                               c["operations_pending_replication"]["unit"]), (0.0, "count"))
             self.assertEqual(c["replication_time_control"]["observed"], "Enabled, 15 minutes")
-            self.assertEqual(c["replication_role"]["observed"], ROLE)
+            self.assertEqual(c["replication_role"]["observed"], role_of(RESOURCES[IDS.index(rid)][1]))
             for check in c.values():
                 self.assertTrue(check["detail"], check)
         # CloudWatch was asked in the source region with the dimensions S3 publishes
@@ -330,8 +332,8 @@ class Verify(s3test.S3Case):
 
     def test_role_missing(self):
         for _, bucket, _ in RESOURCES:
-            self.iam.delete_role_policy(RoleName=ROLE, PolicyName=f"dr-agent-s3-{bucket}")
-        self.iam.delete_role(RoleName=ROLE)
+            self.iam.delete_role_policy(RoleName=role_of(bucket), PolicyName=f"dr-agent-s3-{bucket}")
+            self.iam.delete_role(RoleName=role_of(bucket))
         res = self.verify()
         self.assert_only(self.base, res, {(rid, "replication_role"): "CRITICAL" for rid in IDS})
 

@@ -1,0 +1,25 @@
+/* retired.h: the aurora plugin's retired clusters: listing, the verify check and the cleanup hook's work. */
+#ifndef DR_AURORA_RETIRED_H
+#define DR_AURORA_RETIRED_H
+
+/* Ownership: au_retired_list() returns an array the caller frees with free(). */
+
+#include "dr/sdk.h"
+
+typedef struct au_retired {
+    char id[64];
+    char region[32];
+    double age;             /* seconds since it was retired (from the stamp in its name) */
+    char instances[16][64];
+    size_t n_instances;
+    char cost_class[96];
+} au_retired;
+
+/* The clusters of both regions named "<cluster or dr_cluster><retired_suffix>-<UTC yyyymmddhhmmss>". */
+int au_retired_list(const dr_host_api *h, dr_resource *res, au_retired **out, size_t *n, dr_error *err);
+/* verify: the check "retired_clusters", WARNING when one is older than retired_retention. */
+void au_retired_check(const dr_host_api *h, dr_resource *res);
+/* cleanup: those older than retired_retention as planned changes (dry_run) or deleted (final snapshot kept). */
+int au_retired_cleanup(const dr_host_api *h, dr_resource *res, int dry_run, dr_error *err);
+
+#endif
