@@ -1741,6 +1741,17 @@ static int failback_global(au_ctx *x, dr_aws *pc, dr_aws *dc, int *switched, dou
         return rc;
     if (!g.found)
         return dr_error_set(err, DR_ESTATE, "global cluster %s not found", x->global_id);
+    if (r.found && g.failover_status[0] && strcmp(g.failover_to, r.arn) == 0 && !x->dry) {
+        /* A switch to the DR cluster is under way (a failover stopped after Aurora accepted it, as a drill's
+           rollback finds it): let it end first, or it would take the writer away again after this failback. */
+        H->log(x->res, DR_LOG_INFO, "global cluster %s is still moving its writer to %s: waiting for it before "
+               "failing back", x->global_id, x->dr_cluster);
+        rc = wait_cluster_ready(x, dc, x->dr_cluster, 0, 0, 1, err);
+        if (rc == 0)
+            rc = describe_global(x, &g, err);
+        if (rc != 0)
+            return rc;
+    }
     w = au_global_writer(&g);
     if (p.found && w && strcmp(w->arn, p.arn) == 0)
         goto topology; /* already back */

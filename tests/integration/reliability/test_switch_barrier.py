@@ -193,10 +193,10 @@ class SwitchBarrier(reltest.drtest.EnvTestCase):
 
     def test_drill_cancel_after_commit_rolls_back(self):
         agent = self.fresh("drill-cancel")
-        self.env.set_duration("PromoteReadReplicaDBCluster", 4)
+        self.env.set_duration("SwitchoverGlobalCluster", 4)
         p = agent.start("drill", "--yes", "--format", "json")
         seen = reltest.wait_for(lambda: any(q["status"] == 200 for q in self.env.requests(
-            operation="PromoteReadReplicaDBCluster")) or p.poll() is not None, timeout=300)
+            operation="SwitchoverGlobalCluster")) or p.poll() is not None, timeout=300)
         self.assertTrue(seen)
         p.send_signal(signal.SIGINT)
         out, err = p.communicate(timeout=600)
@@ -208,10 +208,10 @@ class SwitchBarrier(reltest.drtest.EnvTestCase):
 
     def test_drill_kill_after_commit_then_resume(self):
         agent = self.fresh("drill-kill")
-        self.env.set_duration("PromoteReadReplicaDBCluster", 3)
+        self.env.set_duration("SwitchoverGlobalCluster", 3)
         p = agent.start("drill", "--yes")
         seen = reltest.wait_for(lambda: any(q["status"] == 200 for q in self.env.requests(
-            operation="PromoteReadReplicaDBCluster")) or p.poll() is not None, timeout=300)
+            operation="SwitchoverGlobalCluster")) or p.poll() is not None, timeout=300)
         p.send_signal(signal.SIGKILL)
         p.communicate()
         self.assertTrue(seen and p.returncode == -signal.SIGKILL)
@@ -225,10 +225,10 @@ class SwitchBarrier(reltest.drtest.EnvTestCase):
 
     def test_failover_kill_after_commit_then_resume(self):
         agent = self.fresh("failover-kill")
-        self.env.set_duration("PromoteReadReplicaDBCluster", 3)
+        self.env.set_duration("SwitchoverGlobalCluster", 3)
         p = agent.start("failover", "--yes")
         seen = reltest.wait_for(lambda: any(q["status"] == 200 for q in self.env.requests(
-            operation="PromoteReadReplicaDBCluster")) or p.poll() is not None, timeout=300)
+            operation="SwitchoverGlobalCluster")) or p.poll() is not None, timeout=300)
         p.send_signal(signal.SIGKILL)
         p.communicate()
         self.assertTrue(seen and p.returncode == -signal.SIGKILL)
