@@ -124,7 +124,7 @@ int switch_run(session *s, hook_kind hook, const char *phase, dr_serving serving
     agent *a = s->a;
     int rc;
 
-    memset(out, 0, sizeof(*out));
+    switch_result_free(out); /* a drill switches more than once with the same result */
     if (!skip_prepare) {
         rc = prepare_phase(s, hook, serving, dry_run, d, out);
         if (rc != 0)

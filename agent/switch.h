@@ -37,7 +37,8 @@ typedef struct switch_result {
  * being left), the hook itself in dependency order. skip_prepare: commit at
  * once (a resumed run whose commit had started, a drill's rollback). With d,
  * the phases are recorded in the drill ("prepare"/"prepare-failback" and
- * `phase`). Returns 0 with out filled, or the runner's error code.
+ * `phase`). out must be zero-filled or hold an earlier result (freed here).
+ * Returns 0 with out filled, or the runner's error code.
  */
 int switch_run(session *s, hook_kind hook, const char *phase, dr_serving serving, int dry_run, int skip_prepare,
                drill *d, switch_result *out);

@@ -1934,8 +1934,9 @@ static int au_prepare(dr_resource *res, const dr_hook_args *args, dr_error *err)
         return 0;
     }
     dr_report_state(H, res, "prepare_cluster", DR_STATUS_OK, r.status, "member", "%s in %s takes over", id, region);
-    if (x.forced || x.dry || !x.has_pg)
-        return 0; /* forced: the side being left may be gone; without the data plane Aurora synchronises itself */
+    if (x.forced || x.dry || !x.has_pg || back)
+        return 0; /* forced: the side being left may be gone; without the data plane Aurora synchronises itself;
+                     a failback may first rebuild the primary-region cluster, and waits for it to catch up then */
     snprintf(what, sizeof(what), "the RPO lag of %s (aurora_global_db_status) to fall to %d ms", region,
              PREPARE_MAX_LAG_MS);
     rc = wait_region_synced(&x, from, region, PREPARE_MAX_LAG_MS, what, err);
