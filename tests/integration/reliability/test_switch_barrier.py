@@ -89,10 +89,13 @@ class SwitchBarrier(reltest.drtest.EnvTestCase):
         self.assertEqual(self.dns_region(), region, "DNS does not answer the region whose database takes writes")
 
     def fail_dns_changes(self):
-        """Route 53 refuses every change (health check update, record change): the traffic step fails."""
+        """The traffic step fails: Route 53 refuses every change (health check update, record change), and CloudWatch
+        in the DR region refuses the datapoint that moves traffic through the alarm (failover_method alarm)."""
         for op in ("UpdateHealthCheck", "ChangeResourceRecordSets"):
             self.env.add_fault(service="route53", operation=op, action="error", status=400, code="InvalidInput",
                                message="refused by the test")
+        self.env.add_fault(service="monitoring", region=D, operation="PutMetricData", action="error", status=400,
+                           code="InvalidParameterValue", message="refused by the test")
 
     def journal_events(self, agent, command):
         for i in reversed(reltest.run_ids(agent.state_dir)):
