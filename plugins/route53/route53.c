@@ -2131,6 +2131,9 @@ static int r53_prepare(dr_resource *res, const dr_hook_args *args, dr_error *err
 
     if ((rc = load_conf(res, &c, err)) != 0)
         return rc;
+    if (c.by_alarm)
+        return 0; /* the switch goes through the alarm in its region (no Route 53 control-plane call there), and
+                     its health check follows the alarm: the failover and failback check what they need */
     if (!(aws = client(res, &c, err)))
         return err->code ? err->code : DR_ENETWORK;
     read_state(res, aws, &c, &s, 1);
