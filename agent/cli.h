@@ -44,6 +44,9 @@ typedef struct opts {
     double timeout;
     log_format log_fmt;
     int log_level;
+    double prepare_timeout; /* --prepare-timeout, 0: the config's */
+    int on_failure_hold;    /* drill --on-failure hold: keep a failed drill's state instead of rolling back */
+    int skip_prepare;       /* resume of a switch whose commit had started: the barrier was passed */
 } opts;
 
 /* The state directory: --state-dir, $DR_AGENT_STATE_DIR, the config's, or the default. */

@@ -16,6 +16,7 @@
 #include "report.h"
 #include "session.h"
 #include "state.h"
+#include "switch.h"
 #include "version.h"
 
 const char *cli_state_dir(const opts *o, const dr_config *cfg)
@@ -205,6 +206,18 @@ static int confirm(const opts *o, const agent *a, const char *cmd)
     return 0;
 }
 
+static int output_prometheus_file(const opts *o, agent *a, const report_info *ri)
+{
+    dr_error err;
+
+    dr_error_clear(&err);
+    if (report_prometheus_file(a, ri, o->prometheus_file, &err) != 0) {
+        log_error("%s", err.message);
+        return -1;
+    }
+    return 0;
+}
+
 static int output_report(const opts *o, agent *a, const report_info *ri)
 {
     dr_error err;
@@ -238,6 +251,7 @@ static void fill_session_opts(const opts *o, agent *a, const unsigned char *sel,
     so->wait_seconds = o->wait;
     so->concurrency = o->concurrency;
     so->hook_timeout = o->timeout;
+    so->prepare_timeout = o->prepare_timeout;
     so->quiet = o->quiet || o->format != FMT_TEXT;
 }
 
@@ -252,6 +266,39 @@ static dr_serving current_serving(const opts *o, const char *state_dir)
     if (state_read_serving(state_dir, &serving, &err) != 0)
         log_warn("%s; assuming the primary region serves", err.message);
     return serving;
+}
+
+/*
+ * Runs that changed which region serves and did not finish (interrupted, or stopped in a stated state): they need
+ * resume. Each is logged with the command; returns [{run_id, command, status, command_line}] or NULL when none.
+ */
+static json_t *pending_resume(const char *state_dir, const char *config_path)
+{
+    journal_run *runs = NULL;
+    size_t n = 0;
+    json_t *out = NULL;
+    dr_error err;
+
+    dr_error_clear(&err);
+    if (journal_list(state_dir, &runs, &n, &err) != 0)
+        return NULL;
+    for (size_t i = 0; i < n; i++) {
+        const journal_run *r = &runs[i];
+        char cmd[4400], abs[PATH_MAX];
+
+        if (r->dry_run || !journal_resumable(r) || strcmp(r->command, "configure") == 0)
+            continue;
+        snprintf(cmd, sizeof(cmd), "dr-agent%s%s resume %s --yes", config_path ? " -c " : "",
+                 !config_path ? "" : realpath(config_path, abs) ? abs : config_path, r->run_id);
+        log_warn("%s run %s %s: the estate may be split between the regions; it needs resume: %s", r->command,
+                 r->run_id, r->ended ? r->status : "was interrupted (or is still running)", cmd);
+        if (!out)
+            out = json_array();
+        json_array_append_new(out, json_pack("{s:s, s:s, s:s, s:s}", "run_id", r->run_id, "command", r->command,
+                                             "status", r->ended ? r->status : "interrupted", "command_line", cmd));
+    }
+    journal_runs_free(runs, n);
+    return out;
 }
 
 /* sel covers every resource of the configuration (NULL: all). */
@@ -286,8 +333,11 @@ int cmd_run(const opts *o, agent *a, const unsigned char *sel, hook_kind hook, c
     session s;
     report_info ri;
     dr_error err;
+    switch_result sw;
+    json_t *stated = NULL, *where = NULL, *pending = NULL;
     int rc, ok;
 
+    memset(&sw, 0, sizeof(sw));
     if (o->format == FMT_DOT || (o->format == FMT_NAGIOS && hook != HOOK_VERIFY)) {
         fprintf(stderr, "dr-agent: --format %s is not available for %s\n", o->format == FMT_DOT ? "dot" : "nagios",
                 hook_name(hook));
@@ -307,17 +357,25 @@ int cmd_run(const opts *o, agent *a, const unsigned char *sel, hook_kind hook, c
         return begin_failed(&err);
     /* read which region serves under the lock: another run may just have changed it */
     so.serving = current_serving(o, so.state_dir);
+    if (hook == HOOK_VERIFY)
+        pending = pending_resume(so.state_dir, config_path);
     s.o.serving = so.serving;
     log_msg(hook == HOOK_VERIFY ? DR_LOG_DEBUG : DR_LOG_INFO, NULL, "%s%s: %zu resources, %s serving", hook_name(hook),
             o->plan ? " (dry run)" : "", a->cfg->n_res,
              so.serving == DR_SERVING_DR ? a->cfg->dr_region : a->cfg->primary_region);
-    rc = session_run(&s, hook, hook_name(hook), o->plan, so.serving);
+    if (hook == HOOK_FAILOVER || hook == HOOK_FAILBACK)
+        rc = switch_run(&s, hook, hook_name(hook), so.serving, o->plan, o->skip_prepare, NULL, &sw);
+    else
+        rc = session_run(&s, hook, hook_name(hook), o->plan, so.serving);
     if (rc != 0) {
         log_error("the run could not start: %s", dr_strerror(rc));
         session_end(&s, "failed", -1, -1);
+        switch_result_free(&sw);
         return EXIT_FAIL;
     }
     ok = hook == HOOK_VERIFY ? 1 : run_all_succeeded(a);
+    if (sw.outcome == SWITCH_NOT_READY)
+        ok = 0;
     if (s.locked && session_lease_lost(&s)) {
         log_error("the run lease was lost during the run: it did not finish under its lease, and which region serves "
                   "is not recorded");
@@ -334,6 +392,10 @@ int cmd_run(const opts *o, agent *a, const unsigned char *sel, hook_kind hook, c
             ok = 0;
         }
     }
+    if (!o->plan && sw.outcome == SWITCH_INCOMPLETE)
+        stated = switch_state(&s, hook, "stopped", config_path);
+    if (!o->plan && ok && (hook == HOOK_FAILOVER || hook == HOOK_FAILBACK))
+        where = switch_where(a, hook == HOOK_FAILOVER ? DR_SERVING_DR : DR_SERVING_PRIMARY);
     memset(&ri, 0, sizeof(ri));
     ri.rto_since_resume_seconds = -1;
     {
@@ -351,18 +413,64 @@ int cmd_run(const opts *o, agent *a, const unsigned char *sel, hook_kind hook, c
             ri.rto_seconds = rto;
             ri.rto_since_resume_seconds = s.rto_part;
         }
-        session_end(&s, report_overall_status(a, o->plan), rto, rpo);
+        session_end(&s, sw.outcome == SWITCH_NOT_READY ? "not ready"
+                        : stated                        ? "stopped"
+                                                        : report_overall_status(a, o->plan),
+                    rto, rpo);
     }
     ri.command = hook_name(hook);
     ri.run_id = s.run_id;
     ri.dry_run = o->plan;
-    if (output_report(o, a, &ri) != 0) {
+    if (o->format == FMT_JSON && (sw.prepared || stated || where || pending)) {
+        /* the run's report, with the switch: the prepare phase, the stated state, where the application lives */
+        json_t *doc = report_json_doc(a, &ri);
+        if (doc) {
+            json_t *swj = json_pack("{s:s, s:o}", "outcome", sw.outcome == SWITCH_DONE ? "done"
+                                                             : sw.outcome == SWITCH_NOT_READY ? "not ready" : "incomplete",
+                                    "prepare", sw.prepare ? json_incref(sw.prepare) : json_null());
+            if (swj && sw.reason[0])
+                json_object_set_new(swj, "reason", json_string(sw.reason));
+            if (swj && sw.outcome == SWITCH_NOT_READY)
+                json_object_set_new(swj, "changed", json_false());
+            json_object_set_new(doc, "switch", swj);
+            if (stated)
+                json_object_set(doc, "stated_state", stated);
+            if (where)
+                json_object_set(doc, "where", where);
+            if (pending)
+                json_object_set(doc, "needs_resume", pending);
+            if (!sw.prepared && !stated && !where)
+                json_object_del(doc, "switch");
+            json_dumpf(doc, stdout, JSON_INDENT(2));
+            putchar('\n');
+            fflush(stdout);
+            json_decref(doc);
+        }
+        if (o->prometheus_file && output_prometheus_file(o, a, &ri) != 0)
+            ok = 0;
+    } else if (output_report(o, a, &ri) != 0) {
+        json_decref(stated);
+        json_decref(where);
+        json_decref(pending);
+        switch_result_free(&sw);
         /* monitoring that reads the textfile would go on seeing the last one: say so in the exit code
            (for verify: UNKNOWN, unless a resource is CRITICAL) */
         if (hook != HOOK_VERIFY)
             return EXIT_FAIL;
         return run_worst_status(a) == DR_STATUS_CRITICAL ? (int)DR_STATUS_CRITICAL : (int)DR_STATUS_UNKNOWN;
     }
+    if (o->format != FMT_JSON) {
+        if (sw.outcome == SWITCH_NOT_READY)
+            printf("%s stopped in prepare: nothing was changed\n  not ready: %s\n", hook_name(hook), sw.reason);
+        if (stated)
+            switch_state_print(stated, stdout);
+        if (where)
+            switch_where_print(where, stdout);
+    }
+    json_decref(stated);
+    json_decref(where);
+    json_decref(pending);
+    switch_result_free(&sw);
 
     if (hook == HOOK_VERIFY)
         return (int)run_worst_status(a);
@@ -410,7 +518,11 @@ int cmd_drill(const opts *o, agent *a, const unsigned char *sel, const char *con
     char json_path[PATH_MAX], html_path[PATH_MAX];
     int rounds_after = 0, reports_ok = 1, rc;
     dr_status pre;
+    switch_result sw;
+    json_t *stated = NULL, *where = NULL;
+    const char *cancel_phase = NULL; /* the phase a cancel stopped, when a rollback followed it */
 
+    memset(&sw, 0, sizeof(sw));
     if (o->plan) {
         fprintf(stderr, "dr-agent: a drill has no dry run (it fails over for real); 'dr-agent failover --plan' shows "
                         "what a failover would change\n");
@@ -450,19 +562,22 @@ int cmd_drill(const opts *o, agent *a, const unsigned char *sel, const char *con
         goto report;
     }
 
-    /* 2. failover, data before traffic */
+    /* 2. failover, data before traffic: prepare every resource, commit once all are ready */
     log_info("drill 2/5: failover to %s (%s)", a->cfg->dr_region, d.mode);
     d.failover_started = dr_now();
-    if (session_run(&s, HOOK_FAILOVER, "failover", 0, DR_SERVING_PRIMARY) != 0)
+    if (switch_run(&s, HOOK_FAILOVER, "failover", DR_SERVING_PRIMARY, 0, 0, &d, &sw) != 0)
         goto aborted;
-    drill_record_phase(&d, a, "failover");
-    if (!run_all_succeeded(a)) {
-        snprintf(d.failure, sizeof(d.failure), "the failover failed: the DR region does not serve; see the steps");
+    if (sw.outcome == SWITCH_NOT_READY) {
+        snprintf(d.failure, sizeof(d.failure), "the failover stopped in prepare: nothing was changed; not ready: %s",
+                 sw.reason);
+        snprintf(d.outcome, sizeof(d.outcome), "not committed");
         d.failed_phase = 1;
         goto report;
     }
     if (session_lease_lost(&s))
         goto aborted;
+    if (sw.outcome == SWITCH_INCOMPLETE)
+        goto incomplete;
     if (state_write_serving(so.state_dir, DR_SERVING_DR, s.run_id, &err) != 0)
         log_error("%s", err.message);
 
@@ -479,18 +594,25 @@ int cmd_drill(const opts *o, agent *a, const unsigned char *sel, const char *con
     /* 4. failback */
     log_info("drill 4/5: failback to %s", a->cfg->primary_region);
     s.o.mode = DR_MODE_GRACEFUL;
-    if (session_run(&s, HOOK_FAILBACK, "failback", 0, DR_SERVING_DR) != 0)
+    switch_result_free(&sw);
+    if (run_cancel_requested())
+        goto back;
+    if (switch_run(&s, HOOK_FAILBACK, "failback", DR_SERVING_DR, 0, 0, &d, &sw) != 0)
         goto aborted;
-    drill_record_phase(&d, a, "failback");
-    if (!run_all_succeeded(a)) {
-        snprintf(d.failure, sizeof(d.failure), "the failback failed: the DR region still serves; see the steps");
+    if (sw.outcome != SWITCH_DONE) {
+        if (sw.outcome == SWITCH_NOT_READY)
+            snprintf(d.failure, sizeof(d.failure), "the failback stopped in prepare: the DR region still serves; not "
+                     "ready: %s", sw.reason);
+        else
+            snprintf(d.failure, sizeof(d.failure), "the failback did not finish: %s", sw.reason);
         d.failed_phase = 1;
-        goto report;
+        goto back_state;
     }
     if (session_lease_lost(&s))
         goto aborted;
     if (state_write_serving(so.state_dir, DR_SERVING_PRIMARY, s.run_id, &err) != 0)
         log_error("%s", err.message);
+    where = switch_where(a, DR_SERVING_PRIMARY);
 
     /* 5. the original topology verifies OK again */
     log_info("drill 5/5: verify with %s serving", a->cfg->primary_region);
@@ -504,14 +626,95 @@ int cmd_drill(const opts *o, agent *a, const unsigned char *sel, const char *con
     }
     goto report;
 
+back:
+    /* cancelled while the DR region served: fail back (the drill's own end state) unless held */
+    snprintf(d.failure, sizeof(d.failure), "the drill was cancelled while %s served", a->cfg->dr_region);
+    d.failed_phase = 1;
+    cancel_phase = "verify-dr";
+    if (o->on_failure_hold) {
+        snprintf(d.outcome, sizeof(d.outcome), "held");
+        goto report;
+    }
+    run_reset_cancel();
+    log_warn("drill: rolling back: failback to %s", a->cfg->primary_region);
+    if (switch_run(&s, HOOK_FAILBACK, "rollback", DR_SERVING_DR, 0, 1, &d, &sw) != 0)
+        goto aborted;
+    if (sw.outcome == SWITCH_DONE) {
+        snprintf(d.outcome, sizeof(d.outcome), "rolled back");
+        if (state_write_serving(so.state_dir, DR_SERVING_PRIMARY, s.run_id, &err) != 0)
+            log_error("%s", err.message);
+        where = switch_where(a, DR_SERVING_PRIMARY);
+        goto report;
+    }
+    snprintf(d.outcome, sizeof(d.outcome), "rollback failed");
+    stated = switch_state(&s, HOOK_FAILBACK, d.outcome, config_path);
+    goto report;
+
+back_state:
+    snprintf(d.outcome, sizeof(d.outcome), "stopped");
+    stated = switch_state(&s, HOOK_FAILBACK, "stopped", config_path);
+    goto report;
+
+incomplete:
+    /* the failover's commit started and did not finish: roll back what moved, or hold it */
+    {
+        const char *why = run_cancel_requested() ? "was cancelled" : "failed";
+        if (run_cancel_requested())
+            cancel_phase = "failover";
+        unsigned char *back_sel = calloc(a->cfg->n_res + 1, 1);
+        const unsigned char *orig_sel = s.o.selected;
+        size_t n_back = 0;
+
+        snprintf(d.failure, sizeof(d.failure), "the failover %s after its commit started: %s", why, sw.reason);
+        d.failed_phase = 1;
+        if (o->on_failure_hold || !back_sel) {
+            free(back_sel);
+            snprintf(d.outcome, sizeof(d.outcome), "held");
+            stated = switch_state(&s, HOOK_FAILOVER, "held", config_path);
+            log_warn("drill: --on-failure hold: the state is kept; '%s' fails back", 
+                     json_string_value(json_object_get(stated, "complete_command")));
+            goto report;
+        }
+        stated = switch_state(&s, HOOK_FAILOVER, "rolling back", config_path);
+        /* the resources whose failover ran (moved, partly moved or failed): failed back in reverse order */
+        for (size_t i = 0; i < a->cfg->n_res; i++) {
+            if ((!orig_sel || orig_sel[i]) && a->results[i].ran) {
+                back_sel[i] = 1;
+                n_back++;
+            }
+        }
+        run_reset_cancel();
+        log_warn("drill: rolling back: failback of the %zu resources whose failover ran, in reverse dependency order",
+                 n_back);
+        s.o.selected = back_sel;
+        s.o.mode = DR_MODE_GRACEFUL;
+        s.reverse = 1;
+        rc = n_back ? switch_run(&s, HOOK_FAILBACK, "rollback", DR_SERVING_DR, 0, 1, &d, &sw) : 0;
+        s.reverse = 0;
+        if (rc == 0 && (n_back == 0 || sw.outcome == SWITCH_DONE)) {
+            snprintf(d.outcome, sizeof(d.outcome), "rolled back");
+            log_info("drill: rolled back: %s serves again", a->cfg->primary_region);
+            where = switch_where(a, DR_SERVING_PRIMARY);
+        } else {
+            json_decref(stated);
+            snprintf(d.outcome, sizeof(d.outcome), "rollback failed");
+            stated = rc == 0 ? switch_state(&s, HOOK_FAILBACK, d.outcome, config_path) : NULL;
+        }
+        s.o.selected = orig_sel;
+        free(back_sel);
+        if (rc != 0)
+            goto aborted;
+        goto report;
+    }
+
 aborted:
     snprintf(d.failure, sizeof(d.failure), "the drill was interrupted%s",
              run_cancel_requested() ? " (cancelled)" : "");
     d.failed_phase = 1;
 report:
-    if (run_cancel_requested()) {
-        /* neither met nor missed: say where it stopped and which region serves now */
-        const char *last = d.n_steps ? d.steps[d.n_steps - 1].phase : "verify";
+    if (run_cancel_requested() || cancel_phase) {
+        /* neither met nor missed: say where it stopped and which region serves now (after a rollback: the primary) */
+        const char *last = cancel_phase ? cancel_phase : d.n_steps ? d.steps[d.n_steps - 1].phase : "verify";
         dr_serving now = DR_SERVING_PRIMARY;
         dr_error serr;
         dr_error_clear(&serr);
@@ -522,6 +725,12 @@ report:
         d.cancelled = 1;
         d.failed_phase = 1;
     }
+    if (!d.outcome[0] && d.failed_phase && stated)
+        snprintf(d.outcome, sizeof(d.outcome), "stopped");
+    d.stated = stated;
+    d.where = where;
+    stated = where = NULL;
+    switch_result_free(&sw);
     if (o->notes) {
         dr_error_clear(&err);
         if (drill_read_notes(&d, o->notes, &err) != 0)
@@ -538,7 +747,12 @@ report:
     }
     if (drill_write_last(&d, so.state_dir, &err) != 0)
         log_error("%s", err.message);
-    session_end(&s, d.success ? "done" : "failed", d.rto_reached ? d.rto : -1, d.has_rpo ? d.rpo : -1);
+    /* a drill left in a stated state ends with it, and resume completes it (fails back) */
+    session_end(&s, d.success ? "done"
+                : strcmp(d.outcome, "held") == 0 || strcmp(d.outcome, "stopped") == 0 ||
+                        strcmp(d.outcome, "rollback failed") == 0 ? d.outcome
+                                                                  : "failed",
+                d.rto_reached ? d.rto : -1, d.has_rpo ? d.rpo : -1);
 
     if (o->format == FMT_JSON) {
         FILE *f = reports_ok ? fopen(json_path, "r") : NULL;
@@ -569,6 +783,12 @@ report:
                html_path[0] ? html_path : "not written");
         if (d.failure[0])
             printf("  %s\n", d.failure);
+        if (d.outcome[0])
+            printf("  end state: %s\n", d.outcome);
+        if (d.stated)
+            switch_state_print(d.stated, stdout);
+        if (d.where)
+            switch_where_print(d.where, stdout);
         if (d.notes)
             printf("  lessons learned recorded from %s\n", o->notes);
     }
@@ -586,7 +806,7 @@ int cmd_resume(const opts *o, agent *a, const char *config_path)
     unsigned char *sel = NULL;
     opts ro = *o;
     hook_kind hook;
-    int rc;
+    int rc, drill_run;
 
     if (o->plan) {
         fprintf(stderr, "dr-agent: resume has no dry run; 'dr-agent history' shows the interrupted run\n");
@@ -598,7 +818,7 @@ int cmd_resume(const opts *o, agent *a, const char *config_path)
         return EXIT_FAIL;
     }
     for (size_t i = n; i-- > 0;) {
-        if (o->arg ? strcmp(runs[i].run_id, o->arg) == 0 : !runs[i].ended && !runs[i].dry_run) {
+        if (o->arg ? strcmp(runs[i].run_id, o->arg) == 0 : journal_resumable(&runs[i]) && !runs[i].dry_run) {
             r = &runs[i];
             break;
         }
@@ -609,7 +829,7 @@ int cmd_resume(const opts *o, agent *a, const char *config_path)
         journal_runs_free(runs, n);
         return o->arg ? EXIT_USAGE : EXIT_OK;
     }
-    if (r->ended) {
+    if (!journal_resumable(r)) {
         fprintf(stderr, "dr-agent: run %s ended (%s): nothing to resume\n", r->run_id, r->status);
         journal_runs_free(runs, n);
         return EXIT_OK;
@@ -618,14 +838,24 @@ int cmd_resume(const opts *o, agent *a, const char *config_path)
         hook = HOOK_CONFIGURE;
     else if (strcmp(r->command, "failover") == 0)
         hook = HOOK_FAILOVER;
-    else if (strcmp(r->command, "failback") == 0)
-        hook = HOOK_FAILBACK;
+    else if (strcmp(r->command, "failback") == 0 || strcmp(r->command, "drill") == 0)
+        hook = HOOK_FAILBACK; /* a drill is completed by failing back what it moved */
     else {
-        fprintf(stderr, "dr-agent: run %s is a %s: it cannot be resumed; %s\n", r->run_id, r->command,
-                strcmp(r->command, "drill") == 0 ? "run 'dr-agent failback' if the DR region still serves, then drill again"
-                                                 : "run it again");
+        fprintf(stderr, "dr-agent: run %s is a %s: it cannot be resumed; run it again\n", r->run_id, r->command);
         journal_runs_free(runs, n);
         return EXIT_FAIL;
+    }
+    drill_run = strcmp(r->command, "drill") == 0;
+    /* the commit had started: every resource was ready then, and what moved cannot wait for a new barrier */
+    for (size_t k = 0; k < r->n_steps; k++)
+        if (r->steps[k].started && (strcmp(r->steps[k].hook, hook_name(hook)) == 0 ||
+                                    (drill_run && strcmp(r->steps[k].hook, "failover") == 0)))
+            ro.skip_prepare = 1;
+    if (drill_run && !ro.skip_prepare) {
+        fprintf(stderr, "dr-agent: drill %s stopped before its failover committed: nothing moved, nothing to resume\n",
+                r->run_id);
+        journal_runs_free(runs, n);
+        return EXIT_OK;
     }
     if (r->config[0] && config_path && strcmp(r->config, config_path) != 0)
         log_warn("run %s used the configuration %s; resuming with %s", r->run_id, r->config, config_path);
@@ -649,7 +879,7 @@ int cmd_resume(const opts *o, agent *a, const char *config_path)
         }
         sel[i] = 1;
     }
-    ro.mode = strcmp(r->mode, "forced") == 0 ? DR_MODE_FORCED : DR_MODE_GRACEFUL;
+    ro.mode = strcmp(r->mode, "forced") == 0 && !drill_run ? DR_MODE_FORCED : DR_MODE_GRACEFUL;
     ro.plan = 0;
     {
         size_t done = 0, total = 0;
@@ -658,8 +888,10 @@ int cmd_resume(const opts *o, agent *a, const char *config_path)
             done += strcmp(r->steps[k].status, "done") == 0 || strcmp(r->steps[k].status, "unchanged") == 0;
         }
         log_info("resuming %s run %s (%s): %zu of %zu started steps had finished; each step checks the state again "
-                 "before acting",
-                 r->command, r->run_id, r->mode, done, total);
+                 "before acting%s",
+                 r->command, r->run_id, r->mode, done, total,
+                 drill_run ? "; the drill is completed by failing back what it moved"
+                 : ro.skip_prepare ? "; the barrier was passed before the interruption: the commit goes on" : "");
     }
     {
         char id[64];

@@ -383,7 +383,7 @@ static void load_agent(const config_setting_t *root, dr_config *c, errlist *errs
     static const char *const keys[] = {"plugin_dir",   "state_dir",  "concurrency", "hook_timeout",
                                        "drill_period", "retention",  "lock_table",  "lock_region",
                                        "lock_name",    "lock_lease", "verify_timeout", "isolation",
-                                       "plugin_paths"};
+                                       "plugin_paths", "prepare_timeout"};
     const config_setting_t *g = config_setting_get_member(root, "agent");
 
     c->agent.concurrency = DR_DEFAULT_CONCURRENCY;
@@ -391,6 +391,7 @@ static void load_agent(const config_setting_t *root, dr_config *c, errlist *errs
     c->agent.drill_period = DR_DEFAULT_DRILL_PERIOD;
     c->agent.retention = DR_DEFAULT_RETENTION;
     c->agent.lock_lease = 60;
+    c->agent.prepare_timeout = DR_DEFAULT_PREPARE_TIMEOUT;
     c->agent.verify_timeout = DR_DEFAULT_VERIFY_TIMEOUT;
     if (!g)
         return;
@@ -423,6 +424,10 @@ static void load_agent(const config_setting_t *root, dr_config *c, errlist *errs
     if (get_duration(g, "lock_lease", "agent", &c->agent.lock_lease, c->path, errs) > 0 && c->agent.lock_lease < 5)
         errlist_add(errs, c->path, line_of(config_setting_get_member(g, "lock_lease")),
                     "agent.lock_lease: at least 5 seconds");
+    if (get_duration(g, "prepare_timeout", "agent", &c->agent.prepare_timeout, c->path, errs) > 0 &&
+        c->agent.prepare_timeout <= 0)
+        errlist_add(errs, c->path, line_of(config_setting_get_member(g, "prepare_timeout")),
+                    "agent.prepare_timeout: must be greater than zero");
     if (get_duration(g, "verify_timeout", "agent", &c->agent.verify_timeout, c->path, errs) > 0 &&
         c->agent.verify_timeout <= 0)
         errlist_add(errs, c->path, line_of(config_setting_get_member(g, "verify_timeout")),

@@ -109,6 +109,7 @@ typedef struct dr_config {
         char **plugin_path_types; /* agent.plugin_paths: the plugin file chosen for a type */
         char **plugin_paths;
         size_t n_plugin_paths;
+        double prepare_timeout; /* seconds every resource has to get ready before a graceful switch commits */
     } agent;
     cfg_resource *res;
     size_t n_res;
@@ -119,6 +120,7 @@ typedef struct dr_config {
 #define DR_DEFAULT_STATE_DIR "/var/lib/dr-agent"
 #define DR_DEFAULT_CONCURRENCY 8
 #define DR_DEFAULT_HOOK_TIMEOUT (30 * 60)
+#define DR_DEFAULT_PREPARE_TIMEOUT (15 * 60) /* a graceful switch waits this long for every resource to be ready */
 #define DR_DEFAULT_DRILL_PERIOD (90 * 86400)
 #define DR_DEFAULT_RETENTION (180 * 86400)
 #define DR_DEFAULT_VERIFY_TIMEOUT (5 * 60)

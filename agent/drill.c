@@ -196,7 +196,8 @@ void drill_finish(drill *d)
     for (size_t i = 0; i < d->n_steps; i++) {
         const drill_step *s = &d->steps[i];
 
-        if (!s->has_rpo || strcmp(s->phase, "failover") != 0)
+        /* the prepare phase measures the lag right before the commit; the failover step may measure it again */
+        if (!s->has_rpo || (strcmp(s->phase, "failover") != 0 && strcmp(s->phase, "prepare") != 0))
             continue;
         if (!d->has_rpo || s->rpo > d->rpo) {
             d->has_rpo = 1;
@@ -227,6 +228,8 @@ void drill_free(drill *d)
         free(d->steps[i].detail);
     }
     free(d->steps);
+    json_decref(d->stated);
+    json_decref(d->where);
     free(d->plugin_versions);
     free(d->notes);
     memset(d, 0, sizeof(*d));
@@ -306,6 +309,12 @@ static json_t *drill_json(const drill *d)
         json_object_set_new(doc, "lessons_learned", d->notes ? json_string(d->notes) : json_null());
         if (d->failure[0])
             json_object_set_new(doc, "failure", json_string(d->failure));
+        if (d->outcome[0])
+            json_object_set_new(doc, "end_state", json_string(d->outcome));
+        if (d->stated)
+            json_object_set(doc, "stated_state", d->stated);
+        if (d->where)
+            json_object_set(doc, "where", d->where);
     }
     return doc;
 }
@@ -323,6 +332,61 @@ static void html_text(FILE *f, const char *s)
         case '\'': fputs("&#39;", f); break;
         default: fputc(*s, f);
         }
+    }
+}
+
+/* The outcome of a drill that failed, the state its switch left, and where the application lives at the end. */
+static void html_state(FILE *f, const drill *d)
+{
+    const json_t *r;
+    size_t i;
+
+    if (d->outcome[0]) {
+        fputs("<h2>End state: ", f);
+        html_text(f, d->outcome);
+        fputs("</h2>\n", f);
+    }
+    if (d->stated) {
+        fputs("<table><tr><th>resource</th><th>state</th><th>serving region</th><th>detail</th></tr>\n", f);
+        json_array_foreach(json_object_get(d->stated, "resources"), i, r) {
+            fputs("<tr><td>", f);
+            html_text(f, json_string_value(json_object_get(r, "resource")));
+            fputs("</td><td>", f);
+            html_text(f, json_string_value(json_object_get(r, "state")));
+            fputs("</td><td>", f);
+            html_text(f, json_string_value(json_object_get(r, "serving_region")));
+            fputs("</td><td>", f);
+            html_text(f, json_string_value(json_object_get(r, "error")));
+            fputs("</td></tr>\n", f);
+        }
+        fputs("</table>\n<p>To complete it: <code>", f);
+        html_text(f, json_string_value(json_object_get(d->stated, "complete_command")));
+        fputs("</code><br>To reverse it: <code>", f);
+        html_text(f, json_string_value(json_object_get(d->stated, "reverse_command")));
+        fputs("</code></p>\n", f);
+    }
+    if (d->where) {
+        fputs("<h2>Where the application lives: ", f);
+        html_text(f, json_string_value(json_object_get(d->where, "serving_region")));
+        fputs("</h2>\n<table><tr><th>resource</th><th>region</th><th>use</th></tr>\n", f);
+        json_array_foreach(json_object_get(d->where, "resources"), i, r) {
+            const json_t *e;
+            size_t k;
+            fputs("<tr><td>", f);
+            html_text(f, json_string_value(json_object_get(r, "resource")));
+            fputs("</td><td>", f);
+            html_text(f, json_string_value(json_object_get(r, "region")));
+            fputs("</td><td>", f);
+            json_array_foreach(json_object_get(r, "endpoints"), k, e) {
+                if (k)
+                    fputs("<br>", f);
+                html_text(f, json_string_value(json_object_get(e, "what")));
+                fputs(": ", f);
+                html_text(f, json_string_value(json_object_get(e, "value")));
+            }
+            fputs("</td></tr>\n", f);
+        }
+        fputs("</table>\n", f);
     }
 }
 
@@ -515,8 +579,10 @@ static void write_html(FILE *f, const drill *d)
         html_text(f, s->detail ? s->detail : "");
         fputs("</td></tr>\n", f);
     }
+    fputs("</table>\n", f);
+    html_state(f, d);
     /* the seed's last step: document lessons learned; editable in the browser (save the page to keep the edits) */
-    fputs("</table>\n<h2 style=\"font-size:16px\">Lessons learned</h2>\n<div class=\"notes\" id=\"lessons-learned\" "
+    fputs("<h2 style=\"font-size:16px\">Lessons learned</h2>\n<div class=\"notes\" id=\"lessons-learned\" "
           "contenteditable=\"true\">", f);
     if (d->notes)
         html_text(f, d->notes);

@@ -3,11 +3,13 @@
 #define DR_AGENT_DRILL_H
 
 /*
- * Ownership: a drill owns its steps and strings (drill_free). The
+ * Ownership: a drill owns its steps, strings and JSON references (drill_free). The
  * Prometheus callback reads the state directory each time it is called.
  */
 
 #include <stdio.h>
+
+#include <jansson.h>
 
 #include "run.h"
 
@@ -40,7 +42,7 @@ typedef struct drill {
     char rpo_resource[128];
     int verify_dr_rounds;
     int failed_phase;     /* a phase failed (or the pre-check was not healthy) */
-    char failure[256];
+    char failure[1400];
     int success;          /* every phase ok and both objectives met */
     int cancelled;        /* stopped by SIGINT/SIGTERM: neither met nor missed */
     char host[128];
@@ -48,6 +50,10 @@ typedef struct drill {
     char config_digest[72]; /* "sha256:<hex>" of the configuration file, or "" when it could not be read */
     char *plugin_versions;  /* "aurora 0.3.0, dynamodb 0.2.0" of the plugins the configuration uses */
     char *notes;            /* lessons learned (drill --notes FILE), or NULL */
+    char outcome[32];     /* end state after a failure: "not committed", "rolled back", "held", "stopped",
+                             "rollback failed" (JSON: end_state) */
+    json_t *stated;       /* the stated state of a switch that did not finish (switch_state), owned, or NULL */
+    json_t *where;        /* where the application lives at the end (switch_where), owned, or NULL */
     drill_step *steps;
     size_t n_steps;
 } drill;

@@ -30,6 +30,7 @@ enum {
     ISO_CHECK = 'C',    /* i: status, s[0..4]: name, observed, threshold, unit, detail */
     ISO_CHANGE = 'X',   /* i: state, s[0..2]: action, target, detail */
     ISO_RPO = 'O',      /* d: seconds */
+    ISO_BACKUP_AGE = 'A', /* d: seconds (recovery_point_age) */
     ISO_RESULT = 'R'    /* i: return value, s[0]: error message; the last frame of a call that returned */
 };
 

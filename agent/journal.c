@@ -187,6 +187,12 @@ static void apply_event(journal_run *r, json_t *ev, int *have_start)
     }
 }
 
+int journal_resumable(const journal_run *r)
+{
+    return !r->ended || strcmp(r->status, "stopped") == 0 || strcmp(r->status, "held") == 0 ||
+           strcmp(r->status, "rollback failed") == 0;
+}
+
 int journal_read(const char *path, journal_run *out, dr_error *err)
 {
     FILE *f = fopen(path, "r");

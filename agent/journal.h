@@ -13,6 +13,8 @@
  *   resume     {host, pid, lease_token?, lease_taken_over?}
  *   step_start {step, resource, hook}
  *   step_end   {step, resource, hook, status, error?, rpo_seconds?, duration_ms, changes[]}
+ *   stated_state {run_id, outcome, switch, from_region, to_region, moved, partly_moved, not_moved, resources[],
+ *                complete_command, reverse_command}: a switch that did not finish
  *   run_end    {status, duration_seconds, rto_seconds?, rto_since_resume_seconds?, rpo_seconds?, rpo_unknown?}
  * rto_seconds counts from the run's first start (run_start), across resumes;
  * rpo_seconds is the worst RPO measured; rpo_unknown lists the data resources
@@ -77,6 +79,12 @@ typedef struct journal_run {
     size_t n_steps;
     size_t bad_lines;       /* lines that did not parse (a torn last line) */
 } journal_run;
+
+/*
+ * Can `resume` continue the run: it has no end, or it ended in a stated state
+ * that waits for completion ("stopped", "held", "rollback failed").
+ */
+int journal_resumable(const journal_run *r);
 
 /* Read one journal file. 0, or DR_EIO / DR_EPARSE when it has no run_start. */
 int journal_read(const char *path, journal_run *out, dr_error *err);

@@ -38,7 +38,7 @@ static void usage_main(FILE *out)
             "  failover    make the DR region serve, data before traffic\n"
             "  failback    make the primary region serve again\n"
             "  drill       verify, failover, verify in the DR region, failback, verify; measure RTO and RPO\n"
-            "  resume      continue an interrupted configure, failover or failback (the newest, or RUN_ID)\n"
+            "  resume      continue an interrupted configure, failover, failback or drill (the newest, or RUN_ID)\n"
             "  history     list past runs with their outcome, RTO and RPO\n"
             "  cleanup     delete what failovers and drills retired, once older than the retention (--plan: list)\n"
             "\n"
@@ -85,14 +85,21 @@ static void usage_command(const char *cmd, FILE *out)
                      "or failback in the state directory).\n");
     else if (strcmp(cmd, "failover") == 0 || strcmp(cmd, "failback") == 0)
         fprintf(out,
-                "Usage: dr-agent [-c FILE] %s [--mode graceful|forced] [--yes] [--dry-run] [--resource ID ...]\n\n"
-                "%s in dependency order (data before traffic). graceful (default) loses no data: it\n"
-                "waits and fences; forced assumes the region being left may be gone and reports the\n"
-                "data-loss window. Asks for confirmation on a terminal; without a terminal --yes is\n"
-                "required. --dry-run shows the steps without making them.\n",
+                "Usage: dr-agent [-c FILE] %s [--mode graceful|forced] [--yes] [--dry-run] [--resource ID ...]\n"
+                "                              [--prepare-timeout DURATION]\n\n"
+                "%s in two phases. prepare: every resource checks its preconditions and\n"
+                "waits for its data, changing nothing; only when all are ready (within the prepare\n"
+                "deadline, default agent.prepare_timeout, 15m) the switch commits, in dependency order\n"
+                "(data before traffic). graceful (default) loses no data: it waits and fences; forced\n"
+                "assumes the region being left may be gone (the barrier does not wait for it) and\n"
+                "reports the data-loss window. A switch that fails after the commit started stops and\n"
+                "states which resources moved and the command that completes or reverses it. Asks for\n"
+                "confirmation on a terminal; without a terminal --yes is required. --dry-run shows the\n"
+                "steps without making them.\n",
                 cmd, strcmp(cmd, "failover") == 0 ? "Makes the DR region serve" : "Makes the primary region serve again");
     else if (strcmp(cmd, "drill") == 0)
-        fprintf(out, "Usage: dr-agent [-c FILE] drill [--mode graceful|forced] [--yes] [--notes FILE] [--format text|json]\n\n"
+        fprintf(out, "Usage: dr-agent [-c FILE] drill [--mode graceful|forced] [--yes] [--notes FILE] [--format text|json]\n"
+                     "                              [--on-failure rollback|hold] [--prepare-timeout DURATION]\n\n"
                      "The quarterly DR drill as one command: verify, failover, verify with the DR region\n"
                      "serving (repeated until every resource is OK; this ends the RTO), failback, verify.\n"
                      "Measures the RTO (failover start until every resource verifies OK in the DR region)\n"
@@ -100,13 +107,16 @@ static void usage_command(const char *cmd, FILE *out)
                      "and a self-contained HTML report with a timeline to <state_dir>/reports/, and exits\n"
                      "1 when a phase failed, an objective was missed or the drill was cancelled.\n"
                      "--notes FILE: the lessons learned, read when the drill ends (write them during the\n"
-                     "drill), shown in the report and by 'dr-agent history'.\n");
+                     "drill), shown in the report and by 'dr-agent history'. A failover that fails or is\n"
+                     "cancelled after its commit started is rolled back (failback of what moved, in\n"
+                     "reverse dependency order); --on-failure hold keeps that state for inspection\n"
+                     "('dr-agent resume' then fails back).\n");
     else if (strcmp(cmd, "resume") == 0)
         fprintf(out, "Usage: dr-agent [-c FILE] resume [RUN_ID] [--yes]\n\n"
-                     "Continues an interrupted configure, failover or failback with the same run id,\n"
+                     "Continues an interrupted configure, failover, failback or drill with the same run id,\n"
                      "mode and resources. Every step runs again and checks the state first, so steps\n"
                      "that had finished are re-checked, not redone. Without RUN_ID: the newest\n"
-                     "interrupted run.\n");
+                     "interrupted run. A drill is completed by failing back what it moved.\n");
     else if (strcmp(cmd, "cleanup") == 0)
         fprintf(out, "Usage: dr-agent [-c FILE] cleanup [--plan] [--yes] [--resource ID ...] [--format text|json]\n\n"
                      "Failovers, failbacks and drills keep what they replace (an Aurora cluster renamed\n"
@@ -139,7 +149,7 @@ static int parse_format(const char *s, fmt *out)
 static int parse_args(int argc, char **argv, opts *o)
 {
     enum { O_PLUGIN_DIR = 1000, O_STATE_DIR, O_PROM_FILE, O_PLAN, O_YES, O_MODE, O_SERVING, O_CONC, O_TIMEOUT,
-           O_LOG_FORMAT, O_DRY_RUN, O_WAIT, O_NOTES };
+           O_LOG_FORMAT, O_DRY_RUN, O_WAIT, O_NOTES, O_PREPARE_TIMEOUT, O_ON_FAILURE };
     static const struct option longopts[] = {
         {"config", required_argument, NULL, 'c'},
         {"plugin-dir", required_argument, NULL, O_PLUGIN_DIR},
@@ -156,6 +166,8 @@ static int parse_args(int argc, char **argv, opts *o)
         {"timeout", required_argument, NULL, O_TIMEOUT},
         {"wait", required_argument, NULL, O_WAIT},
         {"notes", required_argument, NULL, O_NOTES},
+        {"prepare-timeout", required_argument, NULL, O_PREPARE_TIMEOUT},
+        {"on-failure", required_argument, NULL, O_ON_FAILURE},
         {"log-format", required_argument, NULL, O_LOG_FORMAT},
         {"quiet", no_argument, NULL, 'q'},
         {"verbose", no_argument, NULL, 'v'},
@@ -235,6 +247,22 @@ static int parse_args(int argc, char **argv, opts *o)
             }
             break;
         case O_NOTES: o->notes = optarg; break;
+        case O_PREPARE_TIMEOUT:
+            if (dr_duration_parse(optarg, &o->prepare_timeout) != 0 || o->prepare_timeout <= 0) {
+                fprintf(stderr, "dr-agent: --prepare-timeout: bad duration '%s' (e.g. 90s, 15m)\n", optarg);
+                return -1;
+            }
+            break;
+        case O_ON_FAILURE:
+            if (strcmp(optarg, "rollback") == 0)
+                o->on_failure_hold = 0;
+            else if (strcmp(optarg, "hold") == 0)
+                o->on_failure_hold = 1;
+            else {
+                fprintf(stderr, "dr-agent: --on-failure must be rollback or hold, not '%s'\n", optarg);
+                return -1;
+            }
+            break;
         case O_LOG_FORMAT:
             if (strcmp(optarg, "text") == 0)
                 o->log_fmt = LOG_FORMAT_TEXT;

@@ -23,7 +23,13 @@ static struct {
     pthread_mutex_t mu; /* guards `running` */
     unsigned char *running;
     int64_t *since;
+    int64_t *logged_at; /* plain output: when the resource's wait was last logged */
+    char (*logged)[256]; /* and what it said, without the trailing "(elapsed, left)" */
 } P = {.mu = PTHREAD_MUTEX_INITIALIZER};
+
+/* Plain output logs a wait when what it waits for changes (at most every 5 s) and otherwise every 30 s. */
+#define WAIT_LOG_CHANGE_MS 5000
+#define WAIT_LOG_EVERY_MS 30000
 
 /* Called by the logger, under its lock, before and after it writes a line. */
 static void clear_block(void)
@@ -113,6 +119,8 @@ void progress_start(agent *a, int quiet, int plain)
     P.live = !quiet && !plain && isatty(STDERR_FILENO) && getenv("TERM") && strcmp(getenv("TERM"), "dumb") != 0;
     P.running = calloc(a->cfg->n_res + 1, 1);
     P.since = calloc(a->cfg->n_res + 1, sizeof(int64_t));
+    P.logged_at = calloc(a->cfg->n_res + 1, sizeof(int64_t));
+    P.logged = calloc(a->cfg->n_res + 1, sizeof(*P.logged));
     P.stop = 0;
     if (P.live && P.running && P.since) {
         log_set_tty_hooks(clear_block, draw_block);
@@ -131,8 +139,12 @@ void progress_stop(void)
     log_set_tty_hooks(NULL, NULL);
     free(P.running);
     free(P.since);
+    free(P.logged_at);
+    free(P.logged);
     P.running = NULL;
     P.since = NULL;
+    P.logged_at = NULL;
+    P.logged = NULL;
     P.a = NULL;
 }
 
@@ -142,6 +154,10 @@ void progress_step_start(agent *a, size_t idx, hook_kind hook)
         pthread_mutex_lock(&P.mu);
         P.running[idx] = 1;
         P.since[idx] = dr_mono_ms();
+        if (P.logged) {
+            P.logged[idx][0] = '\0';
+            P.logged_at[idx] = 0;
+        }
         pthread_mutex_unlock(&P.mu);
     }
     /* verify runs from cron: its steps are news only with --verbose */
@@ -177,10 +193,30 @@ void progress_update(agent *a, size_t idx)
         return;
     }
     {
-        char text[256];
+        char text[256], key[256], *paren;
+        int64_t now = dr_mono_ms();
+        int show = 1;
+
         pthread_mutex_lock(&a->res[idx].mu);
         snprintf(text, sizeof(text), "%s", a->results[idx].progress);
         pthread_mutex_unlock(&a->res[idx].mu);
-        log_msg(a->last_hook == HOOK_VERIFY ? DR_LOG_DEBUG : DR_LOG_INFO, a->cfg->res[idx].id, "%s", text);
+        /* the same wait polled again is news only when what it sees changed, or now and then */
+        snprintf(key, sizeof(key), "%s", text);
+        paren = strrchr(key, '(');
+        if (paren && paren > key && paren[-1] == ' ')
+            paren[-1] = '\0';
+        pthread_mutex_lock(&P.mu);
+        if (P.logged && P.logged_at) {
+            int64_t since = now - P.logged_at[idx];
+            int changed = strcmp(P.logged[idx], key) != 0;
+            show = P.logged_at[idx] == 0 || (changed && since >= WAIT_LOG_CHANGE_MS) || since >= WAIT_LOG_EVERY_MS;
+            if (show) {
+                memcpy(P.logged[idx], key, sizeof(key));
+                P.logged_at[idx] = now;
+            }
+        }
+        pthread_mutex_unlock(&P.mu);
+        if (show)
+            log_msg(a->last_hook == HOOK_VERIFY ? DR_LOG_DEBUG : DR_LOG_INFO, a->cfg->res[idx].id, "%s", text);
     }
 }

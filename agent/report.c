@@ -105,6 +105,8 @@ static json_t *resource_json(const agent *a, size_t i)
                     "depends_on", deps);
     if (!res)
         return NULL;
+    json_object_set_new(res, "backup_recovery_point_age_seconds",
+                        r->has_backup_age ? json_real(r->backup_age) : json_null());
     json_object_set_new(res, "level", json_integer(a->g.level[i]));
     if (r->error[0])
         json_object_set_new(res, "error", json_string(r->error));
@@ -138,6 +140,12 @@ static json_t *head_json(const agent *a, const report_info *ri)
     if (a->last_hook == HOOK_FAILOVER || a->last_hook == HOOK_FAILBACK)
         json_object_set_new(doc, "mode", json_string(a->last_opts.mode == DR_MODE_FORCED ? "forced" : "graceful"));
     json_object_set_new(doc, "rpo_observed_seconds", run_worst_rpo(a, &worst_rpo) ? json_real(worst_rpo) : json_null());
+    {
+        double age;
+        size_t who;
+        json_object_set_new(doc, "backup_recovery_point_age_seconds",
+                            run_worst_backup_age(a, &age, &who) ? json_real(age) : json_null());
+    }
     {
         /* the run's RPO is unknown while one data resource's is: rpo_observed_seconds is then the known worst */
         const char *ids[256];
@@ -420,6 +428,15 @@ int report_text(const agent *a, const report_info *ri, FILE *out, int verbose)
         fprintf(out, "; longest %s RPO %s (%s; objective %s)", run_rpo_unknown(a, NULL, 0) ? "known" : "observed", rpo,
                 who, obj);
     }
+    {
+        double age;
+        size_t who;
+        if (run_worst_backup_age(a, &age, &who)) {
+            dr_duration_format(age, rpo, sizeof(rpo));
+            /* what a restore would lose, not what a failover would: not an RPO */
+            fprintf(out, "; oldest backup recovery point %s (%s)", rpo, a->cfg->res[who].id);
+        }
+    }
     fputc('\n', out);
     if (a->last_hook == HOOK_CONFIGURE || a->last_hook == HOOK_CLEANUP)
         report_change_summary(a, ri->dry_run, out);
@@ -472,7 +489,8 @@ int report_prometheus(const agent *a, const report_info *ri, FILE *out)
                 fprintf(out, "\"} %d\n", (int)a->results[i].checks[k].status);
             }
         }
-        prom_head(out, "dr_rpo_observed_seconds", "Observed recovery point (replication lag, backup age) per resource.");
+        prom_head(out, "dr_rpo_observed_seconds",
+                  "Replication RPO per resource: the data a failover would lose now (replication lag).");
         for (size_t i = 0; i < a->cfg->n_res; i++) {
             if (!selected(a, i) || !a->results[i].has_rpo)
                 continue;
@@ -481,6 +499,17 @@ int report_prometheus(const agent *a, const report_info *ri, FILE *out)
             fputs("\",plugin=\"", out);
             prom_label(out, a->cfg->res[i].type);
             fprintf(out, "\"} %.6g\n", a->results[i].rpo);
+        }
+        prom_head(out, "dr_backup_recovery_point_age_seconds",
+                  "Age of the newest restorable backup per resource: the data a restore would lose.");
+        for (size_t i = 0; i < a->cfg->n_res; i++) {
+            if (!selected(a, i) || !a->results[i].has_backup_age)
+                continue;
+            fputs("dr_backup_recovery_point_age_seconds{resource=\"", out);
+            prom_label(out, a->cfg->res[i].id);
+            fputs("\",plugin=\"", out);
+            prom_label(out, a->cfg->res[i].type);
+            fprintf(out, "\"} %.6g\n", a->results[i].backup_age);
         }
         prom_head(out, "dr_rpo_objective_seconds", "Recovery point objective.");
         fprintf(out, "dr_rpo_objective_seconds %.6g\n", a->cfg->rpo);
@@ -579,6 +608,12 @@ int report_nagios(const agent *a, const report_info *ri, FILE *out)
      */
     if (have_rpo)
         fprintf(out, "rpo=%.3fs;;;0; rpo_objective=%.0fs ", rpo, a->cfg->rpo);
+    {
+        double age;
+        size_t who;
+        if (run_worst_backup_age(a, &age, &who))
+            fprintf(out, "backup_age=%.0fs;;;0; ", age);
+    }
     for (size_t i = 0; i < a->cfg->n_res; i++) {
         if (!selected(a, i))
             continue;

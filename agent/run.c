@@ -19,7 +19,7 @@
 
 const char *hook_name(hook_kind h)
 {
-    static const char *const names[] = {"configure", "verify", "failover", "failback", "cleanup"};
+    static const char *const names[] = {"configure", "verify", "failover", "failback", "cleanup", "prepare"};
     return h < HOOK_COUNT ? names[h] : "?";
 }
 
@@ -31,6 +31,7 @@ dr_hook_fn hook_fn(const dr_plugin_descriptor *d, hook_kind h)
     case HOOK_FAILOVER: return d->failover;
     case HOOK_FAILBACK: return d->failback;
     case HOOK_CLEANUP: return d->cleanup;
+    case HOOK_PREPARE: return d->prepare;
     default: return NULL;
     }
 }
@@ -188,6 +189,7 @@ static void h_check(dr_resource *res, const dr_check *c);
 static void h_change(dr_resource *res, dr_change_state state, const char *action, const char *target,
                      const char *detail);
 static void h_rpo_observed(dr_resource *res, double seconds);
+static void h_recovery_point_age(dr_resource *res, double seconds);
 
 /* In the parent: what the isolated hook reported, recorded as if it had called the host directly. */
 static void relay_frame(void *arg, const iso_msg *m)
@@ -214,6 +216,9 @@ static void relay_frame(void *arg, const iso_msg *m)
         break;
     case ISO_RPO:
         h_rpo_observed(res, m->d);
+        break;
+    case ISO_BACKUP_AGE:
+        h_recovery_point_age(res, m->d);
         break;
     default:
         break;
@@ -442,6 +447,7 @@ static int start_job(agent *a, const run_opts *o, size_t i, int64_t grace_unused
     j->args.dry_run = o->dry_run;
     j->args.mode = o->mode;
     j->args.serving = o->serving;
+    j->args.prepare_for = o->prepare_for;
     snprintf(j->run_id, sizeof(j->run_id), "%s", o->run_id ? o->run_id : "");
     snprintf(j->step_id, sizeof(j->step_id), "%s/%s/%s", j->run_id, res->cfg->id, hook_name(o->hook));
     j->args.run_id = j->run_id;
@@ -545,6 +551,35 @@ static int reap_job(agent *a, const run_opts *o, size_t i, int64_t now, int64_t 
     return 1;
 }
 
+/*
+ * The dependants of each resource, for a run in reverse order: rev[i]..rev[i+1] index the dependants of i in
+ * rev[n + 1 + ...]. One allocation the caller frees.
+ */
+static int reverse_deps(const agent *a, size_t **out)
+{
+    size_t n = a->cfg->n_res, edges = 0, *rev, *fill;
+
+    for (size_t i = 0; i < n; i++)
+        edges += a->g.n_deps[i];
+    rev = calloc(n + 1 + edges + n + 1, sizeof(*rev));
+    if (!rev)
+        return DR_ENOMEM;
+    fill = rev + n + 1 + edges;
+    for (size_t i = 0; i < n; i++)
+        for (size_t k = 0; k < a->g.n_deps[i]; k++)
+            rev[a->g.deps[i][k] + 1]++;
+    for (size_t i = 0; i < n; i++)
+        rev[i + 1] += rev[i];
+    for (size_t i = 0; i < n; i++) {
+        for (size_t k = 0; k < a->g.n_deps[i]; k++) {
+            size_t d = a->g.deps[i][k];
+            rev[n + 1 + rev[d] + fill[d]++] = i;
+        }
+    }
+    *out = rev;
+    return 0;
+}
+
 int run_execute(agent *a, const run_opts *o)
 {
     size_t n = a->cfg->n_res;
@@ -552,11 +587,15 @@ int run_execute(agent *a, const run_opts *o)
     int conc = o->concurrency > 0 ? o->concurrency : a->cfg->agent.concurrency;
     int64_t grace = o->grace_ms > 0 ? o->grace_ms : 2000;
     int64_t cancel_at = 0;
-    size_t running = 0, pending = 0;
+    size_t running = 0, pending = 0, *rev = NULL;
     unsigned long seen_seq;
 
     if (!state)
         return DR_ENOMEM;
+    if (o->ordered && o->reverse && reverse_deps(a, &rev) != 0) {
+        free(state);
+        return DR_ENOMEM;
+    }
     if (conc < 1)
         conc = 1;
     for (size_t i = 0; a->results && i < n; i++)
@@ -608,8 +647,9 @@ int run_execute(agent *a, const run_opts *o)
                 continue;
             }
             if (o->ordered) {
-                for (size_t k = 0; k < a->g.n_deps[i]; k++) {
-                    size_t d = a->g.deps[i][k];
+                size_t nd = rev ? rev[i + 1] - rev[i] : a->g.n_deps[i];
+                for (size_t k = 0; k < nd; k++) {
+                    size_t d = rev ? rev[n + 1 + rev[i] + k] : a->g.deps[i][k];
                     if (state[d] == ST_IDLE)
                         continue; /* not selected: not part of this run */
                     if (state[d] != ST_DONE) {
@@ -667,6 +707,7 @@ int run_execute(agent *a, const run_opts *o)
     }
     a->run_finished = dr_now();
     free(state);
+    free(rev);
     return 0;
 }
 
@@ -717,6 +758,23 @@ int run_worst_rpo(const agent *a, double *rpo)
             continue;
         if (r->has_rpo && (!have || r->rpo > *rpo)) {
             *rpo = r->rpo;
+            have = 1;
+        }
+    }
+    return have;
+}
+
+int run_worst_backup_age(const agent *a, double *age, size_t *who)
+{
+    int have = 0;
+
+    for (size_t i = 0; i < a->cfg->n_res; i++) {
+        const res_result *r = &a->results[i];
+        if (a->last_opts.selected && !a->last_opts.selected[i])
+            continue;
+        if (r->has_backup_age && (!have || r->backup_age > *age)) {
+            *age = r->backup_age;
+            *who = i;
             have = 1;
         }
     }
@@ -978,6 +1036,23 @@ static void h_rpo_observed(dr_resource *res, double seconds)
     pthread_mutex_unlock(&res->mu);
 }
 
+static void h_recovery_point_age(dr_resource *res, double seconds)
+{
+    struct job *j;
+
+    if (iso_in_child()) {
+        iso_send(ISO_BACKUP_AGE, 0, seconds, 0, NULL);
+        return;
+    }
+    pthread_mutex_lock(&res->mu);
+    j = active_job(res);
+    if (j && seconds >= 0) {
+        j->result->has_backup_age = 1;
+        j->result->backup_age = seconds;
+    }
+    pthread_mutex_unlock(&res->mu);
+}
+
 static struct job *current_job(dr_resource *res)
 {
     struct job *j;
@@ -1066,6 +1141,8 @@ static int region_being_left(const agent *a, const char *region)
         return strcmp(region, a->cfg->primary_region) == 0;
     if (a->last_hook == HOOK_FAILBACK)
         return strcmp(region, a->cfg->dr_region) == 0;
+    if (a->last_hook == HOOK_PREPARE)
+        return strcmp(region, j->args.prepare_for == DR_SWITCH_FAILBACK ? a->cfg->dr_region : a->cfg->primary_region) == 0;
     return 0;
 }
 
@@ -1205,6 +1282,7 @@ static const dr_host_api g_host = {
     .state_set = h_state_set,
     .state_get = h_state_get,
     .failover_control_plane = h_failover_control_plane,
+    .recovery_point_age = h_recovery_point_age,
 };
 
 const dr_host_api *host_api(void)

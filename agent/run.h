@@ -18,7 +18,7 @@
 #include "graph.h"
 #include "loader.h"
 
-typedef enum hook_kind { HOOK_CONFIGURE = 0, HOOK_VERIFY, HOOK_FAILOVER, HOOK_FAILBACK, HOOK_CLEANUP, HOOK_COUNT } hook_kind;
+typedef enum hook_kind { HOOK_CONFIGURE = 0, HOOK_VERIFY, HOOK_FAILOVER, HOOK_FAILBACK, HOOK_CLEANUP, HOOK_PREPARE, HOOK_COUNT } hook_kind;
 
 const char *hook_name(hook_kind h);
 dr_hook_fn hook_fn(const dr_plugin_descriptor *d, hook_kind h);
@@ -69,7 +69,9 @@ typedef struct res_result {
     change_rec *changes;
     size_t n_changes;
     int has_rpo;
-    double rpo;
+    double rpo;          /* replication RPO: what a failover would lose now */
+    int has_backup_age;
+    double backup_age;   /* age of the newest restorable backup: what a restore would lose */
     int rpo_unknown;     /* the plugin holds data here but could not measure its RPO (rpo_observed < 0) */
     int status;          /* verify: dr_status; others: action_status */
     char progress[256];  /* what the hook waits for now */
@@ -112,6 +114,8 @@ typedef struct run_opts {
     const unsigned char *selected; /* NULL: all; else selected[i] != 0 runs resource i */
     const run_observer *observer;
     int64_t grace_ms;       /* how long past its deadline a hook may take before it is abandoned; 0: 2000 */
+    dr_switch prepare_for;  /* HOOK_PREPARE: the switch the resources get ready for */
+    int reverse;            /* ordered: dependencies wait for their dependants instead (undoing a switch) */
     int64_t run_deadline_ms; /* dr_mono_ms() by which the whole run ends (hook deadlines are cut to it, steps not
                                 started by then are skipped); 0: none */
 } run_opts;
@@ -192,6 +196,8 @@ dr_status run_worst_status(const agent *a);          /* verify */
 int run_all_succeeded(const agent *a);               /* actions: no failed or skipped step */
 int run_changes_pending(const agent *a);             /* configure --plan: a planned change exists */
 int run_worst_rpo(const agent *a, double *rpo);      /* 1 and *rpo when some resource reported one */
+/* 1 and the oldest backup recovery-point age (and its resource's index) when some resource reported one */
+int run_worst_backup_age(const agent *a, double *age, size_t *who);
 /*
  * Selected resources whose RPO is unknown (their plugin said so): the count,
  * and up to max of their ids in ids (borrowed from the config). While one is

@@ -160,7 +160,7 @@ int session_begin(session *s, agent *a, const session_opts *o, dr_error *err)
         /* the run was chosen before the lock was taken: it may have ended (or been resumed) since */
         journal_run jr;
         rc = journal_read(s->j.path, &jr, err);
-        if (rc == 0 && jr.ended)
+        if (rc == 0 && !journal_resumable(&jr))
             rc = dr_error_set(err, DR_ESTATE, "run %s ended (%s) while this resume waited for the lock: nothing to "
                               "resume", s->run_id, jr.status);
         journal_run_clear(&jr);
@@ -233,12 +233,23 @@ int session_run(session *s, hook_kind hook, const char *phase, int dry_run, dr_s
     ro.dry_run = dry_run;
     ro.mode = s->o.mode;
     ro.serving = serving;
-    ro.ordered = hook != HOOK_VERIFY;
+    ro.ordered = hook != HOOK_VERIFY && hook != HOOK_PREPARE;
+    ro.reverse = s->reverse;
     ro.run_id = s->run_id;
     ro.selected = s->o.selected;
     ro.observer = &s->obs;
     ro.concurrency = s->o.concurrency;
     ro.hook_timeout = s->o.hook_timeout;
+    if (hook == HOOK_PREPARE) {
+        /* one deadline for the whole barrier: every resource is ready by then, or none moves */
+        double t = s->o.prepare_timeout > 0 ? s->o.prepare_timeout : s->a->cfg->agent.prepare_timeout;
+        /* a prepare hook is a hook: --timeout bounds it too */
+        if (s->o.hook_timeout > 0 && s->o.hook_timeout < t)
+            t = s->o.hook_timeout;
+        ro.prepare_for = s->prepare_for;
+        ro.hook_timeout = t;
+        ro.run_deadline_ms = dr_mono_ms() + (int64_t)(t * 1000.0);
+    }
     if (hook == HOOK_VERIFY) {
         /* verify as a whole ends in time (a monitoring check waits for it): a longer --timeout extends it */
         double total = s->a->cfg->agent.verify_timeout;

@@ -26,6 +26,7 @@ typedef struct session_opts {
     double hook_timeout;   /* 0: the config's / the resource's */
     const char *resume_run_id; /* continue this run's journal instead of starting one */
     int quiet;
+    double prepare_timeout; /* the prepare deadline of a switch, seconds (0: the config's) */
 } session_opts;
 
 typedef struct session {
@@ -45,6 +46,8 @@ typedef struct session {
     const char *rpo_unknown_ids[256]; /* data resources whose RPO is unknown (borrowed from the config) */
     size_t n_rpo_unknown;
     int lease_lost_noted;  /* the loss of the lease was logged */
+    dr_switch prepare_for; /* of the next HOOK_PREPARE phase */
+    int reverse;           /* the next phases run in reverse dependency order (a rollback) */
 } session;
 
 /* Non-zero once the session's run lease may be another host's: nothing more is done or recorded. */

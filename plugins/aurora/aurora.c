@@ -1569,6 +1569,16 @@ static void report_outcome(au_ctx *x, double loss, double writable_at, au_side s
                          x->has_pg ? "accepted a write" : "was available as the writer (no data plane configured)");
 }
 
+/* What the application uses after a switch: the writer endpoint of the cluster that serves (an "endpoint" check). */
+static void report_endpoint(au_ctx *x, dr_aws *c, const char *id)
+{
+    au_cluster cl;
+    dr_error e;
+
+    dr_error_clear(&e);
+    if (au_describe_cluster(c, id, &cl, &e) == 0 && cl.found && cl.endpoint[0])
+        dr_report_state(H, x->res, "endpoint", DR_STATUS_OK, cl.endpoint, NULL, "writer endpoint of %s", id);
+}
 static void note_switch_point(au_ctx *x);
 
 static int au_failover(dr_resource *res, const dr_hook_args *args, dr_error *err)
@@ -1664,6 +1674,7 @@ static int au_failover(dr_resource *res, const dr_hook_args *args, dr_error *err
         return rc;
     if (!already)
         report_outcome(&x, loss, x.has_pg ? writable_at : elapsed_s(&x), AU_DR, "failover");
+    report_endpoint(&x, dc, x.dr_cluster);
     return 0;
 }
 
@@ -1883,6 +1894,17 @@ static int failback_global(au_ctx *x, dr_aws *pc, dr_aws *dc, int *switched, dou
         return rc;
     if (!g.found)
         return dr_error_set(err, DR_ESTATE, "global cluster %s not found", x->global_id);
+    if (r.found && g.failover_status[0] && strcmp(g.failover_to, r.arn) == 0 && !x->dry) {
+        /* A switch to the DR cluster is under way (a failover stopped after Aurora accepted it, as a drill's
+           rollback finds it): let it end first, or it would take the writer away again after this failback. */
+        H->log(x->res, DR_LOG_INFO, "global cluster %s is still moving its writer to %s: waiting for it before "
+               "failing back", x->global_id, x->dr_cluster);
+        rc = wait_cluster_ready(x, dc, x->dr_cluster, 0, 0, 1, err);
+        if (rc == 0)
+            rc = describe_global(x, &g, err);
+        if (rc != 0)
+            return rc;
+    }
     w = au_global_writer(&g);
     if (p.found && w && strcmp(w->arn, p.arn) == 0)
         goto topology; /* already back */
@@ -2006,7 +2028,74 @@ static int au_failback(dr_resource *res, const dr_hook_args *args, dr_error *err
         report_outcome(&x, loss, writable_at, AU_PRIMARY, "failback");
     /* The original topology, reported as verify would (no metric yet for a DR cluster just made). */
     verify_normal(&x, 0, NULL);
+    report_endpoint(&x, pc, x.cluster);
     return 0;
+}
+
+/* ------------------------------------------------------------- prepare --- */
+
+/* Graceful: how far behind (Aurora's own RPO lag) the region taking over may be when the switch commits. */
+#define PREPARE_MAX_LAG_MS 1000
+
+/*
+ * The prepare phase of a switch: the cluster taking over exists and is a member of the global cluster (or is the
+ * writer already, or a switch to it was accepted), and, graceful with the data plane, the RPO lag Aurora reports
+ * for its region (aurora_global_db_status() on the writer) has fallen to PREPARE_MAX_LAG_MS: the fence that
+ * follows then holds writes only briefly. Nothing is fenced, switched or failed over.
+ */
+static int au_prepare(dr_resource *res, const dr_hook_args *args, dr_error *err)
+{
+    au_ctx x;
+    au_cluster r;
+    au_global g;
+    dr_aws *c;
+    int back = args->prepare_for == DR_SWITCH_FAILBACK;
+    au_side from = back ? AU_DR : AU_PRIMARY;
+    const char *id, *region;
+    char what[200];
+    int rc;
+
+    ctx_init(&x, res, args);
+    memset(&g, 0, sizeof(g));
+    id = back ? x.cluster : x.dr_cluster;
+    region = back ? x.preg : x.dreg;
+    if (!(c = client(&x, region, err)))
+        return err->code ? err->code : DR_ENETWORK;
+    if ((rc = au_describe_cluster(c, id, &r, err)) != 0)
+        return rc;
+    if ((rc = describe_global(&x, &g, err)) != 0)
+        return rc;
+    if (!r.found || !g.found || !au_global_member(&g, r.arn)) {
+        if (back) {
+            /* the failback rebuilds (or re-adds) the primary-region cluster and waits for it there */
+            dr_report_state(H, res, "prepare_cluster", DR_STATUS_WARNING, r.found ? r.status : "MISSING", "member",
+                            "%s in %s is not a member of %s: the failback rebuilds it from %s", id, region,
+                            x.global_id, x.dreg);
+            return 0;
+        }
+        return dr_error_set(err, r.found ? DR_ESTATE : DR_ENOTFOUND, "%s in %s %s: nothing to fail over to", id,
+                            region, r.found ? "is not a member of the global cluster" : "not found");
+    }
+    if (cluster_serves(&r, &g)) {
+        dr_report_state(H, res, "prepare_cluster", DR_STATUS_OK, "writer", "writer", "%s in %s is the writer already",
+                        id, region);
+        return 0;
+    }
+    if (g.failover_status[0] && strcmp(g.failover_to, r.arn) == 0) {
+        dr_report_state(H, res, "prepare_cluster", DR_STATUS_OK, g.failover_status, "writer",
+                        "a switch of %s to %s was accepted already", x.global_id, id);
+        return 0;
+    }
+    dr_report_state(H, res, "prepare_cluster", DR_STATUS_OK, r.status, "member", "%s in %s takes over", id, region);
+    if (x.forced || x.dry || !x.has_pg || back)
+        return 0; /* forced: the side being left may be gone; without the data plane Aurora synchronises itself;
+                     a failback may first rebuild the primary-region cluster, and waits for it to catch up then */
+    snprintf(what, sizeof(what), "the RPO lag of %s (aurora_global_db_status) to fall to %d ms", region,
+             PREPARE_MAX_LAG_MS);
+    rc = wait_region_synced(&x, from, region, PREPARE_MAX_LAG_MS, what, err);
+    dr_report_state(H, res, "prepare_rpo_lag", rc == 0 ? DR_STATUS_OK : DR_STATUS_CRITICAL, rc == 0 ? "caught up" : NULL,
+                    "at most 1000 ms", "%s", rc == 0 ? what : err->message);
+    return rc;
 }
 
 /* ------------------------------------------------------------ plumbing --- */
@@ -2087,6 +2176,7 @@ static const dr_plugin_descriptor descriptor = {
     au_failback,
     services,
     au_cleanup,
+    au_prepare,
 };
 
 DR_PLUGIN_DECLARE_ENTRY

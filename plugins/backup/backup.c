@@ -2014,6 +2014,15 @@ static void verify_jobs(bk_ctx *x, const bk_targets *t, int copies)
 }
 
 /* After a failover: what the DR region can restore from. */
+/* The newest recovery point's age: what a restore would lose (not the replication RPO; a 1.0 host knows only that). */
+static void backup_age(dr_resource *res, double seconds)
+{
+    if (DR_HAS_MEMBER(H, dr_host_api, recovery_point_age))
+        H->recovery_point_age(res, seconds);
+    else
+        H->rpo_observed(res, seconds);
+}
+
 static int verify_dr_side(bk_ctx *x)
 {
     bk_targets t = {NULL, 0};
@@ -2031,9 +2040,7 @@ static int verify_dr_side(bk_ctx *x)
     rc = targets_for(x, 1, NULL, &t, &err);
     worst = verify_ages(x, 1, &t, "dr_copy_age", x->k.max_copy_age, rc != 0 ? &err : NULL);
     if (worst >= 0)
-        H->rpo_observed(x->res, worst);
-    else
-        H->rpo_observed(x->res, -1); /* the data's RPO is unknown */
+        backup_age(x->res, worst);
     free(t.v);
     return 0;
 }
@@ -2249,9 +2256,7 @@ static int bk_verify(dr_resource *res, const dr_hook_args *a, dr_error *err)
     trc = targets_for(&x, 0, plan_id[0] ? plan_id : NULL, &t, &terr);
     worst = verify_ages(&x, 0, &t, "recovery_point_age", x.k.max_backup_age, trc != 0 ? &terr : NULL);
     if (worst >= 0)
-        H->rpo_observed(res, worst);
-    else
-        H->rpo_observed(res, -1); /* no recovery point's age could be read: the data's RPO is unknown */
+        backup_age(res, worst);
     if (x.k.any_copy) {
         /* the DR side is judged for what the primary side protects, plus what it holds itself */
         for (size_t i = 0; i < t.n && tdrc == 0; i++)
@@ -2534,6 +2539,23 @@ static int bk_init(const dr_host_api *host, dr_error *err)
     return 0;
 }
 
+/*
+ * The prepare phase. Failover: the restore options in the DR vault, the same read-only checks the failover makes
+ * (a DR region with nothing to restore from is not ready). Failback: the plan lives in the primary region, whose
+ * AWS client must be usable. Nothing is changed.
+ */
+static int bk_prepare(dr_resource *res, const dr_hook_args *a, dr_error *err)
+{
+    bk_ctx x;
+    int rc;
+
+    if (!(DR_HAS_MEMBER(a, dr_hook_args, prepare_for) && a->prepare_for == DR_SWITCH_FAILBACK))
+        return bk_failover(res, a, err);
+    rc = ctx_open(&x, res, err);
+    if (rc != 0)
+        return rc;
+    return client(&x, 0, err) ? 0 : err->code;
+}
 /* The AWS services (signing names) this plugin calls. */
 static const char *const services[] = {"backup", NULL};
 
@@ -2553,6 +2575,7 @@ static const dr_plugin_descriptor descriptor = {
     bk_failback,
     services,
     NULL, /* cleanup: nothing retired */
+    bk_prepare,
 };
 
 DR_PLUGIN_DECLARE_ENTRY

@@ -44,6 +44,7 @@ typedef struct ctx {
     const char *primary;
     const char *dr;
     int64_t poll_ms;
+    int may_wait; /* the prepare phase: waits for the latency here; the commit reads it once */
 } ctx;
 
 static void ctx_init(ctx *x, dr_resource *res, const dr_hook_args *args)
@@ -1088,7 +1089,7 @@ static int probe_lag(void *arg, char *status, size_t len, dr_error *err)
 static int switch_latency(const ctx *x, const char *from, const char *to, int must_confirm, dr_error *err)
 {
     int graceful = x->args->mode == DR_MODE_GRACEFUL;
-    int wait = graceful && H->cfg_bool(x->res, "graceful_wait") && !x->args->dry_run;
+    int wait = graceful && x->may_wait && H->cfg_bool(x->res, "graceful_wait") && !x->args->dry_run;
     double rpo = H->rpo_objective(x->res), frac = H->cfg_float(x->res, "latency_warning_fraction");
     lag_wait w;
     char what[200], detail[512], when[40];
@@ -1179,15 +1180,24 @@ static int check_member(const ctx *x, const char *name, dr_aws *c, const char *r
  * Global tables are multi-active: nothing is promoted. The DR replica must be ACTIVE and part of the global table,
  * the replication latency towards it is the RPO estimate, and a canary write and read prove it takes writes.
  */
-static int dynamodb_failover(dr_resource *res, const dr_hook_args *args, dr_error *err)
+/* What the application uses after the switch: the table name in the serving region. */
+static void endpoint(const ctx *x, const char *region)
+{
+    char value[400];
+
+    snprintf(value, sizeof(value), "%s in %s", x->table, region);
+    dr_report_state(H, x->res, "endpoint", DR_STATUS_OK, value, NULL, "table");
+}
+
+static int failover_steps(ctx *x0, int commit, dr_error *err)
 {
     const dr_node *table = NULL;
     dr_doc *doc = NULL;
     dr_aws *cd;
     int rc;
-    ctx x;
+    ctx x = *x0;
+    dr_resource *res = x.res;
 
-    ctx_init(&x, res, args);
     if (!(cd = client(&x, x.dr, err)))
         return err->code;
 
@@ -1206,14 +1216,28 @@ static int dynamodb_failover(dr_resource *res, const dr_hook_args *args, dr_erro
     if ((rc = check_member(&x, "replica_dr", cd, x.dr, x.primary, &doc, &table, err)) != 0)
         goto out;
 
-    /* 2. replication latency from the primary: the data a failover now may leave behind */
-    if ((rc = switch_latency(&x, x.primary, x.dr, 0, err)) != 0)
+    /* 2. replication latency from the primary: the data a failover now may leave behind (prepare waits for it to
+       fall to graceful_max_latency; a graceful commit confirms it once more) */
+    if ((rc = switch_latency(&x, x.primary, x.dr, !commit, err)) != 0)
         goto out;
 
     /* 3. the DR replica takes a write and returns it with a strongly consistent read */
-    rc = canary(&x, cd, x.dr, table, err);
+    if (commit)
+        rc = canary(&x, cd, x.dr, table, err);
 out:
     dr_doc_free(doc);
+    return rc;
+}
+
+static int dynamodb_failover(dr_resource *res, const dr_hook_args *args, dr_error *err)
+{
+    ctx x;
+    int rc;
+
+    ctx_init(&x, res, args);
+    rc = failover_steps(&x, 1, err);
+    if (rc == 0 && !args->dry_run)
+        endpoint(&x, x.dr);
     return rc;
 }
 
@@ -1221,7 +1245,7 @@ out:
  * Before traffic moves back: the primary's replica is ACTIVE again (re-created from the DR region if it was lost,
  * with point-in-time recovery), and the changes made in the DR region have reached it.
  */
-static int dynamodb_failback(dr_resource *res, const dr_hook_args *args, dr_error *err)
+static int failback_steps(dr_resource *res, const dr_hook_args *args, int prepare, dr_error *err)
 {
     const dr_node *tp = NULL, *td = NULL;
     dr_doc *dp = NULL, *dd = NULL;
@@ -1232,6 +1256,27 @@ static int dynamodb_failback(dr_resource *res, const dr_hook_args *args, dr_erro
     ctx_init(&x, res, args);
     if (!(cp = client(&x, x.primary, err)) || !(cd = client(&x, x.dr, err)))
         return err->code;
+    x.may_wait = prepare;
+    if (prepare) {
+        /* prepare: the primary's replica exists and is a member, and the changes made in the DR region reached it */
+        rc = describe_table(&x, cp, &dp, &tp, err);
+        if (rc == DR_ENOTFOUND) {
+            dr_error_clear(err);
+            dr_report_state(H, res, "replica_primary", DR_STATUS_WARNING, "MISSING", "ACTIVE", "table %s does not "
+                            "exist in %s: the failback re-creates it from %s and waits for it", x.table, x.primary,
+                            x.dr);
+            rc = 0;
+            goto out;
+        }
+        if (rc != 0) {
+            dr_report_unknown(H, res, "replica_primary", "ACTIVE", err);
+            goto out;
+        }
+        if ((rc = check_member(&x, "replica_primary", cp, x.primary, x.dr, &dp, &tp, err)) != 0)
+            goto out;
+        rc = switch_latency(&x, x.dr, x.primary, 1, err);
+        goto out;
+    }
 
     /* 1. the replica in the primary region */
     rc = describe_table(&x, cp, &dp, &tp, err);
@@ -1262,12 +1307,37 @@ static int dynamodb_failback(dr_resource *res, const dr_hook_args *args, dr_erro
         goto out;
 
 latency:
-    /* 2. the changes made while the DR region served have reached the primary */
-    rc = switch_latency(&x, x.dr, x.primary, 1, err);
+    /* 2. the changes made while the DR region served have reached the primary (a re-created replica is waited for
+       here: the prepare phase could not) */
+    if (planned == 0 && dd)
+        x.may_wait = 1;
+    rc = switch_latency(&x, x.dr, x.primary, dd != NULL, err);
+    if (rc == 0 && !args->dry_run)
+        endpoint(&x, x.primary);
 out:
     dr_doc_free(dp);
     dr_doc_free(dd);
     return rc;
+}
+
+static int dynamodb_failback(dr_resource *res, const dr_hook_args *args, dr_error *err)
+{
+    return failback_steps(res, args, 0, err);
+}
+
+/*
+ * The prepare phase: the replica of the region taking over is a member that takes writes, and the replication
+ * latency towards it falls to graceful_max_latency (graceful; forced reads it once). Nothing is written.
+ */
+static int dynamodb_prepare(dr_resource *res, const dr_hook_args *args, dr_error *err)
+{
+    ctx x;
+
+    if (DR_HAS_MEMBER(args, dr_hook_args, prepare_for) && args->prepare_for == DR_SWITCH_FAILBACK)
+        return failback_steps(res, args, 1, err);
+    ctx_init(&x, res, args);
+    x.may_wait = 1;
+    return failover_steps(&x, 0, err);
 }
 
 /* ---- plugin ---- */
@@ -1335,6 +1405,7 @@ static const dr_plugin_descriptor descriptor = {
     dynamodb_failback,
     services,
     NULL, /* cleanup: nothing retired */
+    dynamodb_prepare,
 };
 
 DR_PLUGIN_DECLARE_ENTRY

@@ -2114,6 +2114,15 @@ static int r53_verify(dr_resource *res, const dr_hook_args *args, dr_error *err)
 
 /* ---- failover ---- */
 
+/* What the application reaches after the switch: the record and the value it answers now (an "endpoint" check). */
+static void report_answer(dr_resource *res, const r53_conf *c, const char *value)
+{
+    char v[600];
+
+    snprintf(v, sizeof(v), "%s %s %s", c->record, c->type, value);
+    dr_report_state(H, res, "endpoint", DR_STATUS_OK, v, NULL, "DNS record");
+}
+
 /*
  * failover_method alarm: everything happens in alarm_region (the DR region), through CloudWatch;
  * Route 53's data plane does the rest. No Route 53 control-plane call, so a failover works while
@@ -2267,6 +2276,7 @@ static int r53_failover(dr_resource *res, const dr_hook_args *args, dr_error *er
             goto out;
     }
     confirm_dns(res, &c, c.secondary_value);
+    report_answer(res, &c, c.secondary_value);
 out:
     dr_buf_free(&bt.xml);
     state_free(&s);
@@ -2350,6 +2360,47 @@ static int r53_failback(dr_resource *res, const dr_hook_args *args, dr_error *er
         H->log(res, DR_LOG_INFO, "health check %s reports healthy again after %.1fs", s.hc.id, secs);
     }
     confirm_dns(res, &c, c.primary_value);
+    report_answer(res, &c, c.primary_value);
+out:
+    state_free(&s);
+    return rc;
+}
+
+/*
+ * The prepare phase: the hosted zone and the health check can be read and, before a graceful failback, the primary
+ * endpoint passes its health check (traffic must not go back to a failing endpoint). Nothing is changed.
+ */
+static int r53_prepare(dr_resource *res, const dr_hook_args *args, dr_error *err)
+{
+    r53_conf c;
+    r53_state s;
+    dr_aws *aws;
+    int back = DR_HAS_MEMBER(args, dr_hook_args, prepare_for) && args->prepare_for == DR_SWITCH_FAILBACK;
+    int rc = 0;
+
+    if ((rc = load_conf(res, &c, err)) != 0)
+        return rc;
+    if (c.by_alarm)
+        return 0; /* the switch goes through the alarm in its region (no Route 53 control-plane call there), and
+                     its health check follows the alarm: the failover and failback check what they need */
+    if (!(aws = client(res, &c, err)))
+        return err->code ? err->code : DR_ENETWORK;
+    read_state(res, aws, &c, &s, 1);
+    if (s.zone_rc != 0) {
+        *err = s.zone_err;
+        rc = s.zone_rc;
+        goto out;
+    }
+    if (!back && s.hc_rc != 0) {
+        *err = s.hc_err;
+        rc = s.hc_rc;
+        goto out;
+    }
+    if (back && s.hc_rc == 0 && s.hc.found && s.st_rc == 0 && s.st_total > 0 && args->mode == DR_MODE_GRACEFUL &&
+        majority_healthy(&s) == s.hc.inverted)
+        rc = dr_error_set(err, DR_ESTATE, "the primary endpoint %s fails its health check (%d of %d checkers); failing "
+                          "back would send traffic to it: fix it first or use --mode forced",
+                          c.primary_value, s.st_total - s.st_healthy, s.st_total);
 out:
     state_free(&s);
     return rc;
@@ -2383,6 +2434,7 @@ static const dr_plugin_descriptor descriptor = {
     r53_failback,
     services,
     NULL, /* cleanup: nothing retired */
+    r53_prepare,
 };
 
 DR_PLUGIN_DECLARE_ENTRY

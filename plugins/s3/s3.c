@@ -1069,15 +1069,12 @@ static int s3_failover(dr_resource *res, const dr_hook_args *args, dr_error *err
     if ((rc = ensure_versioning(&x, x.dr, x.dr_bucket, 0, err)) != 0)
         return rc;
 
-    /* 2. Graceful: what the primary bucket still holds reaches the DR bucket first. Forced: report the gap. */
-    if (forced) {
+    /* 2. Graceful: what the primary bucket still holds reached the DR bucket in the prepare phase. Forced: report
+       the gap. */
+    if (forced)
         report_loss(&x, &fwd);
-    } else if (!x.plan) {
-        if ((rc = wait_drained(&x, &fwd, err)) != 0)
-            return dr_error_prefix(err, "replication %s has not drained (a forced failover does not wait): ",
-                                   fwd.label);
+    else if (!x.plan)
         H->rpo_observed(res, 0);
-    }
 
     /* 3. Writes made during the outage flow back to the primary bucket once it is reachable. */
     if (x.reverse) {
@@ -1102,6 +1099,8 @@ static int s3_failover(dr_resource *res, const dr_hook_args *args, dr_error *err
              x.reverse ? "; its writes replicate back to the primary bucket" : "");
     dr_report_state(H, res, "active_bucket", DR_STATUS_OK, x.dr_bucket, x.dr_bucket, "%s", detail);
     H->log(res, DR_LOG_INFO, "%s", detail);
+    if (!x.plan)
+        dr_report_state(H, res, "endpoint", DR_STATUS_OK, target, NULL, "bucket in %s", x.dr);
     return 0;
 }
 
@@ -1145,14 +1144,10 @@ static int s3_failback(dr_resource *res, const dr_hook_args *args, dr_error *err
                "reverse rule %s on s3://%s not checked (%s); run failback again once %s is back to remove it",
                rev.rule_id, rev.src, e.message, rev.src_region);
     if (reverse_on) {
-        if (forced) {
+        if (forced)
             report_loss(&x, &rev);
-        } else if (!x.plan) {
-            if ((rc = wait_drained(&x, &rev, err)) != 0)
-                return dr_error_prefix(err, "replication %s has not drained (a forced failback does not wait): ",
-                                       rev.label);
-            H->rpo_observed(res, 0);
-        }
+        else if (!x.plan)
+            H->rpo_observed(res, 0); /* drained in the prepare phase */
     }
 
     /* 3. Primary to DR again. */
@@ -1180,7 +1175,56 @@ static int s3_failback(dr_resource *res, const dr_hook_args *args, dr_error *err
              ? 0
              : dr_error_set(err, DR_ESTATE, "replication %s is not as configured after failback", fwd.label);
     dr_aws_response_free(cur);
+    if (rc == 0) {
+        char target[128];
+        snprintf(target, sizeof(target), "s3://%s", x.bucket);
+        dr_report_state(H, res, "endpoint", DR_STATUS_OK, target, NULL, "bucket in %s", x.primary);
+    }
     return rc;
+}
+
+/*
+ * The prepare phase: the bucket taking over exists, and (graceful) what the bucket being left still has to
+ * replicate towards it has drained. Forced: nothing is waited for. Nothing is changed.
+ */
+static int s3_prepare(dr_resource *res, const dr_hook_args *args, dr_error *err)
+{
+    s3ctx x;
+    direction fwd, rev;
+    dr_aws_response *cur = NULL;
+    char region[64];
+    int back = DR_HAS_MEMBER(args, dr_hook_args, prepare_for) && args->prepare_for == DR_SWITCH_FAILBACK;
+    int rc, reverse_on;
+    const char *to, *bucket;
+
+    load(&x, res, args);
+    forward_dir(&x, &fwd);
+    reverse_dir(&x, &rev);
+    to = back ? x.primary : x.dr;
+    bucket = back ? x.bucket : x.dr_bucket;
+    rc = s3_get_location(&x, to, bucket, region, sizeof(region), err);
+    if (rc == DR_ENOTFOUND)
+        return dr_error_set(err, DR_ESTATE, "cannot %s: bucket s3://%s does not exist", back ? "fail back" : "fail over",
+                            bucket);
+    if (rc != 0)
+        return rc;
+    dr_report_state(H, res, "prepare_bucket", DR_STATUS_OK, "exists", "exists", "s3://%s in %s takes over", bucket, to);
+    if (args->mode == DR_MODE_FORCED || x.plan)
+        return 0;
+    if (!back) {
+        if ((rc = wait_drained(&x, &fwd, err)) != 0)
+            return dr_error_prefix(err, "replication %s has not drained (a forced failover does not wait): ",
+                                   fwd.label);
+        return 0;
+    }
+    rc = s3_get_replication(&x, rev.src_region, rev.src, &cur, err);
+    if (rc != 0)
+        return dr_error_prefix(err, "cannot read the reverse replication: ");
+    reverse_on = cur && s3_find_rule(dr_aws_response_doc(cur), rev.rule_id);
+    dr_aws_response_free(cur);
+    if (reverse_on && (rc = wait_drained(&x, &rev, err)) != 0)
+        return dr_error_prefix(err, "replication %s has not drained (a forced failback does not wait): ", rev.label);
+    return 0;
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -1279,6 +1323,7 @@ static const dr_plugin_descriptor descriptor = {
     s3_failback,
     services,
     NULL, /* cleanup: nothing retired */
+    s3_prepare,
 };
 
 DR_PLUGIN_DECLARE_ENTRY

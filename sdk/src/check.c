@@ -95,7 +95,15 @@ int dr_wait_for(const dr_host_api *h, dr_resource *res, const char *what, int64_
         if (rc == 1)
             return 0;
         dr_duration_format((double)(dr_mono_ms() - start) / 1000.0, elapsed, sizeof(elapsed));
-        h->progress(res, "waiting for %s%s%s (%s)", what, status[0] ? ": " : "", status, elapsed);
+        {
+            /* what is left: of this wait when it is bounded, else of the hook */
+            int64_t left_ms = h->remaining_ms(res);
+            char left[32];
+            if (max_ms > 0 && max_ms - (dr_mono_ms() - start) < left_ms)
+                left_ms = max_ms - (dr_mono_ms() - start);
+            dr_duration_format(left_ms > 0 ? (double)left_ms / 1000.0 : 0.0, left, sizeof(left));
+            h->progress(res, "waiting for %s%s%s (%s, %s left)", what, status[0] ? ": " : "", status, elapsed, left);
+        }
         if (max_ms > 0 && dr_mono_ms() - start >= max_ms)
             return dr_error_set(err, DR_ETIMEDOUT, "gave up waiting for %s after %s%s%s", what, elapsed,
                                 status[0] ? "; last seen: " : "", status);

@@ -15,6 +15,7 @@ import jsonschema
 
 AGENT = os.environ["DR_AGENT_BIN"]
 FIXTURES = os.environ["DR_FIXTURE_DIR"]
+ABI10 = os.environ["DR_ABI10_DIR"]
 SOURCE = os.environ["DR_SOURCE_DIR"]
 SCHEMA = json.load(open(os.path.join(SOURCE, "docs", "report-schema.json")))
 
@@ -263,6 +264,87 @@ class Cli(unittest.TestCase):
         self.assertIn("cancel", res["fixture_dep.slow"]["error"])
         self.assertEqual(res["fixture.after"]["status"], "skipped")
         self.assertIn("cancel", err)
+        # cancelled after the commit started: the stated state, and how to complete or reverse it
+        st = doc["stated_state"]
+        self.assertEqual(st["outcome"], "stopped")
+        self.assertEqual({r["resource"]: (r["state"], r["serving_region"]) for r in st["resources"]},
+                         {"fixture_dep.slow": ("not moved", "us-east-1"), "fixture.after": ("not moved", "us-east-1")})
+        self.assertIn(f"resume {doc['run_id']} --yes", st["complete_command"])
+        self.assertIn("failback --yes", st["reverse_command"])
+
+    def test_waits_log_on_change_not_every_poll(self):
+        c = self.conf('{ type = "fixture_dep"; name = "db"; polls = 40; }')
+        r = self.run_agent("-c", c, "failover", "--yes")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        lines = [l for l in r.stderr.splitlines() if "waiting for the fixture lag" in l]
+        # 40 polls of the same wait in each of prepare and failover, under a second: logged once per hook
+        self.assertEqual(len(lines), 2, r.stderr)
+        self.assertIn("lag 5 s > 1 s (0ms, 30s left)", lines[0])
+
+    def test_sigint_in_prepare_changes_nothing(self):
+        trace = os.path.join(self.dir, "trace")
+        c = self.conf('{ type = "fixture_dep"; name = "slow"; prepare_sleep = "30s"; trace = "%s"; },\n'
+                      '{ type = "fixture"; name = "after"; trace = "%s"; }' % (trace, trace))
+        p = subprocess.Popen([AGENT, "-c", c, "failover", "--yes", "--format", "json"], stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)
+        time.sleep(1.0)
+        p.send_signal(signal.SIGINT)
+        out, err = p.communicate(timeout=20)
+        self.assertEqual(p.returncode, 1)
+        doc = json.loads(out)
+        self.validate(doc)
+        self.assertEqual(doc["switch"]["outcome"], "not ready")
+        self.assertFalse(doc["switch"]["changed"])
+        self.assertIn("fixture_dep.slow", doc["switch"]["reason"])
+        with open(trace) as f:
+            hooks = {l.split()[2] for l in f}
+        self.assertEqual(hooks, {"prepare"})  # no failover hook ran
+        self.assertFalse(os.path.exists(os.path.join(self.state, "serving.json")))
+
+    def test_not_ready_resource_stops_the_switch(self):
+        trace = os.path.join(self.dir, "trace")
+        c = self.conf('{ type = "fixture_dep"; name = "db"; fail = ["prepare"]; change = "promote"; trace = "%s"; },\n'
+                      '{ type = "fixture"; name = "dns"; change = "switch"; trace = "%s"; }' % (trace, trace))
+        r = self.run_agent("-c", c, "failover", "--yes")
+        self.assertEqual(r.returncode, 1, r.stderr)
+        self.assertIn("failover stopped in prepare: nothing was changed", r.stdout)
+        self.assertIn("not ready: fixture_dep.db: prepare failed as configured", r.stdout)
+        with open(trace) as f:
+            self.assertEqual(sorted(l.split()[2] for l in f if l.startswith("start")), ["prepare", "prepare"])
+        self.assertFalse(os.path.exists(os.path.join(self.state, "serving.json")))
+        h = json.loads(self.run_agent("-c", c, "history", "--format", "json").stdout)
+        self.assertEqual(h[-1]["status"], "not ready")
+
+    def test_abi_10_plugin_runs_without_prepare(self):
+        # a third-party plugin built against ABI 1.0 (a 1.0-sized descriptor) loads, and its failover runs
+        pdir = os.path.join(self.dir, "plugins10")
+        os.mkdir(pdir, 0o755)
+        for src in (os.path.join(FIXTURES, "fixture_dep.so"), os.path.join(ABI10, "fixture_v10.so")):
+            shutil.copy(src, pdir)
+        trace = os.path.join(self.dir, "trace10")
+        c = self.conf('{ type = "fixture_v10"; name = "old"; change = "switch"; trace = "%s"; },\n'
+                      '{ type = "fixture_dep"; name = "db"; change = "promote"; trace = "%s"; }' % (trace, trace))
+        r = self.run_agent("-c", c, "--plugin-dir", pdir, "plugins", "--format", "json")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        abi = {p["type"]: (p["abi"], p["hooks"]) for p in json.loads(r.stdout)["plugins"]}
+        self.assertEqual(abi["fixture_v10"][0], "1.0")
+        self.assertNotIn("prepare", abi["fixture_v10"][1])
+        self.assertIn("prepare", abi["fixture_dep"][1])
+        r = self.run_agent("-c", c, "--plugin-dir", pdir, "failover", "--yes", "--format", "json")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("fixture_v10.old: plugin fixture_v10 1.2.3 (ABI 1.0) has no prepare phase: its failover runs "
+                      "without a readiness check", r.stderr)
+        doc = json.loads(r.stdout)
+        self.assertEqual({x["id"]: x["status"] for x in doc["resources"]},
+                         {"fixture_v10.old": "done", "fixture_dep.db": "done"})
+        prep = {x["resource"]: x for x in doc["switch"]["prepare"]}
+        self.assertIn("no prepare phase", prep["fixture_v10.old"]["note"])
+        with open(trace) as f:
+            ran = [tuple(l.split()[1:3]) for l in f if l.startswith("start")]
+        self.assertEqual(sorted(ran), [("fixture_dep.db", "failover"), ("fixture_dep.db", "prepare"),
+                                       ("fixture_v10.old", "failover")])
+        self.assertLess(ran.index(("fixture_dep.db", "prepare")), ran.index(("fixture_v10.old", "failover")))
+        self.assertEqual(doc["where"]["serving_region"], "us-west-2")
 
     # --- plan ---
 
@@ -293,7 +375,7 @@ class Cli(unittest.TestCase):
         types = {p["type"]: p for p in doc["plugins"]}
         self.assertEqual(set(types), {"fixture", "fixture_dep"})
         self.assertEqual(types["fixture"]["version"], "1.2.3")
-        self.assertEqual(types["fixture"]["hooks"], ["configure", "verify", "failover", "failback", "cleanup"])
+        self.assertEqual(types["fixture"]["hooks"], ["configure", "verify", "failover", "failback", "cleanup", "prepare"])
         keys = {k["name"]: k for k in types["fixture"]["config_keys"]}
         self.assertEqual(keys["status"]["type"], "choice")
         self.assertEqual(keys["status"]["choices"], "OK|WARNING|CRITICAL|UNKNOWN")

@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """test_runs.py: run lock, journal, resume, history and drill with the fixture plugins (real processes, real signals)."""
 import json
+import re
 import os
 import shutil
 import signal
@@ -124,10 +125,13 @@ class Runs(unittest.TestCase):
         self.assertEqual(first.returncode, 0)
         self.assertEqual(r.returncode, 1, r.stderr)
         self.assertIn("while this resume waited for the lock: nothing to resume", r.stderr)
-        with open(trace) as f:
-            self.assertEqual([l.split()[0] for l in f], ["start", "end"])  # the hook ran once
+        with open(trace) as f:  # prepare, then the failover hook, once
+            self.assertEqual([l.split()[0] + " " + l.split()[2] for l in f],
+                             ["start prepare", "end prepare", "start failover", "end failover"])
         run_id = os.listdir(os.path.join(self.state, "runs"))[0][:-len(".jsonl")]
-        self.assertEqual([e["event"] for e in self.journal(run_id)], ["run_start", "step_start", "step_end", "run_end"])
+        self.assertEqual([(e["event"], e.get("hook")) for e in self.journal(run_id)],
+                         [("run_start", None), ("step_start", "prepare"), ("step_end", "prepare"),
+                          ("step_start", "failover"), ("step_end", "failover"), ("run_end", None)])
 
     def test_resume_of_a_failover_is_confirmed(self):
         c = self.conf('{ type = "fixture_dep"; name = "db"; sleep = "20s"; change = "promote"; }')
@@ -161,13 +165,17 @@ class Runs(unittest.TestCase):
             if not os.path.isdir(runs_dir) or not os.listdir(runs_dir):
                 return False
             with open(os.path.join(runs_dir, os.listdir(runs_dir)[0])) as f:
-                return any('"step_start"' in l and "fixture.dns" in l for l in f)
+                return any('"step_start"' in l and "fixture.dns" in l and '"failover"' in l for l in f)
 
         self.assertTrue(self.wait_for(dns_started))
         p.send_signal(signal.SIGKILL)  # at a step boundary: db ended, dns started
         p.communicate()
         run_id = os.listdir(runs_dir)[0][:-len(".jsonl")]
-        events = self.journal(run_id)
+        # the prepare phase ran first (both ready); then the commit
+        prepared = [e for e in self.journal(run_id) if e.get("hook") == "prepare"]
+        self.assertEqual(sorted((e["event"], e["resource"], e["status"]) for e in prepared if e["event"] == "step_end"),
+                         [("step_end", "fixture.dns", "unchanged"), ("step_end", "fixture_dep.db", "unchanged")])
+        events = [e for e in self.journal(run_id) if e.get("hook") != "prepare"]
         self.assertEqual([e["event"] for e in events],
                          ["run_start", "step_start", "step_end", "step_start"])
         self.assertEqual(events[0]["mode"], "forced")
@@ -186,7 +194,10 @@ class Runs(unittest.TestCase):
         doc = json.loads(r.stdout)
         self.assertEqual(doc["run_id"], run_id)
         self.assertEqual(doc["mode"], "forced")
+        self.assertIn("the barrier was passed before", r.stderr)  # the commit had started: no second prepare
         events = self.journal(run_id)
+        self.assertEqual([e.get("hook") for e in events].count("prepare"), 4)
+        events = [e for e in events if e.get("hook") != "prepare"]
         self.assertEqual(events[4]["event"], "resume")
         self.assertEqual(events[-1]["event"], "run_end")
         self.assertEqual(events[-1]["status"], "done")
@@ -234,7 +245,8 @@ class Runs(unittest.TestCase):
         r = self.agent("-c", c, "resume", "--yes", "--format", "json")
         self.assertEqual(r.returncode, 0, r.stderr)
         events = self.journal(run_id)
-        self.assertEqual([e["status"] for e in events if e["event"] == "step_end"], ["done", "unchanged"])
+        self.assertEqual([e["status"] for e in events if e["event"] == "step_end" and e["hook"] != "prepare"],
+                         ["done", "unchanged"])
         self.assertEqual(events[-1]["event"], "run_end")
         self.assertEqual(events[-1]["status"], "done")
         h = self.history(c)[-1]
@@ -274,7 +286,10 @@ class Runs(unittest.TestCase):
         self.assertEqual(doc["rpo_resource"], "fixture_dep.db")
         self.assertGreater(doc["rto_seconds"], 0.2)
         phases = [s["phase"] for s in doc["steps"] if s["resource"] == "fixture.dns"]
-        self.assertEqual(phases, ["verify", "failover", "verify-dr", "failback", "verify-after"])
+        self.assertEqual(phases, ["verify", "prepare", "failover", "verify-dr", "prepare-failback", "failback",
+                                  "verify-after"])
+        # where the application lives at the end
+        self.assertEqual(doc["where"]["serving_region"], "us-east-1")
         # dependency order inside the failover: data before traffic
         fo = {s["resource"]: s for s in doc["steps"] if s["phase"] == "failover"}
         self.assertLessEqual(fo["fixture_dep.db"]["start_offset_seconds"] + fo["fixture_dep.db"]["duration_seconds"],
@@ -285,6 +300,7 @@ class Runs(unittest.TestCase):
         self.assertIn("<svg", page)
         self.assertIn("RTO objective", page)
         self.assertIn("fixture_dep.db", page)
+        self.assertIn("Where the application lives: us-east-1", page)
         self.assertNotIn("http://", page.replace('xmlns="http://www.w3.org/2000/svg"', ""))
         self.assertNotIn("https://", page)
         with open(os.path.join(self.state, "serving.json")) as f:
@@ -320,9 +336,65 @@ class Runs(unittest.TestCase):
         r = self.agent("-c", c, "drill", "--yes", "--format", "json")
         self.assertEqual(r.returncode, 1)
         doc = json.loads(r.stdout)
-        self.assertIn("failover failed", doc["failure"])
+        self.assertIn("the failover failed after its commit started", doc["failure"])
         dns = [s for s in doc["steps"] if s["resource"] == "fixture.dns" and s["phase"] == "failover"][0]
         self.assertEqual(dns["status"], "skipped")
+        # rolled back by default: the failback of what ran (db), not of what never moved (dns)
+        self.assertEqual(doc["end_state"], "rolled back")
+        back = {s["resource"]: s["status"] for s in doc["steps"] if s["phase"] == "rollback"}
+        self.assertEqual(back, {"fixture_dep.db": "unchanged"})
+        self.assertEqual({x["resource"]: x["state"] for x in doc["stated_state"]["resources"]},
+                         {"fixture_dep.db": "not moved", "fixture.dns": "not moved"})
+        self.assertEqual(doc["where"]["serving_region"], "us-east-1")
+        self.assertEqual(self.history(c)[-1]["status"], "failed")
+        with open(os.path.join(self.state, "reports", "drill-%s.html" % doc["run_id"])) as f:
+            page = f.read()
+        self.assertIn("End state: rolled back", page)
+        self.assertIn("To complete it: <code>dr-agent -c ", page)
+
+    def test_drill_rollback_in_reverse_order(self):
+        trace = os.path.join(self.dir, "trace")
+        c = self.conf('{ type = "fixture_dep"; name = "db"; change = "promote"; trace = "%s"; },\n'
+                      '{ type = "fixture"; name = "dns"; change = "switch"; fail = ["failover"]; trace = "%s"; }'
+                      % (trace, trace))
+        r = self.agent("-c", c, "drill", "--yes", "--format", "json")
+        self.assertEqual(r.returncode, 1)
+        doc = json.loads(r.stdout)
+        self.assertEqual(doc["end_state"], "rolled back")
+        st = {x["resource"]: (x["state"], x["serving_region"]) for x in doc["stated_state"]["resources"]}
+        # dns made its change, then failed: partly moved, no region is sure to serve it
+        self.assertEqual(st, {"fixture_dep.db": ("moved", "us-west-2"), "fixture.dns": ("partly moved", "none")})
+        with open(trace) as f:
+            backs = [l.split()[1] for l in f if l.startswith("start") and l.split()[2] == "failback"]
+        self.assertEqual(backs, ["fixture.dns", "fixture_dep.db"])  # traffic first, then data: reverse order
+        self.assertFalse(os.path.exists(os.path.join(self.state, "serving.json")))  # the primary never stopped serving
+
+    def test_drill_hold_then_resume(self):
+        trace = os.path.join(self.dir, "trace")
+        c = self.conf('{ type = "fixture_dep"; name = "db"; change = "promote"; trace = "%s"; },\n'
+                      '{ type = "fixture"; name = "dns"; change = "switch"; fail = ["failover"]; trace = "%s"; }'
+                      % (trace, trace))
+        r = self.agent("-c", c, "drill", "--yes", "--on-failure", "hold")
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("end state: held", r.stdout)
+        self.assertRegex(r.stdout, r"fixture_dep\.db +moved +serving region: us-west-2")
+        m = re.search(r"to complete it: (dr-agent .* resume (\S+) --yes)", r.stdout)
+        self.assertTrue(m, r.stdout)
+        with open(trace) as f:
+            self.assertNotIn("failback", f.read())  # held: nothing rolled back
+        h = self.history(c)[-1]
+        self.assertEqual((h["command"], h["status"]), ("drill", "held"))
+        # resume completes the drill: it fails back what moved
+        r = self.agent("-c", c, "resume", m.group(2), "--yes", "--format", "json")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("the drill is completed by failing back", r.stderr)
+        doc = json.loads(r.stdout)
+        self.assertEqual(doc["where"]["serving_region"], "us-east-1")
+        with open(trace) as f:
+            self.assertEqual(sorted(l.split()[1] for l in f if l.startswith("start") and l.split()[2] == "failback"),
+                             ["fixture.dns", "fixture_dep.db"])
+        h = self.history(c)[-1]
+        self.assertEqual((h["run_id"], h["resumes"]), (m.group(2), 1))
 
 
 if __name__ == "__main__":

@@ -181,6 +181,77 @@ static void test_dependency_order_and_skip(void **state)
     agent_free(&a);
 }
 
+/* Undoing a switch: dependants first, their dependencies after them (transitively), failures still skip. */
+static void test_reverse_order(void **state)
+{
+    agent a;
+    char res[8192];
+    run_opts o;
+
+    (void)state;
+    snprintf(res, sizeof(res),
+             "{ type = \"fixture_dep\"; name = \"data\"; trace = \"%s\"; },\n"
+             "{ type = \"fixture\"; name = \"dns\"; sleep = \"200ms\"; trace = \"%s\"; },\n"
+             "{ type = \"fixture\"; name = \"dns2\"; sleep = \"100ms\"; trace = \"%s\"; depends_on = [\"fixture.dns\"]; }",
+             g_trace, g_trace, g_trace);
+    open_agent(&a, res, 4);
+    memset(&o, 0, sizeof(o));
+    o.hook = HOOK_FAILBACK;
+    o.ordered = 1;
+    o.reverse = 1;
+    o.run_id = "test-run";
+    assert_int_equal(run_execute(&a, &o), 0);
+    assert_true(trace_time("end", "fixture.dns2") <= trace_time("start", "fixture.dns"));
+    assert_true(trace_time("end", "fixture.dns") <= trace_time("start", "fixture_dep.data"));
+    assert_true(run_all_succeeded(&a));
+    agent_free(&a);
+
+    /* a dependant that fails keeps its dependencies where they are */
+    snprintf(res, sizeof(res),
+             "{ type = \"fixture_dep\"; name = \"data\"; trace = \"%s\"; },\n"
+             "{ type = \"fixture\"; name = \"dns\"; fail = [\"failback\"]; trace = \"%s\"; }",
+             g_trace, g_trace);
+    open_agent(&a, res, 4);
+    assert_int_equal(run_execute(&a, &o), 0);
+    assert_int_equal(a.results[idx(&a, "fixture.dns")].status, ACT_FAILED);
+    assert_int_equal(a.results[idx(&a, "fixture_dep.data")].status, ACT_SKIPPED);
+    assert_int_equal(trace_time("start", "fixture_dep.data"), -1);
+    agent_free(&a);
+}
+
+/* The prepare phase: unordered, every hook bounded by one deadline for the whole phase. */
+static void test_prepare_phase_deadline(void **state)
+{
+    agent a;
+    char res[8192];
+    run_opts o;
+    int64_t t0;
+
+    (void)state;
+    snprintf(res, sizeof(res),
+             "{ type = \"fixture_dep\"; name = \"slow\"; prepare_sleep = \"20s\"; trace = \"%s\"; },\n"
+             "{ type = \"fixture\"; name = \"quick\"; trace = \"%s\"; }",
+             g_trace, g_trace);
+    open_agent(&a, res, 1);
+    memset(&o, 0, sizeof(o));
+    o.hook = HOOK_PREPARE;
+    o.run_id = "test-run";
+    o.hook_timeout = 30;
+    o.prepare_for = DR_SWITCH_FAILBACK;
+    t0 = dr_mono_ms();
+    o.run_deadline_ms = t0 + 600;
+    assert_int_equal(run_execute(&a, &o), 0);
+    assert_true(dr_mono_ms() - t0 < 3000);
+    assert_int_equal(a.results[idx(&a, "fixture_dep.slow")].status, ACT_FAILED);
+    assert_true(a.results[idx(&a, "fixture_dep.slow")].timed_out);
+    /* concurrency 1: the second one would start after the first ended, past the phase deadline: it does not */
+    assert_int_equal(a.results[idx(&a, "fixture.quick")].status, ACT_SKIPPED);
+    assert_true(tu_contains(a.results[idx(&a, "fixture.quick")].error, "deadline passed"));
+    assert_int_equal(trace_time("start", "fixture.quick"), -1);
+    assert_false(run_all_succeeded(&a));
+    agent_free(&a);
+}
+
 static void test_verify_statuses(void **state)
 {
     agent a;
@@ -410,6 +481,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_parallel_overlap),
         cmocka_unit_test(test_dependency_order_and_skip),
+        cmocka_unit_test(test_reverse_order),
+        cmocka_unit_test(test_prepare_phase_deadline),
         cmocka_unit_test(test_verify_statuses),
         cmocka_unit_test(test_timeout),
         cmocka_unit_test(test_cancel),

@@ -226,6 +226,7 @@ static const dr_plugin_descriptor descriptor = {
     ex_failback,
     no_services,
     NULL, /* cleanup: nothing retired */
+    NULL, /* prepare (ABI 1.1): none, the command runs in the commit */
 };
 
 DR_PLUGIN_DECLARE_ENTRY

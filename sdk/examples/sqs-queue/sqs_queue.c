@@ -157,6 +157,7 @@ static const dr_plugin_descriptor descriptor = {
     NULL,
     services,
     NULL, /* cleanup: nothing retired */
+    NULL, /* prepare: no failover, nothing to get ready */
 };
 
 DR_PLUGIN_DECLARE_ENTRY

@@ -37,8 +37,8 @@ dr_status dr_lag_status(double lag_seconds, double rpo_seconds, double warn_frac
  * wait ends: after max_ms (0: the hook deadline) DR_ETIMEDOUT, on cancel
  * DR_ECANCELED. Between polls it sleeps with backoff: interval_ms / 8
  * (at least 50 ms, at most interval_ms), doubling up to interval_ms; and it
- * shows progress
- * "waiting for <what> (<elapsed>)". The probe may write a short status into
+ * shows progress "waiting for <what>: <status> (<elapsed>, <time left> left)"
+ * when the status changes (at most every 5 s) or every 30 s. The probe may write a short status into
  * `status` (shown in the progress line) and fills err on error.
  */
 typedef int (*dr_probe_fn)(void *arg, char *status, size_t status_len, dr_error *err);

@@ -82,6 +82,12 @@ typedef enum dr_serving {
     DR_SERVING_DR = 1       /* after a failover, before failback */
 } dr_serving;
 
+/* What a prepare hook gets ready for (dr_hook_args.prepare_for, ABI 1.1). */
+typedef enum dr_switch {
+    DR_SWITCH_FAILOVER = 0, /* the DR region takes over */
+    DR_SWITCH_FAILBACK = 1  /* the primary region takes over again */
+} dr_switch;
+
 typedef enum dr_log_level {
     DR_LOG_ERROR = 0,
     DR_LOG_WARN = 1,
@@ -125,6 +131,7 @@ typedef struct dr_hook_args {
     dr_serving serving;  /* which region serves now (verify after a failover checks the DR side) */
     const char *run_id;  /* stable for the whole run, also across `resume` */
     const char *step_id; /* "<run_id>/<resource id>/<hook>" */
+    dr_switch prepare_for; /* ABI 1.1, prepare: the switch the hook gets ready for (check DR_HAS_MEMBER) */
 } dr_hook_args;
 
 /*
@@ -199,7 +206,7 @@ typedef struct dr_host_api {
     void (*check)(dr_resource *res, const dr_check *check);
     void (*change)(dr_resource *res, dr_change_state state, const char *action, const char *target,
                    const char *detail);
-    void (*rpo_observed)(dr_resource *res, double seconds);
+    void (*rpo_observed)(dr_resource *res, double seconds); /* replication RPO: what a failover would lose now */
 
     /* --- deadlines and cancellation --- */
     int (*should_stop)(dr_resource *res); /* non-zero once cancelled or past the hook deadline */
@@ -226,6 +233,12 @@ typedef struct dr_host_api {
      * and flags one in the primary region. Both strings are copied.
      */
     void (*failover_control_plane)(dr_resource *res, const char *service, const char *region);
+    /*
+     * ABI 1.1. The age in seconds of the newest restorable backup: the data
+     * a restore would lose. Not an RPO: rpo_observed is the replication RPO,
+     * the data a failover would lose now; the reports name the two apart.
+     */
+    void (*recovery_point_age)(dr_resource *res, double seconds);
 } dr_host_api;
 
 /* What a plugin is and offers. Static, owned by the plugin. Grows at the end. */
@@ -269,6 +282,19 @@ typedef struct dr_plugin_descriptor {
        is older than the retention the resource's config gives; with dry_run, report each as a planned change.
        May be NULL. A plugin built for 1.0 has none (the host reads only struct_size bytes). */
     dr_hook_fn cleanup;
+    /*
+     * ABI 1.1. The first phase of a graceful failover or failback: check the
+     * preconditions and wait until the data has caught up, changing nothing
+     * irreversible (no fence, promotion, switchover, DNS change, replication
+     * reversal), and report what was measured as checks (lag, bytes to replay,
+     * pending operations). Returns 0 when the resource is ready to switch, or a
+     * negative code with err saying why not. The host calls failover/failback
+     * (the commit) only once every resource of the run is ready, within the
+     * prepare deadline (the hook deadline of the call). In forced mode a
+     * prepare that cannot reach the region being left returns 0 and says so in
+     * a check. May be NULL (a 1.0 plugin): its failover runs without a prepare.
+     */
+    dr_hook_fn prepare;
 } dr_plugin_descriptor;
 
 /* The type of the entry point a plugin exports as DR_PLUGIN_ENTRY_SYMBOL. */

@@ -329,7 +329,9 @@ class BackupPlugin(drtest.EnvTestCase):
         self.assertAlmostEqual(copy["observed"], 240 * 3600, delta=120)
         self.assertEqual(copy["threshold"], 32 * 86400)
         self.assertEqual(c["backup_jobs"]["observed"], 0)
-        self.assertAlmostEqual(resource(res)["rpo_observed_seconds"], 5 * 3600, delta=120)
+        # the newest backup's age is what a restore would lose, not a replication RPO: named apart
+        self.assertAlmostEqual(resource(res)["backup_recovery_point_age_seconds"], 5 * 3600, delta=120)
+        self.assertIsNone(resource(res)["rpo_observed_seconds"])
         # read-only
         self.assertEqual([r["operation"] for r in self.backup_requests() if r["method"] != "GET"], [])
         self.assertEqual(sorted({r["region"] for r in self.backup_requests()}), [P, DR])
@@ -372,7 +374,7 @@ class BackupPlugin(drtest.EnvTestCase):
         name = f"recovery_point_age:{LABEL}"
         self.assert_only(before, statuses(res), {name: "CRITICAL"})
         self.assertAlmostEqual(checks(res)[name]["observed"], 30 * 3600, delta=120)
-        self.assertAlmostEqual(resource(res)["rpo_observed_seconds"], 30 * 3600, delta=120)
+        self.assertAlmostEqual(resource(res)["backup_recovery_point_age_seconds"], 30 * 3600, delta=120)
 
     def test_broken_newest_dr_copy_too_old(self):
         self.estate()
@@ -428,7 +430,7 @@ class BackupPlugin(drtest.EnvTestCase):
         primary_side = ["backup_vault", "backup_plan", "backup_rules", "copy_action", "backup_selection",
                         f"recovery_point_age:{LABEL}", "backup_jobs", "copy_jobs"]
         self.assert_only(before, statuses(res), {n: "UNKNOWN" for n in primary_side})
-        self.assertIsNone(resource(res)["rpo_observed_seconds"])
+        self.assertIsNone(resource(res)["backup_recovery_point_age_seconds"])
 
     def test_api_error_gives_unknown(self):
         self.estate()

@@ -80,7 +80,8 @@ class DrillReference(unittest.TestCase):
         for s in drill["steps"]:
             phases.setdefault(s["resource"], []).append(s["phase"])
         for rid in RESOURCES:
-            self.assertEqual(phases[rid], ["verify", "failover", "verify-dr", "failback", "verify-after"], rid)
+            self.assertEqual(phases[rid], ["verify", "prepare", "failover", "verify-dr", "prepare-failback", "failback",
+                                           "verify-after"], rid)
         fo = {s["resource"]: s for s in drill["steps"] if s["phase"] == "failover"}
         dns_start = fo["route53.api"]["start_offset_seconds"]
         for rid in RESOURCES:
@@ -93,9 +94,15 @@ class DrillReference(unittest.TestCase):
             html = f.read()
         self.assertIn("<svg", html)
         self.assertIn("RTO objective", html)
+        self.assertIn("Where the application lives: us-east-1", html)
         for rid in RESOURCES:
             self.assertIn(f">{rid}</text>", html)
-        self.assertEqual(len(re.findall(r"<rect ", html)), 5 * len(RESOURCES))
+        self.assertEqual(len(re.findall(r"<rect ", html)), 7 * len(RESOURCES))
+        # where the application lives at the end: the primary region, with what each resource answers there
+        self.assertEqual(drill["where"]["serving_region"], "us-east-1")
+        eps = {r["resource"]: [e["value"] for e in r["endpoints"]] for r in drill["where"]["resources"]}
+        self.assertIn("api.roadcall.example.com CNAME api-us-east-1.roadcall.example.com", eps["route53.api"])
+        self.assertIn("s3://roadcall-call-recordings-prod", eps["s3.call-recordings"])
         # self-contained: no scripts, stylesheets or images fetched from anywhere
         self.assertIsNone(re.search(r'(src|href)\s*=\s*"(https?:)?//', html))
 

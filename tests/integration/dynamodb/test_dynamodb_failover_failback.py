@@ -122,7 +122,11 @@ class FailoverFailback(DynamoDBCase):
         r = resource(rep, "dynamodb.vendors")
         self.assertEqual(r["status"], "failed")
         self.assertEqual(checks(rep, "dynamodb.vendors")["replica_dr"]["status"], "CRITICAL")
-        self.assertEqual(resource(rep, "dynamodb.users")["status"], "done")
+        # found in the prepare phase: no table is failed over (no canary written) while one cannot be
+        self.assertEqual(rep["switch"]["outcome"], "not ready")
+        self.assertIn("dynamodb.vendors", rep["switch"]["reason"])
+        self.assertEqual(resource(rep, "dynamodb.users")["status"], "unchanged")
+        self.assertEqual(resource(rep, "dynamodb.users")["changes"], [])
 
     def test_failover_lone_dr_table_is_not_a_replica(self):
         self.configured()

@@ -31,8 +31,10 @@ MAX_ATTEMPTS = 3         # the standard retry mode's default
 QUOTA_RETRIES = 500 // 5  # retry quota: 500 tokens, 5 per retry (10 after a timeout)
 LEVELS = 2               # data, then traffic: two dependency levels
 GRACE = 2.0              # how long past its deadline the runner waits for a hook
-# A run ends within its deadline: every level's hooks within hook_timeout (+ grace), plus start and report.
-DEADLINE = LEVELS * (HOOK_TIMEOUT + GRACE) + 5.0
+PREPARE_TIMEOUT = HOOK_TIMEOUT  # agent.prepare_timeout: the one deadline of a switch's prepare phase
+# A run ends within its deadline: the prepare phase within its deadline, every level's hooks within hook_timeout
+# (+ grace), plus start and report.
+DEADLINE = (PREPARE_TIMEOUT + GRACE) + LEVELS * (HOOK_TIMEOUT + GRACE) + 5.0
 
 COMMANDS = {
     "verify": ["verify"],
@@ -153,7 +155,8 @@ class Matrix:
         tmp = tempfile.mkdtemp(prefix="matrix-", dir=env.tmpdir)
         conf = reltest.write_conf(os.path.join(tmp, "dr-agent.conf"), os.path.join(tmp, "state"),
                                   reltest.estate_resources(pg=self.pg, types=self.types),
-                                  agent={"hook_timeout": f'"{HOOK_TIMEOUT:.0f}s"'},
+                                  agent={"hook_timeout": f'"{HOOK_TIMEOUT:.0f}s"',
+                                         "prepare_timeout": f'"{PREPARE_TIMEOUT:.0f}s"'},
                                   aws={"attempt_timeout": f'"{ATTEMPT_TIMEOUT:.0f}s"',
                                        "max_attempts": str(MAX_ATTEMPTS)})
         agent = reltest.Agent(env, conf, os.path.join(tmp, "state"))

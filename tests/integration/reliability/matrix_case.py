@@ -105,6 +105,18 @@ class PersistentCase(MatrixCase):
 
     def check_action(self, cell, failed_types, where):
         failed_data = any(t in DATA for t in failed_types)
+        if (cell.report or {}).get("switch", {}).get("outcome") == "not ready":
+            # the fault was met in the prepare phase: nothing was committed, nothing changed
+            self.assertTrue(failed_types, f"{where} stopped in prepare without an expected failure")
+            for r in cell.report["resources"]:
+                ptype = r["id"].split(".", 1)[0]
+                self.assertEqual([c for c in r["changes"] if c["done"]], [], f"{where} {r['id']} changed in prepare")
+                if ptype not in failed_types:
+                    self.assertEqual(r["status"], "unchanged", f"{where} {r['id']} not ready: {r.get('error')}")
+            self.assertTrue(any(cell.statuses[rid] == "failed" for rid in cell.statuses
+                                if rid.split(".", 1)[0] in failed_types), f"{where} {cell.statuses}")
+            self.assertEqual(cell.rc, 1, f"{where} {cell.statuses}")
+            return
         for rid, status in cell.statuses.items():
             ptype = rid.split(".", 1)[0]
             if ptype in failed_types:

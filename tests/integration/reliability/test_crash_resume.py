@@ -160,12 +160,13 @@ class CrashResume(reltest.drtest.EnvTestCase):
         return None, []
 
     def step_ends(self, agent):
-        return sum(1 for e in self.failover_journal(agent)[1] if e["event"] == "step_end")
+        """Steps of the commit (the failover hook) that ended; the prepare phase's steps come before them."""
+        return sum(1 for e in self.failover_journal(agent)[1] if e["event"] == "step_end" and e["hook"] == "failover")
 
     def aurora_step(self, agent):
         """'started' / 'ended' / None: where the aurora step of the failover is."""
         ev = self.failover_journal(agent)[1]
-        mine = [e["event"] for e in ev if e.get("resource", "").startswith("aurora.")]
+        mine = [e["event"] for e in ev if e.get("resource", "").startswith("aurora.") and e.get("hook") == "failover"]
         return "ended" if "step_end" in mine else "started" if "step_start" in mine else None
 
     def kill_when(self, p, pred, may_end=False, timeout=120, interval=0.005):
@@ -223,7 +224,8 @@ class CrashResume(reltest.drtest.EnvTestCase):
         self.assertEqual(r.rc, 0, r)
         reference = self.snapshot(agent)
         n_steps = self.step_ends(agent)
-        self.steps = [e["resource"] for e in self.failover_journal(agent)[1] if e["event"] == "step_end"]
+        self.steps = [e["resource"] for e in self.failover_journal(agent)[1]
+                      if e["event"] == "step_end" and e["hook"] == "failover"]
         self.assertEqual(n_steps, len(r.json["resources"]))
         self.assertEqual({x["id"].split(".")[0] for x in r.json["resources"]}, set(reltest.TYPES))
         self.assertEqual(reference["serving"], "dr")

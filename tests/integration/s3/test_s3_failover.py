@@ -66,10 +66,11 @@ class Failover(s3test.S3Case):
         self.assertEqual((fb.rc, fb.json["status"]), (0, "done"), fb)
         for (_, bucket, dr_bucket), rid in zip(RESOURCES, IDS):
             self.assertEqual(self.changes(fb, rid), [(rid, "remove replication rule", f"s3://{dr_bucket}", True)])
-            c = self.checks(fb, rid)  # failback verifies the restored direction
+            c = self.checks(fb, rid)  # failback verifies the restored direction, and names the bucket that serves
             self.assertEqual({n: v["status"] for n, v in c.items()},
-                             {n: "OK" for n in ["replication_configuration"] + s3test.RULE_PART_CHECKS
+                             {n: "OK" for n in ["replication_configuration", "endpoint"] + s3test.RULE_PART_CHECKS
                               if n != "existing_objects"})  # a verify check only
+            self.assertEqual(c["endpoint"]["observed"], f"s3://{bucket}")
             self.assertIsNone(self.replication(dr_bucket, DR))
         self.assert_forward_intact()
 
@@ -93,17 +94,20 @@ class Failover(s3test.S3Case):
         for _, bucket, dr_bucket in RESOURCES:
             self.assert_reverse_rule(bucket, dr_bucket)
 
-    def test_failover_without_dr_bucket_fails_that_resource_only(self):
+    def test_failover_without_dr_bucket_changes_nothing(self):
         name, _, dr_bucket = RESOURCES[1]
         self.s3dr.delete_bucket(Bucket=dr_bucket)
         fo = self.agent("failover")
         self.assertNotEqual(fo.rc, 0)
         r = self.resource(fo, "s3." + name)
         self.assertEqual(r["status"], "failed")
-        self.assertIn(f"DR bucket s3://{dr_bucket} does not exist", r["error"])
+        self.assertIn(f"cannot fail over: bucket s3://{dr_bucket} does not exist", r["error"])
+        # found in the prepare phase: no bucket is switched while one cannot be
+        self.assertEqual(fo.json["switch"]["outcome"], "not ready")
         for rid in IDS:
             if rid != "s3." + name:
-                self.assertEqual(self.resource(fo, rid)["status"], "done")
+                self.assertEqual(self.resource(fo, rid)["status"], "unchanged")
+                self.assertEqual(self.changes(fo, rid), [])
 
     def test_graceful_failover_waits_for_pending_replication(self):
         name, bucket, dr_bucket = RESOURCES[0]
