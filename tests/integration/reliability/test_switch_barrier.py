@@ -226,6 +226,25 @@ class SwitchBarrier(reltest.drtest.EnvTestCase):
         self.assertEqual(r.json["where"]["serving_region"], P)
         self.assert_one_serving(P)
 
+    def test_failover_cancel_after_commit_then_resume(self):
+        agent = self.fresh("failover-cancel")
+        self.env.set_duration("SwitchoverGlobalCluster", 4)
+        p = agent.start("failover", "--yes", "--format", "json")
+        seen = reltest.wait_for(lambda: any(q["status"] == 200 for q in self.env.requests(
+            operation="SwitchoverGlobalCluster")) or p.poll() is not None, timeout=300)
+        self.assertTrue(seen)
+        p.send_signal(signal.SIGINT)
+        out, err = p.communicate(timeout=600)
+        self.assertNotEqual(p.returncode, 0, err[-3000:])
+        st = json.loads(out)["stated_state"]
+        self.assertEqual(st["outcome"], "stopped", err[-3000:])
+        self.assertIn(f"resume {st['run_id']} --yes", st["complete_command"])
+        r = agent.run("resume", "--yes", "--format", "json", timeout=600)
+        self.assertEqual(r.rc, 0, r)
+        self.assertEqual(r.json["run_id"], st["run_id"])
+        self.assertEqual(r.json["where"]["serving_region"], D)
+        self.assert_one_serving(D)
+
     def test_failover_kill_after_commit_then_resume(self):
         agent = self.fresh("failover-kill")
         self.env.set_duration("SwitchoverGlobalCluster", 3)
