@@ -2150,6 +2150,7 @@ static int failover_by_alarm(dr_resource *res, const dr_hook_args *args, const r
     if (strcmp(a.state, "ALARM") == 0) {
         H->log(res, DR_LOG_INFO, "alarm %s is already in ALARM: traffic is on the DR endpoint", c->alarm_name);
         confirm_dns(res, c, c->secondary_value);
+        report_answer(res, c, c->secondary_value);
         return 0;
     }
     if (args->dry_run) {
@@ -2168,6 +2169,7 @@ static int failover_by_alarm(dr_resource *res, const dr_hook_args *args, const r
         return rc;
     /* 4. Ask a resolver. */
     confirm_dns(res, c, c->secondary_value);
+    report_answer(res, c, c->secondary_value);
     return 0;
 }
 
@@ -2349,6 +2351,7 @@ static int r53_failback(dr_resource *res, const dr_hook_args *args, dr_error *er
             H->log(res, DR_LOG_INFO, "calculated check %s healthy again after %.1fs", s.chc.id, secs);
         }
         confirm_dns(res, &c, c.primary_value);
+        report_answer(res, &c, c.primary_value);
         goto out;
     }
     if (args->dry_run)
