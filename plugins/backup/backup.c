@@ -867,6 +867,19 @@ out:
     return rc;
 }
 
+/*
+ * A name verify found in the estate instead of reading it from the config: the check "config:<key>",
+ * OK, observed the value (`dr-agent adopt` writes it into the configuration it prints).
+ */
+static void report_found(dr_resource *res, const char *key, const char *value, const char *what)
+{
+    char name[64];
+
+    snprintf(name, sizeof(name), "config:%s", key);
+    dr_report_state(H, res, name, DR_STATUS_OK, value, value, "%s is not set in the config: %s, found in the estate",
+                    key, what);
+}
+
 /* The ids of a plan's selections (up to SEL_SCAN), whatever their names. */
 #define SEL_SCAN 20
 struct sel_ids_arg {
@@ -1970,6 +1983,9 @@ static void verify_plan(bk_ctx *x, char *plan_id, size_t idlen)
     } else if (!x->account[0] && ctx_account(x, &aerr) != 0) {
         dr_report_unknown(H, x->res, "backup_selection", k->selection, &aerr);
     } else {
+        const char *found = dr_node_str(dr_doc_root(sel), "BackupSelection.SelectionName");
+        if (found && !same_text(found, k->selection))
+            report_found(x->res, "selection", found, "the plan's selection that protects every configured resource");
         diff_selection(x->res, k, dr_doc_root(sel), x->role, &seld, &missing);
         dr_report_state(H, x->res, "backup_selection",
                         missing ? DR_STATUS_CRITICAL : seld.len ? DR_STATUS_WARNING : DR_STATUS_OK, k->selection,

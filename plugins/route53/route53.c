@@ -150,6 +150,7 @@ typedef struct r53_state {
     int alarm_rc;
     dr_error alarm_err;
     r53_alarm alarm;
+    int adopted;            /* hc is the check the PRIMARY record names, found without the config (record_hc_id) */
 } r53_state;
 
 static void state_free(r53_state *s)
@@ -964,6 +965,7 @@ static void read_state(dr_resource *res, dr_aws *aws, const r53_conf *c, r53_sta
             r53_conf cc = *c;
             cc.hc_id = s->rr[ROLE_PRIMARY].hc_id;
             s->hc_rc = find_hc(res, aws, &cc, s, &s->hc, &s->hc_err);
+            s->adopted = s->hc_rc == 0 && s->hc.found;
         }
     }
     if (s->hc_rc == 0 && c->by_alarm)
@@ -2105,6 +2107,7 @@ static void read_state_together(dr_resource *res, dr_aws *aws, const r53_conf *c
         v.c = &cc;
         hc_part(&v, s, s, NULL);
         v.c = c;
+        s->adopted = s->hc_rc == 0 && s->hc.found;
     }
     state_free(&v.hs);
 }
@@ -2131,6 +2134,10 @@ static int r53_verify(dr_resource *res, const dr_hook_args *args, dr_error *err)
                                                (s.st_rc == 0 && !s.st_healthy)))
         read_reason(aws, s.hc.id, reason, sizeof(reason)); /* the checkers' failure reasons, for the report */
     verify_health_check(res, args, &c, &s, reason);
+    if (s.adopted) /* a name found in the estate, for `dr-agent adopt` */
+        dr_report_state(H, res, "config:health_check_id", DR_STATUS_OK, s.hc.id, s.hc.id,
+                        "health_check_id is not set in the config: the health check of the PRIMARY record, found in "
+                        "the estate");
     verify_records(res, args, &c, &s);
     if (c.by_alarm)
         verify_alarm(res, args, &c, &s);

@@ -951,6 +951,7 @@ static int s3_verify(dr_resource *res, const dr_hook_args *args, dr_error *err)
         forward_dir(&x, &d);
     }
     check_rule(&x, &d, rc, root, &e);
+    s3_report_adopted(&x);
     if (rc != 0 && rc != DR_ENOTFOUND)
         dr_report_unknown(H, x.res, "existing_objects", "0", &e);
     else if (s3_find_rule(root, d.rule_id))

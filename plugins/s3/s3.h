@@ -131,6 +131,8 @@ const dr_node *s3_find_rule_by_destination(const dr_node *root, const char *part
  * x->role then point into x).
  */
 void s3_adopt_existing(s3ctx *x, const dr_node *root);
+/* What s3_adopt_existing took from the estate, as the checks "config:rule_id" and "config:replication_role" (OK). */
+void s3_report_adopted(s3ctx *x);
 /* s3_adopt_existing with the primary bucket's configuration, read here (a read error adopts nothing). */
 void s3_adopt_read(s3ctx *x);
 /*

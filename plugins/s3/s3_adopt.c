@@ -54,6 +54,18 @@ void s3_adopt_existing(s3ctx *x, const dr_node *root)
     }
 }
 
+void s3_report_adopted(s3ctx *x)
+{
+    if (x->adopted_rule[0])
+        dr_report_state(H, x->res, "config:rule_id", DR_STATUS_OK, x->adopted_rule, x->adopted_rule,
+                        "rule_id is not set in the config: the rule of s3://%s that replicates to s3://%s, found in "
+                        "the estate", x->bucket, x->dr_bucket);
+    if (x->adopted_role[0])
+        dr_report_state(H, x->res, "config:replication_role", DR_STATUS_OK, x->adopted_role, x->adopted_role,
+                        "replication_role is not set in the config: the role of the replication configuration of "
+                        "s3://%s, found in the estate", x->bucket);
+}
+
 /* ---- effective permissions ---- */
 
 /* The JSON value v (a string or an array of strings) has an item matching `want` as an IAM pattern. */

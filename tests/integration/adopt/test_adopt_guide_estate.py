@@ -228,6 +228,46 @@ class GuideEstate(drtest.EnvTestCase):
         self.assertIn(MANAGED, role["detail"])
         self.assertIn(RULE, checks[("s3.call-recordings", "replication_configuration")]["detail"])
 
+        # each name verify found instead of reading it from the config is reported as config:<key>, OK
+        self.assertEqual(checks[("route53.api", "config:health_check_id")]["observed"], self.hc_id)
+        self.assertEqual(checks[("s3.kb-documents", "config:rule_id")]["observed"], RULE)
+        self.assertTrue(checks[("s3.kb-documents", "config:replication_role")]["observed"].endswith(":role/" + ROLE))
+        self.assertEqual(checks[("backup.aurora", "config:selection")]["observed"], "roadcall-aurora-prod-backup")
+
+    def test_adopt_prints_the_configuration_and_the_differences_read_only(self):
+        self.env.clear_requests()
+        r = self.agent("adopt", "--format", "json", expect=2)  # 2: something differs from the agent's DR setup
+        self.assert_no_write()
+        self.assertTrue(self.env.requests(), "adopt made no AWS call at all")
+        doc = {x["id"]: x for x in json.loads(r.stdout)["resources"]}
+        self.assertEqual(doc["route53.api"]["found"], {"health_check_id": self.hc_id})
+        self.assertEqual(doc["s3.call-recordings"]["found"]["rule_id"], RULE)
+        self.assertEqual(doc["backup.aurora"]["found"], {"selection": "roadcall-aurora-prod-backup"})
+        self.assertEqual(doc["s3.call-recordings"]["keys"]["bucket"], "roadcall-call-recordings-prod")
+        # the gaps, each with its resource
+        self.assertIn("replication_time_control", [d["check"] for d in doc["s3.incident-media"]["differences"]])
+        self.assertIn("pitr_primary", [d["check"] for d in doc["dynamodb.vendors"]["differences"]])
+        self.assertEqual(doc["dynamodb.users"]["differences"], [])
+        # what configure would change: the RTC of incident-media's rule (the existing rule, updated in place)
+        would = doc["s3.incident-media"]["configure_would"]
+        self.assertTrue(any(RULE in (c["detail"] or "") for c in would), would)
+
+        # the text form is a configuration the agent accepts: written to a file, verify reads it (exit 2: the gaps)
+        text = self.agent("adopt", expect=2).stdout
+        self.assertIn(f'health_check_id = "{self.hc_id}";   # found', text)
+        self.assertRegex(text, r"#\s+s3\.incident-media\s+CRITICAL\s+replication_time_control")
+        adopted = os.path.join(self.dir, "adopted.conf")
+        with open(self.conf) as f:
+            head = f.read().split("resources = (")[0]
+        with open(adopted, "w") as f:
+            f.write(head + text)
+        os.chmod(adopted, 0o600)
+        r = self.env.run([AGENT, "-c", adopted, "--plugin-dir", PLUGINS, "verify", "--format", "json"], timeout=300)
+        self.assertEqual(r.rc, 2, r.stderr[-2000:])
+        pinned = {(x["id"], c["name"]) for x in json.loads(r.stdout)["resources"] for c in x["checks"]}
+        self.assertNotIn(("route53.api", "config:health_check_id"), pinned)  # now set in the file
+        self.assertIn(("route53.api", "health_check"), pinned)
+
 
 if __name__ == "__main__":
     unittest.main(verbosity=2)
