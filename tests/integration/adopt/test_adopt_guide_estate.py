@@ -36,6 +36,8 @@ regions = { primary = "us-east-1"; dr = "us-west-2"; };
 agent = { state_dir = "%(state)s"; };
 resources = (
 %(tables)s
+  { type = "aurora"; name = "main"; cluster = "roadcall-aurora-prod"; dr_cluster = "roadcall-aurora-prod-replica";
+    global_cluster = "roadcall-aurora-global"; },
   { type = "s3"; name = "call-recordings"; bucket = "roadcall-call-recordings-prod"; dr_bucket = "roadcall-call-recordings-prod-us-west-2"; },
   { type = "s3"; name = "kb-documents"; bucket = "roadcall-kb-documents-prod"; dr_bucket = "roadcall-kb-documents-prod-us-west-2"; },
   { type = "s3"; name = "incident-media"; bucket = "roadcall-incident-media-prod"; dr_bucket = "roadcall-incident-media-prod-us-west-2"; },
@@ -66,6 +68,7 @@ class GuideEstate(drtest.EnvTestCase):
         cls.acct = cls.env.account_id
         cls.cluster_arn = f"arn:aws:rds:{P}:{cls.acct}:cluster:roadcall-aurora-prod"
         cls.build_dynamodb()
+        cls.build_aurora()
         cls.build_s3()
         cls.build_backup()
         cls.build_route53()
@@ -97,6 +100,17 @@ class GuideEstate(drtest.EnvTestCase):
                 for region in (P, D):
                     cls.env.client("dynamodb", region).update_continuous_backups(
                         TableName=name, PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True})
+
+    @classmethod
+    def build_aurora(cls):
+        """Step 3 (configure-aurora-replica.sh): a cross-region read replica cluster. Aurora PostgreSQL refuses it (only
+        a global database replicates across regions), so the guide's estate has no DR cluster: a real gap."""
+        import botocore.exceptions
+        rds = cls.env.client("rds", D)
+        with cls.assertRaises(unittest.TestCase(), botocore.exceptions.ClientError) as cm:
+            rds.create_db_cluster(DBClusterIdentifier="roadcall-aurora-prod-replica", Engine="aurora-postgresql",
+                                  EngineVersion="15.4", ReplicationSourceIdentifier=cls.cluster_arn)
+        cls.aurora_refusal = cm.exception.response["Error"]["Code"]
 
     @classmethod
     def build_s3(cls):
@@ -207,6 +221,9 @@ class GuideEstate(drtest.EnvTestCase):
         gaps = {
             ("dynamodb.vendors", "pitr_primary"),                       # PITR never enabled
             ("dynamodb.vendors", "pitr_dr"),
+            # the guide's cross-region read replica does not exist for Aurora PostgreSQL (refused when built)
+            ("aurora.main", "global_cluster_status"),
+            ("aurora.main", "dr_cluster_status"),
             ("s3.kb-documents", "replication_role"),                     # the explicit Deny
             ("s3.incident-media", "replication_time_control"),           # a rule without RTC
             # the guide's own design: its failover edits Route 53 through the control plane in us-east-1
@@ -218,6 +235,9 @@ class GuideEstate(drtest.EnvTestCase):
         self.assertIn("s3:ReplicateDelete on arn:aws:s3:::roadcall-kb-documents-prod-us-west-2/*",
                       checks[("s3.kb-documents", "replication_role")]["detail"])
         self.assertIn("denied", checks[("s3.kb-documents", "replication_role")]["detail"])
+        self.assertEqual(self.aurora_refusal, "InvalidParameterCombination")
+        self.assertIn("roadcall-aurora-prod-replica not found in us-west-2", checks[("aurora.main", "dr_cluster_status")]["detail"])
+        self.assertEqual(checks[("aurora.main", "primary_cluster_status")]["status"], "OK")
         not_ok = {k: (c["status"], c["detail"]) for k, c in checks.items() if c["status"] != "OK" and k not in gaps}
         self.assertEqual(not_ok, {}, "checks not OK on the parts the guide built right")
         # the hand-made health check and the guide's role (inline + managed policies) are the ones judged
@@ -247,10 +267,14 @@ class GuideEstate(drtest.EnvTestCase):
         # the gaps, each with its resource
         self.assertIn("replication_time_control", [d["check"] for d in doc["s3.incident-media"]["differences"]])
         self.assertIn("pitr_primary", [d["check"] for d in doc["dynamodb.vendors"]["differences"]])
+        self.assertIn("dr_cluster_status", [d["check"] for d in doc["aurora.main"]["differences"]])
         self.assertEqual(doc["dynamodb.users"]["differences"], [])
         # what configure would change: the RTC of incident-media's rule (the existing rule, updated in place)
         would = doc["s3.incident-media"]["configure_would"]
         self.assertTrue(any(RULE in (c["detail"] or "") for c in would), would)
+        # configure adopts too: no second health check, no role or rule of its own, no selection of its own
+        for rid in ("route53.api", "s3.call-recordings", "s3.kb-documents", "backup.aurora", "dynamodb.users"):
+            self.assertEqual(doc[rid]["configure_would"], [], rid)
 
         # the text form is a configuration the agent accepts: written to a file, verify reads it (exit 2: the gaps)
         text = self.agent("adopt", expect=2).stdout
