@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "adopt.h"
 #include "cli.h"
 #include "config.h"
 #include "dr/aws.h"
@@ -21,7 +22,7 @@
 
 
 static const char *const commands[] = {"plugins", "plan",  "configure", "verify",  "failover",
-                                       "failback", "drill", "resume",    "history", "cleanup", NULL};
+                                       "failback", "drill", "resume",    "history", "cleanup", "adopt", NULL};
 
 static void usage_main(FILE *out)
 {
@@ -41,6 +42,7 @@ static void usage_main(FILE *out)
             "  resume      continue an interrupted configure, failover, failback or drill (the newest, or RUN_ID)\n"
             "  history     list past runs with their outcome, RTO and RPO\n"
             "  cleanup     delete what failovers and drills retired, once older than the retention (--plan: list)\n"
+            "  adopt       describe an existing estate: the configuration it needs and what differs (read-only)\n"
             "\n"
             "Common options:\n"
             "  -c, --config FILE        configuration (default: $DR_AGENT_CONFIG or %s)\n"
@@ -76,6 +78,12 @@ static void usage_command(const char *cmd, FILE *out)
         fprintf(out, "Usage: dr-agent [-c FILE] configure [--plan] [--resource ID ...] [--format text|json]\n\n"
                      "Makes the DR prerequisites true, idempotently. With --plan nothing changes and\n"
                      "the exit code tells whether changes are pending: 0 none, 2 pending, 1 error.\n");
+    else if (strcmp(cmd, "adopt") == 0)
+        fprintf(out, "Usage: dr-agent [-c FILE] adopt [--format text|json] [--resource ID ...]\n\n"
+                     "Reads the estate the configuration names (read-only: no AWS write, no local state)\n"
+                     "and prints the configuration with the values found in the estate, then what\n"
+                     "differs from the DR setup dr-agent would make (checks not OK, changes configure\n"
+                     "would make). Exit: 0 nothing differs, 2 something does, 1 a hook failed.\n");
     else if (strcmp(cmd, "verify") == 0)
         fprintf(out, "Usage: dr-agent [-c FILE] verify [--format text|json|prometheus|nagios]\n"
                      "                              [--prometheus-file PATH] [--serving primary|dr] [--resource ID ...]\n\n"
@@ -542,6 +550,8 @@ int main(int argc, char **argv)
         rc = cmd_resume(&o, &a, config_path);
     else if (strcmp(o.command, "cleanup") == 0)
         rc = cmd_cleanup(&o, &a, sel, config_path);
+    else if (strcmp(o.command, "adopt") == 0)
+        rc = cmd_adopt(&o, &a, sel);
     if (strcmp(o.command, "verify") != 0 && strcmp(o.command, "plan") != 0 && run_cancel_requested() && rc == EXIT_OK)
         rc = EXIT_FAIL;
 out:

@@ -28,6 +28,7 @@ static const dr_host_api *H;
 #define MAX_PAGES 50        /* list calls: pages of 100 items at most */
 #define RULE_MAX 32         /* rules per plan: more than a plan needs */
 #define DEFAULT_ROLE "service-role/AWSBackupDefaultServiceRole"
+#define DEFAULT_SELECTION "dr-agent" /* selection's default: a selection of another name protecting the resources is used */
 
 static const dr_config_key keys[] = {
     {"plan", DR_KEY_STRING, DR_KEY_REQUIRED, NULL, NULL, "name of the backup plan in the primary region"},
@@ -39,7 +40,9 @@ static const dr_config_key keys[] = {
     {"resources", DR_KEY_LIST, 0, NULL, NULL, "ARNs of the resources the plan protects"},
     {"selection_tags", DR_KEY_LIST, 0, NULL, NULL,
      "also protect resources carrying one of these tags, each \"key=value\""},
-    {"selection", DR_KEY_STRING, 0, "dr-agent", NULL, "name of the plan's resource selection"},
+    {"selection", DR_KEY_STRING, 0, DEFAULT_SELECTION, NULL,
+     "name of the plan's resource selection (left at its default: a selection of another name that protects every "
+     "ARN of resources is used)"},
     {"iam_role", DR_KEY_STRING, 0, NULL, NULL,
      "role AWS Backup assumes for the selection (default: arn:aws:iam::<account>:role/" DEFAULT_ROLE ")"},
     {"kms_key", DR_KEY_STRING, 0, NULL, NULL,
@@ -864,6 +867,102 @@ out:
     return rc;
 }
 
+/*
+ * A name verify found in the estate instead of reading it from the config: the check "config:<key>",
+ * OK, observed the value (`dr-agent adopt` writes it into the configuration it prints).
+ */
+static void report_found(dr_resource *res, const char *key, const char *value, const char *what)
+{
+    char name[64];
+
+    snprintf(name, sizeof(name), "config:%s", key);
+    dr_report_state(H, res, name, DR_STATUS_OK, value, value, "%s is not set in the config: %s, found in the estate",
+                    key, what);
+}
+
+/* The ids of a plan's selections (up to SEL_SCAN), whatever their names. */
+#define SEL_SCAN 20
+struct sel_ids_arg {
+    char ids[SEL_SCAN][200];
+    size_t n;
+};
+
+static int sel_ids_page(const dr_node *root, void *arg, dr_error *err)
+{
+    struct sel_ids_arg *a = arg;
+
+    (void)err;
+    for (const dr_node *s = dr_node_first(dr_node_get(root, "BackupSelectionsList")); s; s = dr_node_next(s)) {
+        const char *id = dr_node_str(s, "SelectionId");
+        if (id && a->n < SEL_SCAN)
+            snprintf(a->ids[a->n++], sizeof(a->ids[0]), "%s", id);
+    }
+    return a->n >= SEL_SCAN;
+}
+
+/* 1 when the selection document protects every configured resource ARN. */
+static int sel_covers(dr_resource *res, const bk_conf *k, const dr_node *sel)
+{
+    const dr_node *list = dr_node_get(sel, "BackupSelection.Resources");
+
+    if (k->n_resources == 0)
+        return 0;
+    for (size_t i = 0; i < k->n_resources; i++) {
+        const char *want = H->cfg_list_item(res, "resources", i);
+        int found = 0;
+        for (const dr_node *n = dr_node_first(list); n && !found; n = dr_node_next(n))
+            found = same_text(dr_node_text(n), want);
+        if (!found)
+            return 0;
+    }
+    return 1;
+}
+
+/*
+ * read_selection, and when the selection keeps its default name and no selection has it: the
+ * plan's selection that protects every configured resource, whatever its name (one made by hand).
+ */
+static int read_selection_any(dr_aws *c, dr_resource *res, const bk_conf *k, const char *plan_id, char *id,
+                              size_t idlen, dr_doc **out, dr_error *err)
+{
+    struct sel_ids_arg *a = NULL;
+    char *list = NULL;
+    int rc = read_selection(c, plan_id, k->selection, id, idlen, out, err);
+
+    if (rc != DR_ENOTFOUND || strcmp(k->selection, DEFAULT_SELECTION) != 0 || k->n_resources == 0)
+        return rc;
+    a = calloc(1, sizeof(*a));
+    list = path_of("/backup/plans/", plan_id, "/selections/", NULL, NULL);
+    if (!a || !list) {
+        rc = dr_error_set(err, DR_ENOMEM, "out of memory");
+        goto out;
+    }
+    dr_error_clear(err);
+    rc = list_all(c, "ListBackupSelections", list, "maxResults=100", sel_ids_page, a, err);
+    for (size_t i = 0; rc == 0 && i < a->n; i++) {
+        char *get = path_of("/backup/plans/", plan_id, "/selections/", a->ids[i], NULL);
+        dr_doc *doc = NULL;
+        rc = get ? call(c, "GetBackupSelection", "GET", get, NULL, NULL, &doc, err)
+                 : dr_error_set(err, DR_ENOMEM, "out of memory");
+        free(get);
+        if (rc == 0 && sel_covers(res, k, dr_doc_root(doc))) {
+            snprintf(id, idlen, "%s", a->ids[i]);
+            H->log(res, DR_LOG_INFO, "backup selection %s (id %s) protects the configured resources: it is this "
+                   "resource's selection", dr_node_str(dr_doc_root(doc), "BackupSelection.SelectionName"), a->ids[i]);
+            *out = doc;
+            goto out;
+        }
+        dr_doc_free(doc);
+    }
+    if (rc == 0)
+        rc = dr_error_set(err, DR_ENOTFOUND, "backup selection '%s' not found, nor one protecting the configured "
+                          "resources", k->selection);
+out:
+    free(a);
+    free(list);
+    return rc;
+}
+
 static int create_selection(dr_aws *c, dr_resource *res, const bk_conf *k, const char *plan_id, const char *role,
                             dr_error *err)
 {
@@ -1548,7 +1647,7 @@ static int configure_selection(bk_ctx *x, const dr_hook_args *a, const char *pla
         goto out;
     }
     H->progress(x->res, "reading backup selection %s", target);
-    rc = read_selection(x->p, plan_id, k->selection, sel_id, sizeof(sel_id), &doc, err);
+    rc = read_selection_any(x->p, x->res, k, plan_id, sel_id, sizeof(sel_id), &doc, err);
     if (rc == DR_ENOTFOUND) {
         dr_error_clear(err);
         rc = a->dry_run ? 0 : create_selection(x->p, x->res, k, plan_id, x->role, err);
@@ -1875,7 +1974,7 @@ static void verify_plan(bk_ctx *x, char *plan_id, size_t idlen)
                         copies.len ? dr_buf_str(&copies) : "copied to the DR vault with the configured retention");
 
     /* selection */
-    rc = read_selection(x->p, plan_id, k->selection, sel_id, sizeof(sel_id), &sel, &err);
+    rc = read_selection_any(x->p, x->res, k, plan_id, sel_id, sizeof(sel_id), &sel, &err);
     if (rc == DR_ENOTFOUND) {
         dr_report_state(H, x->res, "backup_selection", DR_STATUS_CRITICAL, "missing", k->selection,
                         "plan %s has no selection %s: it protects nothing", k->plan, k->selection);
@@ -1884,6 +1983,9 @@ static void verify_plan(bk_ctx *x, char *plan_id, size_t idlen)
     } else if (!x->account[0] && ctx_account(x, &aerr) != 0) {
         dr_report_unknown(H, x->res, "backup_selection", k->selection, &aerr);
     } else {
+        const char *found = dr_node_str(dr_doc_root(sel), "BackupSelection.SelectionName");
+        if (found && !same_text(found, k->selection))
+            report_found(x->res, "selection", found, "the plan's selection that protects every configured resource");
         diff_selection(x->res, k, dr_doc_root(sel), x->role, &seld, &missing);
         dr_report_state(H, x->res, "backup_selection",
                         missing ? DR_STATUS_CRITICAL : seld.len ? DR_STATUS_WARNING : DR_STATUS_OK, k->selection,
@@ -2436,7 +2538,7 @@ static int bk_failback(dr_resource *res, const dr_hook_args *a, dr_error *err)
     }
     if (rc != 0)
         goto out;
-    rc = read_selection(x.p, plan_id, x.k.selection, sel_id, sizeof(sel_id), &sel, err);
+    rc = read_selection_any(x.p, res, &x.k, plan_id, sel_id, sizeof(sel_id), &sel, err);
     if (rc == DR_ENOTFOUND) {
         dr_report_state(H, res, "backup_selection", DR_STATUS_CRITICAL, "missing", x.k.selection,
                         "plan %s has no selection %s", x.k.plan, x.k.selection);

@@ -32,7 +32,9 @@
  *
  * The health check that dr-agent creates is found again by its CallerReference, which starts
  * with "dr-agent/<resource id>/" (or a hash of a long id): no local state is needed, so a
- * second run or a run after a crash finds what the first one created.
+ * second run or a run after a crash finds what the first one created. When there is none and
+ * health_check_id is not set, the check the PRIMARY failover record names (one made by hand) is
+ * the resource's health check: verify judges it and configure/failover manage it.
  */
 
 static const dr_host_api *H;
@@ -148,6 +150,7 @@ typedef struct r53_state {
     int alarm_rc;
     dr_error alarm_err;
     r53_alarm alarm;
+    int adopted;            /* hc is the check the PRIMARY record names, found without the config (record_hc_id) */
 } r53_state;
 
 static void state_free(r53_state *s)
@@ -722,6 +725,19 @@ static int find_hc_n(dr_resource *res, dr_aws *aws, const r53_conf *c, const r53
     return 0;
 }
 
+/*
+ * The health check the PRIMARY record names, when none is configured and none carries our
+ * CallerReference prefix: a check made by hand (or by another tool) is adopted, not duplicated.
+ * NULL when there is nothing to adopt (the alarm method manages its own checks).
+ */
+static const char *record_hc_id(const r53_conf *c, const r53_state *s)
+{
+    if (c->hc_id || c->by_alarm || s->zone_rc != 0 || s->hc_rc != 0 || s->hc.found ||
+        !s->rr[ROLE_PRIMARY].present || !s->rr[ROLE_PRIMARY].hc_id[0])
+        return NULL;
+    return s->rr[ROLE_PRIMARY].hc_id;
+}
+
 static int majority_healthy(const r53_state *s)
 {
     return s->st_healthy * 2 > s->st_total;
@@ -945,6 +961,12 @@ static void read_state(dr_resource *res, dr_aws *aws, const r53_conf *c, r53_sta
         s->hc_err = s->zone_err;
     } else {
         s->hc_rc = aws ? find_hc(res, aws, c, s, &s->hc, &s->hc_err) : DR_ENETWORK;
+        if (aws && record_hc_id(c, s)) {
+            r53_conf cc = *c;
+            cc.hc_id = s->rr[ROLE_PRIMARY].hc_id;
+            s->hc_rc = find_hc(res, aws, &cc, s, &s->hc, &s->hc_err);
+            s->adopted = s->hc_rc == 0 && s->hc.found;
+        }
     }
     if (s->hc_rc == 0 && c->by_alarm)
         s->hc_rc = find_traffic_hcs(aws, c, &s->ahc, &s->chc, &s->hc_err);
@@ -1618,7 +1640,8 @@ static void verify_health_check(dr_resource *res, const dr_hook_args *args, cons
     } else if (!s->hc.found) {
         dr_report_state(H, res, "health_check", DR_STATUS_CRITICAL, "missing", "present",
                         c->hc_id ? "health check %s (health_check_id) does not exist"
-                                 : "no health check with CallerReference %s*: the PRIMARY record cannot fail over",
+                                 : "no health check with CallerReference %s* and none on the PRIMARY record: the PRIMARY record "
+                                   "cannot fail over",
                         c->hc_id ? c->hc_id : c->caller_prefix);
     } else {
         hc_diff(c, &s->hc, -1, &diff, &fixed);
@@ -2078,6 +2101,14 @@ static void read_state_together(dr_resource *res, dr_aws *aws, const r53_conf *c
     } else {
         copy_hc_part(s, &v.hs);
     }
+    if (record_hc_id(c, s)) {
+        r53_conf cc = *c; /* the check the PRIMARY record names (made by hand): read it and its status */
+        cc.hc_id = s->rr[ROLE_PRIMARY].hc_id;
+        v.c = &cc;
+        hc_part(&v, s, s, NULL);
+        v.c = c;
+        s->adopted = s->hc_rc == 0 && s->hc.found;
+    }
     state_free(&v.hs);
 }
 
@@ -2103,6 +2134,10 @@ static int r53_verify(dr_resource *res, const dr_hook_args *args, dr_error *err)
                                                (s.st_rc == 0 && !s.st_healthy)))
         read_reason(aws, s.hc.id, reason, sizeof(reason)); /* the checkers' failure reasons, for the report */
     verify_health_check(res, args, &c, &s, reason);
+    if (s.adopted) /* a name found in the estate, for `dr-agent adopt` */
+        dr_report_state(H, res, "config:health_check_id", DR_STATUS_OK, s.hc.id, s.hc.id,
+                        "health_check_id is not set in the config: the health check of the PRIMARY record, found in "
+                        "the estate");
     verify_records(res, args, &c, &s);
     if (c.by_alarm)
         verify_alarm(res, args, &c, &s);

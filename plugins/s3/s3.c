@@ -15,11 +15,13 @@ static const dr_config_key keys[] = {
     {"create_dr_bucket", DR_KEY_BOOL, 0, "true", NULL, "configure creates dr_bucket in the DR region when it is missing"},
     {"replication_role", DR_KEY_STRING, 0, NULL, NULL,
      "IAM role S3 assumes to replicate: a role name (created with its inline policy when missing) or a role ARN "
-     "(used as it is, not managed); default: a role of this bucket's own, dr-agent-s3-<bucket>"},
+     "(used as it is, not managed); default: the role of the bucket's existing replication configuration "
+     "(used as it is), else a role of this bucket's own, dr-agent-s3-<bucket>"},
     {"replication_policy", DR_KEY_STRING, 0, NULL, NULL,
      "name of the inline policy this resource keeps on the role; default dr-agent-s3-<bucket>"},
-    {"rule_id", DR_KEY_STRING, 0, "dr-replication", NULL,
-     "ID of the replication rule; the reverse rule of a failover is <rule_id>-reverse"},
+    {"rule_id", DR_KEY_STRING, 0, S3_DEFAULT_RULE_ID, NULL,
+     "ID of the replication rule; the reverse rule of a failover is <rule_id>-reverse; left at its default, an "
+     "existing rule to dr_bucket under another ID is used"},
     {"storage_class", DR_KEY_ENUM, 0, "STANDARD",
      "STANDARD|STANDARD_IA|ONEZONE_IA|INTELLIGENT_TIERING|GLACIER_IR|GLACIER|DEEP_ARCHIVE|REDUCED_REDUNDANCY",
      "storage class of the replicas"},
@@ -548,6 +550,7 @@ static int s3_configure(dr_resource *res, const dr_hook_args *args, dr_error *er
     int rc, dr_new = 0;
 
     load(&x, res, args);
+    s3_adopt_read(&x); /* the rule and role an existing setup uses, when the config names neither */
     forward_dir(&x, &fwd);
     reverse_dir(&x, &rev);
 
@@ -714,10 +717,10 @@ static dr_status check_rule(s3ctx *x, const direction *d, int rc, const dr_node 
 /* replication_role: the configuration names the role, the role exists, S3 may assume it, and it may replicate. */
 static void check_role(s3ctx *x, const direction *d, int have_cfg, const char *cfg_role)
 {
-    char arn[320], *text = NULL;
+    char arn[320];
     stmt s[MAX_STMTS];
     size_t n = role_stmts(x, d->role, s);
-    dr_buf why = DR_BUF_INIT;
+    dr_buf why = DR_BUF_INIT, from = DR_BUF_INIT;
     const char *name = s3_role_name(d->role);
     int trusts = 0, rc;
     dr_error e;
@@ -743,24 +746,20 @@ static void check_role(s3ctx *x, const direction *d, int have_cfg, const char *c
                         "role %s does not let s3.amazonaws.com assume it", name);
         goto out;
     }
-    if (s3_role_managed(d->role)) {
-        rc = s3_get_role_policy(x, d->role, &text, &e);
-        if (rc == DR_ENOTFOUND) {
-            dr_buf_printf(&why, "inline policy %s is missing", x->policy);
-        } else if (rc != 0) {
-            dr_report_unknown(H, x->res, "replication_role", name, &e);
-            goto out;
-        } else {
-            s3_policy_missing(text, s, n, &why);
-            if (why.len)
-                dr_buf_printf(&why, " not granted by %s", x->policy);
-        }
+    /* What the role may do: all its inline and managed policies, whatever their names. */
+    rc = s3_role_missing(x, d->role, s, n, &why, &from, &e);
+    if (rc != 0) {
+        dr_report_unknown(H, x->res, "replication_role", name, &e);
+        goto out;
     }
-    dr_report_state(H, x->res, "replication_role", why.len ? DR_STATUS_CRITICAL : DR_STATUS_OK, name, name, "%s",
-                    why.len ? dr_buf_str(&why) : "exists, trusted by s3.amazonaws.com, may replicate");
+    if (why.len)
+        dr_buf_printf(&why, " not granted by the role's policies (%s)", dr_buf_str(&from));
+    dr_report_state(H, x->res, "replication_role", why.len ? DR_STATUS_CRITICAL : DR_STATUS_OK, name, name, "%s%s%s",
+                    why.len ? "missing: " : "exists, trusted by s3.amazonaws.com, may replicate (",
+                    why.len ? dr_buf_str(&why) : dr_buf_str(&from), why.len ? "" : ")");
 out:
-    free(text);
     dr_buf_free(&why);
+    dr_buf_free(&from);
 }
 
 /* A numeric check whose threshold is optional (limit <= 0: reported, not judged). */
@@ -947,7 +946,12 @@ static int s3_verify(dr_resource *res, const dr_hook_args *args, dr_error *err)
     dr_error_clear(&e);
     rc = s3_get_replication(&x, d.src_region, d.src, &cur, &e);
     root = rc == 0 && cur ? dr_aws_response_doc(cur) : NULL;
+    if (args->serving != DR_SERVING_DR) {
+        s3_adopt_existing(&x, root); /* a rule and role made by hand, when the config names neither */
+        forward_dir(&x, &d);
+    }
     check_rule(&x, &d, rc, root, &e);
+    s3_report_adopted(&x);
     if (rc != 0 && rc != DR_ENOTFOUND)
         dr_report_unknown(H, x.res, "existing_objects", "0", &e);
     else if (s3_find_rule(root, d.rule_id))

@@ -18,6 +18,7 @@
 #define IAM_VERSION "2010-05-08"
 #define RTC_MINUTES 15 /* the only value S3 Replication Time Control accepts */
 #define MAX_STMTS 12
+#define S3_DEFAULT_RULE_ID "dr-replication" /* rule_id's default: an existing rule to the DR bucket is adopted */
 
 /* The host API, set once by the plugin's init before any hook runs. */
 extern const dr_host_api *s3_host;
@@ -47,6 +48,8 @@ typedef struct s3ctx {
     const char *down[3];
     dr_error down_err[3];
     struct s3_pre *pre; /* verify's reads made ahead, all at once (s3_prefetch.c); NULL: none */
+    char adopted_rule[256]; /* the existing rule's ID when the config names none (s3_adopt.c) */
+    char adopted_role[320]; /* the existing configuration's role ARN when the config names none */
 } s3ctx;
 
 /* One replication direction: primary to DR normally, DR to primary while the DR side serves. */
@@ -116,6 +119,29 @@ void s3_policy_json(const stmt *s, size_t n, dr_buf *b);
 /* What the policy text does not grant of the statements, appended to why. */
 void s3_policy_missing(const char *text, const stmt *s, size_t n, dr_buf *why);
 int s3_get_role_policy(s3ctx *x, const char *role, char **text, dr_error *err);
+/* A policy document as IAM returns it (URL-encoded) or plain, decoded; NULL when out of memory (caller frees). */
+char *s3_policy_text(const char *s);
+
+/* ---- an existing estate (s3_adopt.c) ---- */
+/* The rule replicating to bucket dst (an enabled one first); NULL: none. */
+const dr_node *s3_find_rule_by_destination(const dr_node *root, const char *partition, const char *dst);
+/*
+ * When the config names neither rule_id nor replication_role: the existing rule to the DR bucket
+ * becomes this resource's rule and the role the configuration `root` names its role (x->rule_id and
+ * x->role then point into x).
+ */
+void s3_adopt_existing(s3ctx *x, const dr_node *root);
+/* What s3_adopt_existing took from the estate, as the checks "config:rule_id" and "config:replication_role" (OK). */
+void s3_report_adopted(s3ctx *x);
+/* s3_adopt_existing with the primary bucket's configuration, read here (a read error adopts nothing). */
+void s3_adopt_read(s3ctx *x);
+/*
+ * The role's effective permissions (every inline and attached managed policy; an explicit Deny
+ * wins; statements with a Condition are not counted as granting): the actions of the statements
+ * not granted, "action on resource, ...", appended to missing; the policies read appended to sources.
+ */
+int s3_role_missing(s3ctx *x, const char *role, const stmt *s, size_t n, dr_buf *missing, dr_buf *sources,
+                    dr_error *err);
 
 /* ---- metrics and the canary ---- */
 int s3_replication_metric(s3ctx *x, const direction *d, const char *name, dr_aws_metric *m, dr_error *err);

@@ -452,7 +452,7 @@ int s3_lifecycle_rule_ok(const dr_node *rule, int64_t days)
 /* ---- IAM ---- */
 
 /* Decodes a policy document: IAM returns them URL-encoded (RFC 3986). Caller frees. */
-static char *policy_text(const char *s)
+char *s3_policy_text(const char *s)
 {
     size_t n = strlen(s), j = 0;
     char *out = malloc(n + 1);
@@ -495,7 +495,7 @@ int s3_get_role(s3ctx *x, const char *role, char *arn, size_t arn_len, int *trus
     a = dr_node_str(dr_doc_root(doc), "GetRoleResult.Role.Arn");
     trust = dr_node_str(dr_doc_root(doc), "GetRoleResult.Role.AssumeRolePolicyDocument");
     snprintf(arn, arn_len, "%s", a ? a : "");
-    text = trust ? policy_text(trust) : NULL;
+    text = trust ? s3_policy_text(trust) : NULL;
     *trusts_s3 = text && strstr(text, "s3.amazonaws.com") != NULL;
     free(text);
     dr_doc_free(doc);
@@ -655,7 +655,7 @@ int s3_get_role_policy(s3ctx *x, const char *role, char **text, dr_error *err)
     if (rc != 0)
         return rc;
     p = dr_node_str(dr_doc_root(doc), "GetRolePolicyResult.PolicyDocument");
-    *text = policy_text(p ? p : "");
+    *text = s3_policy_text(p ? p : "");
     dr_doc_free(doc);
     return *text ? 0 : dr_error_set(err, DR_ENOMEM, "out of memory");
 }

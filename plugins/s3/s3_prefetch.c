@@ -5,7 +5,7 @@
 
 #include "s3.h"
 
-#define PRE_MAX 12
+#define PRE_MAX 14
 
 enum { PRE_S3 = 0, PRE_IAM = 1, PRE_METRIC = 2 };
 
@@ -106,10 +106,14 @@ void s3_prefetch_verify(s3ctx *x, const direction *d, int with_rule)
             e->op = "GetRole";
             dr_aws_form_add(&e->form, "RoleName", s3_role_name(d->role));
         }
-        if (s3_role_managed(d->role) && (e = add(p, PRE_IAM, ic)) != NULL) {
-            e->op = "GetRolePolicy";
+        /* the role's policies, inline and managed: their lists (s3_role_missing reads each after) */
+        if ((e = add(p, PRE_IAM, ic)) != NULL) {
+            e->op = "ListRolePolicies";
             dr_aws_form_add(&e->form, "RoleName", s3_role_name(d->role));
-            dr_aws_form_add(&e->form, "PolicyName", x->policy);
+        }
+        if ((e = add(p, PRE_IAM, ic)) != NULL) {
+            e->op = "ListAttachedRolePolicies";
+            dr_aws_form_add(&e->form, "RoleName", s3_role_name(d->role));
         }
         dr_error_clear(&err);
         mc = (dr_aws *)H->aws(x->res, d->src_region, &err);

@@ -389,6 +389,31 @@ class Operator(unittest.TestCase):
         self.assertEqual(r.returncode, 0)
         self.assertNotIn("fixture.r", r.stdout)
 
+    # --- adopt ---
+
+    def test_adopt_prints_a_configuration_it_accepts(self):
+        c = self.conf('{ type = "fixture_dep"; name = "orders"; },\n{ type = "fixture"; name = "dns"; }')
+        r = self.run_agent("-c", c, "adopt", "--format", "json")
+        self.assertIn(r.returncode, (0, 2), r.stderr)
+        doc = json.loads(r.stdout)
+        self.assertEqual(sorted(x["id"] for x in doc["resources"]), ["fixture.dns", "fixture_dep.orders"])
+        for x in doc["resources"]:
+            self.assertEqual(set(x), {"id", "type", "name", "keys", "found", "differences", "configure_would"})
+        # exit 2 exactly when something differs
+        differs = any(x["differences"] or x["configure_would"] for x in doc["resources"])
+        self.assertEqual(r.returncode, 2 if differs else 0)
+        text = self.run_agent("-c", c, "adopt").stdout
+        self.assertIn('type = "fixture"; name = "dns";', text)
+        self.assertIn("# What differs from the DR setup dr-agent would make:", text)
+        # the printed resources section parses as the agent's configuration
+        head = open(c).read().split("resources = (")[0]
+        c2 = c + ".adopted"
+        with open(c2, "w") as f:
+            f.write(head + text)
+        os.chmod(c2, 0o600)
+        self.assertEqual(self.run_agent("-c", c2, "plan").returncode, 0)
+        self.assertEqual(self.run_agent("-c", c, "adopt", "--format", "prometheus").returncode, 64)
+
     # --- bash completion ---
 
     def complete(self, line):
@@ -408,7 +433,7 @@ class Operator(unittest.TestCase):
     def test_bash_completion(self):
         c = self.conf('{ type = "fixture_dep"; name = "orders"; },\n{ type = "fixture"; name = "dns"; }')
         self.assertEqual(self.complete("dr-agent "), sorted(
-            "plugins plan configure verify failover failback drill resume history cleanup".split()))
+            "plugins plan configure verify failover failback drill resume history cleanup adopt".split()))
         self.assertEqual(self.complete("dr-agent ver"), ["verify"])
         self.assertEqual(self.complete("dr-agent -c %s fail" % c), ["failback", "failover"])
         self.assertEqual(self.complete("dr-agent verify --format "), ["json", "nagios", "prometheus", "text"])
