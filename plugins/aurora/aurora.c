@@ -2177,6 +2177,7 @@ static const dr_plugin_descriptor descriptor = {
     services,
     au_cleanup,
     au_prepare,
+    NULL, /* diagnose */
 };
 
 DR_PLUGIN_DECLARE_ENTRY

@@ -2576,6 +2576,7 @@ static const dr_plugin_descriptor descriptor = {
     services,
     NULL, /* cleanup: nothing retired */
     bk_prepare,
+    NULL, /* diagnose */
 };
 
 DR_PLUGIN_DECLARE_ENTRY

@@ -2435,6 +2435,7 @@ static const dr_plugin_descriptor descriptor = {
     services,
     NULL, /* cleanup: nothing retired */
     r53_prepare,
+    NULL, /* diagnose */
 };
 
 DR_PLUGIN_DECLARE_ENTRY

@@ -1324,6 +1324,7 @@ static const dr_plugin_descriptor descriptor = {
     services,
     NULL, /* cleanup: nothing retired */
     s3_prepare,
+    NULL, /* diagnose */
 };
 
 DR_PLUGIN_DECLARE_ENTRY
