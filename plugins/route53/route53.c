@@ -8,6 +8,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "diagnose.h"
 #include "dns.h"
 #include "dr/sdk.h"
 
@@ -2412,6 +2413,7 @@ static int r53_init(const dr_host_api *host, dr_error *err)
 {
     (void)err;
     H = host;
+    r53_diagnose_init(host);
     return 0;
 }
 
@@ -2435,7 +2437,7 @@ static const dr_plugin_descriptor descriptor = {
     services,
     NULL, /* cleanup: nothing retired */
     r53_prepare,
-    NULL, /* diagnose */
+    r53_diagnose, /* diagnose.c */
 };
 
 DR_PLUGIN_DECLARE_ENTRY
