@@ -128,10 +128,11 @@ static void diag_user_errors(const dctx *x)
         return;
     }
     dr_report_number(H, x->res, "user_errors", DR_STATUS_WARNING, sum, 0, "count",
-                     "evidence: UserErrors Sum %.6g in %s in the last %s (HTTP 400 answers of the account's DynamoDB "
-                     "requests, throttled requests of provisioned tables among them); fix: find the failing requests "
-                     "in the application's logs (ValidationException, ConditionalCheckFailed, "
-                     "ProvisionedThroughputExceeded) and correct them or raise capacity",
+                     "evidence: UserErrors Sum %.6g in %s in the last %s (HTTP 400 answers of every DynamoDB request "
+                     "of the account in the region, throttling and failed conditions excluded: the application sends "
+                     "requests DynamoDB refuses); fix: find the failing requests in the application's logs at those "
+                     "times (ValidationException, ResourceNotFoundException, AccessDenied, signature errors) and "
+                     "correct them",
                      sum, x->from, x->window_text);
 }
 

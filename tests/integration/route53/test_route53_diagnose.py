@@ -54,7 +54,9 @@ class Diagnose(test_route53.Route53Plugin):
         c = got[name]
         self.assertEqual((c["status"], c["observed"]), ("CRITICAL", 8), c)
         self.assertIn("ROUTE53_HEALTHCHECKS", c["detail"])
-        print("\n--- dr-agent diagnose (json, route53) ---\n" + res.stdout[:3000])
+        text = self.env.run([test_route53.AGENT, "-c", self.conf, "--plugin-dir", test_route53.PLUGINS, "diagnose", RID])
+        print(f"\n--- dr-agent diagnose (text, failover_method {self.method}) ---\n" + text.stdout)
+        self.assertEqual(text.rc, 2, text)
         # healthy again: the last failures remain, an intermittent failure in the last hour is a WARNING
         self.env.set_health(hc, True)
         _, got = self.diagnose(1)
