@@ -293,7 +293,7 @@ static void diag_check(dr_resource *res, dr_aws *aws, const char *hc, const char
 int r53_diagnose(dr_resource *res, const dr_hook_args *args, dr_error *err)
 {
     const char *api_region = H->cfg_string(res, "api_region");
-    char hc[80], path[1024], kids[CHILDREN_MAX][80];
+    char hc[80], path[1024], kids[CHILDREN_MAX][80], kind[40];
     dr_doc *d = NULL;
     dr_error e;
     dr_aws *aws;
@@ -320,8 +320,10 @@ int r53_diagnose(dr_resource *res, const dr_hook_args *args, dr_error *err)
         dr_report_unknown(H, res, "health_check_checkers", "0", &e);
         return 0;
     }
-    type = dr_node_str(dr_doc_root(d), "HealthCheck.HealthCheckConfig.Type");
-    if (type && strcmp(type, "CALCULATED") == 0) {
+    snprintf(kind, sizeof(kind), "%s", dr_node_str(dr_doc_root(d), "HealthCheck.HealthCheckConfig.Type")
+                                         ? dr_node_str(dr_doc_root(d), "HealthCheck.HealthCheckConfig.Type") : "");
+    type = kind; /* a copy: the answer is freed below */
+    if (strcmp(type, "CALCULATED") == 0) {
         /* the endpoint checks under it: a CLOUDWATCH_METRIC child is the failover switch, not an endpoint */
         for (const dr_node *c = dr_node_first(dr_node_get(dr_doc_root(d), "HealthCheck.HealthCheckConfig.ChildHealthChecks"));
              c && n < CHILDREN_MAX; c = dr_node_next(c))
@@ -330,8 +332,8 @@ int r53_diagnose(dr_resource *res, const dr_hook_args *args, dr_error *err)
     }
     dr_doc_free(d);
     d = NULL;
-    if (!type || strcmp(type, "CALCULATED") != 0) {
-        if (type && strcmp(type, "CLOUDWATCH_METRIC") == 0)
+    if (strcmp(type, "CALCULATED") != 0) {
+        if (strcmp(type, "CLOUDWATCH_METRIC") == 0)
             dr_report_state(H, res, "health_check_checkers", DR_STATUS_OK, type, NULL,
                             "health check %s follows a CloudWatch alarm: no checker regions to ask", hc);
         else

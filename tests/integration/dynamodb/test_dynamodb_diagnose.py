@@ -41,6 +41,8 @@ class Diagnose(DynamoDBCase):
         table = TABLES[RID]
         self.env.put_lag_metrics(dynamodb_ms=700_000, points=3)  # above half the RPO: the symptom
         self.put_metric(D, "WriteThrottleEvents", 37, [("TableName", table)])
+        self.put_metric(P, "WriteThrottleEvents", 5, [("TableName", table)])
+        self.put_metric(P, "WriteThrottleEvents", 9, [("TableName", "another-table")])  # not this table's
         self.put_metric(P, "UserErrors", 12, [])
         # the DR replica provisioned far below the serving table's on-demand writes
         self.env.moto_client("dynamodb", D).update_table(
@@ -57,7 +59,9 @@ class Diagnose(DynamoDBCase):
         self.assertEqual(got["write_throttling_receiving"]["observed"], 37)
         self.assertIn(f"WriteThrottleEvents Sum 37 on {table} in {D}", got["write_throttling_receiving"]["detail"])
         self.assertIn("fix: ", got["write_throttling_receiving"]["detail"])
-        self.assertEqual(got["write_throttling_serving"]["status"], "OK")
+        self.assertEqual((got["write_throttling_serving"]["status"], got["write_throttling_serving"]["observed"]),
+                         ("WARNING", 5))
+        self.assertIn(f"on {table} in {P}", got["write_throttling_serving"]["detail"])
         self.assertEqual(got["user_errors"]["status"], "WARNING")
         self.assertIn(f"UserErrors Sum 12 in {P}", got["user_errors"]["detail"])
         self.assertEqual(got["write_capacity"]["status"], "WARNING")

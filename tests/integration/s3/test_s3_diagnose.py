@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """`dr-agent diagnose` of the s3 plugin: recent objects' ReplicationStatus (FAILED ones named), objects PENDING past
 the RPO, and the KMS key of SSE-KMS objects, on a healthy and a broken estate."""
+import time
 import unittest
 
 from drtest import DR, PRIMARY
@@ -62,6 +63,25 @@ class S3Diagnose(S3Case):
         text = self.env.run([os.environ["DR_AGENT_BIN"], "-c", self.conf(resources=ONE), "diagnose", RID])
         print("\n--- dr-agent diagnose (text) ---\n" + text.stdout)
         self.assertIn(f"CRITICAL objects_failed: 1", text.stdout)
+
+    def test_objects_pending_past_the_rpo_and_a_missing_rule(self):
+        self.configure(resources=ONE)
+        self.env.set_duration("ReplicateObject", 120)  # S3 has not copied them yet
+        self.put(2, prefix="calls/slow/")
+        got = self.diagnose(0)  # PENDING, but for less than the 15 min RPO
+        self.assertEqual(got["objects_pending"]["status"], "OK", got["objects_pending"])
+        time.sleep(2)
+        got = self.diagnose(1, rpo="1s")
+        c = got["objects_pending"]
+        self.assertEqual((c["status"], c["observed"]), ("WARNING", 2), c)
+        self.assertIn("calls/slow/000.wav", c["detail"])
+        self.assertEqual(got["objects_failed"]["status"], "OK")
+        # no rule at all: nothing replicates
+        self.s3.delete_bucket_replication(Bucket=BUCKET)
+        got = self.diagnose(2)
+        self.assertEqual(set(got), {"replication_rule"})
+        self.assertEqual(got["replication_rule"]["status"], "CRITICAL")
+        self.assertIn("dr-agent configure", got["replication_rule"]["detail"])
 
     def test_sse_kms_objects_the_rule_or_role_cannot_replicate(self):
         # a rule without SSE-KMS selection: such objects never replicate
