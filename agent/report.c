@@ -52,7 +52,8 @@ const char *report_overall_status(const agent *a, int dry_run)
     return done ? "done" : planned ? "planned" : "unchanged";
 }
 
-/* Verify's pointer to the diagnostics of a resource that is not OK and whose plugin has them; NULL otherwise. */
+/* Verify's pointer to the diagnostics of a resource that is not OK and whose plugin has them: 1 and the command in
+   out, else 0. */
 static int diagnose_hint(const agent *a, size_t i, char *out, size_t len)
 {
     if (a->last_hook != HOOK_VERIFY || a->results[i].status == DR_STATUS_OK || !a->res[i].plugin ||
@@ -121,7 +122,7 @@ static json_t *resource_json(const agent *a, size_t i)
     if (r->error[0])
         json_object_set_new(res, "error", json_string(r->error));
     {
-        char see[160];
+        char see[320];
         if (diagnose_hint(a, i, see, sizeof(see)))
             json_object_set_new(res, "see", json_string(see));
     }
@@ -414,7 +415,7 @@ int report_text(const agent *a, const report_info *ri, FILE *out, int verbose)
         if (r->error[0])
             fprintf(out, "    %s\n", r->error);
         {
-            char see[160];
+            char see[320];
             if (diagnose_hint(a, i, see, sizeof(see)))
                 fprintf(out, "    see: %s\n", see);
         }
@@ -687,7 +688,7 @@ int report_nagios(const agent *a, const report_info *ri, FILE *out)
             fputc('\n', out);
         }
         {
-            char see[160];
+            char see[320];
             if (diagnose_hint(a, i, see, sizeof(see)))
                 fprintf(out, "  see: %s\n", see);
         }
