@@ -338,15 +338,16 @@ int cmd_run(const opts *o, agent *a, const unsigned char *sel, hook_kind hook, c
     int rc, ok;
 
     memset(&sw, 0, sizeof(sw));
-    if (o->format == FMT_DOT || (o->format == FMT_NAGIOS && hook != HOOK_VERIFY)) {
-        fprintf(stderr, "dr-agent: --format %s is not available for %s\n", o->format == FMT_DOT ? "dot" : "nagios",
-                hook_name(hook));
+    if (o->format == FMT_DOT || (o->format == FMT_NAGIOS && hook != HOOK_VERIFY) ||
+        (o->format == FMT_PROMETHEUS && hook == HOOK_DIAGNOSE)) {
+        fprintf(stderr, "dr-agent: --format %s is not available for %s\n",
+                o->format == FMT_DOT ? "dot" : o->format == FMT_NAGIOS ? "nagios" : "prometheus", hook_name(hook));
         return EXIT_USAGE;
     }
     if ((hook == HOOK_FAILOVER || hook == HOOK_FAILBACK) && refuse_empty(a, hook_name(hook)) != 0)
         return EXIT_CONFIG;
     fill_session_opts(o, a, sel, hook_name(hook), config_path, &so);
-    so.mutating = hook != HOOK_VERIFY && !o->plan;
+    so.mutating = !HOOK_REPORTS_CHECKS(hook) && !o->plan;
     so.dry_run = o->plan;
     so.resume_run_id = resume_id;
     /* a resumed failover or failback moves traffic too: it is confirmed like the command itself */
@@ -360,7 +361,7 @@ int cmd_run(const opts *o, agent *a, const unsigned char *sel, hook_kind hook, c
     if (hook == HOOK_VERIFY)
         pending = pending_resume(so.state_dir, config_path);
     s.o.serving = so.serving;
-    log_msg(hook == HOOK_VERIFY ? DR_LOG_DEBUG : DR_LOG_INFO, NULL, "%s%s: %zu resources, %s serving", hook_name(hook),
+    log_msg(HOOK_REPORTS_CHECKS(hook) ? DR_LOG_DEBUG : DR_LOG_INFO, NULL, "%s%s: %zu resources, %s serving", hook_name(hook),
             o->plan ? " (dry run)" : "", a->cfg->n_res,
              so.serving == DR_SERVING_DR ? a->cfg->dr_region : a->cfg->primary_region);
     if (hook == HOOK_FAILOVER || hook == HOOK_FAILBACK)
@@ -373,7 +374,7 @@ int cmd_run(const opts *o, agent *a, const unsigned char *sel, hook_kind hook, c
         switch_result_free(&sw);
         return EXIT_FAIL;
     }
-    ok = hook == HOOK_VERIFY ? 1 : run_all_succeeded(a);
+    ok = HOOK_REPORTS_CHECKS(hook) ? 1 : run_all_succeeded(a);
     if (sw.outcome == SWITCH_NOT_READY)
         ok = 0;
     if (s.locked && session_lease_lost(&s)) {
@@ -455,7 +456,7 @@ int cmd_run(const opts *o, agent *a, const unsigned char *sel, hook_kind hook, c
         switch_result_free(&sw);
         /* monitoring that reads the textfile would go on seeing the last one: say so in the exit code
            (for verify: UNKNOWN, unless a resource is CRITICAL) */
-        if (hook != HOOK_VERIFY)
+        if (!HOOK_REPORTS_CHECKS(hook))
             return EXIT_FAIL;
         return run_worst_status(a) == DR_STATUS_CRITICAL ? (int)DR_STATUS_CRITICAL : (int)DR_STATUS_UNKNOWN;
     }
@@ -472,7 +473,7 @@ int cmd_run(const opts *o, agent *a, const unsigned char *sel, hook_kind hook, c
     json_decref(pending);
     switch_result_free(&sw);
 
-    if (hook == HOOK_VERIFY)
+    if (HOOK_REPORTS_CHECKS(hook))
         return (int)run_worst_status(a);
     if (hook == HOOK_CONFIGURE && o->plan)
         return !run_all_succeeded(a) ? EXIT_FAIL : run_changes_pending(a) ? EXIT_PLAN_CHANGES : EXIT_OK;

@@ -22,7 +22,8 @@
 
 
 static const char *const commands[] = {"plugins", "plan",  "configure", "verify",  "failover",
-                                       "failback", "drill", "resume",    "history", "cleanup", "adopt", NULL};
+                                       "failback", "drill", "resume",    "history", "cleanup", "adopt",
+                                       "diagnose", NULL};
 
 static void usage_main(FILE *out)
 {
@@ -43,6 +44,7 @@ static void usage_main(FILE *out)
             "  history     list past runs with their outcome, RTO and RPO\n"
             "  cleanup     delete what failovers and drills retired, once older than the retention (--plan: list)\n"
             "  adopt       describe an existing estate: the configuration it needs and what differs (read-only)\n"
+            "  diagnose    look for the causes of what verify reports, each finding with evidence and fix (read-only)\n"
             "\n"
             "Common options:\n"
             "  -c, --config FILE        configuration (default: $DR_AGENT_CONFIG or %s)\n"
@@ -132,6 +134,16 @@ static void usage_command(const char *cmd, FILE *out)
                      "cleanup lists what is older than each resource's retired_retention, then deletes\n"
                      "it after confirmation (on a terminal; without one --yes is required). --plan lists\n"
                      "only; exit code 2 when something would be deleted, like configure --plan.\n");
+    else if (strcmp(cmd, "diagnose") == 0)
+        fprintf(out, "Usage: dr-agent [-c FILE] diagnose [RESOURCE] [--format text|json] [--serving primary|dr]\n"
+                     "                              [--resource ID ...] [-v]\n\n"
+                     "Read-only diagnostics: the causes of replication lag and failures that verify\n"
+                     "reports (throttling, capacity, long-running queries, replication slots, objects\n"
+                     "that failed to replicate, health check failure reasons, failed backup and copy\n"
+                     "jobs). Each finding names its evidence and the fix; -v also lists the diagnostics\n"
+                     "that found nothing. RESOURCE is an id or TYPE.* like --resource.\n"
+                     "Exit code: 0 no finding, 1 a WARNING finding, 2 a CRITICAL finding, 3 a diagnostic\n"
+                     "could not run (UNKNOWN).\n");
     else if (strcmp(cmd, "history") == 0)
         fprintf(out, "Usage: dr-agent [-c FILE] history [--format text|json]\n\n"
                      "Lists the runs recorded in the state directory: command, mode, start, duration,\n"
@@ -299,6 +311,14 @@ static int parse_args(int argc, char **argv, opts *o)
         o->command = argv[optind++];
     if (optind < argc && o->command && strcmp(o->command, "resume") == 0)
         o->arg = argv[optind++];
+    if (optind < argc && o->command && strcmp(o->command, "diagnose") == 0) {
+        /* diagnose RESOURCE: the same as --resource RESOURCE */
+        char **n = realloc(o->resources, (o->n_resources + 1) * sizeof(char *));
+        if (!n)
+            return -1;
+        o->resources = n;
+        o->resources[o->n_resources++] = argv[optind++];
+    }
     if (optind < argc) {
         fprintf(stderr, "dr-agent: unexpected argument '%s'\n", argv[optind]);
         return -1;
@@ -459,7 +479,8 @@ int main(int argc, char **argv)
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
-    g_plugin_exit_code = strcmp(o.command, "verify") == 0 ? 3 : EXIT_FAIL; /* verify: UNKNOWN */
+    g_plugin_exit_code = strcmp(o.command, "verify") == 0 || strcmp(o.command, "diagnose") == 0
+                             ? 3 : EXIT_FAIL; /* verify, diagnose: UNKNOWN */
     atexit(plugin_exit_guard);
 
     dr_error_clear(&err);
@@ -540,6 +561,8 @@ int main(int argc, char **argv)
             rc = 1;
         }
     }
+    else if (strcmp(o.command, "diagnose") == 0)
+        rc = cmd_run(&o, &a, sel, HOOK_DIAGNOSE, config_path, NULL);
     else if (strcmp(o.command, "failover") == 0)
         rc = cmd_run(&o, &a, sel, HOOK_FAILOVER, config_path, NULL);
     else if (strcmp(o.command, "failback") == 0)
@@ -552,7 +575,8 @@ int main(int argc, char **argv)
         rc = cmd_cleanup(&o, &a, sel, config_path);
     else if (strcmp(o.command, "adopt") == 0)
         rc = cmd_adopt(&o, &a, sel);
-    if (strcmp(o.command, "verify") != 0 && strcmp(o.command, "plan") != 0 && run_cancel_requested() && rc == EXIT_OK)
+    if (strcmp(o.command, "verify") != 0 && strcmp(o.command, "diagnose") != 0 && strcmp(o.command, "plan") != 0 &&
+        run_cancel_requested() && rc == EXIT_OK)
         rc = EXIT_FAIL;
 out:
     errlist_free(&errs);

@@ -162,7 +162,7 @@ void progress_step_start(agent *a, size_t idx, hook_kind hook)
     }
     /* verify runs from cron: its steps are news only with --verbose */
     if (!P.quiet)
-        log_msg(hook == HOOK_VERIFY ? DR_LOG_DEBUG : DR_LOG_INFO, a->cfg->res[idx].id, "%s started", hook_name(hook));
+        log_msg(HOOK_REPORTS_CHECKS(hook) ? DR_LOG_DEBUG : DR_LOG_INFO, a->cfg->res[idx].id, "%s started", hook_name(hook));
 }
 
 void progress_step_end(agent *a, size_t idx, hook_kind hook)
@@ -178,9 +178,9 @@ void progress_step_end(agent *a, size_t idx, hook_kind hook)
     if (P.quiet)
         return;
     dr_duration_format((double)r->duration_ms / 1000.0, dur, sizeof(dur));
-    log_msg(hook == HOOK_VERIFY ? DR_LOG_DEBUG : r->status == ACT_FAILED ? DR_LOG_ERROR : DR_LOG_INFO, a->cfg->res[idx].id,
+    log_msg(HOOK_REPORTS_CHECKS(hook) ? DR_LOG_DEBUG : r->status == ACT_FAILED ? DR_LOG_ERROR : DR_LOG_INFO, a->cfg->res[idx].id,
             "%s %s in %s%s%s", hook_name(hook),
-            hook == HOOK_VERIFY ? dr_status_name((dr_status)r->status) : action_status_name((action_status)r->status),
+            HOOK_REPORTS_CHECKS(hook) ? dr_status_name((dr_status)r->status) : action_status_name((action_status)r->status),
             dur, r->error[0] ? ": " : "", r->error);
 }
 
@@ -217,6 +217,6 @@ void progress_update(agent *a, size_t idx)
         }
         pthread_mutex_unlock(&P.mu);
         if (show)
-            log_msg(a->last_hook == HOOK_VERIFY ? DR_LOG_DEBUG : DR_LOG_INFO, a->cfg->res[idx].id, "%s", text);
+            log_msg(HOOK_REPORTS_CHECKS(a->last_hook) ? DR_LOG_DEBUG : DR_LOG_INFO, a->cfg->res[idx].id, "%s", text);
     }
 }

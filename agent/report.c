@@ -29,7 +29,7 @@ static int selected(const agent *a, size_t i)
 
 static const char *res_status_name(const agent *a, size_t i)
 {
-    if (a->last_hook == HOOK_VERIFY)
+    if (HOOK_REPORTS_CHECKS(a->last_hook))
         return dr_status_name((dr_status)a->results[i].status);
     return action_status_name((action_status)a->results[i].status);
 }
@@ -38,7 +38,7 @@ const char *report_overall_status(const agent *a, int dry_run)
 {
     int done = 0, planned = 0;
 
-    if (a->last_hook == HOOK_VERIFY)
+    if (HOOK_REPORTS_CHECKS(a->last_hook))
         return dr_status_name(run_worst_status(a));
     if (!run_all_succeeded(a))
         return "failed";
@@ -50,6 +50,17 @@ const char *report_overall_status(const agent *a, int dry_run)
     }
     (void)dry_run;
     return done ? "done" : planned ? "planned" : "unchanged";
+}
+
+/* Verify's pointer to the diagnostics of a resource that is not OK and whose plugin has them: 1 and the command in
+   out, else 0. */
+static int diagnose_hint(const agent *a, size_t i, char *out, size_t len)
+{
+    if (a->last_hook != HOOK_VERIFY || a->results[i].status == DR_STATUS_OK || !a->res[i].plugin ||
+        !a->res[i].plugin->desc.diagnose)
+        return 0;
+    snprintf(out, len, "dr-agent diagnose %s", a->cfg->res[i].id);
+    return 1;
 }
 
 /* A value with a unit is a number in the reports, when it parses as one. */
@@ -110,6 +121,11 @@ static json_t *resource_json(const agent *a, size_t i)
     json_object_set_new(res, "level", json_integer(a->g.level[i]));
     if (r->error[0])
         json_object_set_new(res, "error", json_string(r->error));
+    {
+        char see[320];
+        if (diagnose_hint(a, i, see, sizeof(see)))
+            json_object_set_new(res, "see", json_string(see));
+    }
     if (r->ran || r->skipped) {
         char t[40];
         dr_time_format(r->started_at, 1, t, sizeof(t));
@@ -398,6 +414,11 @@ int report_text(const agent *a, const report_info *ri, FILE *out, int verbose)
         }
         if (r->error[0])
             fprintf(out, "    %s\n", r->error);
+        {
+            char see[320];
+            if (diagnose_hint(a, i, see, sizeof(see)))
+                fprintf(out, "    see: %s\n", see);
+        }
     }
     dr_duration_format(a->cfg->rpo, obj, sizeof(obj));
     dr_duration_format(a->run_finished - a->run_started, dur, sizeof(dur));
@@ -665,6 +686,11 @@ int report_nagios(const agent *a, const report_info *ri, FILE *out)
             fputs("  ", out);
             nagios_text(out, r->error);
             fputc('\n', out);
+        }
+        {
+            char see[320];
+            if (diagnose_hint(a, i, see, sizeof(see)))
+                fprintf(out, "  see: %s\n", see);
         }
     }
     return ferror(out) ? DR_EIO : 0;

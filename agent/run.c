@@ -19,7 +19,7 @@
 
 const char *hook_name(hook_kind h)
 {
-    static const char *const names[] = {"configure", "verify", "failover", "failback", "cleanup", "prepare"};
+    static const char *const names[] = {"configure", "verify", "failover", "failback", "cleanup", "prepare", "diagnose"};
     return h < HOOK_COUNT ? names[h] : "?";
 }
 
@@ -32,6 +32,7 @@ dr_hook_fn hook_fn(const dr_plugin_descriptor *d, hook_kind h)
     case HOOK_FAILBACK: return d->failback;
     case HOOK_CLEANUP: return d->cleanup;
     case HOOK_PREPARE: return d->prepare;
+    case HOOK_DIAGNOSE: return d->diagnose;
     default: return NULL;
     }
 }
@@ -323,13 +324,14 @@ static void finish_status(agent *a, size_t i, hook_kind h)
 {
     res_result *r = &a->results[i];
 
-    if (h == HOOK_VERIFY) {
+    if (HOOK_REPORTS_CHECKS(h)) {
         dr_status s = DR_STATUS_OK;
         for (size_t k = 0; k < r->n_checks; k++)
             s = dr_status_worst(s, r->checks[k].status);
-        if (r->skipped || r->rc != 0 || r->timed_out || r->cancelled || r->n_checks == 0)
+        /* diagnose: no check is no finding (a plugin without diagnostics says so in r->error) */
+        if (r->skipped || r->rc != 0 || r->timed_out || r->cancelled || (r->n_checks == 0 && h == HOOK_VERIFY))
             s = dr_status_worst(s, DR_STATUS_UNKNOWN);
-        if (r->ran && r->rc == 0 && r->n_checks == 0 && !r->error[0])
+        if (h == HOOK_VERIFY && r->ran && r->rc == 0 && r->n_checks == 0 && !r->error[0])
             snprintf(r->error, sizeof(r->error), "the plugin reported no checks");
         r->status = (int)s;
         return;
@@ -417,7 +419,7 @@ static int start_job(agent *a, const run_opts *o, size_t i, int64_t grace_unused
         snprintf(r->error, sizeof(r->error), "plugin %s does not implement %s", res->plugin->desc.type,
                  hook_name(o->hook));
         if (o->hook != HOOK_VERIFY)
-            r->rc = 0; /* nothing to do for this type: dependants go on */
+            r->rc = 0; /* nothing to do for this type: dependants go on (diagnose: nothing to look at) */
         else
             r->rc = DR_EUNSUPPORTED;
         finish_status(a, i, o->hook);
@@ -547,7 +549,7 @@ static int reap_job(agent *a, const run_opts *o, size_t i, int64_t now, int64_t 
     if (o->observer && o->observer->step_end)
         o->observer->step_end(o->observer->arg, i);
     log_debug("%s: %s ended: %s", res->cfg->id, hook_name(o->hook),
-              o->hook == HOOK_VERIFY ? dr_status_name((dr_status)r->status) : action_status_name((action_status)r->status));
+              HOOK_REPORTS_CHECKS(o->hook) ? dr_status_name((dr_status)r->status) : action_status_name((action_status)r->status));
     return 1;
 }
 

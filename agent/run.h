@@ -18,7 +18,10 @@
 #include "graph.h"
 #include "loader.h"
 
-typedef enum hook_kind { HOOK_CONFIGURE = 0, HOOK_VERIFY, HOOK_FAILOVER, HOOK_FAILBACK, HOOK_CLEANUP, HOOK_PREPARE, HOOK_COUNT } hook_kind;
+typedef enum hook_kind { HOOK_CONFIGURE = 0, HOOK_VERIFY, HOOK_FAILOVER, HOOK_FAILBACK, HOOK_CLEANUP, HOOK_PREPARE, HOOK_DIAGNOSE, HOOK_COUNT } hook_kind;
+
+/* Hooks that report checks (a status per resource) rather than changes: verify and diagnose. */
+#define HOOK_REPORTS_CHECKS(h) ((h) == HOOK_VERIFY || (h) == HOOK_DIAGNOSE)
 
 const char *hook_name(hook_kind h);
 dr_hook_fn hook_fn(const dr_plugin_descriptor *d, hook_kind h);

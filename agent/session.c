@@ -69,7 +69,7 @@ static void obs_step_end(void *arg, size_t idx)
                                                  r->changes[k].state == DR_CHANGE_DONE));
     ev = json_pack("{s:s, s:s, s:s, s:s, s:s, s:I, s:o}", "step", step, "resource", s->a->cfg->res[idx].id, "hook",
                    hook_name(s->hook), "phase", s->phase, "status",
-                   s->hook == HOOK_VERIFY ? dr_status_name((dr_status)r->status)
+                   HOOK_REPORTS_CHECKS(s->hook) ? dr_status_name((dr_status)r->status)
                                           : action_status_name((action_status)r->status),
                    "duration_ms", (json_int_t)r->duration_ms, "changes", changes);
     if (ev && r->error[0])
@@ -233,7 +233,7 @@ int session_run(session *s, hook_kind hook, const char *phase, int dry_run, dr_s
     ro.dry_run = dry_run;
     ro.mode = s->o.mode;
     ro.serving = serving;
-    ro.ordered = hook != HOOK_VERIFY && hook != HOOK_PREPARE;
+    ro.ordered = !HOOK_REPORTS_CHECKS(hook) && hook != HOOK_PREPARE;
     ro.reverse = s->reverse;
     ro.run_id = s->run_id;
     ro.selected = s->o.selected;
@@ -250,8 +250,8 @@ int session_run(session *s, hook_kind hook, const char *phase, int dry_run, dr_s
         ro.hook_timeout = t;
         ro.run_deadline_ms = dr_mono_ms() + (int64_t)(t * 1000.0);
     }
-    if (hook == HOOK_VERIFY) {
-        /* verify as a whole ends in time (a monitoring check waits for it): a longer --timeout extends it */
+    if (HOOK_REPORTS_CHECKS(hook)) {
+        /* verify (and diagnose) as a whole ends in time (a monitoring check waits for it): a longer --timeout extends it */
         double total = s->a->cfg->agent.verify_timeout;
         if (s->o.hook_timeout > total)
             total = s->o.hook_timeout;

@@ -74,6 +74,8 @@ static const dr_config_key keys[] = {
      "data plane: libpq sslmode"},
     {"pg_sslrootcert", DR_KEY_STRING, 0, NULL, NULL, "data plane: CA bundle for verify-ca/verify-full"},
     {"pg_timeout", DR_KEY_DURATION, 0, "10s", NULL, "data plane: bound of a connection attempt and of each statement"},
+    {"long_query_threshold", DR_KEY_DURATION, 0, "5m", NULL,
+     "diagnose: a query running longer than this on the writer or the replica is a finding"},
 };
 
 /* ------------------------------------------------------------ context --- */
@@ -2105,6 +2107,7 @@ static int au_init(const dr_host_api *host, dr_error *err)
     if (!DR_HAS_MEMBER(host, dr_host_api, aws))
         return dr_error_set(err, DR_EPLUGIN, "the host is too old for the aurora plugin (no AWS clients)");
     H = host;
+    au_diagnose_init(host);
     return 0;
 }
 
@@ -2177,6 +2180,7 @@ static const dr_plugin_descriptor descriptor = {
     services,
     au_cleanup,
     au_prepare,
+    au_diagnose, /* diagnose.c */
 };
 
 DR_PLUGIN_DECLARE_ENTRY

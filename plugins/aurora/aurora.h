@@ -191,4 +191,19 @@ int au_pg_divergence(au_pg *pg, uint64_t since, au_pg_divergent *out, dr_error *
 /* The cumulative pg_stat_database counter au_pg_divergence() reports (a baseline to subtract); -1 unknown. */
 int au_pg_tuple_counter(au_pg *pg, int64_t *tuples, dr_error *err);
 
+/*
+ * A read-only query on one side: fn(arg, values, n) for each row (values borrowed for the call, NULL for SQL NULL,
+ * at most AU_PG_QUERY_COLS columns). 0, or a negative code with err naming the node and `what`.
+ */
+#define AU_PG_QUERY_COLS 8
+typedef void (*au_pg_row_fn)(void *arg, const char *const *values, int n);
+int au_pg_query(au_pg *pg, const char *sql, const char *what, au_pg_row_fn fn, void *arg, dr_error *err);
+
+/* ----------------------------------------------------------- diagnose --- */
+
+/* Keep the host table for the diagnostics (diagnose.c); called from the plugin's init. */
+void au_diagnose_init(const dr_host_api *host);
+/* The diagnose hook: replication lag and its causes (long-running queries, replication slots, the DR size). */
+int au_diagnose(dr_resource *res, const dr_hook_args *args, dr_error *err);
+
 #endif /* AURORA_H */

@@ -440,3 +440,21 @@ int au_lsn_parse(const char *s, uint64_t *lsn)
 {
     return parse_lsn(s, lsn);
 }
+
+int au_pg_query(au_pg *pg, const char *sql, const char *what, au_pg_row_fn fn, void *arg, dr_error *err)
+{
+    PGresult *r = NULL;
+    int rc = exec(pg, sql, what, &r, err);
+
+    if (rc != 0)
+        return rc;
+    for (int i = 0; i < PQntuples(r); i++) {
+        const char *v[AU_PG_QUERY_COLS] = {NULL};
+        int n = PQnfields(r) < AU_PG_QUERY_COLS ? PQnfields(r) : AU_PG_QUERY_COLS;
+        for (int k = 0; k < n; k++)
+            v[k] = PQgetisnull(r, i, k) ? NULL : PQgetvalue(r, i, k);
+        fn(arg, v, n);
+    }
+    PQclear(r);
+    return 0;
+}

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "cron.h"
+#include "diagnose.h"
 #include "dr/sdk.h"
 
 /*
@@ -2638,6 +2639,7 @@ static int bk_init(const dr_host_api *host, dr_error *err)
     if (!DR_HAS_MEMBER(host, dr_host_api, aws))
         return dr_error_set(err, DR_EPLUGIN, "the host is too old: it has no AWS client");
     H = host;
+    bk_diagnose_init(host);
     return 0;
 }
 
@@ -2678,6 +2680,7 @@ static const dr_plugin_descriptor descriptor = {
     services,
     NULL, /* cleanup: nothing retired */
     bk_prepare,
+    bk_diagnose, /* diagnose.c */
 };
 
 DR_PLUGIN_DECLARE_ENTRY

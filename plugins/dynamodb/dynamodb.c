@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "diagnose.h"
 #include "dr/sdk.h"
 
 static const dr_host_api *H;
@@ -1383,6 +1384,7 @@ static int dynamodb_init(const dr_host_api *host, dr_error *err)
     if (!DR_HAS_MEMBER(host, dr_host_api, aws))
         return dr_error_set(err, DR_EPLUGIN, "the host is too old: it has no AWS client");
     H = host;
+    dynamodb_diagnose_init(host);
     return 0;
 }
 
@@ -1406,6 +1408,7 @@ static const dr_plugin_descriptor descriptor = {
     services,
     NULL, /* cleanup: nothing retired */
     dynamodb_prepare,
+    dynamodb_diagnose, /* diagnose.c */
 };
 
 DR_PLUGIN_DECLARE_ENTRY

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "diagnose.h"
 #include "dns.h"
 #include "dr/sdk.h"
 
@@ -2450,6 +2451,7 @@ static int r53_init(const dr_host_api *host, dr_error *err)
 {
     (void)err;
     H = host;
+    r53_diagnose_init(host);
     return 0;
 }
 
@@ -2473,6 +2475,7 @@ static const dr_plugin_descriptor descriptor = {
     services,
     NULL, /* cleanup: nothing retired */
     r53_prepare,
+    r53_diagnose, /* diagnose.c */
 };
 
 DR_PLUGIN_DECLARE_ENTRY

@@ -1309,7 +1309,7 @@ static int s3_init(const dr_host_api *host, dr_error *err)
 }
 
 /* The AWS services (signing names) this plugin calls. */
-static const char *const services[] = {"s3", "iam", "monitoring", NULL};
+static const char *const services[] = {"s3", "iam", "monitoring", "kms", NULL};
 
 static const dr_plugin_descriptor descriptor = {
     DR_PLUGIN_HEADER,
@@ -1328,6 +1328,7 @@ static const dr_plugin_descriptor descriptor = {
     services,
     NULL, /* cleanup: nothing retired */
     s3_prepare,
+    s3_diagnose, /* diagnose.c */
 };
 
 DR_PLUGIN_DECLARE_ENTRY

@@ -180,4 +180,7 @@ int s3_pre_take_s3(s3ctx *x, const char *region, const dr_aws_request *rq, dr_aw
 int s3_pre_take_iam(s3ctx *x, const char *op, const dr_buf *form, dr_doc **out, dr_error *err, int *rc);
 int s3_pre_take_metric(s3ctx *x, const direction *d, const char *name, dr_aws_metric *m, dr_error *err, int *rc);
 
+/* ---- diagnose (diagnose.c): recent objects' ReplicationStatus, FAILED ones named, KMS key use ---- */
+int s3_diagnose(dr_resource *res, const dr_hook_args *args, dr_error *err);
+
 #endif /* DR_PLUGIN_S3_H */

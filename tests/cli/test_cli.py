@@ -177,7 +177,7 @@ class Cli(unittest.TestCase):
                          r"'fixture_dep\.b/check_0'=12\.5s;;900;0; ok=1;;;0;2 warning=1;0;;0;2 "
                          r"critical=0;;0;0;2 unknown=0;;0;0;2 duration=[0-9.]+s;;;0;\n"
                          r"WARNING fixture_dep\.b: fixture_dep\n  WARNING check_0: 12\.5s \(limit 15m; WARNING: close to it, CRITICAL above it\) - "
-                         r"fixture check$")
+                         r"fixture check\n  see: dr-agent diagnose fixture_dep\.b$")
 
     def test_text_report(self):
         c = self.conf('{ type = "fixture_dep"; name = "a"; status = "CRITICAL"; }')
@@ -315,6 +315,74 @@ class Cli(unittest.TestCase):
         h = json.loads(self.run_agent("-c", c, "history", "--format", "json").stdout)
         self.assertEqual(h[-1]["status"], "not ready")
 
+    def test_diagnose_formats_exit_codes_and_verify_pointer(self):
+        c = self.conf('{ type = "fixture_dep"; name = "a"; },\n'
+                      '{ type = "fixture_dep"; name = "b"; finding = "CRITICAL"; status = "WARNING"; },\n'
+                      '{ type = "fixture_dep"; name = "c"; finding = "WARNING"; }')
+        # nothing found: exit 0, every diagnostic listed as OK in JSON
+        r = self.run_agent("-c", c, "diagnose", "fixture_dep.a", "--format", "json")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        doc = json.loads(r.stdout)
+        self.validate(doc)
+        self.assertEqual((doc["command"], doc["status"]), ("diagnose", "OK"))
+        self.assertEqual([(x["id"], [k["status"] for k in x["checks"]]) for x in doc["resources"]],
+                         [("fixture_dep.a", ["OK"])])
+        # the positional RESOURCE is a --resource: TYPE.* too, and a wrong one is a usage error
+        r = self.run_agent("-c", c, "diagnose", "fixture_dep.*", "--format", "json")
+        self.assertEqual(r.returncode, 2, r.stderr)
+        doc = json.loads(r.stdout)
+        self.validate(doc)
+        self.assertEqual({x["id"]: x["status"] for x in doc["resources"]},
+                         {"fixture_dep.a": "OK", "fixture_dep.b": "CRITICAL", "fixture_dep.c": "WARNING"})
+        self.assertIn("fix: set finding = none", doc["resources"][1]["checks"][0]["detail"])
+        self.assertEqual(self.run_agent("-c", c, "diagnose", "fixture_dep.c").returncode, 1)
+        r = self.run_agent("-c", c, "diagnose", "fixture_dep.zz")
+        self.assertEqual(r.returncode, 64)
+        self.assertIn("--resource fixture_dep.zz: no such resource", r.stderr)
+        r = self.run_agent("-c", c, "diagnose", "fixture_dep.a", "fixture_dep.b")
+        self.assertEqual(r.returncode, 64)
+        for fmt in ("prometheus", "nagios", "dot"):
+            r = self.run_agent("-c", c, "diagnose", "--format", fmt)
+            self.assertEqual(r.returncode, 64, fmt)
+            self.assertIn(f"--format {fmt} is not available for diagnose", r.stderr)
+        # text: only the findings, with -v also what found nothing
+        r = self.run_agent("-c", c, "diagnose")
+        self.assertEqual(r.returncode, 2, r.stderr)
+        self.assertIn("    CRITICAL fixture_cause: 1 (limit 0) - evidence: the fixture's cause is present", r.stdout)
+        self.assertNotIn("no cause found", r.stdout)
+        self.assertIn("diagnose CRITICAL", r.stdout)
+        self.assertIn("no cause found", self.run_agent("-c", c, "diagnose", "-v").stdout)
+        # verify points a resource that is not OK at its diagnostics, in every format; an OK one gets no pointer
+        r = self.run_agent("-c", c, "verify")
+        self.assertEqual(r.returncode, 1, r.stderr)
+        self.assertIn("    see: dr-agent diagnose fixture_dep.b\n", r.stdout)
+        self.assertNotIn("diagnose fixture_dep.a", r.stdout)
+        doc = json.loads(self.run_agent("-c", c, "verify", "--format", "json").stdout)
+        self.validate(doc)
+        self.assertEqual({x["id"]: x.get("see") for x in doc["resources"]},
+                         {"fixture_dep.a": None, "fixture_dep.b": "dr-agent diagnose fixture_dep.b", "fixture_dep.c": None})
+        self.assertIn("see: dr-agent diagnose fixture_dep.b", self.run_agent("-c", c, "verify", "--format", "nagios").stdout)
+        # (the same file, rewritten) a diagnostic that cannot run is UNKNOWN (3)
+        f = self.conf('{ type = "fixture_dep"; name = "a"; fail = ["diagnose"]; }')
+        r = self.run_agent("-c", f, "diagnose", "--format", "json")
+        self.assertEqual(r.returncode, 3, r.stderr)
+        self.assertIn("diagnose failed as configured", json.loads(r.stdout)["resources"][0]["error"])
+
+    def test_diagnose_of_a_plugin_without_diagnostics(self):
+        # a plugin built before the diagnose hook: nothing to look at, not an error; verify gives no pointer
+        pdir = os.path.join(self.dir, "plugins10")
+        os.mkdir(pdir, 0o755)
+        shutil.copy(os.path.join(ABI10, "fixture_v10.so"), pdir)
+        c = self.conf('{ type = "fixture_v10"; name = "old"; status = "WARNING"; }')
+        r = self.run_agent("-c", c, "--plugin-dir", pdir, "diagnose", "--format", "json")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        res = json.loads(r.stdout)["resources"][0]
+        self.assertEqual((res["status"], res["checks"]), ("OK", []))
+        self.assertEqual(res["error"], "plugin fixture_v10 does not implement diagnose")
+        r = self.run_agent("-c", c, "--plugin-dir", pdir, "verify", "--format", "json")
+        self.assertEqual(r.returncode, 1, r.stderr)
+        self.assertNotIn("see", json.loads(r.stdout)["resources"][0])
+
     def test_abi_10_plugin_runs_without_prepare(self):
         # a third-party plugin built against ABI 1.0 (a 1.0-sized descriptor) loads, and its failover runs
         pdir = os.path.join(self.dir, "plugins10")
@@ -375,7 +443,8 @@ class Cli(unittest.TestCase):
         types = {p["type"]: p for p in doc["plugins"]}
         self.assertEqual(set(types), {"fixture", "fixture_dep"})
         self.assertEqual(types["fixture"]["version"], "1.2.3")
-        self.assertEqual(types["fixture"]["hooks"], ["configure", "verify", "failover", "failback", "cleanup", "prepare"])
+        self.assertEqual(types["fixture"]["hooks"], ["configure", "verify", "failover", "failback", "cleanup", "prepare",
+                                                     "diagnose"])
         keys = {k["name"]: k for k in types["fixture"]["config_keys"]}
         self.assertEqual(keys["status"]["type"], "choice")
         self.assertEqual(keys["status"]["choices"], "OK|WARNING|CRITICAL|UNKNOWN")

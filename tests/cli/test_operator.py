@@ -433,7 +433,7 @@ class Operator(unittest.TestCase):
     def test_bash_completion(self):
         c = self.conf('{ type = "fixture_dep"; name = "orders"; },\n{ type = "fixture"; name = "dns"; }')
         self.assertEqual(self.complete("dr-agent "), sorted(
-            "plugins plan configure verify failover failback drill resume history cleanup adopt".split()))
+            "plugins plan configure verify failover failback drill resume history cleanup adopt diagnose".split()))
         self.assertEqual(self.complete("dr-agent ver"), ["verify"])
         self.assertEqual(self.complete("dr-agent -c %s fail" % c), ["failback", "failover"])
         self.assertEqual(self.complete("dr-agent verify --format "), ["json", "nagios", "prometheus", "text"])
@@ -449,6 +449,10 @@ class Operator(unittest.TestCase):
                          ["fixture.*", "fixture.dns", "fixture_dep.*", "fixture_dep.orders"])
         self.assertEqual(self.complete("dr-agent -c %s verify -r fixture_dep." % c),
                          ["fixture_dep.*", "fixture_dep.orders"])
+        # diagnose RESOURCE: the resources, and its options
+        self.assertEqual(self.complete("dr-agent -c %s diagnose fixture_d" % c), ["fixture_dep.*", "fixture_dep.orders"])
+        self.assertIn("--serving", self.complete("dr-agent diagnose --"))
+        self.assertEqual(self.complete("dr-agent diagnose --format "), ["json", "text"])
         # run ids for resume
         r = self.run_agent("-c", c, "configure")
         self.assertEqual(r.returncode, 0, r.stderr)

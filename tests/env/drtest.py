@@ -115,8 +115,13 @@ class Env:
         return self.control("GET", "/state")
 
     # emulated state setters (README.md lists the shapes)
-    def set_health(self, health_check_id, healthy):
-        return self.control("PUT", f"/route53/healthchecks/{health_check_id}/status", {"healthy": healthy})
+    def set_health(self, health_check_id, healthy, message=None, regions=None):
+        spec = {"healthy": healthy}
+        if message is not None:
+            spec["message"] = message
+        if regions is not None:
+            spec["regions"] = regions
+        return self.control("PUT", f"/route53/healthchecks/{health_check_id}/status", spec)
 
     def set_replica(self, table, region, status, **extra):
         return self.control("PUT", f"/dynamodb/replicas/{table}/{region}", dict(status=status, **extra))

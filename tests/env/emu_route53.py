@@ -14,6 +14,9 @@
 - CLOUDWATCH_METRIC checks follow their alarm's state in moto (moto drops AlarmIdentifier: the
   proxy keeps it from the request); CALCULATED checks count their healthy children. A
   PutMetricData (JSON or Query) sets the state of the alarms on that metric in moto.
+- GetHealthCheckLastFailureReason answers from the proxy (moto lacks it): per checker region, the
+  last failure the test set (its message and when it was set); none for a check that never failed.
+  A failure may be limited to some checker regions ("regions" in the status the test sets).
 - The data plane: GET /__proxy/route53/answer?name=&type= answers what Route 53's DNS would,
   straight from moto and the statuses above, so it keeps working while a fault cuts the
   control plane (signed for us-east-1).
@@ -41,13 +44,15 @@ class Route53:
     def __init__(self, fx):
         self.fx = fx
         self.lock = threading.Lock()
-        self.health = {}  # health check id -> {"healthy": bool, "message": str|None}
+        self.health = {}  # health check id -> {"healthy": bool, "message": str|None, "regions": [str]|None}
+        self.failures = {}  # health check id -> {checker region: (message, time)}: the last failure seen there
         self.configs = {}  # health check id -> {"Inverted", "Disabled", "Regions"} seen in moto's answers
         self.pending = {}  # change id (no prefix) -> time it becomes INSYNC
         self.reading = "inverted"  # how GetHealthCheckStatus reports an inverted check (see the docstring)
         self.alarm_ids = {}  # health check id -> {"Region", "Name"} of a CLOUDWATCH_METRIC check
         self.last_alarm = {}  # health check id -> last known healthy (InsufficientDataHealthStatus LastKnownStatus)
         self.before = {("route53", "GetHealthCheckStatus"): self.health_status,
+                       ("route53", "GetHealthCheckLastFailureReason"): self.last_failure_reason,
                        ("monitoring", "GetMetricStatistics"): self.metric_statistics}
         self.after = {("route53", "ChangeResourceRecordSets"): self.change_submitted,
                       ("route53", "GetChange"): self.get_change,
@@ -64,6 +69,7 @@ class Route53:
     def reset(self):
         with self.lock:
             self.health.clear()
+            self.failures.clear()
             self.configs.clear()
             self.pending.clear()
             self.alarm_ids.clear()
@@ -189,13 +195,31 @@ class Route53:
                   SUCCESS if healthy else FAILURE)
         regions = config["Regions"] or list(DEFAULT_CHECKERS)
         now = time.time()
+        seeing = state.get("regions")  # a failure some checker regions only see: the others report success
+
+        def of(r):
+            return SUCCESS if seeing is not None and r not in seeing and not state["healthy"] else status
         obs = "".join(
             f"<HealthCheckObservation>{el('Region', r)}{el('IPAddress', DEFAULT_CHECKERS.get(r, '198.51.100.10'))}"
-            f"<StatusReport>{el('Status', status)}{el('CheckedTime', iso(now - 1 - i))}</StatusReport>"
+            f"<StatusReport>{el('Status', of(r))}{el('CheckedTime', iso(now - 1 - i))}</StatusReport>"
             f"</HealthCheckObservation>" for i, r in enumerate(regions))
         return xml_response(f'<GetHealthCheckStatusResponse xmlns="{awswire.NS["route53"]}">'
                             f'<HealthCheckObservations>{obs}</HealthCheckObservations>'
                             f'</GetHealthCheckStatusResponse>')
+
+    def last_failure_reason(self, req):
+        hc_id = req.labels["HealthCheckId"]
+        if not self._known(hc_id):
+            return error_response(req, 404, "NoSuchHealthCheck", f"A health check with id {hc_id} does not exist.")
+        with self.lock:
+            failures = dict(self.failures.get(hc_id, {}))
+        obs = "".join(
+            f"<HealthCheckObservation>{el('Region', r)}{el('IPAddress', DEFAULT_CHECKERS.get(r, '198.51.100.10'))}"
+            f"<StatusReport>{el('Status', msg)}{el('CheckedTime', iso(when))}</StatusReport>"
+            f"</HealthCheckObservation>" for r, (msg, when) in sorted(failures.items()))
+        return xml_response(f'<GetHealthCheckLastFailureReasonResponse xmlns="{awswire.NS["route53"]}">'
+                            f'<HealthCheckObservations>{obs}</HealthCheckObservations>'
+                            f'</GetHealthCheckLastFailureReasonResponse>')
 
     def change_submitted(self, req, resp):
         seconds = self.fx.duration("ChangeResourceRecordSets")
@@ -219,14 +243,27 @@ class Route53:
         return with_xml(resp, root, awswire.NS["route53"])
 
     def c_set_health(self, m, spec, query):
-        """PUT /route53/healthchecks/<id>/status {"healthy": bool, "message"?: "Failure: ..."}"""
+        """PUT /route53/healthchecks/<id>/status {"healthy": bool, "message"?: "Failure: ...", "regions"?: [...]}
+
+        "regions": the checker regions that see a failure (default: all); the others report success. A failure is
+        remembered per checker region for GetHealthCheckLastFailureReason, also once the check is healthy again."""
         if not isinstance(spec.get("healthy"), bool):
-            raise ValueError('body must be {"healthy": true|false[, "message": "..."]}')
+            raise ValueError('body must be {"healthy": true|false[, "message": "..."][, "regions": [...]]}')
+        regions = spec.get("regions")
+        if regions is not None and (not isinstance(regions, list) or not all(isinstance(r, str) for r in regions)):
+            raise ValueError('"regions" must be a list of checker regions')
         hc_id = m.group(1)
         if not re.fullmatch(r"[0-9A-Za-z-]+", hc_id):
             raise ValueError("not a health check id")
         with self.lock:
-            self.health[hc_id] = {"healthy": spec["healthy"], "message": spec.get("message")}
+            config = self.configs.get(hc_id, {"Regions": []})
+        checkers = config.get("Regions") or list(DEFAULT_CHECKERS)
+        with self.lock:
+            self.health[hc_id] = {"healthy": spec["healthy"], "message": spec.get("message"), "regions": regions}
+            if not spec["healthy"]:
+                seen = self.failures.setdefault(hc_id, {})
+                for r in (regions if regions is not None else checkers):
+                    seen[r] = (spec.get("message") or FAILURE, time.time())
             return 200, dict(self.health[hc_id])
 
 

@@ -14,6 +14,8 @@ Rules are matched by prefix only (not tags); CopyObject and multipart uploads do
   refused with 400 MalformedXML, as S3 does (moto stores it).
 - Objects written before the bucket had a rule are not replicated and carry no replication status (as in S3,
   where only S3 Batch Replication copies them).
+- A test sets an object's replication status (PUT /__proxy/s3/replication-status): a FAILED object, as S3
+  reports one it gave up on (permissions, KMS, destination), without breaking the estate otherwise.
 """
 import threading
 import xml.etree.ElementTree as ET
@@ -39,7 +41,8 @@ class S3:
                       ("s3", "HeadObject"): self.add_status,
                       ("s3", "GetObject"): self.add_status}
         self.control = [("GET", r"/s3", lambda m, s, q: (200, self.dump())),
-                        ("POST", r"/s3/batch-replication", self.c_batch_replicate)]
+                        ("POST", r"/s3/batch-replication", self.c_batch_replicate),
+                        ("PUT", r"/s3/replication-status", self.c_set_status)]
 
     def reset(self):
         with self.lock:
@@ -178,6 +181,20 @@ class S3:
         with concurrent.futures.ThreadPoolExecutor(8) as pool:
             list(pool.map(lambda t: self._copy(region, bucket, t[0], t[1], t[2], t[3]), todo))
         return 200, {"replicated": sorted(t[0] for t in todo)}
+
+    def c_set_status(self, m, spec, query):
+        """PUT /s3/replication-status {"bucket", "key", "status"}: the replication status of every version of the
+        key that has one (a copy that S3 gave up on: "FAILED"). Returns the versions changed."""
+        bucket, key, status = spec.get("bucket"), spec.get("key"), spec.get("status")
+        if not bucket or not key or status not in ("PENDING", "COMPLETED", "FAILED"):
+            raise ValueError('body must be {"bucket": ..., "key": ..., "status": "PENDING"|"COMPLETED"|"FAILED"}')
+        with self.lock:
+            hit = [v for (b, k, v) in self.objects if b == bucket and k == key]
+            for v in hit:
+                self.objects[(bucket, key, v)] = status
+        if not hit:
+            raise ValueError(f"{bucket}/{key} has no replication status (no rule matched when it was written)")
+        return 200, {"versions": hit}
 
     def add_status(self, req, resp):
         version = req.q("versionId") or resp.header("x-amz-version-id")

@@ -72,6 +72,10 @@ class Coverage(drtest.EnvTestCase):
         aws("route53", "update-health-check", "--health-check-id", hc, "--inverted")
         aws("route53", "get-health-check", "--health-check-id", hc)
         aws("route53", "get-health-check-status", "--health-check-id", hc)
+        aws("route53", "get-health-check-last-failure-reason", "--health-check-id", hc)  # never failed: none
+        self.env.control("PUT", f"/route53/healthchecks/{hc}/status", {"healthy": False, "regions": ["us-east-1"]})
+        out = aws("route53", "get-health-check-last-failure-reason", "--health-check-id", hc)
+        self.assertEqual([o["Region"] for o in out["HealthCheckObservations"]], ["us-east-1"])
         aws("route53", "delete-health-check", "--health-check-id", hc)
         # IAM
         aws("iam", "create-role", "--role-name", "b", "--assume-role-policy-document", "{}")
@@ -179,6 +183,10 @@ class Coverage(drtest.EnvTestCase):
         r53.update_health_check(HealthCheckId=hc, Inverted=True)
         r53.get_health_check(HealthCheckId=hc)
         r53.get_health_check_status(HealthCheckId=hc)
+        self.env.control("PUT", f"/route53/healthchecks/{hc}/status",
+                         {"healthy": False, "message": "Failure: HTTP Status Code 503, Service Unavailable"})
+        obs = r53.get_health_check_last_failure_reason(HealthCheckId=hc)["HealthCheckObservations"]
+        self.assertEqual({o["StatusReport"]["Status"] for o in obs}, {"Failure: HTTP Status Code 503, Service Unavailable"})
         r53.delete_health_check(HealthCheckId=hc)
         iam = c("iam")
         iam.create_role(RoleName="b", AssumeRolePolicyDocument="{}")

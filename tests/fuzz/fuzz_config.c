@@ -22,7 +22,7 @@ static const dr_config_key keys[] = {
     {"password", DR_KEY_STRING, DR_KEY_SECRET, NULL, NULL, ""},
 };
 static const char *const defaults[] = {"db.*", NULL};
-static const dr_plugin_descriptor db = {DR_PLUGIN_HEADER, "db", "1", "", keys, 8, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL};
+static const dr_plugin_descriptor db = {DR_PLUGIN_HEADER, "db", "1", "", keys, 8, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL};
 static const dr_plugin_descriptor dns = {DR_PLUGIN_HEADER, "dns", "1", "", keys, 8, defaults, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL};
 
 static const dr_plugin_descriptor *find(const char *type, void *arg)

@@ -26,10 +26,10 @@ static const dr_config_key tkeys[] = {
 };
 static const char *const dns_defaults[] = {"db.*", NULL};
 static const dr_plugin_descriptor tdesc = {DR_PLUGIN_HEADER, "db", "1", "test", tkeys, 8, NULL,
-                                           NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL};
+                                           NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL};
 static const dr_config_key dkeys[] = {{"zone", DR_KEY_STRING, 0, NULL, NULL, "zone"}};
 static const dr_plugin_descriptor ddesc = {DR_PLUGIN_HEADER, "dns", "1", "test", dkeys, 1, dns_defaults,
-                                           NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL};
+                                           NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL};
 
 static const dr_plugin_descriptor *find(const char *type, void *arg)
 {

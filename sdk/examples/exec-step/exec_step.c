@@ -227,6 +227,7 @@ static const dr_plugin_descriptor descriptor = {
     no_services,
     NULL, /* cleanup: nothing retired */
     NULL, /* prepare (ABI 1.1): none, the command runs in the commit */
+    NULL, /* diagnose (ABI 1.1): nothing to diagnose */
 };
 
 DR_PLUGIN_DECLARE_ENTRY

@@ -158,6 +158,7 @@ static const dr_plugin_descriptor descriptor = {
     services,
     NULL, /* cleanup: nothing retired */
     NULL, /* prepare: no failover, nothing to get ready */
+    NULL, /* diagnose: none */
 };
 
 DR_PLUGIN_DECLARE_ENTRY

@@ -295,6 +295,15 @@ typedef struct dr_plugin_descriptor {
      * a check. May be NULL (a 1.0 plugin): its failover runs without a prepare.
      */
     dr_hook_fn prepare;
+    /*
+     * ABI 1.1. Read-only diagnostics for `dr-agent diagnose`: look for the
+     * causes of what verify reports (throttling, long-running queries, objects
+     * that failed to replicate, failed jobs) and report each diagnostic as a
+     * check: OK when it found nothing, WARNING or CRITICAL for a finding, with
+     * the evidence in observed/detail and the fix in detail. Changes nothing.
+     * May be NULL (a plugin without diagnostics, or one built before it).
+     */
+    dr_hook_fn diagnose;
 } dr_plugin_descriptor;
 
 /* The type of the entry point a plugin exports as DR_PLUGIN_ENTRY_SYMBOL. */

@@ -24,7 +24,7 @@ class Iam(AuroraTestCase):
         self.assertTrue(self.env.auth, "run with drenv --auth")
         with open(POLICY_FILE) as f:
             self.policies = json.load(f)
-        self.assertEqual(set(self.policies), {"configure", "verify", "failover", "failback", "cleanup"})
+        self.assertEqual(set(self.policies), {"configure", "verify", "failover", "failback", "cleanup", "diagnose"})
 
     def user_for(self, hook, suffix):
         """An IAM user whose only policy is the hook's (resources widened to "*" for moto)."""
@@ -64,6 +64,8 @@ class Iam(AuroraTestCase):
         self.assertEqual(resource_of(rep)["status"], "done")
         self.put_lag(200)
         rep = self.run_as(users["verify"], "verify", "--serving", "primary")
+        self.assertEqual(rep["status"], "OK", [c for c in checks_of(rep).values() if c["status"] != "OK"])
+        rep = self.run_as(users["diagnose"], "diagnose", "--serving", "primary")
         self.assertEqual(rep["status"], "OK", [c for c in checks_of(rep).values() if c["status"] != "OK"])
 
         rep = self.run_as(users["failover"], "failover", "--yes")

@@ -447,7 +447,7 @@ class BackupPlugin(drtest.EnvTestCase):
         import botocore.session
         with open(os.path.join(SOURCE, "docs", "iam", "backup.json")) as f:
             policies = json.load(f)
-        self.assertEqual(sorted(policies), ["configure", "failback", "failover", "verify"])
+        self.assertEqual(sorted(policies), ["configure", "diagnose", "failback", "failover", "verify"])
         ops = set(botocore.session.get_session().get_service_model("backup").operation_names)
 
         def allowed(hook):
@@ -495,6 +495,7 @@ class BackupPlugin(drtest.EnvTestCase):
         self.env.add_recovery_point(vault=VAULT, resource_arn=CLUSTER, age_hours=3)
         self.env.add_recovery_point(vault=VAULT, region=DR, resource_arn=CLUSTER, age_hours=30)
         run("verify", conf=conf)
+        run("diagnose", conf=conf)
         run("failover", "--yes", conf=conf)
         run("failback", "--yes", conf=conf)
 

@@ -92,7 +92,7 @@ resources = (
         return res.json
 
     def test_each_hook_with_its_own_policy(self):
-        self.assertEqual(set(POLICIES), {"configure", "verify", "failover", "failback"})
+        self.assertEqual(set(POLICIES), {"configure", "verify", "failover", "failback", "diagnose"})
         tables = ["roadcall-users-prod", "roadcall-incidents-prod"]
         for t in tables:
             self.create(t)
@@ -103,6 +103,8 @@ resources = (
         self.assertEqual(self.hook(conf, users["configure"], "configure", expect=0)["status"], "done")
         self.assertEqual(self.hook(conf, users["configure"], "configure", expect=0)["status"], "unchanged")
         rep = self.hook(conf, users["verify"], "verify", expect=0)
+        self.assertEqual({c["status"] for r in rep["resources"] for c in r["checks"]}, {"OK"})
+        rep = self.hook(conf, users["diagnose"], "diagnose", expect=0)
         self.assertEqual({c["status"] for r in rep["resources"] for c in r["checks"]}, {"OK"})
         rep = self.hook(conf, users["failover"], "failover", "--yes", expect=0)
         self.assertEqual([r["status"] for r in rep["resources"]], ["done", "done"])

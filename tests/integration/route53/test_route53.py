@@ -572,7 +572,7 @@ resources = (
         res = self.env.run([AGENT, "plugins", "--plugin-dir", PLUGINS, "--format", "json"])
         self.assertEqual(res.rc, 0, res)
         (p,) = [p for p in res.json["plugins"] if p["type"] == "route53"]
-        self.assertEqual(p["hooks"], ["configure", "verify", "failover", "failback", "prepare"])
+        self.assertEqual(p["hooks"], ["configure", "verify", "failover", "failback", "prepare", "diagnose"])
         keys = {k["name"]: k for k in p["config_keys"]}
         for k in ("zone", "record", "primary_value", "secondary_value", "ttl", "health_check_path",
                   "record_type", "failover_method", "resolver", "ttl_warning"):

@@ -78,7 +78,7 @@ class LeastPrivilege(s3test.S3Case):
 
     def test_each_hook_with_its_own_policy(self):
         pol = policies()
-        self.assertEqual(sorted(pol), ["configure", "failback", "failover", "verify"])
+        self.assertEqual(sorted(pol), ["configure", "diagnose", "failback", "failover", "verify"])
         for hook, doc in pol.items():
             self.assertEqual(doc["Version"], "2012-10-17")
             actions = {a for st in doc["Statement"] for a in st["Action"]}
@@ -106,6 +106,8 @@ class LeastPrivilege(s3test.S3Case):
         res = self.run_as(users["verify"], "verify")
         self.assertEqual(res.rc, 0, self.not_ok(res))
         self.assert_all_ok(res, s3test.FORWARD_CHECKS + ["canary_replication", "lifecycle_rule"])
+        res = self.run_as(users["diagnose"], "diagnose")
+        self.assertEqual(res.rc, 0, self.not_ok(res))
 
         res = self.run_as(users["failover"], "failover")
         self.assertEqual((res.rc, res.json["status"]), (0, "done"), res)
