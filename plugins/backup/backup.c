@@ -1,6 +1,7 @@
 /* backup.c: the backup plugin: AWS Backup vaults in both regions, a backup plan whose rules copy to the DR region, and recovery-point freshness. */
 #include <ctype.h>
 #include <stdarg.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -335,22 +336,6 @@ static int bk_validate(dr_resource *res, dr_error *err)
 /* Small helpers                                                            */
 /* ======================================================================== */
 
-/* Append a JSON string literal. */
-static void json_str(dr_buf *b, const char *s)
-{
-    dr_buf_puts(b, "\"");
-    for (; s && *s; s++) {
-        unsigned char ch = (unsigned char)*s;
-        if (ch == '"' || ch == '\\')
-            dr_buf_printf(b, "\\%c", ch);
-        else if (ch < 0x20)
-            dr_buf_printf(b, "\\u%04x", ch);
-        else
-            dr_buf_append(b, s, 1);
-    }
-    dr_buf_puts(b, "\"");
-}
-
 /* Append "; "-separated items to a list of findings. */
 DR_PRINTF(2, 3)
 static void item(dr_buf *b, const char *fmt, ...)
@@ -374,19 +359,6 @@ static void name_add(dr_buf *b, const char *name)
     dr_buf_puts(b, name);
 }
 
-static const char *partition_of(const char *region)
-{
-    if (strncmp(region, "cn-", 3) == 0)
-        return "aws-cn";
-    if (strncmp(region, "us-gov-", 7) == 0)
-        return "aws-us-gov";
-    if (strncmp(region, "us-isob-", 8) == 0)
-        return "aws-iso-b";
-    if (strncmp(region, "us-iso-", 7) == 0)
-        return "aws-iso";
-    return "aws";
-}
-
 static void iso(double epoch, char *out, size_t len)
 {
     dr_time_format(epoch, 0, out, len);
@@ -395,14 +367,6 @@ static void iso(double epoch, char *out, size_t len)
 static void age_text(double seconds, char *out, size_t len)
 {
     dr_duration_format(seconds < 0 ? 0 : seconds, out, len);
-}
-
-/* The more severe of two statuses (UNKNOWN ranks between WARNING and CRITICAL). */
-static dr_status worse(dr_status a, dr_status b)
-{
-    static const int rank[] = {0, 1, 3, 2};
-
-    return rank[a] >= rank[b] ? a : b;
 }
 
 static int same_text(const char *a, const char *b)
@@ -490,14 +454,7 @@ static int call(dr_aws *c, const char *op, const char *method, const char *path,
         pre->doc = NULL;
         return 0;
     }
-    memset(&req, 0, sizeof(req));
-    req.struct_size = sizeof(req);
-    req.service = "backup";
-    req.operation = op;
-    req.protocol = DR_AWS_REST_JSON;
-    req.method = method;
-    req.path = path;
-    req.query = query && *query ? query : NULL;
+    dr_aws_request_init(&req, sizeof(req), "backup", DR_AWS_REST_JSON, op, method, path, query);
     req.body = body;
     rc = dr_aws_rest(c, &req, &doc, err);
     if (out)
@@ -643,10 +600,10 @@ static int create_vault(dr_aws *c, const char *vault, const char *kms_key, dr_er
 
     dr_uuid4(uuid);
     dr_buf_puts(&body, "{\"CreatorRequestId\":");
-    json_str(&body, uuid);
+    dr_buf_json_str(&body, uuid);
     if (kms_key) {
         dr_buf_puts(&body, ",\"EncryptionKeyArn\":");
-        json_str(&body, kms_key);
+        dr_buf_json_str(&body, kms_key);
     }
     dr_buf_puts(&body, "}");
     if (!path || body.failed)
@@ -733,20 +690,20 @@ static int get_plan(dr_aws *c, const char *id, dr_doc **out, dr_error *err)
 static void plan_json(dr_buf *b, const bk_conf *k, const char *dr_vault_arn)
 {
     dr_buf_puts(b, "{\"BackupPlanName\":");
-    json_str(b, k->plan);
+    dr_buf_json_str(b, k->plan);
     dr_buf_puts(b, ",\"Rules\":[");
     for (size_t i = 0; i < k->n_rules; i++) {
         const bk_rule *r = &k->rules[i];
         dr_buf_puts(b, i ? ",{\"RuleName\":" : "{\"RuleName\":");
-        json_str(b, r->name);
+        dr_buf_json_str(b, r->name);
         dr_buf_puts(b, ",\"TargetBackupVaultName\":");
-        json_str(b, k->vault);
+        dr_buf_json_str(b, k->vault);
         dr_buf_puts(b, ",\"ScheduleExpression\":");
-        json_str(b, r->schedule);
+        dr_buf_json_str(b, r->schedule);
         dr_buf_printf(b, ",\"Lifecycle\":{\"DeleteAfterDays\":%d}", r->keep_days);
         if (r->copy) {
             dr_buf_puts(b, ",\"CopyActions\":[{\"DestinationBackupVaultArn\":");
-            json_str(b, dr_vault_arn);
+            dr_buf_json_str(b, dr_vault_arn);
             dr_buf_printf(b, ",\"Lifecycle\":{\"DeleteAfterDays\":%d}}]", r->copy_keep_days);
         }
         dr_buf_puts(b, "}");
@@ -766,7 +723,7 @@ static int create_plan(dr_aws *c, const bk_conf *k, const char *dr_vault_arn, ch
     dr_buf_puts(&body, "{\"BackupPlan\":");
     plan_json(&body, k, dr_vault_arn);
     dr_buf_puts(&body, ",\"CreatorRequestId\":");
-    json_str(&body, uuid);
+    dr_buf_json_str(&body, uuid);
     dr_buf_puts(&body, "}");
     if (body.failed) {
         rc = dr_error_set(err, DR_ENOMEM, "out of memory");
@@ -874,14 +831,14 @@ static int create_selection(dr_aws *c, dr_resource *res, const bk_conf *k, const
 
     dr_uuid4(uuid);
     dr_buf_puts(&body, "{\"BackupSelection\":{\"SelectionName\":");
-    json_str(&body, k->selection);
+    dr_buf_json_str(&body, k->selection);
     dr_buf_puts(&body, ",\"IamRoleArn\":");
-    json_str(&body, role);
+    dr_buf_json_str(&body, role);
     dr_buf_puts(&body, ",\"Resources\":[");
     for (size_t i = 0; i < k->n_resources; i++) {
         if (i)
             dr_buf_puts(&body, ",");
-        json_str(&body, H->cfg_list_item(res, "resources", i));
+        dr_buf_json_str(&body, H->cfg_list_item(res, "resources", i));
     }
     dr_buf_puts(&body, "],\"ListOfTags\":[");
     for (size_t i = 0; i < k->n_tags; i++) {
@@ -891,13 +848,13 @@ static int create_selection(dr_aws *c, dr_resource *res, const bk_conf *k, const
         snprintf(key, sizeof(key), "%.*s", (int)(eq - t), t);
         dr_buf_puts(&body, i ? ",{\"ConditionType\":\"STRINGEQUALS\",\"ConditionKey\":"
                              : "{\"ConditionType\":\"STRINGEQUALS\",\"ConditionKey\":");
-        json_str(&body, key);
+        dr_buf_json_str(&body, key);
         dr_buf_puts(&body, ",\"ConditionValue\":");
-        json_str(&body, eq + 1);
+        dr_buf_json_str(&body, eq + 1);
         dr_buf_puts(&body, "}");
     }
     dr_buf_puts(&body, "]},\"CreatorRequestId\":");
-    json_str(&body, uuid);
+    dr_buf_json_str(&body, uuid);
     dr_buf_puts(&body, "}");
     if (!path || body.failed)
         rc = dr_error_set(err, DR_ENOMEM, "out of memory");
@@ -1077,8 +1034,8 @@ static int ctx_open(bk_ctx *x, dr_resource *res, dr_error *err)
     x->now = dr_now();
     if (conf_load(res, &x->k, err) != 0)
         return err->code;
-    x->p = H->aws(res, x->k.primary, &x->perr);
-    x->d = H->aws(res, x->k.dr, &x->derr);
+    x->p = dr_host_aws(H, res, x->k.primary, &x->perr);
+    x->d = dr_host_aws(H, res, x->k.dr, &x->derr);
     return 0;
 }
 
@@ -1095,19 +1052,19 @@ static int ctx_account(bk_ctx *x, dr_error *err)
         return 0;
     dr_error_clear(&e2);
     rc = x->p ? dr_aws_account_id(x->p, x->account, sizeof(x->account), err)
-              : dr_error_set(err, x->perr.code ? x->perr.code : DR_ENETWORK, "%s", x->perr.message);
+              : dr_error_set(err, x->perr.code, "%s", x->perr.message);
     if (rc != 0 && x->d && dr_aws_account_id(x->d, x->account, sizeof(x->account), &e2) == 0)
         rc = 0;
     if (rc != 0) {
         x->account[0] = '\0';
         return rc;
     }
-    snprintf(x->dr_vault_arn, sizeof(x->dr_vault_arn), "arn:%s:backup:%s:%s:backup-vault:%s", partition_of(x->k.dr),
+    snprintf(x->dr_vault_arn, sizeof(x->dr_vault_arn), "arn:%s:backup:%s:%s:backup-vault:%s", dr_aws_partition(x->k.dr),
              x->k.dr, x->account, x->k.dr_vault);
     if (x->k.iam_role)
         snprintf(x->role, sizeof(x->role), "%s", x->k.iam_role);
     else
-        snprintf(x->role, sizeof(x->role), "arn:%s:iam::%s:role/%s", partition_of(x->k.primary), x->account,
+        snprintf(x->role, sizeof(x->role), "arn:%s:iam::%s:role/%s", dr_aws_partition(x->k.primary), x->account,
                  DEFAULT_ROLE);
     return 0;
 }
@@ -1118,11 +1075,8 @@ static dr_aws *client(bk_ctx *x, int dr, dr_error *err)
     dr_aws *c = dr ? x->d : x->p;
     const dr_error *why = dr ? &x->derr : &x->perr;
 
-    if (!c) {
-        *err = *why;
-        if (!err->code)
-            dr_error_set(err, DR_ENETWORK, "no AWS client for %s", dr ? x->k.dr : x->k.primary);
-    }
+    if (!c)
+        *err = *why; /* dr_host_aws filled it */
     return c;
 }
 
@@ -1357,19 +1311,11 @@ static int job_page(const dr_node *root, void *arg, dr_error *err)
 static int changed(dr_resource *res, const dr_hook_args *a, int rc, const char *action, const char *target,
                    const char *detail, dr_error *err)
 {
-    char d[900];
-
     if (a->dry_run) {
         H->change(res, DR_CHANGE_PLANNED, action, target, detail);
         return 0;
     }
-    if (rc != 0) {
-        snprintf(d, sizeof(d), "%s: %s", detail ? detail : action, err->message);
-        H->change(res, DR_CHANGE_FAILED, action, target, d);
-        return rc;
-    }
-    H->change(res, DR_CHANGE_DONE, action, target, detail);
-    return 0;
+    return dr_report_change(H, res, rc, action, target, detail, err);
 }
 
 static int lock_matches(const bk_conf *k, const dr_node *v)
@@ -1603,7 +1549,7 @@ static int configure_service_role(bk_ctx *x, const dr_hook_args *a, dr_error *er
     snprintf(target, sizeof(target), "iam role %s", name);
     H->progress(x->res, "reading %s", target);
     dr_aws_form_add(&form, "RoleName", name);
-    rc = x->p ? iam_call(x, "GetRole", &form, err) : dr_error_set(err, x->perr.code ? x->perr.code : DR_ENETWORK,
+    rc = x->p ? iam_call(x, "GetRole", &form, err) : dr_error_set(err, x->perr.code,
                                                                    "%s", x->perr.message);
     if (rc != DR_ENOTFOUND)
         goto out;
@@ -1626,7 +1572,7 @@ static int configure_service_role(bk_ctx *x, const dr_hook_args *a, dr_error *er
             rc = 0;
         }
         for (size_t i = 0; rc == 0 && i < sizeof(policies) / sizeof(policies[0]); i++) {
-            snprintf(arn, sizeof(arn), "arn:%s:iam::aws:policy/service-role/%s", partition_of(x->k.primary),
+            snprintf(arn, sizeof(arn), "arn:%s:iam::aws:policy/service-role/%s", dr_aws_partition(x->k.primary),
                      policies[i]);
             dr_buf_reset(&form);
             dr_aws_form_add(&form, "RoleName", name);
@@ -1810,7 +1756,7 @@ static void verify_plan(bk_ctx *x, char *plan_id, size_t idlen)
         if (k->rules[i].copy)
             name_add(&copy_want, k->rules[i].name);
     }
-    rc = x->p ? find_plan(x->p, k->plan, plan_id, idlen, &err) : (err = x->perr, err.code ? err.code : DR_ENETWORK);
+    rc = x->p ? find_plan(x->p, k->plan, plan_id, idlen, &err) : (err = x->perr, err.code);
     if (rc == 0)
         rc = get_plan(x->p, plan_id, &plan, &err);
     if (rc == DR_ENOTFOUND) {
@@ -1849,11 +1795,11 @@ static void verify_plan(bk_ctx *x, char *plan_id, size_t idlen)
         diff_rule(k, r, have, x->dr_vault_arn, &d);
         if (d.rule.len) {
             item(&rules, "rule %s: %s", r->name, dr_buf_str(&d.rule));
-            rules_st = worse(rules_st, DR_STATUS_WARNING);
+            rules_st = dr_status_worse(rules_st, DR_STATUS_WARNING);
         }
         if (d.copy.len) {
             item(&copies, "rule %s: %s", r->name, dr_buf_str(&d.copy));
-            copy_st = worse(copy_st, d.copy_missing ? DR_STATUS_CRITICAL : DR_STATUS_WARNING);
+            copy_st = dr_status_worse(copy_st, d.copy_missing ? DR_STATUS_CRITICAL : DR_STATUS_WARNING);
         }
         if (r->copy && !d.copy_missing)
             name_add(&copy_have, r->name);
@@ -1864,7 +1810,7 @@ static void verify_plan(bk_ctx *x, char *plan_id, size_t idlen)
         const char *name = dr_node_str(r, "RuleName");
         if (!name || !conf_rule(k, name)) {
             item(&rules, "rule %s is not in the configuration", name ? name : "?");
-            rules_st = worse(rules_st, DR_STATUS_WARNING);
+            rules_st = dr_status_worse(rules_st, DR_STATUS_WARNING);
         }
     }
     dr_report_state(H, x->res, "backup_rules", rules_st, names_have.len ? dr_buf_str(&names_have) : "none",
@@ -2053,14 +1999,7 @@ static void pre_run(void *arg)
     bk_pre_entry *e = arg;
     dr_aws_request req;
 
-    memset(&req, 0, sizeof(req));
-    req.struct_size = sizeof(req);
-    req.service = "backup";
-    req.operation = e->op;
-    req.protocol = DR_AWS_REST_JSON;
-    req.method = "GET";
-    req.path = e->path;
-    req.query = e->query[0] ? e->query : NULL;
+    dr_aws_request_init(&req, sizeof(req), "backup", DR_AWS_REST_JSON, e->op, "GET", e->path, e->query);
     dr_error_clear(&e->err);
     e->rc = dr_aws_rest(e->c, &req, &e->doc, &e->err);
 }
@@ -2348,16 +2287,15 @@ out:
 /* failback                                                                 */
 /* ======================================================================== */
 
-/* When the failback run began: the time in its run id ("20261125T165318Z-..."), else now. */
-static double run_began(const char *run_id, double now)
+/*
+ * When the failback run began (its first start when it was resumed), in whole seconds like the job times it is
+ * compared with; now when the host does not say.
+ */
+static double run_began(const dr_hook_args *a, double now)
 {
-    int y, mo, d, h, mi, s;
-    char z;
-
-    if (!run_id || sscanf(run_id, "%4d%2d%2dT%2d%2d%2d%c", &y, &mo, &d, &h, &mi, &s, &z) != 7 || z != 'Z' ||
-        mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || s > 60)
-        return now;
-    return (double)(bk_days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + s);
+    if (DR_HAS_MEMBER(a, dr_hook_args, run_started) && a->run_started > 0)
+        return floor(a->run_started);
+    return now;
 }
 
 /* The newest backup job of each target that completed after `since`. */
@@ -2419,7 +2357,7 @@ static int bk_failback(dr_resource *res, const dr_hook_args *a, dr_error *err)
     rc = ctx_open(&x, res, err);
     if (rc != 0)
         return rc;
-    began = run_began(a->run_id, x.now);
+    began = run_began(a, x.now);
     iso(began, began_s, sizeof(began_s));
     if (!client(&x, 0, err))
         return err->code;

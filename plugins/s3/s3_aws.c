@@ -33,26 +33,15 @@ static void note_down(s3ctx *x, const char *where, int rc, const dr_error *err)
 
 static dr_aws *client(s3ctx *x, const char *region, dr_error *err)
 {
-    dr_aws *c = H->aws(x->res, region, err);
-
-    if (!c && err->code == 0)
-        dr_error_set(err, DR_EINVAL, "no AWS client for %s", region);
-    return c;
+    return dr_host_aws(H, x->res, region, err);
 }
 
 dr_aws_request s3_request(const char *op, const char *method, const char *bucket, const char *query)
 {
     dr_aws_request rq;
 
-    memset(&rq, 0, sizeof(rq));
-    rq.struct_size = sizeof(rq);
-    rq.service = "s3";
-    rq.operation = op;
-    rq.protocol = DR_AWS_REST_XML;
-    rq.method = method;
+    dr_aws_request_init(&rq, sizeof(rq), "s3", DR_AWS_REST_XML, op, method, "/", query);
     rq.bucket = bucket;
-    rq.path = "/";
-    rq.query = query;
     return rq;
 }
 
@@ -560,20 +549,6 @@ size_t s3_direction_stmts(const s3ctx *x, const direction *d, stmt *s, size_t n)
     return n;
 }
 
-static void json_string(dr_buf *b, const char *s)
-{
-    dr_buf_puts(b, "\"");
-    for (; *s; s++) {
-        if (*s == '"' || *s == '\\')
-            dr_buf_printf(b, "\\%c", *s);
-        else if ((unsigned char)*s < 0x20)
-            dr_buf_printf(b, "\\u%04x", (unsigned)(unsigned char)*s);
-        else
-            dr_buf_append(b, s, 1);
-    }
-    dr_buf_puts(b, "\"");
-}
-
 void s3_policy_json(const stmt *s, size_t n, dr_buf *b)
 {
     dr_buf_puts(b, "{\"Version\":\"2012-10-17\",\"Statement\":[");
@@ -582,10 +557,10 @@ void s3_policy_json(const stmt *s, size_t n, dr_buf *b)
         for (size_t k = 0; k < 3 && s[i].actions[k]; k++) {
             if (k)
                 dr_buf_puts(b, ",");
-            json_string(b, s[i].actions[k]);
+            dr_buf_json_str(b, s[i].actions[k]);
         }
         dr_buf_puts(b, "],\"Resource\":");
-        json_string(b, s[i].resource);
+        dr_buf_json_str(b, s[i].resource);
         dr_buf_puts(b, "}");
     }
     dr_buf_puts(b, "]}");
