@@ -170,20 +170,31 @@ int s3_create_bucket(s3ctx *x, const char *region, const char *bucket, dr_error 
     return rc;
 }
 
-/* ---- replication configuration ---- */
-
-/* The bucket's replication configuration in *out (NULL when it has none). DR_ENOTFOUND: no such bucket. */
-int s3_get_replication(s3ctx *x, const char *region, const char *bucket, dr_aws_response **out, dr_error *err)
+/*
+ * GET a bucket's sub-resource (`query`: "replication", "lifecycle") into *out; a bucket without one answers
+ * `absent_code` and gives 0 with *out NULL. DR_ENOTFOUND: no such bucket.
+ */
+static int get_subresource(s3ctx *x, const char *region, const char *bucket, const char *op, const char *query,
+                           const char *absent_code, dr_aws_response **out, dr_error *err)
 {
-    dr_aws_request rq = s3_request("GetBucketReplication", "GET", bucket, "replication");
+    dr_aws_request rq = s3_request(op, "GET", bucket, query);
     int rc = s3_send(x, region, &rq, out, err);
 
-    if (rc == DR_ENOTFOUND && dr_error_is(err, "ReplicationConfigurationNotFoundError")) {
+    if (rc == DR_ENOTFOUND && dr_error_is(err, absent_code)) {
         dr_error_clear(err);
         *out = NULL;
         return 0;
     }
     return rc;
+}
+
+/* ---- replication configuration ---- */
+
+/* The bucket's replication configuration in *out (NULL when it has none). DR_ENOTFOUND: no such bucket. */
+int s3_get_replication(s3ctx *x, const char *region, const char *bucket, dr_aws_response **out, dr_error *err)
+{
+    return get_subresource(x, region, bucket, "GetBucketReplication", "replication",
+                           "ReplicationConfigurationNotFoundError", out, err);
 }
 
 const dr_node *s3_find_rule(const dr_node *root, const char *id)
@@ -417,15 +428,8 @@ int s3_delete_replication(s3ctx *x, const char *region, const char *bucket, dr_e
 /* The bucket's lifecycle configuration in *out (NULL when it has none). DR_ENOTFOUND: no such bucket. */
 int s3_get_lifecycle(s3ctx *x, const char *region, const char *bucket, dr_aws_response **out, dr_error *err)
 {
-    dr_aws_request rq = s3_request("GetBucketLifecycleConfiguration", "GET", bucket, "lifecycle");
-    int rc = s3_send(x, region, &rq, out, err);
-
-    if (rc == DR_ENOTFOUND && dr_error_is(err, "NoSuchLifecycleConfiguration")) {
-        dr_error_clear(err);
-        *out = NULL;
-        return 0;
-    }
-    return rc;
+    return get_subresource(x, region, bucket, "GetBucketLifecycleConfiguration", "lifecycle",
+                           "NoSuchLifecycleConfiguration", out, err);
 }
 
 /* True when `rule` moves every noncurrent version to GLACIER after exactly `days`. */

@@ -93,20 +93,10 @@ static void report(const dr_host_api *h, dr_resource *res, const char *name, dr_
                    const char *threshold, const char *unit, const char *detail_fmt, va_list ap)
 {
     char detail[512];
-    dr_check c;
 
-    memset(&c, 0, sizeof(c));
-    c.struct_size = sizeof(c);
-    c.name = name;
-    c.status = status;
-    c.observed = observed;
-    c.threshold = threshold;
-    c.unit = unit;
-    if (detail_fmt) {
+    if (detail_fmt)
         vsnprintf(detail, sizeof(detail), detail_fmt, ap);
-        c.detail = detail;
-    }
-    h->check(res, &c);
+    dr_report_check(h, res, name, status, observed, threshold, unit, detail_fmt ? detail : NULL);
 }
 
 void dr_report_state(const dr_host_api *h, dr_resource *res, const char *name, dr_status status,
@@ -135,15 +125,8 @@ void dr_report_number(const dr_host_api *h, dr_resource *res, const char *name, 
 void dr_report_unknown(const dr_host_api *h, dr_resource *res, const char *name, const char *expected,
                        const dr_error *err)
 {
-    dr_check c;
-
-    memset(&c, 0, sizeof(c));
-    c.struct_size = sizeof(c);
-    c.name = name;
-    c.status = DR_STATUS_UNKNOWN;
-    c.threshold = expected;
-    c.detail = err && err->message[0] ? err->message : "could not be checked";
-    h->check(res, &c);
+    dr_report_check(h, res, name, DR_STATUS_UNKNOWN, NULL, expected, NULL,
+                    err && err->message[0] ? err->message : "could not be checked");
 }
 
 dr_status dr_lag_status(double lag_seconds, double rpo_seconds, double warn_fraction)
