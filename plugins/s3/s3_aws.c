@@ -56,20 +56,11 @@ int s3_send(s3ctx *x, const char *region, const dr_aws_request *rq, dr_aws_respo
         *out = NULL;
     if ((rc = endpoint_down(x, region, err)) != 0)
         return rc;
-    if (s3_pre_take_s3(x, region, rq, &r, err, &rc)) {
-        if (rc != 0) {
-            note_down(x, region, rc, err);
-            return rc;
-        }
-        if (out)
-            *out = r;
-        else
-            dr_aws_response_free(r);
-        return 0;
+    if (!s3_pre_take_s3(x, region, rq, &r, err, &rc)) {
+        if (!(c = client(x, region, err)))
+            return err->code;
+        rc = dr_aws_send(c, rq, &r, err);
     }
-    if (!(c = client(x, region, err)))
-        return err->code;
-    rc = dr_aws_send(c, rq, &r, err);
     if (rc != 0) {
         note_down(x, region, rc, err);
         return rc;
