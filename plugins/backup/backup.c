@@ -1,7 +1,7 @@
 /* backup.c: the backup plugin's hooks: AWS Backup vaults in both regions, a backup plan whose rules copy to the DR region, and recovery-point freshness. */
 #include <ctype.h>
-#include <stdarg.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
