@@ -248,21 +248,23 @@ int bk_put_vault_lock(dr_aws *c, const bk_conf *k, const char *vault, dr_error *
 
 /* --- plans --- */
 
-struct find_plan_arg {
+/* Finds, page by page, the id of the item of `list_key` whose `name_key` is `name` (deleted ones skipped). */
+struct find_named_arg {
+    const char *list_key, *name_key, *id_key;
     const char *name;
     char *id;
     size_t idlen;
     int found;
 };
 
-static int find_plan_page(const dr_node *root, void *arg, dr_error *err)
+static int find_named_page(const dr_node *root, void *arg, dr_error *err)
 {
-    struct find_plan_arg *a = arg;
+    struct find_named_arg *a = arg;
 
     (void)err;
-    for (const dr_node *p = dr_node_first(dr_node_get(root, "BackupPlansList")); p; p = dr_node_next(p)) {
-        const char *id = dr_node_str(p, "BackupPlanId");
-        if (bk_same_text(dr_node_str(p, "BackupPlanName"), a->name) && id && !dr_node_get(p, "DeletionDate")) {
+    for (const dr_node *p = dr_node_first(dr_node_get(root, a->list_key)); p; p = dr_node_next(p)) {
+        const char *id = dr_node_str(p, a->id_key);
+        if (bk_same_text(dr_node_str(p, a->name_key), a->name) && id && !dr_node_get(p, "DeletionDate")) {
             snprintf(a->id, a->idlen, "%s", id);
             a->found = 1;
             return 1;
@@ -274,8 +276,8 @@ static int find_plan_page(const dr_node *root, void *arg, dr_error *err)
 /* The id of the (not deleted) plan named `name`: 0, DR_ENOTFOUND, or another error. */
 int bk_find_plan(dr_aws *c, const char *name, char *id, size_t idlen, dr_error *err)
 {
-    struct find_plan_arg a = {name, id, idlen, 0};
-    int rc = bk_list_all(c, "ListBackupPlans", "/backup/plans/", "maxResults=100", find_plan_page, &a, err);
+    struct find_named_arg a = {"BackupPlansList", "BackupPlanName", "BackupPlanId", name, id, idlen, 0};
+    int rc = bk_list_all(c, "ListBackupPlans", "/backup/plans/", "maxResults=100", find_named_page, &a, err);
 
     if (rc != 0)
         return rc;
@@ -375,34 +377,11 @@ int bk_update_plan(dr_aws *c, const bk_conf *k, const char *id, const char *dr_v
 
 /* --- selections --- */
 
-struct find_sel_arg {
-    const char *name;
-    char *id;
-    size_t idlen;
-    int found;
-};
-
-static int find_sel_page(const dr_node *root, void *arg, dr_error *err)
-{
-    struct find_sel_arg *a = arg;
-
-    (void)err;
-    for (const dr_node *s = dr_node_first(dr_node_get(root, "BackupSelectionsList")); s; s = dr_node_next(s)) {
-        const char *id = dr_node_str(s, "SelectionId");
-        if (bk_same_text(dr_node_str(s, "SelectionName"), a->name) && id) {
-            snprintf(a->id, a->idlen, "%s", id);
-            a->found = 1;
-            return 1;
-        }
-    }
-    return 0;
-}
-
 /* The selection named `name` of a plan, read whole: 0 with *out, DR_ENOTFOUND, or another error. */
 int bk_read_selection(dr_aws *c, const char *plan_id, const char *name, char *id, size_t idlen, dr_doc **out,
                       dr_error *err)
 {
-    struct find_sel_arg a = {name, id, idlen, 0};
+    struct find_named_arg a = {"BackupSelectionsList", "SelectionName", "SelectionId", name, id, idlen, 0};
     char *list = path_of("/backup/plans/", plan_id, "/selections/", NULL, NULL);
     char *get = NULL;
     int rc;
@@ -412,7 +391,7 @@ int bk_read_selection(dr_aws *c, const char *plan_id, const char *name, char *id
         rc = dr_error_set(err, DR_ENOMEM, "out of memory");
         goto out;
     }
-    rc = bk_list_all(c, "ListBackupSelections", list, "maxResults=100", find_sel_page, &a, err);
+    rc = bk_list_all(c, "ListBackupSelections", list, "maxResults=100", find_named_page, &a, err);
     if (rc != 0)
         goto out;
     if (!a.found) {
@@ -768,10 +747,11 @@ static bk_pre *prefetch(bk_ctx *x)
     from = p->n;
     root = pre_peek(p, x->p, "ListBackupPlans", "/backup/plans/", "maxResults=100");
     if (root && !dr_node_str(root, "NextToken")) {
-        struct find_plan_arg a = {x->k.plan, plan_id, sizeof(plan_id), 0};
+        struct find_named_arg a = {"BackupPlansList", "BackupPlanName", "BackupPlanId", x->k.plan, plan_id,
+                                   sizeof(plan_id), 0};
         dr_error e;
         dr_error_clear(&e);
-        find_plan_page(root, &a, &e);
+        find_named_page(root, &a, &e);
         if (!a.found)
             plan_id[0] = '\0';
     }
@@ -800,14 +780,11 @@ static bk_pre *prefetch(bk_ctx *x)
         char *list = path_of("/backup/plans/", plan_id, "/selections/", NULL, NULL);
         root = list ? pre_peek(p, x->p, "ListBackupSelections", list, "maxResults=100") : NULL;
         if (root && !dr_node_str(root, "NextToken")) {
-            struct find_sel_arg a;
+            struct find_named_arg a = {"BackupSelectionsList", "SelectionName", "SelectionId", x->k.selection,
+                                       sel_id, sizeof(sel_id), 0};
             dr_error e;
-            memset(&a, 0, sizeof(a));
-            a.name = x->k.selection;
-            a.id = sel_id;
-            a.idlen = sizeof(sel_id);
             dr_error_clear(&e);
-            find_sel_page(root, &a, &e);
+            find_named_page(root, &a, &e);
             if (a.found && sel_id[0])
                 pre_add(p, x->p, "GetBackupSelection", path_of("/backup/plans/", plan_id, "/selections/", sel_id, NULL),
                         NULL);
