@@ -450,6 +450,7 @@ static int start_job(agent *a, const run_opts *o, size_t i, int64_t grace_unused
     j->args.mode = o->mode;
     j->args.serving = o->serving;
     j->args.prepare_for = o->prepare_for;
+    j->args.run_started = o->run_started;
     snprintf(j->run_id, sizeof(j->run_id), "%s", o->run_id ? o->run_id : "");
     snprintf(j->step_id, sizeof(j->step_id), "%s/%s/%s", j->run_id, res->cfg->id, hook_name(o->hook));
     j->args.run_id = j->run_id;

@@ -118,6 +118,7 @@ typedef struct run_opts {
     const run_observer *observer;
     int64_t grace_ms;       /* how long past its deadline a hook may take before it is abandoned; 0: 2000 */
     dr_switch prepare_for;  /* HOOK_PREPARE: the switch the resources get ready for */
+    double run_started;     /* when the run began (its first start when resumed), epoch seconds; 0: unknown */
     int reverse;            /* ordered: dependencies wait for their dependants instead (undoing a switch) */
     int64_t run_deadline_ms; /* dr_mono_ms() by which the whole run ends (hook deadlines are cut to it, steps not
                                 started by then are skipped); 0: none */

@@ -236,6 +236,7 @@ int session_run(session *s, hook_kind hook, const char *phase, int dry_run, dr_s
     ro.ordered = !HOOK_REPORTS_CHECKS(hook) && hook != HOOK_PREPARE;
     ro.reverse = s->reverse;
     ro.run_id = s->run_id;
+    ro.run_started = s->first_started;
     ro.selected = s->o.selected;
     ro.observer = &s->obs;
     ro.concurrency = s->o.concurrency;

@@ -132,7 +132,7 @@ static void ctx_init(au_ctx *x, dr_resource *res, const dr_hook_args *args)
 
 static dr_aws *client(au_ctx *x, const char *region, dr_error *err)
 {
-    return (dr_aws *)H->aws(x->res, region, err);
+    return dr_host_aws(H, x->res, region, err);
 }
 
 /* Connect one side of the data plane, bounded by pg_timeout and the hook deadline. */
@@ -154,26 +154,6 @@ static const char *lag_metric(au_ctx *x)
     if (m)
         return m;
     return "AuroraGlobalDBRPOLag";
-}
-
-/* Report a change: DONE when rc is 0, else FAILED with the error as detail. Returns rc. */
-static int changed(au_ctx *x, int rc, const char *action, const char *target, const char *detail, const dr_error *err)
-{
-    H->change(x->res, rc == 0 ? DR_CHANGE_DONE : DR_CHANGE_FAILED, action, target,
-              rc == 0 ? detail : (err && err->message[0] ? err->message : dr_strerror(rc)));
-    return rc;
-}
-
-static void planned(au_ctx *x, const char *action, const char *target, const char *fmt, ...) DR_PRINTF(4, 5);
-static void planned(au_ctx *x, const char *action, const char *target, const char *fmt, ...)
-{
-    char detail[400];
-    va_list ap;
-
-    va_start(ap, fmt);
-    vsnprintf(detail, sizeof(detail), fmt, ap);
-    va_end(ap);
-    H->change(x->res, DR_CHANGE_PLANNED, action, target, detail);
 }
 
 static double elapsed_s(const au_ctx *x)
@@ -576,19 +556,10 @@ static void report_bytes(au_ctx *x, const char *name, dr_status st, uint64_t obs
                          const char *detail)
 {
     char ob[32], th[32];
-    dr_check c;
 
     snprintf(ob, sizeof(ob), "%llu", (unsigned long long)observed);
     snprintf(th, sizeof(th), "%llu", (unsigned long long)threshold);
-    memset(&c, 0, sizeof(c));
-    c.struct_size = sizeof(c);
-    c.name = name;
-    c.status = st;
-    c.observed = ob;
-    c.threshold = th;
-    c.unit = "bytes";
-    c.detail = detail;
-    H->check(x->res, &c);
+    dr_report_check(H, x->res, name, st, ob, th, "bytes", detail);
 }
 
 /* Data-plane view, gathered once per verify. */
@@ -1181,11 +1152,11 @@ static int ensure_instance(au_ctx *x, dr_aws *c, const char *cluster, const char
         return rc;
     snprintf(detail, sizeof(detail), "%s in %s", klass, cluster);
     if (x->dry) {
-        planned(x, action, inst, "%s", detail);
+        dr_report_planned(H, x->res, action, inst, "%s", detail);
         return 0;
     }
     rc = au_create_instance(c, inst, cluster, klass, err);
-    return changed(x, rc, action, inst, detail, err);
+    return dr_report_change(H, x->res, rc, action, inst, detail, err);
 }
 
 /* Create a replica (replica mode) or secondary (global mode) of `source` named `id` in `c`'s region, with an instance. */
@@ -1206,10 +1177,11 @@ static int create_follower(au_ctx *x, dr_aws *c, const au_cluster *source, int p
              x->global_id, AU_ENGINE,
              dash(s.engine_version), s.min_acu, s.max_acu, s.encrypted ? ", encrypted" : "");
     if (x->dry) {
-        planned(x, primary_side ? "create_primary_cluster" : "create_dr_cluster", id, "%s", detail);
+        dr_report_planned(H, x->res, primary_side ? "create_primary_cluster" : "create_dr_cluster", id, "%s", detail);
     } else {
         rc = au_create_cluster(c, &s, NULL, err);
-        if (changed(x, rc, primary_side ? "create_primary_cluster" : "create_dr_cluster", id, detail, err) != 0)
+        if (dr_report_change(H, x->res, rc, primary_side ? "create_primary_cluster" : "create_dr_cluster", id, detail,
+                             err) != 0)
             return rc;
     }
     return ensure_instance(x, c, id, instance_pref, klass, primary_side, 0, err);
@@ -1255,10 +1227,10 @@ static int au_configure(dr_resource *res, const dr_hook_args *args, dr_error *er
             return rc;
         if (!g.found) {
             if (x.dry) {
-                planned(&x, "create_global_cluster", x.global_id, "from %s", p.arn);
+                dr_report_planned(H, x.res, "create_global_cluster", x.global_id, "from %s", p.arn);
             } else {
                 rc = au_create_global(pc, x.global_id, p.arn, err);
-                if (changed(&x, rc, "create_global_cluster", x.global_id, p.arn, err) != 0)
+                if (dr_report_change(H, x.res, rc, "create_global_cluster", x.global_id, p.arn, err) != 0)
                     return rc;
             }
         } else {
@@ -1300,11 +1272,11 @@ static int au_configure(dr_resource *res, const dr_hook_args *args, dr_error *er
             snprintf(detail, sizeof(detail), "Serverless v2 %s%g-%g ACUs -> %g-%g ACUs", r.has_scaling ? "" : "(none) ",
                      r.min_acu, r.max_acu, H->cfg_float(res, "min_capacity"), H->cfg_float(res, "max_capacity"));
             if (x.dry) {
-                planned(&x, "modify_dr_scaling", x.dr_cluster, "%s", detail);
+                dr_report_planned(H, x.res, "modify_dr_scaling", x.dr_cluster, "%s", detail);
             } else {
                 rc = au_modify_scaling(dc, x.dr_cluster, H->cfg_float(res, "min_capacity"),
                                        H->cfg_float(res, "max_capacity"), err);
-                if (changed(&x, rc, "modify_dr_scaling", x.dr_cluster, detail, err) != 0)
+                if (dr_report_change(H, x.res, rc, "modify_dr_scaling", x.dr_cluster, detail, err) != 0)
                     return rc;
             }
         }
@@ -1334,7 +1306,7 @@ static int fence_side(au_ctx *x, au_pg *pg, au_side side, dr_error *err)
     int ch = 0, n = 0, rc;
 
     if (x->dry) {
-        planned(x, action, target, "%s: default_transaction_read_only = on, end other client sessions",
+        dr_report_planned(H, x->res, action, target, "%s: default_transaction_read_only = on, end other client sessions",
                 au_pg_name(pg));
         return 0;
     }
@@ -1344,7 +1316,7 @@ static int fence_side(au_ctx *x, au_pg *pg, au_side side, dr_error *err)
     snprintf(detail, sizeof(detail), "%s: read-only for new transactions (ALTER DATABASE), %d other session%s ended",
              au_pg_name(pg), n, n == 1 ? "" : "s");
     if (rc != 0 || ch || n > 0)
-        changed(x, rc, action, target, detail, err);
+        dr_report_change(H, x->res, rc, action, target, detail, err);
     return rc;
 }
 
@@ -1356,7 +1328,7 @@ static int unfence_side(au_ctx *x, au_pg *pg, au_side side, dr_error *err)
 
     rc = au_pg_unfence(pg, x->pg.database, &ch, err);
     if (rc != 0 || ch)
-        changed(x, rc, action, target, "default_transaction_read_only reset", err);
+        dr_report_change(H, x->res, rc, action, target, "default_transaction_read_only reset", err);
     return rc;
 }
 
@@ -1631,7 +1603,7 @@ static int au_failover(dr_resource *res, const dr_hook_args *args, dr_error *err
         {
             const char *op = x.forced ? "failover_global_cluster" : "switchover_global_cluster";
             if (x.dry) {
-                planned(&x, op, x.global_id, "%s to %s", x.forced ? "FailoverGlobalCluster (AllowDataLoss)"
+                dr_report_planned(H, x.res, op, x.global_id, "%s to %s", x.forced ? "FailoverGlobalCluster (AllowDataLoss)"
                                                                   : "SwitchoverGlobalCluster", r.arn);
             } else {
                 rc = x.forced ? au_failover_global(dc, x.global_id, r.arn, err)
@@ -1642,7 +1614,7 @@ static int au_failover(dr_resource *res, const dr_hook_args *args, dr_error *err
                     dr_error_clear(err);
                     rc = 0;
                 }
-                if (changed(&x, rc, op, x.global_id, r.arn, err) != 0) {
+                if (dr_report_change(H, x.res, rc, op, x.global_id, r.arn, err) != 0) {
                     if (serves_now(&x, dc, x.dr_cluster) == 0)
                         undo_fence(&x, AU_PRIMARY, err);
                     return rc;
@@ -1812,11 +1784,11 @@ static int retire(au_ctx *x, dr_aws *c, const char *id, const char *action, dr_e
         report_divergence(x, new_id);
     snprintf(detail, sizeof(detail), "renamed to %s (kept, not deleted)", new_id);
     if (x->dry) {
-        planned(x, action, id, "%s", detail);
+        dr_report_planned(H, x->res, action, id, "%s", detail);
         return 0;
     }
     rc = au_rename_cluster(c, id, new_id, err);
-    if (changed(x, rc, action, id, detail, err) != 0)
+    if (dr_report_change(H, x->res, rc, action, id, detail, err) != 0)
         return rc;
     return dr_wait_for(H, x->res, "the old cluster name to be free", poll_ms(x), 0, probe_gone, &w, err);
 }
@@ -1939,10 +1911,12 @@ static int failback_global(au_ctx *x, dr_aws *pc, dr_aws *dc, int *switched, dou
     if (rebuild) {
         if (pm) {
             if (x->dry) {
-                planned(x, "remove_old_primary_from_global", x->cluster, "RemoveFromGlobalCluster %s", x->global_id);
+                dr_report_planned(H, x->res, "remove_old_primary_from_global", x->cluster, "RemoveFromGlobalCluster %s",
+                                  x->global_id);
             } else {
                 rc = au_remove_from_global(pc, x->global_id, p.arn, err);
-                if (changed(x, rc, "remove_old_primary_from_global", x->cluster, x->global_id, err) != 0)
+                if (dr_report_change(H, x->res, rc, "remove_old_primary_from_global", x->cluster, x->global_id,
+                                     err) != 0)
                     return rc;
             }
         }
@@ -1979,7 +1953,7 @@ static int failback_global(au_ctx *x, dr_aws *pc, dr_aws *dc, int *switched, dou
     {
         const char *op = x->forced ? "failover_global_cluster" : "switchover_global_cluster";
         if (x->dry) {
-            planned(x, op, x->global_id, "to %s", p.found ? p.arn : x->cluster);
+            dr_report_planned(H, x->res, op, x->global_id, "to %s", p.found ? p.arn : x->cluster);
             return 0;
         }
         rc = x->forced ? au_failover_global(pc, x->global_id, p.arn, err) : au_switchover(pc, x->global_id, p.arn, err);
@@ -1988,7 +1962,7 @@ static int failback_global(au_ctx *x, dr_aws *pc, dr_aws *dc, int *switched, dou
             dr_error_clear(err);
             rc = 0;
         }
-        if (changed(x, rc, op, x->global_id, p.arn, err) != 0) {
+        if (dr_report_change(H, x->res, rc, op, x->global_id, p.arn, err) != 0) {
             if (serves_now(x, pc, x->cluster) == 0)
                 undo_fence(x, AU_DR, err);
             return rc;

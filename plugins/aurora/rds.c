@@ -33,6 +33,27 @@ static int rds(dr_aws *c, const char *op, dr_buf *form, dr_doc **out, dr_error *
     return 0;
 }
 
+/*
+ * One Describe* call filtered on `param` = `value`: 0 with *d (the caller frees it; NULL when nothing has that
+ * id: not found, or the `absent_code` AWS error when not NULL), or a negative code.
+ */
+static int describe(dr_aws *c, const char *op, const char *param, const char *value, const char *absent_code,
+                    dr_doc **d, dr_error *err)
+{
+    dr_buf form = DR_BUF_INIT;
+    int rc;
+
+    *d = NULL;
+    dr_aws_form_add(&form, param, value);
+    rc = rds(c, op, &form, d, err);
+    dr_buf_free(&form);
+    if (rc == DR_ENOTFOUND || (rc == DR_EAWS && absent_code && dr_error_is(err, absent_code))) {
+        dr_error_clear(err);
+        return 0;
+    }
+    return rc;
+}
+
 static void parse_cluster(const dr_node *n, au_cluster *cl)
 {
     const dr_node *m;
@@ -67,20 +88,13 @@ static void parse_cluster(const dr_node *n, au_cluster *cl)
 
 int au_describe_cluster(dr_aws *c, const char *id, au_cluster *out, dr_error *err)
 {
-    dr_buf form = DR_BUF_INIT;
     dr_doc *d = NULL;
     const dr_node *n;
     int rc;
 
     memset(out, 0, sizeof(*out));
-    dr_aws_form_add(&form, "DBClusterIdentifier", id);
-    rc = rds(c, "DescribeDBClusters", &form, &d, err);
-    dr_buf_free(&form);
-    if (rc == DR_ENOTFOUND) {
-        dr_error_clear(err);
-        return 0;
-    }
-    if (rc != 0)
+    rc = describe(c, "DescribeDBClusters", "DBClusterIdentifier", id, NULL, &d, err);
+    if (rc != 0 || !d)
         return rc;
     /* The filter is exact, but be strict about what answered. */
     for (n = dr_node_first(dr_node_get(dr_doc_root(d), "DescribeDBClustersResult.DBClusters")); n;
@@ -97,20 +111,13 @@ int au_describe_cluster(dr_aws *c, const char *id, au_cluster *out, dr_error *er
 
 int au_describe_instance(dr_aws *c, const char *id, au_instance *out, dr_error *err)
 {
-    dr_buf form = DR_BUF_INIT;
     dr_doc *d = NULL;
     const dr_node *n;
     int rc;
 
     memset(out, 0, sizeof(*out));
-    dr_aws_form_add(&form, "DBInstanceIdentifier", id);
-    rc = rds(c, "DescribeDBInstances", &form, &d, err);
-    dr_buf_free(&form);
-    if (rc == DR_ENOTFOUND || (rc == DR_EAWS && dr_error_is(err, "DBInstanceNotFound"))) {
-        dr_error_clear(err);
-        return 0;
-    }
-    if (rc != 0)
+    rc = describe(c, "DescribeDBInstances", "DBInstanceIdentifier", id, "DBInstanceNotFound", &d, err);
+    if (rc != 0 || !d)
         return rc;
     for (n = dr_node_first(dr_node_get(dr_doc_root(d), "DescribeDBInstancesResult.DBInstances")); n;
          n = dr_node_next(n)) {
@@ -137,20 +144,13 @@ static const char *global_short(const char *s)
 
 int au_describe_global(dr_aws *c, const char *id, au_global *out, dr_error *err)
 {
-    dr_buf form = DR_BUF_INIT;
     dr_doc *d = NULL;
     const dr_node *g;
     int rc;
 
     memset(out, 0, sizeof(*out));
-    dr_aws_form_add(&form, "GlobalClusterIdentifier", global_short(id));
-    rc = rds(c, "DescribeGlobalClusters", &form, &d, err);
-    dr_buf_free(&form);
-    if (rc == DR_ENOTFOUND) {
-        dr_error_clear(err);
-        return 0;
-    }
-    if (rc != 0)
+    rc = describe(c, "DescribeGlobalClusters", "GlobalClusterIdentifier", global_short(id), NULL, &d, err);
+    if (rc != 0 || !d)
         return rc;
     /*
      * GlobalClusters/GlobalClusterMember are the global clusters and

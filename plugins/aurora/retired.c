@@ -82,12 +82,12 @@ static void cost_class(const char *const *classes, size_t n, char *out, size_t l
 static int list_region(const dr_host_api *h, dr_resource *res, const char *region, const char *const ids[2],
                        const char *suffix, au_retired **out, size_t *n, dr_error *err)
 {
-    dr_aws *c = h->aws(res, region, err);
+    dr_aws *c = dr_host_aws(h, res, region, err);
     char marker[512] = "";
     double now = (double)time(NULL);
 
     if (!c)
-        return err->code ? err->code : DR_ENETWORK;
+        return err->code;
     do {
         dr_buf form = DR_BUF_INIT;
         dr_doc *d = NULL;
@@ -251,13 +251,13 @@ static int probe_instances_gone(void *arg, char *status, size_t len, dr_error *e
 static int delete_one(const dr_host_api *h, dr_resource *res, const au_retired *r, char *snap, size_t snap_len,
                       dr_error *err)
 {
-    dr_aws *c = h->aws(res, r->region, err);
+    dr_aws *c = dr_host_aws(h, res, r->region, err);
     dr_buf form = DR_BUF_INIT;
     gone_arg g;
     int rc = 0;
 
     if (!c)
-        return err->code ? err->code : DR_ENETWORK;
+        return err->code;
     for (size_t i = 0; i < r->n_instances && rc == 0; i++) {
         dr_buf_free(&form);
         dr_aws_form_add(&form, "DBInstanceIdentifier", r->instances[i]);

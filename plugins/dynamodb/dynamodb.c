@@ -62,11 +62,7 @@ static void ctx_init(ctx *x, dr_resource *res, const dr_hook_args *args)
 
 static dr_aws *client(const ctx *x, const char *region, dr_error *err)
 {
-    dr_aws *c = (dr_aws *)H->aws(x->res, region, err);
-
-    if (!c && err->code == 0)
-        dr_error_set(err, DR_EINVAL, "no AWS client for %s", region);
-    return c;
+    return dr_host_aws(H, x->res, region, err);
 }
 
 /* ---- DynamoDB calls ---- */
@@ -289,22 +285,6 @@ static void read_lag(const ctx *x, const char *from, const char *to, lag *out)
 
 /* ---- reporting ---- */
 
-static void report_check(const ctx *x, const char *name, dr_status status, const char *observed,
-                         const char *threshold, const char *unit, const char *detail)
-{
-    dr_check c;
-
-    memset(&c, 0, sizeof(c));
-    c.struct_size = sizeof(c);
-    c.name = name;
-    c.status = status;
-    c.observed = observed;
-    c.threshold = threshold;
-    c.unit = unit;
-    c.detail = detail;
-    H->check(x->res, &c);
-}
-
 /* A numeric check with nothing observed (UNKNOWN when it could not be read, CRITICAL when there is nothing to measure). */
 static void report_number_none(const ctx *x, const char *name, dr_status status, double threshold,
                                const char *unit, const char *detail)
@@ -312,7 +292,7 @@ static void report_number_none(const ctx *x, const char *name, dr_status status,
     char th[40];
 
     snprintf(th, sizeof(th), "%.6g", threshold);
-    report_check(x, name, status, NULL, th, unit, detail);
+    dr_report_check(H, x->res, name, status, NULL, th, unit, detail);
 }
 
 static void target_of(const ctx *x, const char *region, char *out, size_t len)
@@ -540,7 +520,7 @@ static void check_pitr(const ctx *x, const char *name, const char *region, const
              "recovery period %ld days (configured %ld)", x->table, region, when, ago, days, want_days);
     snprintf(ob, sizeof(ob), "%.6g", age);
     snprintf(th, sizeof(th), "%.6g", max_age);
-    report_check(x, name, st, ob, th, "seconds", detail);
+    dr_report_check(H, x->res, name, st, ob, th, "seconds", detail);
 }
 
 /* Replication latency from the serving region to the other one, against the RPO objective. */
@@ -625,7 +605,7 @@ static int ensure_stream(const ctx *x, dr_aws *c, dr_doc **doc, const dr_node **
                             view ? view : "(none)", STREAM_VIEW);
     }
     if (x->args->dry_run) {
-        H->change(x->res, DR_CHANGE_PLANNED, "enable stream", target, "StreamViewType " STREAM_VIEW);
+        dr_report_planned(H, x->res, "enable stream", target, "StreamViewType " STREAM_VIEW);
         return 0;
     }
     rc = ddb(c, "UpdateTable",
@@ -633,12 +613,11 @@ static int ensure_stream(const ctx *x, dr_aws *c, dr_doc **doc, const dr_node **
                           "StreamViewType", STREAM_VIEW),
              NULL, err);
     if (rc != 0) {
-        H->change(x->res, DR_CHANGE_FAILED, "enable stream", target, err->message);
+        dr_report_change(H, x->res, rc, "enable stream", target, NULL, err);
         return rc;
     }
     rc = wait_table(x, c, NULL, doc, table, err);
-    H->change(x->res, rc == 0 ? DR_CHANGE_DONE : DR_CHANGE_FAILED, "enable stream", target,
-              rc == 0 ? "StreamViewType " STREAM_VIEW : err->message);
+    dr_report_change(H, x->res, rc, "enable stream", target, "StreamViewType " STREAM_VIEW, err);
     return rc;
 }
 
@@ -758,11 +737,11 @@ static int ensure_replica(const ctx *x, dr_aws *cfrom, dr_aws *cto, const char *
     snprintf(detail, sizeof(detail), "global table version 2019.11.21, replica of %s in %s", x->table, from);
     rc = replica_needs(x, cfrom, *table, to, key, sizeof(key), detail, sizeof(detail), err);
     if (rc != 0) {
-        H->change(x->res, DR_CHANGE_FAILED, "add replica", target, err->message);
+        dr_report_change(H, x->res, rc, "add replica", target, NULL, err);
         return rc;
     }
     if (x->args->dry_run) {
-        H->change(x->res, DR_CHANGE_PLANNED, "add replica", target, detail);
+        dr_report_planned(H, x->res, "add replica", target, "%s", detail);
         *planned = 1;
         return 0;
     }
@@ -777,8 +756,7 @@ static int ensure_replica(const ctx *x, dr_aws *cfrom, dr_aws *cto, const char *
                         x->table, to);
     if (rc == 0)
         rc = wait_table(x, cfrom, to, doc, table, err);
-    H->change(x->res, rc == 0 ? DR_CHANGE_DONE : DR_CHANGE_FAILED, "add replica", target,
-              rc == 0 ? detail : err->message);
+    dr_report_change(H, x->res, rc, "add replica", target, detail, err);
     return rc;
 }
 
@@ -823,7 +801,7 @@ static int ensure_pitr(const ctx *x, const char *region, int table_planned, dr_e
     target_of(x, region, target, sizeof(target));
     snprintf(detail, sizeof(detail), "recovery period %ld days", days);
     if (table_planned) {
-        H->change(x->res, DR_CHANGE_PLANNED, action, target, detail);
+        dr_report_planned(H, x->res, action, target, "%s", detail);
         return 0;
     }
     c = client(x, region, err);
@@ -842,7 +820,7 @@ static int ensure_pitr(const ctx *x, const char *region, int table_planned, dr_e
         snprintf(detail, sizeof(detail), "recovery period %ld days (was %ld)", days, pitr_days(pitr));
     }
     if (x->args->dry_run) {
-        H->change(x->res, DR_CHANGE_PLANNED, action, target, detail);
+        dr_report_planned(H, x->res, action, target, "%s", detail);
         goto out;
     }
     u.x = x;
@@ -850,7 +828,7 @@ static int ensure_pitr(const ctx *x, const char *region, int table_planned, dr_e
     u.days = days;
     snprintf(what, sizeof(what), "point-in-time recovery of %s", target);
     rc = dr_wait_for(H, x->res, what, x->poll_ms, 0, probe_pitr_update, &u, err);
-    H->change(x->res, rc == 0 ? DR_CHANGE_DONE : DR_CHANGE_FAILED, action, target, rc == 0 ? detail : err->message);
+    dr_report_change(H, x->res, rc, action, target, detail, err);
 out:
     dr_doc_free(doc);
     return rc;
@@ -1024,12 +1002,12 @@ static int canary(const ctx *x, dr_aws *c, const char *region, const dr_node *ta
         return dr_error_set(err, DR_ENOMEM, "out of memory");
     if ((n = canary_parse(copy, attrs, err)) < 0 || (rc = canary_types(x, table, attrs, n, err)) != 0) {
         rc = n < 0 ? n : err->code;
-        H->change(x->res, DR_CHANGE_FAILED, "write canary item", target, err->message);
+        dr_report_change(H, x->res, rc, "write canary item", target, NULL, err);
         goto out;
     }
     snprintf(detail, sizeof(detail), "PutItem %s, a strongly consistent GetItem, then DeleteItem", spec);
     if (x->args->dry_run) {
-        H->change(x->res, DR_CHANGE_PLANNED, "write canary item", target, detail);
+        dr_report_planned(H, x->res, "write canary item", target, "%s", detail);
         rc = 0;
         goto out;
     }
@@ -1051,8 +1029,7 @@ static int canary(const ctx *x, dr_aws *c, const char *region, const dr_node *ta
         canary_cleanup(x, c, target, attrs, n, run);
     if (rc == 0)
         snprintf(detail, sizeof(detail), "wrote, read back and deleted %s (run %s)", spec, run);
-    H->change(x->res, rc == 0 ? DR_CHANGE_DONE : DR_CHANGE_FAILED, "write canary item", target,
-              rc == 0 ? detail : err->message);
+    dr_report_change(H, x->res, rc, "write canary item", target, detail, err);
 out:
     dr_doc_free(doc);
     free(copy);

@@ -226,7 +226,7 @@ static int64_t left_ms(dr_resource *res, double limit_s)
 
 static dr_aws *client(dr_resource *res, const r53_conf *c, dr_error *err)
 {
-    return (dr_aws *)H->aws(res, c->api_region, err);
+    return dr_host_aws(H, res, c->api_region, err);
 }
 
 /* ---- configuration ---- */
@@ -762,11 +762,11 @@ static int metric_status_c(dr_aws *cw, const r53_conf *c, const char *hc_id, int
 
 static int metric_status(dr_resource *res, const r53_conf *c, const char *hc_id, int *healthy, dr_error *err)
 {
-    dr_aws *cw = (dr_aws *)H->aws(res, c->api_region, err);
+    dr_aws *cw = dr_host_aws(H, res, c->api_region, err);
 
     *healthy = 0;
     if (!cw)
-        return err->code ? err->code : DR_ENETWORK;
+        return err->code;
     return metric_status_c(cw, c, hc_id, healthy, err);
 }
 
@@ -813,22 +813,6 @@ static void read_reason(dr_aws *aws, const char *hc_id, char *out, size_t len)
 
 /* ---- the traffic alarm (CloudWatch, in alarm_region) ---- */
 
-/* A JSON string literal (resource ids and alarm names are plain text, escaped all the same). */
-static void json_str(dr_buf *b, const char *v)
-{
-    dr_buf_puts(b, "\"");
-    for (; v && *v; v++) {
-        unsigned char ch = (unsigned char)*v;
-        if (ch == '"' || ch == '\\')
-            dr_buf_printf(b, "\\%c", ch);
-        else if (ch < 0x20)
-            dr_buf_printf(b, "\\u%04x", ch);
-        else
-            dr_buf_append(b, v, 1);
-    }
-    dr_buf_puts(b, "\"");
-}
-
 static int cw_call(dr_aws *cw, const char *op, const char *body, dr_doc **out, dr_error *err)
 {
     return dr_aws_json(cw, "monitoring", "GraniteServiceVersion20100801", op, body, out, err);
@@ -837,7 +821,7 @@ static int cw_call(dr_aws *cw, const char *op, const char *body, dr_doc **out, d
 static void alarm_dims(dr_buf *b, const r53_conf *c)
 {
     dr_buf_puts(b, "[{\"Name\":\"Resource\",\"Value\":");
-    json_str(b, c->id);
+    dr_buf_json_str(b, c->id);
     dr_buf_puts(b, "}]");
 }
 
@@ -850,7 +834,7 @@ static int read_alarm(dr_aws *cw, const r53_conf *c, r53_alarm *a, dr_error *err
 
     memset(a, 0, sizeof(*a));
     dr_buf_puts(&b, "{\"AlarmNames\":[");
-    json_str(&b, c->alarm_name);
+    dr_buf_json_str(&b, c->alarm_name);
     dr_buf_puts(&b, "],\"AlarmTypes\":[\"MetricAlarm\"]}");
     rc = b.failed ? dr_error_set(err, DR_ENOMEM, "out of memory") : cw_call(cw, "DescribeAlarms", dr_buf_str(&b), &d, err);
     dr_buf_free(&b);
@@ -877,7 +861,7 @@ static int put_alarm(dr_aws *cw, const r53_conf *c, dr_error *err)
     int rc;
 
     dr_buf_puts(&b, "{\"AlarmName\":");
-    json_str(&b, c->alarm_name);
+    dr_buf_json_str(&b, c->alarm_name);
     dr_buf_puts(&b, ",\"AlarmDescription\":\"dr-agent: traffic on the DR endpoint while in ALARM (a Route 53 health "
                     "check follows it)\",\"ActionsEnabled\":false,\"Namespace\":\"" TRAFFIC_NS "\",\"MetricName\":\""
                     TRAFFIC_METRIC "\",\"Dimensions\":");
@@ -972,8 +956,8 @@ static void read_state(dr_resource *res, dr_aws *aws, const r53_conf *c, r53_sta
     if (s->hc_rc == 0 && c->by_alarm)
         s->hc_rc = find_traffic_hcs(aws, c, &s->ahc, &s->chc, &s->hc_err);
     if (c->by_alarm) {
-        dr_aws *cw = (dr_aws *)H->aws(res, c->alarm_region, &s->alarm_err);
-        s->alarm_rc = cw ? read_alarm(cw, c, &s->alarm, &s->alarm_err) : (s->alarm_err.code ? s->alarm_err.code : DR_ENETWORK);
+        dr_aws *cw = dr_host_aws(H, res, c->alarm_region, &s->alarm_err);
+        s->alarm_rc = cw ? read_alarm(cw, c, &s->alarm, &s->alarm_err) : s->alarm_err.code;
     }
     s->ep_rc = s->st_rc = DR_EUNSUPPORTED; /* not asked for */
     if (s->hc_rc != 0 || !s->hc.found) {
@@ -1417,12 +1401,11 @@ static int converge_alarm(dr_resource *res, const dr_hook_args *args, dr_aws *aw
         if (args->dry_run) {
             H->change(res, DR_CHANGE_PLANNED, s->alarm.found ? "update_alarm" : "create_alarm", target, detail);
         } else {
-            dr_aws *cw = (dr_aws *)H->aws(res, c->alarm_region, err);
-            rc = cw ? put_alarm(cw, c, err) : (err->code ? err->code : DR_ENETWORK);
+            dr_aws *cw = dr_host_aws(H, res, c->alarm_region, err);
+            rc = cw ? put_alarm(cw, c, err) : err->code;
             if (rc == 0 && !s->alarm.found)
                 rc = put_traffic(cw, c, serving == DR_SERVING_DR, err);
-            H->change(res, rc == 0 ? DR_CHANGE_DONE : DR_CHANGE_FAILED, s->alarm.found ? "update_alarm" : "create_alarm",
-                      target, rc == 0 ? detail : err->message);
+            dr_report_change(H, res, rc, s->alarm.found ? "update_alarm" : "create_alarm", target, detail, err);
             if (rc != 0)
                 return rc;
         }
@@ -1441,8 +1424,7 @@ static int converge_alarm(dr_resource *res, const dr_hook_args *args, dr_aws *aw
             dr_buf_puts(&b, "</AlarmIdentifier><InsufficientDataHealthStatus>LastKnownStatus"
                             "</InsufficientDataHealthStatus>");
             rc = create_typed_hc(aws, c->alarm_prefix, dr_buf_str(&b), &s->ahc, err);
-            H->change(res, rc == 0 ? DR_CHANGE_DONE : DR_CHANGE_FAILED, "create_health_check", "traffic alarm",
-                      rc == 0 ? detail : err->message);
+            dr_report_change(H, res, rc, "create_health_check", "traffic alarm", detail, err);
             if (rc != 0)
                 goto out;
         }
@@ -1464,8 +1446,7 @@ static int converge_alarm(dr_resource *res, const dr_hook_args *args, dr_aws *aw
             dr_buf_puts(&b, "<Type>CALCULATED</Type><Inverted>false</Inverted><Disabled>false</Disabled>");
             calc_children_xml(&b, s->hc.id, s->ahc.id);
             rc = create_typed_hc(aws, c->calc_prefix, dr_buf_str(&b), &s->chc, err);
-            H->change(res, rc == 0 ? DR_CHANGE_DONE : DR_CHANGE_FAILED, "create_health_check", "primary record",
-                      rc == 0 ? detail : err->message);
+            dr_report_change(H, res, rc, "create_health_check", "primary record", detail, err);
         }
     } else if (!s->hc.found || !s->ahc.found || s->chc.n_children != 2 || s->chc.health_threshold != 2 ||
                !has_child(&s->chc, s->hc.id) || !has_child(&s->chc, s->ahc.id) || s->chc.inverted || s->chc.disabled) {
@@ -1483,8 +1464,7 @@ static int converge_alarm(dr_resource *res, const dr_hook_args *args, dr_aws *aw
             if (rc == 0)
                 parse_hc(dr_node_get(dr_doc_root(d), "HealthCheck"), &s->chc);
             dr_doc_free(d);
-            H->change(res, rc == 0 ? DR_CHANGE_DONE : DR_CHANGE_FAILED, "update_health_check", s->chc.id,
-                      rc == 0 ? detail : err->message);
+            dr_report_change(H, res, rc, "update_health_check", s->chc.id, detail, err);
         }
     }
 out:
@@ -1529,8 +1509,7 @@ static int converge(dr_resource *res, const dr_hook_args *args, dr_aws *aws, con
             H->change(res, DR_CHANGE_PLANNED, "create_health_check", c->hc_fqdn ? c->hc_fqdn : c->hc_ip, desc);
         } else {
             rc = create_hc(aws, c, &s->hc, err);
-            H->change(res, rc == 0 ? DR_CHANGE_DONE : DR_CHANGE_FAILED, "create_health_check",
-                      c->hc_fqdn ? c->hc_fqdn : c->hc_ip, rc == 0 ? desc : err->message);
+            dr_report_change(H, res, rc, "create_health_check", c->hc_fqdn ? c->hc_fqdn : c->hc_ip, desc, err);
             if (rc != 0)
                 return rc;
             H->log(res, DR_LOG_INFO, "created health check %s", s->hc.id);
@@ -1550,8 +1529,7 @@ static int converge(dr_resource *res, const dr_hook_args *args, dr_aws *aws, con
         } else if (diff.len) {
             int was_inverted = s->hc.inverted;
             rc = update_hc(res, aws, c, &s->hc, 1, want_inverted, err);
-            H->change(res, rc == 0 ? DR_CHANGE_DONE : DR_CHANGE_FAILED, "update_health_check", s->hc.id,
-                      rc == 0 ? dr_buf_str(&diff) : err->message);
+            dr_report_change(H, res, rc, "update_health_check", s->hc.id, dr_buf_str(&diff), err);
             *uninverted = rc == 0 && was_inverted && !s->hc.inverted;
         }
         dr_buf_free(&diff);
@@ -1618,7 +1596,7 @@ static int r53_configure(dr_resource *res, const dr_hook_args *args, dr_error *e
         return rc;
     aws = client(res, &c, err);
     if (!aws)
-        return err->code ? err->code : DR_ENETWORK;
+        return err->code;
     read_state(res, aws, &c, &s, 0);
     rc = converge(res, args, aws, &c, &s, args->serving, &uninverted, err);
     state_free(&s);
@@ -1925,7 +1903,7 @@ static void vread_alarm(void *arg)
 
     v->s->alarm_err = v->alarm_err;
     v->s->alarm_rc = v->cw_alarm ? read_alarm(v->cw_alarm, v->c, &v->s->alarm, &v->s->alarm_err)
-                                 : (v->alarm_err.code ? v->alarm_err.code : DR_ENETWORK);
+                                 : v->alarm_err.code;
 }
 
 /* The health check part of read_state, its independent reads at once. */
@@ -2010,7 +1988,7 @@ static void hc_part(r53_vread *v, const r53_state *tie, r53_state *s, int *match
         return;
     if (!v->cw) {
         s->ep_err = s->st_err = v->cw_err;
-        s->ep_rc = s->st_rc = v->cw_err.code ? v->cw_err.code : DR_ENETWORK;
+        s->ep_rc = s->st_rc = v->cw_err.code;
         if (c->by_alarm && !s->chc.found)
             s->st_rc = dr_error_set(&s->st_err, DR_ENOTFOUND, "no calculated health check (run configure)");
         s->st_total = 1;
@@ -2083,9 +2061,9 @@ static void read_state_together(dr_resource *res, dr_aws *aws, const r53_conf *c
     dr_error_clear(&v.cw_err);
     dr_error_clear(&v.alarm_err);
     if (with_status)
-        v.cw = (dr_aws *)H->aws(res, c->api_region, &v.cw_err);
+        v.cw = dr_host_aws(H, res, c->api_region, &v.cw_err);
     if (c->by_alarm)
-        v.cw_alarm = (dr_aws *)H->aws(res, c->alarm_region, &v.alarm_err);
+        v.cw_alarm = dr_host_aws(H, res, c->alarm_region, &v.alarm_err);
     tasks[n++] = (dr_aws_task){vread_zone, &v};
     tasks[n++] = (dr_aws_task){vread_hc, &v};
     if (c->by_alarm)
@@ -2173,9 +2151,9 @@ static int failover_by_alarm(dr_resource *res, const dr_hook_args *args, const r
     int rc;
 
     snprintf(target, sizeof(target), "%s (%s)", c->alarm_name, c->alarm_region);
-    cw = (dr_aws *)H->aws(res, c->alarm_region, err);
+    cw = dr_host_aws(H, res, c->alarm_region, err);
     if (!cw)
-        return err->code ? err->code : DR_ENETWORK;
+        return err->code;
     /* 1. Where are we? ALARM already: traffic is on DR (a second run, or a run after a crash). */
     rc = read_alarm(cw, c, &a, err);
     if (rc != 0)
@@ -2199,8 +2177,7 @@ static int failover_by_alarm(dr_resource *res, const dr_hook_args *args, const r
     rc = set_traffic(res, cw, c, 1, &secs, err);
     if (rc == 0)
         snprintf(detail, sizeof(detail), "ALARM after %.1fs: Route 53 answers the SECONDARY", secs);
-    H->change(res, rc == 0 ? DR_CHANGE_DONE : DR_CHANGE_FAILED, "set_traffic_alarm", target,
-              rc == 0 ? detail : err->message);
+    dr_report_change(H, res, rc, "set_traffic_alarm", target, detail, err);
     if (rc != 0)
         return rc;
     /* 4. Ask a resolver. */
@@ -2226,7 +2203,7 @@ static int r53_failover(dr_resource *res, const dr_hook_args *args, dr_error *er
         return failover_by_alarm(res, args, &c, err);
     aws = client(res, &c, err);
     if (!aws)
-        return err->code ? err->code : DR_ENETWORK;
+        return err->code;
     memset(&bt, 0, sizeof(bt));
     read_state(res, aws, &c, &s, 1);
     if (s.zone_rc != 0) {
@@ -2336,7 +2313,7 @@ static int r53_failback(dr_resource *res, const dr_hook_args *args, dr_error *er
         return rc;
     aws = client(res, &c, err);
     if (!aws)
-        return err->code ? err->code : DR_ENETWORK;
+        return err->code;
     read_state(res, aws, &c, &s, 1);
 
     /*
@@ -2360,10 +2337,10 @@ static int r53_failback(dr_resource *res, const dr_hook_args *args, dr_error *er
     if (c.by_alarm) {
         /* The traffic alarm back to OK (in alarm_region), then Route 53 answers the PRIMARY again. */
         char target[320], detail[256];
-        dr_aws *cw = (dr_aws *)H->aws(res, c.alarm_region, err);
+        dr_aws *cw = dr_host_aws(H, res, c.alarm_region, err);
         snprintf(target, sizeof(target), "%s (%s)", c.alarm_name, c.alarm_region);
         if (!cw) {
-            rc = err->code ? err->code : DR_ENETWORK;
+            rc = err->code;
             goto out;
         }
         if (args->dry_run) {
@@ -2375,8 +2352,7 @@ static int r53_failback(dr_resource *res, const dr_hook_args *args, dr_error *er
             rc = set_traffic(res, cw, &c, 0, &secs, err);
             if (rc == 0)
                 snprintf(detail, sizeof(detail), "OK after %.1fs", secs);
-            H->change(res, rc == 0 ? DR_CHANGE_DONE : DR_CHANGE_FAILED, "clear_traffic_alarm", target,
-                      rc == 0 ? detail : err->message);
+            dr_report_change(H, res, rc, "clear_traffic_alarm", target, detail, err);
             if (rc != 0)
                 goto out;
         }
@@ -2423,7 +2399,7 @@ static int r53_prepare(dr_resource *res, const dr_hook_args *args, dr_error *err
         return 0; /* the switch goes through the alarm in its region (no Route 53 control-plane call there), and
                      its health check follows the alarm: the failover and failback check what they need */
     if (!(aws = client(res, &c, err)))
-        return err->code ? err->code : DR_ENETWORK;
+        return err->code;
     read_state(res, aws, &c, &s, 1);
     if (s.zone_rc != 0) {
         *err = s.zone_err;

@@ -52,15 +52,6 @@ static const dr_config_key keys[] = {
 /* ------------------------------------------------------------------------------------------ */
 
 
-static const char *partition_of(const char *region)
-{
-    if (strncmp(region, "cn-", 3) == 0)
-        return "aws-cn";
-    if (strncmp(region, "us-gov-", 7) == 0)
-        return "aws-us-gov";
-    return "aws";
-}
-
 /*
  * The default replication role: one per bucket, "dr-agent-s3-<bucket>". IAM limits the inline policies of one role
  * to 10,240 characters in total (about seven to ten buckets' worth) and a role to 10 managed policies (20 at most
@@ -91,7 +82,7 @@ static void load(s3ctx *x, dr_resource *res, const dr_hook_args *args)
     x->plan = args && args->dry_run;
     x->primary = H->primary_region(res);
     x->dr = H->dr_region(res);
-    x->partition = partition_of(x->primary);
+    x->partition = dr_aws_partition(x->primary);
     x->bucket = H->cfg_string(res, "bucket");
     x->dr_bucket = H->cfg_string(res, "dr_bucket");
     x->rule_id = H->cfg_string(res, "rule_id");
@@ -177,8 +168,10 @@ static void change(s3ctx *x, int rc, const char *action, const char *target, con
     va_start(ap, fmt);
     vsnprintf(detail, sizeof(detail), fmt, ap);
     va_end(ap);
-    H->change(x->res, x->plan ? DR_CHANGE_PLANNED : rc == 0 ? DR_CHANGE_DONE : DR_CHANGE_FAILED, action, target,
-              detail);
+    if (x->plan)
+        dr_report_planned(H, x->res, action, target, "%s", detail);
+    else
+        dr_report_change(H, x->res, rc, action, target, detail, NULL);
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -640,7 +633,7 @@ static dr_status check_rule(s3ctx *x, const direction *d, int rc, const dr_node 
     const char *v;
     dr_status worst = DR_STATUS_OK, s;
 
-#define WORST(st) (worst = (st) > worst ? (st) : worst)
+#define WORST(st) (worst = dr_status_worse(worst, (st)))
     snprintf(want, sizeof(want), "arn:%s:s3:::%s", x->partition, d->dst);
     if (rc != 0 && rc != DR_ENOTFOUND) {
         dr_report_unknown(H, x->res, "replication_configuration", "Enabled", rerr);
@@ -767,24 +760,17 @@ static void report_pending(s3ctx *x, const char *name, const char *unit, const d
                            const char *what)
 {
     char ob[40], th[40], detail[300];
-    dr_check c;
 
-    memset(&c, 0, sizeof(c));
-    c.struct_size = sizeof(c);
-    c.name = name;
-    c.unit = unit;
     snprintf(ob, sizeof(ob), "%.6g", m->datapoints ? m->latest : 0.0);
     snprintf(th, sizeof(th), "%lld", (long long)limit);
-    c.observed = ob;
-    c.threshold = limit > 0 ? th : NULL;
-    c.status = limit > 0 && m->datapoints && m->latest > (double)limit ? DR_STATUS_WARNING : DR_STATUS_OK;
     if (m->datapoints)
         snprintf(detail, sizeof(detail), "%s now (max %.6g in the window)%s", what, m->max,
                  limit > 0 ? "" : "; no limit configured");
     else
         snprintf(detail, sizeof(detail), "no datapoints: nothing to replicate, or metrics not published yet");
-    c.detail = detail;
-    H->check(x->res, &c);
+    dr_report_check(H, x->res, name,
+                    limit > 0 && m->datapoints && m->latest > (double)limit ? DR_STATUS_WARNING : DR_STATUS_OK, ob,
+                    limit > 0 ? th : NULL, unit, detail);
 }
 
 /* The replication metrics of direction d against the RPO; *lag gets the latest latency when there is one. */

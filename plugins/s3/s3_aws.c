@@ -33,26 +33,15 @@ static void note_down(s3ctx *x, const char *where, int rc, const dr_error *err)
 
 static dr_aws *client(s3ctx *x, const char *region, dr_error *err)
 {
-    dr_aws *c = H->aws(x->res, region, err);
-
-    if (!c && err->code == 0)
-        dr_error_set(err, DR_EINVAL, "no AWS client for %s", region);
-    return c;
+    return dr_host_aws(H, x->res, region, err);
 }
 
 dr_aws_request s3_request(const char *op, const char *method, const char *bucket, const char *query)
 {
     dr_aws_request rq;
 
-    memset(&rq, 0, sizeof(rq));
-    rq.struct_size = sizeof(rq);
-    rq.service = "s3";
-    rq.operation = op;
-    rq.protocol = DR_AWS_REST_XML;
-    rq.method = method;
+    dr_aws_request_init(&rq, sizeof(rq), "s3", DR_AWS_REST_XML, op, method, "/", query);
     rq.bucket = bucket;
-    rq.path = "/";
-    rq.query = query;
     return rq;
 }
 
@@ -67,20 +56,11 @@ int s3_send(s3ctx *x, const char *region, const dr_aws_request *rq, dr_aws_respo
         *out = NULL;
     if ((rc = endpoint_down(x, region, err)) != 0)
         return rc;
-    if (s3_pre_take_s3(x, region, rq, &r, err, &rc)) {
-        if (rc != 0) {
-            note_down(x, region, rc, err);
-            return rc;
-        }
-        if (out)
-            *out = r;
-        else
-            dr_aws_response_free(r);
-        return 0;
+    if (!s3_pre_take_s3(x, region, rq, &r, err, &rc)) {
+        if (!(c = client(x, region, err)))
+            return err->code;
+        rc = dr_aws_send(c, rq, &r, err);
     }
-    if (!(c = client(x, region, err)))
-        return err->code;
-    rc = dr_aws_send(c, rq, &r, err);
     if (rc != 0) {
         note_down(x, region, rc, err);
         return rc;
@@ -181,20 +161,31 @@ int s3_create_bucket(s3ctx *x, const char *region, const char *bucket, dr_error 
     return rc;
 }
 
-/* ---- replication configuration ---- */
-
-/* The bucket's replication configuration in *out (NULL when it has none). DR_ENOTFOUND: no such bucket. */
-int s3_get_replication(s3ctx *x, const char *region, const char *bucket, dr_aws_response **out, dr_error *err)
+/*
+ * GET a bucket's sub-resource (`query`: "replication", "lifecycle") into *out; a bucket without one answers
+ * `absent_code` and gives 0 with *out NULL. DR_ENOTFOUND: no such bucket.
+ */
+static int get_subresource(s3ctx *x, const char *region, const char *bucket, const char *op, const char *query,
+                           const char *absent_code, dr_aws_response **out, dr_error *err)
 {
-    dr_aws_request rq = s3_request("GetBucketReplication", "GET", bucket, "replication");
+    dr_aws_request rq = s3_request(op, "GET", bucket, query);
     int rc = s3_send(x, region, &rq, out, err);
 
-    if (rc == DR_ENOTFOUND && dr_error_is(err, "ReplicationConfigurationNotFoundError")) {
+    if (rc == DR_ENOTFOUND && dr_error_is(err, absent_code)) {
         dr_error_clear(err);
         *out = NULL;
         return 0;
     }
     return rc;
+}
+
+/* ---- replication configuration ---- */
+
+/* The bucket's replication configuration in *out (NULL when it has none). DR_ENOTFOUND: no such bucket. */
+int s3_get_replication(s3ctx *x, const char *region, const char *bucket, dr_aws_response **out, dr_error *err)
+{
+    return get_subresource(x, region, bucket, "GetBucketReplication", "replication",
+                           "ReplicationConfigurationNotFoundError", out, err);
 }
 
 const dr_node *s3_find_rule(const dr_node *root, const char *id)
@@ -428,15 +419,8 @@ int s3_delete_replication(s3ctx *x, const char *region, const char *bucket, dr_e
 /* The bucket's lifecycle configuration in *out (NULL when it has none). DR_ENOTFOUND: no such bucket. */
 int s3_get_lifecycle(s3ctx *x, const char *region, const char *bucket, dr_aws_response **out, dr_error *err)
 {
-    dr_aws_request rq = s3_request("GetBucketLifecycleConfiguration", "GET", bucket, "lifecycle");
-    int rc = s3_send(x, region, &rq, out, err);
-
-    if (rc == DR_ENOTFOUND && dr_error_is(err, "NoSuchLifecycleConfiguration")) {
-        dr_error_clear(err);
-        *out = NULL;
-        return 0;
-    }
-    return rc;
+    return get_subresource(x, region, bucket, "GetBucketLifecycleConfiguration", "lifecycle",
+                           "NoSuchLifecycleConfiguration", out, err);
 }
 
 /* True when `rule` moves every noncurrent version to GLACIER after exactly `days`. */
@@ -560,20 +544,6 @@ size_t s3_direction_stmts(const s3ctx *x, const direction *d, stmt *s, size_t n)
     return n;
 }
 
-static void json_string(dr_buf *b, const char *s)
-{
-    dr_buf_puts(b, "\"");
-    for (; *s; s++) {
-        if (*s == '"' || *s == '\\')
-            dr_buf_printf(b, "\\%c", *s);
-        else if ((unsigned char)*s < 0x20)
-            dr_buf_printf(b, "\\u%04x", (unsigned)(unsigned char)*s);
-        else
-            dr_buf_append(b, s, 1);
-    }
-    dr_buf_puts(b, "\"");
-}
-
 void s3_policy_json(const stmt *s, size_t n, dr_buf *b)
 {
     dr_buf_puts(b, "{\"Version\":\"2012-10-17\",\"Statement\":[");
@@ -582,10 +552,10 @@ void s3_policy_json(const stmt *s, size_t n, dr_buf *b)
         for (size_t k = 0; k < 3 && s[i].actions[k]; k++) {
             if (k)
                 dr_buf_puts(b, ",");
-            json_string(b, s[i].actions[k]);
+            dr_buf_json_str(b, s[i].actions[k]);
         }
         dr_buf_puts(b, "],\"Resource\":");
-        json_string(b, s[i].resource);
+        dr_buf_json_str(b, s[i].resource);
         dr_buf_puts(b, "}");
     }
     dr_buf_puts(b, "]}");

@@ -75,7 +75,7 @@ static void add_s3(struct s3_pre *p, s3ctx *x, const char *op, const char *regio
     pre_entry *e;
 
     dr_error_clear(&err);
-    e = add(p, PRE_S3, (dr_aws *)H->aws(x->res, region, &err));
+    e = add(p, PRE_S3, dr_host_aws(H, x->res, region, &err));
     if (!e)
         return;
     e->region = region;
@@ -101,7 +101,7 @@ void s3_prefetch_verify(s3ctx *x, const direction *d, int with_rule)
         dr_aws *ic, *mc;
         add_s3(p, x, "GetBucketReplication", d->src_region, d->src, "replication");
         dr_error_clear(&err);
-        ic = (dr_aws *)H->aws(x->res, x->primary, &err);
+        ic = dr_host_aws(H, x->res, x->primary, &err);
         if ((e = add(p, PRE_IAM, ic)) != NULL) {
             e->op = "GetRole";
             dr_aws_form_add(&e->form, "RoleName", s3_role_name(d->role));
@@ -116,7 +116,7 @@ void s3_prefetch_verify(s3ctx *x, const direction *d, int with_rule)
             dr_aws_form_add(&e->form, "RoleName", s3_role_name(d->role));
         }
         dr_error_clear(&err);
-        mc = (dr_aws *)H->aws(x->res, d->src_region, &err);
+        mc = dr_host_aws(H, x->res, d->src_region, &err);
         for (size_t i = 0; i < 3; i++) {
             if ((e = add(p, PRE_METRIC, mc)) == NULL)
                 break;

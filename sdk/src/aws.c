@@ -743,6 +743,19 @@ int drs_send(dr_aws *c, const dr_aws_request *rq_in, drs_auth auth, const drs_cr
     return rc;
 }
 
+void dr_aws_request_init(dr_aws_request *req, size_t size, const char *service, dr_aws_protocol protocol,
+                         const char *operation, const char *method, const char *path, const char *query)
+{
+    memset(req, 0, size < sizeof(*req) ? size : sizeof(*req));
+    req->struct_size = (uint32_t)(size < sizeof(*req) ? size : sizeof(*req));
+    req->service = service;
+    req->operation = operation;
+    req->protocol = protocol;
+    req->method = method;
+    req->path = path;
+    req->query = query && *query ? query : NULL;
+}
+
 int dr_aws_send(dr_aws *c, const dr_aws_request *req, dr_aws_response **out, dr_error *err)
 {
     if (!c || !out)

@@ -5,13 +5,47 @@
 
 #include "dr/check.h"
 
-static void report(const dr_host_api *h, dr_resource *res, const char *name, dr_status status, const char *observed,
-                   const char *threshold, const char *unit, const char *detail_fmt, va_list ap) DR_PRINTF(8, 0);
-
-static void report(const dr_host_api *h, dr_resource *res, const char *name, dr_status status, const char *observed,
-                   const char *threshold, const char *unit, const char *detail_fmt, va_list ap)
+dr_aws *dr_host_aws(const dr_host_api *h, dr_resource *res, const char *region, dr_error *err)
 {
-    char detail[512];
+    dr_error e;
+    dr_aws *c;
+
+    dr_error_clear(&e);
+    c = (dr_aws *)h->aws(res, region, &e);
+    if (c)
+        return c;
+    if (e.code >= 0)
+        dr_error_set(&e, DR_EINVAL, "no AWS client for %s", region ? region : "(no region)");
+    *err = e;
+    return NULL;
+}
+
+const char *dr_status_str(dr_status s)
+{
+    static const char *const names[] = {"OK", "WARNING", "CRITICAL", "UNKNOWN"};
+
+    return (unsigned)s <= DR_STATUS_UNKNOWN ? names[s] : "UNKNOWN";
+}
+
+int dr_status_severity(dr_status s)
+{
+    switch (s) {
+    case DR_STATUS_OK: return 0;
+    case DR_STATUS_WARNING: return 1;
+    case DR_STATUS_UNKNOWN: return 2;
+    case DR_STATUS_CRITICAL: return 3;
+    }
+    return 2;
+}
+
+dr_status dr_status_worse(dr_status a, dr_status b)
+{
+    return dr_status_severity(a) >= dr_status_severity(b) ? a : b;
+}
+
+void dr_report_check(const dr_host_api *h, dr_resource *res, const char *name, dr_status status,
+                     const char *observed, const char *threshold, const char *unit, const char *detail)
+{
     dr_check c;
 
     memset(&c, 0, sizeof(c));
@@ -21,11 +55,48 @@ static void report(const dr_host_api *h, dr_resource *res, const char *name, dr_
     c.observed = observed;
     c.threshold = threshold;
     c.unit = unit;
-    if (detail_fmt) {
-        vsnprintf(detail, sizeof(detail), detail_fmt, ap);
-        c.detail = detail;
-    }
+    c.detail = detail;
     h->check(res, &c);
+}
+
+int dr_report_change(const dr_host_api *h, dr_resource *res, int rc, const char *action, const char *target,
+                     const char *detail, const dr_error *err)
+{
+    if (rc == 0)
+        h->change(res, DR_CHANGE_DONE, action, target, detail);
+    else
+        h->change(res, DR_CHANGE_FAILED, action, target,
+                  err && err->message[0] ? err->message : detail ? detail : dr_strerror(rc));
+    return rc;
+}
+
+void dr_report_planned(const dr_host_api *h, dr_resource *res, const char *action, const char *target,
+                       const char *detail_fmt, ...)
+{
+    char detail[640];
+    va_list ap;
+
+    if (!detail_fmt) {
+        h->change(res, DR_CHANGE_PLANNED, action, target, NULL);
+        return;
+    }
+    va_start(ap, detail_fmt);
+    vsnprintf(detail, sizeof(detail), detail_fmt, ap);
+    va_end(ap);
+    h->change(res, DR_CHANGE_PLANNED, action, target, detail);
+}
+
+static void report(const dr_host_api *h, dr_resource *res, const char *name, dr_status status, const char *observed,
+                   const char *threshold, const char *unit, const char *detail_fmt, va_list ap) DR_PRINTF(8, 0);
+
+static void report(const dr_host_api *h, dr_resource *res, const char *name, dr_status status, const char *observed,
+                   const char *threshold, const char *unit, const char *detail_fmt, va_list ap)
+{
+    char detail[512];
+
+    if (detail_fmt)
+        vsnprintf(detail, sizeof(detail), detail_fmt, ap);
+    dr_report_check(h, res, name, status, observed, threshold, unit, detail_fmt ? detail : NULL);
 }
 
 void dr_report_state(const dr_host_api *h, dr_resource *res, const char *name, dr_status status,
@@ -54,15 +125,8 @@ void dr_report_number(const dr_host_api *h, dr_resource *res, const char *name, 
 void dr_report_unknown(const dr_host_api *h, dr_resource *res, const char *name, const char *expected,
                        const dr_error *err)
 {
-    dr_check c;
-
-    memset(&c, 0, sizeof(c));
-    c.struct_size = sizeof(c);
-    c.name = name;
-    c.status = DR_STATUS_UNKNOWN;
-    c.threshold = expected;
-    c.detail = err && err->message[0] ? err->message : "could not be checked";
-    h->check(res, &c);
+    dr_report_check(h, res, name, DR_STATUS_UNKNOWN, NULL, expected, NULL,
+                    err && err->message[0] ? err->message : "could not be checked");
 }
 
 dr_status dr_lag_status(double lag_seconds, double rpo_seconds, double warn_fraction)

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "dr/aws.h"
 #include "endpoints.h"
 
 static const drs_service services[] = {
@@ -92,32 +93,38 @@ const drs_service *drs_service_find(const char *name)
 
 typedef struct partition {
     const char *region_prefix; /* "" for the default (aws) partition */
+    const char *name;          /* the partition of ARNs: "aws-cn" */
     const char *dns_suffix;
     const char *route53_host, *route53_region;
     const char *iam_host, *iam_region; /* iam_host NULL: iam.<region>.<suffix> */
 } partition;
 
 static const partition partitions[] = {
-    {"cn-", "amazonaws.com.cn", "route53.amazonaws.com.cn", "cn-northwest-1", "iam.cn-north-1.amazonaws.com.cn",
-     "cn-north-1"},
-    {"us-gov-", "amazonaws.com", "route53.us-gov.amazonaws.com", "us-gov-west-1", "iam.us-gov.amazonaws.com",
-     "us-gov-west-1"},
-    {"us-isob-", "sc2s.sgov.gov", "route53.sc2s.sgov.gov", "us-isob-east-1", NULL, NULL},
-    {"us-isof-", "csp.hci.ic.gov", "route53.csp.hci.ic.gov", "us-isof-south-1", NULL, NULL},
-    {"us-iso-", "c2s.ic.gov", "route53.c2s.ic.gov", "us-iso-east-1", NULL, NULL},
-    {"eu-isoe-", "cloud.adc-e.uk", "route53.cloud.adc-e.uk", "eu-isoe-west-1", NULL, NULL},
-    {"eusc-", "amazonaws.eu", "route53.amazonaws.eu", "eusc-de-east-1", NULL, NULL},
-    {"", "amazonaws.com", "route53.amazonaws.com", "us-east-1", "iam.amazonaws.com", "us-east-1"},
+    {"cn-", "aws-cn", "amazonaws.com.cn", "route53.amazonaws.com.cn", "cn-northwest-1",
+     "iam.cn-north-1.amazonaws.com.cn", "cn-north-1"},
+    {"us-gov-", "aws-us-gov", "amazonaws.com", "route53.us-gov.amazonaws.com", "us-gov-west-1",
+     "iam.us-gov.amazonaws.com", "us-gov-west-1"},
+    {"us-isob-", "aws-iso-b", "sc2s.sgov.gov", "route53.sc2s.sgov.gov", "us-isob-east-1", NULL, NULL},
+    {"us-isof-", "aws-iso-f", "csp.hci.ic.gov", "route53.csp.hci.ic.gov", "us-isof-south-1", NULL, NULL},
+    {"us-iso-", "aws-iso", "c2s.ic.gov", "route53.c2s.ic.gov", "us-iso-east-1", NULL, NULL},
+    {"eu-isoe-", "aws-iso-e", "cloud.adc-e.uk", "route53.cloud.adc-e.uk", "eu-isoe-west-1", NULL, NULL},
+    {"eusc-", "aws-eusc", "amazonaws.eu", "route53.amazonaws.eu", "eusc-de-east-1", NULL, NULL},
+    {"", "aws", "amazonaws.com", "route53.amazonaws.com", "us-east-1", "iam.amazonaws.com", "us-east-1"},
 };
 
 static const partition *partition_of(const char *region)
 {
     size_t i;
 
-    for (i = 0; i + 1 < sizeof(partitions) / sizeof(partitions[0]); i++)
+    for (i = 0; region && i + 1 < sizeof(partitions) / sizeof(partitions[0]); i++)
         if (strncmp(region, partitions[i].region_prefix, strlen(partitions[i].region_prefix)) == 0)
             return &partitions[i];
-    return &partitions[i];
+    return &partitions[sizeof(partitions) / sizeof(partitions[0]) - 1];
+}
+
+const char *dr_aws_partition(const char *region)
+{
+    return partition_of(region)->name;
 }
 
 static int truthy(const char *v)

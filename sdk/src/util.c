@@ -116,6 +116,22 @@ int dr_buf_printf(dr_buf *b, const char *fmt, ...)
     return 0;
 }
 
+int dr_buf_json_str(dr_buf *b, const char *s)
+{
+    dr_buf_puts(b, "\"");
+    for (; s && *s; s++) {
+        unsigned char ch = (unsigned char)*s;
+        if (ch == '"' || ch == '\\')
+            dr_buf_printf(b, "\\%c", ch);
+        else if (ch < 0x20)
+            dr_buf_printf(b, "\\u%04x", ch);
+        else
+            dr_buf_append(b, s, 1);
+    }
+    dr_buf_puts(b, "\"");
+    return b->failed ? DR_ENOMEM : 0;
+}
+
 int dr_buf_xml_text(dr_buf *b, const char *s)
 {
     int rc = 0;

@@ -252,6 +252,32 @@ static void test_prepare_phase_deadline(void **state)
     agent_free(&a);
 }
 
+/* The run's start reaches every hook of the run as dr_hook_args.run_started (plugins need not parse the run id). */
+static void test_run_started_reaches_hooks(void **state)
+{
+    agent a;
+    run_opts o;
+
+    (void)state;
+    open_agent(&a,
+               "{ type = \"fixture\"; name = \"a\"; checks = 0; report_run_started = true; },\n"
+               "{ type = \"fixture\"; name = \"b\"; checks = 0; report_run_started = true; }",
+               2);
+    memset(&o, 0, sizeof(o));
+    o.hook = HOOK_VERIFY;
+    o.run_id = "test-run";
+    o.grace_ms = 500;
+    o.run_started = 1765000000.25;
+    assert_int_equal(run_execute(&a, &o), 0);
+    for (int i = 0; i < 2; i++) {
+        const res_result *r = &a.results[idx(&a, i == 0 ? "fixture.a" : "fixture.b")];
+        assert_int_equal(r->n_checks, 1);
+        assert_string_equal(r->checks[0].name, "run_started");
+        assert_string_equal(r->checks[0].observed, "1765000000.250");
+    }
+    agent_free(&a);
+}
+
 static void test_verify_statuses(void **state)
 {
     agent a;
@@ -488,6 +514,7 @@ int main(void)
         cmocka_unit_test(test_cancel),
         cmocka_unit_test(test_dry_run_plan),
         cmocka_unit_test(test_selection),
+        cmocka_unit_test(test_run_started_reaches_hooks),
         cmocka_unit_test(test_report_json_streamed),
     };
     dr_error err;

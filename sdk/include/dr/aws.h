@@ -122,6 +122,20 @@ typedef struct dr_aws_request {
 } dr_aws_request;
 
 /*
+ * Since SDK 1.2: set up a REST request. Zeroes the first `size` bytes of *req (pass sizeof(*req): the layout
+ * the caller was built with), sets struct_size to that, and the service, protocol, operation, method, path and
+ * query (NULL or "": none); the caller sets the rest (bucket, body, headers...). The strings are borrowed.
+ */
+void dr_aws_request_init(dr_aws_request *req, size_t size, const char *service, dr_aws_protocol protocol,
+                         const char *operation, const char *method, const char *path, const char *query);
+
+/*
+ * Since SDK 1.2: the partition of a region, for ARNs: "aws", "aws-cn", "aws-us-gov", "aws-iso", "aws-iso-b",
+ * "aws-iso-f", "aws-iso-e", "aws-eusc" (static; "aws" for NULL or an unknown prefix).
+ */
+const char *dr_aws_partition(const char *region);
+
+/*
  * Sign and send with retries. On 2xx: 0 and *out (caller frees). On an AWS
  * error or after the last failed attempt: negative, *out NULL, err filled.
  */

@@ -9,6 +9,7 @@
 
 #include <stdint.h>
 
+#include "dr/aws.h"
 #include "dr/error.h"
 #include "dr/plugin.h"
 #include "dr/util.h"
@@ -16,6 +17,42 @@
 #ifdef __cplusplus
 extern "C" {
 #endif
+
+/*
+ * Since SDK 1.2 (version node DR_SDK_1.2): the plumbing every plugin needs. All borrow their arguments for the
+ * call; the host copies what is reported; nothing is returned for the caller to free.
+ */
+
+/*
+ * The host's AWS client for `region` with the resource's credentials (h->aws, typed). Owned by the host, valid
+ * for the process life: never free it. NULL with err filled; the one error rule: the host's error when it gave
+ * one, else DR_EINVAL "no AWS client for <region>" (err->code is negative whenever NULL is returned); err is
+ * left as it was when a client is returned.
+ */
+dr_aws *dr_host_aws(const dr_host_api *h, dr_resource *res, const char *region, dr_error *err);
+
+/* "OK", "WARNING", "CRITICAL", "UNKNOWN" (static; a value out of range is "UNKNOWN"). */
+const char *dr_status_str(dr_status s);
+/* Severity rank: OK 0 < WARNING 1 < UNKNOWN 2 < CRITICAL 3 (a known failure outranks not knowing). */
+int dr_status_severity(dr_status s);
+/* The more severe of a and b by dr_status_severity (a on a tie). */
+dr_status dr_status_worse(dr_status a, dr_status b);
+
+/* Report a check with every field given as text (observed, threshold, unit and detail may be NULL). */
+void dr_report_check(const dr_host_api *h, dr_resource *res, const char *name, dr_status status,
+                     const char *observed, const char *threshold, const char *unit, const char *detail);
+
+/*
+ * Report a change that was attempted: DR_CHANGE_DONE with `detail` when rc is 0, else DR_CHANGE_FAILED with
+ * err's message as the detail (with no message: `detail`, else the code's name). Returns rc, so a caller can
+ * `return dr_report_change(...)`. err may be NULL.
+ */
+int dr_report_change(const dr_host_api *h, dr_resource *res, int rc, const char *action, const char *target,
+                     const char *detail, const dr_error *err);
+
+/* Report a planned change (a dry run); the detail is printf-style and may be NULL. */
+void dr_report_planned(const dr_host_api *h, dr_resource *res, const char *action, const char *target,
+                       const char *detail_fmt, ...) DR_PRINTF(5, 6);
 
 /* Report a state check ("ACTIVE" vs "ACTIVE"); detail is printf-style and may be NULL. */
 void dr_report_state(const dr_host_api *h, dr_resource *res, const char *name, dr_status status,

@@ -132,6 +132,8 @@ typedef struct dr_hook_args {
     const char *run_id;  /* stable for the whole run, also across `resume` */
     const char *step_id; /* "<run_id>/<resource id>/<hook>" */
     dr_switch prepare_for; /* ABI 1.1, prepare: the switch the hook gets ready for (check DR_HAS_MEMBER) */
+    double run_started;  /* ABI 1.1: when the run began, epoch seconds; the same across `resume` (the first
+                            start); 0 when the host does not say (check DR_HAS_MEMBER) */
 } dr_hook_args;
 
 /*

@@ -43,6 +43,8 @@ int dr_buf_puts(dr_buf *b, const char *s);
 int dr_buf_printf(dr_buf *b, const char *fmt, ...) DR_PRINTF(2, 3);
 int dr_buf_xml_text(dr_buf *b, const char *s);   /* XML-escaped (&<>"') */
 int dr_buf_xml_elem(dr_buf *b, const char *name, const char *text); /* <name>escaped</name>; nothing if text NULL */
+/* Since SDK 1.2: a JSON string literal, quotes included: '"' and '\\' escaped, control bytes as \\u00XX; NULL: "". */
+int dr_buf_json_str(dr_buf *b, const char *s);
 int dr_buf_uri_encode(dr_buf *b, const char *s, int keep_slash); /* RFC 3986, unreserved kept, %XX upper */
 
 /*
