@@ -148,13 +148,37 @@ static int list_region(const dr_host_api *h, dr_resource *res, const char *regio
     return 0;
 }
 
-/* Both regions; a region that cannot be listed is skipped and named in *unlisted (with the reason) when given. */
+/* One region's listing, on a batch's worker. */
+typedef struct region_list {
+    const dr_host_api *h;
+    dr_resource *res;
+    const char *region, *const *ids, *suffix;
+    au_retired *out;
+    size_t n;
+    int rc;
+    dr_error err;
+} region_list;
+
+static void region_list_run(void *arg)
+{
+    region_list *l = arg;
+
+    dr_error_clear(&l->err);
+    l->rc = list_region(l->h, l->res, l->region, l->ids, l->suffix, &l->out, &l->n, &l->err);
+}
+
+/*
+ * Both regions, listed at once; a region that cannot be listed is skipped and named in *unlisted (with the
+ * reason) when given.
+ */
 static int list_both(const dr_host_api *h, dr_resource *res, au_retired **out, size_t *n, dr_buf *unlisted,
                      dr_error *err)
 {
     const char *ids[2] = {h->cfg_string(res, "cluster"), h->cfg_string(res, "dr_cluster")};
     const char *suffix = h->cfg_string(res, "retired_suffix");
     const char *regions[2] = {h->primary_region(res), h->dr_region(res)};
+    region_list l[2];
+    dr_aws_task t[2];
     int rc = 0;
 
     *out = NULL;
@@ -162,20 +186,42 @@ static int list_both(const dr_host_api *h, dr_resource *res, au_retired **out, s
     if (!suffix || !*suffix)
         suffix = "-retired";
     for (int i = 0; i < 2; i++) {
-        dr_error e;
-        dr_error_clear(&e);
-        if ((rc = list_region(h, res, regions[i], ids, suffix, out, n, &e)) == 0)
-            continue;
-        if (!unlisted) {
-            *err = e;
-            free(*out);
-            *out = NULL;
-            *n = 0;
-            return rc;
-        }
-        dr_buf_printf(unlisted, "%s%s not listed (%s)", unlisted->len ? "; " : "", regions[i], e.message);
+        l[i] = (region_list){h, res, regions[i], ids, suffix, NULL, 0, 0, {0}};
+        t[i] = (dr_aws_task){region_list_run, &l[i]};
     }
-    return 0;
+    dr_aws_run_all(t, 2, 0);
+    for (int i = 0; i < 2; i++) {
+        if (l[i].rc != 0) {
+            if (!unlisted) {
+                if (rc == 0) {
+                    *err = l[i].err;
+                    rc = l[i].rc;
+                }
+            } else {
+                dr_buf_printf(unlisted, "%s%s not listed (%s)", unlisted->len ? "; " : "", regions[i],
+                              l[i].err.message);
+            }
+            continue;
+        }
+        if (rc == 0 && l[i].n > 0) {
+            au_retired *grown = realloc(*out, (*n + l[i].n) * sizeof(**out));
+            if (!grown) {
+                rc = dr_error_set(err, DR_ENOMEM, "out of memory");
+                continue;
+            }
+            *out = grown;
+            memcpy(*out + *n, l[i].out, l[i].n * sizeof(**out));
+            *n += l[i].n;
+        }
+    }
+    free(l[0].out);
+    free(l[1].out);
+    if (rc != 0) {
+        free(*out);
+        *out = NULL;
+        *n = 0;
+    }
+    return rc;
 }
 
 int au_retired_list(const dr_host_api *h, dr_resource *res, au_retired **out, size_t *n, dr_error *err)
