@@ -918,21 +918,17 @@ static void verify_reads_run(au_ctx *x, dr_aws *pc, dr_aws *dc, topo *t, dr_erro
     dr_aws_run_all(tasks, n, 0);
 }
 
-/* The retired clusters check on a batch's worker (the host takes reports from any thread of the hook). */
-static void retired_run(void *arg)
-{
-    au_retired_check(H, arg);
-}
-
-static void verify_normal_with(au_ctx *x, int with_lag, double *rpo_seen, const dr_aws_task *beside);
+static void verify_normal_with(au_ctx *x, int with_lag, double *rpo_seen, const dr_aws_task *beside,
+                               au_retired_read *retired);
 
 static void verify_normal(au_ctx *x, int with_lag, double *rpo_seen)
 {
-    verify_normal_with(x, with_lag, rpo_seen, NULL);
+    verify_normal_with(x, with_lag, rpo_seen, NULL, NULL);
 }
 
-/* verify_normal, running `beside` (may be NULL) with its first round of reads. */
-static void verify_normal_with(au_ctx *x, int with_lag, double *rpo_seen, const dr_aws_task *beside)
+/* verify_normal, running `beside` (may be NULL) with its first round of reads; retired: that read's check. */
+static void verify_normal_with(au_ctx *x, int with_lag, double *rpo_seen, const dr_aws_task *beside,
+                               au_retired_read *retired)
 {
     dr_error perr, derr, gerr, err;
     dr_aws *pc, *dc;
@@ -952,6 +948,8 @@ static void verify_normal_with(au_ctx *x, int with_lag, double *rpo_seen, const 
     memset(&mr, 0, sizeof(mr));
     memset(ir, 0, sizeof(ir));
     verify_reads_run(x, pc, dc, &t, &perr, &derr, with_lag ? &mr : NULL, ir, &gr, beside);
+    if (retired)
+        au_retired_report(H, x->res, retired);
 
     /* 1. The primary cluster and its writer. */
     if (!t.p_ok) {
@@ -1138,9 +1136,11 @@ static int au_verify(dr_resource *res, const dr_hook_args *args, dr_error *err)
         return 0;
     }
     {
-        /* the retired clusters' listings (their own calls) beside the topology's reads */
-        dr_aws_task t = {retired_run, res};
-        verify_normal_with(&x, 1, &rpo, &t);
+        /* the retired clusters' listings (their own calls) beside the topology's reads, reported first as before */
+        au_retired_read rd;
+        dr_aws_task t = {au_retired_fetch, &rd};
+        au_retired_prepare(H, res, &rd);
+        verify_normal_with(&x, 1, &rpo, &t, &rd);
     }
     H->rpo_observed(res, rpo); /* negative: the data's RPO is unknown */
     return 0;

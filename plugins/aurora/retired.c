@@ -79,15 +79,15 @@ static void cost_class(const char *const *classes, size_t n, char *out, size_t l
 }
 
 /* Every cluster of the region whose name says it was retired from `ids`; appends to *out. */
-static int list_region(const dr_host_api *h, dr_resource *res, const char *region, const char *const ids[2],
-                       const char *suffix, au_retired **out, size_t *n, dr_error *err)
+static int list_region(dr_aws *c, const char *region, const char *const ids[2], const char *suffix, au_retired **out,
+                       size_t *n, dr_error *err)
 {
-    dr_aws *c = h->aws(res, region, err);
     char marker[512] = "";
     double now = (double)time(NULL);
 
     if (!c)
         return err->code ? err->code : DR_ENETWORK;
+    (void)region;
     do {
         dr_buf form = DR_BUF_INIT;
         dr_doc *d = NULL;
@@ -148,74 +148,82 @@ static int list_region(const dr_host_api *h, dr_resource *res, const char *regio
     return 0;
 }
 
-/* One region's listing, on a batch's worker. */
-typedef struct region_list {
-    const dr_host_api *h;
-    dr_resource *res;
-    const char *region, *const *ids, *suffix;
-    au_retired *out;
-    size_t n;
-    int rc;
-    dr_error err;
-} region_list;
-
 static void region_list_run(void *arg)
 {
-    region_list *l = arg;
+    au_region_list *l = arg;
 
-    dr_error_clear(&l->err);
-    l->rc = list_region(l->h, l->res, l->region, l->ids, l->suffix, &l->out, &l->n, &l->err);
+    if (l->c)
+        dr_error_clear(&l->err); /* else the client's error stands */
+    l->rc = list_region(l->c, l->region, l->ids, l->suffix, &l->out, &l->n, &l->err);
+}
+
+void au_retired_prepare(const dr_host_api *h, dr_resource *res, au_retired_read *rd)
+{
+    const char *regions[2] = {h->primary_region(res), h->dr_region(res)};
+
+    memset(rd, 0, sizeof(*rd));
+    rd->ids[0] = h->cfg_string(res, "cluster");
+    rd->ids[1] = h->cfg_string(res, "dr_cluster");
+    rd->suffix = h->cfg_string(res, "retired_suffix");
+    if (!rd->suffix || !*rd->suffix)
+        rd->suffix = "-retired";
+    for (int i = 0; i < 2; i++) {
+        au_region_list *l = &rd->l[i];
+        l->region = regions[i];
+        l->ids = rd->ids;
+        l->suffix = rd->suffix;
+        dr_error_clear(&l->err);
+        l->c = h->aws(res, regions[i], &l->err);
+    }
+}
+
+void au_retired_fetch(void *arg)
+{
+    au_retired_read *rd = arg;
+    dr_aws_task t[2] = {{region_list_run, &rd->l[0]}, {region_list_run, &rd->l[1]}};
+
+    dr_aws_run_all(t, 2, 0); /* both regions at once */
 }
 
 /*
- * Both regions, listed at once; a region that cannot be listed is skipped and named in *unlisted (with the
- * reason) when given.
+ * What au_retired_fetch found, both regions; a region that could not be listed is skipped and named in *unlisted
+ * (with the reason) when given, else its error is returned. Frees the read's lists.
  */
-static int list_both(const dr_host_api *h, dr_resource *res, au_retired **out, size_t *n, dr_buf *unlisted,
-                     dr_error *err)
+static int read_take(au_retired_read *rd, au_retired **out, size_t *n, dr_buf *unlisted, dr_error *err)
 {
-    const char *ids[2] = {h->cfg_string(res, "cluster"), h->cfg_string(res, "dr_cluster")};
-    const char *suffix = h->cfg_string(res, "retired_suffix");
-    const char *regions[2] = {h->primary_region(res), h->dr_region(res)};
-    region_list l[2];
-    dr_aws_task t[2];
     int rc = 0;
 
     *out = NULL;
     *n = 0;
-    if (!suffix || !*suffix)
-        suffix = "-retired";
     for (int i = 0; i < 2; i++) {
-        l[i] = (region_list){h, res, regions[i], ids, suffix, NULL, 0, 0, {0}};
-        t[i] = (dr_aws_task){region_list_run, &l[i]};
-    }
-    dr_aws_run_all(t, 2, 0);
-    for (int i = 0; i < 2; i++) {
-        if (l[i].rc != 0) {
+        au_region_list *l = &rd->l[i];
+        if (l->rc != 0) {
             if (!unlisted) {
                 if (rc == 0) {
-                    *err = l[i].err;
-                    rc = l[i].rc;
+                    *err = l->err;
+                    rc = l->rc;
                 }
             } else {
-                dr_buf_printf(unlisted, "%s%s not listed (%s)", unlisted->len ? "; " : "", regions[i],
-                              l[i].err.message);
+                dr_buf_printf(unlisted, "%s%s not listed (%s)", unlisted->len ? "; " : "", l->region, l->err.message);
             }
             continue;
         }
-        if (rc == 0 && l[i].n > 0) {
-            au_retired *grown = realloc(*out, (*n + l[i].n) * sizeof(**out));
+        if (rc == 0 && l->n > 0) {
+            au_retired *grown = realloc(*out, (*n + l->n) * sizeof(**out));
             if (!grown) {
                 rc = dr_error_set(err, DR_ENOMEM, "out of memory");
                 continue;
             }
             *out = grown;
-            memcpy(*out + *n, l[i].out, l[i].n * sizeof(**out));
-            *n += l[i].n;
+            memcpy(*out + *n, l->out, l->n * sizeof(**out));
+            *n += l->n;
         }
     }
-    free(l[0].out);
-    free(l[1].out);
+    for (int i = 0; i < 2; i++) {
+        free(rd->l[i].out);
+        rd->l[i].out = NULL;
+        rd->l[i].n = 0;
+    }
     if (rc != 0) {
         free(*out);
         *out = NULL;
@@ -224,12 +232,32 @@ static int list_both(const dr_host_api *h, dr_resource *res, au_retired **out, s
     return rc;
 }
 
+/* Both regions at once. */
+static int list_both(const dr_host_api *h, dr_resource *res, au_retired **out, size_t *n, dr_buf *unlisted,
+                     dr_error *err)
+{
+    au_retired_read rd;
+
+    au_retired_prepare(h, res, &rd);
+    au_retired_fetch(&rd);
+    return read_take(&rd, out, n, unlisted, err);
+}
+
 int au_retired_list(const dr_host_api *h, dr_resource *res, au_retired **out, size_t *n, dr_error *err)
 {
     return list_both(h, res, out, n, NULL, err);
 }
 
 void au_retired_check(const dr_host_api *h, dr_resource *res)
+{
+    au_retired_read rd;
+
+    au_retired_prepare(h, res, &rd);
+    au_retired_fetch(&rd);
+    au_retired_report(h, res, &rd);
+}
+
+void au_retired_report(const dr_host_api *h, dr_resource *res, au_retired_read *rd)
 {
     double keep = h->cfg_float(res, "retired_retention");
     au_retired *r = NULL;
@@ -241,7 +269,7 @@ void au_retired_check(const dr_host_api *h, dr_resource *res)
     /* housekeeping, not a DR prerequisite: never worse than WARNING; UNKNOWN when a region cannot be listed */
     dr_error_clear(&err);
     dr_duration_format(keep, k, sizeof(k));
-    list_both(h, res, &r, &n, &unlisted, &err);
+    read_take(rd, &r, &n, &unlisted, &err);
     if (unlisted.len) {
         dr_error_set(&err, DR_EAWS, "%s", dr_buf_str(&unlisted));
         dr_report_unknown(h, res, "retired_clusters", "0", &err);
