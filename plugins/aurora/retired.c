@@ -78,16 +78,73 @@ static void cost_class(const char *const *classes, size_t n, char *out, size_t l
     snprintf(out, len, "%s%s", words[rank], n > 1 ? "; several instances" : "");
 }
 
+/* One page of the region's DescribeDBClusters as the memo's fill: the answer's XML text. */
+typedef struct page_fill {
+    dr_aws *c;
+    const char *form;
+} page_fill;
+
+static int fill_page(void *arg, char **value, size_t *len, dr_error *err)
+{
+    page_fill *p = arg;
+    dr_aws_call call;
+    dr_aws_response *r = NULL;
+    const char *body;
+    size_t n = 0;
+    int rc;
+
+    rc = dr_aws_call_query(&call, p->c, "rds", "DescribeDBClusters", RDS_VERSION, p->form);
+    if (rc != 0)
+        return dr_error_set(err, rc, "out of memory");
+    rc = dr_aws_send(p->c, &call.req, &r, err);
+    dr_aws_calls_free(&call, 1);
+    if (rc != 0)
+        return rc;
+    body = dr_aws_response_body(r, &n);
+    *value = malloc(n + 1);
+    if (!*value) {
+        dr_aws_response_free(r);
+        return dr_error_set(err, DR_ENOMEM, "out of memory");
+    }
+    if (n)
+        memcpy(*value, body, n);
+    (*value)[n] = '\0';
+    *len = n;
+    dr_aws_response_free(r);
+    return 0;
+}
+
+/*
+ * A page of every cluster of the region; with memo_res (verify), through the run's memo: the aurora resources of
+ * a run that share a client (region and credentials) share the listing.
+ */
+static int list_page(const dr_host_api *h, dr_resource *memo_res, dr_aws *c, const char *form, dr_doc **d,
+                     dr_error *err)
+{
+    page_fill p = {c, form};
+    char key[640], *text = NULL;
+    size_t len = 0;
+    int rc;
+
+    if (!h || !memo_res || snprintf(key, sizeof(key), "aurora:DescribeDBClusters?%s", form ? form : "") >=
+                               (int)sizeof(key))
+        return dr_aws_query(c, "rds", "DescribeDBClusters", RDS_VERSION, form, d, err);
+    rc = h->memo(memo_res, c, key, fill_page, &p, &text, &len, err);
+    if (rc == 0)
+        rc = dr_doc_parse_xml(text, len, d, err);
+    free(text);
+    return rc;
+}
+
 /* Every cluster of the region whose name says it was retired from `ids`; appends to *out. */
-static int list_region(dr_aws *c, const char *region, const char *const ids[2], const char *suffix, au_retired **out,
-                       size_t *n, dr_error *err)
+static int list_region(const dr_host_api *h, dr_resource *memo_res, dr_aws *c, const char *region,
+                       const char *const ids[2], const char *suffix, au_retired **out, size_t *n, dr_error *err)
 {
     char marker[512] = "";
     double now = (double)time(NULL);
 
     if (!c)
         return err->code ? err->code : DR_ENETWORK;
-    (void)region;
     do {
         dr_buf form = DR_BUF_INIT;
         dr_doc *d = NULL;
@@ -96,7 +153,7 @@ static int list_region(dr_aws *c, const char *region, const char *const ids[2], 
 
         if (marker[0])
             dr_aws_form_add(&form, "Marker", marker);
-        rc = dr_aws_query(c, "rds", "DescribeDBClusters", RDS_VERSION, marker[0] ? dr_buf_str(&form) : NULL, &d, err);
+        rc = list_page(h, memo_res, c, marker[0] ? dr_buf_str(&form) : NULL, &d, err);
         dr_buf_free(&form);
         if (rc != 0) {
             dr_doc_free(d);
@@ -154,7 +211,7 @@ static void region_list_run(void *arg)
 
     if (l->c)
         dr_error_clear(&l->err); /* else the client's error stands */
-    l->rc = list_region(l->c, l->region, l->ids, l->suffix, &l->out, &l->n, &l->err);
+    l->rc = list_region(l->h, l->memo_res, l->c, l->region, l->ids, l->suffix, &l->out, &l->n, &l->err);
 }
 
 void au_retired_prepare(const dr_host_api *h, dr_resource *res, au_retired_read *rd)
@@ -170,6 +227,8 @@ void au_retired_prepare(const dr_host_api *h, dr_resource *res, au_retired_read 
     for (int i = 0; i < 2; i++) {
         au_region_list *l = &rd->l[i];
         l->region = regions[i];
+        l->h = h;
+        l->memo_res = res; /* verify: the listing is shared by the run's aurora resources */
         l->ids = rd->ids;
         l->suffix = rd->suffix;
         dr_error_clear(&l->err);
@@ -239,6 +298,7 @@ static int list_both(const dr_host_api *h, dr_resource *res, au_retired **out, s
     au_retired_read rd;
 
     au_retired_prepare(h, res, &rd);
+    rd.l[0].memo_res = rd.l[1].memo_res = NULL; /* cleanup: deletes what it lists, reads afresh */
     au_retired_fetch(&rd);
     return read_take(&rd, out, n, unlisted, err);
 }

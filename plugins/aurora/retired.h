@@ -26,6 +26,8 @@ void au_retired_check(const dr_host_api *h, dr_resource *res);
  * thread; frees what fetch kept). The read belongs to the caller (usually on its stack).
  */
 typedef struct au_region_list {
+    const dr_host_api *h;
+    dr_resource *memo_res; /* the listing through the run's memo (verify); NULL: afresh */
     dr_aws *c;
     const char *region, *const *ids, *suffix;
     au_retired *out;
