@@ -289,7 +289,13 @@ def reference_conf(build, state_dir, path, extra=None):
     if extra:
         out, last = [], 0
         for start, end, typ in _demo_config().resource_groups(text):
-            out.append(text[last:end])
+            seg = text[last:end]
+            if typ in extra:
+                # a key the extra sets replaces the resource's own (libconfig refuses a setting twice)
+                for key in re.findall(r'(\w+)\s*=', extra[typ]):
+                    head, group = seg[:start - last], seg[start - last:]
+                    seg = head + re.sub(r'(?m)^[ \t]*%s\s*=[^;]*;[^\n]*\n?' % key, "", group)
+            out.append(seg)
             if typ in extra:
                 out.append(" " + extra[typ] + " ")
             last = end
