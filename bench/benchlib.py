@@ -366,6 +366,9 @@ class Reference:
         env.add_backup_job(vault=self.VAULT, resource_arn=self.CLUSTER_ARN, age_hours=5)
         rep = self.verify_report()
         bad = {k: v for k, v in statuses(rep).items() if v != "OK"}
+        # a Route 53 resource that fails over by its records or by inverting its health check (failover.py) calls
+        # Route 53's control plane in the primary region: verify warns about that by design
+        bad = {k: v for k, v in bad.items() if not (k[1] == "failover_control_planes" and v == "WARNING")}
         if bad:
             raise SystemExit(f"the reference estate does not verify OK: {bad}")
         return rep
