@@ -12,6 +12,7 @@
 #include "isolate.h"
 #include "log.h"
 #include "run.h"
+#include "memo.h"
 #include "sdkhost.h"
 #include "state.h"
 
@@ -1286,6 +1287,7 @@ static const dr_host_api g_host = {
     .state_get = h_state_get,
     .failover_control_plane = h_failover_control_plane,
     .recovery_point_age = h_recovery_point_age,
+    .memo = host_memo,
 };
 
 const dr_host_api *host_api(void)

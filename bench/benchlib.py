@@ -289,7 +289,13 @@ def reference_conf(build, state_dir, path, extra=None):
     if extra:
         out, last = [], 0
         for start, end, typ in _demo_config().resource_groups(text):
-            out.append(text[last:end])
+            seg = text[last:end]
+            if typ in extra:
+                # a key the extra sets replaces the resource's own (libconfig refuses a setting twice)
+                for key in re.findall(r'(\w+)\s*=', extra[typ]):
+                    head, group = seg[:start - last], seg[start - last:]
+                    seg = head + re.sub(r'(?m)^[ \t]*%s\s*=[^;]*;[^\n]*\n?' % key, "", group)
+            out.append(seg)
             if typ in extra:
                 out.append(" " + extra[typ] + " ")
             last = end
@@ -360,6 +366,9 @@ class Reference:
         env.add_backup_job(vault=self.VAULT, resource_arn=self.CLUSTER_ARN, age_hours=5)
         rep = self.verify_report()
         bad = {k: v for k, v in statuses(rep).items() if v != "OK"}
+        # a Route 53 resource that fails over by its records or by inverting its health check (failover.py) calls
+        # Route 53's control plane in the primary region: verify warns about that by design
+        bad = {k: v for k, v in bad.items() if not (k[1] == "failover_control_planes" and v == "WARNING")}
         if bad:
             raise SystemExit(f"the reference estate does not verify OK: {bad}")
         return rep

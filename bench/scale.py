@@ -2,13 +2,17 @@
 """scale.py: `dr-agent verify` over a generated estate of thousands of resources: wall time, peak RSS, CPU per resource.
 
 Usage: bench/scale.py [--build DIR] [--runs N] [--tables 100,1000,5000] [--at 1000] [--concurrency 1,8,32]
-                      [--buckets 200] [--clusters 50] [--plans 20] [--records 50] [--json FILE]
+                      [--latency MS,...] [--buckets 200] [--clusters 50] [--plans 20] [--records 50] [--json FILE]
 
 Starts a local AWS (drenv) and grows one generated estate (bench/gen_estate.py) through the table counts given,
 the other resources staying at their counts. At each size, `verify` runs N times at the config's concurrency (8);
 at the size `--at`, N interleaved runs at each of the concurrencies. Each run reports wall time, CPU time, peak
 RSS, the API calls it made (the proxy's request log) and their median latency, and the lower bound of the issue:
 calls x median latency / concurrency.
+
+--latency (default 0): at the size `--at`, N more runs at the config's concurrency (8) with the proxy's latency
+fault adding each latency (ms) but 0 to every call, as a real AWS endpoint's round trip would; the bound is then
+calls x that latency / concurrency (the target: within 1.5 times it).
 """
 import argparse
 import os
@@ -63,15 +67,17 @@ def main(argv):
     ap.add_argument("--clusters", type=int, default=50)
     ap.add_argument("--plans", type=int, default=20)
     ap.add_argument("--records", type=int, default=50)
+    ap.add_argument("--latency", default="0", help="per-call latencies in ms at the size --at (default 0)")
     ap.add_argument("--json", help="write the figures to this file")
     args = ap.parse_args(argv)
     series = sorted(int(x) for x in args.tables.split(","))
     concs = [int(x) for x in args.concurrency.split(",")]
+    latencies = [x for x in bl.parse_latencies(args.latency) if x > 0]
 
     build = bl.Build(args.build)
     aws = bl.LocalAWS(build)
     est = ge.Estate(aws, build, tempfile.mkdtemp(prefix="bench-scale-", dir=aws.env.tmpdir))
-    out = {"series": [], "matrix": [], "generation": []}
+    out = {"series": [], "matrix": [], "generation": [], "latency": []}
     for n in series:
         counts = {"tables": n, "buckets": args.buckets, "clusters": args.clusters, "plans": args.plans,
                   "records": args.records}
@@ -93,6 +99,13 @@ def main(argv):
                 out["series"].append(dict(m, samples=rows[c]))
             if n == args.at:
                 out["matrix"].append(dict(m, samples=rows[c]))
+        for lat in latencies if n == args.at else []:
+            with bl.latency(aws, lat):
+                runs = [measure(aws, build, est.conf, 8) for _ in range(args.runs)]
+            m = show(f"{n} tables, concurrency 8, {lat} ms per call", runs)
+            bound = m["calls"] * lat / 1000 / 8
+            out["latency"].append(dict(m, tables=n, latency_ms=lat, latency_bound=bound,
+                                       wall_over_latency_bound=m["wall"] / bound, samples=runs))
 
     print(f"\nscale: verify over a generated estate ({args.buckets} buckets, {args.clusters if 'aurora' in build.plugins() else 0} "
           f"clusters, {args.plans} plans, {args.records} records and the tables below); medians of {args.runs} runs")
@@ -125,6 +138,11 @@ def main(argv):
             print(f"per table added from {s['from']:.0f} to {s['to']:.0f}: wall {s['wall_ms']:.1f} ms, CPU "
                   f"{s['cpu_ms']:.2f} ms, {s['calls']:.1f} API calls, peak RSS {s['rss_kb']:.1f} KiB")
         out["per_table_added"] = steps
+    for m in out["latency"]:
+        print(f"at {m['latency_ms']} ms per call ({m['tables']:.0f} tables, concurrency 8): wall {bl.fmt_s(m['wall'])}, "
+              f"{m['calls']:.0f} calls, bound calls x {m['latency_ms']} ms / 8 = {bl.fmt_s(m['latency_bound'])}, "
+              f"wall / bound {m['wall_over_latency_bound']:.2f} (target 1.5: "
+              f"{'met' if m['wall_over_latency_bound'] <= BOUND_TARGET else 'MISSED'})")
     print(f"targets: peak RSS under 32 MiB ({args.at} tables): {'met' if rss_ok else 'MISSED'}; wall within 1.5x the bound: "
           + ", ".join(f"concurrency {c} {'met' if ok else 'MISSED'}" for c, ok in bound_ok.items()))
     out.update(targets_met={"rss": rss_ok, "bound": bound_ok}, machine=bl.machine(), versions=bl.versions(build),

@@ -120,6 +120,15 @@ def scale_section(s):
         print("| operation | calls | sum of latencies | median |\n|---|---:|---:|---:|")
         for op, x in top:
             print(f"| {op} | {x['calls']} | {x['total_ms'] / 1000:.1f} s | {x['median_ms']:.1f} ms |")
+    lat = s.get("latency") or []
+    if lat:
+        print("\nAt a per-call latency (the proxy's latency fault), concurrency 8. Bound: API calls x the latency / 8.\n")
+        print("| tables | latency | wall | API calls | median call | bound | wall / bound | peak RSS |\n"
+              "|---:|---:|---:|---:|---:|---:|---:|---:|")
+        for m in lat:
+            print(f"| {m['tables']:.0f} | {m['latency_ms']} ms | {ms(m['wall'])} | {m['calls']:.0f} | "
+                  f"{m['median_ms']:.1f} ms | {ms(m['latency_bound'])} | {m['wall_over_latency_bound']:.2f} | "
+                  f"{mib(m['maxrss_kb'])} |")
     t = s["targets_met"]
     print(f"\nTargets: peak RSS under 32 MiB ({s['matrix'][0]['tables']:.0f} tables): {yes(t['rss'])}; wall within "
           f"1.5x the bound: "

@@ -853,11 +853,14 @@ static void global_read_run(void *arg)
 }
 
 static void verify_reads_run(au_ctx *x, dr_aws *pc, dr_aws *dc, topo *t, dr_error *perr, dr_error *derr,
-                             metric_read *mr, inst_read ir[2], global_read *gr)
+                             metric_read *mr, inst_read ir[2], global_read *gr, const dr_aws_task *beside)
 {
     cluster_read cr[2] = {{pc, x->cluster, &t->p, &t->p_ok, perr}, {dc, x->dr_cluster, &t->r, &t->r_ok, derr}};
-    dr_aws_task tasks[4];
+    dr_aws_task tasks[5];
     size_t n = 0;
+
+    if (beside) /* another check's reads: first, it is the longest */
+        tasks[n++] = *beside;
 
     tasks[n++] = (dr_aws_task){cluster_read_run, &cr[0]};
     tasks[n++] = (dr_aws_task){cluster_read_run, &cr[1]};
@@ -888,7 +891,17 @@ static void verify_reads_run(au_ctx *x, dr_aws *pc, dr_aws *dc, topo *t, dr_erro
     dr_aws_run_all(tasks, n, 0);
 }
 
+static void verify_normal_with(au_ctx *x, int with_lag, double *rpo_seen, const dr_aws_task *beside,
+                               au_retired_read *retired);
+
 static void verify_normal(au_ctx *x, int with_lag, double *rpo_seen)
+{
+    verify_normal_with(x, with_lag, rpo_seen, NULL, NULL);
+}
+
+/* verify_normal, running `beside` (may be NULL) with its first round of reads; retired: that read's check. */
+static void verify_normal_with(au_ctx *x, int with_lag, double *rpo_seen, const dr_aws_task *beside,
+                               au_retired_read *retired)
 {
     dr_error perr, derr, gerr, err;
     dr_aws *pc, *dc;
@@ -907,7 +920,9 @@ static void verify_normal(au_ctx *x, int with_lag, double *rpo_seen)
     dc = client(x, x->dreg, &derr);
     memset(&mr, 0, sizeof(mr));
     memset(ir, 0, sizeof(ir));
-    verify_reads_run(x, pc, dc, &t, &perr, &derr, with_lag ? &mr : NULL, ir, &gr);
+    verify_reads_run(x, pc, dc, &t, &perr, &derr, with_lag ? &mr : NULL, ir, &gr, beside);
+    if (retired)
+        au_retired_report(H, x->res, retired);
 
     /* 1. The primary cluster and its writer. */
     if (!t.p_ok) {
@@ -1088,12 +1103,18 @@ static int au_verify(dr_resource *res, const dr_hook_args *args, dr_error *err)
 
     (void)err;
     ctx_init(&x, res, args);
-    au_retired_check(H, res);
     if (args->serving == DR_SERVING_DR) {
+        au_retired_check(H, res);
         verify_serving_dr(&x);
         return 0;
     }
-    verify_normal(&x, 1, &rpo);
+    {
+        /* the retired clusters' listings (their own calls) beside the topology's reads, reported first as before */
+        au_retired_read rd;
+        dr_aws_task t = {au_retired_fetch, &rd};
+        au_retired_prepare(H, res, &rd);
+        verify_normal_with(&x, 1, &rpo, &t, &rd);
+    }
     H->rpo_observed(res, rpo); /* negative: the data's RPO is unknown */
     return 0;
 }

@@ -56,7 +56,7 @@ static void diag_lag(dctx *x)
 
     dr_error_clear(&err);
     memset(&m, 0, sizeof(m));
-    c = (dr_aws *)H->aws(x->res, x->rregion, &err);
+    c = dr_host_aws(H, x->res, x->rregion, &err);
     if (!c || dr_aws_metric_get(c, "AWS/RDS", metric, dims, 1, "Maximum", window, 60, &m, &err) != 0) {
         dr_report_unknown(H, x->res, "replication_lag", NULL, &err);
         return;
@@ -215,7 +215,7 @@ static void diag_slots(dctx *x, au_pg *pg, dr_error *cerr)
 static int size_of(dctx *x, const char *region, const char *id, char *klass, size_t len, double *max_acu,
                    dr_error *err)
 {
-    dr_aws *c = (dr_aws *)H->aws(x->res, region, err);
+    dr_aws *c = dr_host_aws(H, x->res, region, err);
     au_cluster cl;
     au_instance in;
     const au_member *w;

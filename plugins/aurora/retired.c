@@ -78,11 +78,68 @@ static void cost_class(const char *const *classes, size_t n, char *out, size_t l
     snprintf(out, len, "%s%s", words[rank], n > 1 ? "; several instances" : "");
 }
 
-/* Every cluster of the region whose name says it was retired from `ids`; appends to *out. */
-static int list_region(const dr_host_api *h, dr_resource *res, const char *region, const char *const ids[2],
-                       const char *suffix, au_retired **out, size_t *n, dr_error *err)
+/* One page of the region's DescribeDBClusters as the memo's fill: the answer's XML text. */
+typedef struct page_fill {
+    dr_aws *c;
+    const char *form;
+} page_fill;
+
+static int fill_page(void *arg, char **value, size_t *len, dr_error *err)
 {
-    dr_aws *c = dr_host_aws(h, res, region, err);
+    page_fill *p = arg;
+    dr_aws_call call;
+    dr_aws_response *r = NULL;
+    const char *body;
+    size_t n = 0;
+    int rc;
+
+    rc = dr_aws_call_query(&call, p->c, "rds", "DescribeDBClusters", RDS_VERSION, p->form);
+    if (rc != 0)
+        return dr_error_set(err, rc, "out of memory");
+    rc = dr_aws_send(p->c, &call.req, &r, err);
+    dr_aws_calls_free(&call, 1);
+    if (rc != 0)
+        return rc;
+    body = dr_aws_response_body(r, &n);
+    *value = malloc(n + 1);
+    if (!*value) {
+        dr_aws_response_free(r);
+        return dr_error_set(err, DR_ENOMEM, "out of memory");
+    }
+    if (n)
+        memcpy(*value, body, n);
+    (*value)[n] = '\0';
+    *len = n;
+    dr_aws_response_free(r);
+    return 0;
+}
+
+/*
+ * A page of every cluster of the region; with memo_res (verify), through the run's memo: the aurora resources of
+ * a run that share a client (region and credentials) share the listing.
+ */
+static int list_page(const dr_host_api *h, dr_resource *memo_res, dr_aws *c, const char *form, dr_doc **d,
+                     dr_error *err)
+{
+    page_fill p = {c, form};
+    char key[640], *text = NULL;
+    size_t len = 0;
+    int rc;
+
+    if (!h || !memo_res || snprintf(key, sizeof(key), "aurora:DescribeDBClusters?%s", form ? form : "") >=
+                               (int)sizeof(key))
+        return dr_aws_query(c, "rds", "DescribeDBClusters", RDS_VERSION, form, d, err);
+    rc = h->memo(memo_res, c, key, fill_page, &p, &text, &len, err);
+    if (rc == 0)
+        rc = dr_doc_parse_xml(text, len, d, err);
+    free(text);
+    return rc;
+}
+
+/* Every cluster of the region whose name says it was retired from `ids`; appends to *out. */
+static int list_region(const dr_host_api *h, dr_resource *memo_res, dr_aws *c, const char *region,
+                       const char *const ids[2], const char *suffix, au_retired **out, size_t *n, dr_error *err)
+{
     char marker[512] = "";
     double now = (double)time(NULL);
 
@@ -96,7 +153,7 @@ static int list_region(const dr_host_api *h, dr_resource *res, const char *regio
 
         if (marker[0])
             dr_aws_form_add(&form, "Marker", marker);
-        rc = dr_aws_query(c, "rds", "DescribeDBClusters", RDS_VERSION, marker[0] ? dr_buf_str(&form) : NULL, &d, err);
+        rc = list_page(h, memo_res, c, marker[0] ? dr_buf_str(&form) : NULL, &d, err);
         dr_buf_free(&form);
         if (rc != 0) {
             dr_doc_free(d);
@@ -148,34 +205,102 @@ static int list_region(const dr_host_api *h, dr_resource *res, const char *regio
     return 0;
 }
 
-/* Both regions; a region that cannot be listed is skipped and named in *unlisted (with the reason) when given. */
-static int list_both(const dr_host_api *h, dr_resource *res, au_retired **out, size_t *n, dr_buf *unlisted,
-                     dr_error *err)
+static void region_list_run(void *arg)
 {
-    const char *ids[2] = {h->cfg_string(res, "cluster"), h->cfg_string(res, "dr_cluster")};
-    const char *suffix = h->cfg_string(res, "retired_suffix");
+    au_region_list *l = arg;
+
+    if (l->c)
+        dr_error_clear(&l->err); /* else the client's error stands */
+    l->rc = list_region(l->h, l->memo_res, l->c, l->region, l->ids, l->suffix, &l->out, &l->n, &l->err);
+}
+
+void au_retired_prepare(const dr_host_api *h, dr_resource *res, au_retired_read *rd)
+{
     const char *regions[2] = {h->primary_region(res), h->dr_region(res)};
+
+    memset(rd, 0, sizeof(*rd));
+    rd->ids[0] = h->cfg_string(res, "cluster");
+    rd->ids[1] = h->cfg_string(res, "dr_cluster");
+    rd->suffix = h->cfg_string(res, "retired_suffix");
+    if (!rd->suffix || !*rd->suffix)
+        rd->suffix = "-retired";
+    for (int i = 0; i < 2; i++) {
+        au_region_list *l = &rd->l[i];
+        l->region = regions[i];
+        l->h = h;
+        l->memo_res = res; /* verify: the listing is shared by the run's aurora resources */
+        l->ids = rd->ids;
+        l->suffix = rd->suffix;
+        dr_error_clear(&l->err);
+        l->c = dr_host_aws(h, res, regions[i], &l->err);
+    }
+}
+
+void au_retired_fetch(void *arg)
+{
+    au_retired_read *rd = arg;
+    dr_aws_task t[2] = {{region_list_run, &rd->l[0]}, {region_list_run, &rd->l[1]}};
+
+    dr_aws_run_all(t, 2, 0); /* both regions at once */
+}
+
+/*
+ * What au_retired_fetch found, both regions; a region that could not be listed is skipped and named in *unlisted
+ * (with the reason) when given, else its error is returned. Frees the read's lists.
+ */
+static int read_take(au_retired_read *rd, au_retired **out, size_t *n, dr_buf *unlisted, dr_error *err)
+{
     int rc = 0;
 
     *out = NULL;
     *n = 0;
-    if (!suffix || !*suffix)
-        suffix = "-retired";
     for (int i = 0; i < 2; i++) {
-        dr_error e;
-        dr_error_clear(&e);
-        if ((rc = list_region(h, res, regions[i], ids, suffix, out, n, &e)) == 0)
+        au_region_list *l = &rd->l[i];
+        if (l->rc != 0) {
+            if (!unlisted) {
+                if (rc == 0) {
+                    *err = l->err;
+                    rc = l->rc;
+                }
+            } else {
+                dr_buf_printf(unlisted, "%s%s not listed (%s)", unlisted->len ? "; " : "", l->region, l->err.message);
+            }
             continue;
-        if (!unlisted) {
-            *err = e;
-            free(*out);
-            *out = NULL;
-            *n = 0;
-            return rc;
         }
-        dr_buf_printf(unlisted, "%s%s not listed (%s)", unlisted->len ? "; " : "", regions[i], e.message);
+        if (rc == 0 && l->n > 0) {
+            au_retired *grown = realloc(*out, (*n + l->n) * sizeof(**out));
+            if (!grown) {
+                rc = dr_error_set(err, DR_ENOMEM, "out of memory");
+                continue;
+            }
+            *out = grown;
+            memcpy(*out + *n, l->out, l->n * sizeof(**out));
+            *n += l->n;
+        }
     }
-    return 0;
+    for (int i = 0; i < 2; i++) {
+        free(rd->l[i].out);
+        rd->l[i].out = NULL;
+        rd->l[i].n = 0;
+    }
+    if (rc != 0) {
+        free(*out);
+        *out = NULL;
+        *n = 0;
+    }
+    return rc;
+}
+
+/* Both regions at once. */
+static int list_both(const dr_host_api *h, dr_resource *res, au_retired **out, size_t *n, dr_buf *unlisted,
+                     dr_error *err)
+{
+    au_retired_read rd;
+
+    au_retired_prepare(h, res, &rd);
+    rd.l[0].memo_res = rd.l[1].memo_res = NULL; /* cleanup: deletes what it lists, reads afresh */
+    au_retired_fetch(&rd);
+    return read_take(&rd, out, n, unlisted, err);
 }
 
 int au_retired_list(const dr_host_api *h, dr_resource *res, au_retired **out, size_t *n, dr_error *err)
@@ -184,6 +309,15 @@ int au_retired_list(const dr_host_api *h, dr_resource *res, au_retired **out, si
 }
 
 void au_retired_check(const dr_host_api *h, dr_resource *res)
+{
+    au_retired_read rd;
+
+    au_retired_prepare(h, res, &rd);
+    au_retired_fetch(&rd);
+    au_retired_report(h, res, &rd);
+}
+
+void au_retired_report(const dr_host_api *h, dr_resource *res, au_retired_read *rd)
 {
     double keep = h->cfg_float(res, "retired_retention");
     au_retired *r = NULL;
@@ -195,7 +329,7 @@ void au_retired_check(const dr_host_api *h, dr_resource *res)
     /* housekeeping, not a DR prerequisite: never worse than WARNING; UNKNOWN when a region cannot be listed */
     dr_error_clear(&err);
     dr_duration_format(keep, k, sizeof(k));
-    list_both(h, res, &r, &n, &unlisted, &err);
+    read_take(rd, &r, &n, &unlisted, &err);
     if (unlisted.len) {
         dr_error_set(&err, DR_EAWS, "%s", dr_buf_str(&unlisted));
         dr_report_unknown(h, res, "retired_clusters", "0", &err);

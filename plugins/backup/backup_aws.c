@@ -2,6 +2,7 @@
 #include <ctype.h>
 #include <math.h>
 #include <stdarg.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -714,16 +715,6 @@ static void pre_run(void *arg)
     e->rc = dr_aws_rest(e->c, &req, &e->doc, &e->err);
 }
 
-static void account_run(void *arg)
-{
-    bk_ctx *x = arg;
-    char acct[32];
-    dr_error e;
-
-    dr_error_clear(&e);
-    (void)dr_aws_account_id(x->p, acct, sizeof(acct), &e); /* the client keeps it for ctx_account */
-}
-
 /* Queue a GET (path owned by the entry; query copied). */
 static bk_pre_entry *pre_add(bk_pre *p, dr_aws *c, const char *op, char *path, const char *query)
 {
@@ -747,31 +738,6 @@ static bk_pre_entry *pre_add(bk_pre *p, dr_aws *c, const char *op, char *path, c
     return e;
 }
 
-/* Run the entries from `from` on, plus the extra tasks. */
-static void pre_run_from(bk_pre *p, size_t from, dr_aws_task *extra, size_t n_extra)
-{
-    dr_aws_task t[BK_PRE_MAX + 2];
-    size_t n = 0;
-
-    for (size_t i = 0; i < n_extra; i++)
-        t[n++] = extra[i];
-    for (size_t i = from; i < p->n; i++)
-        t[n++] = (dr_aws_task){pre_run, &p->e[i]};
-    dr_aws_run_all(t, n, 0);
-}
-
-/* A kept answer, looked at without taking it. */
-static const dr_node *pre_peek(bk_pre *p, dr_aws *c, const char *op, const char *path, const char *query)
-{
-    bk_pre *saved = tl_pre;
-    bk_pre_entry *e;
-
-    tl_pre = p;
-    e = pre_find(c, op, path, query);
-    tl_pre = saved;
-    return e && e->rc == 0 ? dr_doc_root(e->doc) : NULL;
-}
-
 static void pre_free(bk_pre *p)
 {
     for (size_t i = 0; p && i < p->n; i++) {
@@ -783,26 +749,119 @@ static void pre_free(bk_pre *p)
 }
 
 /*
- * The GET calls verify makes, made ahead in rounds of calls at once: vaults,
- * plans, jobs, the account and the configured resources' recovery points;
- * then the plan and its selections (they need the plan's id and the
- * account); then the selection (it needs its id). verify then takes them.
+ * The GET calls verify makes, made ahead, each as soon as what it needs is known: vaults, jobs and the
+ * configured resources' recovery points at once; beside them the plan chain (ListBackupPlans, then the plan
+ * and its selections together, then the selection as soon as the selections are listed) and the copy chain
+ * (the account, then the copy jobs into the DR vault). verify then takes them.
  */
+static pthread_mutex_t pre_mu = PTHREAD_MUTEX_INITIALIZER; /* pre_add from the chains at once */
+
+static bk_pre_entry *pre_add_locked(bk_pre *p, dr_aws *c, const char *op, char *path, const char *query)
+{
+    bk_pre_entry *e;
+
+    pthread_mutex_lock(&pre_mu);
+    e = pre_add(p, c, op, path, query);
+    pthread_mutex_unlock(&pre_mu);
+    return e;
+}
+
+typedef struct bk_chain {
+    bk_ctx *x;
+    bk_pre *p;
+    bk_pre_entry *plans, *sels;
+    char plan_id[200];
+} bk_chain;
+
+static void sel_chain(void *arg)
+{
+    bk_chain *ch = arg;
+    char sel_id[200] = "";
+    struct find_named_arg a = {"BackupSelectionsList", "SelectionName", "SelectionId", ch->x->k.selection,
+                               sel_id, sizeof(sel_id), 0};
+    dr_error e;
+    bk_pre_entry *get;
+
+    if (!ch->sels)
+        return;
+    pre_run(ch->sels);
+    if (ch->sels->rc != 0 || !ch->sels->doc || dr_node_str(dr_doc_root(ch->sels->doc), "NextToken"))
+        return; /* verify lists every page itself */
+    dr_error_clear(&e);
+    find_named_page(dr_doc_root(ch->sels->doc), &a, &e);
+    if (!a.found || !sel_id[0])
+        return;
+    get = pre_add_locked(ch->p, ch->x->p, "GetBackupSelection",
+                         path_of("/backup/plans/", ch->plan_id, "/selections/", sel_id, NULL), NULL);
+    if (get)
+        pre_run(get);
+}
+
+static void plan_chain(void *arg)
+{
+    bk_chain *ch = arg;
+    struct find_named_arg a = {"BackupPlansList", "BackupPlanName", "BackupPlanId", ch->x->k.plan, ch->plan_id,
+                               sizeof(ch->plan_id), 0};
+    bk_pre_entry *plan;
+    dr_aws_task t[2];
+    size_t n = 0;
+    dr_error e;
+
+    if (!ch->plans)
+        return;
+    pre_run(ch->plans);
+    if (ch->plans->rc != 0 || !ch->plans->doc || dr_node_str(dr_doc_root(ch->plans->doc), "NextToken"))
+        return;
+    dr_error_clear(&e);
+    find_named_page(dr_doc_root(ch->plans->doc), &a, &e);
+    if (!a.found || !ch->plan_id[0])
+        return;
+    plan = pre_add_locked(ch->p, ch->x->p, "GetBackupPlan", path_of("/backup/plans/", ch->plan_id, "/", NULL, NULL),
+                          NULL);
+    ch->sels = pre_add_locked(ch->p, ch->x->p, "ListBackupSelections",
+                              path_of("/backup/plans/", ch->plan_id, "/selections/", NULL, NULL), "maxResults=100");
+    if (plan)
+        t[n++] = (dr_aws_task){pre_run, plan};
+    t[n++] = (dr_aws_task){sel_chain, ch};
+    dr_aws_run_all(t, n, 0);
+}
+
+static void copy_chain(void *arg)
+{
+    bk_chain *ch = arg;
+    bk_ctx *x = ch->x;
+    dr_buf q = DR_BUF_INIT;
+    bk_pre_entry *jobs;
+    dr_error e;
+
+    dr_error_clear(&e);
+    if (bk_ctx_account(x, &e) != 0 || !x->k.any_copy)
+        return;
+    dr_buf_puts(&q, "maxResults=100");
+    bk_query_add_time(&q, "createdAfter", x->now - x->k.lookback);
+    bk_query_add(&q, "destinationVaultArn", x->dr_vault_arn);
+    if (!q.failed && (jobs = pre_add_locked(ch->p, x->p, "ListCopyJobs", path_of("/copy-jobs/", "", NULL, NULL, NULL),
+                                            dr_buf_str(&q))) != NULL)
+        pre_run(jobs);
+    dr_buf_free(&q);
+}
+
 static bk_pre *prefetch(bk_ctx *x)
 {
     bk_pre *p = calloc(1, sizeof(*p));
-    dr_aws_task acct = {account_run, x};
     dr_buf q = DR_BUF_INIT;
-    char plan_id[200] = "", sel_id[200] = "";
-    const dr_node *root;
-    size_t from;
+    bk_chain ch;
+    dr_aws_task t[BK_PRE_MAX + 2];
+    size_t n = 0, simple;
 
     if (!p || !x->p)
         return p;
+    memset(&ch, 0, sizeof(ch));
+    ch.x = x;
+    ch.p = p;
     pre_add(p, x->p, "DescribeBackupVault", path_of("/backup-vaults/", x->k.vault, NULL, NULL, NULL), NULL);
     if (x->k.any_copy)
         pre_add(p, x->d, "DescribeBackupVault", path_of("/backup-vaults/", x->k.dr_vault, NULL, NULL, NULL), NULL);
-    pre_add(p, x->p, "ListBackupPlans", path_of("/backup/plans/", "", NULL, NULL, NULL), "maxResults=100");
     dr_buf_puts(&q, "maxResults=100");
     bk_query_add_time(&q, "createdAfter", x->now - x->k.lookback);
     bk_query_add(&q, "backupVaultName", x->k.vault);
@@ -820,57 +879,14 @@ static bk_pre *prefetch(bk_ctx *x)
                         dr_buf_str(&q));
         }
     }
-    pre_run_from(p, 0, &acct, 1);
-
-    /* round 2: the plan, its selections, the copy jobs */
-    from = p->n;
-    root = pre_peek(p, x->p, "ListBackupPlans", "/backup/plans/", "maxResults=100");
-    if (root && !dr_node_str(root, "NextToken")) {
-        struct find_named_arg a = {"BackupPlansList", "BackupPlanName", "BackupPlanId", x->k.plan, plan_id,
-                                   sizeof(plan_id), 0};
-        dr_error e;
-        dr_error_clear(&e);
-        find_named_page(root, &a, &e);
-        if (!a.found)
-            plan_id[0] = '\0';
-    }
-    if (plan_id[0]) {
-        pre_add(p, x->p, "GetBackupPlan", path_of("/backup/plans/", plan_id, "/", NULL, NULL), NULL);
-        pre_add(p, x->p, "ListBackupSelections", path_of("/backup/plans/", plan_id, "/selections/", NULL, NULL),
-                "maxResults=100");
-    }
-    if (x->k.any_copy) {
-        dr_error e;
-        dr_error_clear(&e);
-        if (bk_ctx_account(x, &e) == 0) {
-            dr_buf_reset(&q);
-            dr_buf_puts(&q, "maxResults=100");
-            bk_query_add_time(&q, "createdAfter", x->now - x->k.lookback);
-            bk_query_add(&q, "destinationVaultArn", x->dr_vault_arn);
-            if (!q.failed)
-                pre_add(p, x->p, "ListCopyJobs", path_of("/copy-jobs/", "", NULL, NULL, NULL), dr_buf_str(&q));
-        }
-    }
-    pre_run_from(p, from, NULL, 0);
-
-    /* round 3: the selection */
-    from = p->n;
-    if (plan_id[0]) {
-        char *list = path_of("/backup/plans/", plan_id, "/selections/", NULL, NULL);
-        root = list ? pre_peek(p, x->p, "ListBackupSelections", list, "maxResults=100") : NULL;
-        if (root && !dr_node_str(root, "NextToken")) {
-            struct find_named_arg a = {"BackupSelectionsList", "SelectionName", "SelectionId", x->k.selection,
-                                       sel_id, sizeof(sel_id), 0};
-            dr_error e;
-            dr_error_clear(&e);
-            find_named_page(root, &a, &e);
-            if (a.found && sel_id[0])
-                pre_add(p, x->p, "GetBackupSelection", path_of("/backup/plans/", plan_id, "/selections/", sel_id, NULL),
-                        NULL);
-        }
-        free(list);
-    }
-    pre_run_from(p, from, NULL, 0);
+    simple = p->n;
+    ch.plans = pre_add(p, x->p, "ListBackupPlans", path_of("/backup/plans/", "", NULL, NULL, NULL), "maxResults=100");
+    /* the chains add entries (to the fixed array) while the simple reads run: those are taken before */
+    t[n++] = (dr_aws_task){plan_chain, &ch};
+    t[n++] = (dr_aws_task){copy_chain, &ch};
+    for (size_t i = 0; i < simple; i++)
+        t[n++] = (dr_aws_task){pre_run, &p->e[i]};
+    dr_aws_run_all(t, n, 0);
     dr_buf_free(&q);
     return p;
 }

@@ -190,7 +190,7 @@ int bk_diagnose(dr_resource *res, const dr_hook_args *args, dr_error *err)
 
     (void)err;
     dr_error_clear(&cerr);
-    c = (dr_aws *)H->aws(res, region, &cerr);
+    c = dr_host_aws(H, res, region, &cerr);
     if (!c) {
         dr_report_unknown(H, res, "failed_backup_jobs", "0", &cerr);
         dr_report_unknown(H, res, "failed_copy_jobs", "0", &cerr);

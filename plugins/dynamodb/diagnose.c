@@ -27,7 +27,7 @@ typedef struct dctx {
 static int metric_sum(const dctx *x, const char *region, const char *metric, const dr_aws_dim *dims, size_t n_dims,
                       double *sum, int *found, dr_error *err)
 {
-    dr_aws *c = (dr_aws *)H->aws(x->res, region, err);
+    dr_aws *c = dr_host_aws(H, x->res, region, err);
     dr_aws_metric m;
     int rc;
 
@@ -57,7 +57,7 @@ static void diag_latency(const dctx *x)
 
     dr_error_clear(&err);
     memset(&m, 0, sizeof(m));
-    c = (dr_aws *)H->aws(x->res, x->from, &err);
+    c = dr_host_aws(H, x->res, x->from, &err);
     if (!c || dr_aws_metric_get(c, "AWS/DynamoDB", "ReplicationLatency", dims, 2, "Maximum", x->window, 60, &m,
                                 &err) != 0) {
         dr_report_unknown(H, x->res, "replication_latency", NULL, &err);
@@ -139,7 +139,7 @@ static void diag_user_errors(const dctx *x)
 /* Billing mode and provisioned write capacity of the table in a region. */
 static int table_capacity(const dctx *x, const char *region, char *mode, size_t modelen, double *wcu, dr_error *err)
 {
-    dr_aws *c = (dr_aws *)H->aws(x->res, region, err);
+    dr_aws *c = dr_host_aws(H, x->res, region, err);
     char *body;
     dr_doc *doc = NULL;
     const dr_node *t;

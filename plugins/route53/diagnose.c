@@ -303,7 +303,7 @@ int r53_diagnose(dr_resource *res, const dr_hook_args *args, dr_error *err)
     (void)args;
     (void)err;
     dr_error_clear(&e);
-    aws = (dr_aws *)H->aws(res, api_region ? api_region : "us-east-1", &e);
+    aws = dr_host_aws(H, res, api_region ? api_region : "us-east-1", &e);
     if (!aws || primary_check(res, aws, hc, sizeof(hc), &e) != 0) {
         dr_report_unknown(H, res, "health_check_checkers", "0", &e);
         return 0;

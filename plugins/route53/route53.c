@@ -45,7 +45,8 @@ static const dr_host_api *H;
 #define UPDATE_ATTEMPTS 3
 #define TRAFFIC_NS "DrAgent/Route53"   /* the metric the traffic alarm watches: 1 = traffic on DR */
 #define TRAFFIC_METRIC "TrafficOnDR"
-#define R53_GAP_MS 210                 /* Route 53 allows 5 API requests per second per account: a little under */
+#define R53_RATE 5                     /* Route 53 allows 5 API requests per second per account: */
+#define R53_WINDOW_MS 1100             /* at most R53_RATE requests in any R53_WINDOW_MS (a little under) */
 #define WAIT_MAX_MS 30000              /* polling backs off up to this */
 
 static const dr_config_key keys[] = {
@@ -357,16 +358,22 @@ static int r53_validate(dr_resource *res, dr_error *err)
  * this process (all route53 resources, waits included) takes the next 210 ms slot.
  */
 static pthread_mutex_t pace_mu = PTHREAD_MUTEX_INITIALIZER;
-static int64_t pace_next_ms;
+static int64_t pace_sent[R53_RATE]; /* when the last R53_RATE requests went, a ring */
+static unsigned pace_at;
 
+/* Wait until a request keeps the process within R53_RATE requests in any R53_WINDOW_MS: a verify's few
+   requests go at once, a long run is held to the account's rate. */
 static void r53_pace(void)
 {
     int64_t now, at;
 
     pthread_mutex_lock(&pace_mu);
     now = dr_mono_ms();
-    at = pace_next_ms > now ? pace_next_ms : now;
-    pace_next_ms = at + R53_GAP_MS;
+    at = pace_sent[pace_at] ? pace_sent[pace_at] + R53_WINDOW_MS : now; /* the R53_RATE-th request back */
+    if (at < now)
+        at = now;
+    pace_sent[pace_at] = at;
+    pace_at = (pace_at + 1) % R53_RATE;
     pthread_mutex_unlock(&pace_mu);
     if (at > now) {
         struct timespec ts = {(time_t)((at - now) / 1000), (long)((at - now) % 1000) * 1000000L};
@@ -432,7 +439,12 @@ static int r53_call(dr_aws *aws, const char *method, const char *op, const char 
 }
 
 /* ListHostedZonesByName: the one zone with exactly this name. */
-static int find_zone(dr_aws *aws, const r53_conf *c, char *zone_id, size_t len, dr_error *err)
+static int r53_get_shared(dr_resource *memo_res, dr_aws *aws, const char *op, const char *path, const char *query,
+                          dr_doc **d, dr_error *err);
+
+/* find_zone; memo_res non-NULL (verify): the lookup shared by the run's resources in this zone. */
+static int find_zone_m(dr_resource *memo_res, dr_aws *aws, const r53_conf *c, char *zone_id, size_t len,
+                       dr_error *err)
 {
     char want[260], have[260];
     dr_buf q = DR_BUF_INIT;
@@ -447,7 +459,8 @@ static int find_zone(dr_aws *aws, const r53_conf *c, char *zone_id, size_t len, 
     dr_buf_puts(&q, "dnsname=");
     dr_buf_uri_encode(&q, want, 0);
     dr_buf_puts(&q, "&maxitems=100");
-    rc = r53_call(aws, "GET", "ListHostedZonesByName", R53_API "/hostedzonesbyname", dr_buf_str(&q), NULL, &d, err);
+    rc = r53_get_shared(memo_res, aws, "ListHostedZonesByName", R53_API "/hostedzonesbyname", dr_buf_str(&q), &d,
+                        err);
     if (rc != 0)
         goto out;
     for (const dr_node *z = dr_node_first(dr_node_get(dr_doc_root(d), "HostedZones")); z; z = dr_node_next(z)) {
@@ -465,6 +478,11 @@ out:
     dr_buf_free(&q);
     dr_doc_free(d);
     return rc;
+}
+
+static int find_zone(dr_aws *aws, const r53_conf *c, char *zone_id, size_t len, dr_error *err)
+{
+    return find_zone_m(NULL, aws, c, zone_id, len, err);
 }
 
 /* Write a response node back as request XML (Route 53 lists members in the order its requests take them). */
@@ -612,8 +630,73 @@ static int get_hc(dr_aws *aws, const char *id, r53_hc *h, dr_error *err)
     return rc;
 }
 
+/* A GET of the Route 53 API as the memo's fill: the answer's XML text. */
+typedef struct r53_get {
+    dr_aws *aws;
+    const char *op, *path, *query;
+} r53_get;
+
+static int fill_get(void *arg, char **value, size_t *len, dr_error *err)
+{
+    r53_get *p = arg;
+    dr_aws_request req;
+    dr_aws_response *r = NULL;
+    const char *body;
+    size_t n = 0;
+    int rc;
+
+    memset(&req, 0, sizeof(req));
+    req.struct_size = sizeof(req);
+    req.service = "route53";
+    req.operation = p->op;
+    req.protocol = DR_AWS_REST_XML;
+    req.method = "GET";
+    req.path = p->path;
+    req.query = p->query;
+    r53_pace();
+    rc = dr_aws_send(p->aws, &req, &r, err);
+    if (rc != 0)
+        return rc;
+    body = dr_aws_response_body(r, &n);
+    *value = malloc(n + 1);
+    if (!*value) {
+        dr_aws_response_free(r);
+        return dr_error_set(err, DR_ENOMEM, "out of memory for a %s answer", p->op);
+    }
+    if (n)
+        memcpy(*value, body, n);
+    (*value)[n] = '\0';
+    *len = n;
+    dr_aws_response_free(r);
+    return 0;
+}
+
+/*
+ * A read-only GET; memo_res non-NULL (verify): through the run's memo, so the resources of a run that ask the
+ * same (one listing of the account's health checks, one zone lookup) share one request.
+ */
+static int r53_get_shared(dr_resource *memo_res, dr_aws *aws, const char *op, const char *path, const char *query,
+                          dr_doc **d, dr_error *err)
+{
+    r53_get p = {aws, op, path, query};
+    char key[512], *text = NULL;
+    size_t len = 0;
+    int rc;
+
+    if (!memo_res)
+        return r53_call(aws, "GET", op, path, query, NULL, d, err);
+    if (snprintf(key, sizeof(key), "route53:%s:%s?%s", op, path, query ? query : "") >= (int)sizeof(key))
+        return r53_call(aws, "GET", op, path, query, NULL, d, err);
+    rc = H->memo(memo_res, aws, key, fill_get, &p, &text, &len, err);
+    if (rc == 0)
+        rc = dr_doc_parse_xml(text, len, d, err);
+    free(text);
+    return rc;
+}
+
 /* ListHealthChecks, every page (at most 100), each health check handed to visit. */
-static int each_health_check(dr_aws *aws, void (*visit)(const dr_node *hc, void *arg), void *arg, dr_error *err)
+static int each_health_check_m(dr_resource *memo_res, dr_aws *aws, void (*visit)(const dr_node *hc, void *arg),
+                               void *arg, dr_error *err)
 {
     char marker[128] = "";
     int rc, pages = 0;
@@ -629,7 +712,7 @@ static int each_health_check(dr_aws *aws, void (*visit)(const dr_node *hc, void 
             dr_buf_puts(&q, "&marker=");
             dr_buf_uri_encode(&q, marker, 0);
         }
-        rc = r53_call(aws, "GET", "ListHealthChecks", R53_API "/healthcheck", dr_buf_str(&q), NULL, &d, err);
+        rc = r53_get_shared(memo_res, aws, "ListHealthChecks", R53_API "/healthcheck", dr_buf_str(&q), &d, err);
         dr_buf_free(&q);
         if (rc != 0)
             return rc;
@@ -688,17 +771,18 @@ static void visit_traffic_hc(const dr_node *n, void *arg)
  * (two runs racing) are resolved in favour of the one the PRIMARY uses.
  * Sets h->found = 0 when there is none.
  */
-static int find_hc_n(dr_resource *res, dr_aws *aws, const r53_conf *c, const r53_state *s, r53_hc *h, int *n_matches,
-                     dr_error *err);
+static int find_hc_n(dr_resource *memo_res, dr_resource *res, dr_aws *aws, const r53_conf *c, const r53_state *s,
+                     r53_hc *h, int *n_matches, dr_error *err);
 
 static int find_hc(dr_resource *res, dr_aws *aws, const r53_conf *c, const r53_state *s, r53_hc *h, dr_error *err)
 {
-    return find_hc_n(res, aws, c, s, h, NULL, err);
+    return find_hc_n(NULL, res, aws, c, s, h, NULL, err);
 }
 
-/* find_hc, telling how many health checks carry the prefix; res NULL: no log line (a batch's worker). */
-static int find_hc_n(dr_resource *res, dr_aws *aws, const r53_conf *c, const r53_state *s, r53_hc *h, int *n_matches,
-                     dr_error *err)
+/* find_hc, telling how many health checks carry the prefix; res NULL: no log line (a batch's worker); memo_res
+   non-NULL: the listing through the run's memo. */
+static int find_hc_n(dr_resource *memo_res, dr_resource *res, dr_aws *aws, const r53_conf *c, const r53_state *s,
+                     r53_hc *h, int *n_matches, dr_error *err)
 {
     int rc = 0, matches = 0;
 
@@ -713,7 +797,7 @@ static int find_hc_n(dr_resource *res, dr_aws *aws, const r53_conf *c, const r53
     }
     {
         struct own_hc_visit v = {c, s, h, 0};
-        rc = each_health_check(aws, visit_own_hc, &v, err);
+        rc = each_health_check_m(memo_res, aws, visit_own_hc, &v, err);
         if (rc != 0)
             return rc;
         matches = v.matches;
@@ -745,13 +829,19 @@ static int majority_healthy(const r53_state *s)
 }
 
 /* failover_method alarm: the alarm and calculated health checks, by their CallerReference prefixes. */
-static int find_traffic_hcs(dr_aws *aws, const r53_conf *c, r53_hc *ahc, r53_hc *chc, dr_error *err)
+static int find_traffic_hcs_m(dr_resource *memo_res, dr_aws *aws, const r53_conf *c, r53_hc *ahc, r53_hc *chc,
+                              dr_error *err)
 {
     struct traffic_hc_visit v = {c, ahc, chc};
 
     memset(ahc, 0, sizeof(*ahc));
     memset(chc, 0, sizeof(*chc));
-    return each_health_check(aws, visit_traffic_hc, &v, err);
+    return each_health_check_m(memo_res, aws, visit_traffic_hc, &v, err);
+}
+
+static int find_traffic_hcs(dr_aws *aws, const r53_conf *c, r53_hc *ahc, r53_hc *chc, dr_error *err)
+{
+    return find_traffic_hcs_m(NULL, aws, c, ahc, chc, err);
 }
 
 /*
@@ -1886,13 +1976,14 @@ typedef struct r53_vread {
     r53_state *s; /* the zone and alarm parts are read into it */
     r53_state hs; /* the health check part */
     int with_status, matches;
+    dr_resource *memo; /* the resource whose run's memo shares the zone lookup and health check listing */
 } r53_vread;
 
 static void vread_zone(void *arg)
 {
     r53_vread *v = arg;
 
-    v->s->zone_rc = find_zone(v->aws, v->c, v->s->zone_id, sizeof(v->s->zone_id), &v->s->zone_err);
+    v->s->zone_rc = find_zone_m(v->memo, v->aws, v->c, v->s->zone_id, sizeof(v->s->zone_id), &v->s->zone_err);
     if (v->s->zone_rc == 0)
         v->s->zone_rc = read_records(v->aws, v->c, v->s, &v->s->zone_err);
 }
@@ -1928,7 +2019,7 @@ static void job_find(void *arg)
 {
     hc_job *j = arg;
 
-    j->out->hc_rc = find_hc_n(NULL, j->v->aws, j->v->c, j->tie, &j->out->hc, j->matches, &j->out->hc_err);
+    j->out->hc_rc = find_hc_n(j->v->memo, NULL, j->v->aws, j->v->c, j->tie, &j->out->hc, j->matches, &j->out->hc_err);
 }
 
 static void job_traffic(void *arg)
@@ -1936,7 +2027,7 @@ static void job_traffic(void *arg)
     hc_job *j = arg;
 
     dr_error_clear(&j->t_err);
-    j->t_rc = find_traffic_hcs(j->v->aws, j->v->c, &j->out->ahc, &j->out->chc, &j->t_err);
+    j->t_rc = find_traffic_hcs_m(j->v->memo, j->v->aws, j->v->c, &j->out->ahc, &j->out->chc, &j->t_err);
 }
 
 static void job_metric(void *arg)
@@ -2058,6 +2149,7 @@ static void read_state_together(dr_resource *res, dr_aws *aws, const r53_conf *c
     v.c = c;
     v.s = s;
     v.with_status = with_status;
+    v.memo = res; /* verify's reads: the run's other route53 resources read the same listing */
     dr_error_clear(&v.cw_err);
     dr_error_clear(&v.alarm_err);
     if (with_status)

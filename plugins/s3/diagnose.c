@@ -174,7 +174,7 @@ static void diag_kms(s3ctx *x, const direction *d, const dr_node *rule, const ch
         return;
     }
     dr_error_clear(&err);
-    c = (dr_aws *)H->aws(x->res, d->src_region, &err);
+    c = dr_host_aws(H, x->res, d->src_region, &err);
     rc = c ? 0 : (err.code ? err.code : DR_EINVAL);
     if (rc == 0) {
         body = dr_json_pack(&err, "{s:s}", "KeyId", s->kms_key);

@@ -14,6 +14,7 @@
 #define MAX_BODY (8u * 1024u * 1024u)     /* a response larger than this is refused, unless the request says */
 #define TOTAL_BODY (32u * 1024u * 1024u)  /* answer bodies held at once by the whole process */
 #define POOL_MAX 16
+#define HTTP_MAX_IDLE 64 /* idle connections the shared cache keeps (CURLOPT_MAXCONNECTS) */
 
 struct drs_http {
     CURLSH *share;
@@ -375,6 +376,9 @@ int drs_http_perform(drs_http *h, const drs_http_req *rq, drs_http_resp *rs, int
     }
     errbuf[0] = '\0';
     curl_easy_setopt(e, CURLOPT_SHARE, h->share);
+    /* the shared connection cache keeps this many idle connections (libcurl's default keeps a handful): the
+       parallel calls of a batch each need a connection of their own, which later calls reuse */
+    curl_easy_setopt(e, CURLOPT_MAXCONNECTS, (long)HTTP_MAX_IDLE);
     curl_easy_setopt(e, CURLOPT_URL, rq->url);
     curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);

@@ -349,6 +349,40 @@ static void test_order_and_overlap(void **state)
     echo_stop(s);
 }
 
+/* Batches reuse the client's kept-alive connections: later batches of as many calls open none (the shared cache
+   keeps more idle connections than libcurl's default handful). */
+#define N_REUSE 12
+
+static void test_connection_reuse(void **state)
+{
+    echo *s = echo_start();
+    dr_aws *c = client_at(s->url, 3);
+    dr_aws_call calls[N_REUSE];
+    hdrs h[N_REUSE];
+    char bodies[N_REUSE][32];
+    dr_error err;
+    int first;
+    (void)state;
+
+    dr_error_clear(&err);
+    for (int i = 0; i < N_REUSE; i++)
+        json_call(&calls[i], &h[i], bodies[i], sizeof(bodies[i]), c, i, 50, 200);
+    assert_int_equal(dr_aws_send_all(calls, N_REUSE, 0, &err), 0);
+    dr_aws_calls_free(calls, N_REUSE);
+    first = echo_get(s, &s->n_conns);
+    assert_true(first >= 1 && first <= N_REUSE);
+    for (int round = 0; round < 3; round++) {
+        for (int i = 0; i < N_REUSE; i++)
+            json_call(&calls[i], &h[i], bodies[i], sizeof(bodies[i]), c, i, 50, 200);
+        assert_int_equal(dr_aws_send_all(calls, N_REUSE, 0, &err), 0);
+        dr_aws_calls_free(calls, N_REUSE);
+    }
+    assert_int_equal(echo_get(s, &s->requests), 4 * N_REUSE);
+    assert_int_equal(echo_get(s, &s->n_conns), first);
+    dr_aws_free(c);
+    echo_stop(s);
+}
+
 static void test_query_and_mixed_clients(void **state)
 {
     echo *s = echo_start();
@@ -602,6 +636,12 @@ static int fake_sleep(dr_resource *res, int64_t ms)
     return 0;
 }
 
+static int64_t fake_remaining(dr_resource *res)
+{
+    (void)res;
+    return 3600000;
+}
+
 static int probe_n(void *arg, char *status, size_t len, dr_error *err)
 {
     (void)arg, (void)status, (void)len, (void)err;
@@ -619,6 +659,7 @@ static void test_wait_backoff(void **state)
     h.struct_size = sizeof(h);
     h.progress = fake_progress;
     h.sleep_ms = fake_sleep;
+    h.remaining_ms = fake_remaining;
     dr_error_clear(&err);
     /* done at the 7th poll: six pauses, doubling from interval / 8 up to the interval */
     n_pauses = probes = 0;
@@ -652,7 +693,7 @@ int main(void)
         cmocka_unit_test(test_order_and_overlap),  cmocka_unit_test(test_query_and_mixed_clients),
         cmocka_unit_test(test_partial_failure),    cmocka_unit_test(test_cancel_mid_flight),
         cmocka_unit_test(test_deadline),           cmocka_unit_test(test_retry_inside_batch),  cmocka_unit_test(test_tasks),
-        cmocka_unit_test(test_wait_backoff),
+        cmocka_unit_test(test_wait_backoff),       cmocka_unit_test(test_connection_reuse),
     };
     dr_error err;
 

@@ -241,6 +241,23 @@ typedef struct dr_host_api {
      * the data a failover would lose now; the reports name the two apart.
      */
     void (*recovery_point_age)(dr_resource *res, double seconds);
+    /*
+     * ABI 1.1 (appended after recovery_point_age). A memo of read-only answers shared by the resources of one
+     * run, so that one call answers many resources (one listing of the account's health checks per run, not
+     * one per resource). The first call of a run for (scope, key) runs fill, which sets *value to a malloc'ed
+     * answer of *len bytes (the host takes it); the calls of the same run that come later or meanwhile (they
+     * wait for it) get a copy without calling fill. scope: the AWS client the answer comes from (H->aws gives
+     * resources with the same region and credentials the same client), so answers never cross accounts,
+     * roles or regions; key: the plugin's name for the answer, prefixed with its type ("route53:...").
+     * A failed fill is not kept: its caller gets its error, a later call fills again. *out: a malloc'ed,
+     * NUL-terminated copy (*out_len bytes before the NUL), freed by the caller with free().
+     * Only for answers the rest of the run may reuse: hooks that change what they read (configure,
+     * failover, failback) must not use it for those reads. In the agent's process only: an isolated plugin
+     * (a child process per call) always runs fill. Returns 0 or fill's negative code (err filled).
+     */
+    int (*memo)(dr_resource *res, const void *scope, const char *key,
+                int (*fill)(void *arg, char **value, size_t *len, dr_error *err), void *arg, char **out,
+                size_t *out_len, dr_error *err);
 } dr_host_api;
 
 /* What a plugin is and offers. Static, owned by the plugin. Grows at the end. */

@@ -654,6 +654,28 @@ resources = (
         worst = max(sum(1 for t in times if t0 <= t < t0 + 1.0) for t0 in times)
         self.assertLessEqual(worst, 5, "more than five Route 53 requests in one second")
 
+        # verify: the two resources share the run's one listing of the account's health checks and one zone lookup
+        # (the host's per-run memo), and each still finds its own health check in it
+        self.env.clear_requests()
+        res = self.env.run([AGENT, "-c", self.conf, "--plugin-dir", PLUGINS, "--format", "json", "verify"],
+                           timeout=240)
+        self.assertIsNotNone(res.json, res)
+        ops = [e["operation"] for e in self.env.requests(service="route53")]
+        self.assertEqual(ops.count("ListHealthChecks"), 1, ops)
+        self.assertEqual(ops.count("ListHostedZonesByName"), 1, ops)
+        self.assertEqual(ops.count("ListResourceRecordSets"), 2, ops)
+        seen = {}
+        for r in res.json["resources"]:
+            checks = {c["name"]: c for c in r["checks"]}
+            self.assertEqual(checks["health_check"]["status"], "OK", (r["id"], checks["health_check"]))
+            self.assertEqual(checks["primary_record"]["status"], "OK", (r["id"], checks["primary_record"]))
+            seen[r["id"]] = checks["health_check"]["observed"]
+        self.assertEqual(set(seen), {"route53.api", "route53.api2"})
+        # the next run lists again
+        self.env.clear_requests()
+        self.env.run([AGENT, "-c", self.conf, "--plugin-dir", PLUGINS, "--format", "json", "verify"], timeout=240)
+        self.assertEqual([e["operation"] for e in self.env.requests(service="route53")].count("ListHealthChecks"), 1)
+
 
 class AlarmMethod(Route53Plugin):
     """failover_method = "alarm", the reference configuration's: traffic moves with no Route 53 control-plane call."""
