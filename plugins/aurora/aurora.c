@@ -1619,6 +1619,11 @@ static int au_failover(dr_resource *res, const dr_hook_args *args, dr_error *err
         H->log(res, DR_LOG_INFO, "global cluster %s is already moving its writer to %s: waiting for it", x.global_id,
                x.dr_cluster);
         loss = x.forced ? -1 : 0;
+        if (x.forced && !x.dry) {
+            double at;
+            if (!au_lost_forced(H, res, &at)) /* the run that sent it stopped before noting it */
+                au_lost_note_failover(H, res, (double)time(NULL));
+        }
     } else if (!already) {
         /* 2. Hand the writes over on the data plane: fence and drain (graceful), or one attempt (forced). */
         double metric = x.forced ? last_known_lag(&x) : -1;
@@ -2085,6 +2090,8 @@ switching:
 topology:
     if (x->dry)
         return 0;
+    if (au_lost_forced(H, x->res, &failed_at))
+        lost_report(x, pc, failed_at); /* a failback resumed after its switch: not reported yet */
     rc = open_for_writes(x, AU_PRIMARY, writable_at, err);
     if (rc != 0 || x->forced || !r.found)
         return rc;
