@@ -80,6 +80,7 @@ class LostWrites(AuroraTestCase):
         self.assertEqual(c["status"], "WARNING", c)
         self.assertGreater(c["observed"], 0)
         detail = c["detail"]
+        print(f"\n  divergent_writes: {c['status']} {c['observed']} bytes: {detail}", flush=True)
         self.assertRegex(detail, r"\d+ bytes of WAL from [0-9A-F]+/[0-9A-F]+ to [0-9A-F]+/[0-9A-F]+")
         self.assertIn(f"{SPLIT_ROWS} write transactions", detail)
         name = self.snapshot_of_old_primary()
@@ -95,6 +96,7 @@ class LostWrites(AuroraTestCase):
         rep = self.agent_json("failback", "--yes", expect=0)
         c = checks_of(rep)["divergent_writes"]
         self.assertEqual(c["status"], "UNKNOWN", c)
+        print(f"\n  divergent_writes: {c['status']}: {c['detail']}", flush=True)
         name = self.snapshot_of_old_primary()
         self.assertIn("could not be measured", c["detail"])
         self.assertIn(f"kept in the DB cluster snapshot {name}", c["detail"])
