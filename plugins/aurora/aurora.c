@@ -96,6 +96,7 @@ typedef struct au_ctx {
     int64_t started_ms;
     dr_error lag_err; /* why a forced switch knew no lag (reported with data_loss_window) */
     int left_unreachable; /* a forced switch found the side being left unreachable: not tried again */
+    int rpo_unknown;      /* writes the serving cluster does not hold were reported: no RPO figure for this run */
 } au_ctx;
 
 static void ctx_init(au_ctx *x, dr_resource *res, const dr_hook_args *args)
@@ -1550,7 +1551,8 @@ static void report_outcome(au_ctx *x, double loss, double writable_at, au_side s
                          x->forced ? "forced: the RPO lag Aurora reported for the region taking over (or the last "
                                      "known lag metric)"
                                    : "graceful: managed switchover (Aurora synchronises the target before it switches)");
-        H->rpo_observed(x->res, loss);
+        if (!x->rpo_unknown)
+            H->rpo_observed(x->res, loss);
     } else {
         dr_error e;
         dr_error_clear(&e);
@@ -1612,6 +1614,11 @@ static int au_failover(dr_resource *res, const dr_hook_args *args, dr_error *err
         H->log(res, DR_LOG_INFO, "global cluster %s is already moving its writer to %s: waiting for it", x.global_id,
                x.dr_cluster);
         loss = x.forced ? -1 : 0;
+        if (x.forced && !x.dry) {
+            double at;
+            if (!au_lost_forced(H, res, &at)) /* the run that sent it stopped before noting it */
+                au_lost_note_failover(H, res, (double)time(NULL));
+        }
     } else if (!already) {
         /* 2. Hand the writes over on the data plane: fence and drain (graceful), or one attempt (forced). */
         double metric = x.forced ? last_known_lag(&x) : -1;
@@ -1640,6 +1647,7 @@ static int au_failover(dr_resource *res, const dr_hook_args *args, dr_error *err
                         undo_fence(&x, AU_PRIMARY, err);
                     return rc;
                 }
+                au_lost_note_failover(H, res, x.forced ? (double)time(NULL) : 0);
             }
         }
     } else {
@@ -1729,9 +1737,16 @@ static void note_switch_point(au_ctx *x)
         return;
     dr_error_clear(&e);
     if (pg_open(x, AU_DR, 5000, &pg, &e) == 0 && dr_switch_lsn(pg, x->dreg, &lsn, &e) == 0) {
+        uint64_t xid = 0;
         au_lsn_format(lsn, v, sizeof(v));
         if (H->state_set(x->res, "switch_lsn", v, &e) != 0)
             H->log(x->res, DR_LOG_WARN, "the switch point %s could not be kept: %s", v, e.message);
+        /* the transactions the side taking over has replayed: the old primary's later ones are not in it */
+        if (au_pg_next_xid(pg, &xid, &e) == 0)
+            snprintf(v, sizeof(v), "%llu", (unsigned long long)xid);
+        else
+            v[0] = '\0';
+        H->state_set(x->res, "switch_xid", v[0] ? v : NULL, &e);
     } else {
         H->log(x->res, DR_LOG_WARN, "the switch point could not be read (%s): a failback cannot measure what the old "
                "primary writes after this failover", e.message);
@@ -1771,6 +1786,7 @@ static void report_divergence(au_ctx *x, const char *kept_in)
         au_pg_close(pg);
         dr_report_unknown(H, x->res, "divergent_writes", "0", &e);
         H->rpo_observed(x->res, -1); /* it may have taken writes: not known */
+        x->rpo_unknown = 1;
         return;
     }
     au_pg_close(pg);
@@ -1791,6 +1807,72 @@ static void report_divergence(au_ctx *x, const char *kept_in)
     H->log(x->res, DR_LOG_WARN, "the old primary %s took %llu bytes of WAL after the failover (%s..%s%s): kept in %s",
            x->cluster, (unsigned long long)d.bytes, from, to, rows, kept_in);
     H->rpo_observed(x->res, -1);
+    x->rpo_unknown = 1;
+}
+
+/*
+ * Failback after a failover with data loss, before Aurora rebuilds the old
+ * primary (its member pending-resync): what it wrote after the switch point
+ * (WAL range and bytes, rows and write transactions where the counters kept
+ * at the failover tell), kept in the resource's state for the report. Not
+ * measured when it cannot be reached or is a standby already (rebuilt).
+ */
+static void lost_measure(au_ctx *x)
+{
+    au_pg *pg = NULL;
+    au_pg_divergent d;
+    au_lost l;
+    uint64_t since, xid;
+    char v[32];
+    dr_error e;
+
+    if (!x->has_pg || x->dry || au_lost_load(H, x->res, &l) || !H->state_get(x->res, "switch_lsn", v, sizeof(v)) ||
+        au_lsn_parse(v, &since) != 0)
+        return;
+    dr_error_clear(&e);
+    if (pg_open(x, AU_PRIMARY, 5000, &pg, &e) != 0 || au_pg_divergence(pg, since, &d, &e) != 0 || d.standby) {
+        H->log(x->res, DR_LOG_INFO, "the old primary %s could not be measured before its rebuild: %s", x->cluster,
+               d.standby ? "it is a standby already" : e.message);
+        au_pg_close(pg);
+        return;
+    }
+    memset(&l, 0, sizeof(l));
+    l.since = since;
+    l.now = d.now;
+    l.bytes = d.bytes;
+    l.rows = l.xacts = -1;
+    if (d.tuples >= 0 && H->state_get(x->res, "switch_tuples", v, sizeof(v)))
+        l.rows = d.tuples - strtoll(v, NULL, 10);
+    if (l.rows < 0)
+        l.rows = -1; /* the counters were reset (a crash): not known */
+    if (H->state_get(x->res, "switch_xid", v, sizeof(v)) && au_pg_next_xid(pg, &xid, &e) == 0 &&
+        xid >= strtoull(v, NULL, 10))
+        l.xacts = (int64_t)(xid - strtoull(v, NULL, 10));
+    au_pg_close(pg);
+    if (au_lost_save(H, x->res, &l, &e) != 0)
+        H->log(x->res, DR_LOG_WARN, "what the old primary wrote after the failover could not be kept: %s", e.message);
+}
+
+/* Failback, once Aurora rebuilt the old primary as a secondary: report its writes after the failover and where
+   they are kept (the snapshot Aurora took of it before the rebuild). */
+static void lost_report(au_ctx *x, dr_aws *pc, double failed_at)
+{
+    au_lost l;
+    char snap[256], kept[1024] = "", why[200];
+    int measured = au_lost_load(H, x->res, &l);
+    dr_error e;
+
+    dr_error_clear(&e);
+    if (au_failover_snapshot(pc, x->cluster, failed_at, snap, sizeof(snap), &e) != 0)
+        snprintf(kept, sizeof(kept), "the snapshot rds:unplanned-global-failover-%s-* (could not be listed: %s)",
+                 x->cluster, e.message);
+    else if (snap[0])
+        snprintf(kept, sizeof(kept), "the DB cluster snapshot %s in %s (a system snapshot: copy it to keep it past "
+                 "the cluster's backup retention)", snap, x->preg);
+    snprintf(why, sizeof(why), "%s", x->has_pg ? "rebuilt before it could be read, or unreachable" : "no data plane");
+    if (au_lost_report(H, x->res, x->cluster, measured ? &l : NULL, kept, why))
+        x->rpo_unknown = 1;
+    au_lost_forget(H, x->res);
 }
 
 /* Rename a cluster out of the way (never delete: it may hold the only copy of something). */
@@ -1878,7 +1960,8 @@ static int failback_global(au_ctx *x, dr_aws *pc, dr_aws *dc, int *switched, dou
     au_cluster p, r;
     au_global g;
     const au_gmember *w, *pm;
-    int rc, rebuild = 0;
+    double failed_at = 0;
+    int rc, rebuild = 0, lost = au_lost_forced(H, x->res, &failed_at);
 
     rc = au_describe_cluster(pc, x->cluster, &p, err);
     if (rc == 0)
@@ -1929,6 +2012,8 @@ static int failback_global(au_ctx *x, dr_aws *pc, dr_aws *dc, int *switched, dou
             rebuild = 1;
         au_pg_close(pg);
     }
+    if (lost && !rebuild && pm->sync[0] && strcmp(pm->sync, "connected") != 0)
+        lost_measure(x); /* Aurora has not rebuilt it yet */
     if (rebuild) {
         if (pm) {
             if (x->dry) {
@@ -1965,6 +2050,10 @@ static int failback_global(au_ctx *x, dr_aws *pc, dr_aws *dc, int *switched, dou
         }
         if (rc != 0)
             return rc;
+        if (lost && !rebuild)
+            lost_report(x, pc, failed_at);
+        else if (lost)
+            au_lost_forget(H, x->res); /* reported with the retired cluster that keeps them */
     }
 
     /* 2. Switch back: fence the DR side, drain, switch over (or fail over when forced). */
@@ -1998,6 +2087,8 @@ switching:
 topology:
     if (x->dry)
         return 0;
+    if (au_lost_forced(H, x->res, &failed_at))
+        lost_report(x, pc, failed_at); /* a failback resumed after its switch: not reported yet */
     rc = open_for_writes(x, AU_PRIMARY, writable_at, err);
     if (rc != 0 || x->forced || !r.found)
         return rc;
@@ -2072,6 +2163,13 @@ static int au_prepare(dr_resource *res, const dr_hook_args *args, dr_error *err)
         }
         return dr_error_set(err, r.found ? DR_ESTATE : DR_ENOTFOUND, "%s in %s %s: nothing to fail over to", id,
                             region, r.found ? "is not a member of the global cluster" : "not found");
+    }
+    if (back) {
+        /* after a failover with data loss: measure the old primary while Aurora has not rebuilt it yet */
+        const au_gmember *pm = au_global_member(&g, r.arn);
+        double at;
+        if (pm && pm->sync[0] && strcmp(pm->sync, "connected") != 0 && au_lost_forced(H, res, &at))
+            lost_measure(&x);
     }
     if (cluster_serves(&r, &g)) {
         dr_report_state(H, res, "prepare_cluster", DR_STATUS_OK, "writer", "writer", "%s in %s is the writer already",

@@ -206,4 +206,44 @@ void au_diagnose_init(const dr_host_api *host);
 /* The diagnose hook: replication lag and its causes (long-running queries, replication slots, the DR size). */
 int au_diagnose(dr_resource *res, const dr_hook_args *args, dr_error *err);
 
+/* The next transaction id (64-bit, epoch included) this side has assigned or, on a standby, replayed. */
+int au_pg_next_xid(au_pg *pg, uint64_t *xid, dr_error *err);
+
+/* ------------------------------------------- writes a failover lost (divergence.c) --- */
+
+/*
+ * What the old primary of a failover with data loss wrote after the switch
+ * point, measured before Aurora rebuilt it. Kept in the resource's state
+ * between the measure and the report (a resumed failback still has it).
+ */
+typedef struct au_lost {
+    uint64_t since, now; /* WAL range */
+    uint64_t bytes;
+    int64_t rows;         /* rows inserted, updated or deleted; -1 unknown */
+    int64_t xacts;        /* write transactions (transaction ids assigned); -1 unknown */
+} au_lost;
+
+/* The failover that led here was one with data loss (FailoverGlobalCluster AllowDataLoss); *at = its epoch time. */
+int au_lost_forced(const dr_host_api *h, dr_resource *res, double *at);
+/* Remember a forced failover (at > 0) or that the last one was not (at = 0). */
+void au_lost_note_failover(const dr_host_api *h, dr_resource *res, double at);
+int au_lost_save(const dr_host_api *h, dr_resource *res, const au_lost *l, dr_error *err);
+int au_lost_load(const dr_host_api *h, dr_resource *res, au_lost *l); /* 1 when measured */
+void au_lost_forget(const dr_host_api *h, dr_resource *res); /* after the report */
+/*
+ * The newest system snapshot Aurora took of `cluster` before rebuilding it
+ * after a failover ("rds:unplanned-global-failover-<cluster>-<time>"), created
+ * at or after `since` (epoch seconds). out = "" when there is none; negative on errors.
+ */
+int au_failover_snapshot(dr_aws *c, const char *cluster, double since, char *out, size_t outlen, dr_error *err);
+/*
+ * Report the writes the old primary took after the failover (the check
+ * "divergent_writes"): measured (l) or unknown (l NULL, why in `why`), and
+ * where they are kept (`kept`: a snapshot, a retired cluster, or "" when
+ * nothing keeps them). Marks the resource's RPO unknown unless the old primary
+ * took nothing. Returns 1 when the RPO was marked unknown.
+ */
+int au_lost_report(const dr_host_api *h, dr_resource *res, const char *cluster, const au_lost *l, const char *kept,
+                   const char *why);
+
 #endif /* AURORA_H */

@@ -458,3 +458,21 @@ int au_pg_query(au_pg *pg, const char *sql, const char *what, au_pg_row_fn fn, v
     PQclear(r);
     return 0;
 }
+
+int au_pg_next_xid(au_pg *pg, uint64_t *xid, dr_error *err)
+{
+    PGresult *r = NULL;
+    int rc;
+
+    *xid = 0;
+    /* works on a standby too (the horizon it has replayed); needs no privilege */
+    rc = exec(pg, "SELECT txid_snapshot_xmax(txid_current_snapshot())", "the next transaction id", &r, err);
+    if (rc != 0)
+        return rc;
+    if (PQntuples(r) == 1 && !PQgetisnull(r, 0, 0))
+        *xid = strtoull(PQgetvalue(r, 0, 0), NULL, 10);
+    else
+        rc = dr_error_set(err, DR_EPARSE, "%s: the next transaction id: no value", pg->name);
+    PQclear(r);
+    return rc;
+}

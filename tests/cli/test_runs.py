@@ -311,6 +311,34 @@ class Runs(unittest.TestCase):
         self.assertIn("dr_drill_rpo_seconds 2.500", prom)
         self.assertEqual(self.history(c)[-1]["command"], "drill")
 
+    def test_drill_reports_written_atomically(self):
+        """Each drill report is written to a temporary file and renamed into place: its final path is never opened
+        for writing, so a crash never leaves half a report (the system calls, seen by strace)."""
+        if not shutil.which("strace"):
+            self.skipTest("strace is not installed")
+        c = self.conf('{ type = "fixture_dep"; name = "db"; rpo = 2.5; change = "promote"; },\n'
+                      '{ type = "fixture"; name = "dns"; change = "switch"; }')
+        trace = os.path.join(self.dir, "trace")
+        r = subprocess.run(["strace", "-f", "-qq", "-e", "trace=open,openat,rename,renameat,renameat2", "-o", trace,
+                            AGENT, "-c", c, "drill", "--yes", "--format", "json"], capture_output=True, text=True,
+                           timeout=120, stdin=subprocess.DEVNULL)
+        if r.returncode != 0 and "ptrace" in r.stderr:
+            self.skipTest("strace cannot trace here: " + r.stderr.strip()[:200])
+        self.assertEqual(r.returncode, 0, r.stderr)
+        run_id = json.loads(r.stdout)["run_id"]
+        with open(trace) as f:
+            calls = f.read()
+        for name in ("drill-%s.json" % run_id, "drill-%s.html" % run_id):
+            final = os.path.join(self.state, "reports", name)
+            self.assertTrue(os.path.exists(final))
+            opened = [l for l in calls.splitlines() if re.search(r'open(at)?\(.*"%s"' % re.escape(final), l)]
+            self.assertEqual([l for l in opened if re.search(r"O_WRONLY|O_RDWR|O_CREAT|O_TRUNC", l)], [],
+                             "the report was written in place")
+            renamed = [l for l in calls.splitlines() if re.search(r"rename(at2?)?\(.*\.%s\.\w+\".*\"%s\"" % (
+                re.escape(name), re.escape(final)), l)]
+            self.assertTrue(renamed, "no rename of a temporary file onto %s:\n%s" % (final, calls[-3000:]))
+        self.assertEqual([n for n in os.listdir(os.path.join(self.state, "reports")) if n.startswith(".")], [])
+
     def test_drill_rto_missed(self):
         c = self.conf('{ type = "fixture_dep"; name = "db"; change = "promote"; sleep = "1500ms"; }', rto="1s")
         r = self.agent("-c", c, "drill", "--yes", "--format", "json")

@@ -17,8 +17,12 @@
   promoted, and the old writer's node becomes its standby.
 - FailoverGlobalCluster with AllowDataLoss promotes the target's node at once. The old primary stays
   a member with SynchronizationStatus pending-resync; as soon as its node runs again (its Region is
-  back), the next RDS call starts rebuilding it in the background as a secondary of the new writer
-  (what it wrote alone is lost); the member shows connected once that is done.
+  back), the next RDS call starts rebuilding it in the background as a secondary of the new writer; the member
+  shows connected once that is done. Its Region is back when its node runs and no `unreachable` fault cuts the
+  Region; the `GlobalClusterRebuild` duration delays the rebuild that many seconds after that.
+- Before that rebuild, as Aurora does, the old primary's data at the point of failure is kept: a pg_dump of its
+  database (with the pair) and a system DB cluster snapshot `rds:unplanned-global-failover-<old cluster>-<UTC
+  yyyy-mm-dd-hh-mm>` (SnapshotType automated) that DescribeDBClusterSnapshots lists in the old primary's Region.
 - The bridge (drenv --pg): every Aurora cluster in us-east-1 is backed by node a, in us-west-2 by
   node b. Promoting a cluster (PromoteReadReplicaDBCluster, FailoverGlobalCluster,
   SwitchoverGlobalCluster to a target) promotes its region's node; a switchover also makes the old
@@ -26,6 +30,7 @@
   or GlobalClusterIdentifier) in region R of a source in region S makes node R a standby of node S.
   The bridge runs inside the request, so when the call returns the databases have moved.
 """
+import os
 import threading
 import time
 import urllib.parse
@@ -55,13 +60,17 @@ class RDS:
         self.busy = {}  # cluster ARN -> (status, until): `promoting`, `creating`
         self.resync = {}  # global cluster id -> old primary ARN left behind by a failover with data loss
         self.rebuilding = set()  # global cluster ids whose old primary is being rebuilt in the background
+        self.back_since = {}  # global cluster id -> when the old primary's Region was first seen back
+        self.failed_at = {}  # global cluster id -> time of the last failover with data loss
+        self.snapshots = []  # the system snapshots taken of old primaries before their rebuild
         self.before = {("rds", "CreateDBCluster"): self.create_cluster,
                        ("rds", "PromoteReadReplicaDBCluster"): self.promote,
                        ("rds", "FailoverGlobalCluster"): self.failover,
-                       ("rds", "SwitchoverGlobalCluster"): self.switchover}
+                       ("rds", "SwitchoverGlobalCluster"): self.switchover,
+                       ("rds", "DescribeDBClusterSnapshots"): self.describe_snapshots}
         self.after = {("rds", "DescribeGlobalClusters"): self.patch_global_clusters,
                       ("rds", "DescribeDBClusters"): self.patch_clusters}
-        self.control = [("GET", r"/pg", self.c_pg)]
+        self.control = [("GET", r"/pg", self.c_pg), ("GET", r"/rds/snapshots", self.c_snapshots)]
 
     def reset(self):
         with self.lock:
@@ -70,11 +79,14 @@ class RDS:
             self.busy.clear()
             self.resync.clear()
             self.rebuilding.clear()
+            self.back_since.clear()
+            self.failed_at.clear()
+            self.snapshots.clear()
 
     def dump(self):
         with self.lock:
             return {"writer": dict(self.writer), "moves": dict(self.moves), "busy": dict(self.busy),
-                    "resync": dict(self.resync)}
+                    "resync": dict(self.resync), "snapshots": [dict(s) for s in self.snapshots]}
 
     # ---- the bridge --------------------------------------------------------------------------
     def _bridge(self, op, *args):
@@ -90,6 +102,10 @@ class RDS:
         if op == "running":
             return pg.running(nodes[0])
         return pg.promote(nodes[0]) if op == "promote" else pg.make_standby(nodes[0], nodes[1])
+
+    def c_snapshots(self, m, spec, query):
+        with self.lock:
+            return 200, {"snapshots": [dict(s) for s in self.snapshots]}
 
     def c_pg(self, m, spec, query):
         if self.fx.pg is None:
@@ -245,6 +261,8 @@ class RDS:
             self.writer[gid] = target
             if kind == "failover" and old and old != target:
                 self.resync[gid] = old
+                self.failed_at[gid] = time.time()
+                self.back_since.pop(gid, None)
             else:
                 self.resync.pop(gid, None)
             self.moves[gid].update(running=False, until=time.time() + self.fx.duration(op))
@@ -260,7 +278,16 @@ class RDS:
             pending = [(g, o) for g, o in self.resync.items() if g not in self.rebuilding]
         for gid, old in pending:
             writer = self.writer.get(gid)
-            if not writer or not self._bridge("running", arn_region(old)) and self.fx.pg is not None:
+            if not writer:
+                continue
+            if self.fx.region_cut(arn_region(old)) or (
+                    not self._bridge("running", arn_region(old)) and self.fx.pg is not None):
+                with self.lock:
+                    self.back_since.pop(gid, None)
+                continue
+            with self.lock:
+                back = self.back_since.setdefault(gid, time.time())
+            if time.time() < back + self.fx.duration("GlobalClusterRebuild"):
                 continue
             with self.lock:
                 if gid in self.rebuilding or self.resync.get(gid) != old:
@@ -270,6 +297,7 @@ class RDS:
 
     def _rebuild(self, gid, old, writer):
         try:
+            self._keep_old_primary(gid, old)
             self._bridge("standby", arn_region(old), arn_region(writer))
             with self.lock:
                 if self.resync.get(gid) == old:
@@ -279,6 +307,84 @@ class RDS:
         finally:
             with self.lock:
                 self.rebuilding.discard(gid)
+
+    def _keep_old_primary(self, gid, old):
+        """Aurora's snapshot of the old storage volume at the point of failure, taken before the rebuild: a system
+        snapshot of the old primary cluster, and with the pair a pg_dump of its node (its data before pg_rewind)."""
+        with self.lock:
+            failed_at = self.failed_at.get(gid, 0)
+            if any(s["GlobalCluster"] == gid and s["DBClusterArn"] == old and s["FailedAt"] == failed_at
+                   for s in self.snapshots):
+                return
+        region, ident = arn_region(old), arn_id(old)
+        now = time.time()
+        sid = f"rds:unplanned-global-failover-{ident}-{time.strftime('%Y-%m-%d-%H-%M', time.gmtime(now))}"
+        found = self._clusters(region, ident)
+        c = find(found, "DescribeDBClustersResult/DBClusters/DBCluster") if found is not None else None
+        text = (lambda name, default=None: (find(c, name).text if c is not None and find(c, name) is not None
+                                            else default))
+        snap = {"DBClusterSnapshotIdentifier": sid, "DBClusterIdentifier": ident, "Region": region,
+                "DBClusterSnapshotArn": f"arn:aws:rds:{region}:{self.fx.account_id}:cluster-snapshot:{sid}",
+                "SnapshotCreateTime": now, "Engine": text("Engine", "aurora-postgresql"),
+                "EngineVersion": text("EngineVersion"), "MasterUsername": text("MasterUsername"),
+                "Port": text("Port"), "ClusterCreateTime": text("ClusterCreateTime"),
+                "StorageEncrypted": text("StorageEncrypted", "false"), "KmsKeyId": text("KmsKeyId"),
+                "GlobalCluster": gid, "DBClusterArn": old, "FailedAt": failed_at, "dump": None, "lsn": None}
+        node = NODE_OF.get(region)
+        if self.fx.pg is not None and node:
+            path = os.path.join(self.fx.pg.root, "snapshots", sid.replace(":", "_") + ".sql")
+            snap["lsn"] = self.fx.pg.keep_copy(node, path)
+            snap["dump"] = path
+        with self.lock:
+            self.snapshots.append(snap)
+
+    # ---- DescribeDBClusterSnapshots ------------------------------------------------------------
+    def _snapshot_xml(self, s):
+        created = time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime(s["SnapshotCreateTime"]))
+        parts = [awswire.el("DBClusterSnapshotIdentifier", s["DBClusterSnapshotIdentifier"]),
+                 awswire.el("DBClusterIdentifier", s["DBClusterIdentifier"]),
+                 awswire.el("SnapshotCreateTime", created), awswire.el("Engine", s["Engine"]),
+                 awswire.el("EngineMode", "provisioned"), awswire.el("AllocatedStorage", 1),
+                 awswire.el("Status", "available"), awswire.el("Port", s["Port"]),
+                 awswire.el("ClusterCreateTime", s["ClusterCreateTime"]),
+                 awswire.el("MasterUsername", s["MasterUsername"]), awswire.el("EngineVersion", s["EngineVersion"]),
+                 awswire.el("LicenseModel", "postgresql-license"), awswire.el("SnapshotType", "automated"),
+                 awswire.el("PercentProgress", 100), awswire.el("StorageEncrypted", s["StorageEncrypted"]),
+                 awswire.el("KmsKeyId", s["KmsKeyId"]),
+                 awswire.el("DBClusterSnapshotArn", s["DBClusterSnapshotArn"]),
+                 awswire.el("IAMDatabaseAuthenticationEnabled", False), "<TagList></TagList>"]
+        return "<DBClusterSnapshot>" + "".join(parts) + "</DBClusterSnapshot>"
+
+    def _snapshots_for(self, req):
+        f = req.form
+        kind = f.get("SnapshotType")
+        if kind and kind != "automated" or f.get("Marker"):
+            return []
+        cluster, sid = f.get("DBClusterIdentifier"), f.get("DBClusterSnapshotIdentifier")
+        with self.lock:
+            return [s for s in self.snapshots if s["Region"] == req.region
+                    and (not cluster or arn_id(cluster) == s["DBClusterIdentifier"])
+                    and (not sid or sid in (s["DBClusterSnapshotIdentifier"], s["DBClusterSnapshotArn"]))]
+
+    def describe_snapshots(self, req):
+        """moto's snapshots plus the system snapshots of old primaries (moto knows nothing of them)."""
+        mine = self._snapshots_for(req)
+        if not mine:
+            return None
+        sid = req.form.get("DBClusterSnapshotIdentifier")
+        if sid:  # a snapshot moto does not hold: the proxy answers alone
+            return query_response("rds", req.operation, "<DBClusterSnapshots>" + "".join(
+                self._snapshot_xml(s) for s in mine) + "</DBClusterSnapshots>")
+        resp = self.fx.forward(req)
+        if resp.status != 200:
+            return resp
+        root = ET.fromstring(resp.body)
+        holder = find(root, "DescribeDBClusterSnapshotsResult/DBClusterSnapshots")
+        if holder is None:
+            holder = ET.SubElement(find(root, "DescribeDBClusterSnapshotsResult"), "DBClusterSnapshots")
+        for s in mine:
+            holder.append(ET.fromstring(self._snapshot_xml(s)))
+        return with_xml(resp, root, awswire.NS["rds"])
 
     # ---- Describe* answers -------------------------------------------------------------------
     def _patch_global(self, gc, in_call=False):

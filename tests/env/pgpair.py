@@ -90,7 +90,7 @@ RETURNS SETOF record LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_c
 $f$;
 """
 BINDIR_DEFAULT = "/usr/lib/postgresql/15/bin"
-TOOLS = ("initdb", "pg_ctl", "pg_basebackup", "pg_rewind", "psql", "postgres")
+TOOLS = ("initdb", "pg_ctl", "pg_basebackup", "pg_rewind", "pg_dump", "psql", "postgres")
 
 
 class PgError(Exception):
@@ -307,6 +307,22 @@ class Pair:
                 return self._log("promote", node, t0, "already primary")
             self.sql(node, "SELECT pg_promote(true, 60)")
             return self._log("promote", node, t0, "promoted")
+
+    def keep_copy(self, node, path):
+        """What a primary holds, kept before it is rebuilt: a pg_dump of the roadcall database into `path` (plain
+        SQL, superuser over the node's socket). Returns the node's WAL position then (pg_current_wal_lsn)."""
+        with self.lock:
+            t0 = time.monotonic()
+            if not self.running(node):
+                self.start(node)
+            lsn = self.sql(node, "SELECT pg_current_wal_lsn()")
+            d = os.path.dirname(path)
+            os.makedirs(d, exist_ok=True)
+            os.chown(d, self.uid, self.gid)
+            self._run(node, ["pg_dump", "-h", self.ndir(node, "sock"), "-p", str(self.port(node)),
+                             "-U", "postgres", "-d", DB_NAME, "-f", path], timeout=120)
+            self._log("keep_copy", node, t0, f"pg_dump at {lsn} into {os.path.basename(path)}")
+            return lsn
 
     def make_standby(self, node, upstream):
         """Make `node` a streaming standby of `upstream`, rewinding it if it had diverged."""

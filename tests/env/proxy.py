@@ -46,6 +46,7 @@ class Fixture:
         self.moto_host, self.moto_port = u.hostname, u.port
         self.pg = pg
         self.durations = {}
+        self.region_cut = lambda region: False  # the proxy's faults say when a whole Region is unreachable
         self._clients = {}
         self._lock = threading.Lock()
         import boto3  # noqa: F401  (import once, in the main thread)
@@ -163,6 +164,12 @@ class Faults:
                 return dict(r)
         return None
 
+    def region_cut(self, region):
+        """An `unreachable` fault cuts the whole Region (or its RDS endpoint)."""
+        with self.lock:
+            return any(r["action"] == "unreachable" and r["region"] == region and r["service"] in (None, "rds")
+                       and (r["count"] is None or r["hits"] < r["count"]) for r in self.rules)
+
     def remove(self, fault_id=None):
         with self.lock:
             before = len(self.rules)
@@ -201,6 +208,7 @@ class Proxy:
         self.reset_event = threading.Event()  # wakes hung connections on reset
         self.emulators = emulators
         self.before, self.after, self.control = {}, {}, []
+        fx.region_cut = self.faults.region_cut
         for emu in emulators:
             self.before.update(getattr(emu, "before", {}))
             self.after.update(getattr(emu, "after", {}))

@@ -47,6 +47,12 @@ class Coverage(drtest.EnvTestCase):
                   "--engine-version", "15.4", "--global-cluster-identifier", "g", region=DR)["DBCluster"]["DBClusterArn"]
         aws("rds", "failover-global-cluster", "--global-cluster-identifier", "g", "--target-db-cluster-identifier", sec,
             "--allow-data-loss")
+        deadline = time.monotonic() + 20  # the old primary's system snapshot, taken before Aurora rebuilds it
+        while not [s for s in aws("rds", "describe-db-cluster-snapshots", "--db-cluster-identifier", "app")
+                   ["DBClusterSnapshots"] if s["DBClusterSnapshotIdentifier"].startswith("rds:unplanned-global-failover-app-")]:
+            aws("rds", "describe-global-clusters", "--global-cluster-identifier", "g")
+            self.assertLess(time.monotonic(), deadline, "no snapshot of the old primary")
+            time.sleep(0.2)
         aws("rds", "switchover-global-cluster", "--global-cluster-identifier", "g",
             "--target-db-cluster-identifier", CLUSTER_ARN)
         self.assertTrue(aws("rds", "describe-global-clusters", "--global-cluster-identifier", "g")
@@ -160,6 +166,18 @@ class Coverage(drtest.EnvTestCase):
         sec = c("rds", DR).create_db_cluster(DBClusterIdentifier="app-dr", Engine="aurora-postgresql",
                                              EngineVersion="15.4", GlobalClusterIdentifier="g")["DBCluster"]["DBClusterArn"]
         c("rds").failover_global_cluster(GlobalClusterIdentifier="g", TargetDbClusterIdentifier=sec, AllowDataLoss=True)
+        deadline = time.monotonic() + 20
+        while True:
+            snaps = [s for s in c("rds").describe_db_cluster_snapshots(DBClusterIdentifier="app")["DBClusterSnapshots"]
+                     if s["DBClusterSnapshotIdentifier"].startswith("rds:unplanned-global-failover-app-")]
+            if snaps:
+                break
+            c("rds").describe_global_clusters(GlobalClusterIdentifier="g")
+            self.assertLess(time.monotonic(), deadline, "no snapshot of the old primary")
+            time.sleep(0.2)
+        self.assertEqual(snaps[0]["SnapshotType"], "automated")
+        one = c("rds").describe_db_cluster_snapshots(DBClusterSnapshotIdentifier=snaps[0]["DBClusterSnapshotIdentifier"])
+        self.assertEqual([s["DBClusterIdentifier"] for s in one["DBClusterSnapshots"]], ["app"])
         c("rds").switchover_global_cluster(GlobalClusterIdentifier="g", TargetDbClusterIdentifier=CLUSTER_ARN)
         c("rds").describe_global_clusters()
         with self.assertRaises(c("rds", DR).exceptions.ClientError) as cm:  # no such thing for Aurora PostgreSQL

@@ -63,6 +63,8 @@ KNOWN_UNCHECKED = {
            for h in ("failover", "failback")},
         **{f"{h}:rds:FailoverGlobalCluster": "forced only (aurora-global)" for h in ("failover", "failback")},
         "failover:cloudwatch:GetMetricStatistics": "forced only: the last known lag (aurora-global)",
+        "failback:rds:DescribeDBClusterSnapshots": "only after a failover with data loss: the snapshot Aurora keeps "
+        "of the old primary (aurora-global)",
         **{f"failback:rds:{a}": "after a switchover the old primary is a connected secondary: nothing is removed, "
            "renamed or created" for a in ("RemoveFromGlobalCluster", "ModifyDBCluster", "CreateDBCluster",
                                           "CreateDBInstance")},
