@@ -2185,6 +2185,21 @@ static int au_prepare(dr_resource *res, const dr_hook_args *args, dr_error *err)
     if (x.forced || x.dry || !x.has_pg || back)
         return 0; /* forced: the side being left may be gone; without the data plane Aurora synchronises itself;
                      a failback may first rebuild the primary-region cluster, and waits for it to catch up then */
+    {
+        /* a graceful switch fences the side being left first: when it cannot be reached, it is not ready (a
+           forced switch is the way then), and waiting for its lag would only spend the deadline */
+        au_pg *pg = NULL;
+        rc = pg_open(&x, from, 0, &pg, err);
+        au_pg_close(pg);
+        if (rc != 0) {
+            if (rc == DR_ENETWORK)
+                dr_error_prefix(err, "cannot reach the side being left to fence it, refusing a graceful switch (use "
+                                     "--mode forced): ");
+            dr_report_state(H, res, "prepare_rpo_lag", DR_STATUS_CRITICAL, NULL, "at most 1000 ms", "%s",
+                            err->message);
+            return rc;
+        }
+    }
     snprintf(what, sizeof(what), "the RPO lag of %s (aurora_global_db_status) to fall to %d ms", region,
              PREPARE_MAX_LAG_MS);
     rc = wait_region_synced(&x, from, region, PREPARE_MAX_LAG_MS, what, err);
