@@ -7,6 +7,7 @@
 
 #include <jansson.h>
 
+#include "cancel.h"
 #include "cli.h"
 #include "config.h"
 #include "dr/util.h"
@@ -373,7 +374,7 @@ int cmd_run(const opts *o, agent *a, const unsigned char *sel, hook_kind hook, c
         switch_result_free(&sw);
         return EXIT_FAIL;
     }
-    ok = hook == HOOK_VERIFY ? 1 : run_all_succeeded(a);
+    ok = hook == HOOK_VERIFY ? 1 : result_all_succeeded(&a->run);
     if (sw.outcome == SWITCH_NOT_READY)
         ok = 0;
     if (s.locked && session_lease_lost(&s)) {
@@ -400,15 +401,15 @@ int cmd_run(const opts *o, agent *a, const unsigned char *sel, hook_kind hook, c
     ri.rto_since_resume_seconds = -1;
     {
         double rpo = -1, rto = -1;
-        run_worst_rpo(a, &rpo);
-        s.n_rpo_unknown = run_rpo_unknown(a, s.rpo_unknown_ids, sizeof(s.rpo_unknown_ids) / sizeof(s.rpo_unknown_ids[0]));
+        result_worst_rpo(&a->run, &rpo);
+        s.n_rpo_unknown = result_rpo_unknown(&a->run, s.rpo_unknown_ids, sizeof(s.rpo_unknown_ids) / sizeof(s.rpo_unknown_ids[0]));
         if (s.n_rpo_unknown > sizeof(s.rpo_unknown_ids) / sizeof(s.rpo_unknown_ids[0]))
             s.n_rpo_unknown = sizeof(s.rpo_unknown_ids) / sizeof(s.rpo_unknown_ids[0]);
         if (hook == HOOK_FAILOVER && ok) {
             /* the RTO runs from the run's first start: a crash and a resume do not reset it */
-            rto = resume_id ? a->run_finished - s.first_started : a->run_finished - a->run_started;
+            rto = resume_id ? a->run.finished - s.first_started : a->run.finished - a->run.started;
             if (resume_id)
-                s.rto_part = a->run_finished - a->run_started;
+                s.rto_part = a->run.finished - a->run.started;
             ri.has_rto = 1;
             ri.rto_seconds = rto;
             ri.rto_since_resume_seconds = s.rto_part;
@@ -457,7 +458,7 @@ int cmd_run(const opts *o, agent *a, const unsigned char *sel, hook_kind hook, c
            (for verify: UNKNOWN, unless a resource is CRITICAL) */
         if (hook != HOOK_VERIFY)
             return EXIT_FAIL;
-        return run_worst_status(a) == DR_STATUS_CRITICAL ? (int)DR_STATUS_CRITICAL : (int)DR_STATUS_UNKNOWN;
+        return result_worst_status(&a->run) == DR_STATUS_CRITICAL ? (int)DR_STATUS_CRITICAL : (int)DR_STATUS_UNKNOWN;
     }
     if (o->format != FMT_JSON) {
         if (sw.outcome == SWITCH_NOT_READY)
@@ -473,9 +474,9 @@ int cmd_run(const opts *o, agent *a, const unsigned char *sel, hook_kind hook, c
     switch_result_free(&sw);
 
     if (hook == HOOK_VERIFY)
-        return (int)run_worst_status(a);
+        return (int)result_worst_status(&a->run);
     if (hook == HOOK_CONFIGURE && o->plan)
-        return !run_all_succeeded(a) ? EXIT_FAIL : run_changes_pending(a) ? EXIT_PLAN_CHANGES : EXIT_OK;
+        return !result_all_succeeded(&a->run) ? EXIT_FAIL : result_changes_pending(&a->run) ? EXIT_PLAN_CHANGES : EXIT_OK;
     return ok ? EXIT_OK : EXIT_FAIL;
 }
 
@@ -494,17 +495,17 @@ static int verify_until_ok(session *s, agent *a, dr_serving serving, const char 
         if (rc != 0)
             return rc;
         (*rounds)++;
-        if (run_worst_status(a) == DR_STATUS_OK) {
+        if (result_worst_status(&a->run) == DR_STATUS_OK) {
             drill_record_phase(d, a, phase);
             return 0;
         }
-        if (run_cancel_requested() || dr_now() - since + interval > budget) {
+        if (cancel_requested() || dr_now() - since + interval > budget) {
             drill_record_phase(d, a, phase);
             return 1;
         }
-        log_info("%s: not every resource is OK yet (%s); again in %.0fs", phase, dr_status_name(run_worst_status(a)),
+        log_info("%s: not every resource is OK yet (%s); again in %.0fs", phase, dr_status_name(result_worst_status(&a->run)),
                  interval);
-        for (double slept = 0; slept < interval && !run_cancel_requested(); slept += 0.2)
+        for (double slept = 0; slept < interval && !cancel_requested(); slept += 0.2)
             usleep(200 * 1000);
     }
 }
@@ -554,7 +555,7 @@ int cmd_drill(const opts *o, agent *a, const unsigned char *sel, const char *con
     if (session_run(&s, HOOK_VERIFY, "verify", 0, DR_SERVING_PRIMARY) != 0)
         goto aborted;
     drill_record_phase(&d, a, "verify");
-    pre = run_worst_status(a);
+    pre = result_worst_status(&a->run);
     if (pre == DR_STATUS_CRITICAL || pre == DR_STATUS_UNKNOWN) {
         snprintf(d.failure, sizeof(d.failure), "the estate is %s before the drill: no failover attempted",
                  dr_status_name(pre));
@@ -588,14 +589,14 @@ int cmd_drill(const opts *o, agent *a, const unsigned char *sel, const char *con
         goto aborted;
     if (rc == 0) {
         d.rto_reached = 1;
-        d.rto = a->run_finished - d.failover_started;
+        d.rto = a->run.finished - d.failover_started;
     }
 
     /* 4. failback */
     log_info("drill 4/5: failback to %s", a->cfg->primary_region);
     s.o.mode = DR_MODE_GRACEFUL;
     switch_result_free(&sw);
-    if (run_cancel_requested())
+    if (cancel_requested())
         goto back;
     if (switch_run(&s, HOOK_FAILBACK, "failback", DR_SERVING_DR, 0, 0, &d, &sw) != 0)
         goto aborted;
@@ -621,7 +622,7 @@ int cmd_drill(const opts *o, agent *a, const unsigned char *sel, const char *con
         goto aborted;
     if (rc != 0) {
         snprintf(d.failure, sizeof(d.failure), "after the failback the estate is %s",
-                 dr_status_name(run_worst_status(a)));
+                 dr_status_name(result_worst_status(&a->run)));
         d.failed_phase = 1;
     }
     goto report;
@@ -635,7 +636,7 @@ back:
         snprintf(d.outcome, sizeof(d.outcome), "held");
         goto report;
     }
-    run_reset_cancel();
+    cancel_reset();
     log_warn("drill: rolling back: failback to %s", a->cfg->primary_region);
     if (switch_run(&s, HOOK_FAILBACK, "rollback", DR_SERVING_DR, 0, 1, &d, &sw) != 0)
         goto aborted;
@@ -658,8 +659,8 @@ back_state:
 incomplete:
     /* the failover's commit started and did not finish: roll back what moved, or hold it */
     {
-        const char *why = run_cancel_requested() ? "was cancelled" : "failed";
-        if (run_cancel_requested())
+        const char *why = cancel_requested() ? "was cancelled" : "failed";
+        if (cancel_requested())
             cancel_phase = "failover";
         unsigned char *back_sel = calloc(a->cfg->n_res + 1, 1);
         const unsigned char *orig_sel = s.o.selected;
@@ -678,12 +679,12 @@ incomplete:
         stated = switch_state(&s, HOOK_FAILOVER, "rolling back", config_path);
         /* the resources whose failover ran (moved, partly moved or failed): failed back in reverse order */
         for (size_t i = 0; i < a->cfg->n_res; i++) {
-            if ((!orig_sel || orig_sel[i]) && a->results[i].ran) {
+            if ((!orig_sel || orig_sel[i]) && a->run.res[i].ran) {
                 back_sel[i] = 1;
                 n_back++;
             }
         }
-        run_reset_cancel();
+        cancel_reset();
         log_warn("drill: rolling back: failback of the %zu resources whose failover ran, in reverse dependency order",
                  n_back);
         s.o.selected = back_sel;
@@ -709,10 +710,10 @@ incomplete:
 
 aborted:
     snprintf(d.failure, sizeof(d.failure), "the drill was interrupted%s",
-             run_cancel_requested() ? " (cancelled)" : "");
+             cancel_requested() ? " (cancelled)" : "");
     d.failed_phase = 1;
 report:
-    if (run_cancel_requested() || cancel_phase) {
+    if (cancel_requested() || cancel_phase) {
         /* neither met nor missed: say where it stopped and which region serves now (after a rollback: the primary) */
         const char *last = cancel_phase ? cancel_phase : d.n_steps ? d.steps[d.n_steps - 1].phase : "verify";
         dr_serving now = DR_SERVING_PRIMARY;
@@ -1015,10 +1016,10 @@ static size_t planned_count(const agent *a)
     size_t n = 0;
 
     for (size_t i = 0; i < a->cfg->n_res; i++) {
-        if (a->last_opts.selected && !a->last_opts.selected[i])
+        if (a->run.selected && !a->run.selected[i])
             continue;
-        for (size_t k = 0; k < a->results[i].n_changes; k++)
-            n += a->results[i].changes[k].state == DR_CHANGE_PLANNED;
+        for (size_t k = 0; k < a->run.res[i].n_changes; k++)
+            n += a->run.res[i].changes[k].state == DR_CHANGE_PLANNED;
     }
     return n;
 }
@@ -1071,11 +1072,11 @@ int cmd_cleanup(const opts *o, agent *a, const unsigned char *sel, const char *c
         goto out;
     }
     pending = planned_count(a);
-    if (o->plan || pending == 0 || !run_all_succeeded(a)) {
+    if (o->plan || pending == 0 || !result_all_succeeded(&a->run)) {
         ri.dry_run = 1;
-        session_end(&s, !run_all_succeeded(a) ? "failed" : pending ? "planned" : "unchanged", -1, -1);
+        session_end(&s, !result_all_succeeded(&a->run) ? "failed" : pending ? "planned" : "unchanged", -1, -1);
         output_report(o, a, &ri);
-        rc = !run_all_succeeded(a) ? EXIT_FAIL : o->plan && pending ? EXIT_PLAN_CHANGES : EXIT_OK;
+        rc = !result_all_succeeded(&a->run) ? EXIT_FAIL : o->plan && pending ? EXIT_PLAN_CHANGES : EXIT_OK;
         goto out;
     }
     if (o->format == FMT_TEXT) {
@@ -1094,7 +1095,7 @@ int cmd_cleanup(const opts *o, agent *a, const unsigned char *sel, const char *c
         session_end(&s, "failed", -1, -1);
         goto out;
     }
-    ok = run_all_succeeded(a) && !(s.locked && lock_lost(&s.lock));
+    ok = result_all_succeeded(&a->run) && !(s.locked && lock_lost(&s.lock));
     session_end(&s, ok ? report_overall_status(a, 0) : "failed", -1, -1);
     ri.dry_run = 0;
     if (output_report(o, a, &ri) != 0)

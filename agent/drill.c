@@ -163,10 +163,10 @@ static char *dup_or_null(const char *s)
 void drill_record_phase(drill *d, const agent *a, const char *phase)
 {
     for (size_t i = 0; i < a->cfg->n_res; i++) {
-        const res_result *r = &a->results[i];
+        const res_result *r = &a->run.res[i];
         drill_step *n;
 
-        if (a->last_opts.selected && !a->last_opts.selected[i])
+        if (a->run.selected && !a->run.selected[i])
             continue;
         n = realloc(d->steps, (d->n_steps + 1) * sizeof(*n));
         if (!n)
@@ -177,7 +177,7 @@ void drill_record_phase(drill *d, const agent *a, const char *phase)
         n->resource = strdup(a->cfg->res[i].id);
         n->plugin = strdup(a->cfg->res[i].type);
         n->phase = strdup(phase);
-        n->hook = a->last_hook;
+        n->hook = a->run.hook;
         n->status = r->status;
         n->started = r->started_at;
         n->finished = r->finished_at > r->started_at ? r->finished_at : r->started_at;

@@ -11,7 +11,7 @@
 
 #include <jansson.h>
 
-#include "run.h"
+#include "agent.h"
 
 typedef struct drill_step {
     char *resource;

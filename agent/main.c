@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "cancel.h"
 #include "cli.h"
 #include "config.h"
 #include "dr/aws.h"
@@ -15,6 +16,7 @@
 #include "log.h"
 #include "report.h"
 #include "isolate.h"
+#include "host.h"
 #include "run.h"
 #include "sdkhost.h"
 #include "version.h"
@@ -307,7 +309,7 @@ static int g_plugin_exit_code = EXIT_FAIL;
 
 static void plugin_exit_guard(void)
 {
-    if (!iso_in_child() && run_in_plugin_code()) {
+    if (!iso_in_child() && plugin_code_running()) {
         static const char msg[] = "dr-agent: a plugin ended the process (exit() during one of its calls): no result\n";
         if (write(STDERR_FILENO, msg, sizeof(msg) - 1) < 0) {
             /* nothing more to do */
@@ -319,7 +321,7 @@ static void plugin_exit_guard(void)
 static void on_signal(int sig)
 {
     (void)sig;
-    run_request_cancel();
+    cancel_request();
 }
 
 static void sdk_log(int level, const char *message, void *arg)
@@ -542,7 +544,7 @@ int main(int argc, char **argv)
         rc = cmd_resume(&o, &a, config_path);
     else if (strcmp(o.command, "cleanup") == 0)
         rc = cmd_cleanup(&o, &a, sel, config_path);
-    if (strcmp(o.command, "verify") != 0 && strcmp(o.command, "plan") != 0 && run_cancel_requested() && rc == EXIT_OK)
+    if (strcmp(o.command, "verify") != 0 && strcmp(o.command, "plan") != 0 && cancel_requested() && rc == EXIT_OK)
         rc = EXIT_FAIL;
 out:
     errlist_free(&errs);

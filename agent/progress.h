@@ -2,7 +2,7 @@
 #ifndef DR_AGENT_PROGRESS_H
 #define DR_AGENT_PROGRESS_H
 
-#include "run.h"
+#include "agent.h"
 
 /*
  * Start showing progress for the runs of `a` on stderr: live lines when

@@ -24,29 +24,29 @@ void report_set_extra_metrics(report_metrics_fn fn, void *arg)
 
 static int selected(const agent *a, size_t i)
 {
-    return !a->last_opts.selected || a->last_opts.selected[i];
+    return !a->run.selected || a->run.selected[i];
 }
 
 static const char *res_status_name(const agent *a, size_t i)
 {
-    if (a->last_hook == HOOK_VERIFY)
-        return dr_status_name((dr_status)a->results[i].status);
-    return action_status_name((action_status)a->results[i].status);
+    if (a->run.hook == HOOK_VERIFY)
+        return dr_status_name((dr_status)a->run.res[i].status);
+    return action_status_name((action_status)a->run.res[i].status);
 }
 
 const char *report_overall_status(const agent *a, int dry_run)
 {
     int done = 0, planned = 0;
 
-    if (a->last_hook == HOOK_VERIFY)
-        return dr_status_name(run_worst_status(a));
-    if (!run_all_succeeded(a))
+    if (a->run.hook == HOOK_VERIFY)
+        return dr_status_name(result_worst_status(&a->run));
+    if (!result_all_succeeded(&a->run))
         return "failed";
     for (size_t i = 0; i < a->cfg->n_res; i++) {
         if (!selected(a, i))
             continue;
-        done |= a->results[i].status == ACT_DONE;
-        planned |= a->results[i].status == ACT_PLANNED;
+        done |= a->run.res[i].status == ACT_DONE;
+        planned |= a->run.res[i].status == ACT_PLANNED;
     }
     (void)dry_run;
     return done ? "done" : planned ? "planned" : "unchanged";
@@ -78,7 +78,7 @@ static json_t *str_or_null(const char *s)
 static json_t *resource_json(const agent *a, size_t i)
 {
     const cfg_resource *c = &a->cfg->res[i];
-    const res_result *r = &a->results[i];
+    const res_result *r = &a->run.res[i];
     json_t *res, *checks = json_array(), *changes = json_array(), *deps = json_array();
 
     for (size_t k = 0; k < r->n_checks; k++) {
@@ -127,29 +127,29 @@ static json_t *head_json(const agent *a, const report_info *ri)
     json_t *doc;
     double worst_rpo;
 
-    dr_time_format(a->run_started, 0, started, sizeof(started));
-    dr_time_format(a->run_finished, 0, finished, sizeof(finished));
+    dr_time_format(a->run.started, 0, started, sizeof(started));
+    dr_time_format(a->run.finished, 0, finished, sizeof(finished));
     doc = json_pack("{s:s, s:s, s:s, s:s, s:s, s:{s:f, s:f}, s:{s:s, s:s}, s:b, s:s, s:s}", "command",
                     ri->command, "run_id", ri->run_id ? ri->run_id : "", "started_at", started, "finished_at",
                     finished, "status", report_overall_status(a, ri->dry_run), "objectives", "rpo_seconds",
                     a->cfg->rpo, "rto_seconds", a->cfg->rto, "regions", "primary", a->cfg->primary_region, "dr",
                     a->cfg->dr_region, "dry_run", ri->dry_run, "serving",
-                    a->last_opts.serving == DR_SERVING_DR ? "dr" : "primary", "agent_version", DR_AGENT_VERSION);
+                    a->run.serving == DR_SERVING_DR ? "dr" : "primary", "agent_version", DR_AGENT_VERSION);
     if (!doc)
         return NULL;
-    if (a->last_hook == HOOK_FAILOVER || a->last_hook == HOOK_FAILBACK)
-        json_object_set_new(doc, "mode", json_string(a->last_opts.mode == DR_MODE_FORCED ? "forced" : "graceful"));
-    json_object_set_new(doc, "rpo_observed_seconds", run_worst_rpo(a, &worst_rpo) ? json_real(worst_rpo) : json_null());
+    if (a->run.hook == HOOK_FAILOVER || a->run.hook == HOOK_FAILBACK)
+        json_object_set_new(doc, "mode", json_string(a->run.mode == DR_MODE_FORCED ? "forced" : "graceful"));
+    json_object_set_new(doc, "rpo_observed_seconds", result_worst_rpo(&a->run, &worst_rpo) ? json_real(worst_rpo) : json_null());
     {
         double age;
         size_t who;
         json_object_set_new(doc, "backup_recovery_point_age_seconds",
-                            run_worst_backup_age(a, &age, &who) ? json_real(age) : json_null());
+                            result_worst_backup_age(&a->run, &age, &who) ? json_real(age) : json_null());
     }
     {
         /* the run's RPO is unknown while one data resource's is: rpo_observed_seconds is then the known worst */
         const char *ids[256];
-        size_t n = run_rpo_unknown(a, ids, 256);
+        size_t n = result_rpo_unknown(&a->run, ids, 256);
         json_t *arr = json_array();
         for (size_t i = 0; i < n && i < 256; i++)
             json_array_append_new(arr, json_string(ids[i]));
@@ -160,7 +160,7 @@ static json_t *head_json(const agent *a, const report_info *ri)
         if (ri->rto_since_resume_seconds >= 0)
             json_object_set_new(doc, "rto_since_resume_seconds", json_real(ri->rto_since_resume_seconds));
     }
-    json_object_set_new(doc, "duration_ms", json_integer((json_int_t)llround((a->run_finished - a->run_started) * 1000.0)));
+    json_object_set_new(doc, "duration_ms", json_integer((json_int_t)llround((a->run.finished - a->run.started) * 1000.0)));
     if (json_object_set_new(doc, "resources", json_array()) != 0) {
         json_decref(doc);
         return NULL;
@@ -337,8 +337,8 @@ void report_change_summary(const agent *a, int dry_run, FILE *out)
     for (size_t i = 0; i < a->cfg->n_res; i++) {
         if (!selected(a, i))
             continue;
-        for (size_t k = 0; k < a->results[i].n_changes; k++) {
-            const change_rec *c = &a->results[i].changes[k];
+        for (size_t k = 0; k < a->run.res[i].n_changes; k++) {
+            const change_rec *c = &a->run.res[i].changes[k];
             if (c->state == DR_CHANGE_FAILED)
                 failed++;
             else if (c->state == (dry_run ? DR_CHANGE_PLANNED : DR_CHANGE_DONE))
@@ -365,7 +365,7 @@ int report_text(const agent *a, const report_info *ri, FILE *out, int verbose)
             w = strlen(a->cfg->res[i].id);
     fprintf(out, "%-*s  %-9s  %-9s  %s\n", (int)w, "RESOURCE", "STATUS", "RPO", "TIME");
     for (size_t i = 0; i < a->cfg->n_res; i++) {
-        const res_result *r = &a->results[i];
+        const res_result *r = &a->run.res[i];
 
         if (!selected(a, i))
             continue;
@@ -400,7 +400,7 @@ int report_text(const agent *a, const report_info *ri, FILE *out, int verbose)
             fprintf(out, "    %s\n", r->error);
     }
     dr_duration_format(a->cfg->rpo, obj, sizeof(obj));
-    dr_duration_format(a->run_finished - a->run_started, dur, sizeof(dur));
+    dr_duration_format(a->run.finished - a->run.started, dur, sizeof(dur));
     fprintf(out, "%s %s in %s", ri->command, report_overall_status(a, ri->dry_run), dur);
     if (ri->has_rto && ri->rto_seconds >= 0) {
         char rto[32], part[32];
@@ -413,32 +413,32 @@ int report_text(const agent *a, const report_info *ri, FILE *out, int verbose)
     }
     {
         const char *ids[1];
-        size_t unknown = run_rpo_unknown(a, ids, 1);
+        size_t unknown = result_rpo_unknown(&a->run, ids, 1);
         if (unknown)
             fprintf(out, "; RPO unknown (%zu resource%s could not measure it, %s%s)", unknown, unknown == 1 ? "" : "s",
                     ids[0], unknown > 1 ? ", ..." : "");
     }
-    if (run_worst_rpo(a, &worst)) {
+    if (result_worst_rpo(&a->run, &worst)) {
         const char *who = "";
         for (size_t i = 0; i < a->cfg->n_res; i++)
-            if (selected(a, i) && a->results[i].has_rpo && a->results[i].rpo == worst)
+            if (selected(a, i) && a->run.res[i].has_rpo && a->run.res[i].rpo == worst)
                 who = a->cfg->res[i].id;
         dr_duration_format(worst, rpo, sizeof(rpo));
         /* each plugin judges its own value (a backup's age has its own limit); this line only informs */
-        fprintf(out, "; longest %s RPO %s (%s; objective %s)", run_rpo_unknown(a, NULL, 0) ? "known" : "observed", rpo,
+        fprintf(out, "; longest %s RPO %s (%s; objective %s)", result_rpo_unknown(&a->run, NULL, 0) ? "known" : "observed", rpo,
                 who, obj);
     }
     {
         double age;
         size_t who;
-        if (run_worst_backup_age(a, &age, &who)) {
+        if (result_worst_backup_age(&a->run, &age, &who)) {
             dr_duration_format(age, rpo, sizeof(rpo));
             /* what a restore would lose, not what a failover would: not an RPO */
             fprintf(out, "; oldest backup recovery point %s (%s)", rpo, a->cfg->res[who].id);
         }
     }
     fputc('\n', out);
-    if (a->last_hook == HOOK_CONFIGURE || a->last_hook == HOOK_CLEANUP)
+    if (a->run.hook == HOOK_CONFIGURE || a->run.hook == HOOK_CLEANUP)
         report_change_summary(a, ri->dry_run, out);
     return ferror(out) ? DR_EIO : 0;
 }
@@ -464,7 +464,7 @@ static void prom_head(FILE *out, const char *name, const char *help)
 
 int report_prometheus(const agent *a, const report_info *ri, FILE *out)
 {
-    if (a->last_hook == HOOK_VERIFY) {
+    if (a->run.hook == HOOK_VERIFY) {
         prom_head(out, "dr_verify_status", "Verify status per resource: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.");
         for (size_t i = 0; i < a->cfg->n_res; i++) {
             if (!selected(a, i))
@@ -473,61 +473,61 @@ int report_prometheus(const agent *a, const report_info *ri, FILE *out)
             prom_label(out, a->cfg->res[i].id);
             fputs("\",plugin=\"", out);
             prom_label(out, a->cfg->res[i].type);
-            fprintf(out, "\"} %d\n", a->results[i].status);
+            fprintf(out, "\"} %d\n", a->run.res[i].status);
         }
         prom_head(out, "dr_check_status", "Status of each check: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.");
         for (size_t i = 0; i < a->cfg->n_res; i++) {
             if (!selected(a, i))
                 continue;
-            for (size_t k = 0; k < a->results[i].n_checks; k++) {
+            for (size_t k = 0; k < a->run.res[i].n_checks; k++) {
                 fputs("dr_check_status{resource=\"", out);
                 prom_label(out, a->cfg->res[i].id);
                 fputs("\",plugin=\"", out);
                 prom_label(out, a->cfg->res[i].type);
                 fputs("\",check=\"", out);
-                prom_label(out, a->results[i].checks[k].name);
-                fprintf(out, "\"} %d\n", (int)a->results[i].checks[k].status);
+                prom_label(out, a->run.res[i].checks[k].name);
+                fprintf(out, "\"} %d\n", (int)a->run.res[i].checks[k].status);
             }
         }
         prom_head(out, "dr_rpo_observed_seconds",
                   "Replication RPO per resource: the data a failover would lose now (replication lag).");
         for (size_t i = 0; i < a->cfg->n_res; i++) {
-            if (!selected(a, i) || !a->results[i].has_rpo)
+            if (!selected(a, i) || !a->run.res[i].has_rpo)
                 continue;
             fputs("dr_rpo_observed_seconds{resource=\"", out);
             prom_label(out, a->cfg->res[i].id);
             fputs("\",plugin=\"", out);
             prom_label(out, a->cfg->res[i].type);
-            fprintf(out, "\"} %.6g\n", a->results[i].rpo);
+            fprintf(out, "\"} %.6g\n", a->run.res[i].rpo);
         }
         prom_head(out, "dr_backup_recovery_point_age_seconds",
                   "Age of the newest restorable backup per resource: the data a restore would lose.");
         for (size_t i = 0; i < a->cfg->n_res; i++) {
-            if (!selected(a, i) || !a->results[i].has_backup_age)
+            if (!selected(a, i) || !a->run.res[i].has_backup_age)
                 continue;
             fputs("dr_backup_recovery_point_age_seconds{resource=\"", out);
             prom_label(out, a->cfg->res[i].id);
             fputs("\",plugin=\"", out);
             prom_label(out, a->cfg->res[i].type);
-            fprintf(out, "\"} %.6g\n", a->results[i].backup_age);
+            fprintf(out, "\"} %.6g\n", a->run.res[i].backup_age);
         }
         prom_head(out, "dr_rpo_objective_seconds", "Recovery point objective.");
         fprintf(out, "dr_rpo_objective_seconds %.6g\n", a->cfg->rpo);
         prom_head(out, "dr_rto_objective_seconds", "Recovery time objective.");
         fprintf(out, "dr_rto_objective_seconds %.6g\n", a->cfg->rto);
         prom_head(out, "dr_verify_last_run_timestamp_seconds", "When the last verify finished (epoch seconds).");
-        fprintf(out, "dr_verify_last_run_timestamp_seconds %.3f\n", a->run_finished);
+        fprintf(out, "dr_verify_last_run_timestamp_seconds %.3f\n", a->run.finished);
         prom_head(out, "dr_verify_duration_seconds", "How long the last verify took.");
-        fprintf(out, "dr_verify_duration_seconds %.6f\n", a->run_finished - a->run_started);
+        fprintf(out, "dr_verify_duration_seconds %.6f\n", a->run.finished - a->run.started);
         prom_head(out, "dr_verify_exit_status", "Worst status of the last verify (the Nagios exit code).");
-        fprintf(out, "dr_verify_exit_status %d\n", (int)run_worst_status(a));
+        fprintf(out, "dr_verify_exit_status %d\n", (int)result_worst_status(&a->run));
     } else {
         prom_head(out, "dr_run_success", "1 when the last run of the command succeeded.");
-        fprintf(out, "dr_run_success{command=\"%s\"} %d\n", ri->command, run_all_succeeded(a));
+        fprintf(out, "dr_run_success{command=\"%s\"} %d\n", ri->command, result_all_succeeded(&a->run));
         prom_head(out, "dr_run_last_timestamp_seconds", "When the last run of the command finished.");
-        fprintf(out, "dr_run_last_timestamp_seconds{command=\"%s\"} %.3f\n", ri->command, a->run_finished);
+        fprintf(out, "dr_run_last_timestamp_seconds{command=\"%s\"} %.3f\n", ri->command, a->run.finished);
         prom_head(out, "dr_run_duration_seconds", "How long the last run of the command took.");
-        fprintf(out, "dr_run_duration_seconds{command=\"%s\"} %.6f\n", ri->command, a->run_finished - a->run_started);
+        fprintf(out, "dr_run_duration_seconds{command=\"%s\"} %.6f\n", ri->command, a->run.finished - a->run.started);
     }
     if (g_extra_fn)
         g_extra_fn(out, g_extra_arg);
@@ -581,10 +581,10 @@ static void nagios_text(FILE *out, const char *s)
 
 int report_nagios(const agent *a, const report_info *ri, FILE *out)
 {
-    dr_status worst = run_worst_status(a);
+    dr_status worst = result_worst_status(&a->run);
     size_t counts[4] = {0, 0, 0, 0}, total = 0;
     double rpo;
-    int have_rpo = run_worst_rpo(a, &rpo);
+    int have_rpo = result_worst_rpo(&a->run, &rpo);
     const char *first_bad = NULL;
 
     (void)ri;
@@ -592,8 +592,8 @@ int report_nagios(const agent *a, const report_info *ri, FILE *out)
         if (!selected(a, i))
             continue;
         total++;
-        counts[a->results[i].status & 3]++;
-        if (!first_bad && a->results[i].status == (int)worst && worst != DR_STATUS_OK)
+        counts[a->run.res[i].status & 3]++;
+        if (!first_bad && a->run.res[i].status == (int)worst && worst != DR_STATUS_OK)
             first_bad = a->cfg->res[i].id;
     }
     fprintf(out, "DR %s - %zu resources: %zu OK, %zu WARNING, %zu CRITICAL, %zu UNKNOWN", dr_status_name(worst), total,
@@ -611,14 +611,14 @@ int report_nagios(const agent *a, const report_info *ri, FILE *out)
     {
         double age;
         size_t who;
-        if (run_worst_backup_age(a, &age, &who))
+        if (result_worst_backup_age(&a->run, &age, &who))
             fprintf(out, "backup_age=%.0fs;;;0; ", age);
     }
     for (size_t i = 0; i < a->cfg->n_res; i++) {
         if (!selected(a, i))
             continue;
-        for (size_t k = 0; k < a->results[i].n_checks; k++) {
-            const check_rec *c = &a->results[i].checks[k];
+        for (size_t k = 0; k < a->run.res[i].n_checks; k++) {
+            const check_rec *c = &a->run.res[i].checks[k];
             const char *uom;
             if (!is_limit(c))
                 continue;
@@ -636,10 +636,10 @@ int report_nagios(const agent *a, const report_info *ri, FILE *out)
         }
     }
     fprintf(out, "ok=%zu;;;0;%zu warning=%zu;0;;0;%zu critical=%zu;;0;0;%zu unknown=%zu;;0;0;%zu duration=%.3fs;;;0;\n",
-            counts[0], total, counts[1], total, counts[2], total, counts[3], total, a->run_finished - a->run_started);
+            counts[0], total, counts[1], total, counts[2], total, counts[3], total, a->run.finished - a->run.started);
     /* long output: one line per check that is not OK, under its resource */
     for (size_t i = 0; i < a->cfg->n_res; i++) {
-        const res_result *r = &a->results[i];
+        const res_result *r = &a->run.res[i];
 
         if (!selected(a, i) || r->status == DR_STATUS_OK)
             continue;

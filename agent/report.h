@@ -8,7 +8,7 @@
 
 #include <jansson.h>
 
-#include "run.h"
+#include "agent.h"
 
 typedef struct report_info {
     const char *command; /* "verify", "configure", ... */

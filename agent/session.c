@@ -6,7 +6,9 @@
 
 #include "dr/util.h"
 #include "log.h"
+#include "cancel.h"
 #include "progress.h"
+#include "host.h"
 #include "session.h"
 #include "state.h"
 #include "version.h"
@@ -53,7 +55,7 @@ static int obs_step_start(void *arg, size_t idx)
 static void obs_step_end(void *arg, size_t idx)
 {
     session *s = arg;
-    const res_result *r = &s->a->results[idx];
+    const res_result *r = &s->a->run.res[idx];
     json_t *ev, *changes;
     dr_error err;
     char step[256];
@@ -150,7 +152,7 @@ int session_begin(session *s, agent *a, const session_opts *o, dr_error *err)
         goto fail;
     s->locked = 1;
     if (lc.ddb)
-        run_set_guard(lock_lost_cb, &s->lock); /* every AWS call of the hooks checks the lease first */
+        cancel_set_guard(lock_lost_cb, &s->lock); /* every AWS call of the hooks checks the lease first */
 
     rc = journal_open(&s->j, o->state_dir, s->run_id, err);
     if (rc != 0)
@@ -211,7 +213,7 @@ int session_begin(session *s, agent *a, const session_opts *o, dr_error *err)
 fail:
     if (have_prior)
         journal_run_clear(&prior);
-    run_set_guard(NULL, NULL);
+    cancel_set_guard(NULL, NULL);
     if (s->journaling)
         journal_close(&s->j);
     s->journaling = 0;
@@ -318,7 +320,7 @@ void session_end(session *s, const char *status, double rto, double rpo)
     if (s->locked) {
         size_t removed = 0;
         dr_error err;
-        run_set_guard(NULL, NULL);
+        cancel_set_guard(NULL, NULL);
         lock_release(&s->lock);
         s->locked = 0;
         dr_error_clear(&err);

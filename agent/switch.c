@@ -21,7 +21,7 @@ static int left_region_silent(const res_result *r)
 
 static json_t *prepare_json(const agent *a, size_t i, int ready)
 {
-    const res_result *r = &a->results[i];
+    const res_result *r = &a->run.res[i];
     json_t *checks = json_array();
     json_t *o;
 
@@ -75,7 +75,7 @@ static int prepare_phase(session *s, hook_kind hook, dr_serving serving, int dry
         drill_record_phase(d, a, hook == HOOK_FAILBACK ? "prepare-failback" : "prepare");
     out->prepare = json_array();
     for (size_t i = 0; i < a->cfg->n_res; i++) {
-        const res_result *r = &a->results[i];
+        const res_result *r = &a->run.res[i];
         int ready;
 
         if (!selected(s, i))
@@ -92,7 +92,7 @@ static int prepare_phase(session *s, hook_kind hook, dr_serving serving, int dry
             continue;
         }
         ready = r->status != ACT_FAILED && r->status != ACT_SKIPPED;
-        if (!ready && s->o.mode == DR_MODE_FORCED && !a->cancelled_run && left_region_silent(r)) {
+        if (!ready && s->o.mode == DR_MODE_FORCED && !a->run.cancelled && left_region_silent(r)) {
             out->n_forced_past++;
             log_warn("%s: forced mode: not confirmed ready (%s); %s, the region being left, does not answer: the "
                      "barrier is skipped for it",
@@ -111,7 +111,7 @@ static int prepare_phase(session *s, hook_kind hook, dr_serving serving, int dry
                 len += (size_t)w;
         }
     }
-    if (a->cancelled_run && !out->n_not_ready) {
+    if (a->run.cancelled && !out->n_not_ready) {
         out->n_not_ready = 1;
         snprintf(out->reason, sizeof(out->reason), "the run was cancelled during prepare");
     }
@@ -145,11 +145,11 @@ int switch_run(session *s, hook_kind hook, const char *phase, dr_serving serving
         return rc;
     if (d)
         drill_record_phase(d, a, phase);
-    if (!run_all_succeeded(a)) {
+    if (!result_all_succeeded(&a->run)) {
         size_t len = 0;
         out->outcome = SWITCH_INCOMPLETE;
         for (size_t i = 0; i < a->cfg->n_res && len < sizeof(out->reason); i++) {
-            const res_result *r = &a->results[i];
+            const res_result *r = &a->run.res[i];
             int w;
             if (!selected(s, i) || r->status != ACT_FAILED)
                 continue;
@@ -159,7 +159,7 @@ int switch_run(session *s, hook_kind hook, const char *phase, dr_serving serving
                 len += (size_t)w;
         }
         if (!len)
-            snprintf(out->reason, sizeof(out->reason), "%s", a->cancelled_run ? "the run was cancelled" : "steps were skipped");
+            snprintf(out->reason, sizeof(out->reason), "%s", a->run.cancelled ? "the run was cancelled" : "steps were skipped");
     }
     return 0;
 }
@@ -199,7 +199,7 @@ json_t *switch_state(session *s, hook_kind hook, const char *outcome, const char
         snprintf(cfg, sizeof(cfg), " -c %s", realpath(config_path, abs) ? abs : config_path);
     }
     for (size_t i = 0; i < a->cfg->n_res; i++) {
-        const res_result *r = &a->results[i];
+        const res_result *r = &a->run.res[i];
         const char *w, *region;
         json_t *o;
 
@@ -265,7 +265,7 @@ json_t *switch_where(const agent *a, dr_serving serving)
     json_t *res = json_array();
 
     for (size_t i = 0; i < a->cfg->n_res; i++) {
-        const res_result *r = &a->results[i];
+        const res_result *r = &a->run.res[i];
         json_t *o = json_pack("{s:s, s:s}", "resource", a->cfg->res[i].id, "region", region);
         json_t *eps = json_array();
 
