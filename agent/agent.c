@@ -69,6 +69,7 @@ int agent_init_resources(agent *a)
     a->res = calloc(n + 1, sizeof(*a->res));
     a->run.res = calloc(n + 1, sizeof(*a->run.res));
     a->run.cfg = a->cfg;
+    a->run.g = &a->g;
     if (!a->res || !a->run.res)
         return DR_ENOMEM;
     client_cache_init(&a->clients);

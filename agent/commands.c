@@ -207,32 +207,32 @@ static int confirm(const opts *o, const agent *a, const char *cmd)
     return 0;
 }
 
-static int output_prometheus_file(const opts *o, agent *a, const report_info *ri)
+static int output_prometheus_file(const opts *o, const run_result *run, const report_info *ri)
 {
     dr_error err;
 
     dr_error_clear(&err);
-    if (report_prometheus_file(a, ri, o->prometheus_file, &err) != 0) {
+    if (report_prometheus_file(run, ri, o->prometheus_file, &err) != 0) {
         log_error("%s", err.message);
         return -1;
     }
     return 0;
 }
 
-static int output_report(const opts *o, agent *a, const report_info *ri)
+static int output_report(const opts *o, const run_result *run, const report_info *ri)
 {
     dr_error err;
 
     switch (o->format) {
-    case FMT_JSON: report_json(a, ri, stdout); break;
-    case FMT_PROMETHEUS: report_prometheus(a, ri, stdout); break;
-    case FMT_NAGIOS: report_nagios(a, ri, stdout); break;
-    default: report_text(a, ri, stdout, o->verbose > 0); break;
+    case FMT_JSON: report_json(run, ri, stdout); break;
+    case FMT_PROMETHEUS: report_prometheus(run, ri, stdout); break;
+    case FMT_NAGIOS: report_nagios(run, ri, stdout); break;
+    default: report_text(run, ri, stdout, o->verbose > 0); break;
     }
     fflush(stdout);
     if (o->prometheus_file) {
         dr_error_clear(&err);
-        if (report_prometheus_file(a, ri, o->prometheus_file, &err) != 0) {
+        if (report_prometheus_file(run, ri, o->prometheus_file, &err) != 0) {
             log_error("%s", err.message);
             return -1;
         }
@@ -374,7 +374,7 @@ int cmd_run(const opts *o, agent *a, const unsigned char *sel, hook_kind hook, c
         switch_result_free(&sw);
         return EXIT_FAIL;
     }
-    ok = hook == HOOK_VERIFY ? 1 : result_all_succeeded(&a->run);
+    ok = hook == HOOK_VERIFY ? 1 : result_all_succeeded(s.result);
     if (sw.outcome == SWITCH_NOT_READY)
         ok = 0;
     if (s.locked && session_lease_lost(&s)) {
@@ -401,22 +401,22 @@ int cmd_run(const opts *o, agent *a, const unsigned char *sel, hook_kind hook, c
     ri.rto_since_resume_seconds = -1;
     {
         double rpo = -1, rto = -1;
-        result_worst_rpo(&a->run, &rpo);
-        s.n_rpo_unknown = result_rpo_unknown(&a->run, s.rpo_unknown_ids, sizeof(s.rpo_unknown_ids) / sizeof(s.rpo_unknown_ids[0]));
+        result_worst_rpo(s.result, &rpo);
+        s.n_rpo_unknown = result_rpo_unknown(s.result, s.rpo_unknown_ids, sizeof(s.rpo_unknown_ids) / sizeof(s.rpo_unknown_ids[0]));
         if (s.n_rpo_unknown > sizeof(s.rpo_unknown_ids) / sizeof(s.rpo_unknown_ids[0]))
             s.n_rpo_unknown = sizeof(s.rpo_unknown_ids) / sizeof(s.rpo_unknown_ids[0]);
         if (hook == HOOK_FAILOVER && ok) {
             /* the RTO runs from the run's first start: a crash and a resume do not reset it */
-            rto = resume_id ? a->run.finished - s.first_started : a->run.finished - a->run.started;
+            rto = resume_id ? s.result->finished - s.first_started : s.result->finished - s.result->started;
             if (resume_id)
-                s.rto_part = a->run.finished - a->run.started;
+                s.rto_part = s.result->finished - s.result->started;
             ri.has_rto = 1;
             ri.rto_seconds = rto;
             ri.rto_since_resume_seconds = s.rto_part;
         }
         session_end(&s, sw.outcome == SWITCH_NOT_READY ? "not ready"
                         : stated                        ? "stopped"
-                                                        : report_overall_status(a, o->plan),
+                                                        : report_overall_status(s.result, o->plan),
                     rto, rpo);
     }
     ri.command = hook_name(hook);
@@ -424,7 +424,7 @@ int cmd_run(const opts *o, agent *a, const unsigned char *sel, hook_kind hook, c
     ri.dry_run = o->plan;
     if (o->format == FMT_JSON && (sw.prepared || stated || where || pending)) {
         /* the run's report, with the switch: the prepare phase, the stated state, where the application lives */
-        json_t *doc = report_json_doc(a, &ri);
+        json_t *doc = report_json_doc(s.result, &ri);
         if (doc) {
             json_t *swj = json_pack("{s:s, s:o}", "outcome", sw.outcome == SWITCH_DONE ? "done"
                                                              : sw.outcome == SWITCH_NOT_READY ? "not ready" : "incomplete",
@@ -447,9 +447,9 @@ int cmd_run(const opts *o, agent *a, const unsigned char *sel, hook_kind hook, c
             fflush(stdout);
             json_decref(doc);
         }
-        if (o->prometheus_file && output_prometheus_file(o, a, &ri) != 0)
+        if (o->prometheus_file && output_prometheus_file(o, s.result, &ri) != 0)
             ok = 0;
-    } else if (output_report(o, a, &ri) != 0) {
+    } else if (output_report(o, s.result, &ri) != 0) {
         json_decref(stated);
         json_decref(where);
         json_decref(pending);
@@ -458,7 +458,7 @@ int cmd_run(const opts *o, agent *a, const unsigned char *sel, hook_kind hook, c
            (for verify: UNKNOWN, unless a resource is CRITICAL) */
         if (hook != HOOK_VERIFY)
             return EXIT_FAIL;
-        return result_worst_status(&a->run) == DR_STATUS_CRITICAL ? (int)DR_STATUS_CRITICAL : (int)DR_STATUS_UNKNOWN;
+        return result_worst_status(s.result) == DR_STATUS_CRITICAL ? (int)DR_STATUS_CRITICAL : (int)DR_STATUS_UNKNOWN;
     }
     if (o->format != FMT_JSON) {
         if (sw.outcome == SWITCH_NOT_READY)
@@ -474,9 +474,9 @@ int cmd_run(const opts *o, agent *a, const unsigned char *sel, hook_kind hook, c
     switch_result_free(&sw);
 
     if (hook == HOOK_VERIFY)
-        return (int)result_worst_status(&a->run);
+        return (int)result_worst_status(s.result);
     if (hook == HOOK_CONFIGURE && o->plan)
-        return !result_all_succeeded(&a->run) ? EXIT_FAIL : result_changes_pending(&a->run) ? EXIT_PLAN_CHANGES : EXIT_OK;
+        return !result_all_succeeded(s.result) ? EXIT_FAIL : result_changes_pending(s.result) ? EXIT_PLAN_CHANGES : EXIT_OK;
     return ok ? EXIT_OK : EXIT_FAIL;
 }
 
@@ -495,15 +495,15 @@ static int verify_until_ok(session *s, agent *a, dr_serving serving, const char 
         if (rc != 0)
             return rc;
         (*rounds)++;
-        if (result_worst_status(&a->run) == DR_STATUS_OK) {
-            drill_record_phase(d, a, phase);
+        if (result_worst_status(s->result) == DR_STATUS_OK) {
+            drill_record_phase(d, s->result, phase);
             return 0;
         }
         if (cancel_requested() || dr_now() - since + interval > budget) {
-            drill_record_phase(d, a, phase);
+            drill_record_phase(d, s->result, phase);
             return 1;
         }
-        log_info("%s: not every resource is OK yet (%s); again in %.0fs", phase, dr_status_name(result_worst_status(&a->run)),
+        log_info("%s: not every resource is OK yet (%s); again in %.0fs", phase, dr_status_name(result_worst_status(s->result)),
                  interval);
         for (double slept = 0; slept < interval && !cancel_requested(); slept += 0.2)
             usleep(200 * 1000);
@@ -554,8 +554,8 @@ int cmd_drill(const opts *o, agent *a, const unsigned char *sel, const char *con
     log_info("drill 1/5: verify with %s serving", a->cfg->primary_region);
     if (session_run(&s, HOOK_VERIFY, "verify", 0, DR_SERVING_PRIMARY) != 0)
         goto aborted;
-    drill_record_phase(&d, a, "verify");
-    pre = result_worst_status(&a->run);
+    drill_record_phase(&d, s.result, "verify");
+    pre = result_worst_status(s.result);
     if (pre == DR_STATUS_CRITICAL || pre == DR_STATUS_UNKNOWN) {
         snprintf(d.failure, sizeof(d.failure), "the estate is %s before the drill: no failover attempted",
                  dr_status_name(pre));
@@ -589,7 +589,7 @@ int cmd_drill(const opts *o, agent *a, const unsigned char *sel, const char *con
         goto aborted;
     if (rc == 0) {
         d.rto_reached = 1;
-        d.rto = a->run.finished - d.failover_started;
+        d.rto = s.result->finished - d.failover_started;
     }
 
     /* 4. failback */
@@ -622,7 +622,7 @@ int cmd_drill(const opts *o, agent *a, const unsigned char *sel, const char *con
         goto aborted;
     if (rc != 0) {
         snprintf(d.failure, sizeof(d.failure), "after the failback the estate is %s",
-                 dr_status_name(result_worst_status(&a->run)));
+                 dr_status_name(result_worst_status(s.result)));
         d.failed_phase = 1;
     }
     goto report;
@@ -679,7 +679,7 @@ incomplete:
         stated = switch_state(&s, HOOK_FAILOVER, "rolling back", config_path);
         /* the resources whose failover ran (moved, partly moved or failed): failed back in reverse order */
         for (size_t i = 0; i < a->cfg->n_res; i++) {
-            if ((!orig_sel || orig_sel[i]) && a->run.res[i].ran) {
+            if ((!orig_sel || orig_sel[i]) && s.result->res[i].ran) {
                 back_sel[i] = 1;
                 n_back++;
             }
@@ -1011,15 +1011,15 @@ static int confirm_cleanup(const opts *o, size_t n)
 }
 
 /* Planned changes of the last run over the selected resources. */
-static size_t planned_count(const agent *a)
+static size_t planned_count(const run_result *run)
 {
     size_t n = 0;
 
-    for (size_t i = 0; i < a->cfg->n_res; i++) {
-        if (a->run.selected && !a->run.selected[i])
+    for (size_t i = 0; i < run->cfg->n_res; i++) {
+        if (run->selected && !run->selected[i])
             continue;
-        for (size_t k = 0; k < a->run.res[i].n_changes; k++)
-            n += a->run.res[i].changes[k].state == DR_CHANGE_PLANNED;
+        for (size_t k = 0; k < run->res[i].n_changes; k++)
+            n += run->res[i].changes[k].state == DR_CHANGE_PLANNED;
     }
     return n;
 }
@@ -1071,17 +1071,17 @@ int cmd_cleanup(const opts *o, agent *a, const unsigned char *sel, const char *c
         session_end(&s, "failed", -1, -1);
         goto out;
     }
-    pending = planned_count(a);
-    if (o->plan || pending == 0 || !result_all_succeeded(&a->run)) {
+    pending = planned_count(s.result);
+    if (o->plan || pending == 0 || !result_all_succeeded(s.result)) {
         ri.dry_run = 1;
-        session_end(&s, !result_all_succeeded(&a->run) ? "failed" : pending ? "planned" : "unchanged", -1, -1);
-        output_report(o, a, &ri);
-        rc = !result_all_succeeded(&a->run) ? EXIT_FAIL : o->plan && pending ? EXIT_PLAN_CHANGES : EXIT_OK;
+        session_end(&s, !result_all_succeeded(s.result) ? "failed" : pending ? "planned" : "unchanged", -1, -1);
+        output_report(o, s.result, &ri);
+        rc = !result_all_succeeded(s.result) ? EXIT_FAIL : o->plan && pending ? EXIT_PLAN_CHANGES : EXIT_OK;
         goto out;
     }
     if (o->format == FMT_TEXT) {
         ri.dry_run = 1;
-        report_text(a, &ri, stdout, 0);
+        report_text(s.result, &ri, stdout, 0);
         fflush(stdout);
     }
     if (confirm_cleanup(o, pending) != 0) {
@@ -1095,10 +1095,10 @@ int cmd_cleanup(const opts *o, agent *a, const unsigned char *sel, const char *c
         session_end(&s, "failed", -1, -1);
         goto out;
     }
-    ok = result_all_succeeded(&a->run) && !(s.locked && lock_lost(&s.lock));
-    session_end(&s, ok ? report_overall_status(a, 0) : "failed", -1, -1);
+    ok = result_all_succeeded(s.result) && !(s.locked && lock_lost(&s.lock));
+    session_end(&s, ok ? report_overall_status(s.result, 0) : "failed", -1, -1);
     ri.dry_run = 0;
-    if (output_report(o, a, &ri) != 0)
+    if (output_report(o, s.result, &ri) != 0)
         ok = 0;
     rc = ok ? EXIT_OK : EXIT_FAIL;
 out:

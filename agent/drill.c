@@ -160,13 +160,13 @@ static char *dup_or_null(const char *s)
     return s && *s ? strdup(s) : NULL;
 }
 
-void drill_record_phase(drill *d, const agent *a, const char *phase)
+void drill_record_phase(drill *d, const run_result *run, const char *phase)
 {
-    for (size_t i = 0; i < a->cfg->n_res; i++) {
-        const res_result *r = &a->run.res[i];
+    for (size_t i = 0; i < run->cfg->n_res; i++) {
+        const res_result *r = &run->res[i];
         drill_step *n;
 
-        if (a->run.selected && !a->run.selected[i])
+        if (run->selected && !run->selected[i])
             continue;
         n = realloc(d->steps, (d->n_steps + 1) * sizeof(*n));
         if (!n)
@@ -174,11 +174,14 @@ void drill_record_phase(drill *d, const agent *a, const char *phase)
         d->steps = n;
         n = &d->steps[d->n_steps++];
         memset(n, 0, sizeof(*n));
-        n->resource = strdup(a->cfg->res[i].id);
-        n->plugin = strdup(a->cfg->res[i].type);
+        n->resource = strdup(run->cfg->res[i].id);
+        n->plugin = strdup(run->cfg->res[i].type);
         n->phase = strdup(phase);
-        n->hook = a->run.hook;
-        n->status = r->status;
+        n->hook = run->hook;
+        if (n->hook == HOOK_VERIFY)
+            n->verdict = r->verdict;
+        else
+            n->outcome = r->outcome;
         n->started = r->started_at;
         n->finished = r->finished_at > r->started_at ? r->finished_at : r->started_at;
         n->error = dup_or_null(r->error);
@@ -259,7 +262,7 @@ static const char *outcome_word(const drill *d)
 
 static const char *step_status_name(const drill_step *s)
 {
-    return s->hook == HOOK_VERIFY ? dr_status_name((dr_status)s->status) : action_status_name((action_status)s->status);
+    return s->hook == HOOK_VERIFY ? dr_status_name(s->verdict) : action_status_name(s->outcome);
 }
 
 static json_t *drill_json(const drill *d)
@@ -393,14 +396,14 @@ static void html_state(FILE *f, const drill *d)
 static const char *colour(const drill_step *s)
 {
     if (s->hook == HOOK_VERIFY) {
-        switch ((dr_status)s->status) {
+        switch (s->verdict) {
         case DR_STATUS_OK: return "#2e9d4a";
         case DR_STATUS_WARNING: return "#e0a100";
         case DR_STATUS_CRITICAL: return "#c9302c";
         default: return "#7a6fb0";
         }
     }
-    switch ((action_status)s->status) {
+    switch (s->outcome) {
     case ACT_DONE: return "#2e7dd1";
     case ACT_UNCHANGED: return "#5aa9e6";
     case ACT_PLANNED: return "#9cc3e6";

@@ -18,7 +18,10 @@ typedef struct drill_step {
     char *plugin;
     char *phase;     /* "verify", "failover", "verify-dr", "failback", "verify-after" */
     hook_kind hook;
-    int status;      /* dr_status for verify phases, action_status otherwise */
+    union {          /* typed by hook: */
+        dr_status verdict;     /* verify phases */
+        action_status outcome; /* the others */
+    };
     double started;  /* epoch seconds */
     double finished;
     char *error;
@@ -63,8 +66,8 @@ void drill_init(drill *d, const agent *a, const char *run_id, const char *mode);
 int drill_read_notes(drill *d, const char *path, dr_error *err);
 /* The lessons learned recorded with drill run `run_id` in <state_dir>/reports, or NULL; the caller frees it. */
 char *drill_notes_of(const char *state_dir, const char *run_id);
-/* Append the last run's results of `a` as the steps of `phase`. */
-void drill_record_phase(drill *d, const agent *a, const char *phase);
+/* Append a run's results as the steps of `phase`. */
+void drill_record_phase(drill *d, const run_result *run, const char *phase);
 /* After the run: compute success from the phases and the objectives. */
 void drill_finish(drill *d);
 void drill_free(drill *d);

@@ -4,6 +4,11 @@
 
 #include "result.h"
 
+const char *res_result_status_name(const res_result *r, hook_kind hook)
+{
+    return hook == HOOK_VERIFY ? dr_status_name(r->verdict) : action_status_name(r->outcome);
+}
+
 void res_result_free(res_result *r)
 {
     for (size_t i = 0; i < r->n_checks; i++) {
@@ -30,7 +35,7 @@ dr_status result_worst_status(const run_result *a)
 
     for (size_t i = 0; i < a->cfg->n_res; i++) {
         if (!a->selected || a->selected[i]) {
-            s = dr_status_worst(s, (dr_status)a->res[i].status);
+            s = dr_status_worst(s, a->res[i].verdict);
             any = 1;
         }
     }
@@ -42,7 +47,7 @@ int result_all_succeeded(const run_result *a)
     for (size_t i = 0; i < a->cfg->n_res; i++) {
         if (a->selected && !a->selected[i])
             continue;
-        if (a->res[i].status == ACT_FAILED || a->res[i].status == ACT_SKIPPED)
+        if (a->res[i].outcome == ACT_FAILED || a->res[i].outcome == ACT_SKIPPED)
             return 0;
     }
     return !a->cancelled;

@@ -4,7 +4,7 @@
 
 /*
  * Ownership: a res_result owns its checks and changes and their strings (res_result_free). A run_result
- * borrows its config and selection; its res array belongs to the agent that ran it (agent_free).
+ * borrows its config, graph and selection; its res array belongs to the agent that ran it (agent_free).
  */
 
 #include <stddef.h>
@@ -12,6 +12,7 @@
 
 #include "config.h"
 #include "dr/plugin.h"
+#include "graph.h"
 #include "status.h"
 
 typedef struct check_rec {
@@ -49,7 +50,10 @@ typedef struct res_result {
     int has_backup_age;
     double backup_age;   /* age of the newest restorable backup: what a restore would lose */
     int rpo_unknown;     /* the plugin holds data here but could not measure its RPO (rpo_observed < 0) */
-    int status;          /* verify: dr_status; others: action_status */
+    union {              /* the step's status, typed by the run's hook: */
+        dr_status verdict;     /* verify: the worst of its checks (UNKNOWN when it could not tell) */
+        action_status outcome; /* configure, failover, failback, cleanup, prepare */
+    };
     char progress[256];  /* what the hook waits for now */
 } res_result;
 
@@ -62,11 +66,15 @@ typedef struct run_result {
     dr_switch prepare_for;
     const unsigned char *selected; /* borrowed from the run's options; NULL: every resource ran */
     const dr_config *cfg;          /* borrowed: the resources' ids, types and objectives */
+    const graph *g;                /* borrowed: the dependencies the run followed */
     res_result *res;               /* cfg->n_res entries */
     double started;                /* epoch seconds */
     double finished;
     int cancelled;                 /* the run was cancelled (SIGINT/SIGTERM) */
 } run_result;
+
+/* The step's status word: OK/WARNING/CRITICAL/UNKNOWN for verify, done/unchanged/... for the others. */
+const char *res_result_status_name(const res_result *r, hook_kind hook);
 
 /* Free what r owns and zero it. */
 void res_result_free(res_result *r);

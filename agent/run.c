@@ -209,11 +209,11 @@ static void finish_status(agent *a, size_t i, hook_kind h)
             s = dr_status_worst(s, DR_STATUS_UNKNOWN);
         if (r->ran && r->rc == 0 && r->n_checks == 0 && !r->error[0])
             snprintf(r->error, sizeof(r->error), "the plugin reported no checks");
-        r->status = (int)s;
+        r->verdict = s;
         return;
     }
     if (r->skipped) {
-        r->status = ACT_SKIPPED;
+        r->outcome = ACT_SKIPPED;
         return;
     }
     {
@@ -223,7 +223,7 @@ static void finish_status(agent *a, size_t i, hook_kind h)
             planned |= r->changes[k].state == DR_CHANGE_PLANNED;
             failed |= r->changes[k].state == DR_CHANGE_FAILED;
         }
-        r->status = failed ? ACT_FAILED : done ? ACT_DONE : planned ? ACT_PLANNED : ACT_UNCHANGED;
+        r->outcome = failed ? ACT_FAILED : done ? ACT_DONE : planned ? ACT_PLANNED : ACT_UNCHANGED;
         if (failed && !r->error[0])
             snprintf(r->error, sizeof(r->error), "a change failed");
     }
@@ -232,7 +232,7 @@ static void finish_status(agent *a, size_t i, hook_kind h)
 static int step_failed(const agent *a, size_t i)
 {
     const res_result *r = &a->run.res[i];
-    return r->skipped || r->status == ACT_FAILED;
+    return r->skipped || r->outcome == ACT_FAILED;
 }
 
 /* ---- the runner ---- */
@@ -429,7 +429,7 @@ static int reap_job(agent *a, const run_opts *o, size_t i, int64_t now, int64_t 
     if (o->observer && o->observer->step_end)
         o->observer->step_end(o->observer->arg, i);
     log_debug("%s: %s ended: %s", res->cfg->id, hook_name(o->hook),
-              o->hook == HOOK_VERIFY ? dr_status_name((dr_status)r->status) : action_status_name((action_status)r->status));
+              res_result_status_name(r, o->hook));
     return 1;
 }
 
@@ -462,7 +462,7 @@ static int reverse_deps(const agent *a, size_t **out)
     return 0;
 }
 
-int run_execute(agent *a, const run_opts *o)
+const run_result *run_execute(agent *a, const run_opts *o)
 {
     size_t n = a->cfg->n_res;
     unsigned char *state = calloc(n + 1, 1);
@@ -473,10 +473,10 @@ int run_execute(agent *a, const run_opts *o)
     unsigned long seen_seq;
 
     if (!state)
-        return DR_ENOMEM;
+        return NULL;
     if (o->ordered && o->reverse && reverse_deps(a, &rev) != 0) {
         free(state);
-        return DR_ENOMEM;
+        return NULL;
     }
     if (conc < 1)
         conc = 1;
@@ -489,6 +489,7 @@ int run_execute(agent *a, const run_opts *o)
     a->run.prepare_for = o->prepare_for;
     a->run.selected = o->selected;
     a->run.cfg = a->cfg;
+    a->run.g = &a->g;
     a->run.started = dr_now();
     a->run.cancelled = 0;
     for (size_t i = 0; i < n; i++) {
@@ -595,7 +596,7 @@ int run_execute(agent *a, const run_opts *o)
     a->run.finished = dr_now();
     free(state);
     free(rev);
-    return 0;
+    return &a->run;
 }
 
 int run_live_hooks(void)

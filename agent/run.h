@@ -43,8 +43,11 @@ typedef struct run_opts {
                                 started by then are skipped); 0: none */
 } run_opts;
 
-/* Run one hook over the selected resources. 0 when the run took place (whatever the outcomes). */
-int run_execute(agent *a, const run_opts *o);
+/*
+ * Run one hook over the selected resources. Returns the run's result (a->run: the hook, the options, one
+ * res_result per resource, whatever the outcomes), or NULL when the run could not take place (out of memory).
+ */
+const run_result *run_execute(agent *a, const run_opts *o);
 
 /* Hooks still running, abandoned ones included. */
 int run_live_hooks(void);

@@ -71,8 +71,7 @@ static void obs_step_end(void *arg, size_t idx)
                                                  r->changes[k].state == DR_CHANGE_DONE));
     ev = json_pack("{s:s, s:s, s:s, s:s, s:s, s:I, s:o}", "step", step, "resource", s->a->cfg->res[idx].id, "hook",
                    hook_name(s->hook), "phase", s->phase, "status",
-                   s->hook == HOOK_VERIFY ? dr_status_name((dr_status)r->status)
-                                          : action_status_name((action_status)r->status),
+                   res_result_status_name(r, s->hook),
                    "duration_ms", (json_int_t)r->duration_ms, "changes", changes);
     if (ev && r->error[0])
         json_object_set_new(ev, "error", json_string(r->error));
@@ -99,6 +98,7 @@ int session_begin(session *s, agent *a, const session_opts *o, dr_error *err)
 
     memset(s, 0, sizeof(*s));
     s->a = a;
+    s->result = &a->run;
     s->o = *o;
     s->started = dr_now();
     s->first_started = s->started;
@@ -263,7 +263,12 @@ int session_run(session *s, hook_kind hook, const char *phase, int dry_run, dr_s
         log_error("the run lease was lost: %s not started", phase);
         return DR_EBUSY;
     }
-    return run_execute(s->a, &ro);
+    s->result = run_execute(s->a, &ro);
+    if (!s->result) {
+        s->result = &s->a->run; /* the agent's, as the run left it */
+        return DR_ENOMEM;
+    }
+    return 0;
 }
 
 /* A resumed run whose own steps changed nothing still made the changes its interrupted part made. */

@@ -40,6 +40,7 @@ typedef struct session {
     hook_kind hook;        /* of the phase running now */
     const char *phase;
     run_observer obs;
+    const run_result *result; /* of the last phase run (the agent's run result, empty before the first) */
     double started;
     double first_started;  /* of the run: its run_start, before any resume (epoch seconds) */
     double rto_part;       /* the resumed part's RTO, written beside the run's; < 0: none */
