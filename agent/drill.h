@@ -68,6 +68,22 @@ int drill_read_notes(drill *d, const char *path, dr_error *err);
 char *drill_notes_of(const char *state_dir, const char *run_id);
 /* Append a run's results as the steps of `phase`. */
 void drill_record_phase(drill *d, const run_result *run, const char *phase);
+struct session;
+
+typedef struct drill_run_opts {
+    dr_serving serving;      /* the region serving when the drill starts (read under the run lock) */
+    int hold;                /* --on-failure hold: keep a failed switch's state instead of rolling it back */
+    const char *config_path; /* for the commands a stated state names */
+} drill_run_opts;
+
+/*
+ * The drill's phases over the session's resources: 1 verify with the primary serving; 2 failover (prepare every
+ * resource, commit once all are ready); 3 verify in the DR region until OK (this ends the RTO); 4 failback; 5 verify
+ * again. A switch that fails or is cancelled after its commit started is rolled back (failed back in reverse
+ * dependency order) unless held. Records the steps, RTO, failure, end state, stated state and where the
+ * application lives in d. The caller began the session and ends it.
+ */
+void drill_run(drill *d, struct session *s, const drill_run_opts *o);
 /* After the run: compute success from the phases and the objectives. */
 void drill_finish(drill *d);
 void drill_free(drill *d);
