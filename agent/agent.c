@@ -11,7 +11,7 @@
 #include "isolate.h"
 #include "log.h"
 
-void plugins_configure(plugin_set *set, const dr_config *cfg, const char *own_dir)
+void plugins_configure(plugin_set *set, const ag_config *cfg, const char *own_dir)
 {
     static plugin_choice choices[64];
     size_t n = 0;

@@ -1,6 +1,6 @@
 /* agent.h: the agent: its configuration, plugins, graph, resource contexts, AWS clients and last run; start-up and end. */
-#ifndef DR_AGENT_AGENT_H
-#define DR_AGENT_AGENT_H
+#ifndef AG_AGENT_H
+#define AG_AGENT_H
 
 /*
  * Ownership: an agent owns its config, plugins, graph, resource contexts,
@@ -35,7 +35,7 @@ struct dr_resource {
 };
 
 typedef struct agent {
-    dr_config *cfg;
+    ag_config *cfg;
     plugin_set plugins;
     graph g;
     struct dr_resource *res;   /* cfg->n_res */
@@ -48,7 +48,7 @@ typedef struct agent {
  * Loader options from the config (may be NULL): agent.isolation, agent.plugin_paths, and own_dir, the agent's
  * own plugin directory (its built-in types are the shipped plugins). The set borrows cfg's strings.
  */
-void plugins_configure(plugin_set *set, const dr_config *cfg, const char *own_dir);
+void plugins_configure(plugin_set *set, const ag_config *cfg, const char *own_dir);
 
 /*
  * Everything before a run: read and check the config, load the plugins

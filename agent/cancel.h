@@ -1,6 +1,6 @@
 /* cancel.h: the stop signals of a run: the cancel flag (SIGINT/SIGTERM), the lease guard, and plugin code running in the process. */
-#ifndef DR_AGENT_CANCEL_H
-#define DR_AGENT_CANCEL_H
+#ifndef AG_CANCEL_H
+#define AG_CANCEL_H
 
 /* Ask every running hook to stop (from a signal handler: async-signal-safe). */
 void cancel_request(void);

@@ -11,7 +11,7 @@ struct client_entry {
     client_entry *next;
 };
 
-static const cfg_role *role_for_region(const dr_config *cfg, const char *region)
+static const cfg_role *role_for_region(const ag_config *cfg, const char *region)
 {
     for (size_t i = 0; i < cfg->aws.n_roles; i++)
         if (cfg->aws.roles[i].region && strcmp(cfg->aws.roles[i].region, region) == 0)
@@ -38,7 +38,7 @@ void client_cache_free(client_cache *c)
     c->head = NULL;
 }
 
-dr_aws *client_cache_get(client_cache *cc, const dr_config *cfg, const cfg_resource *res, const char *region,
+dr_aws *client_cache_get(client_cache *cc, const ag_config *cfg, const cfg_resource *res, const char *region,
                          int single_attempt, dr_error *err)
 {
     const cfg_role *role = region ? role_for_region(cfg, region) : NULL;

@@ -1,6 +1,6 @@
 /* clients.h: the AWS client cache: one SDK client per (region, profile, role, single-attempt), shared by resources. */
-#ifndef DR_AGENT_CLIENTS_H
-#define DR_AGENT_CLIENTS_H
+#ifndef AG_CLIENTS_H
+#define AG_CLIENTS_H
 
 /*
  * Ownership: a cache owns its clients (client_cache_free); a client it hands
@@ -29,7 +29,7 @@ void client_cache_free(client_cache *c);
  * no answer are not retried (a region being left by a forced switch).
  * NULL with err set on bad input or when the client cannot be made.
  */
-dr_aws *client_cache_get(client_cache *c, const dr_config *cfg, const cfg_resource *res, const char *region,
+dr_aws *client_cache_get(client_cache *c, const ag_config *cfg, const cfg_resource *res, const char *region,
                          int single_attempt, dr_error *err);
 
 #endif

@@ -20,7 +20,7 @@
 #include "switch.h"
 #include "version.h"
 
-const char *cli_state_dir(const opts *o, const dr_config *cfg)
+const char *cli_state_dir(const opts *o, const ag_config *cfg)
 {
     if (o->state_dir)
         return o->state_dir;
@@ -28,7 +28,7 @@ const char *cli_state_dir(const opts *o, const dr_config *cfg)
         return getenv("DR_AGENT_STATE_DIR");
     if (cfg && cfg->agent.state_dir)
         return cfg->agent.state_dir;
-    return DR_DEFAULT_STATE_DIR;
+    return AG_DEFAULT_STATE_DIR;
 }
 
 
@@ -36,7 +36,7 @@ int cmd_plugins(const opts *o, const plugin_set *ps, const char *dir)
 {
     if (o->format == FMT_JSON) {
         json_t *arr = json_array(), *ref = json_array();
-        json_t *doc = json_pack("{s:s, s:s, s:{s:i, s:i}, s:o, s:o}", "agent_version", DR_AGENT_VERSION,
+        json_t *doc = json_pack("{s:s, s:s, s:{s:i, s:i}, s:o, s:o}", "agent_version", AG_VERSION,
                                 "plugin_dir", dir, "abi", "major", DR_ABI_MAJOR, "minor", DR_ABI_MINOR, "plugins",
                                 arr, "refused", ref);
         for (size_t i = 0; i < ps->n; i++) {
@@ -111,7 +111,7 @@ int cmd_plugins(const opts *o, const plugin_set *ps, const char *dir)
 
 int cmd_plan(const opts *o, const agent *a, const unsigned char *sel)
 {
-    const dr_config *cfg = a->cfg;
+    const ag_config *cfg = a->cfg;
 
     if (o->format == FMT_DOT) {
         printf("digraph dr_agent {\n  rankdir=LR;\n  node [shape=box];\n");

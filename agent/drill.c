@@ -149,7 +149,7 @@ static char *step_detail(const res_result *r)
             ok++;
             continue;
         }
-        dr_buf_printf(&b, "%s%s %s: %s%s%s", b.len ? "; " : "", dr_status_name(c->status), c->name,
+        dr_buf_printf(&b, "%s%s %s: %s%s%s", b.len ? "; " : "", ag_status_name(c->status), c->name,
                       c->observed ? c->observed : "-", c->detail ? " - " : "", c->detail ? c->detail : "");
     }
     if (ok)
@@ -266,7 +266,7 @@ static const char *outcome_word(const drill *d)
 
 static const char *step_status_name(const drill_step *s)
 {
-    return s->hook == HOOK_VERIFY ? dr_status_name(s->verdict) : action_status_name(s->outcome);
+    return s->hook == HOOK_VERIFY ? ag_status_name(s->verdict) : action_status_name(s->outcome);
 }
 
 static json_t *drill_json(const drill *d)
@@ -306,7 +306,7 @@ static json_t *drill_json(const drill *d)
     if (doc) {
         json_object_set_new(doc, "rto_met", json_boolean(d->rto_reached && d->rto <= d->rto_objective));
         json_object_set_new(doc, "rpo_met", json_boolean(!d->has_rpo || d->rpo <= d->rpo_objective));
-        json_object_set_new(doc, "agent_version", json_string(DR_AGENT_VERSION));
+        json_object_set_new(doc, "agent_version", json_string(AG_VERSION));
         json_object_set_new(doc, "outcome", json_string(outcome_word(d)));
         json_object_set_new(doc, "cancelled", json_boolean(d->cancelled));
         json_object_set_new(doc, "host", json_string(d->host));
@@ -469,7 +469,7 @@ static void write_html(FILE *f, const drill *d)
     html_text(f, buf);
     fputs(" on ", f);
     html_text(f, d->host);
-    fprintf(f, " &middot; dr-agent %s &middot; plugins: ", DR_AGENT_VERSION);
+    fprintf(f, " &middot; dr-agent %s &middot; plugins: ", AG_VERSION);
     html_text(f, d->plugin_versions && *d->plugin_versions ? d->plugin_versions : "none");
     fputs("<br>configuration ", f);
     html_text(f, d->config_path);
@@ -595,7 +595,7 @@ static void write_html(FILE *f, const drill *d)
         html_text(f, d->notes);
     fputs("</div>\n<p class=\"meta\">Editable: write here and save the page, or pass <code>dr-agent drill --notes "
           "FILE</code>; <code>dr-agent history</code> shows the notes given with --notes.</p>\n", f);
-    fprintf(f, "<p style=\"color:#888;font-size:12px\">dr-agent %s</p>\n</body></html>\n", DR_AGENT_VERSION);
+    fprintf(f, "<p style=\"color:#888;font-size:12px\">dr-agent %s</p>\n</body></html>\n", AG_VERSION);
     free(rows);
 }
 
@@ -729,7 +729,7 @@ static int verify_until_ok(session *s, dr_serving serving, const char *phase, do
             drill_record_phase(d, s->result, phase);
             return 1;
         }
-        log_info("%s: not every resource is OK yet (%s); again in %.0fs", phase, dr_status_name(result_worst_status(s->result)),
+        log_info("%s: not every resource is OK yet (%s); again in %.0fs", phase, ag_status_name(result_worst_status(s->result)),
                  interval);
         for (double slept = 0; slept < interval && !cancel_requested(); slept += 0.2)
             usleep(200 * 1000);
@@ -762,7 +762,7 @@ void drill_run(drill *d, session *s, const drill_run_opts *o)
     pre = result_worst_status(s->result);
     if (pre == DR_STATUS_CRITICAL || pre == DR_STATUS_UNKNOWN) {
         snprintf(d->failure, sizeof(d->failure), "the estate is %s before the drill: no failover attempted",
-                 dr_status_name(pre));
+                 ag_status_name(pre));
         d->failed_phase = 1;
         goto out;
     }
@@ -826,7 +826,7 @@ void drill_run(drill *d, session *s, const drill_run_opts *o)
         goto aborted;
     if (rc != 0) {
         snprintf(d->failure, sizeof(d->failure), "after the failback the estate is %s",
-                 dr_status_name(result_worst_status(s->result)));
+                 ag_status_name(result_worst_status(s->result)));
         d->failed_phase = 1;
     }
     goto out;

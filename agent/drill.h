@@ -1,6 +1,6 @@
 /* drill.h: the DR drill's record (phases, RTO, RPO) and its reports: JSON, self-contained HTML with an SVG timeline, metrics. */
-#ifndef DR_AGENT_DRILL_H
-#define DR_AGENT_DRILL_H
+#ifndef AG_DRILL_H
+#define AG_DRILL_H
 
 /*
  * Ownership: a drill owns its steps, strings and JSON references (drill_free). The

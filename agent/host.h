@@ -1,6 +1,6 @@
 /* host.h: the host API table handed to every plugin (what plugins call back: logs, checks, changes, config, AWS). */
-#ifndef DR_AGENT_HOST_H
-#define DR_AGENT_HOST_H
+#ifndef AG_HOST_H
+#define AG_HOST_H
 
 #include "dr/plugin.h"
 

@@ -1,6 +1,6 @@
 /* job.h: one hook call in progress, shared by the scheduler (run.c) and the host API (host.c); private to both. */
-#ifndef DR_AGENT_JOB_H
-#define DR_AGENT_JOB_H
+#ifndef AG_JOB_H
+#define AG_JOB_H
 
 /* Ownership: a job is referenced by the scheduler and by its hook's thread (refs); the last one frees it. */
 

@@ -265,9 +265,9 @@ static int plugin_open_file(const char *dir, const char *file, plugin *out, dr_e
         return dr_error_set(err, DR_EPLUGIN,
                             "%s: refused: plugin ABI %u.%u is newer than host ABI %d.%d: upgrade dr-agent", path,
                             d->abi_major, d->abi_minor, DR_ABI_MAJOR, DR_ABI_MINOR);
-    if (d->struct_size < DR_DESCRIPTOR_MIN_SIZE)
+    if (d->struct_size < AG_DESCRIPTOR_MIN_SIZE)
         return dr_error_set(err, DR_EPLUGIN, "%s: refused: descriptor struct_size %u is smaller than ABI %d.0's %zu",
-                            path, d->struct_size, DR_ABI_MAJOR, (size_t)DR_DESCRIPTOR_MIN_SIZE);
+                            path, d->struct_size, DR_ABI_MAJOR, (size_t)AG_DESCRIPTOR_MIN_SIZE);
     if (!valid_type(d->type))
         return dr_error_set(err, DR_EPLUGIN, "%s: refused: bad resource type name '%s'", path,
                             d->type ? d->type : "(null)");

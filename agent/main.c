@@ -17,7 +17,6 @@
 #include "report.h"
 #include "isolate.h"
 #include "host.h"
-#include "run.h"
 #include "sdkhost.h"
 #include "version.h"
 
@@ -64,7 +63,7 @@ static void usage_main(FILE *out)
             "  -V, --version            agent and plugin ABI versions\n"
             "\n"
             "Run 'dr-agent COMMAND --help' for the options of a command.\n",
-            DR_DEFAULT_CONFIG, DR_DEFAULT_STATE_DIR);
+            AG_DEFAULT_CONFIG, AG_DEFAULT_STATE_DIR);
 }
 
 static int parse_format(const char *s, fmt *out)
@@ -214,7 +213,7 @@ static int parse_args(int argc, char **argv, opts *o)
         case 'v': o->verbose++; break;
         case 'h': o->help = 1; break;
         case 'V':
-            printf("dr-agent %s (plugin ABI %d.%d)\n", DR_AGENT_VERSION, DR_ABI_MAJOR, DR_ABI_MINOR);
+            printf("dr-agent %s (plugin ABI %d.%d)\n", AG_VERSION, DR_ABI_MAJOR, DR_ABI_MINOR);
             exit(EXIT_OK);
         default:
             if (optopt)
@@ -280,12 +279,12 @@ static int default_plugin_dir(char *out, size_t len)
     if (!slash)
         return -1;
     *slash = '\0';
-    if (snprintf(out, len, "%s/%s", exe, DR_PLUGIN_RELDIR) >= (int)len)
+    if (snprintf(out, len, "%s/%s", exe, AG_PLUGIN_RELDIR) >= (int)len)
         return -1;
     return 0;
 }
 
-static const char *pick_plugin_dir(const opts *o, const dr_config *cfg, char *buf, size_t len)
+static const char *pick_plugin_dir(const opts *o, const ag_config *cfg, char *buf, size_t len)
 {
     if (o->plugin_dir)
         return o->plugin_dir;
@@ -305,7 +304,7 @@ static void print_errs(const errlist *e)
 }
 
 /* --resource selections: ids or TYPE.*; every one must match. */
-static int select_resources(const opts *o, const dr_config *cfg, unsigned char **out)
+static int select_resources(const opts *o, const ag_config *cfg, unsigned char **out)
 {
     unsigned char *sel;
 
@@ -605,7 +604,7 @@ int main(int argc, char **argv)
     }
     host_sdk_set_log(sdk_log, NULL, o.log_level);
 
-    config_path = o.config ? o.config : getenv("DR_AGENT_CONFIG") ? getenv("DR_AGENT_CONFIG") : DR_DEFAULT_CONFIG;
+    config_path = o.config ? o.config : getenv("DR_AGENT_CONFIG") ? getenv("DR_AGENT_CONFIG") : AG_DEFAULT_CONFIG;
     if (!cmd->opens_agent) {
         rc = cmd->run(&o, &a, NULL, config_path);
         goto out;

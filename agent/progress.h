@@ -1,6 +1,6 @@
 /* progress.h: what a run is doing now: one live line per running resource on a terminal, timestamped lines otherwise. */
-#ifndef DR_AGENT_PROGRESS_H
-#define DR_AGENT_PROGRESS_H
+#ifndef AG_PROGRESS_H
+#define AG_PROGRESS_H
 
 #include "agent.h"
 

@@ -37,7 +37,7 @@ const char *report_overall_status(const run_result *run, int dry_run)
     int done = 0, planned = 0;
 
     if (run->hook == HOOK_VERIFY)
-        return dr_status_name(result_worst_status(run));
+        return ag_status_name(result_worst_status(run));
     if (!result_all_succeeded(run))
         return "failed";
     for (size_t i = 0; i < run->cfg->n_res; i++) {
@@ -82,7 +82,7 @@ static json_t *resource_json(const run_result *run, size_t i)
     for (size_t k = 0; k < r->n_checks; k++) {
         const check_rec *ck = &r->checks[k];
         json_array_append_new(checks, json_pack("{s:s, s:s, s:o, s:o, s:o, s:o}", "name", ck->name, "status",
-                                                dr_status_name(ck->status), "observed",
+                                                ag_status_name(ck->status), "observed",
                                                 value_json(ck->observed, ck->unit), "threshold",
                                                 value_json(ck->threshold, ck->unit), "unit",
                                                 str_or_null(ck->unit), "detail", str_or_null(ck->detail)));
@@ -132,7 +132,7 @@ static json_t *head_json(const run_result *run, const report_info *ri)
                     finished, "status", report_overall_status(run, ri->dry_run), "objectives", "rpo_seconds",
                     run->cfg->rpo, "rto_seconds", run->cfg->rto, "regions", "primary", run->cfg->primary_region, "dr",
                     run->cfg->dr_region, "dry_run", ri->dry_run, "serving",
-                    run->serving == DR_SERVING_DR ? "dr" : "primary", "agent_version", DR_AGENT_VERSION);
+                    run->serving == DR_SERVING_DR ? "dr" : "primary", "agent_version", AG_VERSION);
     if (!doc)
         return NULL;
     if (run->hook == HOOK_FAILOVER || run->hook == HOOK_FAILBACK)
@@ -382,7 +382,7 @@ int report_text(const run_result *run, const report_info *ri, FILE *out, int ver
             fmt_value(ob, sizeof(ob), c->observed, c->unit);
             fmt_value(th, sizeof(th), c->threshold, c->unit);
             fmt_expectation(ex, sizeof(ex), c, th);
-            fprintf(out, "    %-8s %s: %s%s", dr_status_name(c->status), c->name, ob, ex);
+            fprintf(out, "    %-8s %s: %s%s", ag_status_name(c->status), c->name, ob, ex);
             if (c->detail)
                 fprintf(out, " - %s", c->detail);
             fputc('\n', out);
@@ -594,10 +594,10 @@ int report_nagios(const run_result *run, const report_info *ri, FILE *out)
         if (!first_bad && run->res[i].verdict == worst && worst != DR_STATUS_OK)
             first_bad = run->cfg->res[i].id;
     }
-    fprintf(out, "DR %s - %zu resources: %zu OK, %zu WARNING, %zu CRITICAL, %zu UNKNOWN", dr_status_name(worst), total,
+    fprintf(out, "DR %s - %zu resources: %zu OK, %zu WARNING, %zu CRITICAL, %zu UNKNOWN", ag_status_name(worst), total,
             counts[0], counts[1], counts[2], counts[3]);
     if (first_bad)
-        fprintf(out, "; first %s: %s", dr_status_name(worst), first_bad);
+        fprintf(out, "; first %s: %s", ag_status_name(worst), first_bad);
     fprintf(out, " | ");
     /*
      * Thresholds as Nagios ranges. The worst observed RPO mixes replication lags and backup ages, each judged by its
@@ -641,7 +641,7 @@ int report_nagios(const run_result *run, const report_info *ri, FILE *out)
 
         if (!selected(run, i) || r->verdict == DR_STATUS_OK)
             continue;
-        fprintf(out, "%s %s: %s\n", dr_status_name((dr_status)(r->verdict & 3)), run->cfg->res[i].id, run->cfg->res[i].type);
+        fprintf(out, "%s %s: %s\n", ag_status_name((dr_status)(r->verdict & 3)), run->cfg->res[i].id, run->cfg->res[i].type);
         for (size_t k = 0; k < r->n_checks; k++) {
             const check_rec *c = &r->checks[k];
             char ob[96], th[96], ex[160];
@@ -650,7 +650,7 @@ int report_nagios(const run_result *run, const report_info *ri, FILE *out)
             fmt_value(ob, sizeof(ob), c->observed, c->unit);
             fmt_value(th, sizeof(th), c->threshold, c->unit);
             fmt_expectation(ex, sizeof(ex), c, th);
-            fprintf(out, "  %s %s: ", dr_status_name(c->status), c->name);
+            fprintf(out, "  %s %s: ", ag_status_name(c->status), c->name);
             nagios_text(out, ob);
             nagios_text(out, ex);
             if (c->detail) {

@@ -1,6 +1,6 @@
 /* report.h: the results of a run as a text table, one JSON document, Prometheus textfile and a Nagios line. */
-#ifndef DR_AGENT_REPORT_H
-#define DR_AGENT_REPORT_H
+#ifndef AG_REPORT_H
+#define AG_REPORT_H
 
 /* Ownership: report_json_doc() returns a new jansson reference the caller json_decref()s. */
 

@@ -6,7 +6,7 @@
 
 const char *res_result_status_name(const res_result *r, hook_kind hook)
 {
-    return hook == HOOK_VERIFY ? dr_status_name(r->verdict) : action_status_name(r->outcome);
+    return hook == HOOK_VERIFY ? ag_status_name(r->verdict) : action_status_name(r->outcome);
 }
 
 void res_result_free(res_result *r)
@@ -35,7 +35,7 @@ dr_status result_worst_status(const run_result *a)
 
     for (size_t i = 0; i < a->cfg->n_res; i++) {
         if (!a->selected || a->selected[i]) {
-            s = dr_status_worst(s, a->res[i].verdict);
+            s = ag_status_worst(s, a->res[i].verdict);
             any = 1;
         }
     }

@@ -1,6 +1,6 @@
 /* result.h: what one run of a hook produced: per-resource checks, changes, RPO and outcome. */
-#ifndef DR_AGENT_RESULT_H
-#define DR_AGENT_RESULT_H
+#ifndef AG_RESULT_H
+#define AG_RESULT_H
 
 /*
  * Ownership: a res_result owns its checks and changes and their strings (res_result_free). A run_result
@@ -65,7 +65,7 @@ typedef struct run_result {
     dr_serving serving;
     dr_switch prepare_for;
     const unsigned char *selected; /* borrowed from the run's options; NULL: every resource ran */
-    const dr_config *cfg;          /* borrowed: the resources' ids, types and objectives */
+    const ag_config *cfg;          /* borrowed: the resources' ids, types and objectives */
     const graph *g;                /* borrowed: the dependencies the run followed */
     res_result *res;               /* cfg->n_res entries */
     double started;                /* epoch seconds */

@@ -204,9 +204,9 @@ static void finish_status(agent *a, size_t i, hook_kind h)
     if (h == HOOK_VERIFY) {
         dr_status s = DR_STATUS_OK;
         for (size_t k = 0; k < r->n_checks; k++)
-            s = dr_status_worst(s, r->checks[k].status);
+            s = ag_status_worst(s, r->checks[k].status);
         if (r->skipped || r->rc != 0 || r->timed_out || r->cancelled || r->n_checks == 0)
-            s = dr_status_worst(s, DR_STATUS_UNKNOWN);
+            s = ag_status_worst(s, DR_STATUS_UNKNOWN);
         if (r->ran && r->rc == 0 && r->n_checks == 0 && !r->error[0])
             snprintf(r->error, sizeof(r->error), "the plugin reported no checks");
         r->verdict = s;

@@ -1,6 +1,6 @@
 /* run.h: the scheduler: one hook over the selected resources, in dependency order, on a bounded set of threads. */
-#ifndef DR_AGENT_RUN_H
-#define DR_AGENT_RUN_H
+#ifndef AG_RUN_H
+#define AG_RUN_H
 
 /*
  * Ownership: run_execute() writes the agent's run result (a->run), which the

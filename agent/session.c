@@ -193,7 +193,7 @@ int session_begin(session *s, agent *a, const session_opts *o, dr_error *err)
                            o->command, "mode", o->mode == DR_MODE_FORCED ? "forced" : "graceful", "dry_run", o->dry_run,
                            "serving", o->serving == DR_SERVING_DR ? "dr" : "primary", "config",
                            cfg_path, "host", host, "pid", (json_int_t)getpid(), "resources",
-                           res, "selected", o->selected != NULL, "agent_version", DR_AGENT_VERSION);
+                           res, "selected", o->selected != NULL, "agent_version", AG_VERSION);
             if (ev && s->lock.ddb)
                 json_object_set_new(ev, "lease_token", json_string(s->lock.token));
             rc = ev ? journal_write(&s->j, "run_start", ev, err)

@@ -1,6 +1,6 @@
 /* session.h: one command's run around the runner: run lock, journal, progress display, and the serving state. */
-#ifndef DR_AGENT_SESSION_H
-#define DR_AGENT_SESSION_H
+#ifndef AG_SESSION_H
+#define AG_SESSION_H
 
 /*
  * Ownership: session_begin() acquires the lock and opens the journal;

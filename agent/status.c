@@ -13,13 +13,13 @@ const char *action_status_name(action_status s)
     return (unsigned)s <= ACT_SKIPPED ? names[s] : "?";
 }
 
-const char *dr_status_name(dr_status s)
+const char *ag_status_name(dr_status s)
 {
     static const char *const names[] = {"OK", "WARNING", "CRITICAL", "UNKNOWN"};
     return (unsigned)s <= DR_STATUS_UNKNOWN ? names[s] : "UNKNOWN";
 }
 
-int dr_status_rank(dr_status s)
+int ag_status_rank(dr_status s)
 {
     switch (s) {
     case DR_STATUS_OK: return 0;
@@ -30,8 +30,8 @@ int dr_status_rank(dr_status s)
     return 2;
 }
 
-dr_status dr_status_worst(dr_status a, dr_status b)
+dr_status ag_status_worst(dr_status a, dr_status b)
 {
-    return dr_status_rank(a) >= dr_status_rank(b) ? a : b;
+    return ag_status_rank(a) >= ag_status_rank(b) ? a : b;
 }
 

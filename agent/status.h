@@ -1,6 +1,6 @@
 /* status.h: the names of hooks and step outcomes, and the rank of check statuses ("worst of"). */
-#ifndef DR_AGENT_STATUS_H
-#define DR_AGENT_STATUS_H
+#ifndef AG_STATUS_H
+#define AG_STATUS_H
 
 #include "dr/plugin.h"
 
@@ -18,9 +18,9 @@ typedef enum action_status {
 } action_status;
 
 const char *action_status_name(action_status s);
-const char *dr_status_name(dr_status s);
+const char *ag_status_name(dr_status s);
 /* Rank for "worst of": OK < WARNING < UNKNOWN < CRITICAL (a known failure outranks not knowing). */
-int dr_status_rank(dr_status s);
-dr_status dr_status_worst(dr_status a, dr_status b);
+int ag_status_rank(dr_status s);
+dr_status ag_status_worst(dr_status a, dr_status b);
 
 #endif
