@@ -1,4 +1,4 @@
-/* agent.h: the agent: its configuration, plugins, graph, resource contexts, AWS clients and last run; start-up and end. */
+/* agent.h: the agent (config, plugins, graph, resource contexts, AWS clients, last run); start-up and end. */
 #ifndef AG_AGENT_H
 #define AG_AGENT_H
 

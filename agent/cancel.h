@@ -1,6 +1,8 @@
-/* cancel.h: the stop signals of a run: the cancel flag (SIGINT/SIGTERM), the lease guard, and plugin code running in the process. */
+/* cancel.h: a run's stop signals: the cancel flag (SIGINT/SIGTERM), the lease guard, plugin code running. */
 #ifndef AG_CANCEL_H
 #define AG_CANCEL_H
+
+/* Ownership: process-wide flags, nothing to free; the guard's arg is borrowed until the guard is cleared. */
 
 /* Ask every running hook to stop (from a signal handler: async-signal-safe). */
 void cancel_request(void);

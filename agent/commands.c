@@ -402,7 +402,8 @@ int cmd_run(const opts *o, agent *a, const unsigned char *sel, hook_kind hook, c
     {
         double rpo = -1, rto = -1;
         result_worst_rpo(s.result, &rpo);
-        s.n_rpo_unknown = result_rpo_unknown(s.result, s.rpo_unknown_ids, sizeof(s.rpo_unknown_ids) / sizeof(s.rpo_unknown_ids[0]));
+        s.n_rpo_unknown =
+            result_rpo_unknown(s.result, s.rpo_unknown_ids, sizeof(s.rpo_unknown_ids) / sizeof(s.rpo_unknown_ids[0]));
         if (s.n_rpo_unknown > sizeof(s.rpo_unknown_ids) / sizeof(s.rpo_unknown_ids[0]))
             s.n_rpo_unknown = sizeof(s.rpo_unknown_ids) / sizeof(s.rpo_unknown_ids[0]);
         if (hook == HOOK_FAILOVER && ok) {
@@ -476,7 +477,9 @@ int cmd_run(const opts *o, agent *a, const unsigned char *sel, hook_kind hook, c
     if (hook == HOOK_VERIFY)
         return (int)result_worst_status(s.result);
     if (hook == HOOK_CONFIGURE && o->plan)
-        return !result_all_succeeded(s.result) ? EXIT_FAIL : result_changes_pending(s.result) ? EXIT_PLAN_CHANGES : EXIT_OK;
+        return !result_all_succeeded(s.result)    ? EXIT_FAIL
+               : result_changes_pending(s.result) ? EXIT_PLAN_CHANGES
+                                                  : EXIT_OK;
     return ok ? EXIT_OK : EXIT_FAIL;
 }
 

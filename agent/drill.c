@@ -1,4 +1,4 @@
-/* drill.c: the DR drill: its five phases (verify, failover, verify in the DR region, failback, verify), its record (RTO, RPO) and its reports (JSON, self-contained HTML with an SVG timeline, metrics). */
+/* drill.c: the DR drill: its five phases, its record (RTO, RPO) and reports (JSON, self-contained HTML, metrics). */
 #include <errno.h>
 #include <limits.h>
 #include <math.h>
@@ -729,8 +729,8 @@ static int verify_until_ok(session *s, dr_serving serving, const char *phase, do
             drill_record_phase(d, s->result, phase);
             return 1;
         }
-        log_info("%s: not every resource is OK yet (%s); again in %.0fs", phase, ag_status_name(result_worst_status(s->result)),
-                 interval);
+        log_info("%s: not every resource is OK yet (%s); again in %.0fs", phase,
+                 ag_status_name(result_worst_status(s->result)), interval);
         for (double slept = 0; slept < interval && !cancel_requested(); slept += 0.2)
             usleep(200 * 1000);
     }

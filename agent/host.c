@@ -34,6 +34,9 @@ static char *dup_counting(const char *s, int *bad)
     return d;
 }
 
+static void h_log(dr_resource *res, dr_log_level level, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void h_progress(dr_resource *res, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
 /* In an isolated child: a formatted host call goes to the parent as one frame. */
 static void send_text(int type, int32_t i, const char *fmt, va_list ap) __attribute__((format(printf, 3, 0)));
 static void send_text(int type, int32_t i, const char *fmt, va_list ap)

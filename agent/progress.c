@@ -178,10 +178,11 @@ void progress_step_end(agent *a, size_t idx, hook_kind hook)
     if (P.quiet)
         return;
     dr_duration_format((double)r->duration_ms / 1000.0, dur, sizeof(dur));
-    log_msg(hook == HOOK_VERIFY ? DR_LOG_DEBUG : r->outcome == ACT_FAILED ? DR_LOG_ERROR : DR_LOG_INFO, a->cfg->res[idx].id,
-            "%s %s in %s%s%s", hook_name(hook),
-            res_result_status_name(r, hook),
-            dur, r->error[0] ? ": " : "", r->error);
+    log_msg(hook == HOOK_VERIFY        ? DR_LOG_DEBUG
+            : r->outcome == ACT_FAILED ? DR_LOG_ERROR
+                                       : DR_LOG_INFO,
+            a->cfg->res[idx].id, "%s %s in %s%s%s", hook_name(hook), res_result_status_name(r, hook), dur,
+            r->error[0] ? ": " : "", r->error);
 }
 
 void progress_update(agent *a, size_t idx)

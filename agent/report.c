@@ -137,7 +137,8 @@ static json_t *head_json(const run_result *run, const report_info *ri)
         return NULL;
     if (run->hook == HOOK_FAILOVER || run->hook == HOOK_FAILBACK)
         json_object_set_new(doc, "mode", json_string(run->mode == DR_MODE_FORCED ? "forced" : "graceful"));
-    json_object_set_new(doc, "rpo_observed_seconds", result_worst_rpo(run, &worst_rpo) ? json_real(worst_rpo) : json_null());
+    json_object_set_new(doc, "rpo_observed_seconds",
+                        result_worst_rpo(run, &worst_rpo) ? json_real(worst_rpo) : json_null());
     {
         double age;
         size_t who;
@@ -423,8 +424,8 @@ int report_text(const run_result *run, const report_info *ri, FILE *out, int ver
                 who = run->cfg->res[i].id;
         dr_duration_format(worst, rpo, sizeof(rpo));
         /* each plugin judges its own value (a backup's age has its own limit); this line only informs */
-        fprintf(out, "; longest %s RPO %s (%s; objective %s)", result_rpo_unknown(run, NULL, 0) ? "known" : "observed", rpo,
-                who, obj);
+        fprintf(out, "; longest %s RPO %s (%s; objective %s)", result_rpo_unknown(run, NULL, 0) ? "known" : "observed",
+                rpo, who, obj);
     }
     {
         double age;
@@ -641,7 +642,8 @@ int report_nagios(const run_result *run, const report_info *ri, FILE *out)
 
         if (!selected(run, i) || r->verdict == DR_STATUS_OK)
             continue;
-        fprintf(out, "%s %s: %s\n", ag_status_name((dr_status)(r->verdict & 3)), run->cfg->res[i].id, run->cfg->res[i].type);
+        fprintf(out, "%s %s: %s\n", ag_status_name((dr_status)(r->verdict & 3)), run->cfg->res[i].id,
+                run->cfg->res[i].type);
         for (size_t k = 0; k < r->n_checks; k++) {
             const check_rec *c = &r->checks[k];
             char ob[96], th[96], ex[160];

@@ -2,6 +2,8 @@
 #ifndef AG_STATUS_H
 #define AG_STATUS_H
 
+/* Ownership: the names are static strings, never freed. */
+
 #include "dr/plugin.h"
 
 typedef enum hook_kind { HOOK_CONFIGURE = 0, HOOK_VERIFY, HOOK_FAILOVER, HOOK_FAILBACK, HOOK_CLEANUP, HOOK_PREPARE, HOOK_COUNT } hook_kind;

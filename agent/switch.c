@@ -159,7 +159,8 @@ int switch_run(session *s, hook_kind hook, const char *phase, dr_serving serving
                 len += (size_t)w;
         }
         if (!len)
-            snprintf(out->reason, sizeof(out->reason), "%s", s->result->cancelled ? "the run was cancelled" : "steps were skipped");
+            snprintf(out->reason, sizeof(out->reason), "%s",
+                     s->result->cancelled ? "the run was cancelled" : "steps were skipped");
     }
     return 0;
 }

@@ -1,4 +1,4 @@
-/* test_drill_report.c: the drill's record from run results, its outcome, and its self-contained HTML and JSON reports. */
+/* test_drill_report.c: a drill recorded from run results, its outcome, its self-contained HTML and JSON. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -107,7 +107,8 @@ static void test_drill_reports(void **state)
     assert_string_equal(d.rpo_resource, "dynamodb.orders");
 
     dr_error_clear(&err);
-    assert_int_equal(drill_write_reports(&d, g_dir, json_path, sizeof(json_path), html_path, sizeof(html_path), &err), 0);
+    assert_int_equal(drill_write_reports(&d, g_dir, json_path, sizeof(json_path), html_path, sizeof(html_path), &err),
+                     0);
     assert_true(tu_contains(html_path, "/reports/drill-20261206T000000Z-abcdef.html"));
 
     html = slurp(html_path);
