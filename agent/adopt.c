@@ -8,6 +8,7 @@
 #include "adopt.h"
 #include "dr/util.h"
 #include "log.h"
+#include "run.h"
 
 #define FOUND_PREFIX "config:" /* a check naming a config value found in the estate (see docs/plugin-abi.md) */
 
@@ -26,7 +27,7 @@ static void run_hook(agent *a, const opts *o, const unsigned char *sel, hook_kin
     if (hook == HOOK_VERIFY)
         ro.run_deadline_ms = dr_mono_ms() + (int64_t)((o->timeout > a->cfg->agent.verify_timeout
                                                            ? o->timeout : a->cfg->agent.verify_timeout) * 1000.0);
-    if (run_execute(a, &ro) != 0)
+    if (!run_execute(a, &ro))
         log_error("adopt: the %s run could not start", hook_name(hook));
 }
 
@@ -52,7 +53,7 @@ static json_t *raw_value(const cfg_raw *v)
 static json_t *resource_doc(const agent *a, size_t i, const json_t *changes)
 {
     const cfg_resource *r = &a->cfg->res[i];
-    const res_result *v = &a->results[i];
+    const res_result *v = &a->run.res[i];
     json_t *keys = json_object(), *found = json_object(), *diff = json_array();
 
     for (size_t k = 0; k < r->n_raw; k++)
@@ -66,7 +67,7 @@ static json_t *resource_doc(const agent *a, size_t i, const json_t *changes)
         if (ck->status == DR_STATUS_OK)
             continue;
         json_array_append_new(diff, json_pack("{s:s, s:s, s:s?, s:s?, s:s?}", "check", ck->name, "status",
-                                              dr_status_name(ck->status), "observed", ck->observed, "expected",
+                                              ag_status_name(ck->status), "observed", ck->observed, "expected",
                                               ck->threshold, "detail", ck->detail));
     }
     if (v->ran && v->rc != 0)
@@ -172,7 +173,7 @@ int cmd_adopt(const opts *o, agent *a, const unsigned char *sel)
     /* 1. configure, dry run: what the agent would change (reads only) */
     run_hook(a, o, sel, HOOK_CONFIGURE, 1);
     for (size_t i = 0; i < a->cfg->n_res; i++) {
-        const res_result *v = &a->results[i];
+        const res_result *v = &a->run.res[i];
         json_t *arr = json_array();
         for (size_t c = 0; c < v->n_changes; c++)
             json_array_append_new(arr, json_pack("{s:s?, s:s?, s:s?}", "action", v->changes[c].action, "target",
@@ -191,7 +192,7 @@ int cmd_adopt(const opts *o, agent *a, const unsigned char *sel)
         r = resource_doc(a, i, json_array_get(changes, i));
         if (json_array_size(json_object_get(r, "differences")) || json_array_size(json_object_get(r, "configure_would")))
             pending = 1;
-        if (a->results[i].ran && a->results[i].rc != 0)
+        if (a->run.res[i].ran && a->run.res[i].rc != 0)
             failed = 1;
         json_array_append_new(list, r);
     }

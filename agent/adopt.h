@@ -1,6 +1,6 @@
 /* adopt.h: `dr-agent adopt`, the read-only description of an existing estate. */
-#ifndef DR_AGENT_ADOPT_H
-#define DR_AGENT_ADOPT_H
+#ifndef AG_ADOPT_H
+#define AG_ADOPT_H
 
 /* Ownership: nothing is returned; the agent's results of the last run are overwritten. */
 

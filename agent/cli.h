@@ -1,12 +1,13 @@
 /* cli.h: what the command line parsed (options, formats, exit codes) and the commands that act on it. */
-#ifndef DR_AGENT_CLI_H
-#define DR_AGENT_CLI_H
+#ifndef AG_CLI_H
+#define AG_CLI_H
 
 /* Ownership: an opts borrows argv's strings and owns only its `resources` array (freed by main). */
 
 #include "loader.h"
 #include "log.h"
-#include "run.h"
+#include "agent.h"
+#include "status.h"
 
 /* Exit codes (see docs/exit-codes.md). */
 enum {
@@ -50,7 +51,7 @@ typedef struct opts {
 } opts;
 
 /* The state directory: --state-dir, $DR_AGENT_STATE_DIR, the config's, or the default. */
-const char *cli_state_dir(const opts *o, const dr_config *cfg);
+const char *cli_state_dir(const opts *o, const ag_config *cfg);
 
 /* The commands; each returns the process exit code. */
 int cmd_plugins(const opts *o, const plugin_set *ps, const char *dir);

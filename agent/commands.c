@@ -7,6 +7,7 @@
 
 #include <jansson.h>
 
+#include "cancel.h"
 #include "cli.h"
 #include "config.h"
 #include "dr/util.h"
@@ -19,7 +20,7 @@
 #include "switch.h"
 #include "version.h"
 
-const char *cli_state_dir(const opts *o, const dr_config *cfg)
+const char *cli_state_dir(const opts *o, const ag_config *cfg)
 {
     if (o->state_dir)
         return o->state_dir;
@@ -27,7 +28,7 @@ const char *cli_state_dir(const opts *o, const dr_config *cfg)
         return getenv("DR_AGENT_STATE_DIR");
     if (cfg && cfg->agent.state_dir)
         return cfg->agent.state_dir;
-    return DR_DEFAULT_STATE_DIR;
+    return AG_DEFAULT_STATE_DIR;
 }
 
 
@@ -35,7 +36,7 @@ int cmd_plugins(const opts *o, const plugin_set *ps, const char *dir)
 {
     if (o->format == FMT_JSON) {
         json_t *arr = json_array(), *ref = json_array();
-        json_t *doc = json_pack("{s:s, s:s, s:{s:i, s:i}, s:o, s:o}", "agent_version", DR_AGENT_VERSION,
+        json_t *doc = json_pack("{s:s, s:s, s:{s:i, s:i}, s:o, s:o}", "agent_version", AG_VERSION,
                                 "plugin_dir", dir, "abi", "major", DR_ABI_MAJOR, "minor", DR_ABI_MINOR, "plugins",
                                 arr, "refused", ref);
         for (size_t i = 0; i < ps->n; i++) {
@@ -110,7 +111,7 @@ int cmd_plugins(const opts *o, const plugin_set *ps, const char *dir)
 
 int cmd_plan(const opts *o, const agent *a, const unsigned char *sel)
 {
-    const dr_config *cfg = a->cfg;
+    const ag_config *cfg = a->cfg;
 
     if (o->format == FMT_DOT) {
         printf("digraph dr_agent {\n  rankdir=LR;\n  node [shape=box];\n");
@@ -206,32 +207,32 @@ static int confirm(const opts *o, const agent *a, const char *cmd)
     return 0;
 }
 
-static int output_prometheus_file(const opts *o, agent *a, const report_info *ri)
+static int output_prometheus_file(const opts *o, const run_result *run, const report_info *ri)
 {
     dr_error err;
 
     dr_error_clear(&err);
-    if (report_prometheus_file(a, ri, o->prometheus_file, &err) != 0) {
+    if (report_prometheus_file(run, ri, o->prometheus_file, &err) != 0) {
         log_error("%s", err.message);
         return -1;
     }
     return 0;
 }
 
-static int output_report(const opts *o, agent *a, const report_info *ri)
+static int output_report(const opts *o, const run_result *run, const report_info *ri)
 {
     dr_error err;
 
     switch (o->format) {
-    case FMT_JSON: report_json(a, ri, stdout); break;
-    case FMT_PROMETHEUS: report_prometheus(a, ri, stdout); break;
-    case FMT_NAGIOS: report_nagios(a, ri, stdout); break;
-    default: report_text(a, ri, stdout, o->verbose > 0); break;
+    case FMT_JSON: report_json(run, ri, stdout); break;
+    case FMT_PROMETHEUS: report_prometheus(run, ri, stdout); break;
+    case FMT_NAGIOS: report_nagios(run, ri, stdout); break;
+    default: report_text(run, ri, stdout, o->verbose > 0); break;
     }
     fflush(stdout);
     if (o->prometheus_file) {
         dr_error_clear(&err);
-        if (report_prometheus_file(a, ri, o->prometheus_file, &err) != 0) {
+        if (report_prometheus_file(run, ri, o->prometheus_file, &err) != 0) {
             log_error("%s", err.message);
             return -1;
         }
@@ -374,7 +375,7 @@ int cmd_run(const opts *o, agent *a, const unsigned char *sel, hook_kind hook, c
         switch_result_free(&sw);
         return EXIT_FAIL;
     }
-    ok = HOOK_REPORTS_CHECKS(hook) ? 1 : run_all_succeeded(a);
+    ok = HOOK_REPORTS_CHECKS(hook) ? 1 : result_all_succeeded(s.result);
     if (sw.outcome == SWITCH_NOT_READY)
         ok = 0;
     if (s.locked && session_lease_lost(&s)) {
@@ -401,22 +402,23 @@ int cmd_run(const opts *o, agent *a, const unsigned char *sel, hook_kind hook, c
     ri.rto_since_resume_seconds = -1;
     {
         double rpo = -1, rto = -1;
-        run_worst_rpo(a, &rpo);
-        s.n_rpo_unknown = run_rpo_unknown(a, s.rpo_unknown_ids, sizeof(s.rpo_unknown_ids) / sizeof(s.rpo_unknown_ids[0]));
+        result_worst_rpo(s.result, &rpo);
+        s.n_rpo_unknown =
+            result_rpo_unknown(s.result, s.rpo_unknown_ids, sizeof(s.rpo_unknown_ids) / sizeof(s.rpo_unknown_ids[0]));
         if (s.n_rpo_unknown > sizeof(s.rpo_unknown_ids) / sizeof(s.rpo_unknown_ids[0]))
             s.n_rpo_unknown = sizeof(s.rpo_unknown_ids) / sizeof(s.rpo_unknown_ids[0]);
         if (hook == HOOK_FAILOVER && ok) {
             /* the RTO runs from the run's first start: a crash and a resume do not reset it */
-            rto = resume_id ? a->run_finished - s.first_started : a->run_finished - a->run_started;
+            rto = resume_id ? s.result->finished - s.first_started : s.result->finished - s.result->started;
             if (resume_id)
-                s.rto_part = a->run_finished - a->run_started;
+                s.rto_part = s.result->finished - s.result->started;
             ri.has_rto = 1;
             ri.rto_seconds = rto;
             ri.rto_since_resume_seconds = s.rto_part;
         }
         session_end(&s, sw.outcome == SWITCH_NOT_READY ? "not ready"
                         : stated                        ? "stopped"
-                                                        : report_overall_status(a, o->plan),
+                                                        : report_overall_status(s.result, o->plan),
                     rto, rpo);
     }
     ri.command = hook_name(hook);
@@ -424,7 +426,7 @@ int cmd_run(const opts *o, agent *a, const unsigned char *sel, hook_kind hook, c
     ri.dry_run = o->plan;
     if (o->format == FMT_JSON && (sw.prepared || stated || where || pending)) {
         /* the run's report, with the switch: the prepare phase, the stated state, where the application lives */
-        json_t *doc = report_json_doc(a, &ri);
+        json_t *doc = report_json_doc(s.result, &ri);
         if (doc) {
             json_t *swj = json_pack("{s:s, s:o}", "outcome", sw.outcome == SWITCH_DONE ? "done"
                                                              : sw.outcome == SWITCH_NOT_READY ? "not ready" : "incomplete",
@@ -447,9 +449,9 @@ int cmd_run(const opts *o, agent *a, const unsigned char *sel, hook_kind hook, c
             fflush(stdout);
             json_decref(doc);
         }
-        if (o->prometheus_file && output_prometheus_file(o, a, &ri) != 0)
+        if (o->prometheus_file && output_prometheus_file(o, s.result, &ri) != 0)
             ok = 0;
-    } else if (output_report(o, a, &ri) != 0) {
+    } else if (output_report(o, s.result, &ri) != 0) {
         json_decref(stated);
         json_decref(where);
         json_decref(pending);
@@ -458,7 +460,7 @@ int cmd_run(const opts *o, agent *a, const unsigned char *sel, hook_kind hook, c
            (for verify: UNKNOWN, unless a resource is CRITICAL) */
         if (!HOOK_REPORTS_CHECKS(hook))
             return EXIT_FAIL;
-        return run_worst_status(a) == DR_STATUS_CRITICAL ? (int)DR_STATUS_CRITICAL : (int)DR_STATUS_UNKNOWN;
+        return result_worst_status(s.result) == DR_STATUS_CRITICAL ? (int)DR_STATUS_CRITICAL : (int)DR_STATUS_UNKNOWN;
     }
     if (o->format != FMT_JSON) {
         if (sw.outcome == SWITCH_NOT_READY)
@@ -474,42 +476,15 @@ int cmd_run(const opts *o, agent *a, const unsigned char *sel, hook_kind hook, c
     switch_result_free(&sw);
 
     if (HOOK_REPORTS_CHECKS(hook))
-        return (int)run_worst_status(a);
+        return (int)result_worst_status(s.result);
     if (hook == HOOK_CONFIGURE && o->plan)
-        return !run_all_succeeded(a) ? EXIT_FAIL : run_changes_pending(a) ? EXIT_PLAN_CHANGES : EXIT_OK;
+        return !result_all_succeeded(s.result)    ? EXIT_FAIL
+               : result_changes_pending(s.result) ? EXIT_PLAN_CHANGES
+                                                  : EXIT_OK;
     return ok ? EXIT_OK : EXIT_FAIL;
 }
 
 /* Verify with the DR region serving until every resource is OK or the RTO objective since `since` passes. */
-static int verify_until_ok(session *s, agent *a, dr_serving serving, const char *phase, double since, double budget,
-                           drill *d, int *rounds)
-{
-    double interval = a->cfg->rto / 60.0;
-
-    if (interval < 2)
-        interval = 2;
-    if (interval > 15)
-        interval = 15;
-    for (;;) {
-        int rc = session_run(s, HOOK_VERIFY, phase, 0, serving);
-        if (rc != 0)
-            return rc;
-        (*rounds)++;
-        if (run_worst_status(a) == DR_STATUS_OK) {
-            drill_record_phase(d, a, phase);
-            return 0;
-        }
-        if (run_cancel_requested() || dr_now() - since + interval > budget) {
-            drill_record_phase(d, a, phase);
-            return 1;
-        }
-        log_info("%s: not every resource is OK yet (%s); again in %.0fs", phase, dr_status_name(run_worst_status(a)),
-                 interval);
-        for (double slept = 0; slept < interval && !run_cancel_requested(); slept += 0.2)
-            usleep(200 * 1000);
-    }
-}
-
 int cmd_drill(const opts *o, agent *a, const unsigned char *sel, const char *config_path)
 {
     session_opts so;
@@ -517,13 +492,8 @@ int cmd_drill(const opts *o, agent *a, const unsigned char *sel, const char *con
     drill d;
     dr_error err;
     char json_path[PATH_MAX], html_path[PATH_MAX];
-    int rounds_after = 0, reports_ok = 1, rc;
-    dr_status pre;
-    switch_result sw;
-    json_t *stated = NULL, *where = NULL;
-    const char *cancel_phase = NULL; /* the phase a cancel stopped, when a rollback followed it */
+    int reports_ok = 1, rc;
 
-    memset(&sw, 0, sizeof(sw));
     if (o->plan) {
         fprintf(stderr, "dr-agent: a drill has no dry run (it fails over for real); 'dr-agent failover --plan' shows "
                         "what a failover would change\n");
@@ -544,194 +514,7 @@ int cmd_drill(const opts *o, agent *a, const unsigned char *sel, const char *con
     if (session_begin(&s, a, &so, &err) != 0)
         return begin_failed(&err);
     drill_init(&d, a, s.run_id, o->mode == DR_MODE_FORCED ? "forced" : "graceful");
-    if (current_serving(o, so.state_dir) != DR_SERVING_PRIMARY) {
-        snprintf(d.failure, sizeof(d.failure), "the DR region serves already: fail back before a drill");
-        d.failed_phase = 1;
-        goto report;
-    }
-
-    /* 1. the estate is healthy before we start */
-    log_info("drill 1/5: verify with %s serving", a->cfg->primary_region);
-    if (session_run(&s, HOOK_VERIFY, "verify", 0, DR_SERVING_PRIMARY) != 0)
-        goto aborted;
-    drill_record_phase(&d, a, "verify");
-    pre = run_worst_status(a);
-    if (pre == DR_STATUS_CRITICAL || pre == DR_STATUS_UNKNOWN) {
-        snprintf(d.failure, sizeof(d.failure), "the estate is %s before the drill: no failover attempted",
-                 dr_status_name(pre));
-        d.failed_phase = 1;
-        goto report;
-    }
-
-    /* 2. failover, data before traffic: prepare every resource, commit once all are ready */
-    log_info("drill 2/5: failover to %s (%s)", a->cfg->dr_region, d.mode);
-    d.failover_started = dr_now();
-    if (switch_run(&s, HOOK_FAILOVER, "failover", DR_SERVING_PRIMARY, 0, 0, &d, &sw) != 0)
-        goto aborted;
-    if (sw.outcome == SWITCH_NOT_READY) {
-        snprintf(d.failure, sizeof(d.failure), "the failover stopped in prepare: nothing was changed; not ready: %s",
-                 sw.reason);
-        snprintf(d.outcome, sizeof(d.outcome), "not committed");
-        d.failed_phase = 1;
-        goto report;
-    }
-    if (session_lease_lost(&s))
-        goto aborted;
-    if (sw.outcome == SWITCH_INCOMPLETE)
-        goto incomplete;
-    if (state_write_serving(so.state_dir, DR_SERVING_DR, s.run_id, &err) != 0)
-        log_error("%s", err.message);
-
-    /* 3. the DR region serves: every resource verifies OK there (this ends the RTO) */
-    log_info("drill 3/5: verify with %s serving", a->cfg->dr_region);
-    rc = verify_until_ok(&s, a, DR_SERVING_DR, "verify-dr", d.failover_started, d.rto_objective, &d, &d.verify_dr_rounds);
-    if (rc < 0)
-        goto aborted;
-    if (rc == 0) {
-        d.rto_reached = 1;
-        d.rto = a->run_finished - d.failover_started;
-    }
-
-    /* 4. failback */
-    log_info("drill 4/5: failback to %s", a->cfg->primary_region);
-    s.o.mode = DR_MODE_GRACEFUL;
-    switch_result_free(&sw);
-    if (run_cancel_requested())
-        goto back;
-    if (switch_run(&s, HOOK_FAILBACK, "failback", DR_SERVING_DR, 0, 0, &d, &sw) != 0)
-        goto aborted;
-    if (sw.outcome != SWITCH_DONE) {
-        if (sw.outcome == SWITCH_NOT_READY)
-            snprintf(d.failure, sizeof(d.failure), "the failback stopped in prepare: the DR region still serves; not "
-                     "ready: %s", sw.reason);
-        else
-            snprintf(d.failure, sizeof(d.failure), "the failback did not finish: %s", sw.reason);
-        d.failed_phase = 1;
-        goto back_state;
-    }
-    if (session_lease_lost(&s))
-        goto aborted;
-    if (state_write_serving(so.state_dir, DR_SERVING_PRIMARY, s.run_id, &err) != 0)
-        log_error("%s", err.message);
-    where = switch_where(a, DR_SERVING_PRIMARY);
-
-    /* 5. the original topology verifies OK again */
-    log_info("drill 5/5: verify with %s serving", a->cfg->primary_region);
-    rc = verify_until_ok(&s, a, DR_SERVING_PRIMARY, "verify-after", dr_now(), d.rto_objective, &d, &rounds_after);
-    if (rc < 0)
-        goto aborted;
-    if (rc != 0) {
-        snprintf(d.failure, sizeof(d.failure), "after the failback the estate is %s",
-                 dr_status_name(run_worst_status(a)));
-        d.failed_phase = 1;
-    }
-    goto report;
-
-back:
-    /* cancelled while the DR region served: fail back (the drill's own end state) unless held */
-    snprintf(d.failure, sizeof(d.failure), "the drill was cancelled while %s served", a->cfg->dr_region);
-    d.failed_phase = 1;
-    cancel_phase = "verify-dr";
-    if (o->on_failure_hold) {
-        snprintf(d.outcome, sizeof(d.outcome), "held");
-        goto report;
-    }
-    run_reset_cancel();
-    log_warn("drill: rolling back: failback to %s", a->cfg->primary_region);
-    if (switch_run(&s, HOOK_FAILBACK, "rollback", DR_SERVING_DR, 0, 1, &d, &sw) != 0)
-        goto aborted;
-    if (sw.outcome == SWITCH_DONE) {
-        snprintf(d.outcome, sizeof(d.outcome), "rolled back");
-        if (state_write_serving(so.state_dir, DR_SERVING_PRIMARY, s.run_id, &err) != 0)
-            log_error("%s", err.message);
-        where = switch_where(a, DR_SERVING_PRIMARY);
-        goto report;
-    }
-    snprintf(d.outcome, sizeof(d.outcome), "rollback failed");
-    stated = switch_state(&s, HOOK_FAILBACK, d.outcome, config_path);
-    goto report;
-
-back_state:
-    snprintf(d.outcome, sizeof(d.outcome), "stopped");
-    stated = switch_state(&s, HOOK_FAILBACK, "stopped", config_path);
-    goto report;
-
-incomplete:
-    /* the failover's commit started and did not finish: roll back what moved, or hold it */
-    {
-        const char *why = run_cancel_requested() ? "was cancelled" : "failed";
-        if (run_cancel_requested())
-            cancel_phase = "failover";
-        unsigned char *back_sel = calloc(a->cfg->n_res + 1, 1);
-        const unsigned char *orig_sel = s.o.selected;
-        size_t n_back = 0;
-
-        snprintf(d.failure, sizeof(d.failure), "the failover %s after its commit started: %s", why, sw.reason);
-        d.failed_phase = 1;
-        if (o->on_failure_hold || !back_sel) {
-            free(back_sel);
-            snprintf(d.outcome, sizeof(d.outcome), "held");
-            stated = switch_state(&s, HOOK_FAILOVER, "held", config_path);
-            log_warn("drill: --on-failure hold: the state is kept; '%s' fails back", 
-                     json_string_value(json_object_get(stated, "complete_command")));
-            goto report;
-        }
-        stated = switch_state(&s, HOOK_FAILOVER, "rolling back", config_path);
-        /* the resources whose failover ran (moved, partly moved or failed): failed back in reverse order */
-        for (size_t i = 0; i < a->cfg->n_res; i++) {
-            if ((!orig_sel || orig_sel[i]) && a->results[i].ran) {
-                back_sel[i] = 1;
-                n_back++;
-            }
-        }
-        run_reset_cancel();
-        log_warn("drill: rolling back: failback of the %zu resources whose failover ran, in reverse dependency order",
-                 n_back);
-        s.o.selected = back_sel;
-        s.o.mode = DR_MODE_GRACEFUL;
-        s.reverse = 1;
-        rc = n_back ? switch_run(&s, HOOK_FAILBACK, "rollback", DR_SERVING_DR, 0, 1, &d, &sw) : 0;
-        s.reverse = 0;
-        if (rc == 0 && (n_back == 0 || sw.outcome == SWITCH_DONE)) {
-            snprintf(d.outcome, sizeof(d.outcome), "rolled back");
-            log_info("drill: rolled back: %s serves again", a->cfg->primary_region);
-            where = switch_where(a, DR_SERVING_PRIMARY);
-        } else {
-            json_decref(stated);
-            snprintf(d.outcome, sizeof(d.outcome), "rollback failed");
-            stated = rc == 0 ? switch_state(&s, HOOK_FAILBACK, d.outcome, config_path) : NULL;
-        }
-        s.o.selected = orig_sel;
-        free(back_sel);
-        if (rc != 0)
-            goto aborted;
-        goto report;
-    }
-
-aborted:
-    snprintf(d.failure, sizeof(d.failure), "the drill was interrupted%s",
-             run_cancel_requested() ? " (cancelled)" : "");
-    d.failed_phase = 1;
-report:
-    if (run_cancel_requested() || cancel_phase) {
-        /* neither met nor missed: say where it stopped and which region serves now (after a rollback: the primary) */
-        const char *last = cancel_phase ? cancel_phase : d.n_steps ? d.steps[d.n_steps - 1].phase : "verify";
-        dr_serving now = DR_SERVING_PRIMARY;
-        dr_error serr;
-        dr_error_clear(&serr);
-        state_read_serving(so.state_dir, &now, &serr);
-        snprintf(d.failure, sizeof(d.failure), "the drill was cancelled during the %s phase; %s serves now%s", last,
-                 now == DR_SERVING_DR ? a->cfg->dr_region : a->cfg->primary_region,
-                 now == DR_SERVING_DR ? ": run 'dr-agent failback' to return" : "");
-        d.cancelled = 1;
-        d.failed_phase = 1;
-    }
-    if (!d.outcome[0] && d.failed_phase && stated)
-        snprintf(d.outcome, sizeof(d.outcome), "stopped");
-    d.stated = stated;
-    d.where = where;
-    stated = where = NULL;
-    switch_result_free(&sw);
+    drill_run(&d, &s, &(drill_run_opts){current_serving(o, so.state_dir), o->on_failure_hold, config_path});
     if (o->notes) {
         dr_error_clear(&err);
         if (drill_read_notes(&d, o->notes, &err) != 0)
@@ -1011,15 +794,15 @@ static int confirm_cleanup(const opts *o, size_t n)
 }
 
 /* Planned changes of the last run over the selected resources. */
-static size_t planned_count(const agent *a)
+static size_t planned_count(const run_result *run)
 {
     size_t n = 0;
 
-    for (size_t i = 0; i < a->cfg->n_res; i++) {
-        if (a->last_opts.selected && !a->last_opts.selected[i])
+    for (size_t i = 0; i < run->cfg->n_res; i++) {
+        if (run->selected && !run->selected[i])
             continue;
-        for (size_t k = 0; k < a->results[i].n_changes; k++)
-            n += a->results[i].changes[k].state == DR_CHANGE_PLANNED;
+        for (size_t k = 0; k < run->res[i].n_changes; k++)
+            n += run->res[i].changes[k].state == DR_CHANGE_PLANNED;
     }
     return n;
 }
@@ -1071,17 +854,17 @@ int cmd_cleanup(const opts *o, agent *a, const unsigned char *sel, const char *c
         session_end(&s, "failed", -1, -1);
         goto out;
     }
-    pending = planned_count(a);
-    if (o->plan || pending == 0 || !run_all_succeeded(a)) {
+    pending = planned_count(s.result);
+    if (o->plan || pending == 0 || !result_all_succeeded(s.result)) {
         ri.dry_run = 1;
-        session_end(&s, !run_all_succeeded(a) ? "failed" : pending ? "planned" : "unchanged", -1, -1);
-        output_report(o, a, &ri);
-        rc = !run_all_succeeded(a) ? EXIT_FAIL : o->plan && pending ? EXIT_PLAN_CHANGES : EXIT_OK;
+        session_end(&s, !result_all_succeeded(s.result) ? "failed" : pending ? "planned" : "unchanged", -1, -1);
+        output_report(o, s.result, &ri);
+        rc = !result_all_succeeded(s.result) ? EXIT_FAIL : o->plan && pending ? EXIT_PLAN_CHANGES : EXIT_OK;
         goto out;
     }
     if (o->format == FMT_TEXT) {
         ri.dry_run = 1;
-        report_text(a, &ri, stdout, 0);
+        report_text(s.result, &ri, stdout, 0);
         fflush(stdout);
     }
     if (confirm_cleanup(o, pending) != 0) {
@@ -1095,10 +878,10 @@ int cmd_cleanup(const opts *o, agent *a, const unsigned char *sel, const char *c
         session_end(&s, "failed", -1, -1);
         goto out;
     }
-    ok = run_all_succeeded(a) && !(s.locked && lock_lost(&s.lock));
-    session_end(&s, ok ? report_overall_status(a, 0) : "failed", -1, -1);
+    ok = result_all_succeeded(s.result) && !(s.locked && lock_lost(&s.lock));
+    session_end(&s, ok ? report_overall_status(s.result, 0) : "failed", -1, -1);
     ri.dry_run = 0;
-    if (output_report(o, a, &ri) != 0)
+    if (output_report(o, s.result, &ri) != 0)
         ok = 0;
     rc = ok ? EXIT_OK : EXIT_FAIL;
 out:

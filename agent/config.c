@@ -250,7 +250,7 @@ static int valid_region(const char *r)
 
 /* ---- sections ---- */
 
-static void load_objectives(const config_setting_t *root, dr_config *c, errlist *errs)
+static void load_objectives(const config_setting_t *root, ag_config *c, errlist *errs)
 {
     static const char *const keys[] = {"rto", "rpo"};
     const config_setting_t *g = config_setting_get_member(root, "objectives");
@@ -272,7 +272,7 @@ static void load_objectives(const config_setting_t *root, dr_config *c, errlist 
     }
 }
 
-static void load_regions(const config_setting_t *root, dr_config *c, errlist *errs)
+static void load_regions(const config_setting_t *root, ag_config *c, errlist *errs)
 {
     static const char *const keys[] = {"primary", "dr"};
     const config_setting_t *g = config_setting_get_member(root, "regions");
@@ -297,7 +297,7 @@ static void load_regions(const config_setting_t *root, dr_config *c, errlist *er
         errlist_add(errs, c->path, line_of(g), "regions: primary and dr are both '%s'", c->dr_region);
 }
 
-static void load_aws(const config_setting_t *root, dr_config *c, errlist *errs)
+static void load_aws(const config_setting_t *root, ag_config *c, errlist *errs)
 {
     static const char *const keys[] = {"profile",        "endpoint_url",   "ca_bundle",
                                        "insecure_tls",   "max_attempts",   "s3_path_style",
@@ -350,7 +350,7 @@ static void load_aws(const config_setting_t *root, dr_config *c, errlist *errs)
 }
 
 /* agent.plugin_paths = { <type> = "/absolute/path/plugin.so"; ... } */
-static void load_plugin_paths(const config_setting_t *g, dr_config *c, errlist *errs)
+static void load_plugin_paths(const config_setting_t *g, ag_config *c, errlist *errs)
 {
     int n;
 
@@ -378,7 +378,7 @@ static void load_plugin_paths(const config_setting_t *g, dr_config *c, errlist *
     }
 }
 
-static void load_agent(const config_setting_t *root, dr_config *c, errlist *errs)
+static void load_agent(const config_setting_t *root, ag_config *c, errlist *errs)
 {
     static const char *const keys[] = {"plugin_dir",   "state_dir",  "concurrency", "hook_timeout",
                                        "drill_period", "retention",  "lock_table",  "lock_region",
@@ -386,13 +386,13 @@ static void load_agent(const config_setting_t *root, dr_config *c, errlist *errs
                                        "plugin_paths", "prepare_timeout"};
     const config_setting_t *g = config_setting_get_member(root, "agent");
 
-    c->agent.concurrency = DR_DEFAULT_CONCURRENCY;
-    c->agent.hook_timeout = DR_DEFAULT_HOOK_TIMEOUT;
-    c->agent.drill_period = DR_DEFAULT_DRILL_PERIOD;
-    c->agent.retention = DR_DEFAULT_RETENTION;
+    c->agent.concurrency = AG_DEFAULT_CONCURRENCY;
+    c->agent.hook_timeout = AG_DEFAULT_HOOK_TIMEOUT;
+    c->agent.drill_period = AG_DEFAULT_DRILL_PERIOD;
+    c->agent.retention = AG_DEFAULT_RETENTION;
     c->agent.lock_lease = 60;
-    c->agent.prepare_timeout = DR_DEFAULT_PREPARE_TIMEOUT;
-    c->agent.verify_timeout = DR_DEFAULT_VERIFY_TIMEOUT;
+    c->agent.prepare_timeout = AG_DEFAULT_PREPARE_TIMEOUT;
+    c->agent.verify_timeout = AG_DEFAULT_VERIFY_TIMEOUT;
     if (!g)
         return;
     if (config_setting_type(g) != CONFIG_TYPE_GROUP) {
@@ -538,7 +538,7 @@ static void load_depends(const config_setting_t *d, cfg_resource *r, const char 
     }
 }
 
-static void load_resources(const config_setting_t *root, dr_config *c, errlist *errs)
+static void load_resources(const config_setting_t *root, ag_config *c, errlist *errs)
 {
     const config_setting_t *list = config_setting_get_member(root, "resources");
     size_t n;
@@ -640,11 +640,11 @@ static int refuse_includes(const char *path, errlist *errs)
     return bad ? -1 : 0;
 }
 
-int config_load(const char *path, dr_config **out, errlist *errs)
+int config_load(const char *path, ag_config **out, errlist *errs)
 {
     static const char *const top_keys[] = {"objectives", "regions", "aws", "agent", "resources"};
     config_t lc;
-    dr_config *c = NULL;
+    ag_config *c = NULL;
     struct stat st;
     size_t before = errs->n;
     int rc = DR_ECONFIG;
@@ -837,7 +837,7 @@ static int bind_value(const dr_config_key *k, const cfg_raw *raw, const char *te
     return 0;
 }
 
-int config_bind(dr_config *cfg, plugin_lookup_fn find, void *arg, errlist *errs)
+int config_bind(ag_config *cfg, plugin_lookup_fn find, void *arg, errlist *errs)
 {
     size_t before = errs->n;
     int has_secret = 0, secret_line = 0;
@@ -953,7 +953,7 @@ static void free_resource(cfg_resource *r)
     free(r->values);
 }
 
-void config_free(dr_config *cfg)
+void config_free(ag_config *cfg)
 {
     if (!cfg)
         return;

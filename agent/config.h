@@ -1,9 +1,9 @@
 /* config.h: the agent's configuration model: parsing (libconfig), validation, and plugin key binding. */
-#ifndef DR_AGENT_CONFIG_H
-#define DR_AGENT_CONFIG_H
+#ifndef AG_CONFIG_H
+#define AG_CONFIG_H
 
 /*
- * Ownership: config_load() returns a dr_config the caller frees with
+ * Ownership: config_load() returns a ag_config the caller frees with
  * config_free(); every string and array inside belongs to it. An errlist
  * owns its messages (errlist_free).
  */
@@ -74,7 +74,7 @@ typedef struct cfg_role {
     char *external_id;
 } cfg_role;
 
-typedef struct dr_config {
+typedef struct ag_config {
     char *path;
     mode_t file_mode;
     double rto; /* seconds */
@@ -113,24 +113,24 @@ typedef struct dr_config {
     } agent;
     cfg_resource *res;
     size_t n_res;
-} dr_config;
+} ag_config;
 
 /* Defaults of the agent section. */
-#define DR_DEFAULT_CONFIG "/etc/dr-agent/dr-agent.conf"
-#define DR_DEFAULT_STATE_DIR "/var/lib/dr-agent"
-#define DR_DEFAULT_CONCURRENCY 8
-#define DR_DEFAULT_HOOK_TIMEOUT (30 * 60)
-#define DR_DEFAULT_PREPARE_TIMEOUT (15 * 60) /* a graceful switch waits this long for every resource to be ready */
-#define DR_DEFAULT_DRILL_PERIOD (90 * 86400)
-#define DR_DEFAULT_RETENTION (180 * 86400)
-#define DR_DEFAULT_VERIFY_TIMEOUT (5 * 60)
+#define AG_DEFAULT_CONFIG "/etc/dr-agent/dr-agent.conf"
+#define AG_DEFAULT_STATE_DIR "/var/lib/dr-agent"
+#define AG_DEFAULT_CONCURRENCY 8
+#define AG_DEFAULT_HOOK_TIMEOUT (30 * 60)
+#define AG_DEFAULT_PREPARE_TIMEOUT (15 * 60) /* a graceful switch waits this long for every resource to be ready */
+#define AG_DEFAULT_DRILL_PERIOD (90 * 86400)
+#define AG_DEFAULT_RETENTION (180 * 86400)
+#define AG_DEFAULT_VERIFY_TIMEOUT (5 * 60)
 
 /*
  * Parse and check everything that does not need plugins (syntax, sections,
  * objectives, regions, resource names, duplicate ids). 0, or DR_ECONFIG with
  * every problem in errs.
  */
-int config_load(const char *path, dr_config **out, errlist *errs);
+int config_load(const char *path, ag_config **out, errlist *errs);
 
 /*
  * Check every resource against its plugin's declared keys (unknown key,
@@ -139,9 +139,9 @@ int config_load(const char *path, dr_config **out, errlist *errs);
  * `find` returns the plugin of a type or NULL. 0 or DR_ECONFIG.
  */
 typedef const dr_plugin_descriptor *(*plugin_lookup_fn)(const char *type, void *arg);
-int config_bind(dr_config *cfg, plugin_lookup_fn find, void *arg, errlist *errs);
+int config_bind(ag_config *cfg, plugin_lookup_fn find, void *arg, errlist *errs);
 
-void config_free(dr_config *cfg);
+void config_free(ag_config *cfg);
 
 /* The bound value of a key of a resource, or NULL when the plugin has no such key. */
 const cfg_value *config_value(const cfg_resource *r, const char *key, dr_key_type *type);

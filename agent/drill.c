@@ -1,4 +1,4 @@
-/* drill.c: the DR drill's record (phases, RTO, RPO) and its reports: JSON, self-contained HTML with an SVG timeline, metrics. */
+/* drill.c: the DR drill: its five phases, its record (RTO, RPO) and reports (JSON, self-contained HTML, metrics). */
 #include <errno.h>
 #include <limits.h>
 #include <math.h>
@@ -11,9 +11,13 @@
 #include <jansson.h>
 #include <openssl/evp.h>
 
+#include "cancel.h"
 #include "dr/util.h"
 #include "drill.h"
+#include "log.h"
+#include "session.h"
 #include "state.h"
+#include "switch.h"
 #include "version.h"
 
 /* "sha256:<hex>" of the file at path, or "" when it cannot be read. */
@@ -145,7 +149,7 @@ static char *step_detail(const res_result *r)
             ok++;
             continue;
         }
-        dr_buf_printf(&b, "%s%s %s: %s%s%s", b.len ? "; " : "", dr_status_name(c->status), c->name,
+        dr_buf_printf(&b, "%s%s %s: %s%s%s", b.len ? "; " : "", ag_status_name(c->status), c->name,
                       c->observed ? c->observed : "-", c->detail ? " - " : "", c->detail ? c->detail : "");
     }
     if (ok)
@@ -160,13 +164,13 @@ static char *dup_or_null(const char *s)
     return s && *s ? strdup(s) : NULL;
 }
 
-void drill_record_phase(drill *d, const agent *a, const char *phase)
+void drill_record_phase(drill *d, const run_result *run, const char *phase)
 {
-    for (size_t i = 0; i < a->cfg->n_res; i++) {
-        const res_result *r = &a->results[i];
+    for (size_t i = 0; i < run->cfg->n_res; i++) {
+        const res_result *r = &run->res[i];
         drill_step *n;
 
-        if (a->last_opts.selected && !a->last_opts.selected[i])
+        if (run->selected && !run->selected[i])
             continue;
         n = realloc(d->steps, (d->n_steps + 1) * sizeof(*n));
         if (!n)
@@ -174,11 +178,14 @@ void drill_record_phase(drill *d, const agent *a, const char *phase)
         d->steps = n;
         n = &d->steps[d->n_steps++];
         memset(n, 0, sizeof(*n));
-        n->resource = strdup(a->cfg->res[i].id);
-        n->plugin = strdup(a->cfg->res[i].type);
+        n->resource = strdup(run->cfg->res[i].id);
+        n->plugin = strdup(run->cfg->res[i].type);
         n->phase = strdup(phase);
-        n->hook = a->last_hook;
-        n->status = r->status;
+        n->hook = run->hook;
+        if (n->hook == HOOK_VERIFY)
+            n->verdict = r->verdict;
+        else
+            n->outcome = r->outcome;
         n->started = r->started_at;
         n->finished = r->finished_at > r->started_at ? r->finished_at : r->started_at;
         n->error = dup_or_null(r->error);
@@ -259,7 +266,7 @@ static const char *outcome_word(const drill *d)
 
 static const char *step_status_name(const drill_step *s)
 {
-    return s->hook == HOOK_VERIFY ? dr_status_name((dr_status)s->status) : action_status_name((action_status)s->status);
+    return s->hook == HOOK_VERIFY ? ag_status_name(s->verdict) : action_status_name(s->outcome);
 }
 
 static json_t *drill_json(const drill *d)
@@ -299,7 +306,7 @@ static json_t *drill_json(const drill *d)
     if (doc) {
         json_object_set_new(doc, "rto_met", json_boolean(d->rto_reached && d->rto <= d->rto_objective));
         json_object_set_new(doc, "rpo_met", json_boolean(!d->has_rpo || d->rpo <= d->rpo_objective));
-        json_object_set_new(doc, "agent_version", json_string(DR_AGENT_VERSION));
+        json_object_set_new(doc, "agent_version", json_string(AG_VERSION));
         json_object_set_new(doc, "outcome", json_string(outcome_word(d)));
         json_object_set_new(doc, "cancelled", json_boolean(d->cancelled));
         json_object_set_new(doc, "host", json_string(d->host));
@@ -393,14 +400,14 @@ static void html_state(FILE *f, const drill *d)
 static const char *colour(const drill_step *s)
 {
     if (s->hook == HOOK_VERIFY) {
-        switch ((dr_status)s->status) {
+        switch (s->verdict) {
         case DR_STATUS_OK: return "#2e9d4a";
         case DR_STATUS_WARNING: return "#e0a100";
         case DR_STATUS_CRITICAL: return "#c9302c";
         default: return "#7a6fb0";
         }
     }
-    switch ((action_status)s->status) {
+    switch (s->outcome) {
     case ACT_DONE: return "#2e7dd1";
     case ACT_UNCHANGED: return "#5aa9e6";
     case ACT_PLANNED: return "#9cc3e6";
@@ -462,7 +469,7 @@ static void write_html(FILE *f, const drill *d)
     html_text(f, buf);
     fputs(" on ", f);
     html_text(f, d->host);
-    fprintf(f, " &middot; dr-agent %s &middot; plugins: ", DR_AGENT_VERSION);
+    fprintf(f, " &middot; dr-agent %s &middot; plugins: ", AG_VERSION);
     html_text(f, d->plugin_versions && *d->plugin_versions ? d->plugin_versions : "none");
     fputs("<br>configuration ", f);
     html_text(f, d->config_path);
@@ -588,7 +595,7 @@ static void write_html(FILE *f, const drill *d)
         html_text(f, d->notes);
     fputs("</div>\n<p class=\"meta\">Editable: write here and save the page, or pass <code>dr-agent drill --notes "
           "FILE</code>; <code>dr-agent history</code> shows the notes given with --notes.</p>\n", f);
-    fprintf(f, "<p style=\"color:#888;font-size:12px\">dr-agent %s</p>\n</body></html>\n", DR_AGENT_VERSION);
+    fprintf(f, "<p style=\"color:#888;font-size:12px\">dr-agent %s</p>\n</body></html>\n", AG_VERSION);
     free(rows);
 }
 
@@ -696,4 +703,237 @@ int drill_prometheus(FILE *out, void *arg)
     fprintf(out, "dr_drill_overdue %d\n", last_success <= 0 || dr_now() - last_success > m->period);
     json_decref(doc);
     return 0;
+}
+
+/* ---- the drill's phases ---- */
+
+static int verify_until_ok(session *s, dr_serving serving, const char *phase, double since, double budget,
+                           drill *d, int *rounds)
+{
+    double interval = s->a->cfg->rto / 60.0;
+
+    if (interval < 2)
+        interval = 2;
+    if (interval > 15)
+        interval = 15;
+    for (;;) {
+        int rc = session_run(s, HOOK_VERIFY, phase, 0, serving);
+        if (rc != 0)
+            return rc;
+        (*rounds)++;
+        if (result_worst_status(s->result) == DR_STATUS_OK) {
+            drill_record_phase(d, s->result, phase);
+            return 0;
+        }
+        if (cancel_requested() || dr_now() - since + interval > budget) {
+            drill_record_phase(d, s->result, phase);
+            return 1;
+        }
+        log_info("%s: not every resource is OK yet (%s); again in %.0fs", phase,
+                 ag_status_name(result_worst_status(s->result)), interval);
+        for (double slept = 0; slept < interval && !cancel_requested(); slept += 0.2)
+            usleep(200 * 1000);
+    }
+}
+
+void drill_run(drill *d, session *s, const drill_run_opts *o)
+{
+    agent *a = s->a;
+    dr_error err;
+    int rounds_after = 0, rc;
+    dr_status pre;
+    switch_result sw;
+    json_t *stated = NULL, *where = NULL;
+    const char *cancel_phase = NULL; /* the phase a cancel stopped, when a rollback followed it */
+
+    memset(&sw, 0, sizeof(sw));
+    dr_error_clear(&err);
+    if (o->serving != DR_SERVING_PRIMARY) {
+        snprintf(d->failure, sizeof(d->failure), "the DR region serves already: fail back before a drill");
+        d->failed_phase = 1;
+        goto out;
+    }
+
+    /* 1. the estate is healthy before we start */
+    log_info("drill 1/5: verify with %s serving", a->cfg->primary_region);
+    if (session_run(s, HOOK_VERIFY, "verify", 0, DR_SERVING_PRIMARY) != 0)
+        goto aborted;
+    drill_record_phase(d, s->result, "verify");
+    pre = result_worst_status(s->result);
+    if (pre == DR_STATUS_CRITICAL || pre == DR_STATUS_UNKNOWN) {
+        snprintf(d->failure, sizeof(d->failure), "the estate is %s before the drill: no failover attempted",
+                 ag_status_name(pre));
+        d->failed_phase = 1;
+        goto out;
+    }
+
+    /* 2. failover, data before traffic: prepare every resource, commit once all are ready */
+    log_info("drill 2/5: failover to %s (%s)", a->cfg->dr_region, d->mode);
+    d->failover_started = dr_now();
+    if (switch_run(s, HOOK_FAILOVER, "failover", DR_SERVING_PRIMARY, 0, 0, d, &sw) != 0)
+        goto aborted;
+    if (sw.outcome == SWITCH_NOT_READY) {
+        snprintf(d->failure, sizeof(d->failure), "the failover stopped in prepare: nothing was changed; not ready: %s",
+                 sw.reason);
+        snprintf(d->outcome, sizeof(d->outcome), "not committed");
+        d->failed_phase = 1;
+        goto out;
+    }
+    if (session_lease_lost(s))
+        goto aborted;
+    if (sw.outcome == SWITCH_INCOMPLETE)
+        goto incomplete;
+    if (state_write_serving(s->o.state_dir, DR_SERVING_DR, s->run_id, &err) != 0)
+        log_error("%s", err.message);
+
+    /* 3. the DR region serves: every resource verifies OK there (this ends the RTO) */
+    log_info("drill 3/5: verify with %s serving", a->cfg->dr_region);
+    rc = verify_until_ok(s, DR_SERVING_DR, "verify-dr", d->failover_started, d->rto_objective, d, &d->verify_dr_rounds);
+    if (rc < 0)
+        goto aborted;
+    if (rc == 0) {
+        d->rto_reached = 1;
+        d->rto = s->result->finished - d->failover_started;
+    }
+
+    /* 4. failback */
+    log_info("drill 4/5: failback to %s", a->cfg->primary_region);
+    s->o.mode = DR_MODE_GRACEFUL;
+    switch_result_free(&sw);
+    if (cancel_requested())
+        goto back;
+    if (switch_run(s, HOOK_FAILBACK, "failback", DR_SERVING_DR, 0, 0, d, &sw) != 0)
+        goto aborted;
+    if (sw.outcome != SWITCH_DONE) {
+        if (sw.outcome == SWITCH_NOT_READY)
+            snprintf(d->failure, sizeof(d->failure), "the failback stopped in prepare: the DR region still serves; not "
+                     "ready: %s", sw.reason);
+        else
+            snprintf(d->failure, sizeof(d->failure), "the failback did not finish: %s", sw.reason);
+        d->failed_phase = 1;
+        goto back_state;
+    }
+    if (session_lease_lost(s))
+        goto aborted;
+    if (state_write_serving(s->o.state_dir, DR_SERVING_PRIMARY, s->run_id, &err) != 0)
+        log_error("%s", err.message);
+    where = switch_where(a, DR_SERVING_PRIMARY);
+
+    /* 5. the original topology verifies OK again */
+    log_info("drill 5/5: verify with %s serving", a->cfg->primary_region);
+    rc = verify_until_ok(s, DR_SERVING_PRIMARY, "verify-after", dr_now(), d->rto_objective, d, &rounds_after);
+    if (rc < 0)
+        goto aborted;
+    if (rc != 0) {
+        snprintf(d->failure, sizeof(d->failure), "after the failback the estate is %s",
+                 ag_status_name(result_worst_status(s->result)));
+        d->failed_phase = 1;
+    }
+    goto out;
+
+back:
+    /* cancelled while the DR region served: fail back (the drill's own end state) unless held */
+    snprintf(d->failure, sizeof(d->failure), "the drill was cancelled while %s served", a->cfg->dr_region);
+    d->failed_phase = 1;
+    cancel_phase = "verify-dr";
+    if (o->hold) {
+        snprintf(d->outcome, sizeof(d->outcome), "held");
+        goto out;
+    }
+    cancel_reset();
+    log_warn("drill: rolling back: failback to %s", a->cfg->primary_region);
+    if (switch_run(s, HOOK_FAILBACK, "rollback", DR_SERVING_DR, 0, 1, d, &sw) != 0)
+        goto aborted;
+    if (sw.outcome == SWITCH_DONE) {
+        snprintf(d->outcome, sizeof(d->outcome), "rolled back");
+        if (state_write_serving(s->o.state_dir, DR_SERVING_PRIMARY, s->run_id, &err) != 0)
+            log_error("%s", err.message);
+        where = switch_where(a, DR_SERVING_PRIMARY);
+        goto out;
+    }
+    snprintf(d->outcome, sizeof(d->outcome), "rollback failed");
+    stated = switch_state(s, HOOK_FAILBACK, d->outcome, o->config_path);
+    goto out;
+
+back_state:
+    snprintf(d->outcome, sizeof(d->outcome), "stopped");
+    stated = switch_state(s, HOOK_FAILBACK, "stopped", o->config_path);
+    goto out;
+
+incomplete:
+    /* the failover's commit started and did not finish: roll back what moved, or hold it */
+    {
+        const char *why = cancel_requested() ? "was cancelled" : "failed";
+        if (cancel_requested())
+            cancel_phase = "failover";
+        unsigned char *back_sel = calloc(a->cfg->n_res + 1, 1);
+        const unsigned char *orig_sel = s->o.selected;
+        size_t n_back = 0;
+
+        snprintf(d->failure, sizeof(d->failure), "the failover %s after its commit started: %s", why, sw.reason);
+        d->failed_phase = 1;
+        if (o->hold || !back_sel) {
+            free(back_sel);
+            snprintf(d->outcome, sizeof(d->outcome), "held");
+            stated = switch_state(s, HOOK_FAILOVER, "held", o->config_path);
+            log_warn("drill: --on-failure hold: the state is kept; '%s' fails back", 
+                     json_string_value(json_object_get(stated, "complete_command")));
+            goto out;
+        }
+        stated = switch_state(s, HOOK_FAILOVER, "rolling back", o->config_path);
+        /* the resources whose failover ran (moved, partly moved or failed): failed back in reverse order */
+        for (size_t i = 0; i < a->cfg->n_res; i++) {
+            if ((!orig_sel || orig_sel[i]) && s->result->res[i].ran) {
+                back_sel[i] = 1;
+                n_back++;
+            }
+        }
+        cancel_reset();
+        log_warn("drill: rolling back: failback of the %zu resources whose failover ran, in reverse dependency order",
+                 n_back);
+        s->o.selected = back_sel;
+        s->o.mode = DR_MODE_GRACEFUL;
+        s->reverse = 1;
+        rc = n_back ? switch_run(s, HOOK_FAILBACK, "rollback", DR_SERVING_DR, 0, 1, d, &sw) : 0;
+        s->reverse = 0;
+        if (rc == 0 && (n_back == 0 || sw.outcome == SWITCH_DONE)) {
+            snprintf(d->outcome, sizeof(d->outcome), "rolled back");
+            log_info("drill: rolled back: %s serves again", a->cfg->primary_region);
+            where = switch_where(a, DR_SERVING_PRIMARY);
+        } else {
+            json_decref(stated);
+            snprintf(d->outcome, sizeof(d->outcome), "rollback failed");
+            stated = rc == 0 ? switch_state(s, HOOK_FAILBACK, d->outcome, o->config_path) : NULL;
+        }
+        s->o.selected = orig_sel;
+        free(back_sel);
+        if (rc != 0)
+            goto aborted;
+        goto out;
+    }
+
+aborted:
+    snprintf(d->failure, sizeof(d->failure), "the drill was interrupted%s",
+             cancel_requested() ? " (cancelled)" : "");
+    d->failed_phase = 1;
+out:
+    if (cancel_requested() || cancel_phase) {
+        /* neither met nor missed: say where it stopped and which region serves now (after a rollback: the primary) */
+        const char *last = cancel_phase ? cancel_phase : d->n_steps ? d->steps[d->n_steps - 1].phase : "verify";
+        dr_serving now = DR_SERVING_PRIMARY;
+        dr_error serr;
+        dr_error_clear(&serr);
+        state_read_serving(s->o.state_dir, &now, &serr);
+        snprintf(d->failure, sizeof(d->failure), "the drill was cancelled during the %s phase; %s serves now%s", last,
+                 now == DR_SERVING_DR ? a->cfg->dr_region : a->cfg->primary_region,
+                 now == DR_SERVING_DR ? ": run 'dr-agent failback' to return" : "");
+        d->cancelled = 1;
+        d->failed_phase = 1;
+    }
+    if (!d->outcome[0] && d->failed_phase && stated)
+        snprintf(d->outcome, sizeof(d->outcome), "stopped");
+    d->stated = stated;
+    d->where = where;
+    stated = where = NULL;
+    switch_result_free(&sw);
 }

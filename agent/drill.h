@@ -1,6 +1,6 @@
 /* drill.h: the DR drill's record (phases, RTO, RPO) and its reports: JSON, self-contained HTML with an SVG timeline, metrics. */
-#ifndef DR_AGENT_DRILL_H
-#define DR_AGENT_DRILL_H
+#ifndef AG_DRILL_H
+#define AG_DRILL_H
 
 /*
  * Ownership: a drill owns its steps, strings and JSON references (drill_free). The
@@ -11,14 +11,17 @@
 
 #include <jansson.h>
 
-#include "run.h"
+#include "agent.h"
 
 typedef struct drill_step {
     char *resource;
     char *plugin;
     char *phase;     /* "verify", "failover", "verify-dr", "failback", "verify-after" */
     hook_kind hook;
-    int status;      /* dr_status for verify phases, action_status otherwise */
+    union {          /* typed by hook: */
+        dr_status verdict;     /* verify phases */
+        action_status outcome; /* the others */
+    };
     double started;  /* epoch seconds */
     double finished;
     char *error;
@@ -63,8 +66,24 @@ void drill_init(drill *d, const agent *a, const char *run_id, const char *mode);
 int drill_read_notes(drill *d, const char *path, dr_error *err);
 /* The lessons learned recorded with drill run `run_id` in <state_dir>/reports, or NULL; the caller frees it. */
 char *drill_notes_of(const char *state_dir, const char *run_id);
-/* Append the last run's results of `a` as the steps of `phase`. */
-void drill_record_phase(drill *d, const agent *a, const char *phase);
+/* Append a run's results as the steps of `phase`. */
+void drill_record_phase(drill *d, const run_result *run, const char *phase);
+struct session;
+
+typedef struct drill_run_opts {
+    dr_serving serving;      /* the region serving when the drill starts (read under the run lock) */
+    int hold;                /* --on-failure hold: keep a failed switch's state instead of rolling it back */
+    const char *config_path; /* for the commands a stated state names */
+} drill_run_opts;
+
+/*
+ * The drill's phases over the session's resources: 1 verify with the primary serving; 2 failover (prepare every
+ * resource, commit once all are ready); 3 verify in the DR region until OK (this ends the RTO); 4 failback; 5 verify
+ * again. A switch that fails or is cancelled after its commit started is rolled back (failed back in reverse
+ * dependency order) unless held. Records the steps, RTO, failure, end state, stated state and where the
+ * application lives in d. The caller began the session and ends it.
+ */
+void drill_run(drill *d, struct session *s, const drill_run_opts *o);
 /* After the run: compute success from the phases and the objectives. */
 void drill_finish(drill *d);
 void drill_free(drill *d);

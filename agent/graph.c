@@ -30,7 +30,7 @@ static int add_edge(graph *g, size_t from, size_t to)
  * number of matches added. Plugin defaults never match resources of the
  * plugin's own type, which would tie them into cycles.
  */
-static int resolve(const dr_config *cfg, graph *g, size_t self, const char *pat, int is_default, int *oom)
+static int resolve(const ag_config *cfg, graph *g, size_t self, const char *pat, int is_default, int *oom)
 {
     size_t pl = strlen(pat);
     int matches = 0;
@@ -56,7 +56,7 @@ static int resolve(const dr_config *cfg, graph *g, size_t self, const char *pat,
 }
 
 /* Name one cycle among the nodes left with unresolved dependencies. */
-static void report_cycle(const dr_config *cfg, const graph *g, const int *left, errlist *errs)
+static void report_cycle(const ag_config *cfg, const graph *g, const int *left, errlist *errs)
 {
     size_t start = 0, cur;
     int *seen = calloc(g->n, sizeof(int));
@@ -93,7 +93,7 @@ out:
     free(path);
 }
 
-int graph_build(const dr_config *cfg, graph *g, errlist *errs)
+int graph_build(const ag_config *cfg, graph *g, errlist *errs)
 {
     size_t before = errs->n;
     size_t *queue = NULL, *indeg = NULL, qh = 0, qt = 0, done = 0;

@@ -1,6 +1,6 @@
 /* graph.h: the resource dependency graph: resolution of depends_on, cycle detection, parallel levels. */
-#ifndef DR_AGENT_GRAPH_H
-#define DR_AGENT_GRAPH_H
+#ifndef AG_GRAPH_H
+#define AG_GRAPH_H
 
 /* Ownership: graph_build() fills a graph the caller frees with graph_free(). */
 
@@ -24,7 +24,7 @@ typedef struct graph {
  * that match nothing, self-dependencies and cycles are errors naming the
  * file and line. 0 or DR_ECONFIG.
  */
-int graph_build(const dr_config *cfg, graph *g, errlist *errs);
+int graph_build(const ag_config *cfg, graph *g, errlist *errs);
 void graph_free(graph *g);
 
 #endif

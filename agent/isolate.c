@@ -16,7 +16,8 @@
 #include "dr/aws.h"
 #include "dr/util.h"
 #include "isolate.h"
-#include "run.h"
+#include "cancel.h"
+#include "dr/plugin.h"
 #include "sdkhost.h"
 
 #define ISO_MAX_STRING (64u * 1024u)
@@ -99,7 +100,7 @@ static void child_sdk_log(int level, const char *message, void *arg)
 static void child_on_signal(int sig)
 {
     (void)sig;
-    run_request_cancel();
+    cancel_request();
 }
 
 static void child_main(int fd, pid_t parent, iso_body_fn body, void *body_arg)

@@ -1,6 +1,6 @@
 /* isolate.h: runs one plugin call in a forked child process and relays what it reports over a framed pipe. */
-#ifndef DR_AGENT_ISOLATE_H
-#define DR_AGENT_ISOLATE_H
+#ifndef AG_ISOLATE_H
+#define AG_ISOLATE_H
 
 /*
  * The child writes frames to a pipe; the parent reads them and hands each

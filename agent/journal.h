@@ -1,6 +1,6 @@
 /* journal.h: the append-only journal of mutating runs (one JSON line per event, fsynced) and its reader. */
-#ifndef DR_AGENT_JOURNAL_H
-#define DR_AGENT_JOURNAL_H
+#ifndef AG_JOURNAL_H
+#define AG_JOURNAL_H
 
 /*
  * Ownership: a journal owns its file descriptor (journal_close). Events

@@ -16,7 +16,7 @@
 #include "dr/util.h"
 #include "isolate.h"
 #include "loader.h"
-#include "run.h"
+#include "cancel.h"
 
 int plugin_builtin_type(const char *type)
 {
@@ -265,9 +265,9 @@ static int plugin_open_file(const char *dir, const char *file, plugin *out, dr_e
         return dr_error_set(err, DR_EPLUGIN,
                             "%s: refused: plugin ABI %u.%u is newer than host ABI %d.%d: upgrade dr-agent", path,
                             d->abi_major, d->abi_minor, DR_ABI_MAJOR, DR_ABI_MINOR);
-    if (d->struct_size < DR_DESCRIPTOR_MIN_SIZE)
+    if (d->struct_size < AG_DESCRIPTOR_MIN_SIZE)
         return dr_error_set(err, DR_EPLUGIN, "%s: refused: descriptor struct_size %u is smaller than ABI %d.0's %zu",
-                            path, d->struct_size, DR_ABI_MAJOR, (size_t)DR_DESCRIPTOR_MIN_SIZE);
+                            path, d->struct_size, DR_ABI_MAJOR, (size_t)AG_DESCRIPTOR_MIN_SIZE);
     if (!valid_type(d->type))
         return dr_error_set(err, DR_EPLUGIN, "%s: refused: bad resource type name '%s'", path,
                             d->type ? d->type : "(null)");
@@ -328,7 +328,7 @@ static int plugin_init(plugin *p, const dr_host_api *host, double timeout, dr_er
         struct init_arg ia = {p, host};
         iso_outcome out;
         int64_t deadline = dr_mono_ms() + (int64_t)((timeout > 0 ? timeout : 30.0) * 1000.0);
-        if (iso_call("init", isolated_init_body, &ia, init_log_frame, NULL, deadline, 0, run_cancel_requested,
+        if (iso_call("init", isolated_init_body, &ia, init_log_frame, NULL, deadline, 0, cancel_requested,
                      &out) != 0)
             return dr_error_set(err, DR_EPLUGIN, "%s: refused: %s", p->path, out.message);
         if (!out.returned) {
@@ -343,9 +343,9 @@ static int plugin_init(plugin *p, const dr_host_api *host, double timeout, dr_er
         return 0;
     }
     dr_error_clear(&ierr);
-    run_plugin_call_begin();
+    plugin_code_enter();
     rc = p->desc.init(host, &ierr);
-    run_plugin_call_end();
+    plugin_code_leave();
     if (rc != 0)
         return dr_error_set(err, DR_EPLUGIN, "%s: refused: init failed: %s", p->path,
                             ierr.message[0] ? ierr.message : dr_strerror(ierr.code));

@@ -1,6 +1,6 @@
 /* loader.h: finds, checks and loads resource-type plugins from a trusted directory. */
-#ifndef DR_AGENT_LOADER_H
-#define DR_AGENT_LOADER_H
+#ifndef AG_LOADER_H
+#define AG_LOADER_H
 
 /*
  * Ownership: a plugin_set owns its paths, refusal messages and descriptor
@@ -81,6 +81,6 @@ const plugin *plugins_find(const plugin_set *set, const char *type);
 void plugin_set_free(plugin_set *set);
 
 /* Smallest descriptor the host accepts: the size of ABI 1.0's. */
-#define DR_DESCRIPTOR_MIN_SIZE (offsetof(dr_plugin_descriptor, failback) + sizeof(dr_hook_fn))
+#define AG_DESCRIPTOR_MIN_SIZE (offsetof(dr_plugin_descriptor, failback) + sizeof(dr_hook_fn))
 
 #endif

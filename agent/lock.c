@@ -15,7 +15,7 @@
 #include "dr/util.h"
 #include "lock.h"
 #include "log.h"
-#include "run.h"
+#include "cancel.h"
 #include "sdkhost.h"
 
 void lock_holder_describe(const lock_holder *h, char *out, size_t len)
@@ -95,7 +95,7 @@ static int local_acquire(const lock_config *cfg, run_lock *lk, lock_holder *hold
             lock_holder_describe(holder, who, sizeof(who));
             return dr_error_set(err, DR_EBUSY, "another run holds the lock %s: %s", path, who);
         }
-        if (run_cancel_requested()) {
+        if (cancel_requested()) {
             close(fd);
             return dr_error_set(err, DR_ECANCELED, "cancelled while waiting for the lock %s", path);
         }
@@ -341,7 +341,7 @@ static void *heartbeat_main(void *arg)
                 log_error("the run lease %s reached its local deadline without a renewal (the lock region does not "
                           "answer in time): another host may take it over, this run stops", lk->name);
             lk->lost = 1;
-            run_request_cancel();
+            cancel_request();
             break;
         }
         if (now < next) {
@@ -359,7 +359,7 @@ static void *heartbeat_main(void *arg)
             if (!lk->lost)
                 log_error("the run lease %s was taken over by another run: this run stops", lk->name);
             lk->lost = 1;
-            run_request_cancel();
+            cancel_request();
             break;
         } else {
             int64_t left = atomic_load(&lk->deadline_ms) - dr_mono_ms();
@@ -403,7 +403,7 @@ static int lease_acquire(const lock_config *cfg, run_lock *lk, lock_holder *hold
             return dr_error_set(err, DR_EBUSY, "another run holds the lease %s in table %s: %s", lk->name, lk->table,
                                 who);
         }
-        if (run_cancel_requested())
+        if (cancel_requested())
             return dr_error_set(err, DR_ECANCELED, "cancelled while waiting for the lease %s in table %s", lk->name,
                                 lk->table);
         usleep(500 * 1000);

@@ -1,6 +1,6 @@
 /* lock.h: the run lock of mutating commands: a local lock file, or a lease in a DynamoDB table shared by hosts. */
-#ifndef DR_AGENT_LOCK_H
-#define DR_AGENT_LOCK_H
+#ifndef AG_LOCK_H
+#define AG_LOCK_H
 
 /*
  * Ownership: lock_acquire() fills a run_lock the caller releases with

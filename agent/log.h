@@ -1,6 +1,6 @@
 /* log.h: the host's logger: levels, text or JSON lines on stderr, journald priorities under systemd. */
-#ifndef DR_AGENT_LOG_H
-#define DR_AGENT_LOG_H
+#ifndef AG_LOG_H
+#define AG_LOG_H
 
 #include <stdarg.h>
 

@@ -8,7 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "adopt.h"
+#include "cancel.h"
 #include "cli.h"
 #include "config.h"
 #include "dr/aws.h"
@@ -16,14 +16,25 @@
 #include "log.h"
 #include "report.h"
 #include "isolate.h"
-#include "run.h"
+#include "adopt.h"
+#include "host.h"
 #include "sdkhost.h"
 #include "version.h"
 
+/* ---- the commands: one table drives parsing, help and dispatch ---- */
 
-static const char *const commands[] = {"plugins", "plan",  "configure", "verify",  "failover",
-                                       "failback", "drill", "resume",    "history", "cleanup", "adopt",
-                                       "diagnose", NULL};
+typedef struct command {
+    const char *name;
+    const char *summary; /* its line in 'dr-agent --help' */
+    const char *usage;   /* 'dr-agent COMMAND --help' */
+    int takes_arg;       /* one positional argument after the command (resume RUN_ID) */
+    int opens_agent;     /* main loads the config and plugins and selects resources before run() */
+    int acts;            /* changes something: a cancelled run of it fails even when its steps succeeded */
+    int (*run)(const opts *o, agent *a, const unsigned char *sel, const char *config_path);
+} command;
+
+static const command *find_command(const char *name);
+static void print_command_list(FILE *out);
 
 static void usage_main(FILE *out)
 {
@@ -32,19 +43,9 @@ static void usage_main(FILE *out)
             "\n"
             "Disaster recovery for an AWS estate across two regions.\n"
             "\n"
-            "Commands:\n"
-            "  plugins     list the loaded plugins, their versions, hooks and config keys\n"
-            "  plan        show the order in which resources are handled (--format dot for a graph)\n"
-            "  configure   set up the DR prerequisites (--plan: show the changes only)\n"
-            "  verify      check every prerequisite and the replication lag (read-only; Nagios exit codes)\n"
-            "  failover    make the DR region serve, data before traffic\n"
-            "  failback    make the primary region serve again\n"
-            "  drill       verify, failover, verify in the DR region, failback, verify; measure RTO and RPO\n"
-            "  resume      continue an interrupted configure, failover, failback or drill (the newest, or RUN_ID)\n"
-            "  history     list past runs with their outcome, RTO and RPO\n"
-            "  cleanup     delete what failovers and drills retired, once older than the retention (--plan: list)\n"
-            "  adopt       describe an existing estate: the configuration it needs and what differs (read-only)\n"
-            "  diagnose    look for the causes of what verify reports, each finding with evidence and fix (read-only)\n"
+            "Commands:\n");
+    print_command_list(out);
+    fprintf(out,
             "\n"
             "Common options:\n"
             "  -c, --config FILE        configuration (default: $DR_AGENT_CONFIG or %s)\n"
@@ -63,91 +64,7 @@ static void usage_main(FILE *out)
             "  -V, --version            agent and plugin ABI versions\n"
             "\n"
             "Run 'dr-agent COMMAND --help' for the options of a command.\n",
-            DR_DEFAULT_CONFIG, DR_DEFAULT_STATE_DIR);
-}
-
-static void usage_command(const char *cmd, FILE *out)
-{
-    if (strcmp(cmd, "plugins") == 0)
-        fprintf(out, "Usage: dr-agent plugins [--format text|json] [--plugin-dir DIR]\n\n"
-                     "Lists the plugins found in the plugin directory: type, version, ABI, hooks and\n"
-                     "config keys, and every file that was refused with the reason.\n");
-    else if (strcmp(cmd, "plan") == 0)
-        fprintf(out, "Usage: dr-agent [-c FILE] plan [--format text|json|dot] [--resource ID ...]\n\n"
-                     "Shows the dependency order: each level runs in parallel once the previous\n"
-                     "levels succeeded. failover and failback follow this order.\n");
-    else if (strcmp(cmd, "configure") == 0)
-        fprintf(out, "Usage: dr-agent [-c FILE] configure [--plan] [--resource ID ...] [--format text|json]\n\n"
-                     "Makes the DR prerequisites true, idempotently. With --plan nothing changes and\n"
-                     "the exit code tells whether changes are pending: 0 none, 2 pending, 1 error.\n");
-    else if (strcmp(cmd, "adopt") == 0)
-        fprintf(out, "Usage: dr-agent [-c FILE] adopt [--format text|json] [--resource ID ...]\n\n"
-                     "Reads the estate the configuration names (read-only: no AWS write, no local state)\n"
-                     "and prints the configuration with the values found in the estate, then what\n"
-                     "differs from the DR setup dr-agent would make (checks not OK, changes configure\n"
-                     "would make). Exit: 0 nothing differs, 2 something does, 1 a hook failed.\n");
-    else if (strcmp(cmd, "verify") == 0)
-        fprintf(out, "Usage: dr-agent [-c FILE] verify [--format text|json|prometheus|nagios]\n"
-                     "                              [--prometheus-file PATH] [--serving primary|dr] [--resource ID ...]\n\n"
-                     "Read-only checks of every prerequisite and of the replication lag against the\n"
-                     "RPO. Exit code: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN (the worst resource).\n"
-                     "--serving says which region serves (default: as recorded by the last failover\n"
-                     "or failback in the state directory).\n");
-    else if (strcmp(cmd, "failover") == 0 || strcmp(cmd, "failback") == 0)
-        fprintf(out,
-                "Usage: dr-agent [-c FILE] %s [--mode graceful|forced] [--yes] [--dry-run] [--resource ID ...]\n"
-                "                              [--prepare-timeout DURATION]\n\n"
-                "%s in two phases. prepare: every resource checks its preconditions and\n"
-                "waits for its data, changing nothing; only when all are ready (within the prepare\n"
-                "deadline, default agent.prepare_timeout, 15m) the switch commits, in dependency order\n"
-                "(data before traffic). graceful (default) loses no data: it waits and fences; forced\n"
-                "assumes the region being left may be gone (the barrier does not wait for it) and\n"
-                "reports the data-loss window. A switch that fails after the commit started stops and\n"
-                "states which resources moved and the command that completes or reverses it. Asks for\n"
-                "confirmation on a terminal; without a terminal --yes is required. --dry-run shows the\n"
-                "steps without making them.\n",
-                cmd, strcmp(cmd, "failover") == 0 ? "Makes the DR region serve" : "Makes the primary region serve again");
-    else if (strcmp(cmd, "drill") == 0)
-        fprintf(out, "Usage: dr-agent [-c FILE] drill [--mode graceful|forced] [--yes] [--notes FILE] [--format text|json]\n"
-                     "                              [--on-failure rollback|hold] [--prepare-timeout DURATION]\n\n"
-                     "The quarterly DR drill as one command: verify, failover, verify with the DR region\n"
-                     "serving (repeated until every resource is OK; this ends the RTO), failback, verify.\n"
-                     "Measures the RTO (failover start until every resource verifies OK in the DR region)\n"
-                     "and the RPO (worst observed per resource) against the objectives, writes a JSON\n"
-                     "and a self-contained HTML report with a timeline to <state_dir>/reports/, and exits\n"
-                     "1 when a phase failed, an objective was missed or the drill was cancelled.\n"
-                     "--notes FILE: the lessons learned, read when the drill ends (write them during the\n"
-                     "drill), shown in the report and by 'dr-agent history'. A failover that fails or is\n"
-                     "cancelled after its commit started is rolled back (failback of what moved, in\n"
-                     "reverse dependency order); --on-failure hold keeps that state for inspection\n"
-                     "('dr-agent resume' then fails back).\n");
-    else if (strcmp(cmd, "resume") == 0)
-        fprintf(out, "Usage: dr-agent [-c FILE] resume [RUN_ID] [--yes]\n\n"
-                     "Continues an interrupted configure, failover, failback or drill with the same run id,\n"
-                     "mode and resources. Every step runs again and checks the state first, so steps\n"
-                     "that had finished are re-checked, not redone. Without RUN_ID: the newest\n"
-                     "interrupted run. A drill is completed by failing back what it moved.\n");
-    else if (strcmp(cmd, "cleanup") == 0)
-        fprintf(out, "Usage: dr-agent [-c FILE] cleanup [--plan] [--yes] [--resource ID ...] [--format text|json]\n\n"
-                     "Failovers, failbacks and drills keep what they replace (an Aurora cluster renamed\n"
-                     "<id>-retired-<time>): it may hold writes a forced failover lost, and it is billed.\n"
-                     "cleanup lists what is older than each resource's retired_retention, then deletes\n"
-                     "it after confirmation (on a terminal; without one --yes is required). --plan lists\n"
-                     "only; exit code 2 when something would be deleted, like configure --plan.\n");
-    else if (strcmp(cmd, "diagnose") == 0)
-        fprintf(out, "Usage: dr-agent [-c FILE] diagnose [RESOURCE] [--format text|json] [--serving primary|dr]\n"
-                     "                              [--resource ID ...] [-v]\n\n"
-                     "Read-only diagnostics: the causes of replication lag and failures that verify\n"
-                     "reports (throttling, capacity, long-running queries, replication slots, objects\n"
-                     "that failed to replicate, health check failure reasons, failed backup and copy\n"
-                     "jobs). Each finding names its evidence and the fix; -v also lists the diagnostics\n"
-                     "that found nothing. RESOURCE is an id or TYPE.* like --resource.\n"
-                     "Exit code: 0 no finding, 1 a WARNING finding, 2 a CRITICAL finding, 3 a diagnostic\n"
-                     "could not run (UNKNOWN).\n");
-    else if (strcmp(cmd, "history") == 0)
-        fprintf(out, "Usage: dr-agent [-c FILE] history [--format text|json]\n\n"
-                     "Lists the runs recorded in the state directory: command, mode, start, duration,\n"
-                     "outcome (done, failed, interrupted), RTO and RPO; under a drill, its lessons learned.\n");
+            AG_DEFAULT_CONFIG, AG_DEFAULT_STATE_DIR);
 }
 
 static int parse_format(const char *s, fmt *out)
@@ -297,7 +214,7 @@ static int parse_args(int argc, char **argv, opts *o)
         case 'v': o->verbose++; break;
         case 'h': o->help = 1; break;
         case 'V':
-            printf("dr-agent %s (plugin ABI %d.%d)\n", DR_AGENT_VERSION, DR_ABI_MAJOR, DR_ABI_MINOR);
+            printf("dr-agent %s (plugin ABI %d.%d)\n", AG_VERSION, DR_ABI_MAJOR, DR_ABI_MINOR);
             exit(EXIT_OK);
         default:
             if (optopt)
@@ -309,7 +226,7 @@ static int parse_args(int argc, char **argv, opts *o)
     }
     if (optind < argc)
         o->command = argv[optind++];
-    if (optind < argc && o->command && strcmp(o->command, "resume") == 0)
+    if (optind < argc && o->command && find_command(o->command) && find_command(o->command)->takes_arg)
         o->arg = argv[optind++];
     if (optind < argc && o->command && strcmp(o->command, "diagnose") == 0) {
         /* diagnose RESOURCE: the same as --resource RESOURCE */
@@ -335,7 +252,7 @@ static int g_plugin_exit_code = EXIT_FAIL;
 
 static void plugin_exit_guard(void)
 {
-    if (!iso_in_child() && run_in_plugin_code()) {
+    if (!iso_in_child() && plugin_code_running()) {
         static const char msg[] = "dr-agent: a plugin ended the process (exit() during one of its calls): no result\n";
         if (write(STDERR_FILENO, msg, sizeof(msg) - 1) < 0) {
             /* nothing more to do */
@@ -347,7 +264,7 @@ static void plugin_exit_guard(void)
 static void on_signal(int sig)
 {
     (void)sig;
-    run_request_cancel();
+    cancel_request();
 }
 
 static void sdk_log(int level, const char *message, void *arg)
@@ -371,12 +288,12 @@ static int default_plugin_dir(char *out, size_t len)
     if (!slash)
         return -1;
     *slash = '\0';
-    if (snprintf(out, len, "%s/%s", exe, DR_PLUGIN_RELDIR) >= (int)len)
+    if (snprintf(out, len, "%s/%s", exe, AG_PLUGIN_RELDIR) >= (int)len)
         return -1;
     return 0;
 }
 
-static const char *pick_plugin_dir(const opts *o, const dr_config *cfg, char *buf, size_t len)
+static const char *pick_plugin_dir(const opts *o, const ag_config *cfg, char *buf, size_t len)
 {
     if (o->plugin_dir)
         return o->plugin_dir;
@@ -396,7 +313,7 @@ static void print_errs(const errlist *e)
 }
 
 /* --resource selections: ids or TYPE.*; every one must match. */
-static int select_resources(const opts *o, const dr_config *cfg, unsigned char **out)
+static int select_resources(const opts *o, const ag_config *cfg, unsigned char **out)
 {
     unsigned char *sel;
 
@@ -429,18 +346,259 @@ static int select_resources(const opts *o, const dr_config *cfg, unsigned char *
     return 0;
 }
 
+/* failover and failback: the same two-phase switch */
+#define SWITCH_USAGE(cmd, what)                                                                                       \
+    "Usage: dr-agent [-c FILE] " cmd " [--mode graceful|forced] [--yes] [--dry-run] [--resource ID ...]\n" \
+    "                              [--prepare-timeout DURATION]\n\n" \
+    what " in two phases. prepare: every resource checks its preconditions and\n" \
+    "waits for its data, changing nothing; only when all are ready (within the prepare\n" \
+    "deadline, default agent.prepare_timeout, 15m) the switch commits, in dependency order\n" \
+    "(data before traffic). graceful (default) loses no data: it waits and fences; forced\n" \
+    "assumes the region being left may be gone (the barrier does not wait for it) and\n" \
+    "reports the data-loss window. A switch that fails after the commit started stops and\n" \
+    "states which resources moved and the command that completes or reverses it. Asks for\n" \
+    "confirmation on a terminal; without a terminal --yes is required. --dry-run shows the\n" \
+    "steps without making them.\n"
+
+static const char usage_plugins[] =
+    "Usage: dr-agent plugins [--format text|json] [--plugin-dir DIR]\n\n"
+    "Lists the plugins found in the plugin directory: type, version, ABI, hooks and\n"
+    "config keys, and every file that was refused with the reason.\n";
+
+static const char usage_plan[] =
+    "Usage: dr-agent [-c FILE] plan [--format text|json|dot] [--resource ID ...]\n\n"
+    "Shows the dependency order: each level runs in parallel once the previous\n"
+    "levels succeeded. failover and failback follow this order.\n";
+
+static const char usage_configure[] =
+    "Usage: dr-agent [-c FILE] configure [--plan] [--resource ID ...] [--format text|json]\n\n"
+    "Makes the DR prerequisites true, idempotently. With --plan nothing changes and\n"
+    "the exit code tells whether changes are pending: 0 none, 2 pending, 1 error.\n";
+
+static const char usage_verify[] =
+    "Usage: dr-agent [-c FILE] verify [--format text|json|prometheus|nagios]\n"
+    "                              [--prometheus-file PATH] [--serving primary|dr] [--resource ID ...]\n\n"
+    "Read-only checks of every prerequisite and of the replication lag against the\n"
+    "RPO. Exit code: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN (the worst resource).\n"
+    "--serving says which region serves (default: as recorded by the last failover\n"
+    "or failback in the state directory).\n";
+
+static const char usage_drill[] =
+    "Usage: dr-agent [-c FILE] drill [--mode graceful|forced] [--yes] [--notes FILE] [--format text|json]\n"
+    "                              [--on-failure rollback|hold] [--prepare-timeout DURATION]\n\n"
+    "The quarterly DR drill as one command: verify, failover, verify with the DR region\n"
+    "serving (repeated until every resource is OK; this ends the RTO), failback, verify.\n"
+    "Measures the RTO (failover start until every resource verifies OK in the DR region)\n"
+    "and the RPO (worst observed per resource) against the objectives, writes a JSON\n"
+    "and a self-contained HTML report with a timeline to <state_dir>/reports/, and exits\n"
+    "1 when a phase failed, an objective was missed or the drill was cancelled.\n"
+    "--notes FILE: the lessons learned, read when the drill ends (write them during the\n"
+    "drill), shown in the report and by 'dr-agent history'. A failover that fails or is\n"
+    "cancelled after its commit started is rolled back (failback of what moved, in\n"
+    "reverse dependency order); --on-failure hold keeps that state for inspection\n"
+    "('dr-agent resume' then fails back).\n";
+
+static const char usage_resume[] =
+    "Usage: dr-agent [-c FILE] resume [RUN_ID] [--yes]\n\n"
+    "Continues an interrupted configure, failover, failback or drill with the same run id,\n"
+    "mode and resources. Every step runs again and checks the state first, so steps\n"
+    "that had finished are re-checked, not redone. Without RUN_ID: the newest\n"
+    "interrupted run. A drill is completed by failing back what it moved.\n";
+
+static const char usage_history[] =
+    "Usage: dr-agent [-c FILE] history [--format text|json]\n\n"
+    "Lists the runs recorded in the state directory: command, mode, start, duration,\n"
+    "outcome (done, failed, interrupted), RTO and RPO; under a drill, its lessons learned.\n";
+
+static const char usage_adopt[] =
+    "Usage: dr-agent [-c FILE] adopt [--format text|json] [--resource ID ...]\n\n"
+    "Reads the estate the configuration names (read-only: no AWS write, no local state)\n"
+    "and prints the configuration with the values found in the estate, then what\n"
+    "differs from the DR setup dr-agent would make (checks not OK, changes configure\n"
+    "would make). Exit: 0 nothing differs, 2 something does, 1 a hook failed.\n";
+
+static const char usage_diagnose[] =
+    "Usage: dr-agent [-c FILE] diagnose [RESOURCE] [--format text|json] [--serving primary|dr]\n"
+    "                              [--resource ID ...] [-v]\n\n"
+    "Read-only diagnostics: the causes of replication lag and failures that verify\n"
+    "reports (throttling, capacity, long-running queries, replication slots, objects\n"
+    "that failed to replicate, health check failure reasons, failed backup and copy\n"
+    "jobs). Each finding names its evidence and the fix; -v also lists the diagnostics\n"
+    "that found nothing. RESOURCE is an id or TYPE.* like --resource.\n"
+    "Exit code: 0 no finding, 1 a WARNING finding, 2 a CRITICAL finding, 3 a diagnostic\n"
+    "could not run (UNKNOWN).\n";
+
+static const char usage_cleanup[] =
+    "Usage: dr-agent [-c FILE] cleanup [--plan] [--yes] [--resource ID ...] [--format text|json]\n\n"
+    "Failovers, failbacks and drills keep what they replace (an Aurora cluster renamed\n"
+    "<id>-retired-<time>): it may hold writes a forced failover lost, and it is billed.\n"
+    "cleanup lists what is older than each resource's retired_retention, then deletes\n"
+    "it after confirmation (on a terminal; without one --yes is required). --plan lists\n"
+    "only; exit code 2 when something would be deleted, like configure --plan.\n";
+
+/* Commands that do not open the agent set up what they need themselves. */
+static int do_plugins(const opts *o, agent *a, const unsigned char *sel, const char *config_path);
+static int do_history(const opts *o, agent *a, const unsigned char *sel, const char *config_path);
+
+static int do_plan(const opts *o, agent *a, const unsigned char *sel, const char *config_path)
+{
+    (void)config_path;
+    return cmd_plan(o, a, sel);
+}
+
+static int do_configure(const opts *o, agent *a, const unsigned char *sel, const char *config_path)
+{
+    return cmd_run(o, a, sel, HOOK_CONFIGURE, config_path, NULL);
+}
+
+static int do_verify(const opts *o, agent *a, const unsigned char *sel, const char *config_path)
+{
+    int rc = cmd_run(o, a, sel, HOOK_VERIFY, config_path, NULL);
+
+    /* a plugin file that was refused (or whose init crashed) is not in effect: never a plain OK */
+    if (rc == 0 && a->plugins.n_refusals > 0) {
+        log_warn("verify: WARNING: %zu plugin file(s) refused (see above)", a->plugins.n_refusals);
+        rc = 1;
+    }
+    return rc;
+}
+
+static int do_failover(const opts *o, agent *a, const unsigned char *sel, const char *config_path)
+{
+    return cmd_run(o, a, sel, HOOK_FAILOVER, config_path, NULL);
+}
+
+static int do_failback(const opts *o, agent *a, const unsigned char *sel, const char *config_path)
+{
+    return cmd_run(o, a, sel, HOOK_FAILBACK, config_path, NULL);
+}
+
+static int do_drill(const opts *o, agent *a, const unsigned char *sel, const char *config_path)
+{
+    return cmd_drill(o, a, sel, config_path);
+}
+
+static int do_resume(const opts *o, agent *a, const unsigned char *sel, const char *config_path)
+{
+    (void)sel;
+    return cmd_resume(o, a, config_path);
+}
+
+static int do_cleanup(const opts *o, agent *a, const unsigned char *sel, const char *config_path)
+{
+    return cmd_cleanup(o, a, sel, config_path);
+}
+
+static int do_adopt(const opts *o, agent *a, const unsigned char *sel, const char *config_path)
+{
+    (void)config_path;
+    return cmd_adopt(o, a, sel);
+}
+
+static int do_diagnose(const opts *o, agent *a, const unsigned char *sel, const char *config_path)
+{
+    return cmd_run(o, a, sel, HOOK_DIAGNOSE, config_path, NULL);
+}
+
+static const command g_commands[] = {
+    {"plugins", "list the loaded plugins, their versions, hooks and config keys",
+     usage_plugins, 0, 0, 0, do_plugins},
+    {"plan", "show the order in which resources are handled (--format dot for a graph)",
+     usage_plan, 0, 1, 0, do_plan},
+    {"configure", "set up the DR prerequisites (--plan: show the changes only)",
+     usage_configure, 0, 1, 1, do_configure},
+    {"verify", "check every prerequisite and the replication lag (read-only; Nagios exit codes)",
+     usage_verify, 0, 1, 0, do_verify},
+    {"failover", "make the DR region serve, data before traffic",
+     SWITCH_USAGE("failover", "Makes the DR region serve"), 0, 1, 1, do_failover},
+    {"failback", "make the primary region serve again",
+     SWITCH_USAGE("failback", "Makes the primary region serve again"), 0, 1, 1, do_failback},
+    {"drill", "verify, failover, verify in the DR region, failback, verify; measure RTO and RPO",
+     usage_drill, 0, 1, 1, do_drill},
+    {"resume", "continue an interrupted configure, failover, failback or drill (the newest, or RUN_ID)",
+     usage_resume, 1, 1, 1, do_resume},
+    {"history", "list past runs with their outcome, RTO and RPO",
+     usage_history, 0, 0, 0, do_history},
+    {"cleanup", "delete what failovers and drills retired, once older than the retention (--plan: list)",
+     usage_cleanup, 0, 1, 1, do_cleanup},
+    {"adopt", "describe an existing estate: the configuration it needs and what differs (read-only)",
+     usage_adopt, 0, 1, 0, do_adopt},
+    {"diagnose", "look for the causes of what verify reports, each finding with evidence and fix (read-only)",
+     usage_diagnose, 0, 1, 0, do_diagnose},
+};
+
+static const command *find_command(const char *name)
+{
+    for (size_t i = 0; i < sizeof(g_commands) / sizeof(g_commands[0]); i++)
+        if (strcmp(g_commands[i].name, name) == 0)
+            return &g_commands[i];
+    return NULL;
+}
+
+static void print_command_list(FILE *out)
+{
+    for (size_t i = 0; i < sizeof(g_commands) / sizeof(g_commands[0]); i++)
+        fprintf(out, "  %-11s %s\n", g_commands[i].name, g_commands[i].summary);
+}
+
+static int do_history(const opts *o, agent *a, const unsigned char *sel, const char *config_path)
+{
+    errlist errs = {0};
+    int rc;
+
+    (void)sel;
+    /* the config only tells where the state is; plugins are not needed */
+    if (!o->state_dir && !getenv("DR_AGENT_STATE_DIR") && config_load(config_path, &a->cfg, &errs) != 0) {
+        print_errs(&errs);
+        errlist_free(&errs);
+        return EXIT_CONFIG;
+    }
+    rc = cmd_history(o, cli_state_dir(o, a->cfg));
+    errlist_free(&errs);
+    return rc;
+}
+
+static int do_plugins(const opts *o, agent *a, const unsigned char *sel, const char *config_path)
+{
+    errlist errs = {0};
+    dr_error err;
+    char dirbuf[PATH_MAX], owndir[PATH_MAX];
+    const char *plugin_dir;
+
+    (void)sel;
+    /* the config is optional here: it only tells where the plugins are */
+    if (access(config_path, F_OK) == 0 && config_load(config_path, &a->cfg, &errs) != 0) {
+        print_errs(&errs);
+        errlist_free(&errs);
+        return EXIT_CONFIG;
+    }
+    errlist_free(&errs);
+    plugin_dir = pick_plugin_dir(o, a->cfg, dirbuf, sizeof(dirbuf));
+    if (default_plugin_dir(owndir, sizeof(owndir)) == 0)
+        plugins_configure(&a->plugins, a->cfg, owndir);
+    else
+        plugins_configure(&a->plugins, a->cfg, NULL);
+    dr_error_clear(&err);
+    if (plugins_load_dir(plugin_dir, host_api(), &a->plugins, &err) != 0) {
+        log_error("%s", err.message);
+        return EXIT_CONFIG;
+    }
+    return cmd_plugins(o, &a->plugins, plugin_dir);
+}
+
 int main(int argc, char **argv)
 {
     opts o;
     agent a;
     errlist errs = {0};
     dr_error err;
-    char dirbuf[PATH_MAX], owndir[PATH_MAX];
+    char dirbuf[PATH_MAX];
     const char *config_path, *plugin_dir;
     unsigned char *sel = NULL;
     struct sigaction sa;
     drill_metrics_arg drill_metrics;
-    int rc = EXIT_FAIL, known = 0;
+    const command *cmd;
+    int rc = EXIT_FAIL;
 
     /* Few malloc arenas: calls run on many short-lived threads, and an arena per thread keeps what a large answer
        used resident after it is freed. */
@@ -458,16 +616,15 @@ int main(int argc, char **argv)
         free(o.resources);
         return o.help ? EXIT_OK : EXIT_USAGE;
     }
-    for (const char *const *c = commands; *c; c++)
-        known |= strcmp(*c, o.command) == 0;
-    if (!known) {
+    cmd = find_command(o.command);
+    if (!cmd) {
         fprintf(stderr, "dr-agent: unknown command '%s'\n", o.command);
         usage_main(stderr);
         free(o.resources);
         return EXIT_USAGE;
     }
     if (o.help) {
-        usage_command(o.command, stdout);
+        fputs(cmd->usage, stdout);
         free(o.resources);
         return EXIT_OK;
     }
@@ -490,35 +647,9 @@ int main(int argc, char **argv)
     }
     host_sdk_set_log(sdk_log, NULL, o.log_level);
 
-    config_path = o.config ? o.config : getenv("DR_AGENT_CONFIG") ? getenv("DR_AGENT_CONFIG") : DR_DEFAULT_CONFIG;
-    if (strcmp(o.command, "history") == 0) {
-        /* the config only tells where the state is; plugins are not needed */
-        if (!o.state_dir && !getenv("DR_AGENT_STATE_DIR") && config_load(config_path, &a.cfg, &errs) != 0) {
-            print_errs(&errs);
-            rc = EXIT_CONFIG;
-            goto out;
-        }
-        rc = cmd_history(&o, cli_state_dir(&o, a.cfg));
-        goto out;
-    }
-    if (strcmp(o.command, "plugins") == 0) {
-        /* the config is optional here: it only tells where the plugins are */
-        if (access(config_path, F_OK) == 0 && config_load(config_path, &a.cfg, &errs) != 0) {
-            print_errs(&errs);
-            rc = EXIT_CONFIG;
-            goto out;
-        }
-        plugin_dir = pick_plugin_dir(&o, a.cfg, dirbuf, sizeof(dirbuf));
-        if (default_plugin_dir(owndir, sizeof(owndir)) == 0)
-            plugins_configure(&a.plugins, a.cfg, owndir);
-        else
-            plugins_configure(&a.plugins, a.cfg, NULL);
-        if (plugins_load_dir(plugin_dir, host_api(), &a.plugins, &err) != 0) {
-            log_error("%s", err.message);
-            rc = EXIT_CONFIG;
-            goto out;
-        }
-        rc = cmd_plugins(&o, &a.plugins, plugin_dir);
+    config_path = o.config ? o.config : getenv("DR_AGENT_CONFIG") ? getenv("DR_AGENT_CONFIG") : AG_DEFAULT_CONFIG;
+    if (!cmd->opens_agent) {
+        rc = cmd->run(&o, &a, NULL, config_path);
         goto out;
     }
 
@@ -549,34 +680,8 @@ int main(int argc, char **argv)
     drill_metrics.period = a.cfg->agent.drill_period;
     report_set_extra_metrics(drill_prometheus, &drill_metrics);
 
-    if (strcmp(o.command, "plan") == 0)
-        rc = cmd_plan(&o, &a, sel);
-    else if (strcmp(o.command, "configure") == 0)
-        rc = cmd_run(&o, &a, sel, HOOK_CONFIGURE, config_path, NULL);
-    else if (strcmp(o.command, "verify") == 0) {
-        rc = cmd_run(&o, &a, sel, HOOK_VERIFY, config_path, NULL);
-        /* a plugin file that was refused (or whose init crashed) is not in effect: never a plain OK */
-        if (rc == 0 && a.plugins.n_refusals > 0) {
-            log_warn("verify: WARNING: %zu plugin file(s) refused (see above)", a.plugins.n_refusals);
-            rc = 1;
-        }
-    }
-    else if (strcmp(o.command, "diagnose") == 0)
-        rc = cmd_run(&o, &a, sel, HOOK_DIAGNOSE, config_path, NULL);
-    else if (strcmp(o.command, "failover") == 0)
-        rc = cmd_run(&o, &a, sel, HOOK_FAILOVER, config_path, NULL);
-    else if (strcmp(o.command, "failback") == 0)
-        rc = cmd_run(&o, &a, sel, HOOK_FAILBACK, config_path, NULL);
-    else if (strcmp(o.command, "drill") == 0)
-        rc = cmd_drill(&o, &a, sel, config_path);
-    else if (strcmp(o.command, "resume") == 0)
-        rc = cmd_resume(&o, &a, config_path);
-    else if (strcmp(o.command, "cleanup") == 0)
-        rc = cmd_cleanup(&o, &a, sel, config_path);
-    else if (strcmp(o.command, "adopt") == 0)
-        rc = cmd_adopt(&o, &a, sel);
-    if (strcmp(o.command, "verify") != 0 && strcmp(o.command, "diagnose") != 0 && strcmp(o.command, "plan") != 0 &&
-        run_cancel_requested() && rc == EXIT_OK)
+    rc = cmd->run(&o, &a, sel, config_path);
+    if (cmd->acts && cancel_requested() && rc == EXIT_OK)
         rc = EXIT_FAIL;
 out:
     errlist_free(&errs);

@@ -5,7 +5,7 @@
 
 #include "isolate.h"
 #include "memo.h"
-#include "run.h"
+#include "agent.h"
 
 typedef struct memo_entry {
     struct memo_entry *next;
@@ -103,7 +103,7 @@ int host_memo(dr_resource *res, const void *scope, const char *key,
     if (!res || !res->agent || iso_in_child())
         return fill_direct(fill, arg, out, out_len, err);
     a = res->agent;
-    run = a->run_started;
+    run = a->run.started;
     pthread_mutex_lock(&memo_mu);
     drop_old(a, run);
     for (;;) {

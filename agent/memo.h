@@ -1,6 +1,6 @@
 /* memo.h: the host's per-run memo of read-only answers that resources of one run share (dr_host_api.memo). */
-#ifndef DR_AGENT_MEMO_H
-#define DR_AGENT_MEMO_H
+#ifndef AG_MEMO_H
+#define AG_MEMO_H
 
 #include <stddef.h>
 

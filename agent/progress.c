@@ -90,7 +90,7 @@ static void draw_block(void)
             continue;
         dr_duration_format((double)(now - P.since[i]) / 1000.0, el, sizeof(el));
         pthread_mutex_lock(&a->res[i].mu);
-        snprintf(prog, sizeof(prog), "%s", a->results[i].progress);
+        snprintf(prog, sizeof(prog), "%s", a->run.res[i].progress);
         pthread_mutex_unlock(&a->res[i].mu);
         snprintf(line, sizeof(line), "  %-32s %8s  %s", a->cfg->res[i].id, el, prog[0] ? prog : "running");
         fit_line(line, cols);
@@ -167,7 +167,7 @@ void progress_step_start(agent *a, size_t idx, hook_kind hook)
 
 void progress_step_end(agent *a, size_t idx, hook_kind hook)
 {
-    const res_result *r = &a->results[idx];
+    const res_result *r = &a->run.res[idx];
     char dur[32];
 
     if (P.running) {
@@ -178,10 +178,11 @@ void progress_step_end(agent *a, size_t idx, hook_kind hook)
     if (P.quiet)
         return;
     dr_duration_format((double)r->duration_ms / 1000.0, dur, sizeof(dur));
-    log_msg(HOOK_REPORTS_CHECKS(hook) ? DR_LOG_DEBUG : r->status == ACT_FAILED ? DR_LOG_ERROR : DR_LOG_INFO, a->cfg->res[idx].id,
-            "%s %s in %s%s%s", hook_name(hook),
-            HOOK_REPORTS_CHECKS(hook) ? dr_status_name((dr_status)r->status) : action_status_name((action_status)r->status),
-            dur, r->error[0] ? ": " : "", r->error);
+    log_msg(HOOK_REPORTS_CHECKS(hook)  ? DR_LOG_DEBUG
+            : r->outcome == ACT_FAILED ? DR_LOG_ERROR
+                                       : DR_LOG_INFO,
+            a->cfg->res[idx].id, "%s %s in %s%s%s", hook_name(hook), res_result_status_name(r, hook), dur,
+            r->error[0] ? ": " : "", r->error);
 }
 
 void progress_update(agent *a, size_t idx)
@@ -198,7 +199,7 @@ void progress_update(agent *a, size_t idx)
         int show = 1;
 
         pthread_mutex_lock(&a->res[idx].mu);
-        snprintf(text, sizeof(text), "%s", a->results[idx].progress);
+        snprintf(text, sizeof(text), "%s", a->run.res[idx].progress);
         pthread_mutex_unlock(&a->res[idx].mu);
         /* the same wait polled again is news only when what it sees changed, or now and then */
         snprintf(key, sizeof(key), "%s", text);
@@ -217,6 +218,6 @@ void progress_update(agent *a, size_t idx)
         }
         pthread_mutex_unlock(&P.mu);
         if (show)
-            log_msg(HOOK_REPORTS_CHECKS(a->last_hook) ? DR_LOG_DEBUG : DR_LOG_INFO, a->cfg->res[idx].id, "%s", text);
+            log_msg(HOOK_REPORTS_CHECKS(a->run.hook) ? DR_LOG_DEBUG : DR_LOG_INFO, a->cfg->res[idx].id, "%s", text);
     }
 }

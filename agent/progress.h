@@ -1,8 +1,8 @@
 /* progress.h: what a run is doing now: one live line per running resource on a terminal, timestamped lines otherwise. */
-#ifndef DR_AGENT_PROGRESS_H
-#define DR_AGENT_PROGRESS_H
+#ifndef AG_PROGRESS_H
+#define AG_PROGRESS_H
 
-#include "run.h"
+#include "agent.h"
 
 /*
  * Start showing progress for the runs of `a` on stderr: live lines when

@@ -22,45 +22,42 @@ void report_set_extra_metrics(report_metrics_fn fn, void *arg)
     g_extra_arg = arg;
 }
 
-static int selected(const agent *a, size_t i)
+static int selected(const run_result *run, size_t i)
 {
-    return !a->last_opts.selected || a->last_opts.selected[i];
-}
-
-static const char *res_status_name(const agent *a, size_t i)
-{
-    if (HOOK_REPORTS_CHECKS(a->last_hook))
-        return dr_status_name((dr_status)a->results[i].status);
-    return action_status_name((action_status)a->results[i].status);
-}
-
-const char *report_overall_status(const agent *a, int dry_run)
-{
-    int done = 0, planned = 0;
-
-    if (HOOK_REPORTS_CHECKS(a->last_hook))
-        return dr_status_name(run_worst_status(a));
-    if (!run_all_succeeded(a))
-        return "failed";
-    for (size_t i = 0; i < a->cfg->n_res; i++) {
-        if (!selected(a, i))
-            continue;
-        done |= a->results[i].status == ACT_DONE;
-        planned |= a->results[i].status == ACT_PLANNED;
-    }
-    (void)dry_run;
-    return done ? "done" : planned ? "planned" : "unchanged";
+    return !run->selected || run->selected[i];
 }
 
 /* Verify's pointer to the diagnostics of a resource that is not OK and whose plugin has them: 1 and the command in
    out, else 0. */
-static int diagnose_hint(const agent *a, size_t i, char *out, size_t len)
+static int diagnose_hint(const run_result *run, size_t i, char *out, size_t len)
 {
-    if (a->last_hook != HOOK_VERIFY || a->results[i].status == DR_STATUS_OK || !a->res[i].plugin ||
-        !a->res[i].plugin->desc.diagnose)
+    if (run->hook != HOOK_VERIFY || run->res[i].verdict == DR_STATUS_OK || !run->res[i].can_diagnose)
         return 0;
-    snprintf(out, len, "dr-agent diagnose %s", a->cfg->res[i].id);
+    snprintf(out, len, "dr-agent diagnose %s", run->cfg->res[i].id);
     return 1;
+}
+
+static const char *res_status_name(const run_result *run, size_t i)
+{
+    return res_result_status_name(&run->res[i], run->hook);
+}
+
+const char *report_overall_status(const run_result *run, int dry_run)
+{
+    int done = 0, planned = 0;
+
+    if (HOOK_REPORTS_CHECKS(run->hook))
+        return ag_status_name(result_worst_status(run));
+    if (!result_all_succeeded(run))
+        return "failed";
+    for (size_t i = 0; i < run->cfg->n_res; i++) {
+        if (!selected(run, i))
+            continue;
+        done |= run->res[i].outcome == ACT_DONE;
+        planned |= run->res[i].outcome == ACT_PLANNED;
+    }
+    (void)dry_run;
+    return done ? "done" : planned ? "planned" : "unchanged";
 }
 
 /* A value with a unit is a number in the reports, when it parses as one. */
@@ -86,16 +83,16 @@ static json_t *str_or_null(const char *s)
 }
 
 /* One resource of the JSON document. */
-static json_t *resource_json(const agent *a, size_t i)
+static json_t *resource_json(const run_result *run, size_t i)
 {
-    const cfg_resource *c = &a->cfg->res[i];
-    const res_result *r = &a->results[i];
+    const cfg_resource *c = &run->cfg->res[i];
+    const res_result *r = &run->res[i];
     json_t *res, *checks = json_array(), *changes = json_array(), *deps = json_array();
 
     for (size_t k = 0; k < r->n_checks; k++) {
         const check_rec *ck = &r->checks[k];
         json_array_append_new(checks, json_pack("{s:s, s:s, s:o, s:o, s:o, s:o}", "name", ck->name, "status",
-                                                dr_status_name(ck->status), "observed",
+                                                ag_status_name(ck->status), "observed",
                                                 value_json(ck->observed, ck->unit), "threshold",
                                                 value_json(ck->threshold, ck->unit), "unit",
                                                 str_or_null(ck->unit), "detail", str_or_null(ck->detail)));
@@ -108,22 +105,22 @@ static json_t *resource_json(const agent *a, size_t i)
             json_object_set_new(o, "failed", json_true());
         json_array_append_new(changes, o);
     }
-    for (size_t k = 0; k < a->g.n_deps[i]; k++)
-        json_array_append_new(deps, json_string(a->cfg->res[a->g.deps[i][k]].id));
+    for (size_t k = 0; k < run->g->n_deps[i]; k++)
+        json_array_append_new(deps, json_string(run->cfg->res[run->g->deps[i][k]].id));
     res = json_pack("{s:s, s:s, s:s, s:s, s:I, s:o, s:o, s:o, s:o}", "id", c->id, "plugin", c->type, "name", c->name,
-                    "status", res_status_name(a, i), "duration_ms", (json_int_t)r->duration_ms, "checks", checks,
+                    "status", res_status_name(run, i), "duration_ms", (json_int_t)r->duration_ms, "checks", checks,
                     "changes", changes, "rpo_observed_seconds", r->has_rpo ? json_real(r->rpo) : json_null(),
                     "depends_on", deps);
     if (!res)
         return NULL;
     json_object_set_new(res, "backup_recovery_point_age_seconds",
                         r->has_backup_age ? json_real(r->backup_age) : json_null());
-    json_object_set_new(res, "level", json_integer(a->g.level[i]));
+    json_object_set_new(res, "level", json_integer(run->g->level[i]));
     if (r->error[0])
         json_object_set_new(res, "error", json_string(r->error));
     {
         char see[320];
-        if (diagnose_hint(a, i, see, sizeof(see)))
+        if (diagnose_hint(run, i, see, sizeof(see)))
             json_object_set_new(res, "see", json_string(see));
     }
     if (r->ran || r->skipped) {
@@ -137,35 +134,36 @@ static json_t *resource_json(const agent *a, size_t i)
 }
 
 /* The document without its resources: "resources" is an empty array, its last member. */
-static json_t *head_json(const agent *a, const report_info *ri)
+static json_t *head_json(const run_result *run, const report_info *ri)
 {
     char started[40], finished[40];
     json_t *doc;
     double worst_rpo;
 
-    dr_time_format(a->run_started, 0, started, sizeof(started));
-    dr_time_format(a->run_finished, 0, finished, sizeof(finished));
+    dr_time_format(run->started, 0, started, sizeof(started));
+    dr_time_format(run->finished, 0, finished, sizeof(finished));
     doc = json_pack("{s:s, s:s, s:s, s:s, s:s, s:{s:f, s:f}, s:{s:s, s:s}, s:b, s:s, s:s}", "command",
                     ri->command, "run_id", ri->run_id ? ri->run_id : "", "started_at", started, "finished_at",
-                    finished, "status", report_overall_status(a, ri->dry_run), "objectives", "rpo_seconds",
-                    a->cfg->rpo, "rto_seconds", a->cfg->rto, "regions", "primary", a->cfg->primary_region, "dr",
-                    a->cfg->dr_region, "dry_run", ri->dry_run, "serving",
-                    a->last_opts.serving == DR_SERVING_DR ? "dr" : "primary", "agent_version", DR_AGENT_VERSION);
+                    finished, "status", report_overall_status(run, ri->dry_run), "objectives", "rpo_seconds",
+                    run->cfg->rpo, "rto_seconds", run->cfg->rto, "regions", "primary", run->cfg->primary_region, "dr",
+                    run->cfg->dr_region, "dry_run", ri->dry_run, "serving",
+                    run->serving == DR_SERVING_DR ? "dr" : "primary", "agent_version", AG_VERSION);
     if (!doc)
         return NULL;
-    if (a->last_hook == HOOK_FAILOVER || a->last_hook == HOOK_FAILBACK)
-        json_object_set_new(doc, "mode", json_string(a->last_opts.mode == DR_MODE_FORCED ? "forced" : "graceful"));
-    json_object_set_new(doc, "rpo_observed_seconds", run_worst_rpo(a, &worst_rpo) ? json_real(worst_rpo) : json_null());
+    if (run->hook == HOOK_FAILOVER || run->hook == HOOK_FAILBACK)
+        json_object_set_new(doc, "mode", json_string(run->mode == DR_MODE_FORCED ? "forced" : "graceful"));
+    json_object_set_new(doc, "rpo_observed_seconds",
+                        result_worst_rpo(run, &worst_rpo) ? json_real(worst_rpo) : json_null());
     {
         double age;
         size_t who;
         json_object_set_new(doc, "backup_recovery_point_age_seconds",
-                            run_worst_backup_age(a, &age, &who) ? json_real(age) : json_null());
+                            result_worst_backup_age(run, &age, &who) ? json_real(age) : json_null());
     }
     {
         /* the run's RPO is unknown while one data resource's is: rpo_observed_seconds is then the known worst */
         const char *ids[256];
-        size_t n = run_rpo_unknown(a, ids, 256);
+        size_t n = result_rpo_unknown(run, ids, 256);
         json_t *arr = json_array();
         for (size_t i = 0; i < n && i < 256; i++)
             json_array_append_new(arr, json_string(ids[i]));
@@ -176,7 +174,7 @@ static json_t *head_json(const agent *a, const report_info *ri)
         if (ri->rto_since_resume_seconds >= 0)
             json_object_set_new(doc, "rto_since_resume_seconds", json_real(ri->rto_since_resume_seconds));
     }
-    json_object_set_new(doc, "duration_ms", json_integer((json_int_t)llround((a->run_finished - a->run_started) * 1000.0)));
+    json_object_set_new(doc, "duration_ms", json_integer((json_int_t)llround((run->finished - run->started) * 1000.0)));
     if (json_object_set_new(doc, "resources", json_array()) != 0) {
         json_decref(doc);
         return NULL;
@@ -184,15 +182,15 @@ static json_t *head_json(const agent *a, const report_info *ri)
     return doc;
 }
 
-json_t *report_json_doc(const agent *a, const report_info *ri)
+json_t *report_json_doc(const run_result *run, const report_info *ri)
 {
-    json_t *doc = head_json(a, ri), *resources = json_object_get(doc, "resources");
+    json_t *doc = head_json(run, ri), *resources = json_object_get(doc, "resources");
 
-    for (size_t i = 0; doc && i < a->cfg->n_res; i++) {
+    for (size_t i = 0; doc && i < run->cfg->n_res; i++) {
         json_t *res;
-        if (!selected(a, i))
+        if (!selected(run, i))
             continue;
-        if ((res = resource_json(a, i)))
+        if ((res = resource_json(run, i)))
             json_array_append_new(resources, res);
     }
     return doc;
@@ -205,9 +203,9 @@ json_t *report_json_doc(const agent *a, const report_info *ri)
  * thousands of resources is a tree several times the size of its text. A resource dumped on its own is indented
  * from column 0; inside "resources" (depth 2) each of its lines after the first is 4 columns further right.
  */
-int report_json(const agent *a, const report_info *ri, FILE *out)
+int report_json(const run_result *run, const report_info *ri, FILE *out)
 {
-    json_t *doc = head_json(a, ri);
+    json_t *doc = head_json(run, ri);
     char *head = doc ? json_dumps(doc, JSON_FLAGS) : NULL;
     size_t hl = head ? strlen(head) : 0, n = 0;
     int rc = 0;
@@ -219,10 +217,10 @@ int report_json(const agent *a, const report_info *ri, FILE *out)
         return DR_ENOMEM;
     }
     fwrite(head, 1, hl - 3, out); /* up to and including '[' */
-    for (size_t i = 0; i < a->cfg->n_res && rc == 0; i++) {
+    for (size_t i = 0; i < run->cfg->n_res && rc == 0; i++) {
         json_t *res;
         char *text;
-        if (!selected(a, i) || !(res = resource_json(a, i)))
+        if (!selected(run, i) || !(res = resource_json(run, i)))
             continue;
         text = json_dumps(res, JSON_FLAGS);
         json_decref(res);
@@ -346,15 +344,15 @@ static int change_kind(const char *action)
     return 1;
 }
 
-void report_change_summary(const agent *a, int dry_run, FILE *out)
+void report_change_summary(const run_result *run, int dry_run, FILE *out)
 {
     size_t n[3] = {0, 0, 0}, failed = 0;
 
-    for (size_t i = 0; i < a->cfg->n_res; i++) {
-        if (!selected(a, i))
+    for (size_t i = 0; i < run->cfg->n_res; i++) {
+        if (!selected(run, i))
             continue;
-        for (size_t k = 0; k < a->results[i].n_changes; k++) {
-            const change_rec *c = &a->results[i].changes[k];
+        for (size_t k = 0; k < run->res[i].n_changes; k++) {
+            const change_rec *c = &run->res[i].changes[k];
             if (c->state == DR_CHANGE_FAILED)
                 failed++;
             else if (c->state == (dry_run ? DR_CHANGE_PLANNED : DR_CHANGE_DONE))
@@ -370,27 +368,27 @@ void report_change_summary(const agent *a, int dry_run, FILE *out)
     fputc('\n', out);
 }
 
-int report_text(const agent *a, const report_info *ri, FILE *out, int verbose)
+int report_text(const run_result *run, const report_info *ri, FILE *out, int verbose)
 {
     size_t w = 8;
     double worst;
     char rpo[32], obj[32], dur[32];
 
-    for (size_t i = 0; i < a->cfg->n_res; i++)
-        if (selected(a, i) && strlen(a->cfg->res[i].id) > w)
-            w = strlen(a->cfg->res[i].id);
+    for (size_t i = 0; i < run->cfg->n_res; i++)
+        if (selected(run, i) && strlen(run->cfg->res[i].id) > w)
+            w = strlen(run->cfg->res[i].id);
     fprintf(out, "%-*s  %-9s  %-9s  %s\n", (int)w, "RESOURCE", "STATUS", "RPO", "TIME");
-    for (size_t i = 0; i < a->cfg->n_res; i++) {
-        const res_result *r = &a->results[i];
+    for (size_t i = 0; i < run->cfg->n_res; i++) {
+        const res_result *r = &run->res[i];
 
-        if (!selected(a, i))
+        if (!selected(run, i))
             continue;
         if (r->has_rpo)
             dr_duration_format(r->rpo, rpo, sizeof(rpo));
         else
             snprintf(rpo, sizeof(rpo), "-");
         dr_duration_format((double)r->duration_ms / 1000.0, dur, sizeof(dur));
-        fprintf(out, "%-*s  %-9s  %-9s  %s\n", (int)w, a->cfg->res[i].id, res_status_name(a, i), rpo, dur);
+        fprintf(out, "%-*s  %-9s  %-9s  %s\n", (int)w, run->cfg->res[i].id, res_status_name(run, i), rpo, dur);
         for (size_t k = 0; k < r->n_checks; k++) {
             const check_rec *c = &r->checks[k];
             char ob[96], th[96];
@@ -400,7 +398,7 @@ int report_text(const agent *a, const report_info *ri, FILE *out, int verbose)
             fmt_value(ob, sizeof(ob), c->observed, c->unit);
             fmt_value(th, sizeof(th), c->threshold, c->unit);
             fmt_expectation(ex, sizeof(ex), c, th);
-            fprintf(out, "    %-8s %s: %s%s", dr_status_name(c->status), c->name, ob, ex);
+            fprintf(out, "    %-8s %s: %s%s", ag_status_name(c->status), c->name, ob, ex);
             if (c->detail)
                 fprintf(out, " - %s", c->detail);
             fputc('\n', out);
@@ -416,13 +414,13 @@ int report_text(const agent *a, const report_info *ri, FILE *out, int verbose)
             fprintf(out, "    %s\n", r->error);
         {
             char see[320];
-            if (diagnose_hint(a, i, see, sizeof(see)))
+            if (diagnose_hint(run, i, see, sizeof(see)))
                 fprintf(out, "    see: %s\n", see);
         }
     }
-    dr_duration_format(a->cfg->rpo, obj, sizeof(obj));
-    dr_duration_format(a->run_finished - a->run_started, dur, sizeof(dur));
-    fprintf(out, "%s %s in %s", ri->command, report_overall_status(a, ri->dry_run), dur);
+    dr_duration_format(run->cfg->rpo, obj, sizeof(obj));
+    dr_duration_format(run->finished - run->started, dur, sizeof(dur));
+    fprintf(out, "%s %s in %s", ri->command, report_overall_status(run, ri->dry_run), dur);
     if (ri->has_rto && ri->rto_seconds >= 0) {
         char rto[32], part[32];
         dr_duration_format(ri->rto_seconds, rto, sizeof(rto));
@@ -434,33 +432,33 @@ int report_text(const agent *a, const report_info *ri, FILE *out, int verbose)
     }
     {
         const char *ids[1];
-        size_t unknown = run_rpo_unknown(a, ids, 1);
+        size_t unknown = result_rpo_unknown(run, ids, 1);
         if (unknown)
             fprintf(out, "; RPO unknown (%zu resource%s could not measure it, %s%s)", unknown, unknown == 1 ? "" : "s",
                     ids[0], unknown > 1 ? ", ..." : "");
     }
-    if (run_worst_rpo(a, &worst)) {
+    if (result_worst_rpo(run, &worst)) {
         const char *who = "";
-        for (size_t i = 0; i < a->cfg->n_res; i++)
-            if (selected(a, i) && a->results[i].has_rpo && a->results[i].rpo == worst)
-                who = a->cfg->res[i].id;
+        for (size_t i = 0; i < run->cfg->n_res; i++)
+            if (selected(run, i) && run->res[i].has_rpo && run->res[i].rpo == worst)
+                who = run->cfg->res[i].id;
         dr_duration_format(worst, rpo, sizeof(rpo));
         /* each plugin judges its own value (a backup's age has its own limit); this line only informs */
-        fprintf(out, "; longest %s RPO %s (%s; objective %s)", run_rpo_unknown(a, NULL, 0) ? "known" : "observed", rpo,
-                who, obj);
+        fprintf(out, "; longest %s RPO %s (%s; objective %s)", result_rpo_unknown(run, NULL, 0) ? "known" : "observed",
+                rpo, who, obj);
     }
     {
         double age;
         size_t who;
-        if (run_worst_backup_age(a, &age, &who)) {
+        if (result_worst_backup_age(run, &age, &who)) {
             dr_duration_format(age, rpo, sizeof(rpo));
             /* what a restore would lose, not what a failover would: not an RPO */
-            fprintf(out, "; oldest backup recovery point %s (%s)", rpo, a->cfg->res[who].id);
+            fprintf(out, "; oldest backup recovery point %s (%s)", rpo, run->cfg->res[who].id);
         }
     }
     fputc('\n', out);
-    if (a->last_hook == HOOK_CONFIGURE || a->last_hook == HOOK_CLEANUP)
-        report_change_summary(a, ri->dry_run, out);
+    if (run->hook == HOOK_CONFIGURE || run->hook == HOOK_CLEANUP)
+        report_change_summary(run, ri->dry_run, out);
     return ferror(out) ? DR_EIO : 0;
 }
 
@@ -483,79 +481,79 @@ static void prom_head(FILE *out, const char *name, const char *help)
     fprintf(out, "# HELP %s %s\n# TYPE %s gauge\n", name, help, name);
 }
 
-int report_prometheus(const agent *a, const report_info *ri, FILE *out)
+int report_prometheus(const run_result *run, const report_info *ri, FILE *out)
 {
-    if (a->last_hook == HOOK_VERIFY) {
+    if (run->hook == HOOK_VERIFY) {
         prom_head(out, "dr_verify_status", "Verify status per resource: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.");
-        for (size_t i = 0; i < a->cfg->n_res; i++) {
-            if (!selected(a, i))
+        for (size_t i = 0; i < run->cfg->n_res; i++) {
+            if (!selected(run, i))
                 continue;
             fputs("dr_verify_status{resource=\"", out);
-            prom_label(out, a->cfg->res[i].id);
+            prom_label(out, run->cfg->res[i].id);
             fputs("\",plugin=\"", out);
-            prom_label(out, a->cfg->res[i].type);
-            fprintf(out, "\"} %d\n", a->results[i].status);
+            prom_label(out, run->cfg->res[i].type);
+            fprintf(out, "\"} %d\n", (int)run->res[i].verdict);
         }
         prom_head(out, "dr_check_status", "Status of each check: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.");
-        for (size_t i = 0; i < a->cfg->n_res; i++) {
-            if (!selected(a, i))
+        for (size_t i = 0; i < run->cfg->n_res; i++) {
+            if (!selected(run, i))
                 continue;
-            for (size_t k = 0; k < a->results[i].n_checks; k++) {
+            for (size_t k = 0; k < run->res[i].n_checks; k++) {
                 fputs("dr_check_status{resource=\"", out);
-                prom_label(out, a->cfg->res[i].id);
+                prom_label(out, run->cfg->res[i].id);
                 fputs("\",plugin=\"", out);
-                prom_label(out, a->cfg->res[i].type);
+                prom_label(out, run->cfg->res[i].type);
                 fputs("\",check=\"", out);
-                prom_label(out, a->results[i].checks[k].name);
-                fprintf(out, "\"} %d\n", (int)a->results[i].checks[k].status);
+                prom_label(out, run->res[i].checks[k].name);
+                fprintf(out, "\"} %d\n", (int)run->res[i].checks[k].status);
             }
         }
         prom_head(out, "dr_rpo_observed_seconds",
                   "Replication RPO per resource: the data a failover would lose now (replication lag).");
-        for (size_t i = 0; i < a->cfg->n_res; i++) {
-            if (!selected(a, i) || !a->results[i].has_rpo)
+        for (size_t i = 0; i < run->cfg->n_res; i++) {
+            if (!selected(run, i) || !run->res[i].has_rpo)
                 continue;
             fputs("dr_rpo_observed_seconds{resource=\"", out);
-            prom_label(out, a->cfg->res[i].id);
+            prom_label(out, run->cfg->res[i].id);
             fputs("\",plugin=\"", out);
-            prom_label(out, a->cfg->res[i].type);
-            fprintf(out, "\"} %.6g\n", a->results[i].rpo);
+            prom_label(out, run->cfg->res[i].type);
+            fprintf(out, "\"} %.6g\n", run->res[i].rpo);
         }
         prom_head(out, "dr_backup_recovery_point_age_seconds",
                   "Age of the newest restorable backup per resource: the data a restore would lose.");
-        for (size_t i = 0; i < a->cfg->n_res; i++) {
-            if (!selected(a, i) || !a->results[i].has_backup_age)
+        for (size_t i = 0; i < run->cfg->n_res; i++) {
+            if (!selected(run, i) || !run->res[i].has_backup_age)
                 continue;
             fputs("dr_backup_recovery_point_age_seconds{resource=\"", out);
-            prom_label(out, a->cfg->res[i].id);
+            prom_label(out, run->cfg->res[i].id);
             fputs("\",plugin=\"", out);
-            prom_label(out, a->cfg->res[i].type);
-            fprintf(out, "\"} %.6g\n", a->results[i].backup_age);
+            prom_label(out, run->cfg->res[i].type);
+            fprintf(out, "\"} %.6g\n", run->res[i].backup_age);
         }
         prom_head(out, "dr_rpo_objective_seconds", "Recovery point objective.");
-        fprintf(out, "dr_rpo_objective_seconds %.6g\n", a->cfg->rpo);
+        fprintf(out, "dr_rpo_objective_seconds %.6g\n", run->cfg->rpo);
         prom_head(out, "dr_rto_objective_seconds", "Recovery time objective.");
-        fprintf(out, "dr_rto_objective_seconds %.6g\n", a->cfg->rto);
+        fprintf(out, "dr_rto_objective_seconds %.6g\n", run->cfg->rto);
         prom_head(out, "dr_verify_last_run_timestamp_seconds", "When the last verify finished (epoch seconds).");
-        fprintf(out, "dr_verify_last_run_timestamp_seconds %.3f\n", a->run_finished);
+        fprintf(out, "dr_verify_last_run_timestamp_seconds %.3f\n", run->finished);
         prom_head(out, "dr_verify_duration_seconds", "How long the last verify took.");
-        fprintf(out, "dr_verify_duration_seconds %.6f\n", a->run_finished - a->run_started);
+        fprintf(out, "dr_verify_duration_seconds %.6f\n", run->finished - run->started);
         prom_head(out, "dr_verify_exit_status", "Worst status of the last verify (the Nagios exit code).");
-        fprintf(out, "dr_verify_exit_status %d\n", (int)run_worst_status(a));
+        fprintf(out, "dr_verify_exit_status %d\n", (int)result_worst_status(run));
     } else {
         prom_head(out, "dr_run_success", "1 when the last run of the command succeeded.");
-        fprintf(out, "dr_run_success{command=\"%s\"} %d\n", ri->command, run_all_succeeded(a));
+        fprintf(out, "dr_run_success{command=\"%s\"} %d\n", ri->command, result_all_succeeded(run));
         prom_head(out, "dr_run_last_timestamp_seconds", "When the last run of the command finished.");
-        fprintf(out, "dr_run_last_timestamp_seconds{command=\"%s\"} %.3f\n", ri->command, a->run_finished);
+        fprintf(out, "dr_run_last_timestamp_seconds{command=\"%s\"} %.3f\n", ri->command, run->finished);
         prom_head(out, "dr_run_duration_seconds", "How long the last run of the command took.");
-        fprintf(out, "dr_run_duration_seconds{command=\"%s\"} %.6f\n", ri->command, a->run_finished - a->run_started);
+        fprintf(out, "dr_run_duration_seconds{command=\"%s\"} %.6f\n", ri->command, run->finished - run->started);
     }
     if (g_extra_fn)
         g_extra_fn(out, g_extra_arg);
     return ferror(out) ? DR_EIO : 0;
 }
 
-int report_prometheus_file(const agent *a, const report_info *ri, const char *path, dr_error *err)
+int report_prometheus_file(const run_result *run, const report_info *ri, const char *path, dr_error *err)
 {
     char tmp[PATH_MAX];
     FILE *f = NULL;
@@ -573,7 +571,7 @@ int report_prometheus_file(const agent *a, const report_info *ri, const char *pa
         rc = dr_error_set(err, DR_EIO, "%s: %s", tmp, strerror(errno));
         goto out;
     }
-    if (report_prometheus(a, ri, f) != 0 || fflush(f) != 0 || fsync(fileno(f)) != 0) {
+    if (report_prometheus(run, ri, f) != 0 || fflush(f) != 0 || fsync(fileno(f)) != 0) {
         rc = dr_error_set(err, DR_EIO, "%s: write failed: %s", tmp, strerror(errno));
         goto out;
     }
@@ -600,27 +598,27 @@ static void nagios_text(FILE *out, const char *s)
         fputc(*s == '|' ? '/' : *s == '\n' ? ' ' : *s, out);
 }
 
-int report_nagios(const agent *a, const report_info *ri, FILE *out)
+int report_nagios(const run_result *run, const report_info *ri, FILE *out)
 {
-    dr_status worst = run_worst_status(a);
+    dr_status worst = result_worst_status(run);
     size_t counts[4] = {0, 0, 0, 0}, total = 0;
     double rpo;
-    int have_rpo = run_worst_rpo(a, &rpo);
+    int have_rpo = result_worst_rpo(run, &rpo);
     const char *first_bad = NULL;
 
     (void)ri;
-    for (size_t i = 0; i < a->cfg->n_res; i++) {
-        if (!selected(a, i))
+    for (size_t i = 0; i < run->cfg->n_res; i++) {
+        if (!selected(run, i))
             continue;
         total++;
-        counts[a->results[i].status & 3]++;
-        if (!first_bad && a->results[i].status == (int)worst && worst != DR_STATUS_OK)
-            first_bad = a->cfg->res[i].id;
+        counts[run->res[i].verdict & 3]++;
+        if (!first_bad && run->res[i].verdict == worst && worst != DR_STATUS_OK)
+            first_bad = run->cfg->res[i].id;
     }
-    fprintf(out, "DR %s - %zu resources: %zu OK, %zu WARNING, %zu CRITICAL, %zu UNKNOWN", dr_status_name(worst), total,
+    fprintf(out, "DR %s - %zu resources: %zu OK, %zu WARNING, %zu CRITICAL, %zu UNKNOWN", ag_status_name(worst), total,
             counts[0], counts[1], counts[2], counts[3]);
     if (first_bad)
-        fprintf(out, "; first %s: %s", dr_status_name(worst), first_bad);
+        fprintf(out, "; first %s: %s", ag_status_name(worst), first_bad);
     fprintf(out, " | ");
     /*
      * Thresholds as Nagios ranges. The worst observed RPO mixes replication lags and backup ages, each judged by its
@@ -628,18 +626,18 @@ int report_nagios(const agent *a, const report_info *ri, FILE *out)
      * limit as the critical threshold; any WARNING resource warns, any CRITICAL or UNKNOWN one is critical.
      */
     if (have_rpo)
-        fprintf(out, "rpo=%.3fs;;;0; rpo_objective=%.0fs ", rpo, a->cfg->rpo);
+        fprintf(out, "rpo=%.3fs;;;0; rpo_objective=%.0fs ", rpo, run->cfg->rpo);
     {
         double age;
         size_t who;
-        if (run_worst_backup_age(a, &age, &who))
+        if (result_worst_backup_age(run, &age, &who))
             fprintf(out, "backup_age=%.0fs;;;0; ", age);
     }
-    for (size_t i = 0; i < a->cfg->n_res; i++) {
-        if (!selected(a, i))
+    for (size_t i = 0; i < run->cfg->n_res; i++) {
+        if (!selected(run, i))
             continue;
-        for (size_t k = 0; k < a->results[i].n_checks; k++) {
-            const check_rec *c = &a->results[i].checks[k];
+        for (size_t k = 0; k < run->res[i].n_checks; k++) {
+            const check_rec *c = &run->res[i].checks[k];
             const char *uom;
             if (!is_limit(c))
                 continue;
@@ -648,7 +646,7 @@ int report_nagios(const agent *a, const report_info *ri, FILE *out)
             if (!uom)
                 continue;
             fputc('\'', out);
-            for (const char *p = a->cfg->res[i].id; *p; p++)
+            for (const char *p = run->cfg->res[i].id; *p; p++)
                 fputc(*p == '\'' || *p == '=' || *p == ' ' ? '_' : *p, out);
             fputc('/', out);
             for (const char *p = c->name; *p; p++)
@@ -657,14 +655,15 @@ int report_nagios(const agent *a, const report_info *ri, FILE *out)
         }
     }
     fprintf(out, "ok=%zu;;;0;%zu warning=%zu;0;;0;%zu critical=%zu;;0;0;%zu unknown=%zu;;0;0;%zu duration=%.3fs;;;0;\n",
-            counts[0], total, counts[1], total, counts[2], total, counts[3], total, a->run_finished - a->run_started);
+            counts[0], total, counts[1], total, counts[2], total, counts[3], total, run->finished - run->started);
     /* long output: one line per check that is not OK, under its resource */
-    for (size_t i = 0; i < a->cfg->n_res; i++) {
-        const res_result *r = &a->results[i];
+    for (size_t i = 0; i < run->cfg->n_res; i++) {
+        const res_result *r = &run->res[i];
 
-        if (!selected(a, i) || r->status == DR_STATUS_OK)
+        if (!selected(run, i) || r->verdict == DR_STATUS_OK)
             continue;
-        fprintf(out, "%s %s: %s\n", dr_status_name((dr_status)(r->status & 3)), a->cfg->res[i].id, a->cfg->res[i].type);
+        fprintf(out, "%s %s: %s\n", ag_status_name((dr_status)(r->verdict & 3)), run->cfg->res[i].id,
+                run->cfg->res[i].type);
         for (size_t k = 0; k < r->n_checks; k++) {
             const check_rec *c = &r->checks[k];
             char ob[96], th[96], ex[160];
@@ -673,7 +672,7 @@ int report_nagios(const agent *a, const report_info *ri, FILE *out)
             fmt_value(ob, sizeof(ob), c->observed, c->unit);
             fmt_value(th, sizeof(th), c->threshold, c->unit);
             fmt_expectation(ex, sizeof(ex), c, th);
-            fprintf(out, "  %s %s: ", dr_status_name(c->status), c->name);
+            fprintf(out, "  %s %s: ", ag_status_name(c->status), c->name);
             nagios_text(out, ob);
             nagios_text(out, ex);
             if (c->detail) {
@@ -689,7 +688,7 @@ int report_nagios(const agent *a, const report_info *ri, FILE *out)
         }
         {
             char see[320];
-            if (diagnose_hint(a, i, see, sizeof(see)))
+            if (diagnose_hint(run, i, see, sizeof(see)))
                 fprintf(out, "  see: %s\n", see);
         }
     }

@@ -1,6 +1,6 @@
 /* sdkhost.h: the host-only SDK calls (global set-up, log sink, per-thread limits), claimed once from libdr-sdk. */
-#ifndef DR_AGENT_SDKHOST_H
-#define DR_AGENT_SDKHOST_H
+#ifndef AG_SDKHOST_H
+#define AG_SDKHOST_H
 
 #include <stdint.h>
 

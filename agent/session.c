@@ -6,7 +6,9 @@
 
 #include "dr/util.h"
 #include "log.h"
+#include "cancel.h"
 #include "progress.h"
+#include "host.h"
 #include "session.h"
 #include "state.h"
 #include "version.h"
@@ -53,7 +55,7 @@ static int obs_step_start(void *arg, size_t idx)
 static void obs_step_end(void *arg, size_t idx)
 {
     session *s = arg;
-    const res_result *r = &s->a->results[idx];
+    const res_result *r = &s->a->run.res[idx];
     json_t *ev, *changes;
     dr_error err;
     char step[256];
@@ -69,8 +71,7 @@ static void obs_step_end(void *arg, size_t idx)
                                                  r->changes[k].state == DR_CHANGE_DONE));
     ev = json_pack("{s:s, s:s, s:s, s:s, s:s, s:I, s:o}", "step", step, "resource", s->a->cfg->res[idx].id, "hook",
                    hook_name(s->hook), "phase", s->phase, "status",
-                   HOOK_REPORTS_CHECKS(s->hook) ? dr_status_name((dr_status)r->status)
-                                          : action_status_name((action_status)r->status),
+                   res_result_status_name(r, s->hook),
                    "duration_ms", (json_int_t)r->duration_ms, "changes", changes);
     if (ev && r->error[0])
         json_object_set_new(ev, "error", json_string(r->error));
@@ -97,6 +98,7 @@ int session_begin(session *s, agent *a, const session_opts *o, dr_error *err)
 
     memset(s, 0, sizeof(*s));
     s->a = a;
+    s->result = &a->run;
     s->o = *o;
     s->started = dr_now();
     s->first_started = s->started;
@@ -150,7 +152,7 @@ int session_begin(session *s, agent *a, const session_opts *o, dr_error *err)
         goto fail;
     s->locked = 1;
     if (lc.ddb)
-        run_set_guard(lock_lost_cb, &s->lock); /* every AWS call of the hooks checks the lease first */
+        cancel_set_guard(lock_lost_cb, &s->lock); /* every AWS call of the hooks checks the lease first */
 
     rc = journal_open(&s->j, o->state_dir, s->run_id, err);
     if (rc != 0)
@@ -191,7 +193,7 @@ int session_begin(session *s, agent *a, const session_opts *o, dr_error *err)
                            o->command, "mode", o->mode == DR_MODE_FORCED ? "forced" : "graceful", "dry_run", o->dry_run,
                            "serving", o->serving == DR_SERVING_DR ? "dr" : "primary", "config",
                            cfg_path, "host", host, "pid", (json_int_t)getpid(), "resources",
-                           res, "selected", o->selected != NULL, "agent_version", DR_AGENT_VERSION);
+                           res, "selected", o->selected != NULL, "agent_version", AG_VERSION);
             if (ev && s->lock.ddb)
                 json_object_set_new(ev, "lease_token", json_string(s->lock.token));
             rc = ev ? journal_write(&s->j, "run_start", ev, err)
@@ -211,7 +213,7 @@ int session_begin(session *s, agent *a, const session_opts *o, dr_error *err)
 fail:
     if (have_prior)
         journal_run_clear(&prior);
-    run_set_guard(NULL, NULL);
+    cancel_set_guard(NULL, NULL);
     if (s->journaling)
         journal_close(&s->j);
     s->journaling = 0;
@@ -236,7 +238,6 @@ int session_run(session *s, hook_kind hook, const char *phase, int dry_run, dr_s
     ro.ordered = !HOOK_REPORTS_CHECKS(hook) && hook != HOOK_PREPARE;
     ro.reverse = s->reverse;
     ro.run_id = s->run_id;
-    ro.run_started = s->first_started;
     ro.selected = s->o.selected;
     ro.observer = &s->obs;
     ro.concurrency = s->o.concurrency;
@@ -248,11 +249,12 @@ int session_run(session *s, hook_kind hook, const char *phase, int dry_run, dr_s
         if (s->o.hook_timeout > 0 && s->o.hook_timeout < t)
             t = s->o.hook_timeout;
         ro.prepare_for = s->prepare_for;
+    ro.run_started = s->first_started;
         ro.hook_timeout = t;
         ro.run_deadline_ms = dr_mono_ms() + (int64_t)(t * 1000.0);
     }
     if (HOOK_REPORTS_CHECKS(hook)) {
-        /* verify (and diagnose) as a whole ends in time (a monitoring check waits for it): a longer --timeout extends it */
+        /* verify as a whole ends in time (a monitoring check waits for it): a longer --timeout extends it */
         double total = s->a->cfg->agent.verify_timeout;
         if (s->o.hook_timeout > total)
             total = s->o.hook_timeout;
@@ -262,7 +264,12 @@ int session_run(session *s, hook_kind hook, const char *phase, int dry_run, dr_s
         log_error("the run lease was lost: %s not started", phase);
         return DR_EBUSY;
     }
-    return run_execute(s->a, &ro);
+    s->result = run_execute(s->a, &ro);
+    if (!s->result) {
+        s->result = &s->a->run; /* the agent's, as the run left it */
+        return DR_ENOMEM;
+    }
+    return 0;
 }
 
 /* A resumed run whose own steps changed nothing still made the changes its interrupted part made. */
@@ -319,7 +326,7 @@ void session_end(session *s, const char *status, double rto, double rpo)
     if (s->locked) {
         size_t removed = 0;
         dr_error err;
-        run_set_guard(NULL, NULL);
+        cancel_set_guard(NULL, NULL);
         lock_release(&s->lock);
         s->locked = 0;
         dr_error_clear(&err);

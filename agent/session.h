@@ -1,6 +1,6 @@
 /* session.h: one command's run around the runner: run lock, journal, progress display, and the serving state. */
-#ifndef DR_AGENT_SESSION_H
-#define DR_AGENT_SESSION_H
+#ifndef AG_SESSION_H
+#define AG_SESSION_H
 
 /*
  * Ownership: session_begin() acquires the lock and opens the journal;
@@ -40,6 +40,7 @@ typedef struct session {
     hook_kind hook;        /* of the phase running now */
     const char *phase;
     run_observer obs;
+    const run_result *result; /* of the last phase run (the agent's run result, empty before the first) */
     double started;
     double first_started;  /* of the run: its run_start, before any resume (epoch seconds) */
     double rto_part;       /* the resumed part's RTO, written beside the run's; < 0: none */

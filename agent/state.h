@@ -1,6 +1,6 @@
 /* state.h: the agent's state directory: which region serves, run ids, atomic file writes. */
-#ifndef DR_AGENT_STATE_H
-#define DR_AGENT_STATE_H
+#ifndef AG_STATE_H
+#define AG_STATE_H
 
 #include <stddef.h>
 

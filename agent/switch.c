@@ -19,15 +19,15 @@ static int left_region_silent(const res_result *r)
     return r->rc == DR_ENETWORK || r->rc == DR_ETIMEDOUT || r->timed_out;
 }
 
-static json_t *prepare_json(const agent *a, size_t i, int ready)
+static json_t *prepare_json(const run_result *run, size_t i, int ready)
 {
-    const res_result *r = &a->results[i];
+    const res_result *r = &run->res[i];
     json_t *checks = json_array();
     json_t *o;
 
     for (size_t k = 0; k < r->n_checks; k++) {
         const check_rec *c = &r->checks[k];
-        json_t *jc = json_pack("{s:s, s:s}", "name", c->name, "status", dr_status_name(c->status));
+        json_t *jc = json_pack("{s:s, s:s}", "name", c->name, "status", ag_status_name(c->status));
         if (!jc)
             continue;
         if (c->observed)
@@ -40,7 +40,7 @@ static json_t *prepare_json(const agent *a, size_t i, int ready)
             json_object_set_new(jc, "detail", json_string(c->detail));
         json_array_append_new(checks, jc);
     }
-    o = json_pack("{s:s, s:b, s:o}", "resource", a->cfg->res[i].id, "ready", ready, "checks", checks);
+    o = json_pack("{s:s, s:b, s:o}", "resource", run->cfg->res[i].id, "ready", ready, "checks", checks);
     if (o && r->error[0])
         json_object_set_new(o, "error", json_string(r->error));
     return o;
@@ -72,10 +72,10 @@ static int prepare_phase(session *s, hook_kind hook, dr_serving serving, int dry
         return rc;
     out->prepared = 1;
     if (d)
-        drill_record_phase(d, a, hook == HOOK_FAILBACK ? "prepare-failback" : "prepare");
+        drill_record_phase(d, s->result, hook == HOOK_FAILBACK ? "prepare-failback" : "prepare");
     out->prepare = json_array();
     for (size_t i = 0; i < a->cfg->n_res; i++) {
-        const res_result *r = &a->results[i];
+        const res_result *r = &s->result->res[i];
         int ready;
 
         if (!selected(s, i))
@@ -91,15 +91,15 @@ static int prepare_phase(session *s, hook_kind hook, dr_serving serving, int dry
                                                           "checks"));
             continue;
         }
-        ready = r->status != ACT_FAILED && r->status != ACT_SKIPPED;
-        if (!ready && s->o.mode == DR_MODE_FORCED && !a->cancelled_run && left_region_silent(r)) {
+        ready = r->outcome != ACT_FAILED && r->outcome != ACT_SKIPPED;
+        if (!ready && s->o.mode == DR_MODE_FORCED && !s->result->cancelled && left_region_silent(r)) {
             out->n_forced_past++;
             log_warn("%s: forced mode: not confirmed ready (%s); %s, the region being left, does not answer: the "
                      "barrier is skipped for it",
                      a->cfg->res[i].id, r->error, leaving);
             ready = 1;
         }
-        json_array_append_new(out->prepare, prepare_json(a, i, ready));
+        json_array_append_new(out->prepare, prepare_json(s->result, i, ready));
         if (ready)
             continue;
         out->n_not_ready++;
@@ -111,7 +111,7 @@ static int prepare_phase(session *s, hook_kind hook, dr_serving serving, int dry
                 len += (size_t)w;
         }
     }
-    if (a->cancelled_run && !out->n_not_ready) {
+    if (s->result->cancelled && !out->n_not_ready) {
         out->n_not_ready = 1;
         snprintf(out->reason, sizeof(out->reason), "the run was cancelled during prepare");
     }
@@ -144,14 +144,14 @@ int switch_run(session *s, hook_kind hook, const char *phase, dr_serving serving
     if (rc != 0)
         return rc;
     if (d)
-        drill_record_phase(d, a, phase);
-    if (!run_all_succeeded(a)) {
+        drill_record_phase(d, s->result, phase);
+    if (!result_all_succeeded(s->result)) {
         size_t len = 0;
         out->outcome = SWITCH_INCOMPLETE;
         for (size_t i = 0; i < a->cfg->n_res && len < sizeof(out->reason); i++) {
-            const res_result *r = &a->results[i];
+            const res_result *r = &s->result->res[i];
             int w;
-            if (!selected(s, i) || r->status != ACT_FAILED)
+            if (!selected(s, i) || r->outcome != ACT_FAILED)
                 continue;
             w = snprintf(out->reason + len, sizeof(out->reason) - len, "%s%s: %s", len ? "; " : "", a->cfg->res[i].id,
                          r->error);
@@ -159,7 +159,8 @@ int switch_run(session *s, hook_kind hook, const char *phase, dr_serving serving
                 len += (size_t)w;
         }
         if (!len)
-            snprintf(out->reason, sizeof(out->reason), "%s", a->cancelled_run ? "the run was cancelled" : "steps were skipped");
+            snprintf(out->reason, sizeof(out->reason), "%s",
+                     s->result->cancelled ? "the run was cancelled" : "steps were skipped");
     }
     return 0;
 }
@@ -179,7 +180,7 @@ static const char *moved_word(const res_result *r)
 
     for (size_t k = 0; k < r->n_changes; k++)
         done |= r->changes[k].state == DR_CHANGE_DONE;
-    if (r->status == ACT_DONE || r->status == ACT_UNCHANGED)
+    if (r->outcome == ACT_DONE || r->outcome == ACT_UNCHANGED)
         return "moved";
     return done ? "partly moved" : "not moved";
 }
@@ -199,7 +200,7 @@ json_t *switch_state(session *s, hook_kind hook, const char *outcome, const char
         snprintf(cfg, sizeof(cfg), " -c %s", realpath(config_path, abs) ? abs : config_path);
     }
     for (size_t i = 0; i < a->cfg->n_res; i++) {
-        const res_result *r = &a->results[i];
+        const res_result *r = &s->result->res[i];
         const char *w, *region;
         json_t *o;
 
@@ -211,7 +212,7 @@ json_t *switch_state(session *s, hook_kind hook, const char *outcome, const char
         partly += strcmp(w, "partly moved") == 0;
         still += strcmp(w, "not moved") == 0;
         o = json_pack("{s:s, s:s, s:s, s:s}", "resource", a->cfg->res[i].id, "state", w, "serving_region", region,
-                      "step", action_status_name((action_status)r->status));
+                      "step", action_status_name(r->outcome));
         if (o && r->error[0])
             json_object_set_new(o, "error", json_string(r->error));
         json_array_append_new(res, o);
@@ -265,7 +266,7 @@ json_t *switch_where(const agent *a, dr_serving serving)
     json_t *res = json_array();
 
     for (size_t i = 0; i < a->cfg->n_res; i++) {
-        const res_result *r = &a->results[i];
+        const res_result *r = &a->run.res[i];
         json_t *o = json_pack("{s:s, s:s}", "resource", a->cfg->res[i].id, "region", region);
         json_t *eps = json_array();
 

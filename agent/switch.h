@@ -1,6 +1,6 @@
 /* switch.h: a failover or failback as a two-phase switch (prepare every resource, commit once all are ready) and the stated state of one that did not finish. */
-#ifndef DR_AGENT_SWITCH_H
-#define DR_AGENT_SWITCH_H
+#ifndef AG_SWITCH_H
+#define AG_SWITCH_H
 
 /*
  * Ownership: a switch_result owns its strings and JSON (switch_result_free).

@@ -34,7 +34,7 @@ static const dr_plugin_descriptor *find(const char *type, void *arg)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     static char path[64];
-    dr_config *cfg = NULL;
+    ag_config *cfg = NULL;
     errlist e = {0};
     FILE *f;
 

@@ -63,10 +63,10 @@ static int teardown(void **state)
 }
 
 /* Load, bind and build the graph; returns the first error (or NULL) and the count in *n. */
-static char *check(const char *text, unsigned mode, size_t *n, dr_config **keep)
+static char *check(const char *text, unsigned mode, size_t *n, ag_config **keep)
 {
     char *path = tu_write(g_dir, "t.conf", text, mode);
-    dr_config *cfg = NULL;
+    ag_config *cfg = NULL;
     errlist e = {0};
     char *first = NULL;
     graph g;
@@ -105,7 +105,7 @@ static void expect_error(const char *text, const char *line_tag, const char *nee
 static void test_valid(void **state)
 {
     size_t n;
-    dr_config *cfg = NULL;
+    ag_config *cfg = NULL;
     char *msg;
     dr_key_type t;
     const cfg_value *v;
@@ -336,7 +336,7 @@ static void test_writable_or_included_refused(void **state)
 static void test_defaults_graph(void **state)
 {
     size_t n;
-    dr_config *cfg = NULL;
+    ag_config *cfg = NULL;
     char *msg;
     graph g;
     errlist e = {0};

@@ -11,7 +11,8 @@
 #include <cmocka.h>
 
 #include "loader.h"
-#include "run.h"
+#include "agent.h"
+#include "host.h"
 #include "testutil.h"
 
 static const char *broken_dir;  /* DR_BROKEN_DIR */

@@ -12,7 +12,7 @@
 #include <cmocka.h>
 
 #include "memo.h"
-#include "run.h"
+#include "agent.h"
 
 static atomic_int fills;
 
@@ -70,7 +70,7 @@ static void test_one_fill_per_run(void **state)
     memset(&r1, 0, sizeof(r1));
     memset(&r2, 0, sizeof(r2));
     r1.agent = r2.agent = &a;
-    a.run_started = 1000.0;
+    a.run.started = 1000.0;
     atomic_store(&fills, 0);
     /* six resources of one run ask at once: one fill, every caller its own copy of the answer */
     for (int i = 0; i < 6; i++) {
@@ -99,7 +99,7 @@ static void test_one_fill_per_run(void **state)
     free(out);
 
     /* the next run of the agent does not see the last run's answers */
-    a.run_started = 2000.0;
+    a.run.started = 2000.0;
     assert_int_equal(host_memo(&r2, &scope_a, "t:list", fill_slow, "list", &out, NULL, &err), 0);
     assert_string_equal(out, "list#4");
     free(out);
@@ -122,7 +122,7 @@ static void test_failure_not_kept(void **state)
     memset(&a, 0, sizeof(a));
     memset(&r, 0, sizeof(r));
     r.agent = &a;
-    a.run_started = 3000.0;
+    a.run.started = 3000.0;
     atomic_store(&fills, 0);
     dr_error_clear(&err);
     assert_int_equal(host_memo(&r, &scope, "t:fails", fill_fails, NULL, &out, NULL, &err), DR_ENETWORK);

@@ -14,6 +14,8 @@
 #include "dr/aws.h"
 #include "dr/util.h"
 #include "report.h"
+#include "cancel.h"
+#include "host.h"
 #include "run.h"
 #include "sdkhost.h"
 #include "testutil.h"
@@ -102,7 +104,7 @@ static void run(agent *a, hook_kind h, int ordered)
     o.ordered = ordered;
     o.run_id = "test-run";
     o.grace_ms = 500;
-    assert_int_equal(run_execute(a, &o), 0);
+    assert_ptr_equal(run_execute(a, &o), &a->run);
 }
 
 static void test_parallel_overlap(void **state)
@@ -125,8 +127,8 @@ static void test_parallel_overlap(void **state)
     assert_true(sa >= 0 && ea >= 0 && sb >= 0 && eb >= 0);
     /* independent resources overlap in time */
     assert_true(sa < eb && sb < ea);
-    assert_int_equal(a.results[idx(&a, "fixture.a")].status, ACT_UNCHANGED);
-    assert_true(run_all_succeeded(&a));
+    assert_int_equal(a.run.res[idx(&a, "fixture.a")].outcome, ACT_UNCHANGED);
+    assert_true(result_all_succeeded(&a.run));
     agent_free(&a);
 
     /* with concurrency 1 they do not */
@@ -156,8 +158,8 @@ static void test_dependency_order_and_skip(void **state)
     run(&a, HOOK_FAILOVER, 1);
     assert_true(trace_time("end", "fixture_dep.data") <= trace_time("start", "fixture.dns"));
     assert_true(trace_time("end", "fixture.dns") <= trace_time("start", "fixture.dns2"));
-    assert_int_equal(a.results[idx(&a, "fixture_dep.data")].status, ACT_DONE);
-    assert_int_equal(a.results[idx(&a, "fixture.dns")].status, ACT_DONE);
+    assert_int_equal(a.run.res[idx(&a, "fixture_dep.data")].outcome, ACT_DONE);
+    assert_int_equal(a.run.res[idx(&a, "fixture.dns")].outcome, ACT_DONE);
     agent_free(&a);
 
     /* a failed dependency skips its dependants, transitively, and says so */
@@ -169,15 +171,15 @@ static void test_dependency_order_and_skip(void **state)
              g_trace, g_trace, g_trace, g_trace);
     open_agent(&a, res, 4);
     run(&a, HOOK_FAILOVER, 1);
-    assert_int_equal(a.results[idx(&a, "fixture_dep.data")].status, ACT_FAILED);
-    assert_true(tu_contains(a.results[idx(&a, "fixture_dep.data")].error, "failover failed as configured"));
-    assert_int_equal(a.results[idx(&a, "fixture_dep.other")].status, ACT_UNCHANGED);
-    assert_int_equal(a.results[idx(&a, "fixture.dns")].status, ACT_SKIPPED);
-    assert_true(tu_contains(a.results[idx(&a, "fixture.dns")].error, "dependency fixture_dep.data did not succeed"));
-    assert_int_equal(a.results[idx(&a, "fixture.dns2")].status, ACT_SKIPPED);
-    assert_true(tu_contains(a.results[idx(&a, "fixture.dns2")].error, "dependency fixture.dns did not succeed"));
+    assert_int_equal(a.run.res[idx(&a, "fixture_dep.data")].outcome, ACT_FAILED);
+    assert_true(tu_contains(a.run.res[idx(&a, "fixture_dep.data")].error, "failover failed as configured"));
+    assert_int_equal(a.run.res[idx(&a, "fixture_dep.other")].outcome, ACT_UNCHANGED);
+    assert_int_equal(a.run.res[idx(&a, "fixture.dns")].outcome, ACT_SKIPPED);
+    assert_true(tu_contains(a.run.res[idx(&a, "fixture.dns")].error, "dependency fixture_dep.data did not succeed"));
+    assert_int_equal(a.run.res[idx(&a, "fixture.dns2")].outcome, ACT_SKIPPED);
+    assert_true(tu_contains(a.run.res[idx(&a, "fixture.dns2")].error, "dependency fixture.dns did not succeed"));
     assert_int_equal(trace_time("start", "fixture.dns"), -1);
-    assert_false(run_all_succeeded(&a));
+    assert_false(result_all_succeeded(&a.run));
     agent_free(&a);
 }
 
@@ -200,10 +202,10 @@ static void test_reverse_order(void **state)
     o.ordered = 1;
     o.reverse = 1;
     o.run_id = "test-run";
-    assert_int_equal(run_execute(&a, &o), 0);
+    assert_ptr_equal(run_execute(&a, &o), &a.run);
     assert_true(trace_time("end", "fixture.dns2") <= trace_time("start", "fixture.dns"));
     assert_true(trace_time("end", "fixture.dns") <= trace_time("start", "fixture_dep.data"));
-    assert_true(run_all_succeeded(&a));
+    assert_true(result_all_succeeded(&a.run));
     agent_free(&a);
 
     /* a dependant that fails keeps its dependencies where they are */
@@ -212,9 +214,9 @@ static void test_reverse_order(void **state)
              "{ type = \"fixture\"; name = \"dns\"; fail = [\"failback\"]; trace = \"%s\"; }",
              g_trace, g_trace);
     open_agent(&a, res, 4);
-    assert_int_equal(run_execute(&a, &o), 0);
-    assert_int_equal(a.results[idx(&a, "fixture.dns")].status, ACT_FAILED);
-    assert_int_equal(a.results[idx(&a, "fixture_dep.data")].status, ACT_SKIPPED);
+    assert_ptr_equal(run_execute(&a, &o), &a.run);
+    assert_int_equal(a.run.res[idx(&a, "fixture.dns")].outcome, ACT_FAILED);
+    assert_int_equal(a.run.res[idx(&a, "fixture_dep.data")].outcome, ACT_SKIPPED);
     assert_int_equal(trace_time("start", "fixture_dep.data"), -1);
     agent_free(&a);
 }
@@ -240,15 +242,15 @@ static void test_prepare_phase_deadline(void **state)
     o.prepare_for = DR_SWITCH_FAILBACK;
     t0 = dr_mono_ms();
     o.run_deadline_ms = t0 + 600;
-    assert_int_equal(run_execute(&a, &o), 0);
+    assert_ptr_equal(run_execute(&a, &o), &a.run);
     assert_true(dr_mono_ms() - t0 < 3000);
-    assert_int_equal(a.results[idx(&a, "fixture_dep.slow")].status, ACT_FAILED);
-    assert_true(a.results[idx(&a, "fixture_dep.slow")].timed_out);
+    assert_int_equal(a.run.res[idx(&a, "fixture_dep.slow")].outcome, ACT_FAILED);
+    assert_true(a.run.res[idx(&a, "fixture_dep.slow")].timed_out);
     /* concurrency 1: the second one would start after the first ended, past the phase deadline: it does not */
-    assert_int_equal(a.results[idx(&a, "fixture.quick")].status, ACT_SKIPPED);
-    assert_true(tu_contains(a.results[idx(&a, "fixture.quick")].error, "deadline passed"));
+    assert_int_equal(a.run.res[idx(&a, "fixture.quick")].outcome, ACT_SKIPPED);
+    assert_true(tu_contains(a.run.res[idx(&a, "fixture.quick")].error, "deadline passed"));
     assert_int_equal(trace_time("start", "fixture.quick"), -1);
-    assert_false(run_all_succeeded(&a));
+    assert_false(result_all_succeeded(&a.run));
     agent_free(&a);
 }
 
@@ -270,7 +272,7 @@ static void test_run_started_reaches_hooks(void **state)
     o.run_started = 1765000000.25;
     assert_int_equal(run_execute(&a, &o), 0);
     for (int i = 0; i < 2; i++) {
-        const res_result *r = &a.results[idx(&a, i == 0 ? "fixture.a" : "fixture.b")];
+        const res_result *r = &a.run.res[idx(&a, i == 0 ? "fixture.a" : "fixture.b")];
         assert_int_equal(r->n_checks, 1);
         assert_string_equal(r->checks[0].name, "run_started");
         assert_string_equal(r->checks[0].observed, "1765000000.250");
@@ -291,17 +293,17 @@ static void test_verify_statuses(void **state)
                "{ type = \"fixture\"; name = \"crit\"; status = \"CRITICAL\"; }",
                4);
     run(&a, HOOK_VERIFY, 0);
-    assert_int_equal(a.results[idx(&a, "fixture_dep.ok")].status, DR_STATUS_OK);
-    assert_true(a.results[idx(&a, "fixture_dep.ok")].has_rpo);
-    assert_true(a.results[idx(&a, "fixture_dep.ok")].rpo == 3.5);
-    assert_int_equal(a.results[idx(&a, "fixture_dep.warn")].status, DR_STATUS_WARNING);
+    assert_int_equal(a.run.res[idx(&a, "fixture_dep.ok")].verdict, DR_STATUS_OK);
+    assert_true(a.run.res[idx(&a, "fixture_dep.ok")].has_rpo);
+    assert_true(a.run.res[idx(&a, "fixture_dep.ok")].rpo == 3.5);
+    assert_int_equal(a.run.res[idx(&a, "fixture_dep.warn")].verdict, DR_STATUS_WARNING);
     /* a hook that fails is UNKNOWN, never OK */
-    assert_int_equal(a.results[idx(&a, "fixture_dep.broken")].status, DR_STATUS_UNKNOWN);
+    assert_int_equal(a.run.res[idx(&a, "fixture_dep.broken")].verdict, DR_STATUS_UNKNOWN);
     /* a hook that reports nothing is UNKNOWN too */
-    assert_int_equal(a.results[idx(&a, "fixture_dep.silent")].status, DR_STATUS_UNKNOWN);
+    assert_int_equal(a.run.res[idx(&a, "fixture_dep.silent")].verdict, DR_STATUS_UNKNOWN);
     /* verify does not skip dependants of a failed resource */
-    assert_int_equal(a.results[idx(&a, "fixture.crit")].status, DR_STATUS_CRITICAL);
-    assert_int_equal(run_worst_status(&a), DR_STATUS_CRITICAL);
+    assert_int_equal(a.run.res[idx(&a, "fixture.crit")].verdict, DR_STATUS_CRITICAL);
+    assert_int_equal(result_worst_status(&a.run), DR_STATUS_CRITICAL);
     agent_free(&a);
 }
 
@@ -322,9 +324,9 @@ static void test_timeout(void **state)
     run(&a, HOOK_FAILOVER, 1);
     assert_true(dr_mono_ms() - t0 < 3000);
     i = idx(&a, "fixture_dep.slow");
-    assert_int_equal(a.results[i].status, ACT_FAILED);
-    assert_true(a.results[i].timed_out);
-    assert_int_equal(a.results[idx(&a, "fixture.after")].status, ACT_SKIPPED);
+    assert_int_equal(a.run.res[i].outcome, ACT_FAILED);
+    assert_true(a.run.res[i].timed_out);
+    assert_int_equal(a.run.res[idx(&a, "fixture.after")].outcome, ACT_SKIPPED);
     agent_free(&a);
 
     /* a hook that ignores its deadline is abandoned after the grace period; it still uses the agent, so
@@ -339,13 +341,13 @@ static void test_timeout(void **state)
     o.hook_timeout = 0.2;
     o.grace_ms = 300;
     t0 = dr_mono_ms();
-    assert_int_equal(run_execute(&ab, &o), 0);
+    assert_ptr_equal(run_execute(&ab, &o), &ab.run);
     assert_true(dr_mono_ms() - t0 < 2000);
-    assert_int_equal(ab.results[0].status, DR_STATUS_UNKNOWN);
-    assert_true(ab.results[0].timed_out);
-    assert_true(tu_contains(ab.results[0].error, "abandoned"));
+    assert_int_equal(ab.run.res[0].verdict, DR_STATUS_UNKNOWN);
+    assert_true(ab.run.res[0].timed_out);
+    assert_true(tu_contains(ab.run.res[0].error, "abandoned"));
     assert_int_equal(agent_free(&ab), 1);
-    assert_non_null(ab.results); /* untouched */
+    assert_non_null(ab.run.res); /* untouched */
     /* once the hook has returned (its 4 s sleep), everything is freed */
     for (int k = 0; k < 100 && run_live_hooks() > 0; k++)
         usleep(100 * 1000);
@@ -361,11 +363,11 @@ static void test_timeout(void **state)
     o.hook_timeout = 0.2;
     o.grace_ms = 300;
     t0 = dr_mono_ms();
-    assert_int_equal(run_execute(&a, &o), 0);
+    assert_ptr_equal(run_execute(&a, &o), &a.run);
     assert_true(dr_mono_ms() - t0 < 2000);
-    assert_int_equal(a.results[0].status, DR_STATUS_UNKNOWN);
-    assert_true(a.results[0].timed_out);
-    assert_true(tu_contains(a.results[0].error, "did not return before its deadline; its plugin process was killed"));
+    assert_int_equal(a.run.res[0].verdict, DR_STATUS_UNKNOWN);
+    assert_true(a.run.res[0].timed_out);
+    assert_true(tu_contains(a.run.res[0].error, "did not return before its deadline; its plugin process was killed"));
     assert_int_equal(run_live_hooks(), 0);
     assert_int_equal(agent_free(&a), 0);
 }
@@ -374,7 +376,7 @@ static void *cancel_later(void *arg)
 {
     (void)arg;
     usleep(300 * 1000);
-    run_request_cancel();
+    cancel_request();
     return NULL;
 }
 
@@ -392,7 +394,7 @@ static void test_cancel(void **state)
              "{ type = \"fixture\"; name = \"later\"; }",
              g_trace);
     open_agent(&a, res, 4);
-    run_reset_cancel();
+    cancel_reset();
     pthread_create(&t, NULL, cancel_later, NULL);
     t0 = dr_mono_ms();
     run(&a, HOOK_FAILOVER, 1);
@@ -400,14 +402,14 @@ static void test_cancel(void **state)
     assert_true(dr_mono_ms() - t0 < 3000);
     /* the running hook observed the cancel and stopped */
     assert_true(trace_time("end", "fixture_dep.a") >= 0);
-    assert_int_equal(a.results[idx(&a, "fixture_dep.a")].status, ACT_FAILED);
-    assert_true(a.results[idx(&a, "fixture_dep.a")].cancelled);
+    assert_int_equal(a.run.res[idx(&a, "fixture_dep.a")].outcome, ACT_FAILED);
+    assert_true(a.run.res[idx(&a, "fixture_dep.a")].cancelled);
     /* what finished is reported as such */
-    assert_int_equal(a.results[idx(&a, "fixture_dep.quick")].status, ACT_UNCHANGED);
+    assert_int_equal(a.run.res[idx(&a, "fixture_dep.quick")].outcome, ACT_UNCHANGED);
     /* what had not started never starts */
-    assert_int_equal(a.results[idx(&a, "fixture.later")].status, ACT_SKIPPED);
-    assert_false(run_all_succeeded(&a));
-    run_reset_cancel();
+    assert_int_equal(a.run.res[idx(&a, "fixture.later")].outcome, ACT_SKIPPED);
+    assert_false(result_all_succeeded(&a.run));
+    cancel_reset();
     agent_free(&a);
 }
 
@@ -424,11 +426,11 @@ static void test_dry_run_plan(void **state)
     o.hook = HOOK_CONFIGURE;
     o.dry_run = 1;
     o.ordered = 1;
-    assert_int_equal(run_execute(&a, &o), 0);
-    assert_int_equal(a.results[0].status, ACT_PLANNED);
-    assert_int_equal(a.results[0].changes[0].state, DR_CHANGE_PLANNED);
-    assert_int_equal(a.results[1].status, ACT_UNCHANGED);
-    assert_true(run_changes_pending(&a));
+    assert_ptr_equal(run_execute(&a, &o), &a.run);
+    assert_int_equal(a.run.res[0].outcome, ACT_PLANNED);
+    assert_int_equal(a.run.res[0].changes[0].state, DR_CHANGE_PLANNED);
+    assert_int_equal(a.run.res[1].outcome, ACT_UNCHANGED);
+    assert_true(result_changes_pending(&a.run));
     agent_free(&a);
 }
 
@@ -447,11 +449,11 @@ static void test_selection(void **state)
     o.hook = HOOK_FAILOVER;
     o.ordered = 1;
     o.selected = sel;
-    assert_int_equal(run_execute(&a, &o), 0);
+    assert_ptr_equal(run_execute(&a, &o), &a.run);
     /* only the selected resource ran; its unselected dependency is not part of the run */
-    assert_int_equal(a.results[1].status, ACT_UNCHANGED);
-    assert_int_equal(a.results[0].ran, 0);
-    assert_true(run_all_succeeded(&a));
+    assert_int_equal(a.run.res[1].outcome, ACT_UNCHANGED);
+    assert_int_equal(a.run.res[0].ran, 0);
+    assert_true(result_all_succeeded(&a.run));
     agent_free(&a);
 }
 
@@ -459,14 +461,14 @@ static void test_selection(void **state)
 static void assert_streamed_json_equal(agent *a, const char *command)
 {
     report_info ri = {.command = command, .run_id = "test-run"};
-    json_t *doc = report_json_doc(a, &ri);
+    json_t *doc = report_json_doc(&a->run, &ri);
     char *whole = json_dumps(doc, JSON_INDENT(2) | JSON_ENSURE_ASCII), *streamed = NULL;
     size_t len = 0;
     FILE *f = open_memstream(&streamed, &len);
 
     assert_non_null(whole);
     assert_non_null(f);
-    assert_int_equal(report_json(a, &ri, f), 0);
+    assert_int_equal(report_json(&a->run, &ri, f), 0);
     fclose(f);
     assert_true(len > 0 && streamed[len - 1] == '\n');
     streamed[len - 1] = '\0';
@@ -497,7 +499,7 @@ static void test_report_json_streamed(void **state)
     memset(&o, 0, sizeof(o));
     o.hook = HOOK_VERIFY;
     o.selected = none;
-    assert_int_equal(run_execute(&a, &o), 0);
+    assert_ptr_equal(run_execute(&a, &o), &a.run);
     assert_streamed_json_equal(&a, "verify");
     agent_free(&a);
 }

@@ -1,6 +1,6 @@
 /* testutil.h: helpers shared by the core unit tests: temporary files and directories. */
-#ifndef DR_TESTUTIL_H
-#define DR_TESTUTIL_H
+#ifndef AG_TESTUTIL_H
+#define AG_TESTUTIL_H
 
 #include <stddef.h>
 
