@@ -12,6 +12,7 @@
 #include "isolate.h"
 #include "job.h"
 #include "log.h"
+#include "memo.h"
 #include "state.h"
 
 /* A plugin's text as the reports keep it: a copy, in valid UTF-8 (JSON would refuse it otherwise). */
@@ -436,6 +437,7 @@ static const dr_host_api g_host = {
     .state_get = h_state_get,
     .failover_control_plane = h_failover_control_plane,
     .recovery_point_age = h_recovery_point_age,
+    .memo = host_memo,
 };
 
 const dr_host_api *host_api(void)
