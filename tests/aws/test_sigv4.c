@@ -672,6 +672,6 @@ int main(void)
 
     ref = tu_reference_dir();
     if (!ref)
-        return rc ? rc : TU_SKIP;
+        return 1;
     return rc | cmocka_run_group_tests_name("sigv4 reference vectors", tests, NULL, NULL);
 }

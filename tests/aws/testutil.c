@@ -46,9 +46,9 @@ const char *tu_reference_dir(void)
     struct stat st;
 
     if (!dir || !*dir)
-        dir = "../shared/aws-reference";
+        dir = "../tests/data/aws-reference";
     if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
-        printf("SKIP: AWS reference material not found at %s (set DR_AWS_REFERENCE)\n", dir);
+        printf("FAIL: AWS reference test data not found at %s (tests/data/aws-reference; set DR_AWS_REFERENCE)\n", dir);
         fflush(stdout);
         return NULL;
     }

@@ -4,12 +4,10 @@
 
 #include <stddef.h>
 
-/* Exit code CTest treats as "skipped" (SKIP_RETURN_CODE). */
-#define TU_SKIP 77
 
 /* Whole file as a NUL-terminated malloc'd string (caller frees), or NULL. *len may be NULL. */
 char *tu_read_file(const char *path, size_t *len);
-/* The AWS reference folder (DR_AWS_REFERENCE, else ../shared/aws-reference), or NULL after printing a SKIP line. */
+/* The AWS reference test data (DR_AWS_REFERENCE, else ../tests/data/aws-reference), or NULL after printing a FAIL line. */
 const char *tu_reference_dir(void);
 /* Write text to path (0 on success). */
 int tu_write_file(const char *path, const char *text);
