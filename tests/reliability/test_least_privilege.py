@@ -24,7 +24,7 @@ MOTO_CANNOT = {"route53": "moto refuses signed Route 53 GETs under auth",
                "backup": "moto refuses signed AWS Backup GETs under auth",
                "s3": "moto maps S3 replication operations to other IAM actions than AWS does (DeleteBucketReplication is "
                      "s3:PutReplicationConfiguration in AWS) and its S3 AccessDenied names no action; "
-                     "tests/integration/s3/test_s3_iam.py runs each hook with its policy"}
+                     "tests/plugins/s3/test_s3_iam.py runs each hook with its policy"}
 HOOKS = ("configure", "verify", "failover", "failback")
 # What no hook of the aurora test estate can need, in either mode.
 AURORA_EITHER_MODE = {

@@ -10,7 +10,7 @@ import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-SOURCE = os.environ.get("DR_SOURCE_DIR", os.path.abspath(os.path.join(HERE, "..", "..", "..")))
+SOURCE = os.environ.get("DR_SOURCE_DIR", os.path.abspath(os.path.join(HERE, "..", "..")))
 sys.path.insert(0, os.path.join(SOURCE, "tests", "env"))
 import drtest  # noqa: E402
 import pgpair  # noqa: E402

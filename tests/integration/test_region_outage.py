@@ -14,7 +14,7 @@ SOURCE = os.environ["DR_SOURCE_DIR"]
 AGENT = os.environ["DR_AGENT_BIN"]
 PLUGINS = os.environ["DR_AGENT_PLUGIN_DIR"]
 sys.path.insert(0, os.path.join(SOURCE, "tests", "env"))
-sys.path.insert(0, os.path.join(SOURCE, "tests", "integration", "reliability"))
+sys.path.insert(0, os.path.join(SOURCE, "tests", "reliability"))
 import drtest  # noqa: E402
 from reltest import Relay  # noqa: E402  (the primary PostgreSQL node's data plane, which a test can cut)
 
