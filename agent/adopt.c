@@ -67,7 +67,7 @@ static json_t *resource_doc(const agent *a, size_t i, const json_t *changes)
         if (ck->status == DR_STATUS_OK)
             continue;
         json_array_append_new(diff, json_pack("{s:s, s:s, s:s?, s:s?, s:s?}", "check", ck->name, "status",
-                                              ag_status_name(ck->status), "observed", ck->observed, "expected",
+                                              dr_status_str(ck->status), "observed", ck->observed, "expected",
                                               ck->threshold, "detail", ck->detail));
     }
     if (v->ran && v->rc != 0)

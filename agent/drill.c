@@ -149,7 +149,7 @@ static char *step_detail(const res_result *r)
             ok++;
             continue;
         }
-        dr_buf_printf(&b, "%s%s %s: %s%s%s", b.len ? "; " : "", ag_status_name(c->status), c->name,
+        dr_buf_printf(&b, "%s%s %s: %s%s%s", b.len ? "; " : "", dr_status_str(c->status), c->name,
                       c->observed ? c->observed : "-", c->detail ? " - " : "", c->detail ? c->detail : "");
     }
     if (ok)
@@ -266,7 +266,7 @@ static const char *outcome_word(const drill *d)
 
 static const char *step_status_name(const drill_step *s)
 {
-    return s->hook == HOOK_VERIFY ? ag_status_name(s->verdict) : action_status_name(s->outcome);
+    return s->hook == HOOK_VERIFY ? dr_status_str(s->verdict) : action_status_name(s->outcome);
 }
 
 static json_t *drill_json(const drill *d)
@@ -730,7 +730,7 @@ static int verify_until_ok(session *s, dr_serving serving, const char *phase, do
             return 1;
         }
         log_info("%s: not every resource is OK yet (%s); again in %.0fs", phase,
-                 ag_status_name(result_worst_status(s->result)), interval);
+                 dr_status_str(result_worst_status(s->result)), interval);
         for (double slept = 0; slept < interval && !cancel_requested(); slept += 0.2)
             usleep(200 * 1000);
     }
@@ -762,7 +762,7 @@ void drill_run(drill *d, session *s, const drill_run_opts *o)
     pre = result_worst_status(s->result);
     if (pre == DR_STATUS_CRITICAL || pre == DR_STATUS_UNKNOWN) {
         snprintf(d->failure, sizeof(d->failure), "the estate is %s before the drill: no failover attempted",
-                 ag_status_name(pre));
+                 dr_status_str(pre));
         d->failed_phase = 1;
         goto out;
     }
@@ -826,7 +826,7 @@ void drill_run(drill *d, session *s, const drill_run_opts *o)
         goto aborted;
     if (rc != 0) {
         snprintf(d->failure, sizeof(d->failure), "after the failback the estate is %s",
-                 ag_status_name(result_worst_status(s->result)));
+                 dr_status_str(result_worst_status(s->result)));
         d->failed_phase = 1;
     }
     goto out;

@@ -197,7 +197,7 @@ static void h_check(dr_resource *res, const dr_check *c)
     if (bad) {
         /* a check whose text is not UTF-8 cannot be trusted to say what it means: never OK */
         char *d = malloc(strlen(rec.detail ? rec.detail : "") + 64);
-        rec.status = ag_status_worst(rec.status, DR_STATUS_UNKNOWN);
+        rec.status = dr_status_worse(rec.status, DR_STATUS_UNKNOWN);
         if (d) {
             sprintf(d, "%s%sthe plugin's text was not valid UTF-8", rec.detail ? rec.detail : "",
                     rec.detail ? "; " : "");

@@ -47,7 +47,7 @@ const char *report_overall_status(const run_result *run, int dry_run)
     int done = 0, planned = 0;
 
     if (HOOK_REPORTS_CHECKS(run->hook))
-        return ag_status_name(result_worst_status(run));
+        return dr_status_str(result_worst_status(run));
     if (!result_all_succeeded(run))
         return "failed";
     for (size_t i = 0; i < run->cfg->n_res; i++) {
@@ -92,7 +92,7 @@ static json_t *resource_json(const run_result *run, size_t i)
     for (size_t k = 0; k < r->n_checks; k++) {
         const check_rec *ck = &r->checks[k];
         json_array_append_new(checks, json_pack("{s:s, s:s, s:o, s:o, s:o, s:o}", "name", ck->name, "status",
-                                                ag_status_name(ck->status), "observed",
+                                                dr_status_str(ck->status), "observed",
                                                 value_json(ck->observed, ck->unit), "threshold",
                                                 value_json(ck->threshold, ck->unit), "unit",
                                                 str_or_null(ck->unit), "detail", str_or_null(ck->detail)));
@@ -398,7 +398,7 @@ int report_text(const run_result *run, const report_info *ri, FILE *out, int ver
             fmt_value(ob, sizeof(ob), c->observed, c->unit);
             fmt_value(th, sizeof(th), c->threshold, c->unit);
             fmt_expectation(ex, sizeof(ex), c, th);
-            fprintf(out, "    %-8s %s: %s%s", ag_status_name(c->status), c->name, ob, ex);
+            fprintf(out, "    %-8s %s: %s%s", dr_status_str(c->status), c->name, ob, ex);
             if (c->detail)
                 fprintf(out, " - %s", c->detail);
             fputc('\n', out);
@@ -615,10 +615,10 @@ int report_nagios(const run_result *run, const report_info *ri, FILE *out)
         if (!first_bad && run->res[i].verdict == worst && worst != DR_STATUS_OK)
             first_bad = run->cfg->res[i].id;
     }
-    fprintf(out, "DR %s - %zu resources: %zu OK, %zu WARNING, %zu CRITICAL, %zu UNKNOWN", ag_status_name(worst), total,
+    fprintf(out, "DR %s - %zu resources: %zu OK, %zu WARNING, %zu CRITICAL, %zu UNKNOWN", dr_status_str(worst), total,
             counts[0], counts[1], counts[2], counts[3]);
     if (first_bad)
-        fprintf(out, "; first %s: %s", ag_status_name(worst), first_bad);
+        fprintf(out, "; first %s: %s", dr_status_str(worst), first_bad);
     fprintf(out, " | ");
     /*
      * Thresholds as Nagios ranges. The worst observed RPO mixes replication lags and backup ages, each judged by its
@@ -662,7 +662,7 @@ int report_nagios(const run_result *run, const report_info *ri, FILE *out)
 
         if (!selected(run, i) || r->verdict == DR_STATUS_OK)
             continue;
-        fprintf(out, "%s %s: %s\n", ag_status_name((dr_status)(r->verdict & 3)), run->cfg->res[i].id,
+        fprintf(out, "%s %s: %s\n", dr_status_str((dr_status)(r->verdict & 3)), run->cfg->res[i].id,
                 run->cfg->res[i].type);
         for (size_t k = 0; k < r->n_checks; k++) {
             const check_rec *c = &r->checks[k];
@@ -672,7 +672,7 @@ int report_nagios(const run_result *run, const report_info *ri, FILE *out)
             fmt_value(ob, sizeof(ob), c->observed, c->unit);
             fmt_value(th, sizeof(th), c->threshold, c->unit);
             fmt_expectation(ex, sizeof(ex), c, th);
-            fprintf(out, "  %s %s: ", ag_status_name(c->status), c->name);
+            fprintf(out, "  %s %s: ", dr_status_str(c->status), c->name);
             nagios_text(out, ob);
             nagios_text(out, ex);
             if (c->detail) {

@@ -6,7 +6,7 @@
 
 const char *res_result_status_name(const res_result *r, hook_kind hook)
 {
-    return HOOK_REPORTS_CHECKS(hook) ? ag_status_name(r->verdict) : action_status_name(r->outcome);
+    return HOOK_REPORTS_CHECKS(hook) ? dr_status_str(r->verdict) : action_status_name(r->outcome);
 }
 
 void res_result_free(res_result *r)
@@ -35,7 +35,7 @@ dr_status result_worst_status(const run_result *a)
 
     for (size_t i = 0; i < a->cfg->n_res; i++) {
         if (!a->selected || a->selected[i]) {
-            s = ag_status_worst(s, a->res[i].verdict);
+            s = dr_status_worse(s, a->res[i].verdict);
             any = 1;
         }
     }

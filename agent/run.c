@@ -205,10 +205,10 @@ static void finish_status(agent *a, size_t i, hook_kind h)
     if (HOOK_REPORTS_CHECKS(h)) {
         dr_status s = DR_STATUS_OK;
         for (size_t k = 0; k < r->n_checks; k++)
-            s = ag_status_worst(s, r->checks[k].status);
+            s = dr_status_worse(s, r->checks[k].status);
         /* diagnose: no check is no finding (a plugin without diagnostics says so in r->error) */
         if (r->skipped || r->rc != 0 || r->timed_out || r->cancelled || (r->n_checks == 0 && h == HOOK_VERIFY))
-            s = ag_status_worst(s, DR_STATUS_UNKNOWN);
+            s = dr_status_worse(s, DR_STATUS_UNKNOWN);
         r->can_diagnose = a->res[i].plugin && a->res[i].plugin->desc.diagnose;
         if (h == HOOK_VERIFY && r->ran && r->rc == 0 && r->n_checks == 0 && !r->error[0])
             snprintf(r->error, sizeof(r->error), "the plugin reported no checks");

@@ -1,9 +1,10 @@
-/* status.h: the names of hooks and step outcomes, and the rank of check statuses ("worst of"). */
+/* status.h: the names of hooks and of step outcomes (check statuses are the SDK's: dr/check.h). */
 #ifndef AG_STATUS_H
 #define AG_STATUS_H
 
 /* Ownership: the names are static strings, never freed. */
 
+#include "dr/check.h"
 #include "dr/plugin.h"
 
 typedef enum hook_kind { HOOK_CONFIGURE = 0, HOOK_VERIFY, HOOK_FAILOVER, HOOK_FAILBACK, HOOK_CLEANUP, HOOK_PREPARE, HOOK_DIAGNOSE, HOOK_COUNT } hook_kind;
@@ -23,9 +24,7 @@ typedef enum action_status {
 } action_status;
 
 const char *action_status_name(action_status s);
-const char *ag_status_name(dr_status s);
-/* Rank for "worst of": OK < WARNING < UNKNOWN < CRITICAL (a known failure outranks not knowing). */
-int ag_status_rank(dr_status s);
-dr_status ag_status_worst(dr_status a, dr_status b);
+/* Check statuses: their names and "worst of" (OK < WARNING < UNKNOWN < CRITICAL) are the SDK's dr_status_str(),
+   dr_status_severity() and dr_status_worse() (dr/check.h). */
 
 #endif

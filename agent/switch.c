@@ -27,7 +27,7 @@ static json_t *prepare_json(const run_result *run, size_t i, int ready)
 
     for (size_t k = 0; k < r->n_checks; k++) {
         const check_rec *c = &r->checks[k];
-        json_t *jc = json_pack("{s:s, s:s}", "name", c->name, "status", ag_status_name(c->status));
+        json_t *jc = json_pack("{s:s, s:s}", "name", c->name, "status", dr_status_str(c->status));
         if (!jc)
             continue;
         if (c->observed)

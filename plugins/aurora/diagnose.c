@@ -15,23 +15,6 @@ void au_diagnose_init(const dr_host_api *host)
     H = host;
 }
 
-/* A check whose detail may be longer than the SDK helpers' 512 bytes. */
-static void report(dr_resource *res, const char *name, dr_status st, const char *observed, const char *threshold,
-                   const char *unit, const char *detail)
-{
-    dr_check c;
-
-    memset(&c, 0, sizeof(c));
-    c.struct_size = sizeof(c);
-    c.name = name;
-    c.status = st;
-    c.observed = observed;
-    c.threshold = threshold;
-    c.unit = unit;
-    c.detail = detail;
-    H->check(res, &c);
-}
-
 typedef struct dctx {
     dr_resource *res;
     au_pg_cfg pg;
@@ -127,7 +110,7 @@ static void diag_long(dctx *x, au_pg *pg, au_side side, const char *name, const 
         char d[300];
         snprintf(d, sizeof(d), "no query has run longer than %.0f s on %s (%s)", limit, cluster,
                  side == AU_PRIMARY ? "primary region" : "DR region");
-        report(x->res, name, DR_STATUS_OK, ob, th, "count", d);
+        dr_report_check(H, x->res, name, DR_STATUS_OK, ob, th, "count", d);
     } else {
         dr_buf d = DR_BUF_INIT;
         dr_buf_printf(&d, "evidence: %d quer%s on %s ran longer than %.0f s (longest %.0f s): %s%s; fix: %s", r.n,
@@ -139,7 +122,7 @@ static void diag_long(dctx *x, au_pg *pg, au_side side, const char *name, const 
                           : "a long query on the replica conflicts with replay and delays it; end it "
                             "(SELECT pg_cancel_backend(pid)) and move such reports to a reader of the primary "
                             "cluster, or bound them with statement_timeout");
-        report(x->res, name, DR_STATUS_WARNING, ob, th, "count", d.failed ? "(out of memory)" : dr_buf_str(&d));
+        dr_report_check(H, x->res, name, DR_STATUS_WARNING, ob, th, "count", d.failed ? "(out of memory)" : dr_buf_str(&d));
         dr_buf_free(&d);
     }
     dr_buf_free(&r.text);
@@ -197,14 +180,14 @@ static void diag_slots(dctx *x, au_pg *pg, dr_error *cerr)
         char d[300];
         snprintf(d, sizeof(d), "%d replication slot(s) on %s, none inactive or holding more than %.0f bytes of WAL",
                  s.n, x->wcluster, SLOT_RETAINED_WARN);
-        report(x->res, "replication_slots", DR_STATUS_OK, ob, "0", "count", d);
+        dr_report_check(H, x->res, "replication_slots", DR_STATUS_OK, ob, "0", "count", d);
     } else {
         dr_buf d = DR_BUF_INIT;
         dr_buf_printf(&d, "evidence: %d replication slot(s) on %s hold WAL: %s%s; fix: a slot nobody reads keeps every "
                       "WAL segment since its restart_lsn (storage grows, and replay of what follows waits): drop it "
                       "if its consumer is gone (SELECT pg_drop_replication_slot('name')), else restart the consumer",
                       s.bad, x->wcluster, dr_buf_str(&s.text), s.bad > NAMED_MAX ? " | ..." : "");
-        report(x->res, "replication_slots", DR_STATUS_WARNING, ob, "0", "count",
+        dr_report_check(H, x->res, "replication_slots", DR_STATUS_WARNING, ob, "0", "count",
                d.failed ? "(out of memory)" : dr_buf_str(&d));
         dr_buf_free(&d);
     }
@@ -272,7 +255,7 @@ static void diag_capacity(dctx *x)
         dr_buf d = DR_BUF_INIT;
         dr_buf_printf(&d, "evidence: %s in %s has no instance: nothing replays there or can take over; fix: "
                       "dr-agent configure (creates the instance)", x->rcluster, x->rregion);
-        report(x->res, "dr_capacity", DR_STATUS_CRITICAL, "no instance", wk, NULL, dr_buf_str(&d));
+        dr_report_check(H, x->res, "dr_capacity", DR_STATUS_CRITICAL, "no instance", wk, NULL, dr_buf_str(&d));
         dr_buf_free(&d);
         return;
     }
@@ -292,7 +275,7 @@ static void diag_capacity(dctx *x)
         }
         if (!smaller) {
             dr_buf_printf(&d, "%s (%s) is not smaller than %s (%s)", x->rcluster, ob, x->wcluster, th);
-            report(x->res, "dr_capacity", DR_STATUS_OK, ob, th, NULL, dr_buf_str(&d));
+            dr_report_check(H, x->res, "dr_capacity", DR_STATUS_OK, ob, th, NULL, dr_buf_str(&d));
         } else {
             dr_buf_printf(&d, "evidence: %s in %s is %s while the writer %s is %s: replay and a failover's load need "
                           "the writer's size; fix: %s", x->rcluster, x->rregion, ob, x->wcluster, th,
@@ -300,7 +283,7 @@ static void diag_capacity(dctx *x)
                                        "min_capacity/max_capacity to the DR cluster)"
                                      : "modify the DR instance to the writer's class (aws rds modify-db-instance "
                                        "--db-instance-class ... --apply-immediately)");
-            report(x->res, "dr_capacity", DR_STATUS_WARNING, ob, th, NULL, dr_buf_str(&d));
+            dr_report_check(H, x->res, "dr_capacity", DR_STATUS_WARNING, ob, th, NULL, dr_buf_str(&d));
         }
         dr_buf_free(&d);
     }
@@ -352,9 +335,9 @@ int au_diagnose(dr_resource *res, const dr_hook_args *args, dr_error *err)
         au_pg_close(w);
         au_pg_close(r);
     } else {
-        report(res, "long_running_queries_writer", DR_STATUS_UNKNOWN, NULL, "0", "count",
+        dr_report_check(H, res, "long_running_queries_writer", DR_STATUS_UNKNOWN, NULL, "0", "count",
                "no data plane (pg_primary_host and pg_dr_host unset): pg_stat_activity cannot be read; set them");
-        report(res, "replication_slots", DR_STATUS_UNKNOWN, NULL, "0", "count",
+        dr_report_check(H, res, "replication_slots", DR_STATUS_UNKNOWN, NULL, "0", "count",
                "no data plane (pg_primary_host and pg_dr_host unset): pg_replication_slots cannot be read; set them");
     }
     diag_capacity(&x);

@@ -21,23 +21,6 @@ static int newest_first(const void *a, const void *b)
     return c ? c : strcmp(x->key, y->key);
 }
 
-/* A check whose detail may be longer than the SDK helpers' 512 bytes. */
-static void report(s3ctx *x, const char *name, dr_status st, const char *observed, const char *threshold,
-                   const char *unit, const char *detail)
-{
-    dr_check c;
-
-    memset(&c, 0, sizeof(c));
-    c.struct_size = sizeof(c);
-    c.name = name;
-    c.status = st;
-    c.observed = observed;
-    c.threshold = threshold;
-    c.unit = unit;
-    c.detail = detail;
-    H->check(x->res, &c);
-}
-
 typedef struct sample {
     size_t listed, read;
     int truncated;
@@ -158,7 +141,7 @@ static void diag_kms(s3ctx *x, const direction *d, const dr_node *rule, const ch
     char *text = NULL;
 
     if (s->n_kms == 0) {
-        report(x, "kms_key_use", DR_STATUS_OK, "none", NULL, NULL, "no sampled object is encrypted with SSE-KMS");
+        dr_report_check(H, x->res, "kms_key_use", DR_STATUS_OK, "none", NULL, NULL, "no sampled object is encrypted with SSE-KMS");
         return;
     }
     if (!sel || strcmp(sel, "Enabled") != 0 || !replica_key) {
@@ -169,7 +152,7 @@ static void diag_kms(s3ctx *x, const direction *d, const dr_node *rule, const ch
                       !sel || strcmp(sel, "Enabled") != 0 ? "does not select SseKmsEncryptedObjects"
                                                          : "names no ReplicaKmsKeyID",
                       d->dst_region);
-        report(x, "kms_key_use", DR_STATUS_CRITICAL, "SSE-KMS objects not selected", "Enabled", NULL, dr_buf_str(&t));
+        dr_report_check(H, x->res, "kms_key_use", DR_STATUS_CRITICAL, "SSE-KMS objects not selected", "Enabled", NULL, dr_buf_str(&t));
         dr_buf_free(&t);
         return;
     }
@@ -221,7 +204,7 @@ static void diag_kms(s3ctx *x, const direction *d, const dr_node *rule, const ch
         dr_buf_printf(&t, "the replication role %s may decrypt with %s (%s)", role_arn, s->kms_key,
                       granted ? "a grant" : in_policy ? "the key policy names it" : "its policy, under a key policy "
                                                                                      "that lets IAM decide");
-        report(x, "kms_key_use", DR_STATUS_OK, "allowed", NULL, NULL, dr_buf_str(&t));
+        dr_report_check(H, x->res, "kms_key_use", DR_STATUS_OK, "allowed", NULL, NULL, dr_buf_str(&t));
     } else {
         dr_buf_printf(&t, "evidence: %d sampled objects of %s are encrypted with %s; no grant of the key names the "
                       "replication role %s, the key policy %s, and the role's policy %s grants no kms:Decrypt on it; "
@@ -231,7 +214,7 @@ static void diag_kms(s3ctx *x, const direction *d, const dr_node *rule, const ch
                       s->n_kms, d->src, s->kms_key, role_arn ? role_arn : "(none)",
                       iam_decides ? "lets IAM decide" : "does not name it", x->policy, s->kms_key, s->kms_key,
                       role_arn ? role_arn : "<role>", d->src_region);
-        report(x, "kms_key_use", DR_STATUS_CRITICAL, "not allowed", "allowed", NULL, dr_buf_str(&t));
+        dr_report_check(H, x->res, "kms_key_use", DR_STATUS_CRITICAL, "not allowed", "allowed", NULL, dr_buf_str(&t));
     }
     dr_buf_free(&t);
 }
@@ -287,7 +270,7 @@ int s3_diagnose(dr_resource *res, const dr_hook_args *args, dr_error *err)
     if (!rule) {
         dr_buf_printf(&t, "evidence: %s in %s has no replication rule %s: no object replicates; fix: dr-agent configure",
                       d.src, d.src_region, d.rule_id);
-        report(&x, "replication_rule", DR_STATUS_CRITICAL, "none", d.rule_id, NULL, dr_buf_str(&t));
+        dr_report_check(H, x.res, "replication_rule", DR_STATUS_CRITICAL, "none", d.rule_id, NULL, dr_buf_str(&t));
         goto out;
     }
     dr_error_clear(&e);
@@ -302,21 +285,21 @@ int s3_diagnose(dr_resource *res, const dr_hook_args *args, dr_error *err)
     if (s.failed == 0) {
         dr_buf_printf(&t, "the %zu newest of %zu%s listed objects of %s: %d COMPLETED, %d PENDING, %d without a status, "
                       "none FAILED", s.read, s.listed, s.truncated ? "+" : "", d.src, s.completed, s.pending, s.none);
-        report(&x, "objects_failed", DR_STATUS_OK, ob, "0", "count", dr_buf_str(&t));
+        dr_report_check(H, x.res, "objects_failed", DR_STATUS_OK, ob, "0", "count", dr_buf_str(&t));
     } else {
         dr_buf_printf(&t, "evidence: %d of the %zu newest objects of %s report ReplicationStatus FAILED: %s%s; "
                       "fix: S3 does not retry them: correct the cause (the role's permissions on both buckets, the "
                       "KMS keys, the destination bucket %s: present, versioned, no conflicting Object Lock), then %s",
                       s.failed, s.read, d.src, dr_buf_str(&s.failed_keys), s.failed > NAMED_MAX ? ", ..." : "",
                       d.dst, remedy);
-        report(&x, "objects_failed", DR_STATUS_CRITICAL, ob, "0", "count",
+        dr_report_check(H, x.res, "objects_failed", DR_STATUS_CRITICAL, ob, "0", "count",
                t.failed ? "(out of memory)" : dr_buf_str(&t));
     }
     /* 2. objects PENDING for longer than the RPO */
     snprintf(ob, sizeof(ob), "%d", s.pending);
     dr_buf_reset(&t);
     if (s.pending == 0) {
-        report(&x, "objects_pending", DR_STATUS_OK, ob, "0", "count",
+        dr_report_check(H, x.res, "objects_pending", DR_STATUS_OK, ob, "0", "count",
                "no sampled object has been PENDING for longer than the RPO");
     } else {
         dr_buf_printf(&t, "evidence: %d sampled objects of %s are still PENDING after more than the RPO (%.0f s): %s; "
@@ -324,7 +307,7 @@ int s3_diagnose(dr_resource *res, const dr_hook_args *args, dr_error *err)
                       "OperationsPendingReplication, the destination's request rate, and S3 Replication Time "
                       "Control on rule %s",
                       s.pending, d.src, x.rpo, dr_buf_str(&s.pending_keys), d.rule_id);
-        report(&x, "objects_pending", DR_STATUS_WARNING, ob, "0", "count",
+        dr_report_check(H, x.res, "objects_pending", DR_STATUS_WARNING, ob, "0", "count",
                t.failed ? "(out of memory)" : dr_buf_str(&t));
     }
     /* 3. KMS: SSE-KMS objects need the rule to select them and the role to use the key */
