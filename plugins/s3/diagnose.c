@@ -225,7 +225,7 @@ int s3_diagnose(dr_resource *res, const dr_hook_args *args, dr_error *err)
     direction d;
     dr_aws_response *cur = NULL;
     const dr_node *root, *rule;
-    const char *role_arn, *p;
+    const char *role_arn;
     sample s;
     dr_error e;
     dr_buf t = DR_BUF_INIT;
@@ -233,34 +233,23 @@ int s3_diagnose(dr_resource *res, const dr_hook_args *args, dr_error *err)
     int rc;
 
     (void)err;
-    memset(&x, 0, sizeof(x));
     memset(&d, 0, sizeof(d));
     memset(&s, 0, sizeof(s));
     dr_buf_init(&s.failed_keys);
     dr_buf_init(&s.pending_keys);
-    x.res = res;
-    x.args = args;
-    x.primary = H->primary_region(res);
-    x.dr = H->dr_region(res);
-    x.partition = strncmp(x.primary, "cn-", 3) == 0 ? "aws-cn" : strncmp(x.primary, "us-gov-", 7) == 0 ? "aws-us-gov" : "aws";
-    x.bucket = H->cfg_string(res, "bucket");
-    x.dr_bucket = H->cfg_string(res, "dr_bucket");
-    x.rule_id = H->cfg_string(res, "rule_id");
-    x.rpo = H->rpo_objective(res);
-    snprintf(x.reverse_rule_id, sizeof(x.reverse_rule_id), "%s-reverse", x.rule_id);
-    p = H->cfg_string(res, "replication_policy");
-    snprintf(x.policy, sizeof(x.policy), p && *p ? "%s" : "dr-agent-s3-%s", p && *p ? p : x.bucket);
-    if (args->serving == DR_SERVING_DR) {
-        d.src = x.dr_bucket, d.src_region = x.dr, d.dst = x.bucket, d.dst_region = x.primary;
-        d.rule_id = x.reverse_rule_id;
-    } else {
-        d.src = x.bucket, d.src_region = x.primary, d.dst = x.dr_bucket, d.dst_region = x.dr;
-        d.rule_id = x.rule_id;
-    }
+    s3_load(&x, res, args);
+    if (args->serving == DR_SERVING_DR)
+        s3_reverse_dir(&x, &d);
+    else
+        s3_forward_dir(&x, &d);
 
     dr_error_clear(&e);
     rc = s3_get_replication(&x, d.src_region, d.src, &cur, &e);
     root = rc == 0 && cur ? dr_aws_response_doc(cur) : NULL;
+    if (root && args->serving != DR_SERVING_DR) {
+        s3_adopt_existing(&x, root); /* a rule and role made by hand, as verify finds them */
+        s3_forward_dir(&x, &d);
+    }
     rule = s3_find_rule(root, d.rule_id);
     role_arn = dr_node_str(root, "Role");
     if (rc != 0 && rc != DR_ENOTFOUND) {
@@ -312,6 +301,9 @@ int s3_diagnose(dr_resource *res, const dr_hook_args *args, dr_error *err)
     }
     /* 3. KMS: SSE-KMS objects need the rule to select them and the role to use the key */
     diag_kms(&x, &d, rule, role_arn, &s);
+    /* 4. the role S3 assumes for the rule (a role made by hand: the one the configuration names, as verify finds
+          it): may it replicate? */
+    s3_check_role(&x, &d);
 out:
     dr_buf_free(&t);
     dr_buf_free(&s.failed_keys);

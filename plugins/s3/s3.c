@@ -72,7 +72,7 @@ static void default_role(const char *bucket, char *out, size_t n)
     snprintf(out, n, "%s%.43s-%08x", prefix, bucket, (unsigned)h);
 }
 
-static void load(s3ctx *x, dr_resource *res, const dr_hook_args *args)
+void s3_load(s3ctx *x, dr_resource *res, const dr_hook_args *args)
 {
     const char *p;
 
@@ -117,7 +117,7 @@ static void load(s3ctx *x, dr_resource *res, const dr_hook_args *args)
     x->reverse = H->cfg_bool(res, "reverse_replication");
 }
 
-static void forward_dir(const s3ctx *x, direction *d)
+void s3_forward_dir(const s3ctx *x, direction *d)
 {
     d->label = "primary to DR";
     d->src = x->bucket;
@@ -130,7 +130,7 @@ static void forward_dir(const s3ctx *x, direction *d)
     d->dst_kms = x->dr_kms_key;
 }
 
-static void reverse_dir(const s3ctx *x, direction *d)
+void s3_reverse_dir(const s3ctx *x, direction *d)
 {
     d->label = "DR to primary";
     d->src = x->dr_bucket;
@@ -149,8 +149,8 @@ static size_t role_stmts(const s3ctx *x, const char *role, stmt *s)
     direction f, r;
     size_t n = 0;
 
-    forward_dir(x, &f);
-    reverse_dir(x, &r);
+    s3_forward_dir(x, &f);
+    s3_reverse_dir(x, &r);
     if (strcmp(f.role, role) == 0)
         n = s3_direction_stmts(x, &f, s, n);
     if (x->reverse && strcmp(r.role, role) == 0)
@@ -542,10 +542,10 @@ static int s3_configure(dr_resource *res, const dr_hook_args *args, dr_error *er
     char arn[320], rev_arn[320];
     int rc, dr_new = 0;
 
-    load(&x, res, args);
+    s3_load(&x, res, args);
     s3_adopt_read(&x); /* the rule and role an existing setup uses, when the config names neither */
-    forward_dir(&x, &fwd);
-    reverse_dir(&x, &rev);
+    s3_forward_dir(&x, &fwd);
+    s3_reverse_dir(&x, &rev);
 
     /* 1. Versioning on the source bucket (the application's bucket: never created here). */
     if ((rc = ensure_versioning(&x, x.primary, x.bucket, 0, err)) != 0)
@@ -755,6 +755,11 @@ out:
     dr_buf_free(&from);
 }
 
+void s3_check_role(s3ctx *x, const direction *d)
+{
+    check_role(x, d, 0, NULL);
+}
+
 /* A numeric check whose threshold is optional (limit <= 0: reported, not judged). */
 static void report_pending(s3ctx *x, const char *name, const char *unit, const dr_aws_metric *m, int64_t limit,
                            const char *what)
@@ -911,12 +916,12 @@ static int s3_verify(dr_resource *res, const dr_hook_args *args, dr_error *err)
     int rc, have_lag;
 
     (void)err;
-    load(&x, res, args);
+    s3_load(&x, res, args);
     /* After a failover the DR bucket takes the writes: the direction to check is the reverse one. */
     if (args->serving == DR_SERVING_DR)
-        reverse_dir(&x, &d);
+        s3_reverse_dir(&x, &d);
     else
-        forward_dir(&x, &d);
+        s3_forward_dir(&x, &d);
 
     /* What the checks below read, read at once; each check then takes its answer. */
     s3_prefetch_verify(&x, &d, !(args->serving == DR_SERVING_DR && !x.reverse));
@@ -934,7 +939,7 @@ static int s3_verify(dr_resource *res, const dr_hook_args *args, dr_error *err)
     root = rc == 0 && cur ? dr_aws_response_doc(cur) : NULL;
     if (args->serving != DR_SERVING_DR) {
         s3_adopt_existing(&x, root); /* a rule and role made by hand, when the config names neither */
-        forward_dir(&x, &d);
+        s3_forward_dir(&x, &d);
     }
     check_rule(&x, &d, rc, root, &e);
     s3_report_adopted(&x);
@@ -1045,9 +1050,9 @@ static int s3_failover(dr_resource *res, const dr_hook_args *args, dr_error *err
     int forced = args->mode == DR_MODE_FORCED;
     int rc;
 
-    load(&x, res, args);
-    forward_dir(&x, &fwd);
-    reverse_dir(&x, &rev);
+    s3_load(&x, res, args);
+    s3_forward_dir(&x, &fwd);
+    s3_reverse_dir(&x, &rev);
     snprintf(target, sizeof(target), "s3://%s", x.dr_bucket);
 
     /* 1. The DR bucket takes the writes from now on: it must exist and keep versions. */
@@ -1105,9 +1110,9 @@ static int s3_failback(dr_resource *res, const dr_hook_args *args, dr_error *err
     int rc, reverse_on = 0;
     dr_error e;
 
-    load(&x, res, args);
-    forward_dir(&x, &fwd);
-    reverse_dir(&x, &rev);
+    s3_load(&x, res, args);
+    s3_forward_dir(&x, &fwd);
+    s3_reverse_dir(&x, &rev);
 
     /* 1. The primary bucket is back and keeps versions. */
     if ((rc = ensure_versioning(&x, x.primary, x.bucket, 0, err)) != 0) {
@@ -1187,9 +1192,9 @@ static int s3_prepare(dr_resource *res, const dr_hook_args *args, dr_error *err)
     int rc, reverse_on;
     const char *to, *bucket;
 
-    load(&x, res, args);
-    forward_dir(&x, &fwd);
-    reverse_dir(&x, &rev);
+    s3_load(&x, res, args);
+    s3_forward_dir(&x, &fwd);
+    s3_reverse_dir(&x, &rev);
     to = back ? x.primary : x.dr;
     bucket = back ? x.bucket : x.dr_bucket;
     rc = s3_get_location(&x, to, bucket, region, sizeof(region), err);

@@ -122,6 +122,16 @@ int s3_get_role_policy(s3ctx *x, const char *role, char **text, dr_error *err);
 /* A policy document as IAM returns it (URL-encoded) or plain, decoded; NULL when out of memory (caller frees). */
 char *s3_policy_text(const char *s);
 
+/* ---- shared by the hooks (s3.c) ---- */
+
+/* The context of a hook call from the resource's configuration (borrowed strings: the host's). */
+void s3_load(s3ctx *x, dr_resource *res, const dr_hook_args *args);
+/* The replication direction primary -> DR (forward) or DR -> primary (reverse, the reverse rule and role). */
+void s3_forward_dir(const s3ctx *x, direction *d);
+void s3_reverse_dir(const s3ctx *x, direction *d);
+/* The check "replication_role": d->role exists, trusts s3.amazonaws.com and its policies allow replicating d. */
+void s3_check_role(s3ctx *x, const direction *d);
+
 /* ---- an existing estate (s3_adopt.c) ---- */
 /* The rule replicating to bucket dst (an enabled one first); NULL: none. */
 const dr_node *s3_find_rule_by_destination(const dr_node *root, const char *partition, const char *dst);

@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """`dr-agent diagnose` of the s3 plugin: recent objects' ReplicationStatus (FAILED ones named), objects PENDING past
 the RPO, and the KMS key of SSE-KMS objects, on a healthy and a broken estate."""
+import json
 import time
 import unittest
 
@@ -38,7 +39,8 @@ class S3Diagnose(S3Case):
         self.env.clear_requests()
         got = self.diagnose(0, extra=extra)
         self.assertEqual({n: c["status"] for n, c in got.items()},
-                         {"objects_failed": "OK", "objects_pending": "OK", "kms_key_use": "OK"}, got)
+                         {"objects_failed": "OK", "objects_pending": "OK", "kms_key_use": "OK",
+                          "replication_role": "OK"}, got)
         self.assertIn("5 COMPLETED", got["objects_failed"]["detail"])
         self.assertIn("its policy", got["kms_key_use"]["detail"])
         writes = [r["operation"] for r in self.env.requests()
@@ -63,6 +65,20 @@ class S3Diagnose(S3Case):
         text = self.env.run([os.environ["DR_AGENT_BIN"], "-c", self.conf(resources=ONE), "diagnose", RID])
         print("\n--- dr-agent diagnose (text) ---\n" + text.stdout)
         self.assertIn(f"CRITICAL objects_failed: 1", text.stdout)
+
+    def test_role_that_may_not_replicate_is_named(self):
+        """The source document's "verify IAM role permissions": the role's policies, whatever their names, lack an
+        action replication needs: the finding names it."""
+        self.configure(resources=ONE)
+        role = f"dr-agent-s3-{BUCKET}"
+        self.iam.put_role_policy(RoleName=role, PolicyName="deny-deletes", PolicyDocument=json.dumps({
+            "Version": "2012-10-17", "Statement": [{"Effect": "Deny", "Action": "s3:ReplicateDelete",
+                                                    "Resource": f"arn:aws:s3:::{DR_BUCKET}/*"}]}))
+        res = self.agent("diagnose", RID, resources=ONE)
+        c = self.checks(res, RID)["replication_role"]
+        self.assertEqual((c["status"], res.rc), ("CRITICAL", 2), c)
+        self.assertIn(f"s3:ReplicateDelete on arn:aws:s3:::{DR_BUCKET}/* (denied)", c["detail"])
+        self.assertIn("deny-deletes", c["detail"])
 
     def test_objects_pending_past_the_rpo_and_a_missing_rule(self):
         self.configure(resources=ONE)
