@@ -8,14 +8,9 @@
 #define SAMPLE 25      /* newest objects of the listing whose status is read (one HeadObject each) */
 #define NAMED_MAX 10   /* keys named in one finding */
 
-typedef struct listed {
-    char *key;
-    const char *modified; /* ISO-8601 from the listing: sorts as text */
-} listed;
-
 static int newest_first(const void *a, const void *b)
 {
-    const listed *x = a, *y = b;
+    const s3_listed *x = a, *y = b;
     int c = strcmp(y->modified ? y->modified : "", x->modified ? x->modified : "");
 
     return c ? c : strcmp(x->key, y->key);
@@ -32,7 +27,7 @@ typedef struct sample {
 } sample;
 
 /* HeadObject of one key: its replication status and encryption go into s. */
-static int head(s3ctx *x, const direction *d, const listed *o, sample *s, dr_error *err)
+static int head(s3ctx *x, const direction *d, const s3_listed *o, sample *s, dr_error *err)
 {
     dr_aws_request rq = s3_request("HeadObject", "HEAD", d->src, NULL);
     dr_aws_response *r = NULL;
@@ -84,45 +79,17 @@ static int head(s3ctx *x, const direction *d, const listed *o, sample *s, dr_err
 
 static int take_sample(s3ctx *x, const direction *d, sample *s, dr_error *err)
 {
-    dr_aws_request rq = s3_request("ListObjectsV2", "GET", d->src, "list-type=2&max-keys=1000");
-    dr_aws_response *r = NULL;
-    listed *v = NULL;
+    s3_listed *v = NULL;
     size_t n = 0;
-    int rc;
+    int rc = s3_list_page(x, d, 1000, &v, &n, &s->truncated, err);
 
-    rc = s3_send(x, d->src_region, &rq, &r, err);
     if (rc != 0)
         return rc;
-    {
-        const dr_node *root = dr_aws_response_doc(r);
-        const char *t = dr_node_str(root, "IsTruncated");
-        size_t cap = (size_t)dr_node_count(root) + 1;
-        s->truncated = t && strcmp(t, "true") == 0;
-        v = calloc(cap, sizeof(*v));
-        if (!v) {
-            rc = dr_error_set(err, DR_ENOMEM, "out of memory");
-            goto out;
-        }
-        for (const dr_node *c = dr_node_get(root, "Contents"); c && n < cap; c = dr_node_next_named(c)) {
-            const char *key = dr_node_str(c, "Key");
-            if (!key)
-                continue;
-            if (!(v[n].key = strdup(key))) {
-                rc = dr_error_set(err, DR_ENOMEM, "out of memory");
-                goto out;
-            }
-            v[n++].modified = dr_node_str(c, "LastModified");
-        }
-    }
     s->listed = n;
     qsort(v, n, sizeof(*v), newest_first);
     for (size_t i = 0; i < n && i < SAMPLE && rc == 0; i++)
         rc = head(x, d, &v[i], s, err);
-out:
-    for (size_t i = 0; v && i < n; i++)
-        free(v[i].key);
-    free(v);
-    dr_aws_response_free(r);
+    s3_listed_free(v, n);
     return rc;
 }
 

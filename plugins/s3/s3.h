@@ -160,6 +160,18 @@ canary_outcome s3_run_canary(s3ctx *x, const direction *d, int64_t max_ms, doubl
 int64_t s3_canary_budget(s3ctx *x, double want_s);
 
 /* ---- objects written before the replication rule (s3_backlog.c) ---- */
+/* One object of a listing: its key and LastModified (ISO-8601: sorts as text), both owned. */
+typedef struct s3_listed {
+    char *key;
+    char *modified;
+} s3_listed;
+/*
+ * One page of ListObjectsV2 of d's source bucket (at most max_keys): *out (s3_listed_free), *n, and *truncated when
+ * the bucket holds more. 0 or a negative code.
+ */
+int s3_list_page(s3ctx *x, const direction *d, int max_keys, s3_listed **out, size_t *n, int *truncated,
+                 dr_error *err);
+void s3_listed_free(s3_listed *v, size_t n);
 #define S3_BACKLOG_SAMPLE 1000 /* keys listed: one page of ListObjectsV2 */
 typedef struct s3_backlog {
     size_t listed;       /* keys in the sample */

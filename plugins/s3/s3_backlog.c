@@ -5,14 +5,9 @@
 
 #include "s3.h"
 
-typedef struct listed {
-    char *key;
-    const char *modified; /* ISO-8601 from the listing: sorts as text */
-} listed;
-
 static int by_time(const void *a, const void *b)
 {
-    const listed *x = a, *y = b;
+    const s3_listed *x = a, *y = b;
     int c = strcmp(x->modified ? x->modified : "", y->modified ? y->modified : "");
 
     return c ? c : strcmp(x->key, y->key);
@@ -46,42 +41,78 @@ static int has_status(s3ctx *x, const direction *d, const char *key, dr_error *e
     return rc;
 }
 
-int s3_backlog_scan(s3ctx *x, const direction *d, int rule_is_new, s3_backlog *b, dr_error *err)
+int s3_list_page(s3ctx *x, const direction *d, int max_keys, s3_listed **out, size_t *n, int *truncated,
+                 dr_error *err)
 {
     dr_aws_request rq;
     dr_aws_response *r = NULL;
-    listed *v = NULL;
-    size_t n = 0, lo, hi;
+    const dr_node *root;
+    const char *t;
+    s3_listed *v = NULL;
+    size_t cap, k = 0;
     char query[64];
     int rc;
 
-    memset(b, 0, sizeof(*b));
-    snprintf(query, sizeof(query), "list-type=2&max-keys=%d", S3_BACKLOG_SAMPLE);
+    *out = NULL;
+    *n = 0;
+    *truncated = 0;
+    snprintf(query, sizeof(query), "list-type=2&max-keys=%d", max_keys);
     rq = s3_request("ListObjectsV2", "GET", d->src, query);
     rc = s3_send(x, d->src_region, &rq, &r, err);
     if (rc != 0)
         return rc;
-    {
-        const dr_node *root = dr_aws_response_doc(r);
-        const char *t = dr_node_str(root, "IsTruncated");
-        size_t cap = (size_t)dr_node_count(root) + 1;
-        b->truncated = t && strcmp(t, "true") == 0;
-        v = calloc(cap, sizeof(*v));
-        if (!v) {
+    root = dr_aws_response_doc(r);
+    t = dr_node_str(root, "IsTruncated");
+    *truncated = t && strcmp(t, "true") == 0;
+    cap = (size_t)dr_node_count(root) + 1;
+    v = calloc(cap, sizeof(*v));
+    if (!v) {
+        rc = dr_error_set(err, DR_ENOMEM, "out of memory");
+        goto out;
+    }
+    for (const dr_node *c = dr_node_get(root, "Contents"); c && k < cap; c = dr_node_next_named(c)) {
+        const char *key = dr_node_str(c, "Key"), *modified = dr_node_str(c, "LastModified");
+        if (!key)
+            continue;
+        v[k].key = strdup(key);
+        v[k].modified = modified ? strdup(modified) : NULL;
+        if (!v[k].key || (modified && !v[k].modified)) {
+            k++;
             rc = dr_error_set(err, DR_ENOMEM, "out of memory");
             goto out;
         }
-        for (const dr_node *c = dr_node_get(root, "Contents"); c && n < cap; c = dr_node_next_named(c)) {
-            const char *key = dr_node_str(c, "Key");
-            if (!key)
-                continue;
-            if (!(v[n].key = strdup(key))) {
-                rc = dr_error_set(err, DR_ENOMEM, "out of memory");
-                goto out;
-            }
-            v[n++].modified = dr_node_str(c, "LastModified");
-        }
+        k++;
     }
+out:
+    dr_aws_response_free(r);
+    if (rc != 0) {
+        s3_listed_free(v, k);
+        return rc;
+    }
+    *out = v;
+    *n = k;
+    return 0;
+}
+
+void s3_listed_free(s3_listed *v, size_t n)
+{
+    for (size_t i = 0; v && i < n; i++) {
+        free(v[i].key);
+        free(v[i].modified);
+    }
+    free(v);
+}
+
+int s3_backlog_scan(s3ctx *x, const direction *d, int rule_is_new, s3_backlog *b, dr_error *err)
+{
+    s3_listed *v = NULL;
+    size_t n = 0, lo, hi;
+    int rc;
+
+    memset(b, 0, sizeof(*b));
+    rc = s3_list_page(x, d, S3_BACKLOG_SAMPLE, &v, &n, &b->truncated, err);
+    if (rc != 0)
+        return rc;
     b->listed = n;
     if (n == 0)
         goto out;
@@ -113,10 +144,7 @@ int s3_backlog_scan(s3ctx *x, const direction *d, int rule_is_new, s3_backlog *b
     if (lo > 0)
         snprintf(b->newest, sizeof(b->newest), "%s", v[lo - 1].modified ? v[lo - 1].modified : "?");
 out:
-    for (size_t i = 0; v && i < n; i++)
-        free(v[i].key);
-    free(v);
-    dr_aws_response_free(r);
+    s3_listed_free(v, n);
     return rc;
 }
 
