@@ -33,17 +33,10 @@ static void diag_lag(dctx *x)
     double window = H->cfg_float(x->res, "lag_window");
     dr_aws_dim dims[1] = {{"DBClusterIdentifier", x->rcluster}};
     dr_aws_metric m;
-    dr_error err;
-    dr_aws *c;
     dr_status st;
 
-    dr_error_clear(&err);
-    memset(&m, 0, sizeof(m));
-    c = dr_host_aws(H, x->res, x->rregion, &err);
-    if (!c || dr_aws_metric_get(c, "AWS/RDS", metric, dims, 1, "Maximum", window, 60, &m, &err) != 0) {
-        dr_report_unknown(H, x->res, "replication_lag", NULL, &err);
+    if (dr_metric_max(H, x->res, x->rregion, "AWS/RDS", metric, dims, 1, window, "replication_lag", &m) != 0)
         return;
-    }
     if (m.datapoints == 0) {
         dr_report_state(H, x->res, "replication_lag", DR_STATUS_OK, "no datapoints", NULL,
                         "no %s of %s in %s in the lag window: nothing to judge", metric, x->rcluster, x->rregion);

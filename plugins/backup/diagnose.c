@@ -158,22 +158,14 @@ static void diag_jobs(dr_resource *res, dr_aws *c, const char *region, const cha
     } else {
         /* the SDK's report helpers cut a detail at 512 bytes: the jobs' list is longer */
         dr_buf d = DR_BUF_INIT;
-        dr_check ck;
         char ob[32];
 
         dr_buf_printf(&d, "evidence: %d FAILED %s job(s) of vault %s in %s in the last %s%s: %s", s.n,
                       copy ? "copy" : "backup", vault, region, span, s.n > LIST_MAX ? " (the first listed)" : "",
                       dr_buf_str(&s.list));
         snprintf(ob, sizeof(ob), "%d", s.n);
-        memset(&ck, 0, sizeof(ck));
-        ck.struct_size = sizeof(ck);
-        ck.name = name;
-        ck.status = DR_STATUS_CRITICAL;
-        ck.observed = ob;
-        ck.threshold = "0";
-        ck.unit = "count";
-        ck.detail = d.failed || s.list.failed ? "(out of memory)" : dr_buf_str(&d);
-        H->check(res, &ck);
+        dr_report_check(H, res, name, DR_STATUS_CRITICAL, ob, "0", "count",
+                        d.failed || s.list.failed ? "(out of memory)" : dr_buf_str(&d));
         dr_buf_free(&d);
     }
     dr_buf_free(&s.list);

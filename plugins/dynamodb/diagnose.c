@@ -51,18 +51,11 @@ static void diag_latency(const dctx *x)
     dr_aws_dim dims[2] = {{"TableName", x->table}, {"ReceivingRegion", x->to}};
     double rpo = H->rpo_objective(x->res), frac = H->cfg_float(x->res, "latency_warning_fraction");
     dr_aws_metric m;
-    dr_error err;
-    dr_aws *c;
     dr_status st;
 
-    dr_error_clear(&err);
-    memset(&m, 0, sizeof(m));
-    c = dr_host_aws(H, x->res, x->from, &err);
-    if (!c || dr_aws_metric_get(c, "AWS/DynamoDB", "ReplicationLatency", dims, 2, "Maximum", x->window, 60, &m,
-                                &err) != 0) {
-        dr_report_unknown(H, x->res, "replication_latency", NULL, &err);
+    if (dr_metric_max(H, x->res, x->from, "AWS/DynamoDB", "ReplicationLatency", dims, 2, x->window,
+                      "replication_latency", &m) != 0)
         return;
-    }
     if (m.datapoints == 0) {
         dr_report_state(H, x->res, "replication_latency", DR_STATUS_OK, "no datapoints", NULL,
                         "no ReplicationLatency of %s from %s to %s in the last %s: no replication traffic to judge",

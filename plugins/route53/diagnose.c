@@ -205,22 +205,13 @@ static void obs_free(obs_sum *s)
         dr_buf_free(&s->where[k]);
 }
 
-/* A check with a detail of any length (the SDK's report helpers cut it at 512 bytes). */
+/* A count check with a detail of any length (the SDK's printf-style helpers cut it at 512 bytes). */
 static void report(dr_resource *res, const char *name, dr_status st, int observed, const char *detail)
 {
-    dr_check c;
     char ob[32];
 
     snprintf(ob, sizeof(ob), "%d", observed);
-    memset(&c, 0, sizeof(c));
-    c.struct_size = sizeof(c);
-    c.name = name;
-    c.status = st;
-    c.observed = ob;
-    c.threshold = "0";
-    c.unit = "count";
-    c.detail = detail;
-    H->check(res, &c);
+    dr_report_check(H, res, name, st, ob, "0", "count", detail);
 }
 
 /* One endpoint health check: what each checker region sees now, and the last failures. */

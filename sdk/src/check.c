@@ -20,6 +20,22 @@ dr_aws *dr_host_aws(const dr_host_api *h, dr_resource *res, const char *region, 
     return NULL;
 }
 
+int dr_metric_max(const dr_host_api *h, dr_resource *res, const char *region, const char *ns, const char *metric,
+                  const dr_aws_dim *dims, size_t n_dims, double window_s, const char *check, dr_aws_metric *m)
+{
+    dr_error err;
+    dr_aws *c;
+    int rc;
+
+    dr_error_clear(&err);
+    memset(m, 0, sizeof(*m));
+    c = dr_host_aws(h, res, region, &err);
+    rc = c ? dr_aws_metric_get(c, ns, metric, dims, n_dims, "Maximum", window_s, 60, m, &err) : err.code;
+    if (rc != 0)
+        dr_report_unknown(h, res, check, NULL, &err);
+    return rc;
+}
+
 const char *dr_status_str(dr_status s)
 {
     static const char *const names[] = {"OK", "WARNING", "CRITICAL", "UNKNOWN"};

@@ -100,6 +100,26 @@ static void test_host_aws(void **state)
     assert_string_equal(err.message, "no AWS client for eu-west-1");
 }
 
+/* dr_metric_max without a client: the check is reported UNKNOWN with the host's error, and the code returned. */
+static void test_metric_max_without_client(void **state)
+{
+    dr_host_api h = fake_host();
+    dr_aws_dim dims[1] = {{"TableName", "orders"}};
+    dr_aws_metric m;
+    (void)state;
+
+    memset(&seen, 0, sizeof(seen));
+    seen.aws_mode = 1;
+    assert_int_equal(dr_metric_max(&h, NULL, "us-west-2", "AWS/DynamoDB", "ReplicationLatency", dims, 1, 900,
+                                   "replication_latency", &m),
+                     DR_ECREDENTIALS);
+    assert_int_equal(seen.checks, 1);
+    assert_string_equal(seen.check_name, "replication_latency");
+    assert_int_equal(seen.check.status, DR_STATUS_UNKNOWN);
+    assert_non_null(strstr(seen.detail, "no credentials for us-west-2"));
+    assert_int_equal(m.datapoints, 0);
+}
+
 static void test_status(void **state)
 {
     (void)state;
@@ -219,7 +239,7 @@ static void test_request_init(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_host_aws),   cmocka_unit_test(test_status),    cmocka_unit_test(test_reports),
+        cmocka_unit_test(test_host_aws), cmocka_unit_test(test_metric_max_without_client),   cmocka_unit_test(test_status),    cmocka_unit_test(test_reports),
         cmocka_unit_test(test_json_str),   cmocka_unit_test(test_partition), cmocka_unit_test(test_request_init),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

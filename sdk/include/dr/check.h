@@ -31,6 +31,14 @@ extern "C" {
  */
 dr_aws *dr_host_aws(const dr_host_api *h, dr_resource *res, const char *region, dr_error *err);
 
+/*
+ * The Maximum of a CloudWatch metric over the last window_s seconds (60 s periods), read with the host's client for
+ * `region` (dr_host_aws, dr_aws_metric_get): 0 and *m (m->datapoints may be 0), or a negative code after reporting
+ * the check `check` UNKNOWN with the error.
+ */
+int dr_metric_max(const dr_host_api *h, dr_resource *res, const char *region, const char *ns, const char *metric,
+                  const dr_aws_dim *dims, size_t n_dims, double window_s, const char *check, dr_aws_metric *m);
+
 /* "OK", "WARNING", "CRITICAL", "UNKNOWN" (static; a value out of range is "UNKNOWN"). */
 const char *dr_status_str(dr_status s);
 /* Severity rank: OK 0 < WARNING 1 < UNKNOWN 2 < CRITICAL 3 (a known failure outranks not knowing). */
