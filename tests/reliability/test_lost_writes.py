@@ -10,7 +10,7 @@ import unittest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-sys.path.insert(0, os.path.join(HERE, "..", "aurora"))
+sys.path.insert(0, os.path.join(HERE, "..", "plugins", "aurora"))
 import reltest  # noqa: E402
 from aurora_env import (CLUSTER, PRIMARY, AuroraTestCase, checks_of, resource_of)  # noqa: E402
 
