@@ -7,6 +7,7 @@ import json
 import os
 import re
 import signal
+import subprocess
 import tempfile
 import time
 import unittest
@@ -114,7 +115,11 @@ class SwitchBarrier(reltest.drtest.EnvTestCase):
         # one table 600 s behind: a WARNING for verify (RPO 15 min), far above graceful_max_latency (60 s)
         self.env.put_lag_metrics(dynamodb_ms=600000, tables=(LAGGING,), points=3)
         self.env.clear_requests()
-        r = agent.run("drill", "--yes", "--prepare-timeout", "5s", "--format", "json")
+        try:
+            r = agent.run("-v", "drill", "--yes", "--prepare-timeout", "5s", "--format", "json")
+        except subprocess.TimeoutExpired as e:  # the drill must end soon after its prepare deadline: show where it was
+            err = e.stderr.decode() if isinstance(e.stderr, bytes) else (e.stderr or "")
+            self.fail(f"the drill did not end: its log ends with\n{err[-6000:]}")
         self.assertEqual(r.rc, 1, r)
         doc = r.json
         self.assertEqual(doc["end_state"], "not committed")
