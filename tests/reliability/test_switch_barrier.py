@@ -114,6 +114,13 @@ class SwitchBarrier(reltest.drtest.EnvTestCase):
         agent = self.fresh("lag")
         # one table 600 s behind: a WARNING for verify (RPO 15 min), far above graceful_max_latency (60 s)
         self.env.put_lag_metrics(dynamodb_ms=600000, tables=(LAGGING,), points=3)
+
+        def lag_seen():
+            # the precondition, as the agent reads it: verify sees the table 600 s behind
+            v = agent.run("verify", "--resource", "dynamodb.users", "--format", "json")
+            checks = {c["name"]: c for r in (v.json or {}).get("resources", []) for c in r["checks"]}
+            return checks.get("replication_latency", {}).get("observed") == 600
+        self.assertTrue(reltest.wait_for(lag_seen, timeout=60, interval=2), "verify never saw the table's lag")
         self.env.clear_requests()
         try:
             r = agent.run("-v", "drill", "--yes", "--prepare-timeout", "5s", "--format", "json")
