@@ -23,7 +23,8 @@ static const dr_config_key keys[] = {
 };
 static const char *const defaults[] = {"db.*", NULL};
 static const dr_plugin_descriptor db = {DR_PLUGIN_HEADER, "db", "1", "", keys, 8, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL};
-static const dr_plugin_descriptor dns = {DR_PLUGIN_HEADER, "dns", "1", "", keys, 8, defaults, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL};
+static const dr_plugin_descriptor dns = {DR_PLUGIN_HEADER, "dns", "1", "", keys, 8, defaults, NULL, NULL,
+                                         NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL};
 
 static const dr_plugin_descriptor *find(const char *type, void *arg)
 {
