@@ -45,27 +45,11 @@ static const dr_plugin_descriptor *find(const char *type, void *arg)
     "objectives = { rto = \"1h\"; rpo = \"15m\"; };\n" /* 1 */                                     \
     "regions = { primary = \"us-east-1\"; dr = \"us-west-2\"; };\n" /* 2 */
 
-static char *g_dir;
-
-static int setup(void **state)
-{
-    (void)state;
-    g_dir = tu_mkdtemp();
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    tu_rmtree(g_dir);
-    free(g_dir);
-    return 0;
-}
 
 /* Load, bind and build the graph; returns the first error (or NULL) and the count in *n. */
 static char *check(const char *text, unsigned mode, size_t *n, ag_config **keep)
 {
-    char *path = tu_write(g_dir, "t.conf", text, mode);
+    char *path = tu_write(tu_dir, "t.conf", text, mode);
     ag_config *cfg = NULL;
     errlist e = {0};
     char *first = NULL;
@@ -383,5 +367,5 @@ int main(void)
         cmocka_unit_test(test_utf8_scrub),
         cmocka_unit_test(test_defaults_graph),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, tu_dir_setup, tu_dir_teardown);
 }

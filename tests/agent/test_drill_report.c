@@ -13,22 +13,6 @@
 #include "drill.h"
 #include "testutil.h"
 
-static char *g_dir;
-
-static int setup(void **state)
-{
-    (void)state;
-    g_dir = tu_mkdtemp();
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    tu_rmtree(g_dir);
-    free(g_dir);
-    return 0;
-}
 
 static char *slurp(const char *path)
 {
@@ -107,7 +91,7 @@ static void test_drill_reports(void **state)
     assert_string_equal(d.rpo_resource, "dynamodb.orders");
 
     dr_error_clear(&err);
-    assert_int_equal(drill_write_reports(&d, g_dir, json_path, sizeof(json_path), html_path, sizeof(html_path), &err),
+    assert_int_equal(drill_write_reports(&d, tu_dir, json_path, sizeof(json_path), html_path, sizeof(html_path), &err),
                      0);
     assert_true(tu_contains(html_path, "/reports/drill-20261206T000000Z-abcdef.html"));
 
@@ -146,7 +130,7 @@ static void test_drill_reports(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_drill_reports, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_drill_reports, tu_dir_setup, tu_dir_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -15,22 +15,6 @@
 #include "journal.h"
 #include "testutil.h"
 
-static char *g_dir;
-
-static int setup(void **state)
-{
-    (void)state;
-    g_dir = tu_mkdtemp();
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    tu_rmtree(g_dir);
-    free(g_dir);
-    return 0;
-}
 
 static void write_event(journal *j, const char *event, json_t *obj)
 {
@@ -46,7 +30,7 @@ static void start_run(journal *j, const char *run_id, const char *command)
     dr_error err;
 
     dr_error_clear(&err);
-    assert_int_equal(journal_open(j, g_dir, run_id, &err), 0);
+    assert_int_equal(journal_open(j, tu_dir, run_id, &err), 0);
     write_event(j, "run_start",
                 json_pack("{s:s, s:s, s:s, s:b, s:s, s:s, s:i, s:[ss]}", "run_id", run_id, "command", command, "mode",
                           "graceful", "dry_run", 0, "serving", "primary", "host", "h1", "pid", 42, "resources",
@@ -133,7 +117,7 @@ static void test_torn_last_line(void **state)
     journal_run_clear(&r);
 
     /* resumed: the torn line is ended before the next event, which stays whole */
-    assert_int_equal(journal_open(&j, g_dir, "20261206T000001Z-bbbbbb", &err), 0);
+    assert_int_equal(journal_open(&j, tu_dir, "20261206T000001Z-bbbbbb", &err), 0);
     write_event(&j, "resume", json_pack("{s:s, s:i}", "host", "h2", "pid", 43));
     write_event(&j, "run_end", json_pack("{s:s}", "status", "held"));
     journal_close(&j);
@@ -154,7 +138,7 @@ static void test_no_run_start_is_refused(void **state)
     dr_error err;
 
     (void)state;
-    path = tu_write(g_dir, "stray.jsonl", "{\"event\":\"step_start\",\"resource\":\"x\",\"hook\":\"verify\"}\n", 0600);
+    path = tu_write(tu_dir, "stray.jsonl", "{\"event\":\"step_start\",\"resource\":\"x\",\"hook\":\"verify\"}\n", 0600);
     dr_error_clear(&err);
     assert_int_equal(journal_read(path, &r, &err), DR_EPARSE);
     assert_true(tu_contains(err.message, "no run_start"));
@@ -177,7 +161,7 @@ static void test_list_oldest_first_and_prune(void **state)
     start_run(&j, "20261206T000002Z-cccccc", "failback");
     journal_close(&j);
     dr_error_clear(&err);
-    assert_int_equal(journal_list(g_dir, &runs, &n, &err), 0);
+    assert_int_equal(journal_list(tu_dir, &runs, &n, &err), 0);
     assert_int_equal(n, 2);
     assert_string_equal(runs[0].command, "configure");
     assert_string_equal(runs[1].command, "failback");
@@ -185,9 +169,9 @@ static void test_list_oldest_first_and_prune(void **state)
 
     /* a journal not written for longer than the retention goes; the other stays */
     assert_int_equal(utime(j.path, &old), 0);
-    assert_int_equal(journal_prune(g_dir, 86400, &removed, &err), 0);
+    assert_int_equal(journal_prune(tu_dir, 86400, &removed, &err), 0);
     assert_int_equal(removed, 1);
-    assert_int_equal(journal_list(g_dir, &runs, &n, &err), 0);
+    assert_int_equal(journal_list(tu_dir, &runs, &n, &err), 0);
     assert_int_equal(n, 1);
     assert_string_equal(runs[0].command, "configure");
     journal_runs_free(runs, n);
@@ -201,7 +185,7 @@ static void test_list_without_runs(void **state)
 
     (void)state;
     dr_error_clear(&err);
-    assert_int_equal(journal_list(g_dir, &runs, &n, &err), 0);
+    assert_int_equal(journal_list(tu_dir, &runs, &n, &err), 0);
     assert_null(runs);
     assert_int_equal(n, 0);
 }
@@ -209,11 +193,11 @@ static void test_list_without_runs(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_write_and_read_back, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_torn_last_line, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_no_run_start_is_refused, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_list_oldest_first_and_prune, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_list_without_runs, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_write_and_read_back, tu_dir_setup, tu_dir_teardown),
+        cmocka_unit_test_setup_teardown(test_torn_last_line, tu_dir_setup, tu_dir_teardown),
+        cmocka_unit_test_setup_teardown(test_no_run_start_is_refused, tu_dir_setup, tu_dir_teardown),
+        cmocka_unit_test_setup_teardown(test_list_oldest_first_and_prune, tu_dir_setup, tu_dir_teardown),
+        cmocka_unit_test_setup_teardown(test_list_without_runs, tu_dir_setup, tu_dir_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

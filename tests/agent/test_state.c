@@ -16,22 +16,6 @@
 #include "state.h"
 #include "testutil.h"
 
-static char *g_dir;
-
-static int setup(void **state)
-{
-    (void)state;
-    g_dir = tu_mkdtemp();
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    tu_rmtree(g_dir);
-    free(g_dir);
-    return 0;
-}
 
 static void test_dir_prepare(void **state)
 {
@@ -40,7 +24,7 @@ static void test_dir_prepare(void **state)
     dr_error err;
 
     (void)state;
-    snprintf(sub, sizeof(sub), "%s/a/b", g_dir);
+    snprintf(sub, sizeof(sub), "%s/a/b", tu_dir);
     dr_error_clear(&err);
     assert_int_equal(state_dir_prepare(sub, &err), 0);
     assert_int_equal(stat(sub, &st), 0);
@@ -61,21 +45,21 @@ static void test_serving(void **state)
     (void)state;
     dr_error_clear(&err);
     /* nothing recorded yet: the primary serves */
-    assert_int_equal(state_read_serving(g_dir, &s, &err), 0);
+    assert_int_equal(state_read_serving(tu_dir, &s, &err), 0);
     assert_int_equal(s, DR_SERVING_PRIMARY);
-    assert_int_equal(state_write_serving(g_dir, DR_SERVING_DR, "run-1", &err), 0);
-    assert_int_equal(state_read_serving(g_dir, &s, &err), 0);
+    assert_int_equal(state_write_serving(tu_dir, DR_SERVING_DR, "run-1", &err), 0);
+    assert_int_equal(state_read_serving(tu_dir, &s, &err), 0);
     assert_int_equal(s, DR_SERVING_DR);
-    assert_int_equal(state_write_serving(g_dir, DR_SERVING_PRIMARY, "run-2", &err), 0);
-    assert_int_equal(state_read_serving(g_dir, &s, &err), 0);
+    assert_int_equal(state_write_serving(tu_dir, DR_SERVING_PRIMARY, "run-2", &err), 0);
+    assert_int_equal(state_read_serving(tu_dir, &s, &err), 0);
     assert_int_equal(s, DR_SERVING_PRIMARY);
 
     /* a damaged record is an error naming the file, not a guess */
-    free(tu_write(g_dir, "serving.json", "{\"serving\": \"elsewhere\"}", 0600));
-    assert_int_equal(state_read_serving(g_dir, &s, &err), DR_EPARSE);
+    free(tu_write(tu_dir, "serving.json", "{\"serving\": \"elsewhere\"}", 0600));
+    assert_int_equal(state_read_serving(tu_dir, &s, &err), DR_EPARSE);
     assert_true(tu_contains(err.message, "serving.json"));
-    path = tu_write(g_dir, "serving.json", "{\"serving\": ", 0600);
-    assert_int_equal(state_read_serving(g_dir, &s, &err), DR_EPARSE);
+    path = tu_write(tu_dir, "serving.json", "{\"serving\": ", 0600);
+    assert_int_equal(state_read_serving(tu_dir, &s, &err), DR_EPARSE);
     assert_true(tu_contains(err.message, path));
     free(path);
 }
@@ -89,9 +73,9 @@ static void test_write_file_atomic(void **state)
 
     (void)state;
     dr_error_clear(&err);
-    assert_int_equal(state_write_file(g_dir, "x.json", "first", 5, &err), 0);
-    assert_int_equal(state_write_file(g_dir, "x.json", "second", 6, &err), 0);
-    snprintf(path, sizeof(path), "%s/x.json", g_dir);
+    assert_int_equal(state_write_file(tu_dir, "x.json", "first", 5, &err), 0);
+    assert_int_equal(state_write_file(tu_dir, "x.json", "second", 6, &err), 0);
+    snprintf(path, sizeof(path), "%s/x.json", tu_dir);
     f = fopen(path, "r");
     assert_non_null(f);
     assert_int_equal(fread(buf, 1, sizeof(buf) - 1, f), 6);
@@ -108,21 +92,21 @@ static void test_resource_state(void **state)
 
     (void)state;
     dr_error_clear(&err);
-    assert_int_equal(state_resource_get(g_dir, "s3.assets", "canary", out, sizeof(out)), 0);
-    assert_int_equal(state_resource_set(g_dir, "s3.assets", "canary", "v1", &err), 0);
-    assert_int_equal(state_resource_set(g_dir, "s3.assets", "etag", "abc", &err), 0);
-    assert_int_equal(state_resource_get(g_dir, "s3.assets", "canary", out, sizeof(out)), 1);
+    assert_int_equal(state_resource_get(tu_dir, "s3.assets", "canary", out, sizeof(out)), 0);
+    assert_int_equal(state_resource_set(tu_dir, "s3.assets", "canary", "v1", &err), 0);
+    assert_int_equal(state_resource_set(tu_dir, "s3.assets", "etag", "abc", &err), 0);
+    assert_int_equal(state_resource_get(tu_dir, "s3.assets", "canary", out, sizeof(out)), 1);
     assert_string_equal(out, "v1");
-    assert_int_equal(state_resource_set(g_dir, "s3.assets", "canary", "v2", &err), 0);
-    assert_int_equal(state_resource_get(g_dir, "s3.assets", "canary", out, sizeof(out)), 1);
+    assert_int_equal(state_resource_set(tu_dir, "s3.assets", "canary", "v2", &err), 0);
+    assert_int_equal(state_resource_get(tu_dir, "s3.assets", "canary", out, sizeof(out)), 1);
     assert_string_equal(out, "v2");
     /* NULL removes the key, the others stay */
-    assert_int_equal(state_resource_set(g_dir, "s3.assets", "canary", NULL, &err), 0);
-    assert_int_equal(state_resource_get(g_dir, "s3.assets", "canary", out, sizeof(out)), 0);
-    assert_int_equal(state_resource_get(g_dir, "s3.assets", "etag", out, sizeof(out)), 1);
+    assert_int_equal(state_resource_set(tu_dir, "s3.assets", "canary", NULL, &err), 0);
+    assert_int_equal(state_resource_get(tu_dir, "s3.assets", "canary", out, sizeof(out)), 0);
+    assert_int_equal(state_resource_get(tu_dir, "s3.assets", "etag", out, sizeof(out)), 1);
     /* each resource has its own; an id that would leave the directory is refused */
-    assert_int_equal(state_resource_get(g_dir, "s3.other", "etag", out, sizeof(out)), 0);
-    assert_int_equal(state_resource_set(g_dir, "../evil", "k", "v", &err), DR_EINVAL);
+    assert_int_equal(state_resource_get(tu_dir, "s3.other", "etag", out, sizeof(out)), 0);
+    assert_int_equal(state_resource_set(tu_dir, "../evil", "k", "v", &err), DR_EINVAL);
     assert_int_equal(state_resource_set(NULL, "s3.assets", "k", "v", &err), DR_ESTATE);
 }
 
@@ -152,7 +136,7 @@ static void test_local_lock(void **state)
     int64_t t0;
 
     (void)state;
-    lc.state_dir = g_dir;
+    lc.state_dir = tu_dir;
     dr_error_clear(&err);
     assert_int_equal(lock_acquire(&lc, "run-a", "failover", &first, &holder, &err), 0);
     assert_int_equal(first.me.pid, (long)getpid());
@@ -186,12 +170,12 @@ static void test_local_lock(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_dir_prepare, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_serving, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_write_file_atomic, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_resource_state, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_run_ids, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_local_lock, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_dir_prepare, tu_dir_setup, tu_dir_teardown),
+        cmocka_unit_test_setup_teardown(test_serving, tu_dir_setup, tu_dir_teardown),
+        cmocka_unit_test_setup_teardown(test_write_file_atomic, tu_dir_setup, tu_dir_teardown),
+        cmocka_unit_test_setup_teardown(test_resource_state, tu_dir_setup, tu_dir_teardown),
+        cmocka_unit_test_setup_teardown(test_run_ids, tu_dir_setup, tu_dir_teardown),
+        cmocka_unit_test_setup_teardown(test_local_lock, tu_dir_setup, tu_dir_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
