@@ -196,8 +196,6 @@ static void *job_main(void *p)
 
 /* ---- results ---- */
 
-/* ---- results ---- */
-
 static void finish_status(agent *a, size_t i, hook_kind h)
 {
     res_result *r = &a->run.res[i];

@@ -91,7 +91,8 @@ static int prepare_phase(session *s, hook_kind hook, dr_serving serving, int dry
                                                           "checks"));
             continue;
         }
-        ready = r->outcome != ACT_FAILED && r->outcome != ACT_SKIPPED;
+        /* ready: its prepare hook was called and succeeded (a hook never called confirmed nothing) */
+        ready = r->ran && r->outcome != ACT_FAILED && r->outcome != ACT_SKIPPED;
         if (!ready && s->o.mode == DR_MODE_FORCED && !s->result->cancelled && left_region_silent(r)) {
             out->n_forced_past++;
             log_warn("%s: forced mode: not confirmed ready (%s); %s, the region being left, does not answer: the "
@@ -106,7 +107,7 @@ static int prepare_phase(session *s, hook_kind hook, dr_serving serving, int dry
         if (len < sizeof(out->reason)) {
             int w = snprintf(out->reason + len, sizeof(out->reason) - len, "%s%s: %s", len ? "; " : "",
                              a->cfg->res[i].id,
-                             r->error[0] ? r->error : r->skipped ? "not prepared" : "not ready");
+                             r->error[0] ? r->error : r->skipped || !r->ran ? "not prepared" : "not ready");
             if (w > 0)
                 len += (size_t)w;
         }

@@ -88,30 +88,14 @@ static int fill_page(void *arg, char **value, size_t *len, dr_error *err)
 {
     page_fill *p = arg;
     dr_aws_call call;
-    dr_aws_response *r = NULL;
-    const char *body;
-    size_t n = 0;
     int rc;
 
     rc = dr_aws_call_query(&call, p->c, "rds", "DescribeDBClusters", RDS_VERSION, p->form);
     if (rc != 0)
         return dr_error_set(err, rc, "out of memory");
-    rc = dr_aws_send(p->c, &call.req, &r, err);
+    rc = dr_aws_send_text(p->c, &call.req, value, len, err);
     dr_aws_calls_free(&call, 1);
-    if (rc != 0)
-        return rc;
-    body = dr_aws_response_body(r, &n);
-    *value = malloc(n + 1);
-    if (!*value) {
-        dr_aws_response_free(r);
-        return dr_error_set(err, DR_ENOMEM, "out of memory");
-    }
-    if (n)
-        memcpy(*value, body, n);
-    (*value)[n] = '\0';
-    *len = n;
-    dr_aws_response_free(r);
-    return 0;
+    return rc;
 }
 
 /*

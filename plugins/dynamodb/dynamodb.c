@@ -1041,21 +1041,32 @@ typedef struct lag_wait {
     const ctx *x;
     const char *from, *to;
     double max;
-    lag last;
+    lag last; /* the last good read (rc != 0 only when the first read failed) */
 } lag_wait;
 
+/*
+ * A read that fails after a good one (the call's share of the deadline ran out, a throttled or lost answer) does
+ * not end the wait: the deadline does, and the error then names the last latency seen, not the failed read.
+ */
 static int probe_lag(void *arg, char *status, size_t len, dr_error *err)
 {
     lag_wait *w = arg;
+    lag now;
 
-    read_lag(w->x, w->from, w->to, &w->last);
-    if (w->last.rc != 0) {
-        *err = w->last.err;
-        return w->last.rc;
+    read_lag(w->x, w->from, w->to, &now);
+    if (now.rc != 0 && w->last.rc == 0 && w->last.n > 0) {
+        snprintf(status, len, "replication latency %.6g s > %.6g s (the last read failed: %s)", w->last.latest,
+                 w->max, now.err.message);
+        return 0;
     }
-    if (w->last.n == 0 || w->last.latest <= w->max)
+    w->last = now;
+    if (now.rc != 0) {
+        *err = now.err;
+        return now.rc;
+    }
+    if (now.n == 0 || now.latest <= w->max)
         return 1;
-    snprintf(status, len, "replication latency %.6g s > %.6g s", w->last.latest, w->max);
+    snprintf(status, len, "replication latency %.6g s > %.6g s", now.latest, w->max);
     return 0;
 }
 
@@ -1098,11 +1109,16 @@ static int switch_latency(const ctx *x, const char *from, const char *to, int mu
         /* ReplicationLatency is only published while changes flow: no datapoints, nothing in flight */
         snprintf(detail, sizeof(detail), "no ReplicationLatency datapoints for %s from %s to %s: no recent writes "
                  "to replicate", x->table, from, to);
+        if (wait && rc == 0)
+            H->log(x->res, DR_LOG_INFO, "%s", detail);
         report_number_none(x, "replication_latency", DR_STATUS_UNKNOWN, rpo, "seconds", detail);
         H->rpo_observed(x->res, -1);
         return rc;
     }
     dr_time_format(w.last.latest_at, 0, when, sizeof(when));
+    if (wait && rc == 0)
+        H->log(x->res, DR_LOG_INFO, "replication latency of %s from %s to %s: %.6g s at %s (%zu datapoints, "
+               "graceful_max_latency %.6g s)", x->table, from, to, w.last.latest, when, w.last.n, w.max);
     dr_report_number(H, x->res, "replication_latency", dr_lag_status(w.last.latest, rpo, frac), w.last.latest, rpo,
                      "seconds", "latest ReplicationLatency of %s from %s to %s (%s): the data written in %s during "
                      "the last %.6g s may not be in %s yet", x->table, from, to, when, from, w.last.latest, to);

@@ -640,35 +640,10 @@ static int fill_get(void *arg, char **value, size_t *len, dr_error *err)
 {
     r53_get *p = arg;
     dr_aws_request req;
-    dr_aws_response *r = NULL;
-    const char *body;
-    size_t n = 0;
-    int rc;
 
-    memset(&req, 0, sizeof(req));
-    req.struct_size = sizeof(req);
-    req.service = "route53";
-    req.operation = p->op;
-    req.protocol = DR_AWS_REST_XML;
-    req.method = "GET";
-    req.path = p->path;
-    req.query = p->query;
+    dr_aws_request_init(&req, sizeof(req), "route53", DR_AWS_REST_XML, p->op, "GET", p->path, p->query);
     r53_pace();
-    rc = dr_aws_send(p->aws, &req, &r, err);
-    if (rc != 0)
-        return rc;
-    body = dr_aws_response_body(r, &n);
-    *value = malloc(n + 1);
-    if (!*value) {
-        dr_aws_response_free(r);
-        return dr_error_set(err, DR_ENOMEM, "out of memory for a %s answer", p->op);
-    }
-    if (n)
-        memcpy(*value, body, n);
-    (*value)[n] = '\0';
-    *len = n;
-    dr_aws_response_free(r);
-    return 0;
+    return dr_aws_send_text(p->aws, &req, value, len, err);
 }
 
 /*

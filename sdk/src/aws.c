@@ -763,6 +763,34 @@ int dr_aws_send(dr_aws *c, const dr_aws_request *req, dr_aws_response **out, dr_
     return drs_send(c, req, DRS_AUTH_CLIENT, NULL, out, err);
 }
 
+int dr_aws_send_text(dr_aws *c, const dr_aws_request *req, char **text, size_t *len, dr_error *err)
+{
+    dr_aws_response *r = NULL;
+    const char *body;
+    size_t n = 0;
+    int rc;
+
+    if (!text || !len)
+        return dr_error_set(err, DR_EINVAL, "dr_aws_send_text: no place for the answer");
+    *text = NULL;
+    *len = 0;
+    if ((rc = dr_aws_send(c, req, &r, err)) != 0)
+        return rc;
+    body = dr_aws_response_body(r, &n);
+    if (!(*text = malloc(n + 1))) {
+        rc = dr_error_set(err, DR_ENOMEM, "%s: out of memory for the answer", req && req->operation ? req->operation
+                                                                                                 : "request");
+        goto out;
+    }
+    if (n)
+        memcpy(*text, body, n);
+    (*text)[n] = '\0';
+    *len = n;
+out:
+    dr_aws_response_free(r);
+    return rc;
+}
+
 /* --- protocol helpers --- */
 
 int dr_aws_json(dr_aws *c, const char *service, const char *target_prefix, const char *op, const char *json_body,

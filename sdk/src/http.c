@@ -1,4 +1,4 @@
-/* http.c: libcurl transfers sharing one connection/DNS/TLS-session cache per transport, with thread deadlines and stop requests. */
+/* http.c: libcurl transfers sharing one DNS/TLS-session cache per transport, pooled easy handles, thread deadlines and stop requests. */
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -13,14 +13,14 @@
 
 #define MAX_BODY (8u * 1024u * 1024u)     /* a response larger than this is refused, unless the request says */
 #define TOTAL_BODY (32u * 1024u * 1024u)  /* answer bodies held at once by the whole process */
-#define POOL_MAX 16
-#define HTTP_MAX_IDLE 64 /* idle connections the shared cache keeps (CURLOPT_MAXCONNECTS) */
+#define POOL_MAX 32
+#define HTTP_MAX_IDLE 16 /* idle connections each pooled easy handle keeps (CURLOPT_MAXCONNECTS) */
 
 struct drs_http {
     CURLSH *share;
     pthread_mutex_t locks[CURL_LOCK_DATA_LAST];
     pthread_mutex_t pool_mu;
-    CURL *pool[POOL_MAX]; /* idle easy handles: they keep their own caches warm */
+    CURL *pool[POOL_MAX]; /* idle easy handles: each keeps its own connections warm */
     size_t n_pool;
     char *ca_bundle;
     int insecure;
@@ -151,7 +151,8 @@ drs_http *drs_http_new(const drs_http_opts *o, dr_error *err)
     curl_share_setopt(h->share, CURLSHOPT_USERDATA, h);
     curl_share_setopt(h->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
     curl_share_setopt(h->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
-    curl_share_setopt(h->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_CONNECT);
+    /* Not CURL_LOCK_DATA_CONNECT: libcurl does not support sharing connections between concurrent threads
+       (CURLSHOPT_SHARE(3)), and hooks and batch workers call at once; each pooled easy handle keeps its own. */
     if (o && o->ca_bundle && !(h->ca_bundle = strdup(o->ca_bundle))) {
         drs_http_free(h);
         dr_error_set(err, DR_ENOMEM, "out of memory");
@@ -376,8 +377,8 @@ int drs_http_perform(drs_http *h, const drs_http_req *rq, drs_http_resp *rs, int
     }
     errbuf[0] = '\0';
     curl_easy_setopt(e, CURLOPT_SHARE, h->share);
-    /* the shared connection cache keeps this many idle connections (libcurl's default keeps a handful): the
-       parallel calls of a batch each need a connection of their own, which later calls reuse */
+    /* the handle's own connection cache keeps this many idle connections (libcurl's default keeps a handful):
+       one per endpoint it talks to (a service in a region), which the next call that takes the handle reuses */
     curl_easy_setopt(e, CURLOPT_MAXCONNECTS, (long)HTTP_MAX_IDLE);
     curl_easy_setopt(e, CURLOPT_URL, rq->url);
     curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");

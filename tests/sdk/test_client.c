@@ -553,6 +553,39 @@ static void test_connection_reuse(void **state)
     fx_stop(s);
 }
 
+#define HC_BODY "<GetHealthCheckResponse><HealthCheck><Id>x</Id></HealthCheck></GetHealthCheckResponse>"
+
+/* dr_aws_send_text: the body as a NUL-terminated copy on 2xx; nothing on an error or without a place for it. */
+static void test_send_text(void **state)
+{
+    fx_response script[] = {{200, "Content-Type: text/xml\r\n", HC_BODY, 0, 0},
+                            {400, "Content-Type: text/xml\r\n",
+                             "<ErrorResponse><Error><Code>InvalidInput</Code><Message>no</Message></Error>"
+                             "</ErrorResponse>", 0, 0}};
+    fx_server *s = fx_start(script, 2, 0);
+    dr_aws *c;
+    dr_aws_request rq;
+    dr_error err;
+    char *text = NULL;
+    size_t len = 99;
+    (void)state;
+
+    base_env();
+    c = client_at(fx_url(s), 1, 5000);
+    dr_aws_request_init(&rq, sizeof(rq), "route53", DR_AWS_REST_XML, "GetHealthCheck", "GET", "/2013-04-01/x", NULL);
+    dr_error_clear(&err);
+    assert_int_equal(dr_aws_send_text(c, &rq, &text, &len, &err), 0);
+    assert_string_equal(text, HC_BODY);
+    assert_int_equal(len, strlen(HC_BODY));
+    free(text);
+    assert_true(dr_aws_send_text(c, &rq, &text, &len, &err) < 0);
+    assert_null(text);
+    assert_string_equal(err.aws_code, "InvalidInput");
+    assert_int_equal(dr_aws_send_text(c, &rq, NULL, &len, &err), DR_EINVAL);
+    dr_aws_free(c);
+    fx_stop(s);
+}
+
 /* --- credentials providers --- */
 
 #define CREDS_JSON                                                                                                    \
@@ -1048,6 +1081,7 @@ int main(void)
         cmocka_unit_test(test_clock_skew),
         cmocka_unit_test(test_thread_limits),
         cmocka_unit_test(test_connection_reuse),
+        cmocka_unit_test(test_send_text),
         cmocka_unit_test(test_imds_v2),
         cmocka_unit_test(test_imds_v1_fallback_and_refresh),
         cmocka_unit_test(test_ecs_container),

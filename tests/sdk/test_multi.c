@@ -383,6 +383,66 @@ static void test_connection_reuse(void **state)
     echo_stop(s);
 }
 
+/*
+ * Hook threads that share one client call at once, each on its own: every answer is the one to its own request
+ * (the agent's parallel hooks share the client of a region; an answer read on another thread's connection would
+ * give one table the metrics of another).
+ */
+#define N_THREADS 12
+#define N_CALLS 150
+
+typedef struct own_answer {
+    dr_aws *c;
+    int id;
+    int wrong, failed;
+} own_answer;
+
+static void *own_answer_thread(void *arg)
+{
+    own_answer *t = arg;
+    char body[64];
+
+    for (int k = 0; k < N_CALLS; k++) {
+        dr_doc *doc = NULL;
+        dr_error err;
+        long want = (long)t->id * 100000 + k;
+
+        dr_error_clear(&err);
+        snprintf(body, sizeof(body), "{\"i\":%ld}", want);
+        if (dr_aws_json(t->c, "dynamodb", "DynamoDB_20120810", "DescribeTable", body, &doc, &err) != 0)
+            t->failed++;
+        else if ((long)dr_node_num(dr_doc_root(doc), "got.i", -1) != want)
+            t->wrong++;
+        dr_doc_free(doc);
+    }
+    return NULL;
+}
+
+static void test_threads_get_their_own_answers(void **state)
+{
+    echo *s = echo_start();
+    dr_aws *c = client_at(s->url, 1);
+    pthread_t th[N_THREADS];
+    own_answer t[N_THREADS];
+    int wrong = 0, failed = 0;
+    (void)state;
+
+    for (int i = 0; i < N_THREADS; i++) {
+        t[i] = (own_answer){c, i + 1, 0, 0};
+        assert_int_equal(pthread_create(&th[i], NULL, own_answer_thread, &t[i]), 0);
+    }
+    for (int i = 0; i < N_THREADS; i++) {
+        pthread_join(th[i], NULL);
+        wrong += t[i].wrong;
+        failed += t[i].failed;
+    }
+    assert_int_equal(echo_get(s, &s->requests), N_THREADS * N_CALLS - failed);
+    assert_int_equal(failed, 0);
+    assert_int_equal(wrong, 0);
+    dr_aws_free(c);
+    echo_stop(s);
+}
+
 static void test_query_and_mixed_clients(void **state)
 {
     echo *s = echo_start();
@@ -694,6 +754,7 @@ int main(void)
         cmocka_unit_test(test_partial_failure),    cmocka_unit_test(test_cancel_mid_flight),
         cmocka_unit_test(test_deadline),           cmocka_unit_test(test_retry_inside_batch),  cmocka_unit_test(test_tasks),
         cmocka_unit_test(test_wait_backoff),       cmocka_unit_test(test_connection_reuse),
+        cmocka_unit_test(test_threads_get_their_own_answers),
     };
     dr_error err;
 

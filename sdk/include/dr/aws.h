@@ -141,6 +141,13 @@ const char *dr_aws_partition(const char *region);
  */
 int dr_aws_send(dr_aws *c, const dr_aws_request *req, dr_aws_response **out, dr_error *err);
 
+/*
+ * Since SDK 1.2: dr_aws_send keeping only the answer's body, as text to cache or hand on (a memo's fill): on 2xx,
+ * 0, *text a NUL-terminated copy of the body (caller frees; "" for an empty body) and *len its length. On an error,
+ * negative, *text NULL, err filled.
+ */
+int dr_aws_send_text(dr_aws *c, const dr_aws_request *req, char **text, size_t *len, dr_error *err);
+
 int dr_aws_response_status(const dr_aws_response *r);
 /* Case-insensitive header lookup; NULL when absent. */
 const char *dr_aws_response_header(const dr_aws_response *r, const char *name);
@@ -171,7 +178,7 @@ int dr_aws_rest(dr_aws *c, const dr_aws_request *req, dr_doc **out, dr_error *er
  * waits for all: the round trips overlap, so the batch costs about one round
  * trip instead of one per call. Each call runs the same sign-send-retry loop
  * as dr_aws_send (standard retries, the client's shared retry quota, its
- * connection cache), on worker threads that take the calling thread's limits
+ * pooled connections), on worker threads that take the calling thread's limits
  * (the hook's deadline and cancel, which the host sets for the hook's
  * thread): a passed deadline fails the calls still running or waiting with
  * DR_ETIMEDOUT, a cancel with DR_ECANCELED. Only the calls' own clients are
