@@ -83,6 +83,17 @@ static int parse_format(const char *s, fmt *out)
     return -1;
 }
 
+/* A duration option's value: 0, or -1 after saying what is wrong (zero is refused unless zero_ok). */
+static int parse_duration_opt(const char *name, const char *value, int zero_ok, double *out)
+{
+    if (dr_duration_parse(value, out) != 0 || *out < 0 || (!zero_ok && *out == 0)) {
+        fprintf(stderr, "dr-agent: --%s: bad duration '%s' (e.g. 90s, 15m, 1h%s)\n", name, value,
+                zero_ok ? ", 0" : "");
+        return -1;
+    }
+    return 0;
+}
+
 static int parse_args(int argc, char **argv, opts *o)
 {
     enum { O_PLUGIN_DIR = 1000, O_STATE_DIR, O_PROM_FILE, O_PLAN, O_YES, O_MODE, O_SERVING, O_CONC, O_TIMEOUT,
@@ -172,23 +183,17 @@ static int parse_args(int argc, char **argv, opts *o)
             break;
         }
         case O_TIMEOUT:
-            if (dr_duration_parse(optarg, &o->timeout) != 0 || o->timeout <= 0) {
-                fprintf(stderr, "dr-agent: --timeout: bad duration '%s' (e.g. 90s, 15m, 1h)\n", optarg);
+            if (parse_duration_opt("timeout", optarg, 0, &o->timeout) != 0)
                 return -1;
-            }
             break;
         case O_WAIT:
-            if (dr_duration_parse(optarg, &o->wait) != 0) {
-                fprintf(stderr, "dr-agent: --wait: bad duration '%s' (e.g. 30s, 10m)\n", optarg);
+            if (parse_duration_opt("wait", optarg, 1, &o->wait) != 0)
                 return -1;
-            }
             break;
         case O_NOTES: o->notes = optarg; break;
         case O_PREPARE_TIMEOUT:
-            if (dr_duration_parse(optarg, &o->prepare_timeout) != 0 || o->prepare_timeout <= 0) {
-                fprintf(stderr, "dr-agent: --prepare-timeout: bad duration '%s' (e.g. 90s, 15m)\n", optarg);
+            if (parse_duration_opt("prepare-timeout", optarg, 0, &o->prepare_timeout) != 0)
                 return -1;
-            }
             break;
         case O_ON_FAILURE:
             if (strcmp(optarg, "rollback") == 0)

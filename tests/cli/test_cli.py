@@ -76,6 +76,13 @@ class Cli(unittest.TestCase):
         r = self.run_agent("verify", "--format", "xml")
         self.assertEqual(r.returncode, 64)
         self.assertIn("unknown format 'xml'", r.stderr)
+        # duration options: the option and the value named; zero only where it means "do not wait"
+        for args, msg in ((("verify", "--timeout", "0"), "--timeout: bad duration '0'"),
+                          (("verify", "--wait", "5x"), "--wait: bad duration '5x'"),
+                          (("failover", "--prepare-timeout", "-3s"), "--prepare-timeout: bad duration '-3s'")):
+            r = self.run_agent(*args)
+            self.assertEqual(r.returncode, 64, args)
+            self.assertIn(msg, r.stderr)
         c = self.conf('{ type = "fixture_dep"; name = "a"; }')
         r = self.run_agent("-c", c, "verify", "--resource", "fixture_dep.zz")
         self.assertEqual(r.returncode, 64)
