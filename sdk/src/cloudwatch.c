@@ -25,9 +25,11 @@ int dr_aws_metric_get(dr_aws *c, const char *ns, const char *metric, const dr_aw
     jd = json_array();
     for (size_t i = 0; jd && i < n_dims; i++)
         json_array_append_new(jd, json_pack("{s:s, s:s}", "Name", dims[i].name, "Value", dims[i].value));
+    /* whole seconds; EndTime is exclusive, so it is the next whole second: a datapoint stamped within the current
+       second is read now, not on the next read (the newest value decides whether a switch may go on) */
     req = json_pack("{s:s, s:s, s:o, s:f, s:f, s:i, s:[s]}", "Namespace", ns, "MetricName", metric, "Dimensions",
-                    jd, "StartTime", (double)(long long)(now - window_s), "EndTime", (double)(long long)now, "Period",
-                    period_s, extended ? "ExtendedStatistics" : "Statistics", stat);
+                    jd, "StartTime", (double)(long long)(now - window_s), "EndTime", (double)((long long)now + 1),
+                    "Period", period_s, extended ? "ExtendedStatistics" : "Statistics", stat);
     body = req ? json_dumps(req, JSON_COMPACT) : NULL;
     json_decref(req);
     if (!body)

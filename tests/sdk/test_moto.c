@@ -308,6 +308,22 @@ static void test_cloudwatch(void **state)
     assert_true(m.latest_time > dr_now() - 130 && m.latest_time < dr_now());
     check(dr_aws_metric_get(c, "AWS/DynamoDB", "Nothing", NULL, 0, "Average", 900, 60, &m, &err), &err, "empty");
     assert_int_equal(m.datapoints, 0);
+
+    /* a datapoint stamped within the current second is read at once (EndTime is exclusive: the read asks up to
+       the next whole second), so the newest value is never one second late */
+    dims[0].value = "orders-now";
+    snprintf(body, sizeof(body),
+             "{\"Namespace\":\"AWS/DynamoDB\",\"MetricData\":[{\"MetricName\":\"ReplicationLatency\","
+             "\"Dimensions\":[{\"Name\":\"TableName\",\"Value\":\"orders-now\"},{\"Name\":\"ReceivingRegion\","
+             "\"Value\":\"us-east-1\"}],\"Value\":5000,\"Unit\":\"Milliseconds\",\"Timestamp\":%.3f}]}",
+             dr_now() - 0.001);
+    check(dr_aws_json(c, "monitoring", "GraniteServiceVersion20100801", "PutMetricData", body, &d, &err), &err,
+          "PutMetricData now");
+    dr_doc_free(d);
+    check(dr_aws_metric_get(c, "AWS/DynamoDB", "ReplicationLatency", dims, 2, "Maximum", 900, 60, &m, &err), &err,
+          "GetMetricStatistics now");
+    assert_int_equal(m.datapoints, 1);
+    assert_true(m.latest == 5000);
     dr_aws_free(c);
 }
 
