@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Run a moto server on a free loopback port and write that port to a file (used by drenv)."""
 import argparse
+import datetime
 import functools
 import logging
 import os
@@ -21,7 +22,7 @@ def fast_metric_statistics():
     the estate. The same function now runs on the datapoints that can match, in moto's order: those of the
     asked namespace and metric that carry the query's first dimension (name and value), from an index kept
     up to date as datapoints are added, plus what the providers could answer for that metric. moto's own
-    filter then applies as before, so the answers are the same."""
+    filter then applies as before; the periods are CloudWatch's (see in_periods), not moto's."""
     import threading
 
     from moto.cloudwatch import models as cw
@@ -70,8 +71,35 @@ def fast_metric_statistics():
             if provider.__name__ == "S3Backend" and key not in S3_STORAGE_METRICS:
                 continue
             data.extend(provider.get_cloudwatch_metrics(self.account_id, region=self.region_name))
-        return original(Candidates(data), namespace, metric_name, start_time, end_time, period, stats, dimensions,
-                        unit)
+        return in_periods(Candidates(data), namespace, metric_name, start_time, end_time, period, stats, dimensions,
+                          unit)
+
+    def in_periods(backend, namespace, metric_name, start_time, end_time, period, stats, dimensions, unit):
+        """moto's selection and statistics, in CloudWatch's periods: moto starts its periods at the first datapoint
+        it holds, CloudWatch at StartTime rounded down (to the minute when StartTime is less than 15 days ago, to
+        5 minutes up to 63 days, to the hour beyond), so that datapoints of one minute make one datapoint."""
+        if start_time >= end_time:  # moto's error
+            return original(backend, namespace, metric_name, start_time, end_time, period, stats, dimensions, unit)
+        now = datetime.datetime.now(start_time.tzinfo) if start_time.tzinfo else datetime.datetime.utcnow()
+        age = (now - start_time).total_seconds()
+        grain = 60 if age < 15 * 86400 else 300 if age < 63 * 86400 else 3600
+        origin = start_time - datetime.timedelta(seconds=start_time.timestamp() % grain)
+        if period <= 0:
+            return original(backend, namespace, metric_name, start_time, end_time, period, stats, dimensions, unit)
+        buckets = {}
+        for md in backend.get_all_metrics():
+            if (md.namespace != namespace or md.name != metric_name or not origin <= md.timestamp < end_time
+                    or (unit and md.unit != unit) or (dimensions and not md.filter(None, None, dimensions))):
+                continue
+            k = int((md.timestamp - origin).total_seconds() // period)
+            buckets.setdefault(k, []).append(md)
+        out = []
+        for k in sorted(buckets):
+            st = cw.Statistics(stats, origin + datetime.timedelta(seconds=k * period))
+            st.metric_data = buckets[k]
+            st.unit = buckets[k][-1].unit
+            out.append(st)
+        return out
 
     cw.CloudWatchBackend.get_metric_statistics = get_metric_statistics
 

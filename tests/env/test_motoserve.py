@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""moto as motoserve.py runs it: GetMetricStatistics answers as moto's own does (run under `drenv run`)."""
+"""moto as motoserve.py runs it: GetMetricStatistics selects as moto does, in CloudWatch's periods (run under `drenv run`)."""
 import datetime
 import os
 import sys
@@ -65,6 +65,22 @@ class MetricStatistics(drtest.EnvTestCase):
         self.assertEqual(other.get_metric_statistics(
             Namespace="App/C", MetricName="Lag", Period=3600, StartTime=NOW - datetime.timedelta(hours=1),
             EndTime=NOW + datetime.timedelta(minutes=1), Statistics=["Sum"])["Datapoints"], [])
+
+    def test_periods_start_at_start_time_rounded_down_to_the_minute(self):
+        """CloudWatch aggregates the datapoints of one period into one datapoint, its periods counted from StartTime
+        rounded down to the minute (StartTime less than 15 days ago): two series written in the same minute give one
+        datapoint per minute, whichever was written first (moto alone starts at the first datapoint it holds)."""
+        minute = NOW.replace(second=0) - datetime.timedelta(minutes=5)
+        for sec, value in ((5, 850.0), (50, 600000.0), (65, 850.0)):
+            self.cw.put_metric_data(Namespace="App/D", MetricData=[{
+                "MetricName": "Lag", "Value": value, "Unit": "Milliseconds", "Dimensions": dims(Table="t"),
+                "Timestamp": minute + datetime.timedelta(seconds=sec)}])
+        out = self.cw.get_metric_statistics(Namespace="App/D", MetricName="Lag", Period=60,
+                                            StartTime=minute - datetime.timedelta(minutes=10, seconds=-17),
+                                            EndTime=NOW + datetime.timedelta(minutes=1), Statistics=["Maximum"],
+                                            Dimensions=dims(Table="t"))["Datapoints"]
+        got = sorted((p["Timestamp"], p["Maximum"]) for p in out)
+        self.assertEqual(got, [(minute, 600000.0), (minute + datetime.timedelta(minutes=1), 850.0)])
 
     def test_s3_storage_metrics_of_the_buckets(self):
         s3 = self.env.moto_client("s3")
