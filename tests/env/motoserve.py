@@ -78,14 +78,12 @@ def fast_metric_statistics():
         """moto's selection and statistics, in CloudWatch's periods: moto starts its periods at the first datapoint
         it holds, CloudWatch at StartTime rounded down (to the minute when StartTime is less than 15 days ago, to
         5 minutes up to 63 days, to the hour beyond), so that datapoints of one minute make one datapoint."""
-        if start_time >= end_time:  # moto's error
+        if start_time >= end_time or period <= 0:  # moto's errors
             return original(backend, namespace, metric_name, start_time, end_time, period, stats, dimensions, unit)
         now = datetime.datetime.now(start_time.tzinfo) if start_time.tzinfo else datetime.datetime.utcnow()
         age = (now - start_time).total_seconds()
         grain = 60 if age < 15 * 86400 else 300 if age < 63 * 86400 else 3600
         origin = start_time - datetime.timedelta(seconds=start_time.timestamp() % grain)
-        if period <= 0:
-            return original(backend, namespace, metric_name, start_time, end_time, period, stats, dimensions, unit)
         buckets = {}
         for md in backend.get_all_metrics():
             if (md.namespace != namespace or md.name != metric_name or not origin <= md.timestamp < end_time

@@ -116,7 +116,8 @@ class SwitchBarrier(reltest.drtest.EnvTestCase):
         self.env.put_lag_metrics(dynamodb_ms=600000, tables=(LAGGING,), points=3)
 
         def lag_seen():
-            # the precondition, as the agent reads it: verify sees the table 600 s behind
+            # the precondition: verify sees the table 600 s behind (the worst of its window; the prepare judges
+            # the newest datapoint, which the test's datapoints also make 600 s)
             v = agent.run("verify", "--resource", "dynamodb.users", "--format", "json")
             checks = {c["name"]: c for r in (v.json or {}).get("resources", []) for c in r["checks"]}
             return checks.get("replication_latency", {}).get("observed") == 600
