@@ -1354,6 +1354,9 @@ static int unfence_side(au_ctx *x, au_pg *pg, au_side side, dr_error *err)
     return rc;
 }
 
+/* One connection attempt per side when a stopped switch must leave a writer (libpq waits at least 2 s). */
+#define KEEP_WRITER_CAP_MS 2000
+
 /*
  * A graceful switch failed after the fence and before the other side took
  * over: give the fenced side its writes back rather than leave nobody
@@ -1376,6 +1379,50 @@ static void undo_fence(au_ctx *x, au_side side, const dr_error *why)
         H->log(x->res, DR_LOG_WARN, "the switch failed (%s): writes allowed again on the %s side", why ? why->message : "?",
                side == AU_PRIMARY ? "primary" : "DR");
     au_pg_close(pg);
+}
+
+/*
+ * A switch stopped after its switch call was sent (the hook's deadline
+ * passed, the run was cancelled, a wait failed): the fence must not outlive
+ * the run with no side taking writes. Only the data plane is asked (the
+ * hook's time for API calls may be gone): the side the writes move to takes
+ * them once it has been promoted; until then, graceful only, the side being
+ * left gets its writes back (Aurora's switchover, if it still goes ahead,
+ * drains it without loss, and the lifted fence replicates to the target). A
+ * forced switch never reopens the side it left. Resume finishes the switch.
+ */
+static void keep_a_writer(au_ctx *x, au_side to, const dr_error *why)
+{
+    au_side order[2] = {to, to == AU_PRIMARY ? AU_DR : AU_PRIMARY};
+    int n = x->forced ? 1 : 2;
+
+    if (!x->has_pg || x->dry || !x->fence)
+        return;
+    for (int i = 0; i < n; i++) {
+        au_pg *pg = NULL;
+        au_pg_role role = {1, 0};
+        dr_error e;
+        int rc;
+
+        dr_error_clear(&e);
+        rc = pg_open(x, order[i], KEEP_WRITER_CAP_MS, &pg, &e);
+        if (rc == 0)
+            rc = au_pg_get_role(pg, &role, &e);
+        if (rc == 0 && !role.in_recovery)
+            rc = unfence_side(x, pg, order[i], &e);
+        au_pg_close(pg);
+        if (rc == 0 && !role.in_recovery) {
+            H->log(x->res, DR_LOG_WARN, "the switch stopped before it finished (%s): the %s side takes writes; "
+                   "resume finishes the switch", why && why->code ? why->message : "?",
+                   order[i] == AU_PRIMARY ? "primary" : "DR");
+            return;
+        }
+        if (rc != 0)
+            H->log(x->res, DR_LOG_WARN, "the switch stopped before it finished and the %s side could not be opened "
+                   "for writes: %s", order[i] == AU_PRIMARY ? "primary" : "DR", e.message);
+    }
+    H->log(x->res, DR_LOG_ERROR, "the switch stopped before it finished (%s) and no side takes writes yet: resume "
+           "finishes the switch", why && why->code ? why->message : "?");
 }
 
 /* After a failed switch call: does the side we switched to serve anyway (the call may have gone through)? -1: unknown. */
@@ -1670,11 +1717,12 @@ static int au_failover(dr_resource *res, const dr_hook_args *args, dr_error *err
 
     /* 4. Wait until the DR cluster is available as the writer, then until it accepts a write. */
     rc = wait_cluster_ready(&x, dc, x.dr_cluster, 0, 0, 1, err);
-    if (rc != 0)
+    if (rc == 0)
+        rc = open_for_writes(&x, AU_DR, &writable_at, err);
+    if (rc != 0) {
+        keep_a_writer(&x, AU_DR, err);
         return rc;
-    rc = open_for_writes(&x, AU_DR, &writable_at, err);
-    if (rc != 0)
-        return rc;
+    }
     if (!already)
         report_outcome(&x, loss, x.has_pg ? writable_at : elapsed_s(&x), AU_DR, "failover");
     report_endpoint(&x, dc, x.dr_cluster);
@@ -2081,8 +2129,10 @@ static int failback_global(au_ctx *x, dr_aws *pc, dr_aws *dc, int *switched, dou
     }
 switching:
     rc = wait_cluster_ready(x, pc, x->cluster, 0, 1, 1, err);
-    if (rc != 0)
+    if (rc != 0) {
+        keep_a_writer(x, AU_PRIMARY, err);
         return rc;
+    }
 
 topology:
     if (x->dry)
@@ -2090,7 +2140,11 @@ topology:
     if (au_lost_forced(H, x->res, &failed_at))
         lost_report(x, pc, failed_at); /* a failback resumed after its switch: not reported yet */
     rc = open_for_writes(x, AU_PRIMARY, writable_at, err);
-    if (rc != 0 || x->forced || !r.found)
+    if (rc != 0) {
+        keep_a_writer(x, AU_PRIMARY, err);
+        return rc;
+    }
+    if (x->forced || !r.found)
         return rc;
     return wait_in_sync(x, AU_DR, r.arn, err);
 }

@@ -11,11 +11,12 @@ DATA = ("dynamodb", "s3", "aurora")  # route53 moves traffic only after these
 
 class MatrixCase(reltest.drtest.EnvTestCase):
     needs_pg = True  # the aurora resource's data plane
+    HOOK_TIMEOUT = matrix.HOOK_TIMEOUT  # agent.hook_timeout (and prepare_timeout) of the runs
 
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
-        cls.m = matrix.Matrix(cls.env)
+        cls.m = matrix.Matrix(cls.env, hook_timeout=cls.HOOK_TIMEOUT)
 
     @classmethod
     def tearDownClass(cls):
@@ -35,7 +36,7 @@ class MatrixCase(reltest.drtest.EnvTestCase):
     def check_common(self, cell):
         """What holds in every cell: deadline, a report, the retry budget per call and the quota per region."""
         where = f"[{cell.fault} / {cell.command}]"
-        self.assertLessEqual(cell.seconds, matrix.DEADLINE, f"{where} the run overran its deadline")
+        self.assertLessEqual(cell.seconds, self.m.deadline, f"{where} the run overran its deadline")
         self.assertIsNotNone(cell.report, f"{where} no JSON report: rc={cell.rc} {cell.stderr[-800:]}")
         self.assertGreater(cell.calls, 0, where)
         self.assertLessEqual(cell.max_attempts, matrix.MAX_ATTEMPTS,
@@ -44,7 +45,8 @@ class MatrixCase(reltest.drtest.EnvTestCase):
             self.assertLessEqual(n, matrix.QUOTA_RETRIES, f"{where} {n} retries in {region}: over the retry quota")
         self.assertNotIn("Traceback", cell.stderr)
         # whatever failed, some database still takes writes: no run leaves the application without a writer
-        self.assertTrue(cell.writable, f"{where} neither PostgreSQL node takes writes after the run")
+        self.assertTrue(cell.writable, f"{where} neither PostgreSQL node takes writes after the run: rc={cell.rc} "
+                                       f"{cell.statuses} {cell.stderr[-1500:]}")
         if "verify" in cell.command:
             self.assertIn(cell.rc, (0, 1, 2, 3), where)
             changing = [op for op in cell.operations if not matrix.READ_ONLY.match(op)]

@@ -33,7 +33,7 @@ class SwitchBarrier(reltest.drtest.EnvTestCase):
     def setUp(self):
         pass  # fresh() resets per case
 
-    def fresh(self, name):
+    def fresh(self, name, agent_keys=None):
         env = self.env
         env.clear_faults()
         reltest.reset(env, self.pair)
@@ -41,7 +41,8 @@ class SwitchBarrier(reltest.drtest.EnvTestCase):
         tmp = tempfile.mkdtemp(prefix=f"barrier-{name}-", dir=env.tmpdir)
         self.conf_path = os.path.join(tmp, "dr-agent.conf")
         conf = reltest.write_conf(self.conf_path, os.path.join(tmp, "state"),
-                                  reltest.estate_resources(pg=reltest.pg_keys(env), types=reltest.TYPES))
+                                  reltest.estate_resources(pg=reltest.pg_keys(env), types=reltest.TYPES),
+                                  agent=agent_keys)
         agent = reltest.Agent(env, conf, os.path.join(tmp, "state"))
         r = agent.run("configure")
         self.assertEqual(r.rc, 0, r)
@@ -268,6 +269,31 @@ class SwitchBarrier(reltest.drtest.EnvTestCase):
         p.communicate()
         self.assertTrue(seen and p.returncode == -signal.SIGKILL)
         r = agent.run("resume", "--yes", "--format", "json", timeout=600)
+        self.assertEqual(r.rc, 0, r)
+        self.assertEqual(r.json["where"]["serving_region"], D)
+        self.assert_one_serving(D)
+
+    def test_switch_longer_than_the_hook_deadline_leaves_a_writer(self):
+        # Aurora accepts the switchover, the databases move, but the global cluster reports the switch under way
+        # past the aurora hook's deadline: the hook stops waiting before it opens the DR side, which the fence
+        # (replicated with the catalogs) left read-only. The hook must still leave a side that takes writes.
+        agent = self.fresh("deadline", agent_keys={"hook_timeout": '"12s"', "prepare_timeout": '"12s"'})
+        self.env.set_duration("SwitchoverGlobalCluster", 25)
+        r = agent.run("failover", "--yes", "--format", "json", timeout=600)
+        self.assertEqual(r.rc, 1, r)
+        statuses = {x["id"]: x["status"] for x in r.json["resources"]}
+        self.assertEqual(statuses["aurora.main"], "failed", r.stderr[-3000:])
+        self.assertEqual(statuses["route53.api"], "skipped")
+        self.assertRegex(r.stderr, r"\[aurora\.main\] the switch stopped before it finished \(.*deadline.*\): the DR "
+                                   r"side takes writes")
+        self.assertEqual(self.writer_region(), D, "the switched-to side was left fenced")
+        st = r.json["stated_state"]
+        self.assertEqual(st["outcome"], "stopped")
+        # once Aurora has finished the switch, resume completes the run: it moves the traffic
+        rds = self.env.client("rds", D, attempts=3)
+        self.assertTrue(reltest.wait_for(lambda: not any(
+            g.get("FailoverState") for g in rds.describe_global_clusters()["GlobalClusters"]), timeout=60))
+        r = agent.run("resume", st["run_id"], "--yes", "--format", "json", timeout=600)
         self.assertEqual(r.rc, 0, r)
         self.assertEqual(r.json["where"]["serving_region"], D)
         self.assert_one_serving(D)
