@@ -145,13 +145,16 @@ class LockRace(reltest.drtest.EnvTestCase):
         self.slow_failover(30)
         p = a.start("failover", "--yes")
         self.assertTrue(reltest.wait_for(lambda: self.failover_runs(a), timeout=30))
-        ddb = self.env.client("dynamodb", D, attempts=3)
-        item = ddb.get_item(TableName=LOCK_TABLE, Key={"lock_id": {"S": "dr-agent"}}, ConsistentRead=True)["Item"]
-        self.assertEqual(int(item["holder_pid"]["N"]), p.pid)
         killed_at = time.time()
         p.send_signal(signal.SIGKILL)
         p.communicate()
         self.env.clear_faults()
+        # the lease as the holder left it: read after the kill (a renewal before it moves the expiry), once a
+        # renewal it had in flight has landed
+        time.sleep(0.5)
+        ddb = self.env.client("dynamodb", D, attempts=3)
+        item = ddb.get_item(TableName=LOCK_TABLE, Key={"lock_id": {"S": "dr-agent"}}, ConsistentRead=True)["Item"]
+        self.assertEqual(int(item["holder_pid"]["N"]), p.pid)
         # the dead holder's lease still stands: refused, naming it
         r = b.run("failover", "--yes")
         self.assertEqual(r.rc, 1, r)
