@@ -284,9 +284,9 @@ class SwitchBarrier(reltest.drtest.EnvTestCase):
         statuses = {x["id"]: x["status"] for x in r.json["resources"]}
         self.assertEqual(statuses["aurora.main"], "failed", r.stderr[-3000:])
         self.assertEqual(statuses["route53.api"], "skipped")
+        self.assertEqual(self.writer_region(), D, "the switched-to side was left fenced")
         self.assertRegex(r.stderr, r"\[aurora\.main\] the switch stopped before it finished \(.*deadline.*\): the DR "
                                    r"side takes writes")
-        self.assertEqual(self.writer_region(), D, "the switched-to side was left fenced")
         st = r.json["stated_state"]
         self.assertEqual(st["outcome"], "stopped")
         # once Aurora has finished the switch, resume completes the run: it moves the traffic
@@ -297,6 +297,21 @@ class SwitchBarrier(reltest.drtest.EnvTestCase):
         self.assertEqual(r.rc, 0, r)
         self.assertEqual(r.json["where"]["serving_region"], D)
         self.assert_one_serving(D)
+
+    def test_failback_longer_than_the_hook_deadline_leaves_a_writer(self):
+        # the same on the way back: the primary region's side arrives promoted and fenced by the DR side's fence
+        agent = self.fresh("deadline-back", agent_keys={"hook_timeout": '"12s"', "prepare_timeout": '"12s"'})
+        r = agent.run("failover", "--yes", timeout=600)
+        self.assertEqual(r.rc, 0, r)
+        reltest.make_healthy(self.env)
+        self.env.set_duration("SwitchoverGlobalCluster", 20)
+        r = agent.run("failback", "--yes", "--format", "json", timeout=600)
+        self.assertEqual(r.rc, 1, r)
+        statuses = {x["id"]: x["status"] for x in r.json["resources"]}
+        self.assertEqual(statuses["aurora.main"], "failed", r.stderr[-3000:])
+        self.assertEqual(self.writer_region(), P, "the switched-to side was left fenced")
+        self.assertRegex(r.stderr, r"\[aurora\.main\] the switch stopped before it finished \(.*deadline.*\): the "
+                                   r"primary side takes writes")
 
 
 if __name__ == "__main__":
