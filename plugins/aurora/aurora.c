@@ -1358,33 +1358,10 @@ static int unfence_side(au_ctx *x, au_pg *pg, au_side side, dr_error *err)
 #define KEEP_WRITER_CAP_MS 2000
 
 /*
- * A graceful switch failed after the fence and before the other side took
- * over: give the fenced side its writes back rather than leave nobody
- * writable. Only called once the other side is known not to serve.
- */
-static void undo_fence(au_ctx *x, au_side side, const dr_error *why)
-{
-    au_pg *pg = NULL;
-    dr_error e;
-
-    if (x->forced || !x->has_pg || x->dry)
-        return;
-    dr_error_clear(&e);
-    if (pg_open(x, side, 0, &pg, &e) == 0)
-        unfence_side(x, pg, side, &e);
-    if (e.code)
-        H->log(x->res, DR_LOG_ERROR, "the switch failed (%s) and the fence could not be lifted: %s",
-               why ? why->message : "?", e.message);
-    else
-        H->log(x->res, DR_LOG_WARN, "the switch failed (%s): writes allowed again on the %s side", why ? why->message : "?",
-               side == AU_PRIMARY ? "primary" : "DR");
-    au_pg_close(pg);
-}
-
-/*
- * A switch stopped after its switch call was sent (the hook's deadline
- * passed, the run was cancelled, a wait failed): the fence must not outlive
- * the run with no side taking writes. Only the data plane is asked (the
+ * A switch stopped after the fence: its call was refused while the other side
+ * does not serve, or it was sent and the hook stopped before the end (its
+ * deadline passed, the run was cancelled, a wait failed). The fence must not
+ * outlive the run with no side taking writes. Only the data plane is asked (the
  * hook's time for API calls may be gone): the side the writes move to takes
  * them once it has been promoted; until then, graceful only, the side being
  * left gets its writes back (Aurora's switchover, if it still goes ahead,
@@ -1691,7 +1668,7 @@ static int au_failover(dr_resource *res, const dr_hook_args *args, dr_error *err
                 }
                 if (dr_report_change(H, x.res, rc, op, x.global_id, r.arn, err) != 0) {
                     if (serves_now(&x, dc, x.dr_cluster) == 0)
-                        undo_fence(&x, AU_PRIMARY, err);
+                        keep_a_writer(&x, AU_DR, err);
                     return rc;
                 }
                 au_lost_note_failover(H, res, x.forced ? (double)time(NULL) : 0);
@@ -2122,7 +2099,7 @@ static int failback_global(au_ctx *x, dr_aws *pc, dr_aws *dc, int *switched, dou
         }
         if (dr_report_change(H, x->res, rc, op, x->global_id, p.arn, err) != 0) {
             if (serves_now(x, pc, x->cluster) == 0)
-                undo_fence(x, AU_DR, err);
+                keep_a_writer(x, AU_PRIMARY, err);
             return rc;
         }
         *switched = 1;

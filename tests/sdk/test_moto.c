@@ -279,27 +279,35 @@ static void test_sts(void **state)
     dr_aws_free(c);
 }
 
+/* One ReplicationLatency datapoint (ms) of `table`, received in us-east-1, stamped `at`. */
+static void put_latency(dr_aws *c, const char *table, int value, double at)
+{
+    dr_doc *d = NULL;
+    dr_error err;
+    char body[512];
+
+    snprintf(body, sizeof(body),
+             "{\"Namespace\":\"AWS/DynamoDB\",\"MetricData\":[{\"MetricName\":\"ReplicationLatency\","
+             "\"Dimensions\":[{\"Name\":\"TableName\",\"Value\":\"%s\"},{\"Name\":\"ReceivingRegion\","
+             "\"Value\":\"us-east-1\"}],\"Value\":%d,\"Unit\":\"Milliseconds\",\"Timestamp\":%.3f}]}",
+             table, value, at);
+    dr_error_clear(&err);
+    check(dr_aws_json(c, "monitoring", "GraniteServiceVersion20100801", "PutMetricData", body, &d, &err), &err,
+          "PutMetricData");
+    dr_doc_free(d);
+}
+
 static void test_cloudwatch(void **state)
 {
     dr_aws *c = client("good", "us-west-2", NULL, 0);
-    dr_doc *d = NULL;
     dr_error err;
     dr_aws_metric m;
     dr_aws_dim dims[] = {{"TableName", "orders"}, {"ReceivingRegion", "us-east-1"}};
-    char body[512];
     (void)state;
 
-    for (int i = 0; i < 2; i++) {
-        snprintf(body, sizeof(body),
-                 "{\"Namespace\":\"AWS/DynamoDB\",\"MetricData\":[{\"MetricName\":\"ReplicationLatency\","
-                 "\"Dimensions\":[{\"Name\":\"TableName\",\"Value\":\"orders\"},{\"Name\":\"ReceivingRegion\","
-                 "\"Value\":\"us-east-1\"}],\"Value\":%d,\"Unit\":\"Milliseconds\",\"Timestamp\":%.0f}]}",
-                 i ? 250 : 900, dr_now() - (i ? 60 : 180));
-        dr_error_clear(&err);
-        check(dr_aws_json(c, "monitoring", "GraniteServiceVersion20100801", "PutMetricData", body, &d, &err), &err,
-              "PutMetricData");
-        dr_doc_free(d);
-    }
+    dr_error_clear(&err);
+    put_latency(c, "orders", 900, (double)(long long)(dr_now() - 180));
+    put_latency(c, "orders", 250, (double)(long long)(dr_now() - 60));
     check(dr_aws_metric_get(c, "AWS/DynamoDB", "ReplicationLatency", dims, 2, "Maximum", 900, 60, &m, &err), &err,
           "GetMetricStatistics");
     assert_int_equal(m.datapoints, 2);
@@ -312,14 +320,7 @@ static void test_cloudwatch(void **state)
     /* a datapoint stamped within the current second is read at once (EndTime is exclusive: the read asks up to
        the next whole second), so the newest value is never one second late */
     dims[0].value = "orders-now";
-    snprintf(body, sizeof(body),
-             "{\"Namespace\":\"AWS/DynamoDB\",\"MetricData\":[{\"MetricName\":\"ReplicationLatency\","
-             "\"Dimensions\":[{\"Name\":\"TableName\",\"Value\":\"orders-now\"},{\"Name\":\"ReceivingRegion\","
-             "\"Value\":\"us-east-1\"}],\"Value\":5000,\"Unit\":\"Milliseconds\",\"Timestamp\":%.3f}]}",
-             dr_now() - 0.001);
-    check(dr_aws_json(c, "monitoring", "GraniteServiceVersion20100801", "PutMetricData", body, &d, &err), &err,
-          "PutMetricData now");
-    dr_doc_free(d);
+    put_latency(c, "orders-now", 5000, dr_now() - 0.001);
     check(dr_aws_metric_get(c, "AWS/DynamoDB", "ReplicationLatency", dims, 2, "Maximum", 900, 60, &m, &err), &err,
           "GetMetricStatistics now");
     assert_int_equal(m.datapoints, 1);
