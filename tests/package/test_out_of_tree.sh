@@ -7,6 +7,12 @@ src_dir=$2
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 prefix=$tmp/prefix
+# run a command whose output is not needed; on failure, say which and show what it printed
+quiet() {
+  local out rc=0
+  out=$("$@" 2>&1) || rc=$?
+  [ "$rc" = 0 ] || { printf 'FAIL: %s exited %d:\n%s\n' "$*" "$rc" "$out"; exit 1; }
+}
 
 cmake --install "$build_dir" --prefix "$prefix" >/dev/null
 for f in bin/dr-agent include/dr/plugin.h include/dr/sdk.h lib/pkgconfig/dr-agent-sdk.pc \
@@ -133,11 +139,12 @@ resources = (
 CONF
 chmod 600 "$tmp/dr-agent.conf"
 agent() { "$prefix/bin/dr-agent" -c "$tmp/dr-agent.conf" --plugin-dir "$plugins" "$@"; }
-agent configure -q >/dev/null
-python3 "$src_dir/tests/env/seed_estate.py" --metrics --dynamodb-lag-ms 500 --table roadcall-users-prod >/dev/null
-agent verify >/dev/null
+quiet agent configure -q
+quiet python3 "$src_dir/tests/env/seed_estate.py" --metrics --dynamodb-lag-ms 500 --table roadcall-users-prod
+quiet agent verify
 echo "ok   verify of the table and the example's step: OK"
-agent failover --yes --format json > "$tmp/report.json"
+agent failover --yes --format json > "$tmp/report.json" ||
+  { echo "FAIL: failover exited $?"; cat "$tmp/report.json"; exit 1; }
 python3 - "$tmp/report.json" "$tmp/trace" <<'PY'
 import datetime, json, sys
 rep = json.load(open(sys.argv[1]))
@@ -175,8 +182,8 @@ set +e
 sqs verify --format json > "$tmp/sqs1.json"; rc=$?
 set -e
 [ "$rc" = 2 ] || { echo "FAIL: verify before configure exited $rc (want 2, CRITICAL)"; cat "$tmp/sqs1.json"; exit 1; }
-sqs configure -q >/dev/null
-sqs verify --format json > "$tmp/sqs2.json"
+quiet sqs configure -q
+sqs verify --format json > "$tmp/sqs2.json" || { echo "FAIL: verify after configure exited $?"; cat "$tmp/sqs2.json"; exit 1; }
 python3 - "$tmp/sqs1.json" "$tmp/sqs2.json" <<'PY'
 import json, sys
 before = {c["name"]: c for c in json.load(open(sys.argv[1]))["resources"][0]["checks"]}
