@@ -106,10 +106,13 @@ static int isolated_validate_body(void *arg, char *err_out, size_t err_len)
     return rc;
 }
 
+/* In the parent: what an isolated validate reported (its log lines and the control planes a failover calls). */
 static void validate_frame(void *arg, const iso_msg *m)
 {
     if (m->type == ISO_LOG)
         host_api()->log(arg, (dr_log_level)m->i, "%s", m->s[0] ? m->s[0] : "");
+    else if (m->type == ISO_CONTROL_PLANE)
+        host_api()->failover_control_plane(arg, m->s[0], m->s[1]);
 }
 
 /* An isolated plugin's validate: in a child, under the init deadline and the cancel request. */

@@ -396,6 +396,11 @@ static void h_failover_control_plane(dr_resource *res, const char *service, cons
 
     if (!service || !region)
         return;
+    if (iso_in_child()) { /* recorded in the parent, which prints it in the plan */
+        const char *s[2] = {service, region};
+        iso_send(ISO_CONTROL_PLANE, 0, 0, 2, s);
+        return;
+    }
     snprintf(item, sizeof(item), "%s@%s", service, region);
     pthread_mutex_lock(&res->mu);
     for (int i = 0; i < res->n_control_planes; i++)

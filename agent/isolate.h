@@ -31,6 +31,7 @@ enum {
     ISO_CHANGE = 'X',   /* i: state, s[0..2]: action, target, detail */
     ISO_RPO = 'O',      /* d: seconds */
     ISO_BACKUP_AGE = 'A', /* d: seconds (recovery_point_age) */
+    ISO_CONTROL_PLANE = 'Q', /* s[0..1]: service, region (failover_control_plane) */
     ISO_RESULT = 'R'    /* i: return value, s[0]: error message; the last frame of a call that returned */
 };
 

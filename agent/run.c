@@ -118,6 +118,9 @@ static void relay_frame(void *arg, const iso_msg *m)
     case ISO_BACKUP_AGE:
         host_api()->recovery_point_age(res, m->d);
         break;
+    case ISO_CONTROL_PLANE:
+        host_api()->failover_control_plane(res, m->s[0], m->s[1]);
+        break;
     default:
         break;
     }

@@ -746,6 +746,12 @@ class AlarmMethod(Route53Plugin):
         # an alarm in the primary region would be no better
         self.write_config(alarm_region="us-east-1")
         self.assertEqual(planned(), [{"service": "cloudwatch", "region": "us-east-1", "in_primary_region": True}])
+        # validate in a plugin process (isolation): the declaration reaches the agent over the pipe
+        with open(self.conf) as f:
+            text = f.read()
+        with open(self.conf, "w") as f:
+            f.write(text.replace('hook_timeout = "2m";', 'hook_timeout = "2m"; isolation = "all";', 1))
+        self.assertEqual(planned(), [{"service": "cloudwatch", "region": "us-east-1", "in_primary_region": True}])
 
     def test_failover_with_the_control_plane_down(self):
         self.configure()
