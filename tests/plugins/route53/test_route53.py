@@ -749,8 +749,10 @@ class AlarmMethod(Route53Plugin):
         # validate in a plugin process (isolation): the declaration reaches the agent over the pipe
         with open(self.conf) as f:
             text = f.read()
+        isolated = text.replace('hook_timeout = "2m";', 'hook_timeout = "2m"; isolation = "all";', 1)
+        self.assertNotEqual(isolated, text)
         with open(self.conf, "w") as f:
-            f.write(text.replace('hook_timeout = "2m";', 'hook_timeout = "2m"; isolation = "all";', 1))
+            f.write(isolated)
         self.assertEqual(planned(), [{"service": "cloudwatch", "region": "us-east-1", "in_primary_region": True}])
 
     def test_failover_with_the_control_plane_down(self):
