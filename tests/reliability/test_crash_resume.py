@@ -176,7 +176,10 @@ class CrashResume(reltest.drtest.EnvTestCase):
         out, err = p.communicate()
         self.assertTrue(seen, "the kill point never came")
         if not may_end:
-            self.assertEqual(p.returncode, -signal.SIGKILL, f"the run ended by itself before the kill: {err[-1500:]}")
+            aurora = "\n".join(l for l in err.splitlines() if "[aurora." in l)
+            self.assertEqual(p.returncode, -signal.SIGKILL,
+                             f"the run ended by itself before the kill; aurora's lines:\n{aurora[-3000:]}\n"
+                             f"the end:\n{err[-1500:]}")
 
     def resume_and_compare(self, agent, label, n_steps, rows_before, reference, meanwhile=None, last_step=False):
         """Resume the killed run (meanwhile(): called 1 s into the resume) and compare the outcome with the
